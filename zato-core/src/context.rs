@@ -1,0 +1,151 @@
+//! What a service gets besides its request: other services, outgoing connections, its cid.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tracing::Instrument;
+
+use crate::error::ServiceError;
+use crate::message::RawRequest;
+use crate::outgoing::OutgoingConnections;
+use crate::platform::Platform;
+use crate::service::{Request, Response, Service, internal_channel};
+use crate::Cid;
+
+/// A service's view of the platform during one call.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::{Context, Platform, Request, Response, Service, ServiceError};
+///
+/// struct Ping;
+/// impl Service for Ping {
+///     const NAME: &'static str = "demo.ping";
+///     type Input = ();
+///     type Output = ();
+///     async fn handle(&self, _: Request<()>, _: &Context) -> Result<Response<()>, ServiceError> {
+///         Ok(Response::new(()))
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let platform = Platform::new();
+/// platform.services().deploy(Ping).unwrap();
+/// let ctx = platform.context();
+/// let reply = ctx.invoke("demo.ping", serde_json::json!({})).await.unwrap();
+/// assert_eq!(reply, serde_json::Value::Null);
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    platform: Platform,
+    cid: Cid,
+}
+
+impl Context {
+    pub(crate) fn new(platform: Platform, cid: Cid) -> Self {
+        Context { platform, cid }
+    }
+
+    /// The correlation id of the request being handled.
+    pub fn cid(&self) -> Cid {
+        self.cid
+    }
+
+    /// The platform the service runs in.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The outgoing connections, by type and name. Adapter crates add typed getters through
+    /// extension traits (`ctx.outgoing().swift("Invoice Dispatcher")`).
+    pub fn outgoing(&self) -> &OutgoingConnections {
+        self.platform.outgoing()
+    }
+
+    fn internal_request(&self, cid: Cid, payload: &serde_json::Value) -> RawRequest {
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        RawRequest::new(cid, internal_channel(), Bytes::from(body))
+    }
+
+    /// Invokes the service named `name` with a JSON payload and returns its JSON output
+    /// (`null` for a service without output). The payload is decoded by the target's SimpleIO
+    /// exactly as if it had come over a JSON channel.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::NotFound`] when no such service is deployed, or whatever the target
+    /// returned, input errors included.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let raw = self.internal_request(Cid::new(), &payload);
+        let reply = self.platform.invoke_raw(name, raw).await.result?;
+        if reply.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| ServiceError::internal_from(format!("service `{name}` replied with invalid json"), e))
+    }
+
+    /// Invokes the deployed service of type `S` with typed input and returns its typed output,
+    /// with no serialization in between.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::NotFound`] when `S` is not deployed (or another type is deployed under its
+    /// name), or whatever the service returned.
+    pub async fn invoke_typed<S: Service>(
+        &self,
+        input: S::Input,
+    ) -> Result<Response<S::Output>, ServiceError> {
+        let deployed = self
+            .platform
+            .services()
+            .get(S::NAME)
+            .ok_or_else(|| ServiceError::not_found(format!("service `{}`", S::NAME)))?;
+        let service: &S = deployed.typed::<S>().ok_or_else(|| {
+            ServiceError::not_found(format!("service `{}` of this type", S::NAME))
+        })?;
+        let req = Request::new(input);
+        let ctx = Context::new(self.platform.clone(), req.cid);
+        service.handle(req, &ctx).await
+    }
+
+    /// Invokes the service named `name` in the background and returns at once with the new
+    /// call's cid. Its errors are logged with both cids, this call's as `parent_cid`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::NotFound`] when no such service is deployed now;
+    /// [`ServiceError::Unavailable`] outside a Tokio runtime.
+    pub fn invoke_async(
+        &self,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<Cid, ServiceError> {
+        if !self.platform.services().contains(name) {
+            return Err(ServiceError::not_found(format!("service `{name}`")));
+        }
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| ServiceError::Unavailable("no async runtime to run in".into()))?;
+        let cid = Cid::new();
+        let raw = self.internal_request(cid, &payload);
+        let platform = self.platform.clone();
+        let name: Arc<str> = Arc::from(name);
+        let parent = self.cid;
+        let span = tracing::info_span!("invoke_async", %cid, parent_cid = %parent, service = %name);
+        handle.spawn(
+            async move {
+                if let Err(e) = platform.invoke_raw(&name, raw).await.result {
+                    tracing::error!(%cid, parent_cid = %parent, service = %name, error = %e, "background invocation failed");
+                }
+            }
+            .instrument(span),
+        );
+        Ok(cid)
+    }
+}

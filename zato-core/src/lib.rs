@@ -1,0 +1,60 @@
+//! The core of zato-rs: services, SimpleIO, the service registry and the invocation path.
+//!
+//! A service is a type implementing [`Service`], usually written with the `#[service]`
+//! attribute of the `zato` crate. It declares its input and output as Rust types (SimpleIO, see
+//! [`sio`]) and receives typed input whether the caller sent a query string, JSON, XML, a SOAP
+//! 1.1/1.2 envelope or a form. Services are deployed into a [`Platform`]'s [`ServiceRegistry`]
+//! and invoked by channels through [`Platform::dispatch`] or by other services through
+//! [`Context`].
+//!
+//! This crate knows no transport and no remote system: channel adapters and outgoing connections
+//! live in their own crates and plug in through [`RawRequest`]/[`RawResponse`] and
+//! [`OutgoingConnections`].
+//!
+//! # Examples
+//!
+//! ```
+//! use zato_core::{Context, Platform, Request, Response, Service, ServiceError};
+//!
+//! struct Hello;
+//!
+//! impl Service for Hello {
+//!     const NAME: &'static str = "demo.hello";
+//!     type Input = ();
+//!     type Output = ();
+//!
+//!     async fn handle(&self, req: Request<()>, _ctx: &Context) -> Result<Response<()>, ServiceError> {
+//!         println!("hello from {}", req.cid);
+//!         Ok(Response::new(()))
+//!     }
+//! }
+//!
+//! let platform = Platform::new();
+//! platform.services().deploy(Hello).unwrap();
+//! assert_eq!(platform.services().list()[0].name, "demo.hello");
+//! ```
+
+mod cid;
+mod context;
+mod error;
+mod message;
+mod outgoing;
+mod platform;
+mod registry;
+mod render;
+mod service;
+pub mod sio;
+
+pub use cid::Cid;
+pub use context::Context;
+pub use error::{FaultCode, OutgoingError, OutgoingErrorKind, ServiceError};
+pub use message::{RawRequest, RawResponse};
+pub use outgoing::OutgoingConnections;
+pub use platform::Platform;
+pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
+pub use render::render_error;
+pub use service::{ChannelInfo, ChannelKind, DataFormat, HttpInfo, Request, Response, Service};
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;

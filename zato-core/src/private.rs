@@ -1,0 +1,104 @@
+//! What the `#[service]` and `#[derive(SimpleIo)]` expansions call. Not a public API.
+
+pub use crate::context::Context;
+pub use crate::error::ServiceError;
+pub use crate::service::{Request, Response, Service};
+pub use crate::sio::{
+    ElementDesc, Errors, Fields, Node, Path, SioObject, SioType, TypeDesc, Writer,
+};
+
+use crate::sio::node::{JsonObject, Layer, ScalarText};
+
+/// Decodes the field `name`: its value, or when absent, the type's missing value (None for an
+/// `Option`) or a recorded "missing".
+pub fn field<T: SioType>(
+    fields: &Fields<'_>,
+    name: &str,
+    path: &Path<'_>,
+    errors: &mut Errors,
+) -> Option<T> {
+    let here = Path::Field(path, name);
+    match fields.get(name) {
+        Some(node) => T::decode(node, &here, errors),
+        None => T::when_missing().or_else(|| {
+            errors.missing(&here);
+            None
+        }),
+    }
+}
+
+/// Decodes the field `name`, or `default()` when it is absent.
+pub fn field_or<T: SioType>(
+    fields: &Fields<'_>,
+    name: &str,
+    path: &Path<'_>,
+    errors: &mut Errors,
+    default: impl FnOnce() -> T,
+) -> Option<T> {
+    match fields.get(name) {
+        Some(node) => T::decode(node, &Path::Field(path, name), errors),
+        None => Some(default()),
+    }
+}
+
+/// Encodes the field `name`, unless it is empty and empty keys are skipped and not forced.
+pub fn encode_field<T: SioType>(value: &T, name: &str, w: &mut Writer<'_>, skip_empty: bool) {
+    if skip_empty && value.is_empty_value() {
+        return;
+    }
+    value.encode(name, w);
+}
+
+/// Describes one element.
+pub fn element<T: SioType>(name: &'static str, required: bool) -> ElementDesc {
+    ElementDesc {
+        name,
+        ty: T::type_desc(),
+        required: required && T::when_missing().is_none(),
+    }
+}
+
+/// Decodes a nested object from a JSON object or an XML element.
+pub fn decode_nested<T: SioObject>(
+    node: Node<'_>,
+    path: &Path<'_>,
+    errors: &mut Errors,
+) -> Option<T> {
+    match node {
+        Node::Json(raw) if raw.get().starts_with('{') => {
+            let obj = serde_json::from_str::<JsonObject<'_>>(raw.get()).ok()?;
+            T::decode_fields(&Fields::one(Layer::Json(&obj.0)), path, errors)
+        }
+        Node::Xml(elem, src) => T::decode_fields(&Fields::one(Layer::Xml(elem, src)), path, errors),
+        other => {
+            let got = match other.scalar_text() {
+                ScalarText::Text(t) => t.into_owned(),
+                ScalarText::Null => "null".to_owned(),
+                ScalarText::NotScalar(what) => what,
+            };
+            errors.wrong_type(path, "object", &got);
+            None
+        }
+    }
+}
+
+/// Encodes a nested object.
+pub fn encode_nested<T: SioObject>(value: &T, name: &str, w: &mut Writer<'_>) {
+    w.begin_object(name);
+    value.encode_fields(w);
+    w.end_object(name);
+}
+
+/// Turns what a `#[service]` function returned into what [`Service::handle`] returns.
+pub fn into_response<O, E: Into<ServiceError>>(
+    result: Result<O, E>,
+) -> Result<Response<O>, ServiceError> {
+    result.map(Response::new).map_err(Into::into)
+}
+
+/// The same for a function that returned a [`Response`] itself.
+pub fn from_response<O, E: Into<ServiceError>>(
+    result: Result<Response<O>, E>,
+) -> Result<Response<O>, ServiceError> {
+    result.map_err(Into::into)
+}

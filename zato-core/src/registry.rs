@@ -1,0 +1,247 @@
+//! The service registry: deploy, redeploy and undeploy while requests are in flight.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+
+use crate::context::Context;
+use crate::error::ServiceError;
+use crate::message::{RawRequest, RawResponse};
+use crate::service::{DataFormat, Request, Service};
+use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput, SoapVersion};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The result of one invocation, with the format its reply (or error) is to be written in.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The reply format: the channel's, and for SOAP the request's version.
+    pub reply: ReplyFormat,
+    /// The reply, or the error to render with [`render_error`](crate::render_error).
+    pub result: Result<RawResponse, ServiceError>,
+}
+
+/// A service with its types erased, so services of every type sit in one map.
+pub(crate) trait ErasedService: Send + Sync + 'static {
+    fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation>;
+}
+
+struct Erased<S>(S);
+
+impl<S: Service> ErasedService for Erased<S> {
+    fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation> {
+        Box::pin(async move {
+            let mut soap = None;
+            let decoded = S::Input::from_request(&raw, &mut soap);
+            let reply = ReplyFormat::for_request(&raw, soap);
+            let input = match decoded {
+                Ok(input) => input,
+                Err(e) => {
+                    return Invocation {
+                        reply,
+                        result: Err(e.into()),
+                    };
+                }
+            };
+            let req = Request {
+                cid: raw.cid,
+                input,
+                raw_request: raw.body,
+                channel: raw.channel,
+                http: raw.http,
+            };
+            let result = self.0.handle(req, &ctx).await.map(|resp| {
+                let mut body = Vec::new();
+                resp.output.write_body(reply, &mut body);
+                let mut out = RawResponse::new(
+                    resp.status,
+                    resp.content_type
+                        .unwrap_or(std::borrow::Cow::Borrowed(reply.content_type())),
+                    Bytes::from(body),
+                );
+                out.headers = resp.headers;
+                out
+            });
+            Invocation { reply, result }
+        })
+    }
+}
+
+impl ReplyFormat {
+    /// The reply format for a request: the channel's format, and for SOAP the version the
+    /// envelope used, or when it could not be read, the one its media type suggests.
+    pub fn for_request(raw: &RawRequest, soap: Option<SoapVersion>) -> ReplyFormat {
+        match raw.channel.data_format {
+            DataFormat::Json | DataFormat::Form => ReplyFormat::Json,
+            DataFormat::Xml => ReplyFormat::Xml,
+            DataFormat::Soap => ReplyFormat::Soap(soap.unwrap_or_else(|| {
+                let ct = raw.content_type().unwrap_or("");
+                if ct.trim_start().to_ascii_lowercase().starts_with("application/soap+xml") {
+                    SoapVersion::V12
+                } else {
+                    SoapVersion::V11
+                }
+            })),
+        }
+    }
+}
+
+/// A deployed service and what is known of it.
+pub(crate) struct Deployed {
+    pub(crate) erased: Arc<dyn ErasedService>,
+    typed: Arc<dyn Any + Send + Sync>,
+    info: ServiceInfo,
+}
+
+impl Deployed {
+    /// The service as its own type, for typed invocation.
+    pub(crate) fn typed<S: Service>(&self) -> Option<&S> {
+        self.typed.downcast_ref::<Erased<S>>().map(|e| &e.0)
+    }
+}
+
+/// A deployed service as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceInfo {
+    /// The service's name.
+    pub name: &'static str,
+    /// The Rust type implementing it.
+    pub type_name: &'static str,
+    /// Its declared input.
+    pub input: Vec<ElementDesc>,
+    /// Its declared output.
+    pub output: Vec<ElementDesc>,
+    /// How many times a service of this name has been deployed in this registry, counting from 1.
+    pub version: u64,
+}
+
+/// Why a deployment was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// A service of that name is already deployed; use redeploy to replace it.
+    #[error("service `{0}` is already deployed")]
+    Duplicate(String),
+    /// No service of that name is deployed.
+    #[error("service `{0}` is not deployed")]
+    NotDeployed(String),
+}
+
+type Map = HashMap<&'static str, Arc<Deployed>>;
+
+/// The deployed services by name.
+///
+/// Lookups take no lock (the map sits behind an `ArcSwap`); a deployment copies the map and swaps
+/// it in. A call holds its service by `Arc`, so after a redeploy, calls already running finish
+/// on the old version while new calls get the new one.
+#[derive(Default)]
+pub struct ServiceRegistry {
+    map: ArcSwap<Map>,
+    deployments: AtomicU64,
+}
+
+impl fmt::Debug for ServiceRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.map.load().keys().copied().collect();
+        names.sort_unstable();
+        f.debug_struct("ServiceRegistry").field("services", &names).finish()
+    }
+}
+
+impl ServiceRegistry {
+    fn make<S: Service>(&self, service: S) -> Arc<Deployed> {
+        let erased = Arc::new(Erased(service));
+        Arc::new(Deployed {
+            erased: erased.clone(),
+            typed: erased,
+            info: ServiceInfo {
+                name: S::NAME,
+                type_name: std::any::type_name::<S>(),
+                input: <S::Input as SioInput>::elements(),
+                output: <S::Output as SioOutput>::elements(),
+                version: self.deployments.fetch_add(1, Ordering::Relaxed) + 1,
+            },
+        })
+    }
+
+    /// Deploys a service.
+    ///
+    /// # Errors
+    ///
+    /// [`DeployError::Duplicate`] when a service of that name is already deployed.
+    pub fn deploy<S: Service>(&self, service: S) -> Result<(), DeployError> {
+        let deployed = self.make(service);
+        let mut duplicate = false;
+        self.map.rcu(|map| {
+            let mut next = Map::clone(map);
+            duplicate = next.contains_key(S::NAME);
+            if !duplicate {
+                next.insert(S::NAME, deployed.clone());
+            }
+            next
+        });
+        if duplicate {
+            Err(DeployError::Duplicate(S::NAME.to_owned()))
+        } else {
+            tracing::info!(service = S::NAME, "service deployed");
+            Ok(())
+        }
+    }
+
+    /// Deploys a service, replacing any of the same name. Calls already running finish on the
+    /// old version. Returns whether one was replaced.
+    pub fn redeploy<S: Service>(&self, service: S) -> bool {
+        let deployed = self.make(service);
+        let mut replaced = false;
+        self.map.rcu(|map| {
+            let mut next = Map::clone(map);
+            replaced = next.insert(S::NAME, deployed.clone()).is_some();
+            next
+        });
+        tracing::info!(service = S::NAME, replaced, "service redeployed");
+        replaced
+    }
+
+    /// Removes a service. Calls already running finish; new calls get a 404.
+    ///
+    /// # Errors
+    ///
+    /// [`DeployError::NotDeployed`] when no service has that name.
+    pub fn undeploy(&self, name: &str) -> Result<(), DeployError> {
+        let mut found = false;
+        self.map.rcu(|map| {
+            let mut next = Map::clone(map);
+            found = next.remove(name).is_some();
+            next
+        });
+        if found {
+            tracing::info!(service = name, "service undeployed");
+            Ok(())
+        } else {
+            Err(DeployError::NotDeployed(name.to_owned()))
+        }
+    }
+
+    /// Whether a service of that name is deployed.
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.load().contains_key(name)
+    }
+
+    /// The deployed services, sorted by name.
+    pub fn list(&self) -> Vec<ServiceInfo> {
+        let mut all: Vec<ServiceInfo> = self.map.load().values().map(|d| d.info.clone()).collect();
+        all.sort_by(|a, b| a.name.cmp(b.name));
+        all
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Deployed>> {
+        self.map.load().get(name).cloned()
+    }
+}

@@ -1,0 +1,270 @@
+//! The service model: [`Service`], [`Request`], [`Response`] and what a request came through.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use crate::context::Context;
+use crate::error::ServiceError;
+use crate::sio::{ParamsPriority, SioInput, SioOutput, XmlLimits};
+use crate::Cid;
+
+/// A service: a named unit of business logic with a declared input and output.
+///
+/// Write services with the `#[service]` attribute rather than by hand; it implements this trait
+/// for a unit struct named after your function. Implementing it by hand is the way to give a
+/// service state of its own.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::{Context, Request, Response, Service, ServiceError};
+///
+/// struct Echo;
+///
+/// impl Service for Echo {
+///     const NAME: &'static str = "demo.echo";
+///     type Input = ();
+///     type Output = ();
+///
+///     async fn handle(&self, _req: Request<()>, _ctx: &Context) -> Result<Response<()>, ServiceError> {
+///         Ok(Response::new(()))
+///     }
+/// }
+/// ```
+pub trait Service: Send + Sync + 'static {
+    /// The name callers and channels know the service by, such as `invoice.dispatcher`.
+    const NAME: &'static str;
+    /// The SimpleIO input.
+    type Input: SioInput;
+    /// The SimpleIO output.
+    type Output: SioOutput;
+
+    /// Handles one request.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the service decides is an error; each [`ServiceError`] knows the status it is
+    /// answered with.
+    fn handle(
+        &self,
+        req: Request<Self::Input>,
+        ctx: &Context,
+    ) -> impl Future<Output = Result<Response<Self::Output>, ServiceError>> + Send;
+}
+
+/// The format of a channel's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DataFormat {
+    /// JSON in and out.
+    #[default]
+    Json,
+    /// XML in and out.
+    Xml,
+    /// SOAP 1.1 or 1.2 envelopes in; the reply uses the request's version.
+    Soap,
+    /// An `application/x-www-form-urlencoded` body in, JSON out.
+    Form,
+}
+
+impl DataFormat {
+    /// The format's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFormat::Json => "json",
+            DataFormat::Xml => "xml",
+            DataFormat::Soap => "soap",
+            DataFormat::Form => "form",
+        }
+    }
+}
+
+/// The transport a request came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelKind {
+    /// An HTTP channel.
+    Http,
+    /// An AMQP channel.
+    Amqp,
+    /// A ZeroMQ channel.
+    ZeroMq,
+    /// Another service, through [`Context::invoke`].
+    Internal,
+}
+
+/// What a request came through: shared by every request of one channel, so it costs a
+/// reference count per request, not a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The channel's configured name.
+    pub name: Arc<str>,
+    /// The transport.
+    pub kind: ChannelKind,
+    /// The data format of its messages.
+    pub data_format: DataFormat,
+    /// How channel parameters and the message body merge.
+    pub params: ParamsPriority,
+    /// Bounds on XML request bodies.
+    pub xml_limits: XmlLimits,
+}
+
+impl ChannelInfo {
+    /// Describes a channel.
+    pub fn new(name: impl Into<Arc<str>>, kind: ChannelKind, data_format: DataFormat) -> Self {
+        ChannelInfo {
+            name: name.into(),
+            kind,
+            data_format,
+            params: ParamsPriority::default(),
+            xml_limits: XmlLimits::default(),
+        }
+    }
+
+    /// The same channel with other priority rules.
+    pub fn with_params(mut self, params: ParamsPriority) -> Self {
+        self.params = params;
+        self
+    }
+}
+
+/// The HTTP side of a request that came over HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct HttpInfo {
+    /// The request method.
+    pub method: Method,
+    /// The request URI, query string included.
+    pub uri: Uri,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// Values of the `{param}` segments of the channel's URL path, in path order.
+    pub path_params: Vec<(String, String)>,
+}
+
+impl HttpInfo {
+    /// The URL path.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The raw query string, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
+    /// The value of a path parameter.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request as a service sees it: typed input plus everything about where it came from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Request<I> {
+    /// The correlation id.
+    pub cid: Cid,
+    /// The typed SimpleIO input.
+    pub input: I,
+    /// The body exactly as received. Cloning it is a reference-count increment.
+    pub raw_request: Bytes,
+    /// The channel the request came through.
+    pub channel: Arc<ChannelInfo>,
+    /// Method, URI, headers and path parameters, when the request came over HTTP.
+    pub http: Option<HttpInfo>,
+}
+
+impl<I> Request<I> {
+    /// A request with `input`, as a test or another service builds it: a new cid, an empty body,
+    /// the internal channel.
+    pub fn new(input: I) -> Self {
+        Request {
+            cid: Cid::new(),
+            input,
+            raw_request: Bytes::new(),
+            channel: internal_channel(),
+            http: None,
+        }
+    }
+
+    /// The same request with this raw body.
+    pub fn with_raw_request(mut self, raw: impl Into<Bytes>) -> Self {
+        self.raw_request = raw.into();
+        self
+    }
+}
+
+pub(crate) fn internal_channel() -> Arc<ChannelInfo> {
+    static INTERNAL: std::sync::OnceLock<Arc<ChannelInfo>> = std::sync::OnceLock::new();
+    INTERNAL
+        .get_or_init(|| {
+            Arc::new(ChannelInfo::new(
+                "internal",
+                ChannelKind::Internal,
+                DataFormat::Json,
+            ))
+        })
+        .clone()
+}
+
+/// What a service answers: its output plus status and headers.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::Response;
+/// use http::StatusCode;
+///
+/// let resp = Response::new("done").with_status(StatusCode::CREATED);
+/// assert_eq!(resp.status, StatusCode::CREATED);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Response<O> {
+    /// The SimpleIO output.
+    pub output: O,
+    /// The status; 200 unless the service says otherwise.
+    pub status: StatusCode,
+    /// Extra headers for channels that have them.
+    pub headers: HeaderMap,
+    /// A Content-Type to use instead of the channel format's own.
+    pub content_type: Option<Cow<'static, str>>,
+}
+
+impl<O> Response<O> {
+    /// A 200 response with `output`.
+    pub fn new(output: O) -> Self {
+        Response {
+            output,
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            content_type: None,
+        }
+    }
+
+    /// The same response with another status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The same response with another Content-Type.
+    pub fn with_content_type(mut self, content_type: impl Into<Cow<'static, str>>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+}
+
+impl<O> From<O> for Response<O> {
+    fn from(output: O) -> Self {
+        Response::new(output)
+    }
+}

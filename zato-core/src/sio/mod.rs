@@ -1,0 +1,261 @@
+//! SimpleIO: a service declares its input and output once, as Rust types, and receives typed
+//! input whatever format the caller used.
+//!
+//! Input comes from up to three sources, merged by [`ParamsPriority`]: the query string, the
+//! path parameters of the channel's URL, and the body in the channel's [`DataFormat`](crate::DataFormat):
+//! a JSON object (optionally wrapped in a request element), an XML document (elements matched by
+//! local name, whatever their namespace or prefix), a SOAP 1.1 or 1.2 envelope, or a form. A key
+//! repeated in the query string is a list; a single value where a list is declared is a list of
+//! one.
+//!
+//! Decoding never stops at the first problem: every missing element and every element of the
+//! wrong type is reported, in one [`SioError::InvalidInput`], each a 400.
+//!
+//! # Examples
+//!
+//! ```
+//! use zato_core::sio::{self, SimpleIo};
+//! use zato_core::DataFormat;
+//! # use zato_macros::SimpleIo;
+//!
+//! #[derive(SimpleIo, Debug)]
+//! #[sio(crate = "zato_core")]
+//! struct Dispatch {
+//!     target: Vec<String>,
+//!     priority: Option<u8>,
+//! }
+//!
+//! let input: Dispatch = sio::decode_parts(
+//!     DataFormat::Json,
+//!     Some("target=CRM&target=Billing"),
+//!     br#"{"id":"123","priority":"2"}"#,
+//! )
+//! .unwrap();
+//! assert_eq!(input.target, ["CRM", "Billing"]);
+//! assert_eq!(input.priority, Some(2));
+//! ```
+
+mod decode;
+mod error;
+pub(crate) mod node;
+mod output;
+mod types;
+mod xml;
+
+use std::fmt;
+
+pub use decode::{ParamsPri, ParamsPriority, UrlParamsPri, decode_parts, decode_request};
+pub use error::{ElementError, ElementProblem, InvalidInput, SioError};
+pub use node::{Fields, Node};
+pub use output::{ReplyFormat, SoapVersion, Writer, encode_output};
+pub(crate) use output::{begin_envelope, end_envelope};
+pub use types::{Csv, Raw, RawKind, Secret};
+pub use xml::{XmlElement, XmlLimits};
+
+pub(crate) use error::excerpt;
+
+/// A declared element: its name, type and whether a caller must send it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ElementDesc {
+    /// The element's name on the wire.
+    pub name: &'static str,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: TypeDesc,
+    /// Whether a caller must send it.
+    pub required: bool,
+}
+
+/// The type of a declared element, for service listings and documentation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeDesc {
+    /// A scalar, by name: "text", "integer", "boolean", "date", …
+    Scalar(&'static str),
+    /// A list of elements of one type.
+    List(Box<TypeDesc>),
+    /// A nested object.
+    Object(Vec<ElementDesc>),
+}
+
+impl fmt::Display for TypeDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TypeDesc::Scalar(s) => f.write_str(s),
+            TypeDesc::List(t) => write!(f, "list of {t}"),
+            TypeDesc::Object(_) => f.write_str("object"),
+        }
+    }
+}
+
+/// The path of an element inside the request, built on the stack while decoding and rendered only
+/// when an error needs it.
+#[derive(Debug, Clone, Copy)]
+pub enum Path<'p> {
+    /// The request element itself.
+    Root,
+    /// A named child.
+    Field(&'p Path<'p>, &'p str),
+    /// An item of a list.
+    Index(&'p Path<'p>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// The problems found so far while decoding one request.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<ElementError>);
+
+impl Errors {
+    /// Records that a required element is missing.
+    pub fn missing(&mut self, path: &Path<'_>) {
+        self.0.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::Missing,
+        });
+    }
+
+    /// Records that an element is of the wrong type.
+    pub fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, got: &str) {
+        self.0.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::WrongType {
+                expected,
+                got: excerpt(got),
+            },
+        });
+    }
+
+    /// Whether nothing went wrong.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn into_error(self) -> SioError {
+        SioError::InvalidInput(InvalidInput { errors: self.0 })
+    }
+}
+
+/// A type that can be a SimpleIO element: decoded from any input format, encoded to any output
+/// format.
+///
+/// Implemented for text, integers, floats, `bool`, [`rust_decimal::Decimal`],
+/// [`chrono::NaiveDate`], [`chrono::DateTime`], [`uuid::Uuid`], `Vec<T>`, `Option<T>`, [`Csv`],
+/// [`Raw`] and [`Secret`]; `#[derive(SimpleIo)]` implements it for your structs, which makes them
+/// nested objects.
+pub trait SioType: Sized {
+    /// The type, for listings and error messages.
+    fn type_desc() -> TypeDesc;
+
+    /// Decodes one element, recording any problem in `errors` (then returning `None`).
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self>;
+
+    /// The value of an element the caller did not send: `None` (then it is missing) unless the
+    /// type is optional.
+    fn when_missing() -> Option<Self> {
+        None
+    }
+
+    /// Encodes the value as an element named `name`.
+    fn encode(&self, name: &str, w: &mut Writer);
+
+    /// Whether the value counts as empty for `skip_empty_keys`.
+    fn is_empty_value(&self) -> bool {
+        false
+    }
+}
+
+/// A struct of elements: what `#[derive(SimpleIo)]` implements.
+pub trait SioObject: Sized {
+    /// The element a JSON body may be wrapped in (`{"request": {…}}`); both forms are accepted.
+    const REQUEST_ELEM: Option<&'static str> = None;
+    /// The element the output is wrapped in; for XML and SOAP also the root element's name
+    /// (`response` when unset).
+    const RESPONSE_ELEM: Option<&'static str> = None;
+    /// The XML namespace of the output's root element.
+    const NAMESPACE: Option<&'static str> = None;
+
+    /// The declared elements.
+    fn elements() -> Vec<ElementDesc>;
+
+    /// Decodes every element from `fields`, recording every problem.
+    fn decode_fields(fields: &Fields<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self>;
+
+    /// Encodes every element.
+    fn encode_fields(&self, w: &mut Writer);
+}
+
+/// A service's input: a [`SioObject`], or `()` for a service that reads nothing.
+pub trait SioInput: Sized + Send + 'static {
+    /// The declared elements.
+    fn elements() -> Vec<ElementDesc>;
+
+    /// Decodes the input from a request.
+    ///
+    /// # Errors
+    ///
+    /// Every way a request can be the caller's fault; see [`SioError`].
+    fn from_request(
+        raw: &crate::RawRequest,
+        soap: &mut Option<SoapVersion>,
+    ) -> Result<Self, SioError>;
+}
+
+/// A service's output: a [`SioObject`], or `()` for an empty body.
+pub trait SioOutput: Send + 'static {
+    /// The declared elements.
+    fn elements() -> Vec<ElementDesc>;
+
+    /// Appends the body in `format` to `buf`.
+    fn write_body(&self, format: ReplyFormat, buf: &mut Vec<u8>);
+}
+
+impl<T: SioObject + Send + 'static> SioInput for T {
+    fn elements() -> Vec<ElementDesc> {
+        T::elements()
+    }
+
+    fn from_request(
+        raw: &crate::RawRequest,
+        soap: &mut Option<SoapVersion>,
+    ) -> Result<Self, SioError> {
+        decode::decode_object(raw, soap)
+    }
+}
+
+impl SioInput for () {
+    fn elements() -> Vec<ElementDesc> {
+        Vec::new()
+    }
+
+    fn from_request(_: &crate::RawRequest, _: &mut Option<SoapVersion>) -> Result<(), SioError> {
+        Ok(())
+    }
+}
+
+impl<T: SioObject + Send + 'static> SioOutput for T {
+    fn elements() -> Vec<ElementDesc> {
+        T::elements()
+    }
+
+    fn write_body(&self, format: ReplyFormat, buf: &mut Vec<u8>) {
+        encode_output(self, format, buf);
+    }
+}
+
+impl SioOutput for () {
+    fn elements() -> Vec<ElementDesc> {
+        Vec::new()
+    }
+
+    fn write_body(&self, _: ReplyFormat, _: &mut Vec<u8>) {}
+}

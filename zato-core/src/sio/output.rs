@@ -1,0 +1,292 @@
+//! Output: JSON, XML and SOAP 1.1/1.2 bodies written straight into a byte buffer.
+
+use std::fmt::Display;
+use std::io::Write as _;
+
+use quick_xml::escape::escape;
+
+use super::types::RawKind;
+use super::xml::{SOAP11_NS, SOAP12_NS};
+use super::SioObject;
+
+/// The two SOAP versions, told apart by their envelope namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SoapVersion {
+    /// SOAP 1.1 (`http://schemas.xmlsoap.org/soap/envelope/`, `text/xml`).
+    V11,
+    /// SOAP 1.2 (`http://www.w3.org/2003/05/soap-envelope`, `application/soap+xml`).
+    V12,
+}
+
+impl SoapVersion {
+    /// The envelope namespace.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            SoapVersion::V11 => SOAP11_NS,
+            SoapVersion::V12 => SOAP12_NS,
+        }
+    }
+}
+
+/// The format a reply is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplyFormat {
+    /// A JSON document.
+    Json,
+    /// An XML document.
+    Xml,
+    /// A SOAP envelope of the given version.
+    Soap(SoapVersion),
+}
+
+impl ReplyFormat {
+    /// The Content-Type of a reply in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReplyFormat::Json => "application/json",
+            ReplyFormat::Xml => "application/xml; charset=utf-8",
+            ReplyFormat::Soap(SoapVersion::V11) => "text/xml; charset=utf-8",
+            ReplyFormat::Soap(SoapVersion::V12) => "application/soap+xml; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    list: bool,
+    first: bool,
+}
+
+/// Writes elements into a JSON or XML body. Lists in XML are repeated elements; in JSON, arrays.
+///
+/// Element types call it from [`SioType::encode`](super::SioType::encode); you need it only to
+/// implement that trait by hand.
+#[derive(Debug)]
+pub struct Writer<'b> {
+    buf: &'b mut Vec<u8>,
+    xml: bool,
+    stack: Vec<Frame>,
+}
+
+impl<'b> Writer<'b> {
+    /// A writer of JSON (`xml == false`) or XML into `buf`.
+    pub fn new(buf: &'b mut Vec<u8>, xml: bool) -> Self {
+        Writer {
+            buf,
+            xml,
+            stack: Vec::with_capacity(4),
+        }
+    }
+
+    /// Writes the separator and key a JSON value needs in its position.
+    fn json_key(&mut self, name: &str) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if !top.first {
+            self.buf.push(b',');
+        }
+        top.first = false;
+        if !top.list {
+            json_string(self.buf, name);
+            self.buf.push(b':');
+        }
+    }
+
+    fn xml_open(&mut self, name: &str) {
+        self.buf.push(b'<');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(b'>');
+    }
+
+    fn xml_close(&mut self, name: &str) {
+        self.buf.extend_from_slice(b"</");
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(b'>');
+    }
+
+    /// A text element.
+    pub fn string(&mut self, name: &str, value: &str) {
+        if self.xml {
+            self.xml_open(name);
+            self.buf.extend_from_slice(escape(value).as_bytes());
+            self.xml_close(name);
+        } else {
+            self.json_key(name);
+            json_string(self.buf, value);
+        }
+    }
+
+    /// A number, written with its `Display` form.
+    pub fn number(&mut self, name: &str, value: impl Display) {
+        if self.xml {
+            self.xml_open(name);
+            let _ = write!(self.buf, "{value}");
+            self.xml_close(name);
+        } else {
+            self.json_key(name);
+            let _ = write!(self.buf, "{value}");
+        }
+    }
+
+    /// A boolean.
+    pub fn boolean(&mut self, name: &str, value: bool) {
+        let text = if value { "true" } else { "false" };
+        if self.xml {
+            self.xml_open(name);
+            self.buf.extend_from_slice(text.as_bytes());
+            self.xml_close(name);
+        } else {
+            self.json_key(name);
+            self.buf.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// An element without a value: `null` in JSON, an empty element in XML.
+    pub fn null(&mut self, name: &str) {
+        if self.xml {
+            self.buf.push(b'<');
+            self.buf.extend_from_slice(name.as_bytes());
+            self.buf.extend_from_slice(b"/>");
+        } else {
+            self.json_key(name);
+            self.buf.extend_from_slice(b"null");
+        }
+    }
+
+    /// A value kept as received: verbatim into its own format, as text into the other.
+    pub fn raw(&mut self, name: &str, text: &str, kind: RawKind) {
+        match (self.xml, kind) {
+            (true, RawKind::Xml) => {
+                self.xml_open(name);
+                self.buf.extend_from_slice(text.as_bytes());
+                self.xml_close(name);
+            }
+            (false, RawKind::Json) => {
+                self.json_key(name);
+                self.buf.extend_from_slice(text.as_bytes());
+            }
+            _ => self.string(name, text),
+        }
+    }
+
+    /// Opens a nested object.
+    pub fn begin_object(&mut self, name: &str) {
+        if self.xml {
+            self.xml_open(name);
+        } else {
+            self.json_key(name);
+            self.buf.push(b'{');
+        }
+        self.stack.push(Frame {
+            list: false,
+            first: true,
+        });
+    }
+
+    /// Closes the object opened last.
+    pub fn end_object(&mut self, name: &str) {
+        self.stack.pop();
+        if self.xml {
+            self.xml_close(name);
+        } else {
+            self.buf.push(b'}');
+        }
+    }
+
+    /// Opens a list; its items are then encoded with the list's name.
+    pub fn begin_list(&mut self, name: &str) {
+        if !self.xml {
+            self.json_key(name);
+            self.buf.push(b'[');
+        }
+        self.stack.push(Frame {
+            list: true,
+            first: true,
+        });
+    }
+
+    /// Closes the list opened last.
+    pub fn end_list(&mut self) {
+        self.stack.pop();
+        if !self.xml {
+            self.buf.push(b']');
+        }
+    }
+
+    /// Opens the root element of an XML document, in `namespace` when given.
+    pub(crate) fn begin_xml_root(&mut self, name: &str, namespace: Option<&str>) {
+        self.buf.push(b'<');
+        self.buf.extend_from_slice(name.as_bytes());
+        if let Some(ns) = namespace {
+            self.buf.extend_from_slice(b" xmlns=\"");
+            self.buf.extend_from_slice(escape(ns).as_bytes());
+            self.buf.push(b'"');
+        }
+        self.buf.push(b'>');
+        self.stack.push(Frame {
+            list: false,
+            first: true,
+        });
+    }
+}
+
+pub(crate) fn json_string(buf: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping is the reference; writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+const XML_DECL: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+
+/// Opens a SOAP envelope and its Body.
+pub(crate) fn begin_envelope(buf: &mut Vec<u8>, version: SoapVersion) {
+    buf.extend_from_slice(XML_DECL);
+    buf.extend_from_slice(b"<soapenv:Envelope xmlns:soapenv=\"");
+    buf.extend_from_slice(version.namespace().as_bytes());
+    buf.extend_from_slice(b"\"><soapenv:Body>");
+}
+
+/// Closes what [`begin_envelope`] opened.
+pub(crate) fn end_envelope(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"</soapenv:Body></soapenv:Envelope>");
+}
+
+/// Writes a whole output object in `format` into `buf`.
+///
+/// JSON is the object, wrapped in `{"<response_elem>": …}` when the type declares one. XML is a
+/// document whose root is the response element (`response` by default) in the declared
+/// namespace. SOAP puts that root into an envelope's Body.
+pub fn encode_output<T: SioObject>(value: &T, format: ReplyFormat, buf: &mut Vec<u8>) {
+    let root = T::RESPONSE_ELEM.unwrap_or("response");
+    match format {
+        ReplyFormat::Json => {
+            let mut w = Writer::new(buf, false);
+            if let Some(elem) = T::RESPONSE_ELEM {
+                w.begin_object("");
+                w.begin_object(elem);
+                value.encode_fields(&mut w);
+                w.end_object(elem);
+                w.end_object("");
+            } else {
+                w.begin_object("");
+                value.encode_fields(&mut w);
+                w.end_object("");
+            }
+        }
+        ReplyFormat::Xml => {
+            buf.extend_from_slice(XML_DECL);
+            let mut w = Writer::new(buf, true);
+            w.begin_xml_root(root, T::NAMESPACE);
+            value.encode_fields(&mut w);
+            w.end_object(root);
+        }
+        ReplyFormat::Soap(version) => {
+            begin_envelope(buf, version);
+            let mut w = Writer::new(buf, true);
+            w.begin_xml_root(root, T::NAMESPACE);
+            value.encode_fields(&mut w);
+            w.end_object(root);
+            end_envelope(buf);
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The element types: scalars, lists, optionals and the special wrappers [`Csv`], [`Raw`] and
+//! [`Secret`].
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::node::{JsonArray, ScalarText};
+use super::{Errors, Node, Path, SioType, TypeDesc, Writer};
+
+/// Decodes a scalar through `parse`, recording a wrong type as `expected`.
+fn scalar<T>(
+    node: &Node<'_>,
+    path: &Path<'_>,
+    errors: &mut Errors,
+    expected: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    match node.scalar_text() {
+        ScalarText::Text(text) => match parse(&text) {
+            Some(v) => Some(v),
+            None => {
+                errors.wrong_type(path, expected, &text);
+                None
+            }
+        },
+        ScalarText::Null => {
+            errors.wrong_type(path, expected, "null");
+            None
+        }
+        ScalarText::NotScalar(what) => {
+            errors.wrong_type(path, expected, &what);
+            None
+        }
+    }
+}
+
+impl SioType for String {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("text")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "text", |s| Some(s.to_owned()))
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, self);
+    }
+    fn is_empty_value(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+macro_rules! integers {
+    ($($t:ty => $desc:literal),* $(,)?) => {$(
+        impl SioType for $t {
+            fn type_desc() -> TypeDesc {
+                TypeDesc::Scalar($desc)
+            }
+            fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+                scalar(&node, path, errors, $desc, |s| s.trim().parse().ok())
+            }
+            fn encode(&self, name: &str, w: &mut Writer) {
+                w.number(name, self);
+            }
+        }
+    )*};
+}
+
+integers! {
+    i8 => "integer", i16 => "integer", i32 => "integer", i64 => "integer", isize => "integer",
+    u8 => "unsigned integer", u16 => "unsigned integer", u32 => "unsigned integer",
+    u64 => "unsigned integer", usize => "unsigned integer",
+}
+
+macro_rules! floats {
+    ($($t:ty),*) => {$(
+        impl SioType for $t {
+            fn type_desc() -> TypeDesc {
+                TypeDesc::Scalar("float")
+            }
+            fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+                scalar(&node, path, errors, "float", |s| {
+                    s.trim().parse::<$t>().ok().filter(|f| f.is_finite())
+                })
+            }
+            fn encode(&self, name: &str, w: &mut Writer) {
+                if self.is_finite() {
+                    w.number(name, self);
+                } else {
+                    w.null(name);
+                }
+            }
+        }
+    )*};
+}
+
+floats!(f32, f64);
+
+/// The spellings of a boolean a caller may use, case-insensitive.
+fn parse_bool(s: &str) -> Option<bool> {
+    const TRUE: [&str; 4] = ["true", "1", "yes", "on"];
+    const FALSE: [&str; 4] = ["false", "0", "no", "off"];
+    let s = s.trim();
+    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(s)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| f.eq_ignore_ascii_case(s)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+impl SioType for bool {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("boolean")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "boolean", parse_bool)
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.boolean(name, *self);
+    }
+}
+
+impl SioType for Decimal {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("decimal")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "decimal", |s| {
+            let s = s.trim();
+            Decimal::from_str_exact(s)
+                .or_else(|_| Decimal::from_scientific(s))
+                .ok()
+        })
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        // As a string in JSON, so no client reads it into a binary float and loses digits.
+        w.string(name, &self.to_string());
+    }
+}
+
+impl SioType for NaiveDate {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("date")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "date", |s| {
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+        })
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, &self.format("%Y-%m-%d").to_string());
+    }
+}
+
+impl SioType for DateTime<FixedOffset> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("datetime")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "datetime", |s| {
+            DateTime::parse_from_rfc3339(s.trim()).ok()
+        })
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, &self.to_rfc3339());
+    }
+}
+
+impl SioType for DateTime<Utc> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("datetime")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "datetime", |s| {
+            DateTime::parse_from_rfc3339(s.trim())
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        })
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, &self.to_rfc3339());
+    }
+}
+
+impl SioType for Uuid {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("uuid")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        scalar(&node, path, errors, "uuid", |s| Uuid::parse_str(s.trim()).ok())
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, &self.hyphenated().to_string());
+    }
+}
+
+/// Whether an empty value means "not sent" for `T`: true for every type but text, so `count=`
+/// leaves an optional integer unset, while `note=` sets an optional text to "".
+fn blank_is_none<T: SioType>() -> bool {
+    !matches!(T::type_desc(), TypeDesc::Scalar("text"))
+}
+
+impl<T: SioType> SioType for Option<T> {
+    fn type_desc() -> TypeDesc {
+        T::type_desc()
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        let is_null = matches!(&node, Node::Json(raw) if raw.get() == "null");
+        if is_null || (node.is_blank() && blank_is_none::<T>()) {
+            return Some(None);
+        }
+        T::decode(node, path, errors).map(Some)
+    }
+    fn when_missing() -> Option<Self> {
+        Some(None)
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        match self {
+            Some(v) => v.encode(name, w),
+            None => w.null(name),
+        }
+    }
+    fn is_empty_value(&self) -> bool {
+        self.as_ref().is_none_or(T::is_empty_value)
+    }
+}
+
+impl<T: SioType> SioType for Vec<T> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::List(Box::new(T::type_desc()))
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        let items: Vec<Node<'_>> = match node {
+            Node::Many(items) => items,
+            Node::Json(raw) if raw.get().starts_with('[') => {
+                match serde_json::from_str::<JsonArray<'_>>(raw.get()) {
+                    Ok(arr) => arr.0.into_iter().map(Node::Json).collect(),
+                    Err(_) => {
+                        errors.wrong_type(path, "list", raw.get());
+                        return None;
+                    }
+                }
+            }
+            Node::Json(raw) if raw.get() == "null" => {
+                errors.wrong_type(path, "list", "null");
+                return None;
+            }
+            // A single value where a list is declared is a list of one.
+            single => vec![single],
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.into_iter().enumerate() {
+            match T::decode(item, &Path::Index(path, i), errors) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.begin_list(name);
+        for item in self {
+            item.encode(name, w);
+        }
+        w.end_list();
+    }
+    fn is_empty_value(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A list sent as one comma-separated value: `a,b,c`. Items are trimmed; an empty value is an
+/// empty list. Encoded back as one comma-separated value.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::Csv;
+///
+/// let ids: Csv<u32> = Csv(vec![1, 2, 3]);
+/// assert_eq!(ids.to_string(), "1,2,3");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Csv<T>(pub Vec<T>);
+
+impl<T> std::ops::Deref for Csv<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Csv<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: SioType + fmt::Display> SioType for Csv<T> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("csv list")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        let text = match node.scalar_text() {
+            ScalarText::Text(t) => t,
+            ScalarText::Null => {
+                errors.wrong_type(path, "csv list", "null");
+                return None;
+            }
+            ScalarText::NotScalar(what) => {
+                errors.wrong_type(path, "csv list", &what);
+                return None;
+            }
+        };
+        if text.trim().is_empty() {
+            return Some(Csv(Vec::new()));
+        }
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, part) in text.split(',').enumerate() {
+            match T::decode(Node::Text(part.trim()), &Path::Index(path, i), errors) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(Csv(out))
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.string(name, &self.to_string());
+    }
+    fn is_empty_value(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where a [`Raw`] value came from, which decides how it is written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKind {
+    /// JSON text: a string, number, object, … exactly as sent.
+    Json,
+    /// The content of an XML element, markup included.
+    Xml,
+    /// A plain value from the query string, a path parameter or a form.
+    Text,
+}
+
+/// An opaque element kept exactly as received, never interpreted.
+///
+/// From JSON it is the value's JSON text; from XML the element's content with its markup; from
+/// a query string the value. Written back verbatim into the same format and as a string into the
+/// other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    /// The text as received.
+    pub text: String,
+    /// The format it came in.
+    pub kind: RawKind,
+}
+
+impl SioType for Raw {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("raw")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        match node {
+            Node::Text(t) => Some(Raw {
+                text: t.to_owned(),
+                kind: RawKind::Text,
+            }),
+            Node::Json(raw) => Some(Raw {
+                text: raw.get().to_owned(),
+                kind: RawKind::Json,
+            }),
+            Node::Xml(elem, src) => Some(Raw {
+                text: src
+                    .get(elem.inner.0..elem.inner.1)
+                    .unwrap_or_default()
+                    .to_owned(),
+                kind: RawKind::Xml,
+            }),
+            Node::Many(items) => {
+                errors.wrong_type(path, "raw", &format!("{} values", items.len()));
+                None
+            }
+        }
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        w.raw(name, &self.text, self.kind);
+    }
+    fn is_empty_value(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
+/// A secret element (a password, a token): decoded like `T`, but `Debug` prints `***`, so it
+/// never reaches a log by accident.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::Secret;
+///
+/// let password = Secret::new("hunter2".to_string());
+/// assert_eq!(format!("{password:?}"), "Secret(***)");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T = String>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The secret itself. Named so that every use stands out in review.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl<T: SioType> SioType for Secret<T> {
+    fn type_desc() -> TypeDesc {
+        TypeDesc::Scalar("secret")
+    }
+    fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        // A wrong type would otherwise echo the secret back in the error message.
+        let mut inner = Errors::default();
+        match T::decode(node, path, &mut inner) {
+            Some(v) => Some(Secret(v)),
+            None => {
+                errors.wrong_type(path, "secret", "***");
+                None
+            }
+        }
+    }
+    fn encode(&self, name: &str, w: &mut Writer) {
+        self.0.encode(name, w);
+    }
+    fn is_empty_value(&self) -> bool {
+        self.0.is_empty_value()
+    }
+}

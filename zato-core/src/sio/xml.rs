@@ -1,0 +1,217 @@
+//! A small XML tree for SimpleIO input, built with quick-xml under strict limits.
+//!
+//! What we refuse, because it is how XML parsers are attacked: any DOCTYPE (so no entity can be
+//! declared, expanded or fetched, which rules out entity bombs and external entities), entities
+//! other than the five predefined ones and character references, nesting deeper than
+//! [`XmlLimits::max_depth`] and more than [`XmlLimits::max_elements`] elements.
+
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+
+use super::SioError;
+use super::error::line_column;
+
+/// The namespace of SOAP 1.1 envelopes.
+pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The namespace of SOAP 1.2 envelopes.
+pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// Bounds on the XML documents a channel accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// The deepest nesting of elements.
+    pub max_depth: usize,
+    /// The most elements in one document.
+    pub max_elements: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits {
+            max_depth: 64,
+            max_elements: 100_000,
+        }
+    }
+}
+
+/// One element: local name, namespace, text and children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XmlElement {
+    /// The local name, without any prefix.
+    pub name: Box<str>,
+    /// The namespace URI the element is in, if any.
+    pub namespace: Option<Box<str>>,
+    /// The unescaped text, for elements without children.
+    pub text: String,
+    /// The child elements, in document order.
+    pub children: Vec<XmlElement>,
+    /// Byte range of the element's content (between its tags) in the document.
+    pub(crate) inner: (usize, usize),
+}
+
+impl XmlElement {
+    /// The first child called `name` (local name).
+    pub fn child(&self, name: &str) -> Option<&XmlElement> {
+        self.children.iter().find(|c| &*c.name == name)
+    }
+}
+
+fn malformed(src: &[u8], offset: usize, message: impl Into<String>) -> SioError {
+    let (line, column) = line_column(src, offset);
+    SioError::MalformedXml {
+        message: message.into(),
+        line,
+        column,
+    }
+}
+
+/// Parses a whole document and returns its root element.
+pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError> {
+    let bytes = src.as_bytes();
+    let mut reader = NsReader::from_str(src);
+    let mut stack: Vec<XmlElement> = Vec::new();
+    let mut root: Option<XmlElement> = None;
+    let mut count = 0usize;
+    loop {
+        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok(ok) => ok,
+            Err(e) => {
+                let at = usize::try_from(reader.error_position()).unwrap_or(before);
+                return Err(malformed(bytes, at, e.to_string()));
+            }
+        };
+        // The resolved namespace borrows the reader, so it is copied out first.
+        let namespace: Option<Box<str>> = match ns {
+            ResolveResult::Bound(ns) => Some(
+                std::str::from_utf8(ns.into_inner())
+                    .map_err(|_| malformed(bytes, before, "namespace is not utf-8"))?
+                    .into(),
+            ),
+            _ => None,
+        };
+        let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                if root.is_some() {
+                    return Err(malformed(bytes, before, "content after the root element"));
+                }
+                count += 1;
+                if count > limits.max_elements {
+                    return Err(SioError::XmlLimit {
+                        what: "element count",
+                        limit: limits.max_elements,
+                    });
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(SioError::XmlLimit {
+                        what: "nesting depth",
+                        limit: limits.max_depth,
+                    });
+                }
+                for attr in e.attributes().with_checks(true) {
+                    if let Err(err) = attr {
+                        return Err(malformed(bytes, before, err.to_string()));
+                    }
+                }
+                let name = std::str::from_utf8(e.local_name().into_inner())
+                    .map_err(|_| malformed(bytes, before, "element name is not utf-8"))?;
+                let elem = XmlElement {
+                    name: name.into(),
+                    namespace,
+                    text: String::new(),
+                    children: Vec::new(),
+                    inner: (after, after),
+                };
+                if matches!(event, Event::Start(_)) {
+                    stack.push(elem);
+                } else {
+                    close(elem, &mut stack, &mut root);
+                }
+            }
+            Event::End(_) => {
+                // quick-xml has already checked that the end tag matches.
+                let Some(mut elem) = stack.pop() else {
+                    return Err(malformed(bytes, before, "unexpected end tag"));
+                };
+                elem.inner.1 = before;
+                if !elem.children.is_empty() {
+                    elem.text.clear();
+                }
+                close(elem, &mut stack, &mut root);
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| malformed(bytes, before, e.to_string()))?;
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&text),
+                    None if text.trim().is_empty() => {}
+                    None => return Err(malformed(bytes, before, "text outside the root element")),
+                }
+            }
+            Event::CData(c) => {
+                let text = std::str::from_utf8(c.as_ref())
+                    .map_err(|_| malformed(bytes, before, "CDATA is not utf-8"))?;
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(text),
+                    None => return Err(malformed(bytes, before, "CDATA outside the root element")),
+                }
+            }
+            Event::DocType(_) => {
+                return Err(malformed(
+                    bytes,
+                    before,
+                    "DOCTYPE is not allowed (entity declarations are refused)",
+                ));
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(malformed(
+            bytes,
+            bytes.len(),
+            format!("unclosed element `{}`", open.name),
+        ));
+    }
+    root.ok_or_else(|| malformed(bytes, bytes.len(), "no root element"))
+}
+
+fn close(elem: XmlElement, stack: &mut [XmlElement], root: &mut Option<XmlElement>) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(elem),
+        None => *root = Some(elem),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_and_namespaces() {
+        let doc = r#"<a:req xmlns:a="urn:x"><a:target>CRM</a:target><target>B</target></a:req>"#;
+        let root = parse(doc, XmlLimits::default()).unwrap();
+        assert_eq!(&*root.name, "req");
+        assert_eq!(root.namespace.as_deref(), Some("urn:x"));
+        let names: Vec<&str> = root.children.iter().map(|c| &*c.text).collect();
+        assert_eq!(names, ["CRM", "B"]);
+    }
+
+    #[test]
+    fn inner_range_covers_content() {
+        let doc = "<r><x><y>1</y></x></r>";
+        let root = parse(doc, XmlLimits::default()).unwrap();
+        let x = root.child("x").unwrap();
+        assert_eq!(&doc[x.inner.0..x.inner.1], "<y>1</y>");
+    }
+
+    #[test]
+    fn unclosed_and_mismatched_tags_are_malformed() {
+        for doc in ["<r><x></r>", "<r>", "<r></r><r></r>", "<r a=1></r>", "junk<r/>"] {
+            let err = parse(doc, XmlLimits::default()).unwrap_err();
+            assert!(matches!(err, SioError::MalformedXml { .. }), "{doc}: {err:?}");
+        }
+    }
+}

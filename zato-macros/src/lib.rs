@@ -1,0 +1,1 @@
+//! The `#[service]` attribute and the `SimpleIo` derive.
