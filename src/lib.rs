@@ -35,6 +35,9 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
+#[cfg(feature = "http")]
+pub use zato_channels as channels;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 

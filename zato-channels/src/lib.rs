@@ -1,4 +1,68 @@
 //! Channel adapters for zato-rs: the transports that bring requests to services.
 //!
-//! This crate will hold the channel adapter trait and the HTTP channel (hyper 1), then AMQP and
-//! ZeroMQ. It is built under its own issue; until then it exports nothing.
+//! Channels are configuration, not code. An [`HttpServer`] listens on one address and serves any
+//! number of [`HttpChannelConfig`]s, each mapping a URL path (with `{param}` segments) and
+//! methods to a service, in a data format (JSON, XML, SOAP 1.1/1.2, form), under an optional
+//! [`SecurityDef`] (HTTP Basic Auth or an API key). Channels and security definitions can be
+//! added, changed and removed while requests flow; [`HttpServer::shutdown`] finishes the requests
+//! in flight before it returns. Every transport implements [`ChannelAdapter`].
+//!
+//! What the caller sees:
+//!
+//! | situation | status |
+//! | --- | --- |
+//! | the service's reply | the service's own (200, 201, 204, …) |
+//! | bad input (missing element, wrong type, malformed body) | 400, naming every element |
+//! | authentication failed; the service does not run | 401 with `WWW-Authenticate` |
+//! | no channel for the path | 404 |
+//! | the path exists, not for this method | 405 with `Allow` |
+//! | body over the channel's `max_body_size` | 413 |
+//! | media type not fitting the channel's format | 415 |
+//! | an outgoing connection failed | 502, 503 or 504, naming the connection |
+//! | inactive channel, or the server shutting down | 503 |
+//! | the service took longer than the channel's `timeout` | 504 |
+//!
+//! Errors come in the channel's format: a JSON object, an XML document, or a SOAP Fault of the
+//! request's version, always with the cid, which every response also carries in `X-Zato-CID`.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
+//! use zato_core::{DataFormat, Platform};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let platform = Platform::new();
+//! // platform.services().deploy(invoice_dispatcher)?;
+//! let config = HttpConfig::new(
+//!     vec![
+//!         HttpChannelConfig::new("invoice.json", "/invoice.dispatcher", "invoice.dispatcher"),
+//!         HttpChannelConfig::new("invoice.xml", "/xml/invoice.dispatcher", "invoice.dispatcher")
+//!             .with_data_format(DataFormat::Xml)
+//!             .with_security("crm"),
+//!     ],
+//!     vec![SecurityDef::basic_auth("crm", "crm", "secret")],
+//! );
+//! let http = HttpServer::serve("127.0.0.1:11223", platform, config).await?;
+//! tokio::signal::ctrl_c().await?;
+//! http.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod adapter;
+mod config;
+mod error;
+mod handle;
+mod router;
+mod security;
+mod server;
+
+pub use adapter::ChannelAdapter;
+pub use config::{
+    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecretString,
+    SecurityDef,
+};
+pub use error::{ChannelError, ConfigError, ConfigProblem};
+pub use handle::X_ZATO_CID;
+pub use server::HttpServer;

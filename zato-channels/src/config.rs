@@ -1,0 +1,528 @@
+//! Channel and security configuration: serde structs with Zato's field names, and their
+//! validation, which reports every problem at once, each with its path.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zato_core::DataFormat;
+use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
+
+use crate::error::{ConfigError, ConfigProblem};
+use crate::router::Pattern;
+
+/// The default [`HttpChannelConfig::max_body_size`]: 10 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
+
+/// The default header of an API key security definition.
+pub const DEFAULT_API_KEY_HEADER: &str = "X-API-Key";
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_body_size() -> u64 {
+    DEFAULT_MAX_BODY_SIZE
+}
+
+fn default_realm() -> String {
+    "zato".to_owned()
+}
+
+fn default_api_key_header() -> String {
+    DEFAULT_API_KEY_HEADER.to_owned()
+}
+
+/// An HTTP channel: which requests reach which service, in which format, under which security.
+///
+/// Channels are configuration, not code. Field names are Zato's, so a channel exported from Zato
+/// reads the same; `timeout` is in seconds (fractions allowed).
+///
+/// # Examples
+///
+/// ```
+/// use zato_channels::HttpChannelConfig;
+///
+/// let channel: HttpChannelConfig = serde_json::from_str(r#"{
+///     "name": "invoice.dispatcher.json",
+///     "url_path": "/invoice.dispatcher",
+///     "service": "invoice.dispatcher",
+///     "methods": ["POST"],
+///     "timeout": 2.5
+/// }"#).unwrap();
+/// assert!(channel.is_active);
+/// assert_eq!(channel.timeout, Some(std::time::Duration::from_millis(2500)));
+///
+/// let built = HttpChannelConfig::new("hello", "/hello/{name}", "demo.hello");
+/// assert_eq!(built.url_path, "/hello/{name}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HttpChannelConfig {
+    /// The channel's unique name.
+    pub name: String,
+    /// An inactive channel keeps its route but answers 503.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    /// The URL path, with `{param}` segments: `/invoice/{id}`.
+    pub url_path: String,
+    /// The allowed methods; empty allows any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// The name of the service invoked.
+    pub service: String,
+    /// The format of requests and replies.
+    #[serde(default)]
+    pub data_format: DataFormat,
+    /// The name of the security definition callers must satisfy; `None` for an open channel.
+    #[serde(default)]
+    pub security: Option<String>,
+    /// The largest request body accepted, in bytes; larger ones get a 413.
+    #[serde(default = "default_max_body_size")]
+    pub max_body_size: u64,
+    /// How long the service may take before the caller gets a 504; `None` for no limit.
+    #[serde(default, with = "opt_seconds")]
+    pub timeout: Option<Duration>,
+    /// Whether the query string and path parameters are input (Zato's default: true).
+    #[serde(default = "yes")]
+    pub merge_url_params_req: bool,
+    /// Channel parameters against the body.
+    #[serde(default)]
+    pub params_pri: ParamsPri,
+    /// Query string against path parameters.
+    #[serde(default)]
+    pub url_params_pri: UrlParamsPri,
+}
+
+impl HttpChannelConfig {
+    /// An active JSON channel from `url_path` to `service`, any method, no security, the default
+    /// limits and priorities.
+    pub fn new(
+        name: impl Into<String>,
+        url_path: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Self {
+        HttpChannelConfig {
+            name: name.into(),
+            is_active: true,
+            url_path: url_path.into(),
+            methods: Vec::new(),
+            service: service.into(),
+            data_format: DataFormat::Json,
+            security: None,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            timeout: None,
+            merge_url_params_req: true,
+            params_pri: ParamsPri::default(),
+            url_params_pri: UrlParamsPri::default(),
+        }
+    }
+
+    /// The same channel in another data format.
+    pub fn with_data_format(mut self, data_format: DataFormat) -> Self {
+        self.data_format = data_format;
+        self
+    }
+
+    /// The same channel allowing only these methods.
+    pub fn with_methods<I, M>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: Into<String>,
+    {
+        self.methods = methods.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The same channel under the security definition named `security`.
+    pub fn with_security(mut self, security: impl Into<String>) -> Self {
+        self.security = Some(security.into());
+        self
+    }
+
+    /// The same channel with a service timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The same channel with a body size limit.
+    pub fn with_max_body_size(mut self, max_body_size: u64) -> Self {
+        self.max_body_size = max_body_size;
+        self
+    }
+
+    /// The same channel, active or not.
+    pub fn with_active(mut self, is_active: bool) -> Self {
+        self.is_active = is_active;
+        self
+    }
+
+    /// The same channel with other parameter priorities.
+    pub fn with_params(mut self, params: ParamsPriority) -> Self {
+        self.merge_url_params_req = params.merge_url_params_req;
+        self.params_pri = params.params_pri;
+        self.url_params_pri = params.url_params_pri;
+        self
+    }
+
+    /// The priority rules as zato-core takes them.
+    pub fn params(&self) -> ParamsPriority {
+        ParamsPriority {
+            merge_url_params_req: self.merge_url_params_req,
+            params_pri: self.params_pri,
+            url_params_pri: self.url_params_pri,
+        }
+    }
+
+    /// Checks the channel on its own, recording problems under `path`.
+    pub(crate) fn check(&self, path: &str, problems: &mut Vec<ConfigProblem>) {
+        if self.name.trim().is_empty() {
+            problems.push(ConfigProblem::new(
+                format!("{path}.name"),
+                "must not be empty",
+            ));
+        }
+        if let Err(msg) = Pattern::parse(&self.url_path) {
+            problems.push(ConfigProblem::new(format!("{path}.url_path"), msg));
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            if Method::from_bytes(m.as_bytes()).is_err() || m.is_empty() {
+                problems.push(ConfigProblem::new(
+                    format!("{path}.methods[{i}]"),
+                    format!("`{m}` is not an HTTP method"),
+                ));
+            } else if self.methods[..i].iter().any(|o| o.eq_ignore_ascii_case(m)) {
+                problems.push(ConfigProblem::new(
+                    format!("{path}.methods[{i}]"),
+                    format!("`{m}` is listed twice"),
+                ));
+            }
+        }
+        if self.service.trim().is_empty() {
+            problems.push(ConfigProblem::new(
+                format!("{path}.service"),
+                "must not be empty",
+            ));
+        }
+        if self.max_body_size == 0 {
+            problems.push(ConfigProblem::new(
+                format!("{path}.max_body_size"),
+                "must be at least 1 byte",
+            ));
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            problems.push(ConfigProblem::new(
+                format!("{path}.timeout"),
+                "must be above zero; leave it out for no limit",
+            ));
+        }
+        if self
+            .security
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            problems.push(ConfigProblem::new(
+                format!("{path}.security"),
+                "must name a security definition; leave it out for an open channel",
+            ));
+        }
+    }
+
+    /// The methods as [`Method`]s, upper-cased; call after [`check`](Self::check) passed.
+    pub(crate) fn parsed_methods(&self) -> Vec<Method> {
+        self.methods
+            .iter()
+            .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+            .collect()
+    }
+}
+
+/// A secret in configuration (a password, an API key): `Debug`, `Display` and serialization all
+/// print `***`, so it cannot reach a log, an error or an admin listing by accident.
+///
+/// # Examples
+///
+/// ```
+/// use zato_channels::SecretString;
+///
+/// let key = SecretString::new("s3cr3t");
+/// assert_eq!(format!("{key:?} {key}"), "*** ***");
+/// assert_eq!(key.expose(), "s3cr3t");
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        SecretString(secret.into())
+    }
+
+    /// The secret itself. Named so that every use stands out in review.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SecretString)
+    }
+}
+
+impl Serialize for SecretString {
+    /// Writes `***`: configuration read back (an admin listing, an export) never shows a secret.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// A security definition: what a caller of a channel that names it must present.
+///
+/// Serialized with a `type` tag as Zato names the kinds (`basic_auth`, `apikey`); secrets are
+/// written as `***`.
+///
+/// # Examples
+///
+/// ```
+/// use zato_channels::SecurityDef;
+///
+/// let def: SecurityDef = serde_json::from_str(r#"{
+///     "type": "basic_auth", "name": "crm", "username": "crm", "password": "secret"
+/// }"#).unwrap();
+/// assert_eq!(def.name(), "crm");
+/// assert!(!format!("{def:?}").contains("secret"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum SecurityDef {
+    /// HTTP Basic Auth.
+    #[serde(rename = "basic_auth")]
+    BasicAuth {
+        /// The definition's unique name.
+        name: String,
+        /// The expected user name.
+        username: String,
+        /// The expected password.
+        password: SecretString,
+        /// The realm named in `WWW-Authenticate` (default `zato`).
+        #[serde(default = "default_realm")]
+        realm: String,
+    },
+    /// An API key in a request header.
+    #[serde(rename = "apikey")]
+    ApiKey {
+        /// The definition's unique name.
+        name: String,
+        /// The header carrying the key (default `X-API-Key`).
+        #[serde(default = "default_api_key_header")]
+        header: String,
+        /// The expected key.
+        key: SecretString,
+    },
+}
+
+impl SecurityDef {
+    /// A Basic Auth definition in the default realm.
+    pub fn basic_auth(
+        name: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        SecurityDef::BasicAuth {
+            name: name.into(),
+            username: username.into(),
+            password: SecretString::new(password),
+            realm: default_realm(),
+        }
+    }
+
+    /// An API key definition read from `header`.
+    pub fn api_key(
+        name: impl Into<String>,
+        header: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        SecurityDef::ApiKey {
+            name: name.into(),
+            header: header.into(),
+            key: SecretString::new(key),
+        }
+    }
+
+    /// The definition's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SecurityDef::BasicAuth { name, .. } | SecurityDef::ApiKey { name, .. } => name,
+        }
+    }
+
+    /// Checks the definition on its own, recording problems under `path`.
+    pub(crate) fn check(&self, path: &str, problems: &mut Vec<ConfigProblem>) {
+        if self.name().trim().is_empty() {
+            problems.push(ConfigProblem::new(
+                format!("{path}.name"),
+                "must not be empty",
+            ));
+        }
+        match self {
+            SecurityDef::BasicAuth {
+                username,
+                password,
+                realm,
+                ..
+            } => {
+                if username.is_empty() || username.contains(':') {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.username"),
+                        "must be non-empty and hold no `:`",
+                    ));
+                }
+                if password.expose().is_empty() {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.password"),
+                        "must not be empty",
+                    ));
+                }
+                let realm_ok = !realm.contains(['"', '\\'])
+                    && HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).is_ok();
+                if !realm_ok {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.realm"),
+                        "must be printable text without quotes or backslashes",
+                    ));
+                }
+            }
+            SecurityDef::ApiKey { header, key, .. } => {
+                if HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.header"),
+                        format!("`{header}` is not a valid header name"),
+                    ));
+                }
+                if key.expose().is_empty() {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.key"),
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Everything an HTTP server serves: its channels and the security definitions they name.
+/// Applied as a whole with [`HttpServer::apply`](crate::HttpServer::apply).
+///
+/// # Examples
+///
+/// ```
+/// use zato_channels::HttpConfig;
+///
+/// let config: HttpConfig = serde_json::from_str(r#"{
+///     "channels": [{"name": "ping", "url_path": "/ping", "service": "demo.ping"}]
+/// }"#).unwrap();
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The channels.
+    #[serde(default)]
+    pub channels: Vec<HttpChannelConfig>,
+    /// The security definitions.
+    #[serde(default)]
+    pub security: Vec<SecurityDef>,
+}
+
+impl HttpConfig {
+    /// A configuration of these channels and security definitions.
+    pub fn new(channels: Vec<HttpChannelConfig>, security: Vec<SecurityDef>) -> Self {
+        HttpConfig { channels, security }
+    }
+
+    /// Checks the whole configuration: each channel and definition, unique names, security
+    /// names that exist, and no two channels claiming the same path and method.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] listing every problem with its path (`channels[2].url_path`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::router::RouteTable::build(&self.channels, &self.security).map(drop)
+    }
+}
+
+/// `Option<Duration>` as a number of seconds.
+mod opt_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
+                serde::de::Error::custom("timeout must be a non-negative number of seconds")
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zato_names_and_defaults() {
+        let c: HttpChannelConfig = serde_json::from_str(
+            r#"{"name": "a", "url_path": "/a/{id}", "service": "s",
+                "data_format": "xml", "params_pri": "msg-over-channel-params",
+                "url_params_pri": "path-over-qs", "merge_url_params_req": false}"#,
+        )
+        .unwrap();
+        assert!(c.is_active);
+        assert_eq!(c.data_format, DataFormat::Xml);
+        assert_eq!(c.max_body_size, DEFAULT_MAX_BODY_SIZE);
+        assert_eq!(c.params_pri, ParamsPri::MsgOverChannelParams);
+        assert_eq!(c.url_params_pri, UrlParamsPri::PathOverQs);
+        assert!(!c.params().merge_url_params_req);
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["params_pri"], "msg-over-channel-params");
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let defs = [
+            SecurityDef::basic_auth("b", "user", "pa55word-basic"),
+            SecurityDef::api_key("k", "X-API-Key", "pa55word-key"),
+        ];
+        for def in &defs {
+            let shown = format!("{def:?} {}", serde_json::to_string(def).unwrap());
+            assert!(!shown.contains("pa55word"), "{shown}");
+        }
+    }
+}

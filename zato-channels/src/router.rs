@@ -1,0 +1,473 @@
+//! The route table: URL patterns compiled into a segment tree, matched most-specific first.
+//!
+//! A table is immutable. Changing a channel builds a new table (validating the whole
+//! configuration) and swaps it in; requests in flight keep the table they started with.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method};
+use zato_core::{ChannelInfo, ChannelKind, DataFormat};
+
+use crate::config::{HttpChannelConfig, SecurityDef};
+use crate::error::{ConfigError, ConfigProblem};
+use crate::security::SecurityCheck;
+
+/// One segment of a URL pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(Box<str>),
+    Param(Box<str>),
+}
+
+/// A parsed `url_path`: `/invoice/{id}` is a static segment and a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pattern {
+    segments: Vec<Segment>,
+}
+
+impl Pattern {
+    /// Parses a `url_path`. Empty segments (`//`, a trailing `/`) are ignored, as in matching.
+    pub(crate) fn parse(path: &str) -> Result<Pattern, String> {
+        if !path.starts_with('/') {
+            return Err(format!("`{path}` must start with `/`"));
+        }
+        if path.contains(['?', '#']) {
+            return Err(format!("`{path}` must hold no query string or fragment"));
+        }
+        let mut segments = Vec::new();
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            if let Some(inner) = seg.strip_prefix('{') {
+                let Some(name) = inner.strip_suffix('}') else {
+                    return Err(format!("segment `{seg}` opens `{{` without closing it"));
+                };
+                let valid = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+                if !valid {
+                    return Err(format!(
+                        "parameter `{{{name}}}` needs a name of letters, digits, `_`, `-` or `.`"
+                    ));
+                }
+                if segments.contains(&Segment::Param(name.into())) {
+                    return Err(format!("parameter `{{{name}}}` appears twice"));
+                }
+                segments.push(Segment::Param(name.into()));
+            } else if seg.contains(['{', '}']) {
+                return Err(format!(
+                    "segment `{seg}` mixes text and a parameter; a parameter is a whole segment"
+                ));
+            } else {
+                segments.push(Segment::Static(seg.into()));
+            }
+        }
+        Ok(Pattern { segments })
+    }
+
+    /// The pattern with parameter names erased: two patterns of one shape match the same paths.
+    fn shape(&self) -> Vec<Option<&str>> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Static(t) => Some(&**t),
+                Segment::Param(_) => None,
+            })
+            .collect()
+    }
+
+    fn param_names(&self) -> Box<[Box<str>]> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) => Some(n.clone()),
+                Segment::Static(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// A channel compiled for serving: everything a request needs, computed once.
+pub(crate) struct Route {
+    /// Shared by every request of the channel.
+    pub(crate) channel: Arc<ChannelInfo>,
+    pub(crate) service: Box<str>,
+    /// Empty allows any method.
+    methods: Vec<Method>,
+    pub(crate) is_active: bool,
+    pub(crate) security: Option<Arc<SecurityCheck>>,
+    pub(crate) max_body_size: u64,
+    pub(crate) timeout: Option<Duration>,
+    /// The names of the `{param}` segments, in path order.
+    pub(crate) param_names: Box<[Box<str>]>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("channel", &self.channel.name)
+            .field("service", &self.service)
+            .field("methods", &self.methods)
+            .field("is_active", &self.is_active)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    fn allows(&self, method: &Method) -> bool {
+        self.methods.is_empty() || self.methods.contains(method)
+    }
+
+    pub(crate) fn data_format(&self) -> DataFormat {
+        self.channel.data_format
+    }
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    statics: HashMap<Box<str>, Node>,
+    param: Option<Box<Node>>,
+    routes: Vec<Arc<Route>>,
+    /// The `Allow` header of a 405 here: every method some route of this node allows.
+    allow: Option<HeaderValue>,
+}
+
+impl Node {
+    fn insert(&mut self, segments: &[Segment], route: Arc<Route>) {
+        match segments.split_first() {
+            None => self.routes.push(route),
+            Some((Segment::Static(s), rest)) => self
+                .statics
+                .entry(s.clone())
+                .or_default()
+                .insert(rest, route),
+            Some((Segment::Param(_), rest)) => self
+                .param
+                .get_or_insert_with(Box::default)
+                .insert(rest, route),
+        }
+    }
+
+    fn finish(&mut self) {
+        let mut methods: Vec<&str> = Vec::new();
+        for r in &self.routes {
+            for m in &r.methods {
+                if !methods.contains(&m.as_str()) {
+                    methods.push(m.as_str());
+                }
+            }
+        }
+        self.allow = HeaderValue::from_str(&methods.join(", ")).ok();
+        self.statics.values_mut().for_each(Node::finish);
+        if let Some(p) = &mut self.param {
+            p.finish();
+        }
+    }
+
+    /// Depth-first, static children before the parameter child, so the most specific pattern
+    /// wins segment by segment. Remembers the first node whose path matched but whose methods
+    /// did not, for the 405.
+    fn walk<'t, 'p, I>(
+        &'t self,
+        mut rest: I,
+        method: &Method,
+        params: &mut Vec<&'p str>,
+        wrong_method: &mut Option<&'t Node>,
+    ) -> Option<&'t Arc<Route>>
+    where
+        I: Iterator<Item = &'p str> + Clone,
+    {
+        let Some(seg) = rest.next() else {
+            if let Some(route) = self.routes.iter().find(|r| r.allows(method)) {
+                return Some(route);
+            }
+            if !self.routes.is_empty() && wrong_method.is_none() {
+                *wrong_method = Some(self);
+            }
+            return None;
+        };
+        if let Some(child) = self.statics.get(seg) {
+            if let Some(found) = child.walk(rest.clone(), method, params, wrong_method) {
+                return Some(found);
+            }
+        }
+        if let Some(child) = &self.param {
+            params.push(seg);
+            if let Some(found) = child.walk(rest, method, params, wrong_method) {
+                return Some(found);
+            }
+            params.pop();
+        }
+        None
+    }
+}
+
+/// What a path and method matched.
+#[derive(Debug)]
+pub(crate) enum Lookup<'t, 'p> {
+    /// A route, with the raw (still percent-encoded) values of its parameters in path order.
+    Found(&'t Arc<Route>, Vec<&'p str>),
+    /// The path exists, but not for this method; the value is the `Allow` header.
+    WrongMethod(Option<&'t HeaderValue>),
+    /// No channel has this path.
+    NotFound,
+}
+
+/// The compiled channels and the configuration they came from.
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    root: Node,
+    pub(crate) channels: Vec<HttpChannelConfig>,
+    pub(crate) security: Vec<SecurityDef>,
+}
+
+impl RouteTable {
+    /// Validates a whole configuration and compiles it.
+    pub(crate) fn build(
+        channels: &[HttpChannelConfig],
+        security: &[SecurityDef],
+    ) -> Result<RouteTable, ConfigError> {
+        let mut problems = Vec::new();
+        let mut checks: HashMap<&str, Arc<SecurityCheck>> = HashMap::new();
+        for (i, def) in security.iter().enumerate() {
+            let path = format!("security[{i}]");
+            let before = problems.len();
+            def.check(&path, &mut problems);
+            if checks.contains_key(def.name()) {
+                problems.push(ConfigProblem::new(
+                    format!("{path}.name"),
+                    format!("`{}` is defined twice", def.name()),
+                ));
+            } else if problems.len() == before {
+                if let Some(check) = SecurityCheck::new(def) {
+                    checks.insert(def.name(), Arc::new(check));
+                }
+            }
+        }
+
+        let mut root = Node::default();
+        let mut seen: Vec<(&str, Pattern, Vec<Method>)> = Vec::with_capacity(channels.len());
+        for (i, ch) in channels.iter().enumerate() {
+            let path = format!("channels[{i}]");
+            let before = problems.len();
+            ch.check(&path, &mut problems);
+            if seen.iter().any(|(name, ..)| *name == ch.name) {
+                problems.push(ConfigProblem::new(
+                    format!("{path}.name"),
+                    format!("`{}` is used by another channel", ch.name),
+                ));
+            }
+            let security = match ch.security.as_deref() {
+                Some(name) if !name.trim().is_empty() => match checks.get(name) {
+                    Some(check) => Some(check.clone()),
+                    None => {
+                        let known = security.iter().any(|d| d.name() == name);
+                        if !known {
+                            problems.push(ConfigProblem::new(
+                                format!("{path}.security"),
+                                format!("no security definition is named `{name}`"),
+                            ));
+                        }
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let Ok(pattern) = Pattern::parse(&ch.url_path) else {
+                continue;
+            };
+            let methods = ch.parsed_methods();
+            let shape = pattern.shape();
+            let overlapping = |other: &[Method]| {
+                methods.is_empty() || other.is_empty() || methods.iter().any(|m| other.contains(m))
+            };
+            if let Some((other, ..)) = seen
+                .iter()
+                .find(|(_, p, m)| p.shape() == shape && overlapping(m))
+            {
+                problems.push(ConfigProblem::new(
+                    format!("{path}.url_path"),
+                    format!(
+                        "`{}` and its methods are already served by channel `{other}`",
+                        ch.url_path
+                    ),
+                ));
+            }
+            if problems.len() != before {
+                continue;
+            }
+            let info = ChannelInfo::new(ch.name.as_str(), ChannelKind::Http, ch.data_format)
+                .with_params(ch.params());
+            let route = Arc::new(Route {
+                channel: Arc::new(info),
+                service: ch.service.as_str().into(),
+                methods: methods.clone(),
+                is_active: ch.is_active,
+                security,
+                max_body_size: ch.max_body_size,
+                timeout: ch.timeout,
+                param_names: pattern.param_names(),
+            });
+            root.insert(&pattern.segments, route);
+            seen.push((&ch.name, pattern, methods));
+        }
+        ConfigError::check(problems)?;
+        root.finish();
+        Ok(RouteTable {
+            root,
+            channels: channels.to_vec(),
+            security: security.to_vec(),
+        })
+    }
+
+    /// Finds the channel for a path and method. Allocates only when the route has parameters.
+    pub(crate) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
+        let segments = path.split('/').filter(|s| !s.is_empty());
+        let mut params = Vec::new();
+        let mut wrong_method = None;
+        match self
+            .root
+            .walk(segments, method, &mut params, &mut wrong_method)
+        {
+            Some(route) => Lookup::Found(route, params),
+            None => match wrong_method {
+                Some(node) => Lookup::WrongMethod(node.allow.as_ref()),
+                None => Lookup::NotFound,
+            },
+        }
+    }
+}
+
+/// Decodes `%XX` escapes of a path segment; an invalid escape stays as it came.
+pub(crate) fn percent_decode(raw: &str) -> String {
+    if !raw.contains('%') {
+        return raw.to_owned();
+    }
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(channels: &[HttpChannelConfig]) -> RouteTable {
+        RouteTable::build(channels, &[]).unwrap()
+    }
+
+    fn found<'t>(t: &'t RouteTable, path: &str, method: Method) -> (&'t str, Vec<String>) {
+        match t.lookup(path, &method) {
+            Lookup::Found(r, p) => (&r.channel.name, p.into_iter().map(String::from).collect()),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn static_beats_param_and_params_are_captured() {
+        let t = table(&[
+            HttpChannelConfig::new("by-id", "/invoice/{id}", "s"),
+            HttpChannelConfig::new("latest", "/invoice/latest", "s"),
+            HttpChannelConfig::new("line", "/invoice/{id}/line/{n}", "s"),
+        ]);
+        assert_eq!(found(&t, "/invoice/latest", Method::GET).0, "latest");
+        assert_eq!(
+            found(&t, "/invoice/42", Method::GET),
+            ("by-id", vec!["42".into()])
+        );
+        assert_eq!(
+            found(&t, "/invoice/latest/line/3/", Method::GET),
+            ("line", vec!["latest".into(), "3".into()])
+        );
+        assert!(matches!(
+            t.lookup("/invoice", &Method::GET),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            t.lookup("/invoice/1/2", &Method::GET),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn backtracks_when_the_static_branch_dead_ends() {
+        let t = table(&[
+            HttpChannelConfig::new("a", "/a/b/c", "s"),
+            HttpChannelConfig::new("p", "/a/{x}/d", "s"),
+        ]);
+        assert_eq!(found(&t, "/a/b/d", Method::GET), ("p", vec!["b".into()]));
+    }
+
+    #[test]
+    fn methods_split_one_path_and_405_lists_them() {
+        let t = table(&[
+            HttpChannelConfig::new("get", "/x", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("post", "/x", "s").with_methods(["post"]),
+        ]);
+        assert_eq!(found(&t, "/x", Method::POST).0, "post");
+        match t.lookup("/x", &Method::DELETE) {
+            Lookup::WrongMethod(Some(allow)) => assert_eq!(allow, "GET, POST"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let err = RouteTable::build(
+            &[
+                HttpChannelConfig::new("a", "/a/{id}", "s"),
+                HttpChannelConfig::new("a", "/a/{other}", "s"),
+                HttpChannelConfig::new("c", "c/{", "").with_methods(["GET", "get", "BAD METHOD"]),
+                HttpChannelConfig::new("d", "/d", "s").with_security("nobody"),
+            ],
+            &[SecurityDef::api_key("k", "bad header", "")],
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "security[0].header",
+                "security[0].key",
+                "channels[1].name",
+                "channels[1].url_path",
+                "channels[2].url_path",
+                "channels[2].methods[1]",
+                "channels[2].methods[2]",
+                "channels[2].service",
+                "channels[3].security",
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
