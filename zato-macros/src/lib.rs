@@ -1,1 +1,69 @@
-//! The `#[service]` attribute and the `SimpleIo` derive.
+//! The `#[service]` attribute and the `SimpleIo` derive of zato-rs.
+//!
+//! Use them through the `zato` crate (`use zato::prelude::*;`), which re-exports both; the
+//! generated code names `::zato` unless told otherwise with `crate = "…"`.
+//!
+//! ```ignore
+//! use zato::prelude::*;
+//!
+//! #[derive(SimpleIo)]
+//! struct Dispatch {
+//!     target: Vec<String>,
+//! }
+//!
+//! #[service(name = "invoice.dispatcher")]
+//! async fn invoice_dispatcher(req: Request<Dispatch>, ctx: &Context) -> Result<(), ServiceError> {
+//!     Ok(())
+//! }
+//! ```
+
+mod ast;
+mod attr;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::parse_macro_input;
+
+/// Derives SimpleIO for a struct with named fields, making it a service input or output and a
+/// nested element of other such structs.
+///
+/// Container attributes, `#[sio(…)]`: `request_elem = "request"` (a JSON body may be wrapped in
+/// it), `response_elem = "response"` (the output is wrapped in it; for XML the root element),
+/// `namespace = "urn:…"` (of the XML output), `skip_empty_keys` (leave out empty outputs),
+/// `crate = "path"` (where zato is, `::zato` by default).
+///
+/// Field attributes, `#[sio(…)]`: `rename = "name"` (the element's name on the wire),
+/// `default` or `default = "path::to::fn"` (the field is optional and takes that value when
+/// absent), `force_empty` (written even when empty under `skip_empty_keys`).
+#[proc_macro_derive(SimpleIo, attributes(sio))]
+pub fn derive_simple_io(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as syn::DeriveInput);
+    match ast::Container::from_syn(&input).and_then(|c| {
+        valid::check_container(&c)?;
+        Ok(expand::simple_io(&c))
+    }) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => fallback::simple_io(&input, err).into(),
+    }
+}
+
+/// Declares a service from an async function.
+///
+/// The function takes a `Request<Input>` and optionally a `&Context`, and returns
+/// `Result<Output, E>` or `Result<Response<Output>, E>` with `E: Into<ServiceError>`. It becomes a
+/// unit struct of the same name implementing `Service`, which is what you deploy.
+///
+/// Arguments: `name = "invoice.dispatcher"` (required), `crate = "path"` (where zato is,
+/// `::zato` by default).
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemFn);
+    let args = proc_macro2::TokenStream::from(args);
+    let krate = attr::service(args.clone(), &mut valid::Errors::default()).krate;
+    match ast::ServiceFn::from_syn(args, &item) {
+        Ok(svc) => expand::service(&svc).into(),
+        Err(err) => fallback::service(&item, krate, err).into(),
+    }
+}

@@ -14,9 +14,9 @@
 //! # Examples
 //!
 //! ```
-//! use zato_core::sio::{self, SimpleIo};
+//! use zato_core::sio;
 //! use zato_core::DataFormat;
-//! # use zato_macros::SimpleIo;
+//! use zato_macros::SimpleIo; // `zato::prelude` re-exports it
 //!
 //! #[derive(SimpleIo, Debug)]
 //! #[sio(crate = "zato_core")]
@@ -152,6 +152,11 @@ impl Errors {
 /// [`chrono::NaiveDate`], [`chrono::DateTime`], [`uuid::Uuid`], `Vec<T>`, `Option<T>`, [`Csv`],
 /// [`Raw`] and [`Secret`]; `#[derive(SimpleIo)]` implements it for your structs, which makes them
 /// nested objects.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a SimpleIO element type",
+    label = "not a SimpleIO element type",
+    note = "element types are String, integers, floats, bool, Decimal, NaiveDate, DateTime, Uuid, Vec<T>, Option<T>, Csv<T>, Raw, Secret<T> and structs deriving SimpleIo"
+)]
 pub trait SioType: Sized {
     /// The type, for listings and error messages.
     fn type_desc() -> TypeDesc;

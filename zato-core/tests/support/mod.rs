@@ -1,0 +1,72 @@
+//! Helpers shared by zato-core's integration tests.
+#![allow(dead_code, unreachable_pub, missing_docs, reason = "test helpers, each used by some tests")]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Uri, header};
+use zato_core::sio::{self, ParamsPriority, SioError, SioInput, SoapVersion};
+use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, HttpInfo, RawRequest};
+
+/// A request as an HTTP channel would build it.
+pub fn request(
+    format: DataFormat,
+    query: Option<&str>,
+    body: &str,
+    content_type: Option<&str>,
+) -> RawRequest {
+    request_with(format, ParamsPriority::default(), query, &[], body, content_type)
+}
+
+pub fn request_with(
+    format: DataFormat,
+    params: ParamsPriority,
+    query: Option<&str>,
+    path_params: &[(&str, &str)],
+    body: &str,
+    content_type: Option<&str>,
+) -> RawRequest {
+    let channel = Arc::new(
+        ChannelInfo::new("test", ChannelKind::Http, format).with_params(params),
+    );
+    let uri: Uri = match query {
+        Some(q) => format!("/test?{q}").parse().expect("test uri"),
+        None => "/test".parse().expect("test uri"),
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(ct) = content_type {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).expect("ct"));
+    }
+    let http = HttpInfo {
+        method: Method::POST,
+        uri,
+        headers,
+        path_params: path_params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    RawRequest::new(Cid::new(), channel, Bytes::copy_from_slice(body.as_bytes())).with_http(http)
+}
+
+/// Decodes `T` from a request.
+pub fn decode<T: SioInput>(raw: &RawRequest) -> Result<T, SioError> {
+    sio::decode_request::<T>(raw).map(|(v, _)| v)
+}
+
+pub fn decode_soap<T: SioInput>(raw: &RawRequest) -> Result<(T, Option<SoapVersion>), SioError> {
+    sio::decode_request::<T>(raw)
+}
+
+pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// A SOAP envelope with a prefixed envelope namespace around `body`.
+pub fn soap_prefixed(ns: &str, body: &str) -> String {
+    format!(r#"<?xml version="1.0"?><s:Envelope xmlns:s="{ns}"><s:Header/><s:Body>{body}</s:Body></s:Envelope>"#)
+}
+
+/// A SOAP envelope in the default namespace around `body`.
+pub fn soap_default(ns: &str, body: &str) -> String {
+    format!(r#"<Envelope xmlns="{ns}"><Body>{body}</Body></Envelope>"#)
+}
