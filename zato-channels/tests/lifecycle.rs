@@ -1,0 +1,213 @@
+//! Concurrency, live reconfiguration and graceful shutdown.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use support::*;
+use zato_channels::{ChannelAdapter, ChannelError, HttpChannelConfig, HttpServer};
+
+async fn server(gate: &Gate) -> TestServer {
+    let platform = platform();
+    platform.services().deploy(gate.clone()).unwrap();
+    let channels = vec![
+        HttpChannelConfig::new("gate", "/gate", "demo.gate"),
+        HttpChannelConfig::new("empty", "/empty", "demo.empty"),
+        HttpChannelConfig::new("json", "/invoice.dispatcher", "invoice.dispatcher"),
+    ];
+    TestServer::start(platform, channels, vec![]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_requests() {
+    let gate = Gate::new();
+    let s = Arc::new(server(&gate).await);
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move { s.get("/gate").await }));
+    }
+    // All hundred are inside the service at once before any is let out.
+    gate.wait_entered(100).await;
+    gate.open(100);
+    let mut cids = HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{r:?}");
+        cids.insert(r.cid().to_owned());
+    }
+    assert_eq!(cids.len(), 100, "every request has its own cid");
+
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            let r = s.get(&format!("/invoice.dispatcher?target=T{i}")).await;
+            (i, r)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.json()["stored"][0], format!("T{i}"));
+    }
+    Arc::into_inner(s).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_requests_in_flight() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    let addr = s.server.local_addr();
+
+    let mut kept_alive = RawConn::connect(addr).await.unwrap();
+    assert_eq!(kept_alive.get("/empty").await.unwrap().0, 204);
+
+    let client = s.client.clone();
+    let url = s.url("/gate");
+    let in_flight = tokio::spawn(async move { client.get(url).send().await.unwrap().status() });
+    gate.wait_entered(1).await;
+
+    let done = tokio::spawn(s.server.shutdown());
+
+    // A kept-alive connection is told the server is going away, and to close.
+    let (status, headers, body) = kept_alive.get("/empty").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        headers.iter().any(|h| h == "connection: close"),
+        "{headers:?}"
+    );
+    assert!(
+        headers.iter().any(|h| h.starts_with("x-zato-cid:")),
+        "{headers:?}"
+    );
+    assert!(body.contains("shutting down"), "{body}");
+
+    // A new connection is refused, or if it raced the listener's closing, answered 503 or closed.
+    if let Ok(mut late) = RawConn::connect(addr).await {
+        if let Some((status, ..)) = late.get("/empty").await {
+            assert_eq!(status, 503);
+        }
+    }
+
+    assert!(
+        !done.is_finished(),
+        "shutdown returned with a request in flight"
+    );
+    gate.open(1);
+    assert_eq!(in_flight.await.unwrap(), 200);
+    done.await.unwrap();
+    assert!(
+        RawConn::connect(addr).await.is_err(),
+        "still listening after shutdown"
+    );
+
+    // Stopping again is harmless; starting again is refused.
+    s.server.stop().await;
+    assert!(matches!(
+        s.server.start().await,
+        Err(ChannelError::AlreadyStarted(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_added_changed_and_removed_while_requests_flow() {
+    let gate = Gate::new();
+    let s = Arc::new(server(&gate).await);
+
+    // Steady traffic on a channel nobody touches.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (s, stop, served) = (Arc::clone(&s), Arc::clone(&stop), Arc::clone(&served));
+        load.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let r = s.get("/invoice.dispatcher?target=CRM").await;
+                if r.status != 200 {
+                    failures.push(r);
+                }
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+
+    // A request in flight on a channel that is then removed still finishes.
+    let pending = {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move { s.get("/gate").await })
+    };
+    gate.wait_entered(1).await;
+
+    for round in 0..20 {
+        let path = format!("/new/{round}/{{id}}");
+        s.server
+            .add_channel(HttpChannelConfig::new("new", path, "demo.lookup"))
+            .unwrap();
+        let r = s.get(&format!("/new/{round}/x")).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.json()["channel"], "new");
+
+        let mut off = s.server.channel("new").unwrap();
+        off.is_active = false;
+        s.server.update_channel(off).unwrap();
+        assert_eq!(s.get(&format!("/new/{round}/x")).await.status, 503);
+
+        s.server.remove_channel("new").unwrap();
+        assert_eq!(s.get(&format!("/new/{round}/x")).await.status, 404);
+    }
+
+    s.server.remove_channel("gate").unwrap();
+    assert_eq!(s.get("/gate").await.status, 404);
+    gate.open(1);
+    assert_eq!(pending.await.unwrap().status, 200);
+
+    // Let the steady traffic see at least a few more requests after the last change.
+    let seen = served.load(Ordering::Relaxed);
+    while served.load(Ordering::Relaxed) < seen + 8 {
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        let failures = task.await.unwrap();
+        assert!(failures.is_empty(), "steady traffic failed: {failures:?}");
+    }
+    assert!(served.load(Ordering::Relaxed) > 0);
+    Arc::into_inner(s).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_change_leaves_the_running_configuration_alone() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    let before = s.server.config();
+    let err = s
+        .server
+        .add_channel(HttpChannelConfig::new("dup", "/empty", "demo.empty"))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already served by channel `empty`"),
+        "{err}"
+    );
+    let err = s.server.remove_channel("nope").unwrap_err();
+    assert!(err.to_string().contains("no such channel"), "{err}");
+    assert_eq!(s.server.config(), before);
+    assert_eq!(s.get("/empty").await.status, 204);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn binding_a_taken_address_names_it() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    let addr = s.server.local_addr();
+    let err = HttpServer::bind(addr, platform()).await.unwrap_err();
+    assert!(matches!(err, ChannelError::Bind { .. }));
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    s.stop().await;
+}
