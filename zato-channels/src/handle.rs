@@ -197,6 +197,10 @@ fn status_only(status: StatusCode) -> RawResponse {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 mod tests {
     use super::*;
 

@@ -1,4 +1,8 @@
 //! Each data format in and out through the real listener, errors included.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 
 mod support;
 

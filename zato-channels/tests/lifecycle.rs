@@ -1,4 +1,8 @@
 //! Concurrency, live reconfiguration and graceful shutdown.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 
 mod support;
 

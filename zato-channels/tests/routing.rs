@@ -1,4 +1,8 @@
 //! Path parameters, most-specific routing, and Zato's priority rules for parameters.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 
 mod support;
 
@@ -7,11 +11,11 @@ use zato_channels::HttpChannelConfig;
 use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
 
 fn rules(merge: bool, params_pri: ParamsPri, url_params_pri: UrlParamsPri) -> ParamsPriority {
-    let mut p = ParamsPriority::default();
-    p.merge_url_params_req = merge;
-    p.params_pri = params_pri;
-    p.url_params_pri = url_params_pri;
-    p
+    ParamsPriority {
+        merge_url_params_req: merge,
+        params_pri,
+        url_params_pri,
+    }
 }
 
 async fn server() -> TestServer {

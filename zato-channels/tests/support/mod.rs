@@ -1,7 +1,16 @@
 //! Shared by the integration tests: services, a server on 127.0.0.1:0, a real HTTP client, and a
 //! raw HTTP/1.1 connection for what a client library hides (chunked bodies, kept-alive sockets).
 
-#![allow(dead_code, unreachable_pub, missing_docs)] // each test binary uses a different part
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    reason = "test helpers, each used by some tests"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
