@@ -48,4 +48,7 @@ pub mod prelude {
 
     #[cfg(feature = "macros")]
     pub use zato_macros::{SimpleIo, service};
+
+    #[cfg(feature = "http")]
+    pub use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 }

@@ -110,10 +110,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                     .collect();
                 (Arc::clone(route), params)
             }
-            Lookup::WrongMethod(allow) => {
+            Lookup::WrongMethod(allow, format) => {
                 let allow = allow.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 let err = ServiceError::MethodNotAllowed { allow };
-                return error_reply(&err, ReplyFormat::Json, cid);
+                return error_reply(&err, error_format(format, &parts.headers), cid);
             }
             Lookup::NotFound => {
                 let err = ServiceError::not_found(format!("no channel for `{}`", parts.uri.path()));

@@ -210,8 +210,9 @@ impl Node {
 pub(crate) enum Lookup<'t, 'p> {
     /// A route, with the raw (still percent-encoded) values of its parameters in path order.
     Found(&'t Arc<Route>, Vec<&'p str>),
-    /// The path exists, but not for this method; the value is the `Allow` header.
-    WrongMethod(Option<&'t HeaderValue>),
+    /// The path exists, but not for this method: the `Allow` header, and the format of the
+    /// channels on the path, to answer in.
+    WrongMethod(Option<&'t HeaderValue>, DataFormat),
     /// No channel has this path.
     NotFound,
 }
@@ -334,7 +335,12 @@ impl RouteTable {
         {
             Some(route) => Lookup::Found(route, params),
             None => match wrong_method {
-                Some(node) => Lookup::WrongMethod(node.allow.as_ref()),
+                Some(node) => Lookup::WrongMethod(
+                    node.allow.as_ref(),
+                    node.routes
+                        .first()
+                        .map_or(DataFormat::Json, |r| r.data_format()),
+                ),
                 None => Lookup::NotFound,
             },
         }
@@ -433,7 +439,7 @@ mod tests {
         ]);
         assert_eq!(found(&t, "/x", Method::POST).0, "post");
         match t.lookup("/x", &Method::DELETE) {
-            Lookup::WrongMethod(Some(allow)) => assert_eq!(allow, "GET, POST"),
+            Lookup::WrongMethod(Some(allow), DataFormat::Json) => assert_eq!(allow, "GET, POST"),
             other => panic!("{other:?}"),
         }
     }

@@ -180,6 +180,32 @@ impl HttpServer {
         Ok(server)
     }
 
+    /// Begins serving; the same as [`ChannelAdapter::start`], without importing the trait.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::AlreadyStarted`] when the server is serving or was stopped.
+    pub async fn start(&self) -> Result<(), ChannelError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let listener = {
+            let mut phase = self.shared.lock_phase();
+            match std::mem::replace(&mut *phase, Phase::Serving(stop_tx)) {
+                Phase::Bound(listener) => listener,
+                Phase::Serving(previous) => {
+                    *phase = Phase::Serving(previous);
+                    return Err(ChannelError::AlreadyStarted("serving"));
+                }
+                Phase::Stopped => {
+                    *phase = Phase::Stopped;
+                    return Err(ChannelError::AlreadyStarted("stopped"));
+                }
+            }
+        };
+        tracing::info!(addr = %self.shared.local_addr, "http channel listening");
+        tokio::spawn(accept_loop(Arc::clone(&self.shared), listener, stop_rx));
+        Ok(())
+    }
+
     /// The address the listener is bound to (with the port chosen when binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
@@ -362,24 +388,7 @@ impl ChannelAdapter for HttpServer {
     }
 
     async fn start(&self) -> Result<(), ChannelError> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let listener = {
-            let mut phase = self.shared.lock_phase();
-            match std::mem::replace(&mut *phase, Phase::Serving(stop_tx)) {
-                Phase::Bound(listener) => listener,
-                Phase::Serving(previous) => {
-                    *phase = Phase::Serving(previous);
-                    return Err(ChannelError::AlreadyStarted("serving"));
-                }
-                Phase::Stopped => {
-                    *phase = Phase::Stopped;
-                    return Err(ChannelError::AlreadyStarted("stopped"));
-                }
-            }
-        };
-        tracing::info!(addr = %self.shared.local_addr, "http channel listening");
-        tokio::spawn(accept_loop(Arc::clone(&self.shared), listener, stop_rx));
-        Ok(())
+        HttpServer::start(self).await
     }
 
     async fn stop(&self) {

@@ -32,6 +32,9 @@ async fn server() -> TestServer {
         HttpChannelConfig::new("swift.slow", "/swift/slow", "demo.swift.slow"),
         HttpChannelConfig::new("swift.refused", "/swift/refused", "demo.swift.refused"),
         HttpChannelConfig::new("missing", "/missing", "demo.not.deployed"),
+        HttpChannelConfig::new("soap.post", "/soap/post", "demo.empty")
+            .with_methods(["POST"])
+            .with_data_format(DataFormat::Soap),
     ];
     TestServer::start(platform(), channels, vec![]).await
 }
@@ -77,6 +80,17 @@ async fn wrong_method_is_a_405_with_allow() {
     let r = Reply::from(s.client.delete(s.url("/lookup/1")).send().await.unwrap()).await;
     r.assert_json_error(405, "method_not_allowed");
     assert_eq!(r.header("allow"), "GET, POST");
+
+    // On a SOAP channel, as a SOAP Fault.
+    let soap = Reply::from(s.client.get(s.url("/soap/post")).send().await.unwrap()).await;
+    assert_eq!(soap.status, 405);
+    assert_eq!(soap.header("allow"), "POST");
+    assert!(
+        soap.body.contains("<faultcode>soapenv:Client</faultcode>"),
+        "{}",
+        soap.body
+    );
+    assert!(soap.body.contains(soap.cid()), "{}", soap.body);
     s.stop().await;
 }
 
