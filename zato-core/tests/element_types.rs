@@ -6,8 +6,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use rust_decimal::Decimal;
 use support::*;
 use uuid::Uuid;
-use zato_core::sio::{Csv, ElementProblem, Raw, RawKind, Secret, SioError};
 use zato_core::DataFormat;
+use zato_core::sio::{Csv, ElementProblem, Raw, RawKind, Secret, SioError};
 use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug, PartialEq)]
@@ -123,7 +123,12 @@ fn from_json_with_everything_as_strings() {
 
 #[test]
 fn from_xml() {
-    let raw = request(DataFormat::Xml, None, &format!("<req>{}</req>", xml_fields()), None);
+    let raw = request(
+        DataFormat::Xml,
+        None,
+        &format!("<req>{}</req>", xml_fields()),
+        None,
+    );
     assert_eq!(decode::<AllTypes>(&raw).unwrap(), expected());
 }
 
@@ -145,11 +150,23 @@ struct Flag {
 #[test]
 fn booleans_accept_every_documented_spelling() {
     for (text, value) in [
-        ("true", true), ("TRUE", true), ("1", true), ("yes", true), ("On", true),
-        ("false", false), ("0", false), ("no", false), ("OFF", false), ("False", false),
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("On", true),
+        ("false", false),
+        ("0", false),
+        ("no", false),
+        ("OFF", false),
+        ("False", false),
     ] {
         let raw = request(DataFormat::Json, Some(&format!("flag={text}")), "", None);
-        assert_eq!(decode::<Flag>(&raw).unwrap(), Flag { flag: value }, "{text}");
+        assert_eq!(
+            decode::<Flag>(&raw).unwrap(),
+            Flag { flag: value },
+            "{text}"
+        );
     }
     let raw = request(DataFormat::Json, Some("flag=maybe"), "", None);
     let err = decode::<Flag>(&raw).unwrap_err();
@@ -185,8 +202,14 @@ fn order(extra: Raw) -> Order {
             vip: Some(true),
         },
         lines: vec![
-            Line { sku: "A-1".into(), qty: 2 },
-            Line { sku: "B-2".into(), qty: 1 },
+            Line {
+                sku: "A-1".into(),
+                qty: 2,
+            },
+            Line {
+                sku: "B-2".into(),
+                qty: 1,
+            },
         ],
         extra,
     }
@@ -198,7 +221,10 @@ fn nested_objects_lists_of_objects_and_raw_from_json() {
         "lines":[{"sku":"A-1","qty":2},{"sku":"B-2","qty":"1"}],
         "extra":{"keep": [1, 2]}}"#;
     let raw = request(DataFormat::Json, None, body, None);
-    let extra = Raw { text: r#"{"keep": [1, 2]}"#.into(), kind: RawKind::Json };
+    let extra = Raw {
+        text: r#"{"keep": [1, 2]}"#.into(),
+        kind: RawKind::Json,
+    };
     assert_eq!(decode::<Order>(&raw).unwrap(), order(extra));
 }
 
@@ -207,8 +233,16 @@ fn nested_objects_lists_of_objects_and_raw_from_xml_and_soap() {
     let inner = "<customer><name>ACME</name><vip>yes</vip></customer>\
         <lines><sku>A-1</sku><qty>2</qty></lines><lines><sku>B-2</sku><qty>1</qty></lines>\
         <extra><keep a=\"1\">x &amp; y</keep></extra>";
-    let extra = Raw { text: "<keep a=\"1\">x &amp; y</keep>".into(), kind: RawKind::Xml };
-    let raw = request(DataFormat::Xml, None, &format!("<order>{inner}</order>"), None);
+    let extra = Raw {
+        text: "<keep a=\"1\">x &amp; y</keep>".into(),
+        kind: RawKind::Xml,
+    };
+    let raw = request(
+        DataFormat::Xml,
+        None,
+        &format!("<order>{inner}</order>"),
+        None,
+    );
     assert_eq!(decode::<Order>(&raw).unwrap(), order(extra.clone()));
     let soap = soap_default(SOAP12, &format!("<order>{inner}</order>"));
     let raw = request(DataFormat::Soap, None, &soap, None);
@@ -217,7 +251,12 @@ fn nested_objects_lists_of_objects_and_raw_from_xml_and_soap() {
 
 #[test]
 fn a_nested_object_cannot_come_from_a_query_string() {
-    let raw = request(DataFormat::Json, Some("customer=ACME&lines=x&extra=1"), "", None);
+    let raw = request(
+        DataFormat::Json,
+        Some("customer=ACME&lines=x&extra=1"),
+        "",
+        None,
+    );
     let err = decode::<Order>(&raw).unwrap_err();
     let elements: Vec<&str> = err.element_errors().iter().map(|e| &*e.element).collect();
     assert_eq!(elements, ["customer", "lines[0]"]);
@@ -232,7 +271,13 @@ fn raw_from_a_query_string_is_text() {
     }
     let raw = request(DataFormat::Json, Some("extra=%3Cb%3E"), "", None);
     let r = decode::<R>(&raw).unwrap();
-    assert_eq!(r.extra, Raw { text: "<b>".into(), kind: RawKind::Text });
+    assert_eq!(
+        r.extra,
+        Raw {
+            text: "<b>".into(),
+            kind: RawKind::Text
+        }
+    );
 }
 
 #[test]
@@ -241,7 +286,9 @@ fn each_scalar_type_rejects_what_is_not_of_it() {
         &day=2026-13-01&at=yesterday&id=123&tags=a&codes=1,x&password=p";
     let raw = request(DataFormat::Json, Some(query), "", None);
     let err = decode::<AllTypes>(&raw).unwrap_err();
-    let SioError::InvalidInput(invalid) = &err else { panic!("{err:?}") };
+    let SioError::InvalidInput(invalid) = &err else {
+        panic!("{err:?}")
+    };
     let seen: Vec<(&str, &str)> = invalid
         .errors
         .iter()
@@ -295,7 +342,19 @@ fn empty_values_leave_optional_non_text_elements_unset() {
         note: Option<String>,
     }
     let raw = request(DataFormat::Json, Some("count=&note="), "", None);
-    assert_eq!(decode::<Opt>(&raw).unwrap(), Opt { count: None, note: Some(String::new()) });
+    assert_eq!(
+        decode::<Opt>(&raw).unwrap(),
+        Opt {
+            count: None,
+            note: Some(String::new())
+        }
+    );
     let raw = request(DataFormat::Xml, None, "<r><count/><note></note></r>", None);
-    assert_eq!(decode::<Opt>(&raw).unwrap(), Opt { count: None, note: Some(String::new()) });
+    assert_eq!(
+        decode::<Opt>(&raw).unwrap(),
+        Opt {
+            count: None,
+            note: Some(String::new())
+        }
+    );
 }

@@ -3,8 +3,8 @@
 mod support;
 
 use support::*;
-use zato_core::sio::SioError;
 use zato_core::DataFormat;
+use zato_core::sio::SioError;
 use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug)]
@@ -47,7 +47,12 @@ fn undeclared_entities_are_malformed_not_ignored() {
 
 #[test]
 fn predefined_entities_and_character_references_still_work() {
-    let raw = request(DataFormat::Xml, None, "<r><a>&lt;&amp;&#x41;&#66;</a></r>", None);
+    let raw = request(
+        DataFormat::Xml,
+        None,
+        "<r><a>&lt;&amp;&#x41;&#66;</a></r>",
+        None,
+    );
     assert_eq!(decode::<Doc>(&raw).unwrap().a.as_deref(), Some("<&AB"));
 }
 
@@ -55,13 +60,25 @@ fn predefined_entities_and_character_references_still_work() {
 fn nesting_depth_is_bounded() {
     let depth = 10_000;
     let doc = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
-    assert!(matches!(err(&doc), SioError::XmlLimit { what: "nesting depth", .. }));
+    assert!(matches!(
+        err(&doc),
+        SioError::XmlLimit {
+            what: "nesting depth",
+            ..
+        }
+    ));
 }
 
 #[test]
 fn element_count_is_bounded() {
     let doc = format!("<r>{}</r>", "<b/>".repeat(200_000));
-    assert!(matches!(err(&doc), SioError::XmlLimit { what: "element count", .. }));
+    assert!(matches!(
+        err(&doc),
+        SioError::XmlLimit {
+            what: "element count",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -69,10 +86,16 @@ fn the_same_limits_guard_soap() {
     let depth = 1_000;
     let inner = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
     let raw = request(DataFormat::Soap, None, &soap_prefixed(SOAP11, &inner), None);
-    assert!(matches!(decode::<Doc>(&raw).unwrap_err(), SioError::XmlLimit { .. }));
+    assert!(matches!(
+        decode::<Doc>(&raw).unwrap_err(),
+        SioError::XmlLimit { .. }
+    ));
 }
 
 #[test]
 fn malformed_attributes_are_refused() {
-    assert!(matches!(err(r#"<r x="1" x="2"/>"#), SioError::MalformedXml { .. }));
+    assert!(matches!(
+        err(r#"<r x="1" x="2"/>"#),
+        SioError::MalformedXml { .. }
+    ));
 }

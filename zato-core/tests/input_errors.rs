@@ -67,9 +67,21 @@ fn wrong_types_name_element_expected_type_and_a_truncated_value() {
 
 #[test]
 fn malformed_json_reports_the_parser_position() {
-    let raw = request(DataFormat::Json, None, "{\n  \"id\": \"1\",\n  \"amount\": }", None);
+    let raw = request(
+        DataFormat::Json,
+        None,
+        "{\n  \"id\": \"1\",\n  \"amount\": }",
+        None,
+    );
     let err = decode::<Invoice>(&raw).unwrap_err();
-    let SioError::MalformedJson { line, column, message } = &err else { panic!("{err:?}") };
+    let SioError::MalformedJson {
+        line,
+        column,
+        message,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
     assert_eq!((*line, *column), (3, 13), "{message}");
     assert!(!message.contains(" at line "), "{message}");
     assert_eq!(status(err), 400);
@@ -80,28 +92,47 @@ fn json_that_is_not_an_object_is_refused() {
     for body in ["[1,2]", "\"text\"", "42"] {
         let raw = request(DataFormat::Json, None, body, None);
         let err = decode::<Invoice>(&raw).unwrap_err();
-        assert!(matches!(err, SioError::UnexpectedDocument(_)), "{body}: {err:?}");
+        assert!(
+            matches!(err, SioError::UnexpectedDocument(_)),
+            "{body}: {err:?}"
+        );
         assert_eq!(status(err), 400);
     }
     let raw = request(DataFormat::Json, None, "nonsense", None);
-    assert!(matches!(decode::<Invoice>(&raw).unwrap_err(), SioError::MalformedJson { .. }));
+    assert!(matches!(
+        decode::<Invoice>(&raw).unwrap_err(),
+        SioError::MalformedJson { .. }
+    ));
 }
 
 #[test]
 fn invalid_utf8_is_malformed_not_a_panic() {
     let mut raw = request(DataFormat::Json, None, "", None);
     raw.body = bytes::Bytes::from_static(b"{\"id\":\"\xff\"}");
-    assert!(matches!(decode::<Invoice>(&raw).unwrap_err(), SioError::MalformedJson { .. }));
+    assert!(matches!(
+        decode::<Invoice>(&raw).unwrap_err(),
+        SioError::MalformedJson { .. }
+    ));
     raw = request(DataFormat::Xml, None, "", None);
     raw.body = bytes::Bytes::from_static(b"<r>\xff</r>");
-    assert!(matches!(decode::<Invoice>(&raw).unwrap_err(), SioError::MalformedXml { .. }));
+    assert!(matches!(
+        decode::<Invoice>(&raw).unwrap_err(),
+        SioError::MalformedXml { .. }
+    ));
 }
 
 #[test]
 fn malformed_xml_reports_the_parser_position() {
-    let raw = request(DataFormat::Xml, None, "<r>\n  <id>1</id>\n  <amount>2</amont>\n</r>", None);
+    let raw = request(
+        DataFormat::Xml,
+        None,
+        "<r>\n  <id>1</id>\n  <amount>2</amont>\n</r>",
+        None,
+    );
     let err = decode::<Invoice>(&raw).unwrap_err();
-    let SioError::MalformedXml { line, message, .. } = &err else { panic!("{err:?}") };
+    let SioError::MalformedXml { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(*line, 3, "{message}");
     assert_eq!(status(err), 400);
 }
@@ -118,8 +149,14 @@ fn unsupported_media_type_is_415() {
 fn soap_problems_are_the_callers() {
     let cases = [
         ("<r><id>1</id></r>".to_owned(), "expected a SOAP Envelope"),
-        (r#"<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>"#.to_owned(), "unknown SOAP envelope namespace"),
-        (format!(r#"<s:Envelope xmlns:s="{SOAP11}"><s:Header/></s:Envelope>"#), "no Body"),
+        (
+            r#"<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>"#.to_owned(),
+            "unknown SOAP envelope namespace",
+        ),
+        (
+            format!(r#"<s:Envelope xmlns:s="{SOAP11}"><s:Header/></s:Envelope>"#),
+            "no Body",
+        ),
         (String::new(), "no root element"),
     ];
     for (doc, needle) in cases {

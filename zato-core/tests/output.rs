@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use zato_core::sio::{encode_output, Csv, Raw, RawKind, ReplyFormat, SoapVersion};
+use zato_core::sio::{Csv, Raw, RawKind, ReplyFormat, SoapVersion, encode_output};
 use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug)]
@@ -13,7 +13,11 @@ struct Item {
 }
 
 #[derive(SimpleIo, Debug)]
-#[sio(crate = "zato_core", response_elem = "invoice", namespace = "urn:zato:invoice")]
+#[sio(
+    crate = "zato_core",
+    response_elem = "invoice",
+    namespace = "urn:zato:invoice"
+)]
 struct Out {
     id: String,
     total: Decimal,
@@ -34,12 +38,21 @@ fn out() -> Out {
         ratio: 0.25,
         due: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
         items: vec![
-            Item { sku: "A".into(), qty: 1 },
-            Item { sku: "B".into(), qty: 2 },
+            Item {
+                sku: "A".into(),
+                qty: 1,
+            },
+            Item {
+                sku: "B".into(),
+                qty: 2,
+            },
         ],
         codes: Csv(vec![1, 2]),
         note: None,
-        extra: Raw { text: r#"{"k":[1]}"#.into(), kind: RawKind::Json },
+        extra: Raw {
+            text: r#"{"k":[1]}"#.into(),
+            kind: RawKind::Json,
+        },
     }
 }
 
@@ -65,16 +78,36 @@ fn json_wrapped_in_the_response_element() {
 #[test]
 fn json_without_a_response_element_is_the_bare_object() {
     let mut buf = Vec::new();
-    encode_output(&Item { sku: "A".into(), qty: 3 }, ReplyFormat::Json, &mut buf);
+    encode_output(
+        &Item {
+            sku: "A".into(),
+            qty: 3,
+        },
+        ReplyFormat::Json,
+        &mut buf,
+    );
     assert_eq!(buf, br#"{"sku":"A","qty":3}"#);
 }
 
 #[test]
 fn xml_with_namespace_escaping_and_repeated_list_elements() {
     let xml = encode(ReplyFormat::Xml);
-    assert!(xml.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><invoice xmlns="urn:zato:invoice">"#), "{xml}");
-    assert!(xml.contains("<id>1 &lt; 2 &amp; &quot;3&quot;</id>"), "{xml}");
-    assert!(xml.contains("<items><sku>A</sku><qty>1</qty></items><items><sku>B</sku><qty>2</qty></items>"), "{xml}");
+    assert!(
+        xml.starts_with(
+            r#"<?xml version="1.0" encoding="utf-8"?><invoice xmlns="urn:zato:invoice">"#
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<id>1 &lt; 2 &amp; &quot;3&quot;</id>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<items><sku>A</sku><qty>1</qty></items><items><sku>B</sku><qty>2</qty></items>"
+        ),
+        "{xml}"
+    );
     assert!(xml.contains("<note/>"), "{xml}");
     // A raw JSON value is text in XML, escaped.
     assert!(xml.contains("<extra>{&quot;k&quot;:[1]}</extra>"), "{xml}");
@@ -93,7 +126,8 @@ fn xml_output_parses_back_with_the_same_values() {
         items: Vec<Item>,
         note: Option<String>,
     }
-    let back: Back = zato_core::sio::decode_parts(zato_core::DataFormat::Xml, None, xml.as_bytes()).unwrap();
+    let back: Back =
+        zato_core::sio::decode_parts(zato_core::DataFormat::Xml, None, xml.as_bytes()).unwrap();
     assert_eq!(back.id, "1 < 2 & \"3\"");
     assert_eq!(back.total, "10.50".parse::<Decimal>().unwrap());
     assert_eq!(back.items.len(), 2);
@@ -105,11 +139,23 @@ fn xml_output_parses_back_with_the_same_values() {
 fn soap_11_and_12_envelopes() {
     let s11 = encode(ReplyFormat::Soap(SoapVersion::V11));
     assert!(s11.contains(r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><invoice xmlns="urn:zato:invoice">"#), "{s11}");
-    assert!(s11.ends_with("</invoice></soapenv:Body></soapenv:Envelope>"), "{s11}");
+    assert!(
+        s11.ends_with("</invoice></soapenv:Body></soapenv:Envelope>"),
+        "{s11}"
+    );
     let s12 = encode(ReplyFormat::Soap(SoapVersion::V12));
-    assert!(s12.contains(r#"xmlns:soapenv="http://www.w3.org/2003/05/soap-envelope""#), "{s12}");
-    assert_eq!(ReplyFormat::Soap(SoapVersion::V12).content_type(), "application/soap+xml; charset=utf-8");
-    assert_eq!(ReplyFormat::Soap(SoapVersion::V11).content_type(), "text/xml; charset=utf-8");
+    assert!(
+        s12.contains(r#"xmlns:soapenv="http://www.w3.org/2003/05/soap-envelope""#),
+        "{s12}"
+    );
+    assert_eq!(
+        ReplyFormat::Soap(SoapVersion::V12).content_type(),
+        "application/soap+xml; charset=utf-8"
+    );
+    assert_eq!(
+        ReplyFormat::Soap(SoapVersion::V11).content_type(),
+        "text/xml; charset=utf-8"
+    );
 }
 
 #[derive(SimpleIo, Debug, Default)]
@@ -125,17 +171,42 @@ struct Sparse {
 #[test]
 fn skip_empty_keys_leaves_out_empty_outputs_unless_forced() {
     let mut buf = Vec::new();
-    encode_output(&Sparse { id: "1".into(), ..Default::default() }, ReplyFormat::Json, &mut buf);
-    assert_eq!(std::str::from_utf8(&buf).unwrap(), r#"{"id":"1","status":null}"#);
+    encode_output(
+        &Sparse {
+            id: "1".into(),
+            ..Default::default()
+        },
+        ReplyFormat::Json,
+        &mut buf,
+    );
+    assert_eq!(
+        std::str::from_utf8(&buf).unwrap(),
+        r#"{"id":"1","status":null}"#
+    );
     buf.clear();
-    encode_output(&Sparse { id: "1".into(), ..Default::default() }, ReplyFormat::Xml, &mut buf);
-    assert!(std::str::from_utf8(&buf).unwrap().ends_with("<response><id>1</id><status/></response>"));
+    encode_output(
+        &Sparse {
+            id: "1".into(),
+            ..Default::default()
+        },
+        ReplyFormat::Xml,
+        &mut buf,
+    );
+    assert!(
+        std::str::from_utf8(&buf)
+            .unwrap()
+            .ends_with("<response><id>1</id><status/></response>")
+    );
 }
 
 #[test]
 fn without_skip_empty_keys_empty_outputs_are_written() {
     let mut buf = Vec::new();
-    let v = Out { note: None, items: vec![], ..out() };
+    let v = Out {
+        note: None,
+        items: vec![],
+        ..out()
+    };
     encode_output(&v, ReplyFormat::Json, &mut buf);
     let j: serde_json::Value = serde_json::from_slice(&buf).unwrap();
     assert_eq!(j["invoice"]["note"], serde_json::Value::Null);

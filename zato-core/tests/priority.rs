@@ -3,8 +3,8 @@
 mod support;
 
 use support::*;
-use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
 use zato_core::DataFormat;
+use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
 use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug, PartialEq)]
@@ -38,19 +38,28 @@ fn defaults_are_zatos_channel_params_over_msg_and_qs_over_path() {
 
 #[test]
 fn path_over_qs() {
-    let p = ParamsPriority { url_params_pri: UrlParamsPri::PathOverQs, ..Default::default() };
+    let p = ParamsPriority {
+        url_params_pri: UrlParamsPri::PathOverQs,
+        ..Default::default()
+    };
     assert_eq!(id_with(p), "from-path");
 }
 
 #[test]
 fn msg_over_channel_params() {
-    let p = ParamsPriority { params_pri: ParamsPri::MsgOverChannelParams, ..Default::default() };
+    let p = ParamsPriority {
+        params_pri: ParamsPri::MsgOverChannelParams,
+        ..Default::default()
+    };
     assert_eq!(id_with(p), "from-body");
 }
 
 #[test]
 fn channel_params_ignored_unless_merged() {
-    let p = ParamsPriority { merge_url_params_req: false, ..Default::default() };
+    let p = ParamsPriority {
+        merge_url_params_req: false,
+        ..Default::default()
+    };
     assert_eq!(id_with(p), "from-body");
 }
 
@@ -66,7 +75,10 @@ fn lower_priority_sources_fill_what_higher_ones_lack() {
     );
     assert_eq!(
         decode::<Lookup>(&raw).unwrap(),
-        Lookup { id: "from-path".into(), lang: "en".into() }
+        Lookup {
+            id: "from-path".into(),
+            lang: "en".into()
+        }
     );
 }
 
@@ -91,7 +103,11 @@ struct Wrapped {
 fn json_may_be_wrapped_in_the_declared_request_element() {
     for body in [r#"{"request":{"id":"7"}}"#, r#"{"id":"7"}"#] {
         let raw = request(DataFormat::Json, None, body, None);
-        assert_eq!(decode::<Wrapped>(&raw).unwrap(), Wrapped { id: "7".into() }, "{body}");
+        assert_eq!(
+            decode::<Wrapped>(&raw).unwrap(),
+            Wrapped { id: "7".into() },
+            "{body}"
+        );
     }
     let raw = request(DataFormat::Json, None, r#"{"request":"7"}"#, None);
     assert!(decode::<Wrapped>(&raw).is_err());
@@ -111,5 +127,11 @@ fn a_default_function_fills_an_absent_element() {
         kind: Option<String>,
     }
     let raw = request(DataFormat::Json, Some("type=x"), "", None);
-    assert_eq!(decode::<L>(&raw).unwrap(), L { lang: "en".into(), kind: Some("x".into()) });
+    assert_eq!(
+        decode::<L>(&raw).unwrap(),
+        L {
+            lang: "en".into(),
+            kind: Some("x".into())
+        }
+    );
 }

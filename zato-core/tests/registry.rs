@@ -30,7 +30,9 @@ struct Sum {
 
 #[service(name = "math.add", crate = "zato_core")]
 async fn add(req: Request<Numbers>) -> Result<Sum, ServiceError> {
-    Ok(Sum { sum: req.input.a + req.input.b })
+    Ok(Sum {
+        sum: req.input.a + req.input.b,
+    })
 }
 
 /// Answers with its version, after waiting for `gate` when it has one.
@@ -54,7 +56,9 @@ impl Service for Versioned {
         if let Some(gate) = &self.gate {
             gate.notified().await;
         }
-        Ok(Response::new(Version { version: self.version.into() }))
+        Ok(Response::new(Version {
+            version: self.version.into(),
+        }))
     }
 }
 
@@ -67,24 +71,38 @@ fn version_of(body: &[u8]) -> String {
 fn duplicate_names_are_refused() {
     let p = Platform::new();
     p.services().deploy(add).unwrap();
-    assert_eq!(p.services().deploy(add), Err(DeployError::Duplicate("math.add".into())));
+    assert_eq!(
+        p.services().deploy(add),
+        Err(DeployError::Duplicate("math.add".into()))
+    );
 }
 
 #[tokio::test]
 async fn redeploy_while_a_call_is_in_flight() {
     let p = Platform::new();
     let gate = Arc::new(Notify::new());
-    p.services().deploy(Versioned { version: "v1", gate: Some(gate.clone()) }).unwrap();
+    p.services()
+        .deploy(Versioned {
+            version: "v1",
+            gate: Some(gate.clone()),
+        })
+        .unwrap();
 
     let p1 = p.clone();
     let old = tokio::spawn(async move {
-        p1.dispatch("demo.version", request(DataFormat::Json, None, "", None)).await
+        p1.dispatch("demo.version", request(DataFormat::Json, None, "", None))
+            .await
     });
     // Let the first call reach the gate, then replace the service under it.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(p.services().redeploy(Versioned { version: "v2", gate: None }));
+    assert!(p.services().redeploy(Versioned {
+        version: "v2",
+        gate: None
+    }));
 
-    let new = p.dispatch("demo.version", request(DataFormat::Json, None, "", None)).await;
+    let new = p
+        .dispatch("demo.version", request(DataFormat::Json, None, "", None))
+        .await;
     assert_eq!(version_of(&new.body), "v2");
 
     gate.notify_one();
@@ -98,14 +116,22 @@ async fn redeploy_while_a_call_is_in_flight() {
 async fn undeploy_lets_the_running_call_finish_and_then_answers_404() {
     let p = Platform::new();
     let gate = Arc::new(Notify::new());
-    p.services().deploy(Versioned { version: "v1", gate: Some(gate.clone()) }).unwrap();
+    p.services()
+        .deploy(Versioned {
+            version: "v1",
+            gate: Some(gate.clone()),
+        })
+        .unwrap();
     let p1 = p.clone();
     let running = tokio::spawn(async move {
-        p1.dispatch("demo.version", request(DataFormat::Json, None, "", None)).await
+        p1.dispatch("demo.version", request(DataFormat::Json, None, "", None))
+            .await
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     p.services().undeploy("demo.version").unwrap();
-    let after = p.dispatch("demo.version", request(DataFormat::Json, None, "", None)).await;
+    let after = p
+        .dispatch("demo.version", request(DataFormat::Json, None, "", None))
+        .await;
     assert_eq!(after.status, StatusCode::NOT_FOUND);
     gate.notify_one();
     assert_eq!(version_of(&running.await.unwrap().body), "v1");
@@ -139,9 +165,13 @@ struct Total {
 
 #[service(name = "math.total", crate = "zato_core")]
 async fn total(_req: Request<()>, ctx: &Context) -> Result<Total, ServiceError> {
-    let by_name = ctx.invoke("math.add", serde_json::json!({"a": 1, "b": 2})).await?;
+    let by_name = ctx
+        .invoke("math.add", serde_json::json!({"a": 1, "b": 2}))
+        .await?;
     let typed = ctx.invoke_typed::<add>(Numbers { a: 10, b: 20 }).await?;
-    Ok(Total { total: by_name["sum"].as_i64().unwrap_or(0) + typed.output.sum })
+    Ok(Total {
+        total: by_name["sum"].as_i64().unwrap_or(0) + typed.output.sum,
+    })
 }
 
 #[tokio::test]
@@ -149,7 +179,9 @@ async fn a_service_invokes_others_by_name_and_by_type() {
     let p = Platform::new();
     p.services().deploy(add).unwrap();
     p.services().deploy(total).unwrap();
-    let reply = p.dispatch("math.total", request(DataFormat::Json, None, "", None)).await;
+    let reply = p
+        .dispatch("math.total", request(DataFormat::Json, None, "", None))
+        .await;
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(v["total"], 33);
 }
@@ -158,12 +190,26 @@ async fn a_service_invokes_others_by_name_and_by_type() {
 async fn invoking_by_name_passes_on_the_targets_input_errors() {
     let p = Platform::new();
     p.services().deploy(add).unwrap();
-    let err = p.context().invoke("math.add", serde_json::json!({"a": "x"})).await.unwrap_err();
+    let err = p
+        .context()
+        .invoke("math.add", serde_json::json!({"a": "x"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(err.to_string(), "invalid input: element `a` should be integer, got `x`; missing required element `b`");
-    let err = p.context().invoke("nope", serde_json::json!({})).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: element `a` should be integer, got `x`; missing required element `b`"
+    );
+    let err = p
+        .context()
+        .invoke("nope", serde_json::json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), StatusCode::NOT_FOUND);
-    let err = p.context().invoke_typed::<add>(Numbers { a: 1, b: 1 }).await;
+    let err = p
+        .context()
+        .invoke_typed::<add>(Numbers { a: 1, b: 1 })
+        .await;
     assert!(err.is_ok());
 }
 
@@ -174,7 +220,11 @@ async fn invoke_async_runs_in_the_background_with_a_new_cid() {
         const NAME: &'static str = "demo.record";
         type Input = Numbers;
         type Output = ();
-        async fn handle(&self, req: Request<Numbers>, _: &Context) -> Result<Response<()>, ServiceError> {
+        async fn handle(
+            &self,
+            req: Request<Numbers>,
+            _: &Context,
+        ) -> Result<Response<()>, ServiceError> {
             let _ = self.0.send(format!("{} {}", req.cid, req.input.a));
             Ok(Response::new(()))
         }
@@ -183,12 +233,19 @@ async fn invoke_async_runs_in_the_background_with_a_new_cid() {
     let p = Platform::new();
     p.services().deploy(Record(tx)).unwrap();
     let ctx = p.context();
-    let cid = ctx.invoke_async("demo.record", serde_json::json!({"a": 5, "b": 0})).unwrap();
+    let cid = ctx
+        .invoke_async("demo.record", serde_json::json!({"a": 5, "b": 0}))
+        .unwrap();
     assert_ne!(cid, ctx.cid());
-    let seen = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(seen, format!("{cid} 5"));
     assert_eq!(
-        ctx.invoke_async("demo.missing", serde_json::json!({})).unwrap_err().status(),
+        ctx.invoke_async("demo.missing", serde_json::json!({}))
+            .unwrap_err()
+            .status(),
         StatusCode::NOT_FOUND
     );
 }
@@ -196,7 +253,8 @@ async fn invoke_async_runs_in_the_background_with_a_new_cid() {
 #[service(name = "demo.created", crate = "zato_core")]
 async fn created(_req: Request<()>) -> Result<Response<Sum>, ServiceError> {
     let mut resp = Response::new(Sum { sum: 1 }).with_status(StatusCode::CREATED);
-    resp.headers.insert("x-demo", http::HeaderValue::from_static("yes"));
+    resp.headers
+        .insert("x-demo", http::HeaderValue::from_static("yes"));
     Ok(resp)
 }
 
@@ -210,11 +268,17 @@ async fn status_headers_and_errors_reach_the_reply_with_the_cid() {
     let p = Platform::new();
     p.services().deploy(created).unwrap();
     p.services().deploy(fails).unwrap();
-    let reply = p.dispatch("demo.created", request(DataFormat::Xml, None, "", None)).await;
+    let reply = p
+        .dispatch("demo.created", request(DataFormat::Xml, None, "", None))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.headers["x-demo"], "yes");
     assert!(reply.content_type.starts_with("application/xml"));
-    assert!(std::str::from_utf8(&reply.body).unwrap().contains("<sum>1</sum>"));
+    assert!(
+        std::str::from_utf8(&reply.body)
+            .unwrap()
+            .contains("<sum>1</sum>")
+    );
 
     let raw = request(DataFormat::Json, None, "", None);
     let cid = raw.cid;
@@ -229,17 +293,33 @@ async fn status_headers_and_errors_reach_the_reply_with_the_cid() {
 async fn soap_errors_answer_in_the_requests_version() {
     let p = Platform::new();
     p.services().deploy(add).unwrap();
-    for (ns, needle) in [(SOAP11, "<faultcode>soapenv:Client</faultcode>"), (SOAP12, "soapenv:Sender")] {
+    for (ns, needle) in [
+        (SOAP11, "<faultcode>soapenv:Client</faultcode>"),
+        (SOAP12, "soapenv:Sender"),
+    ] {
         let env = soap_prefixed(ns, "<add><a>1</a></add>");
-        let reply = p.dispatch("math.add", request(DataFormat::Soap, None, &env, None)).await;
+        let reply = p
+            .dispatch("math.add", request(DataFormat::Soap, None, &env, None))
+            .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         let text = std::str::from_utf8(&reply.body).unwrap();
         assert!(text.contains(ns) && text.contains(needle), "{text}");
-        assert!(text.contains("<name>b</name><problem>missing</problem>"), "{text}");
+        assert!(
+            text.contains("<name>b</name><problem>missing</problem>"),
+            "{text}"
+        );
     }
     // Malformed: the version comes from the media type.
     let reply = p
-        .dispatch("math.add", request(DataFormat::Soap, None, "<oops", Some("application/soap+xml")))
+        .dispatch(
+            "math.add",
+            request(
+                DataFormat::Soap,
+                None,
+                "<oops",
+                Some("application/soap+xml"),
+            ),
+        )
         .await;
     assert!(std::str::from_utf8(&reply.body).unwrap().contains(SOAP12));
 }

@@ -58,9 +58,21 @@ fn soap_envelopes_of_both_versions_with_prefixed_and_default_namespaces() {
     let plain = "<request><target>CRM</target><target>Billing</target></request>";
     let cases = [
         (soap_prefixed(SOAP11, body), SoapVersion::V11, "text/xml"),
-        (soap_default(SOAP11, plain), SoapVersion::V11, "text/xml; charset=utf-8"),
-        (soap_prefixed(SOAP12, body), SoapVersion::V12, "application/soap+xml"),
-        (soap_default(SOAP12, plain), SoapVersion::V12, "application/soap+xml"),
+        (
+            soap_default(SOAP11, plain),
+            SoapVersion::V11,
+            "text/xml; charset=utf-8",
+        ),
+        (
+            soap_prefixed(SOAP12, body),
+            SoapVersion::V12,
+            "application/soap+xml",
+        ),
+        (
+            soap_default(SOAP12, plain),
+            SoapVersion::V12,
+            "application/soap+xml",
+        ),
     ];
     for (envelope, version, ct) in cases {
         let raw = request(DataFormat::Soap, None, &envelope, Some(ct));
@@ -83,7 +95,12 @@ fn form_body() {
 
 #[test]
 fn json_body_alone() {
-    let raw = request(DataFormat::Json, None, r#"{"target":["CRM","Billing"]}"#, None);
+    let raw = request(
+        DataFormat::Json,
+        None,
+        r#"{"target":["CRM","Billing"]}"#,
+        None,
+    );
     assert_eq!(decode::<Dispatch>(&raw).unwrap(), expected());
 }
 
@@ -95,7 +112,11 @@ impl Service for Capture {
     type Input = Dispatch;
     type Output = ();
 
-    async fn handle(&self, req: Request<Dispatch>, _: &Context) -> Result<Response<()>, ServiceError> {
+    async fn handle(
+        &self,
+        req: Request<Dispatch>,
+        _: &Context,
+    ) -> Result<Response<()>, ServiceError> {
         let _ = self.0.send((req.input.target, req.raw_request));
         Ok(Response::new(()))
     }
@@ -107,7 +128,12 @@ async fn raw_request_is_byte_identical_to_the_body() {
     let platform = Platform::new();
     platform.services().deploy(Capture(tx)).unwrap();
     let body = r#"{"id":"123"}"#;
-    let raw = request(DataFormat::Json, Some("target=CRM&target=Billing"), body, None);
+    let raw = request(
+        DataFormat::Json,
+        Some("target=CRM&target=Billing"),
+        body,
+        None,
+    );
     let sent = raw.body.clone();
     let reply = platform.dispatch("invoice.dispatcher", raw).await;
     assert_eq!(reply.status.as_u16(), 200);

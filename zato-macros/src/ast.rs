@@ -3,8 +3,8 @@
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{
-    Data, DeriveInput, Fields, FnArg, GenericArgument, Ident, ItemFn, LitStr, Path,
-    PathArguments, ReturnType, Type,
+    Data, DeriveInput, Fields, FnArg, GenericArgument, Ident, ItemFn, LitStr, Path, PathArguments,
+    ReturnType, Type,
 };
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs, ServiceArgs};
@@ -55,7 +55,9 @@ impl<'a> Container<'a> {
         let mut fields = Vec::new();
         for f in syn_fields {
             let field_attrs = attr::field(&f.attrs, &mut errors);
-            let Some(member) = f.ident.clone() else { continue };
+            let Some(member) = f.ident.clone() else {
+                continue;
+            };
             let wire_name = match &field_attrs.rename {
                 Some(lit) => lit.value(),
                 None => member.to_string().trim_start_matches("r#").to_owned(),
@@ -114,7 +116,8 @@ fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
     )
 }
 
-const SIGNATURE: &str = "expected `async fn name(req: Request<Input>, ctx: &Context) -> Result<Output, ServiceError>`";
+const SIGNATURE: &str =
+    "expected `async fn name(req: Request<Input>, ctx: &Context) -> Result<Output, ServiceError>`";
 
 impl<'a> ServiceFn<'a> {
     pub(crate) fn from_syn(args: TokenStream, item: &'a ItemFn) -> syn::Result<Self> {
@@ -123,7 +126,10 @@ impl<'a> ServiceFn<'a> {
         let ServiceArgs { name, krate } = attr::service(args, &mut errors);
         let sig = &item.sig;
         if sig.asyncness.is_none() {
-            errors.spanned(sig.fn_token, format!("a service must be an `async fn`; {SIGNATURE}"));
+            errors.spanned(
+                sig.fn_token,
+                format!("a service must be an `async fn`; {SIGNATURE}"),
+            );
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
             errors.spanned(&sig.generics, "a service function cannot be generic");
@@ -177,7 +183,10 @@ impl<'a> ServiceFn<'a> {
         }
         let output = match &sig.output {
             ReturnType::Default => {
-                errors.spanned(sig, format!("a service must return a `Result`; {SIGNATURE}"));
+                errors.spanned(
+                    sig,
+                    format!("a service must return a `Result`; {SIGNATURE}"),
+                );
                 None
             }
             ReturnType::Type(_, ty) => match generic_of(ty, "Result").as_deref() {

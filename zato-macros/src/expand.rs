@@ -19,11 +19,15 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
     let p = quote!(#zato::__private);
     let ident = &c.input.ident;
     let mut generics = c.input.generics.clone();
-    {
+    // Bounds only for generic structs: on a concrete type a false bound would be reported at the
+    // derive, while without it the error lands on the field's type.
+    if generics.type_params().next().is_some() {
         let where_clause = generics.make_where_clause();
         for f in &c.fields {
             let ty = &f.ty;
-            where_clause.predicates.push(syn::parse_quote!(#ty: #p::SioType));
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ty: #p::SioType));
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
@@ -31,7 +35,9 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
     let response_elem = opt_str(&c.attrs.response_elem);
     let namespace = opt_str(&c.attrs.namespace);
 
-    let vars: Vec<_> = (0..c.fields.len()).map(|i| format_ident!("__f{}", i)).collect();
+    let vars: Vec<_> = (0..c.fields.len())
+        .map(|i| format_ident!("__f{}", i))
+        .collect();
     let members: Vec<_> = c.fields.iter().map(|f| &f.member).collect();
 
     let describe = c.fields.iter().map(|f| {

@@ -35,7 +35,11 @@ pub(crate) fn simple_io(input: &DeriveInput, err: syn::Error) -> TokenStream {
     }
 }
 
-pub(crate) fn service(item: &ItemFn, krate_path: Option<syn::Path>, err: syn::Error) -> TokenStream {
+pub(crate) fn service(
+    item: &ItemFn,
+    krate_path: Option<syn::Path>,
+    err: syn::Error,
+) -> TokenStream {
     let ident = &item.sig.ident;
     let vis = &item.vis;
     let error = err.to_compile_error();

@@ -3,7 +3,7 @@
 //! Use them through the `zato` crate (`use zato::prelude::*;`), which re-exports both; the
 //! generated code names `::zato` unless told otherwise with `crate = "…"`.
 //!
-//! ```ignore
+//! ```
 //! use zato::prelude::*;
 //!
 //! #[derive(SimpleIo)]
@@ -13,8 +13,11 @@
 //!
 //! #[service(name = "invoice.dispatcher")]
 //! async fn invoice_dispatcher(req: Request<Dispatch>, ctx: &Context) -> Result<(), ServiceError> {
+//!     let _ = (req.input.target, ctx.cid());
 //!     Ok(())
 //! }
+//!
+//! Platform::new().services().deploy(invoice_dispatcher).unwrap();
 //! ```
 
 mod ast;

@@ -49,9 +49,11 @@ fn unsupported(ty: &Type) -> Option<(&Type, &'static str)> {
         Type::Array(_) | Type::Slice(_) => {
             "arrays and slices are not SimpleIO element types; use `Vec<T>`"
         }
-        Type::Ptr(_) | Type::BareFn(_) | Type::ImplTrait(_) | Type::TraitObject(_) | Type::Never(_) => {
-            "this type cannot be a SimpleIO element"
-        }
+        Type::Ptr(_)
+        | Type::BareFn(_)
+        | Type::ImplTrait(_)
+        | Type::TraitObject(_)
+        | Type::Never(_) => "this type cannot be a SimpleIO element",
         Type::Path(p) => {
             // Look inside Option<…>, Vec<…> and the like for an offending argument.
             let last = p.path.segments.last()?;

@@ -46,7 +46,7 @@ use std::fmt;
 
 pub use decode::{ParamsPri, ParamsPriority, UrlParamsPri, decode_parts, decode_request};
 pub use error::{ElementError, ElementProblem, InvalidInput, SioError};
-pub use node::{Fields, Node};
+pub use node::{Fields, Node, Repeated};
 pub use output::{ReplyFormat, SoapVersion, Writer, encode_output};
 pub(crate) use output::{begin_envelope, end_envelope};
 pub use types::{Csv, Raw, RawKind, Secret};

@@ -21,8 +21,56 @@ pub enum Node<'a> {
     Json(&'a RawValue),
     /// An XML element, with the document it came from.
     Xml(&'a XmlElement, &'a str),
-    /// A key repeated in the query string or an element repeated in XML.
+    /// An element repeated in XML.
     Many(Vec<Node<'a>>),
+    /// A key repeated in the query string, a form or the path parameters.
+    Repeated(Repeated<'a>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PairSlice<'a> {
+    Cow(&'a [(Cow<'a, str>, Cow<'a, str>)]),
+    Owned(&'a [(String, String)]),
+}
+
+/// The values of a key repeated among key-value pairs, read without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeated<'a> {
+    pairs: PairSlice<'a>,
+    key: &'a str,
+    count: usize,
+}
+
+impl<'a> Repeated<'a> {
+    /// How many times the key came.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the key never came (never true of a node that exists).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The values, in the order they came.
+    pub fn values(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let key = self.key;
+        let (cow, owned) = match self.pairs {
+            PairSlice::Cow(p) => (Some(p), None),
+            PairSlice::Owned(p) => (None, Some(p)),
+        };
+        let a = cow
+            .into_iter()
+            .flatten()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| &**v);
+        let b = owned
+            .into_iter()
+            .flatten()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        a.chain(b)
+    }
 }
 
 /// One source of an object's children.
@@ -54,14 +102,43 @@ impl<'a> Fields<'a> {
 
     /// The element called `name`, from the first source that has it.
     pub fn get(&self, name: &str) -> Option<Node<'a>> {
-        self.layers.iter().flatten().find_map(|layer| lookup(*layer, name))
+        self.layers
+            .iter()
+            .flatten()
+            .find_map(|layer| lookup(*layer, name))
     }
 }
 
 fn lookup<'a>(layer: Layer<'a>, name: &str) -> Option<Node<'a>> {
     match layer {
-        Layer::Pairs(pairs) => collect(pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| Node::Text(v))),
-        Layer::Params(pairs) => collect(pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| Node::Text(v))),
+        Layer::Pairs(pairs) => {
+            let mut it = pairs.iter().filter(|(k, _)| k == name);
+            let first = it.next()?;
+            let rest = it.count();
+            Some(if rest == 0 {
+                Node::Text(&first.1)
+            } else {
+                Node::Repeated(Repeated {
+                    pairs: PairSlice::Cow(pairs),
+                    key: &first.0,
+                    count: rest + 1,
+                })
+            })
+        }
+        Layer::Params(pairs) => {
+            let mut it = pairs.iter().filter(|(k, _)| k == name);
+            let first = it.next()?;
+            let rest = it.count();
+            Some(if rest == 0 {
+                Node::Text(&first.1)
+            } else {
+                Node::Repeated(Repeated {
+                    pairs: PairSlice::Owned(pairs),
+                    key: &first.0,
+                    count: rest + 1,
+                })
+            })
+        }
         // JSON objects with a duplicated key: the last one wins, as in most parsers.
         Layer::Json(members) => members
             .iter()
@@ -123,6 +200,7 @@ impl<'a> Node<'a> {
                 }
             }
             Node::Many(items) => ScalarText::NotScalar(format!("{} values", items.len())),
+            Node::Repeated(r) => ScalarText::NotScalar(format!("{} values", r.len())),
         }
     }
 
@@ -133,7 +211,7 @@ impl<'a> Node<'a> {
             Node::Text(s) => s.is_empty(),
             Node::Json(raw) => raw.get() == "null",
             Node::Xml(elem, _) => elem.children.is_empty() && elem.text.is_empty(),
-            Node::Many(_) => false,
+            Node::Many(_) | Node::Repeated(_) => false,
         }
     }
 }

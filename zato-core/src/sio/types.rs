@@ -191,7 +191,9 @@ impl SioType for Uuid {
         TypeDesc::Scalar("uuid")
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
-        scalar(&node, path, errors, "uuid", |s| Uuid::parse_str(s.trim()).ok())
+        scalar(&node, path, errors, "uuid", |s| {
+            Uuid::parse_str(s.trim()).ok()
+        })
     }
     fn encode(&self, name: &str, w: &mut Writer) {
         w.string(name, &self.hyphenated().to_string());
@@ -236,6 +238,17 @@ impl<T: SioType> SioType for Vec<T> {
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         let items: Vec<Node<'_>> = match node {
             Node::Many(items) => items,
+            Node::Repeated(r) => {
+                let mut out = Vec::with_capacity(r.len());
+                let mut ok = true;
+                for (i, text) in r.values().enumerate() {
+                    match T::decode(Node::Text(text), &Path::Index(path, i), errors) {
+                        Some(v) => out.push(v),
+                        None => ok = false,
+                    }
+                }
+                return ok.then_some(out);
+            }
             Node::Json(raw) if raw.get().starts_with('[') => {
                 match serde_json::from_str::<JsonArray<'_>>(raw.get()) {
                     Ok(arr) => arr.0.into_iter().map(Node::Json).collect(),
@@ -389,8 +402,8 @@ impl SioType for Raw {
                     .to_owned(),
                 kind: RawKind::Xml,
             }),
-            Node::Many(items) => {
-                errors.wrong_type(path, "raw", &format!("{} values", items.len()));
+            Node::Many(_) | Node::Repeated(_) => {
+                errors.wrong_type(path, "raw", "several values");
                 None
             }
         }

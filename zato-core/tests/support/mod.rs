@@ -1,5 +1,10 @@
 //! Helpers shared by zato-core's integration tests.
-#![allow(dead_code, unreachable_pub, missing_docs, reason = "test helpers, each used by some tests")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    reason = "test helpers, each used by some tests"
+)]
 
 use std::sync::Arc;
 
@@ -15,7 +20,14 @@ pub fn request(
     body: &str,
     content_type: Option<&str>,
 ) -> RawRequest {
-    request_with(format, ParamsPriority::default(), query, &[], body, content_type)
+    request_with(
+        format,
+        ParamsPriority::default(),
+        query,
+        &[],
+        body,
+        content_type,
+    )
 }
 
 pub fn request_with(
@@ -26,9 +38,7 @@ pub fn request_with(
     body: &str,
     content_type: Option<&str>,
 ) -> RawRequest {
-    let channel = Arc::new(
-        ChannelInfo::new("test", ChannelKind::Http, format).with_params(params),
-    );
+    let channel = Arc::new(ChannelInfo::new("test", ChannelKind::Http, format).with_params(params));
     let uri: Uri = match query {
         Some(q) => format!("/test?{q}").parse().expect("test uri"),
         None => "/test".parse().expect("test uri"),
@@ -63,7 +73,9 @@ pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 
 /// A SOAP envelope with a prefixed envelope namespace around `body`.
 pub fn soap_prefixed(ns: &str, body: &str) -> String {
-    format!(r#"<?xml version="1.0"?><s:Envelope xmlns:s="{ns}"><s:Header/><s:Body>{body}</s:Body></s:Envelope>"#)
+    format!(
+        r#"<?xml version="1.0"?><s:Envelope xmlns:s="{ns}"><s:Header/><s:Body>{body}</s:Body></s:Envelope>"#
+    )
 }
 
 /// A SOAP envelope in the default namespace around `body`.

@@ -1,0 +1,10 @@
+use zato::prelude::*;
+
+#[derive(SimpleIo)]
+struct In {
+    target: Vec<String>,
+    #[sio(rename = "target")]
+    targets: Vec<String>,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use zato::prelude::*;
+
+#[derive(SimpleIo)]
+enum In {
+    A,
+}
+
+#[derive(SimpleIo)]
+struct Tuple(String);
+
+fn main() {}
