@@ -5,8 +5,9 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     idle: Notify,
     /// Becomes true when the server has stopped and every connection is closed.
     stopped: watch::Sender<bool>,
+    /// How long a client may take to send a request's headers, in milliseconds; 0 for no limit.
+    header_read_timeout_ms: AtomicU64,
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -156,6 +159,7 @@ impl HttpServer {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 stopped: watch::Sender::new(false),
+                header_read_timeout_ms: AtomicU64::new(0),
             }),
         })
     }
@@ -204,6 +208,18 @@ impl HttpServer {
         tracing::info!(addr = %self.shared.local_addr, "http channel listening");
         tokio::spawn(accept_loop(Arc::clone(&self.shared), listener, stop_rx));
         Ok(())
+    }
+
+    /// Limits how long a client may take to send a request's headers (HTTP/1), closing the
+    /// connection of one that dawdles (a slowloris). Applies to connections accepted from then
+    /// on; `None`, the default, sets no limit and keeps timers off the request path.
+    pub fn set_header_read_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.shared
+            .header_read_timeout_ms
+            .store(ms, Ordering::Relaxed);
     }
 
     /// The address the listener is bound to (with the port chosen when binding port 0).
@@ -434,10 +450,20 @@ fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: T
         async move { Ok::<_, Infallible>(handle(shared, req).await) }
     });
     let watcher = graceful.watcher();
+    let header_timeout = match shared.header_read_timeout_ms.load(Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
 
     #[cfg(not(feature = "http2"))]
     tokio::spawn(async move {
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        if let Some(limit) = header_timeout {
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limit);
+        }
+        let conn = builder.serve_connection(io, service);
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(error = %e, "http connection ended with an error");
         }
@@ -445,8 +471,14 @@ fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: T
 
     #[cfg(feature = "http2")]
     tokio::spawn(async move {
-        let builder =
+        let mut builder =
             hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        if let Some(limit) = header_timeout {
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limit);
+        }
         let conn = builder.serve_connection(io, service);
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(error = %e, "http connection ended with an error");

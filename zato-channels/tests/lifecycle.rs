@@ -215,3 +215,23 @@ async fn binding_a_taken_address_names_it() {
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_too_slow_with_its_headers_is_disconnected() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    s.server
+        .set_header_read_timeout(Some(std::time::Duration::from_millis(100)));
+    let mut slow = RawConn::connect(s.server.local_addr()).await.unwrap();
+    slow.send(b"GET /empty HTTP/1.1\r\nhost: te").await;
+    // The rest of the headers never come: the server closes the connection, at most with an
+    // error status, never by serving the request.
+    // The outer limit only keeps a broken build from hanging the suite.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read_response())
+        .await
+        .expect("the server kept a connection whose headers never came");
+    if let Some((status, ..)) = answer {
+        assert!(status >= 400, "{status}");
+    }
+    s.stop().await;
+}
