@@ -519,6 +519,42 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_configuration_document() {
+        let config: HttpConfig = serde_json::from_str(
+            r#"{
+                "security": [
+                    {"type": "basic_auth", "name": "crm", "username": "crm", "password": "p",
+                     "realm": "Invoices"},
+                    {"type": "apikey", "name": "billing", "key": "k"}
+                ],
+                "channels": [
+                    {"name": "invoice.json", "url_path": "/invoice.dispatcher",
+                     "service": "invoice.dispatcher", "methods": ["POST", "GET"],
+                     "data_format": "json", "security": "crm", "max_body_size": 65536,
+                     "timeout": 30, "merge_url_params_req": true,
+                     "params_pri": "channel-params-over-msg", "url_params_pri": "qs-over-path"},
+                    {"name": "invoice.soap", "is_active": false,
+                     "url_path": "/soap/invoice.dispatcher", "service": "invoice.dispatcher",
+                     "data_format": "soap", "security": "billing"}
+                ]
+            }"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.channels[0].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(config.channels[0].max_body_size, 65536);
+        assert!(!config.channels[1].is_active);
+        match &config.security[1] {
+            SecurityDef::ApiKey { header, .. } => assert_eq!(header, DEFAULT_API_KEY_HEADER),
+            other => panic!("{other:?}"),
+        }
+        let bad: Result<HttpChannelConfig, _> = serde_json::from_str(
+            r#"{"name": "a", "url_path": "/a", "service": "s", "timeout": -1}"#,
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn secrets_never_show() {
         let defs = [
             SecurityDef::basic_auth("b", "user", "pa55word-basic"),

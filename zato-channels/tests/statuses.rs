@@ -32,6 +32,7 @@ async fn server() -> TestServer {
         HttpChannelConfig::new("swift.slow", "/swift/slow", "demo.swift.slow"),
         HttpChannelConfig::new("swift.refused", "/swift/refused", "demo.swift.refused"),
         HttpChannelConfig::new("missing", "/missing", "demo.not.deployed"),
+        HttpChannelConfig::new("fail", "/fail", "demo.fail"),
         HttpChannelConfig::new("soap.post", "/soap/post", "demo.empty")
             .with_methods(["POST"])
             .with_data_format(DataFormat::Soap),
@@ -194,5 +195,22 @@ async fn a_channel_to_a_service_not_deployed_is_a_404() {
         "{}",
         r.body
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_service_is_a_500_that_keeps_its_cause_to_the_logs() {
+    let s = server().await;
+    let r = s.get("/fail").await;
+    let v = r.assert_json_error(500, "internal_error");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not file the invoice"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("/var/secret/path"), "{}", r.body);
     s.stop().await;
 }

@@ -120,6 +120,15 @@ pub async fn swift_refused(_req: Request<()>) -> Result<(), ServiceError> {
     .into())
 }
 
+#[service(name = "demo.fail", crate = "zato_core")]
+pub async fn fail(_req: Request<()>) -> Result<(), ServiceError> {
+    let cause = std::io::Error::other("disk on fire at /var/secret/path");
+    Err(ServiceError::internal_from(
+        "could not file the invoice",
+        cause,
+    ))
+}
+
 /// Counts its calls: proof that a service ran, or did not.
 #[derive(Debug, Default, Clone)]
 pub struct Counter(pub Arc<AtomicUsize>);
@@ -191,6 +200,7 @@ pub fn platform() -> Platform {
     s.deploy(swift_down).unwrap();
     s.deploy(swift_slow).unwrap();
     s.deploy(swift_refused).unwrap();
+    s.deploy(fail).unwrap();
     p
 }
 
