@@ -427,7 +427,7 @@ impl SecurityDef {
 }
 
 /// Everything an HTTP server serves: its channels and the security definitions they name.
-/// Applied as a whole with [`HttpServer::apply`](crate::HttpServer::apply).
+/// Applied as a whole with [`HttpServer::apply_config`](crate::HttpServer::apply_config).
 ///
 /// # Examples
 ///

@@ -99,6 +99,9 @@ impl Shared {
 /// builds a new route table and swaps it in atomically. Requests already running finish under
 /// the table they started with.
 ///
+/// Serving runs on spawned tasks: dropping every handle does not stop it; call
+/// [`shutdown`](Self::shutdown).
+///
 /// # Examples
 ///
 /// ```
