@@ -121,6 +121,11 @@ impl Route {
         self.methods.is_empty() || self.methods.contains(method)
     }
 
+    /// A HEAD where only GET is listed: answered like the GET, and hyper sends no body.
+    fn allows_as_get(&self, method: &Method) -> bool {
+        *method == Method::HEAD && self.methods.contains(&Method::GET)
+    }
+
     pub(crate) fn data_format(&self) -> DataFormat {
         self.channel.data_format
     }
@@ -160,6 +165,9 @@ impl Node {
                 }
             }
         }
+        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+            methods.push("HEAD");
+        }
         self.allow = HeaderValue::from_str(&methods.join(", ")).ok();
         self.statics.values_mut().for_each(Node::finish);
         if let Some(p) = &mut self.param {
@@ -181,7 +189,10 @@ impl Node {
         I: Iterator<Item = &'p str> + Clone,
     {
         let Some(seg) = rest.next() else {
-            if let Some(route) = self.routes.iter().find(|r| r.allows(method)) {
+            let exact = self.routes.iter().find(|r| r.allows(method));
+            if let Some(route) =
+                exact.or_else(|| self.routes.iter().find(|r| r.allows_as_get(method)))
+            {
                 return Some(route);
             }
             if !self.routes.is_empty() && wrong_method.is_none() {
@@ -439,9 +450,17 @@ mod tests {
         ]);
         assert_eq!(found(&t, "/x", Method::POST).0, "post");
         match t.lookup("/x", &Method::DELETE) {
-            Lookup::WrongMethod(Some(allow), DataFormat::Json) => assert_eq!(allow, "GET, POST"),
+            Lookup::WrongMethod(Some(allow), DataFormat::Json) => {
+                assert_eq!(allow, "GET, POST, HEAD")
+            }
             other => panic!("{other:?}"),
         }
+        assert_eq!(found(&t, "/x", Method::HEAD).0, "get");
+        let with_head = table(&[
+            HttpChannelConfig::new("get", "/x", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("head", "/x", "s").with_methods(["HEAD"]),
+        ]);
+        assert_eq!(found(&with_head, "/x", Method::HEAD).0, "head");
     }
 
     #[test]

@@ -80,7 +80,13 @@ async fn wrong_method_is_a_405_with_allow() {
     let s = server().await;
     let r = Reply::from(s.client.delete(s.url("/lookup/1")).send().await.unwrap()).await;
     r.assert_json_error(405, "method_not_allowed");
-    assert_eq!(r.header("allow"), "GET, POST");
+    assert_eq!(r.header("allow"), "GET, POST, HEAD");
+
+    // HEAD goes where GET goes, without a body.
+    let head = Reply::from(s.client.head(s.url("/lookup/1")).send().await.unwrap()).await;
+    assert_eq!(head.status, 200, "{head:?}");
+    assert!(head.body.is_empty());
+    head.cid();
 
     // On a SOAP channel, as a SOAP Fault.
     let soap = Reply::from(s.client.get(s.url("/soap/post")).send().await.unwrap()).await;
