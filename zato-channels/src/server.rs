@@ -255,6 +255,7 @@ impl HttpServer {
     pub fn apply_config(&self, config: HttpConfig) -> Result<(), ConfigError> {
         let _writer = self.lock_writer();
         let table = RouteTable::build(&config.channels, &config.security)?;
+        self.warn_undeployed(&table);
         self.shared.routes.store(Arc::new(table));
         tracing::info!(addr = %self.shared.local_addr, channels = config.channels.len(), "http configuration applied");
         Ok(())
@@ -370,6 +371,19 @@ impl HttpServer {
         }
     }
 
+    /// A channel may name a service deployed later, so this is a warning, not an error; until
+    /// then its callers get a 404 naming the service.
+    fn warn_undeployed(&self, table: &RouteTable) {
+        let services = self.shared.platform.services();
+        for ch in table
+            .channels
+            .iter()
+            .filter(|c| !services.contains(&c.service))
+        {
+            tracing::warn!(channel = %ch.name, service = %ch.service, "channel names a service not deployed");
+        }
+    }
+
     fn lock_writer(&self) -> MutexGuard<'_, ()> {
         // The guarded data is `()`: nothing a panicking writer could have left half-changed.
         self.shared
@@ -389,6 +403,7 @@ impl HttpServer {
         let mut security = current.security.clone();
         edit(&mut channels, &mut security)?;
         let table = RouteTable::build(&channels, &security)?;
+        self.warn_undeployed(&table);
         self.shared.routes.store(Arc::new(table));
         tracing::info!(addr = %self.shared.local_addr, channels = channels.len(), "http channels changed");
         Ok(())
