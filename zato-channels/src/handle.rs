@@ -12,7 +12,7 @@ use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use zato_core::sio::{ReplyFormat, SioError, SoapVersion};
+use zato_core::sio::{ReplyFormat, SioError};
 use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
 
 use crate::router::{Lookup, Route, percent_decode};
@@ -23,28 +23,12 @@ pub const X_ZATO_CID: HeaderName = HeaderName::from_static("x-zato-cid");
 
 pub(crate) type HttpResponse = hyper::Response<Full<Bytes>>;
 
-/// The format the channel answers its own errors in, before a service has looked at the body:
-/// the channel's format, and for SOAP the version the media type suggests (SOAP 1.2 travels as
-/// `application/soap+xml`, 1.1 as `text/xml`).
+/// The format the channel answers its own errors in, before a service has looked at the body.
 fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
-    match format {
-        DataFormat::Xml => ReplyFormat::Xml,
-        DataFormat::Soap => {
-            let soap12 = headers
-                .get(header::CONTENT_TYPE)
-                .map(HeaderValue::as_bytes)
-                .is_some_and(|ct| {
-                    let ct = ct.trim_ascii_start();
-                    ct.len() >= 20 && ct[..20].eq_ignore_ascii_case(b"application/soap+xml")
-                });
-            ReplyFormat::Soap(if soap12 {
-                SoapVersion::V12
-            } else {
-                SoapVersion::V11
-            })
-        }
-        _ => ReplyFormat::Json,
-    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    ReplyFormat::for_channel(format, content_type)
 }
 
 /// Whether every byte may stand in a header value, so `HeaderValue::from_static` cannot panic.
@@ -203,6 +187,7 @@ fn status_only(status: StatusCode) -> RawResponse {
 )]
 mod tests {
     use super::*;
+    use zato_core::sio::SoapVersion;
 
     #[test]
     fn soap_errors_follow_the_media_type() {

@@ -78,21 +78,30 @@ impl ReplyFormat {
     /// The reply format for a request: the channel's format, and for SOAP the version the
     /// envelope used, or when it could not be read, the one its media type suggests.
     pub fn for_request(raw: &RawRequest, soap: Option<SoapVersion>) -> ReplyFormat {
-        match raw.channel.data_format {
+        match (raw.channel.data_format, soap) {
+            (DataFormat::Soap, Some(version)) => ReplyFormat::Soap(version),
+            (format, _) => ReplyFormat::for_channel(format, raw.content_type()),
+        }
+    }
+
+    /// The reply format of a channel before any envelope was read: the channel's format, and
+    /// for SOAP the version its media type suggests (1.2 travels as `application/soap+xml`, 1.1 as
+    /// `text/xml`).
+    pub fn for_channel(format: DataFormat, content_type: Option<&str>) -> ReplyFormat {
+        match format {
             DataFormat::Json | DataFormat::Form => ReplyFormat::Json,
             DataFormat::Xml => ReplyFormat::Xml,
-            DataFormat::Soap => ReplyFormat::Soap(soap.unwrap_or_else(|| {
-                let ct = raw.content_type().unwrap_or("");
-                if ct
-                    .trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/soap+xml")
-                {
+            DataFormat::Soap => {
+                const SOAP12: &[u8] = b"application/soap+xml";
+                let ct = content_type.unwrap_or("").trim_start().as_bytes();
+                let v12 =
+                    ct.len() >= SOAP12.len() && ct[..SOAP12.len()].eq_ignore_ascii_case(SOAP12);
+                ReplyFormat::Soap(if v12 {
                     SoapVersion::V12
                 } else {
                     SoapVersion::V11
-                }
-            })),
+                })
+            }
         }
     }
 }
