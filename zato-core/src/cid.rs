@@ -66,7 +66,11 @@ impl Cid {
         for (i, slot) in out.iter_mut().enumerate() {
             let shift = 5 * (LEN - 1 - i);
             // The top character carries only the three highest bits of the 128.
-            let index = if shift >= 128 { 0 } else { (value >> shift) & 0x1f };
+            let index = if shift >= 128 {
+                0
+            } else {
+                (value >> shift) & 0x1f
+            };
             *slot = ALPHABET[index as usize];
         }
         Cid(out)

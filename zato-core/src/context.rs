@@ -5,12 +5,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::Instrument;
 
+use crate::Cid;
 use crate::error::ServiceError;
 use crate::message::RawRequest;
 use crate::outgoing::OutgoingConnections;
 use crate::platform::Platform;
 use crate::service::{Request, Response, Service, internal_channel};
-use crate::Cid;
 
 /// A service's view of the platform during one call.
 ///
@@ -87,8 +87,9 @@ impl Context {
         if reply.body.is_empty() {
             return Ok(serde_json::Value::Null);
         }
-        serde_json::from_slice(&reply.body)
-            .map_err(|e| ServiceError::internal_from(format!("service `{name}` replied with invalid json"), e))
+        serde_json::from_slice(&reply.body).map_err(|e| {
+            ServiceError::internal_from(format!("service `{name}` replied with invalid json"), e)
+        })
     }
 
     /// Invokes the deployed service of type `S` with typed input and returns its typed output,

@@ -97,13 +97,19 @@ impl OutgoingError {
 
 impl fmt::Display for OutgoingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "outgoing connection `{}`: {}", self.connection, self.message)
+        write!(
+            f,
+            "outgoing connection `{}`: {}",
+            self.connection, self.message
+        )
     }
 }
 
 impl StdError for OutgoingError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -252,10 +258,16 @@ mod tests {
     fn each_kind_maps_to_its_status_and_fault() {
         let cases: Vec<(ServiceError, u16, FaultCode)> = vec![
             (ServiceError::bad_request("x"), 400, FaultCode::Client),
-            (ServiceError::Unauthorized("x".into()), 401, FaultCode::Client),
+            (
+                ServiceError::Unauthorized("x".into()),
+                401,
+                FaultCode::Client,
+            ),
             (ServiceError::not_found("x"), 404, FaultCode::Client),
             (
-                ServiceError::MethodNotAllowed { allow: "GET".into() },
+                ServiceError::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
                 405,
                 FaultCode::Client,
             ),
@@ -285,7 +297,11 @@ mod tests {
                 503,
                 FaultCode::Server,
             ),
-            (ServiceError::Unavailable("x".into()), 503, FaultCode::Server),
+            (
+                ServiceError::Unavailable("x".into()),
+                503,
+                FaultCode::Server,
+            ),
             (
                 OutgoingError::new("s", OutgoingErrorKind::Timeout, "x").into(),
                 504,
@@ -305,9 +321,12 @@ mod tests {
 
     #[test]
     fn outgoing_error_names_the_connection() {
-        let err: ServiceError =
-            OutgoingError::new("Invoice Dispatcher", OutgoingErrorKind::Timeout, "timed out")
-                .into();
+        let err: ServiceError = OutgoingError::new(
+            "Invoice Dispatcher",
+            OutgoingErrorKind::Timeout,
+            "timed out",
+        )
+        .into();
         assert_eq!(
             err.to_string(),
             "outgoing connection `Invoice Dispatcher`: timed out"

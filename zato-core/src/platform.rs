@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use crate::Cid;
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
@@ -11,7 +12,6 @@ use crate::outgoing::OutgoingConnections;
 use crate::registry::{Invocation, ServiceRegistry};
 use crate::render::render_error;
 use crate::sio::ReplyFormat;
-use crate::Cid;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -68,7 +68,12 @@ impl Platform {
         let cid = raw.cid;
         let ctx = Context::new(self.clone(), cid);
         let span = tracing::debug_span!("invoke", %cid, service);
-        deployed.erased.clone().call(raw, ctx).instrument(span).await
+        deployed
+            .erased
+            .clone()
+            .call(raw, ctx)
+            .instrument(span)
+            .await
     }
 
     /// Like [`invoke_raw`](Self::invoke_raw), with an error rendered as the reply. Errors of the

@@ -83,7 +83,11 @@ impl ReplyFormat {
             DataFormat::Xml => ReplyFormat::Xml,
             DataFormat::Soap => ReplyFormat::Soap(soap.unwrap_or_else(|| {
                 let ct = raw.content_type().unwrap_or("");
-                if ct.trim_start().to_ascii_lowercase().starts_with("application/soap+xml") {
+                if ct
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/soap+xml")
+                {
                     SoapVersion::V12
                 } else {
                     SoapVersion::V11
@@ -151,7 +155,9 @@ impl fmt::Debug for ServiceRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<&str> = self.map.load().keys().copied().collect();
         names.sort_unstable();
-        f.debug_struct("ServiceRegistry").field("services", &names).finish()
+        f.debug_struct("ServiceRegistry")
+            .field("services", &names)
+            .finish()
     }
 }
 

@@ -3,12 +3,12 @@
 
 use http::{HeaderValue, header};
 
+use crate::Cid;
 use crate::error::ServiceError;
 use crate::message::RawResponse;
 use crate::sio::{
     ElementProblem, ReplyFormat, SioError, SoapVersion, Writer, begin_envelope, end_envelope,
 };
-use crate::Cid;
 
 /// Writes the fields of an error into `w`, the same fields in every format.
 fn error_fields(err: &ServiceError, cid: Cid, w: &mut Writer<'_>) {
@@ -169,21 +169,30 @@ mod tests {
         let reply = render_error(&invalid(), ReplyFormat::Xml, Cid::new());
         let text = std::str::from_utf8(&reply.body).unwrap();
         assert!(text.contains("<got>&lt;abc&gt;</got>"), "{text}");
-        assert!(text.contains("<name>target</name><problem>missing</problem>"), "{text}");
+        assert!(
+            text.contains("<name>target</name><problem>missing</problem>"),
+            "{text}"
+        );
     }
 
     #[test]
     fn soap_faults_use_their_version_codes() {
         let r11 = render_error(&invalid(), ReplyFormat::Soap(SoapVersion::V11), Cid::new());
         let t11 = std::str::from_utf8(&r11.body).unwrap();
-        assert!(t11.contains("<faultcode>soapenv:Client</faultcode>"), "{t11}");
+        assert!(
+            t11.contains("<faultcode>soapenv:Client</faultcode>"),
+            "{t11}"
+        );
         assert!(t11.contains("schemas.xmlsoap.org/soap/envelope/"), "{t11}");
         assert_eq!(r11.content_type, "text/xml; charset=utf-8");
 
         let err = ServiceError::internal("boom");
         let r12 = render_error(&err, ReplyFormat::Soap(SoapVersion::V12), Cid::new());
         let t12 = std::str::from_utf8(&r12.body).unwrap();
-        assert!(t12.contains("<soapenv:Value>soapenv:Receiver</soapenv:Value>"), "{t12}");
+        assert!(
+            t12.contains("<soapenv:Value>soapenv:Receiver</soapenv:Value>"),
+            "{t12}"
+        );
         assert!(t12.contains("www.w3.org/2003/05/soap-envelope"), "{t12}");
         assert_eq!(r12.status.as_u16(), 500);
         assert!(r12.content_type.starts_with("application/soap+xml"));

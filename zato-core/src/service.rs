@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 
+use crate::Cid;
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::sio::{ParamsPriority, SioInput, SioOutput, XmlLimits};
-use crate::Cid;
 
 /// A service: a named unit of business logic with a declared input and output.
 ///
@@ -57,7 +57,9 @@ pub trait Service: Send + Sync + 'static {
 }
 
 /// The format of a channel's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum DataFormat {

@@ -73,14 +73,19 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
     let Some(ct) = content_type else {
         return Ok(());
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let lenient = matches!(
         essence.as_str(),
         "" | "text/plain" | "application/octet-stream" | "application/x-www-form-urlencoded"
     );
     let is_json = essence == "application/json" || essence.ends_with("+json");
-    let is_xml = matches!(essence.as_str(), "application/xml" | "text/xml")
-        || essence.ends_with("+xml");
+    let is_xml =
+        matches!(essence.as_str(), "application/xml" | "text/xml") || essence.ends_with("+xml");
     let ok = lenient
         || match format {
             DataFormat::Json => is_json,
@@ -156,13 +161,19 @@ fn decode_with<T: SioObject>(
         }
         _ => Vec::new(),
     };
-    let path_params = if params.merge_url_params_req { path_params } else { &[] };
+    let path_params = if params.merge_url_params_req {
+        path_params
+    } else {
+        &[]
+    };
 
     let parsed = match format {
         _ if is_blank(body) && format != DataFormat::Soap => Body::None,
         DataFormat::Json => Body::Json(parse_json_body(body)?),
         DataFormat::Form => Body::Pairs(form_urlencoded::parse(body).collect()),
-        DataFormat::Xml | DataFormat::Soap => Body::Xml(xml::parse(utf8(body)?, channel.xml_limits)?),
+        DataFormat::Xml | DataFormat::Soap => {
+            Body::Xml(xml::parse(utf8(body)?, channel.xml_limits)?)
+        }
     };
     let src = std::str::from_utf8(body).unwrap_or_default();
     let body_layer = match &parsed {
@@ -238,9 +249,7 @@ pub(crate) fn decode_object<T: SioObject>(
 /// # Errors
 ///
 /// Every way a request can be the caller's fault; see [`SioError`].
-pub fn decode_request<T: SioInput>(
-    raw: &RawRequest,
-) -> Result<(T, Option<SoapVersion>), SioError> {
+pub fn decode_request<T: SioInput>(raw: &RawRequest) -> Result<(T, Option<SoapVersion>), SioError> {
     let mut soap = None;
     let value = T::from_request(raw, &mut soap)?;
     Ok((value, soap))

@@ -54,14 +54,27 @@ impl<'a> Fields<'a> {
 
     /// The element called `name`, from the first source that has it.
     pub fn get(&self, name: &str) -> Option<Node<'a>> {
-        self.layers.iter().flatten().find_map(|layer| lookup(*layer, name))
+        self.layers
+            .iter()
+            .flatten()
+            .find_map(|layer| lookup(*layer, name))
     }
 }
 
 fn lookup<'a>(layer: Layer<'a>, name: &str) -> Option<Node<'a>> {
     match layer {
-        Layer::Pairs(pairs) => collect(pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| Node::Text(v))),
-        Layer::Params(pairs) => collect(pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| Node::Text(v))),
+        Layer::Pairs(pairs) => collect(
+            pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| Node::Text(v)),
+        ),
+        Layer::Params(pairs) => collect(
+            pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| Node::Text(v)),
+        ),
         // JSON objects with a duplicated key: the last one wins, as in most parsers.
         Layer::Json(members) => members
             .iter()

@@ -5,9 +5,9 @@ use std::io::Write as _;
 
 use quick_xml::escape::escape;
 
+use super::SioObject;
 use super::types::RawKind;
 use super::xml::{SOAP11_NS, SOAP12_NS};
-use super::SioObject;
 
 /// The two SOAP versions, told apart by their envelope namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

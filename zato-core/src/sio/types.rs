@@ -191,7 +191,9 @@ impl SioType for Uuid {
         TypeDesc::Scalar("uuid")
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
-        scalar(&node, path, errors, "uuid", |s| Uuid::parse_str(s.trim()).ok())
+        scalar(&node, path, errors, "uuid", |s| {
+            Uuid::parse_str(s.trim()).ok()
+        })
     }
     fn encode(&self, name: &str, w: &mut Writer) {
         w.string(name, &self.hyphenated().to_string());

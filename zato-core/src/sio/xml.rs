@@ -142,7 +142,9 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                 close(elem, &mut stack, &mut root);
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| malformed(bytes, before, e.to_string()))?;
+                let text = t
+                    .unescape()
+                    .map_err(|e| malformed(bytes, before, e.to_string()))?;
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&text),
                     None if text.trim().is_empty() => {}
@@ -209,9 +211,18 @@ mod tests {
 
     #[test]
     fn unclosed_and_mismatched_tags_are_malformed() {
-        for doc in ["<r><x></r>", "<r>", "<r></r><r></r>", "<r a=1></r>", "junk<r/>"] {
+        for doc in [
+            "<r><x></r>",
+            "<r>",
+            "<r></r><r></r>",
+            "<r a=1></r>",
+            "junk<r/>",
+        ] {
             let err = parse(doc, XmlLimits::default()).unwrap_err();
-            assert!(matches!(err, SioError::MalformedXml { .. }), "{doc}: {err:?}");
+            assert!(
+                matches!(err, SioError::MalformedXml { .. }),
+                "{doc}: {err:?}"
+            );
         }
     }
 }
