@@ -14,8 +14,10 @@ use crate::client::{Shared, SwiftClient};
 use crate::config::SwiftConfig;
 use crate::error::SwiftError;
 
-/// Hands out clients that share one token cache and one HTTP client; connecting a client means
-/// making sure the shared session is authenticated.
+/// Hands out clients that share one token cache and one HTTP client. bb8 connects in a
+/// background task and only logs its errors, so the session is authenticated by
+/// [`SwiftConnection::client`] before the pool is asked: an authentication error reaches the
+/// caller at once instead of turning into a pool timeout.
 struct Manager {
     shared: Arc<Shared>,
 }
@@ -25,11 +27,9 @@ impl ManageConnection for Manager {
     type Error = SwiftError;
 
     async fn connect(&self) -> Result<SwiftClient, SwiftError> {
-        let client = SwiftClient {
+        Ok(SwiftClient {
             shared: self.shared.clone(),
-        };
-        client.authenticate().await?;
-        Ok(client)
+        })
     }
 
     async fn is_valid(&self, _: &mut SwiftClient) -> Result<(), SwiftError> {
@@ -44,6 +44,7 @@ impl ManageConnection for Manager {
 /// One generation of the pool: built from one configuration.
 struct Generation {
     pool: Pool<Manager>,
+    shared: Arc<Shared>,
     config: Arc<SwiftConfig>,
     number: u64,
 }
@@ -123,12 +124,14 @@ fn build(config: SwiftConfig, number: u64) -> Result<Generation, SwiftError> {
         .max_size(config.pool_size)
         .min_idle(Some(0))
         .connection_timeout(config.pool_wait())
-        // An authentication failure is reported at once, not retried until the wait runs out.
         .retry_connection(false)
         .test_on_check_out(false)
-        .build_unchecked(Manager { shared });
+        .build_unchecked(Manager {
+            shared: shared.clone(),
+        });
     Ok(Generation {
         pool,
+        shared,
         config,
         number,
     })
@@ -169,6 +172,8 @@ impl SwiftConnection {
         if !g.config.is_active {
             return Err(SwiftError::Inactive);
         }
+        // Lock-free when a valid token is cached.
+        g.shared.auth.session().await?;
         match g.pool.get_owned().await {
             Ok(inner) => Ok(PooledSwiftClient { inner }),
             Err(RunError::User(e)) => Err(e),
