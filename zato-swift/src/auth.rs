@@ -157,12 +157,17 @@ impl Authenticator {
     }
 
     async fn v1(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
+        let mut key =
+            http::HeaderValue::from_str(key.expose()).map_err(|_| SwiftError::AuthFailed {
+                message: "the key is not a valid header value".into(),
+            })?;
+        key.set_sensitive(true);
         let resp = self
             .send(
                 self.http
                     .get(url)
                     .header("X-Auth-User", user)
-                    .header("X-Auth-Key", key.expose()),
+                    .header("X-Auth-Key", key),
             )
             .await?;
         let h = resp.headers();
