@@ -408,6 +408,7 @@ impl SwiftConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

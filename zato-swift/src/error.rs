@@ -221,6 +221,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! The scenarios of `real_swift.rs`, run against the local Swift-compatible endpoint so they run
 //! on every `cargo test`.
 #![cfg(feature = "local")]
+#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Every account, container and object operation against wiremock: what is sent and what is
 //! understood from the answer.
+#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

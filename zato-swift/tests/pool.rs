@@ -1,5 +1,6 @@
 //! The pooled, reconfigurable connection: bounded waits, 200 concurrent checkouts, live
 //! reconfiguration, stats, the registry, and secrets kept out of Debug, errors and logs.
+#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Scenarios against a real Swift (auth v1.0): set `ZATO_SWIFT_TEST_AUTH_URL`,
 //! `ZATO_SWIFT_TEST_USER` and `ZATO_SWIFT_TEST_KEY`. Each test says it skipped when they are unset.
 //! The same scenarios run against the local endpoint in `local_swift.rs`.
+#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

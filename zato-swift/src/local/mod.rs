@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod objects;
 mod server;
 mod store;
 

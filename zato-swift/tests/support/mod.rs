@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // reason: each test crate uses a different subset of the helpers
+#![allow(clippy::unwrap_used)] // reason: a scenario panics on the first unexpected error
 
 pub(crate) mod scenarios;
 
