@@ -126,6 +126,10 @@ fn build(config: SwiftConfig, number: u64) -> Result<Generation, SwiftError> {
         .connection_timeout(config.pool_wait())
         .retry_connection(false)
         .test_on_check_out(false)
+        // Pooled clients are handles on a shared session; they never go stale, so no reaper
+        // task is needed, and a connection can be built outside a tokio runtime.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .build_unchecked(Manager {
             shared: shared.clone(),
         });
