@@ -35,6 +35,9 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
+#[cfg(feature = "swift")]
+pub use zato_swift as swift;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -42,6 +45,9 @@ pub use zato_core::__private;
 pub mod prelude {
     pub use zato_core::sio::{Csv, Raw, Secret};
     pub use zato_core::{Context, Platform, Request, Response, Service, ServiceError};
+
+    #[cfg(feature = "swift")]
+    pub use zato_swift::SwiftOutgoing;
 
     #[cfg(feature = "macros")]
     pub use zato_macros::{SimpleIo, service};
