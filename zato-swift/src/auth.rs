@@ -20,6 +20,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 pub(crate) struct Session {
     pub(crate) storage_url: String,
     pub(crate) token: Secret,
+    /// The token as a sensitive header value, built once rather than on every request.
+    pub(crate) header: http::HeaderValue,
     pub(crate) expires_at: Option<SystemTime>,
 }
 
@@ -34,6 +36,22 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
+    fn new(
+        storage_url: &str,
+        token: Secret,
+        expires_at: Option<SystemTime>,
+    ) -> Result<Self, SwiftError> {
+        let mut header = http::HeaderValue::from_str(token.expose())
+            .map_err(|_| protocol("the token is not a valid header value"))?;
+        header.set_sensitive(true);
+        Ok(Session {
+            storage_url: storage_url.trim_end_matches('/').to_string(),
+            token,
+            header,
+            expires_at,
+        })
+    }
+
     fn is_fresh(&self) -> bool {
         self.expires_at
             .is_none_or(|at| at > SystemTime::now() + EXPIRY_MARGIN)
@@ -62,11 +80,7 @@ impl fmt::Debug for Authenticator {
 impl Authenticator {
     pub(crate) fn new(config: Arc<SwiftConfig>, http: reqwest::Client) -> Self {
         let current = match (&config.preauth_url, &config.preauth_token) {
-            (Some(url), Some(token)) => Some(Arc::new(Session {
-                storage_url: url.trim_end_matches('/').to_string(),
-                token: token.clone(),
-                expires_at: None,
-            })),
+            (Some(url), Some(token)) => Session::new(url, token.clone(), None).ok().map(Arc::new),
             _ => None,
         };
         Authenticator {
@@ -190,11 +204,7 @@ impl Authenticator {
         } else {
             storage_url
         };
-        Ok(Session {
-            storage_url: storage_url.trim_end_matches('/').to_string(),
-            token: Secret::new(token),
-            expires_at,
-        })
+        Session::new(&storage_url, Secret::new(token), expires_at)
     }
 
     async fn v2(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
@@ -224,11 +234,7 @@ impl Authenticator {
             .ok_or_else(|| protocol("Keystone v2.0 answer has no access.token.id"))?;
         let expires_at = access["token"]["expires"].as_str().and_then(parse_time);
         let storage_url = pick_endpoint(&access["serviceCatalog"], c, Catalog::V2)?;
-        Ok(Session {
-            storage_url,
-            token: Secret::new(token),
-            expires_at,
-        })
+        Session::new(&storage_url, Secret::new(token), expires_at)
     }
 
     async fn v3(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
@@ -271,11 +277,7 @@ impl Authenticator {
             .map_err(|_| protocol("Keystone v3 answer is not JSON"))?;
         let expires_at = body["token"]["expires_at"].as_str().and_then(parse_time);
         let storage_url = pick_endpoint(&body["token"]["catalog"], c, Catalog::V3)?;
-        Ok(Session {
-            storage_url,
-            token: Secret::new(token),
-            expires_at,
-        })
+        Session::new(&storage_url, Secret::new(token), expires_at)
     }
 }
 

@@ -215,17 +215,11 @@ impl SwiftClient {
                 url.push('?');
                 url.push_str(&call.query);
             }
-            let mut token = HeaderValue::from_str(session.token.expose()).map_err(|_| {
-                SwiftError::Protocol {
-                    message: "the token is not a valid header value".into(),
-                }
-            })?;
-            token.set_sensitive(true);
             let mut req = s
                 .http
                 .request(call.method.clone(), url)
                 .headers(call.headers.clone())
-                .header("x-auth-token", token)
+                .header("x-auth-token", session.header.clone())
                 .timeout(s.timeout);
             if let Some(body) = body {
                 req = req.body(body);
@@ -283,7 +277,7 @@ async fn status_error(resp: reqwest::Response, call: &Call) -> SwiftError {
     match status.as_u16() {
         401 => {
             return SwiftError::AuthFailed {
-                message: format!("swift refused the token twice on {}", call.describe()),
+                message: format!("swift refused the token on {}", call.describe()),
             };
         }
         404 if has_container => return SwiftError::NotFound { container, object },

@@ -117,6 +117,7 @@ impl<'de> Deserialize<'de> for AuthVersion {
 /// The definition of a Swift outgoing connection.
 ///
 /// Field names follow Zato's where Zato has them. Durations are in seconds (fractions allowed).
+/// Unknown fields (Zato's `id`, `cluster_id`, …) are ignored, so a Zato export deserializes.
 ///
 /// # Examples
 ///
@@ -134,7 +135,7 @@ impl<'de> Deserialize<'de> for AuthVersion {
 /// assert!(!format!("{config:?}").contains("testing"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct SwiftConfig {
     /// The connection's name, by which services reach it.
     pub name: String,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::future::join;
 use futures_util::{Stream, TryStreamExt};
 use http::header::{CONTENT_TYPE, ETAG, RANGE};
 use http::{HeaderMap, HeaderValue, Method};
@@ -39,6 +40,10 @@ pub struct PutOptions {
     pub metadata: Metadata,
     /// Send `If-None-Match: *`: refuse to overwrite an existing object.
     pub if_none_match: bool,
+    /// The MD5 of the content, in hex, when the caller already knows it: it is sent as `ETag`
+    /// so Swift refuses a corrupted upload (422). When unset, the MD5 is computed while the
+    /// request is in flight and checked against the ETag Swift answers with.
+    pub etag: Option<String>,
 }
 
 impl PutOptions {
@@ -60,6 +65,12 @@ impl PutOptions {
         self
     }
 
+    /// Sends a known MD5 (hex) as `ETag`, so Swift verifies the upload itself.
+    pub fn etag(mut self, md5_hex: impl Into<String>) -> Self {
+        self.etag = Some(md5_hex.into());
+        self
+    }
+
     pub(crate) fn apply(&self, call: &mut Call) -> Result<(), SwiftError> {
         if let Some(ct) = &self.content_type {
             let v = HeaderValue::from_str(ct).map_err(|_| SwiftError::InvalidMetadata {
@@ -71,6 +82,14 @@ impl PutOptions {
         if self.if_none_match {
             call.headers
                 .insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        }
+        if let Some(etag) = &self.etag {
+            let v = HeaderValue::from_str(etag).map_err(|_| SwiftError::InvalidMetadata {
+                key: "etag".into(),
+                reason: "not a valid header value",
+            })?;
+            call.headers.insert(ETAG, v);
+            call.sent_etag = Some(etag.clone());
         }
         meta_headers(&mut call.headers, "object", &self.metadata)
     }
@@ -178,8 +197,9 @@ fn body_error(e: reqwest::Error) -> SwiftError {
 }
 
 impl SwiftClient {
-    /// Writes an object from bytes, sending its MD5 as `ETag` so Swift verifies it.
-    /// Retried as configured; the bytes are not copied.
+    /// Writes an object from bytes and checks the ETag Swift answers against their MD5 (or
+    /// sends a known MD5 up front, see [`PutOptions::etag`]). Retried as configured; the bytes
+    /// are not copied. Returns the MD5.
     ///
     /// # Errors
     ///
@@ -194,22 +214,18 @@ impl SwiftClient {
         opts: &PutOptions,
     ) -> Result<String, SwiftError> {
         let data = data.into();
-        let etag = md5_hex(&data);
         let mut call = Call::new(
             Method::PUT,
             object_path(container, object)?,
             Target::Object(container.into(), object.into()),
         );
         opts.apply(&mut call)?;
-        call.headers.insert(
-            ETAG,
-            HeaderValue::from_str(&etag).map_err(|_| SwiftError::Protocol {
-                message: "etag".into(),
-            })?,
-        );
-        call.sent_etag = Some(etag.clone());
-        let call = call.body(Body::Bytes(data));
-        let resp = self.execute(call).await?;
+        let call = call.body(Body::Bytes(data.clone()));
+        // The request is handed to the HTTP connection task on its first poll; the MD5 is
+        // computed meanwhile instead of delaying the upload (python-swiftclient checks the
+        // answered ETag the same way).
+        let (resp, etag) = join(self.execute(call), async { md5_hex(&data) }).await;
+        let resp = resp?;
         check_etag(resp.headers(), container, object, &etag)?;
         Ok(etag)
     }

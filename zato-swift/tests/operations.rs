@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde_json::json;
 use support::{ACCOUNT, TOKEN, v1_server};
 use wiremock::matchers::{
-    body_string, header, header_exists, method, path, query_param, query_param_is_missing,
+    body_string, header, method, path, path_regex, query_param, query_param_is_missing,
 };
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use zato_swift::{
@@ -277,12 +277,35 @@ async fn put_sends_etag_content_type_metadata_and_if_none_match() {
     let opts = PutOptions::default()
         .content_type("application/json")
         .meta("source", "crm")
-        .if_none_match();
+        .if_none_match()
+        .etag(MD5_HELLO);
     let etag = client
         .put_object("CRM", "123.json", Bytes::from_static(b"hello"), &opts)
         .await
         .unwrap();
     assert_eq!(etag, MD5_HELLO);
+}
+
+#[tokio::test]
+async fn put_without_a_known_md5_checks_the_answered_etag() {
+    let (server, client) = setup().await;
+    Mock::given(method("PUT"))
+        .and(path(p("/CRM/plain")))
+        .and(body_string("hello"))
+        .respond_with(ResponseTemplate::new(201).insert_header("etag", MD5_HELLO))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let etag = client
+        .put_object("CRM", "plain", &b"hello"[..], &PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(etag, MD5_HELLO);
+    let sent = &server.received_requests().await.unwrap()[1];
+    assert!(
+        sent.headers.get("etag").is_none(),
+        "no ETag header unless one is given"
+    );
 }
 
 #[tokio::test]
@@ -343,7 +366,12 @@ async fn etag_mismatches_are_reported() {
         "{e}"
     );
     let e = client
-        .put_object("CRM", "b", &b"hello"[..], &PutOptions::default())
+        .put_object(
+            "CRM",
+            "b",
+            &b"hello"[..],
+            &PutOptions::default().etag(MD5_HELLO),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, SwiftError::EtagMismatch { .. }), "{e}");
@@ -515,7 +543,7 @@ async fn static_large_object_uploads_segments_then_manifest() {
         .mount(&server)
         .await;
     Mock::given(method("PUT"))
-        .and(header_exists("etag"))
+        .and(path_regex(format!("^{ACCOUNT}/CRM_segments/big/slo/")))
         .respond_with(ResponseTemplate::new(201))
         .expect(3)
         .mount(&server)
