@@ -20,10 +20,10 @@ pub type Metadata = BTreeMap<String, String>;
 
 /// What a request addresses, to name it in errors.
 #[derive(Debug, Clone)]
-pub(crate) enum Target {
+pub(crate) enum Target<'a> {
     Account,
-    Container(String),
-    Object(String, String),
+    Container(&'a str),
+    Object(&'a str, &'a str),
 }
 
 /// The body of a request.
@@ -36,7 +36,7 @@ pub(crate) enum Body {
 }
 
 /// One request to the storage URL.
-pub(crate) struct Call {
+pub(crate) struct Call<'a> {
     pub(crate) method: Method,
     /// The encoded path below the storage URL: empty, `/container` or `/container/object`.
     pub(crate) path: String,
@@ -44,13 +44,13 @@ pub(crate) struct Call {
     pub(crate) query: String,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
-    pub(crate) target: Target,
+    pub(crate) target: Target<'a>,
     /// The ETag sent, to report a 422.
     pub(crate) sent_etag: Option<String>,
 }
 
-impl Call {
-    pub(crate) fn new(method: Method, path: String, target: Target) -> Self {
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: Method, path: String, target: Target<'a>) -> Self {
         Call {
             method,
             path,
@@ -195,7 +195,10 @@ impl SwiftClient {
 
     /// Sends `call`, retrying and re-authenticating as configured, and maps a non-2xx answer to
     /// an error.
-    pub(crate) async fn execute(&self, mut call: Call) -> Result<reqwest::Response, SwiftError> {
+    pub(crate) async fn execute(
+        &self,
+        mut call: Call<'_>,
+    ) -> Result<reqwest::Response, SwiftError> {
         let s = &*self.shared;
         let mut session = s.auth.session().await?;
         let mut reauthenticated = false;
@@ -266,12 +269,12 @@ impl SwiftClient {
 }
 
 /// Maps a non-2xx answer to the error a user would look for.
-async fn status_error(resp: reqwest::Response, call: &Call) -> SwiftError {
+async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
     let status = resp.status();
     let (container, object) = match &call.target {
         Target::Account => (String::new(), None),
-        Target::Container(c) => (c.clone(), None),
-        Target::Object(c, o) => (c.clone(), Some(o.clone())),
+        Target::Container(c) => (c.to_string(), None),
+        Target::Object(c, o) => (c.to_string(), Some(o.to_string())),
     };
     let has_container = !matches!(call.target, Target::Account);
     match status.as_u16() {

@@ -20,6 +20,25 @@ use crate::error::SwiftError;
 /// caller at once instead of turning into a pool timeout.
 struct Manager {
     shared: Arc<Shared>,
+    _alive: AliveGuard,
+}
+
+/// Counts the pools of a connection that still exist: the current one, plus old ones whose
+/// checked-out clients have not all been returned. bb8 drops the manager, and so this guard,
+/// when the last handle on its pool goes.
+struct AliveGuard(Arc<AtomicU64>);
+
+impl AliveGuard {
+    fn new(counter: &Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        AliveGuard(counter.clone())
+    }
+}
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ManageConnection for Manager {
@@ -71,6 +90,7 @@ struct Generation {
 pub struct SwiftConnection {
     current: ArcSwap<Generation>,
     generations: AtomicU64,
+    alive: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for SwiftConnection {
@@ -115,9 +135,15 @@ pub struct PoolStats {
     pub in_use: u32,
     /// How many times the connection was configured (1 for a new one).
     pub generation: u64,
+    /// Pools that still exist: 1, plus old pools still draining after a reconfiguration.
+    pub pools_alive: u64,
 }
 
-fn build(config: SwiftConfig, number: u64) -> Result<Generation, SwiftError> {
+fn build(
+    config: SwiftConfig,
+    number: u64,
+    alive: &Arc<AtomicU64>,
+) -> Result<Generation, SwiftError> {
     let shared = Arc::new(Shared::new(config)?);
     let config = shared.config.clone();
     let pool = Pool::builder()
@@ -132,6 +158,7 @@ fn build(config: SwiftConfig, number: u64) -> Result<Generation, SwiftError> {
         .max_lifetime(None)
         .build_unchecked(Manager {
             shared: shared.clone(),
+            _alive: AliveGuard::new(alive),
         });
     Ok(Generation {
         pool,
@@ -148,9 +175,11 @@ impl SwiftConnection {
     ///
     /// [`SwiftError::Config`] listing every problem of the configuration.
     pub fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
+        let alive = Arc::new(AtomicU64::new(0));
         Ok(SwiftConnection {
-            current: ArcSwap::from_pointee(build(config, 1)?),
+            current: ArcSwap::from_pointee(build(config, 1, &alive)?),
             generations: AtomicU64::new(1),
+            alive,
         })
     }
 
@@ -197,7 +226,7 @@ impl SwiftConnection {
     /// [`SwiftError::Config`]; the old configuration then stays in force.
     pub fn reconfigure(&self, config: SwiftConfig) -> Result<(), SwiftError> {
         let number = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        let next = build(config, number)?;
+        let next = build(config, number, &self.alive)?;
         tracing::info!(connection = %next.config.name, generation = number, "swift connection reconfigured");
         self.current.store(Arc::new(next));
         Ok(())
@@ -213,6 +242,7 @@ impl SwiftConnection {
             idle: s.idle_connections,
             in_use: s.connections.saturating_sub(s.idle_connections),
             generation: g.number,
+            pools_alive: self.alive.load(Ordering::SeqCst),
         }
     }
 }

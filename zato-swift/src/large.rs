@@ -121,7 +121,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::PUT,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         )
         .query("multipart-manifest=put".into());
         opts.apply(&mut call)?;
@@ -143,7 +143,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::DELETE,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         )
         .query("multipart-manifest=delete".into());
         self.execute(call).await.map(drop)

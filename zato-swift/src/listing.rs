@@ -264,7 +264,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::PUT,
             container_path(container)?,
-            Target::Container(container.into()),
+            Target::Container(container),
         );
         meta_headers(&mut call.headers, "container", metadata)?;
         self.execute(call).await.map(drop)
@@ -279,7 +279,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::HEAD,
             container_path(container)?,
-            Target::Container(container.into()),
+            Target::Container(container),
         );
         let resp = self.execute(call).await?;
         let h: &HeaderMap = resp.headers();
@@ -303,7 +303,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::POST,
             container_path(container)?,
-            Target::Container(container.into()),
+            Target::Container(container),
         );
         meta_headers(&mut call.headers, "container", metadata)?;
         self.execute(call).await.map(drop)
@@ -319,7 +319,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::DELETE,
             container_path(container)?,
-            Target::Container(container.into()),
+            Target::Container(container),
         );
         self.execute(call).await.map(drop)
     }
@@ -337,7 +337,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::GET,
             container_path(container)?,
-            Target::Container(container.into()),
+            Target::Container(container),
         )
         .query(opts.query());
         self.list(call).await
@@ -354,7 +354,7 @@ impl SwiftClient {
         })
     }
 
-    async fn list<T: DeserializeOwned>(&self, call: Call) -> Result<Vec<T>, SwiftError> {
+    async fn list<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Vec<T>, SwiftError> {
         let resp = self.execute(call).await?;
         if resp.status().as_u16() == 204 {
             return Ok(Vec::new());

@@ -81,18 +81,22 @@ pub(crate) fn encode_object(s: &str) -> String {
 /// The encoded `/container` path, after validation.
 pub(crate) fn container_path(container: &str) -> Result<String, SwiftError> {
     check_container(container)?;
-    Ok(format!("/{}", encode_component(container)))
+    let mut path = String::with_capacity(container.len() + 8);
+    path.push('/');
+    path.extend(utf8_percent_encode(container, COMPONENT));
+    Ok(path)
 }
 
 /// The encoded `/container/object` path, after validation.
 pub(crate) fn object_path(container: &str, object: &str) -> Result<String, SwiftError> {
     check_container(container)?;
     check_object(object)?;
-    Ok(format!(
-        "/{}/{}",
-        encode_component(container),
-        encode_object(object)
-    ))
+    let mut path = String::with_capacity(container.len() + object.len() + 16);
+    path.push('/');
+    path.extend(utf8_percent_encode(container, COMPONENT));
+    path.push('/');
+    path.extend(utf8_percent_encode(object, OBJECT));
+    Ok(path)
 }
 
 #[cfg(test)]

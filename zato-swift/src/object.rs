@@ -217,7 +217,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::PUT,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         opts.apply(&mut call)?;
         let call = call.body(Body::Bytes(data.clone()));
@@ -251,7 +251,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::PUT,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         opts.apply(&mut call)?;
         let hasher = Arc::new(Mutex::new(Md5::new()));
@@ -340,7 +340,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::GET,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         if let Some((first, last)) = opts.range {
             let v = match last {
@@ -370,7 +370,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::HEAD,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         let resp = self.execute(call).await?;
         Ok(ObjectInfo::from_headers(resp.headers()))
@@ -390,7 +390,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::POST,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         meta_headers(&mut call.headers, "object", metadata)?;
         self.execute(call).await.map(drop)
@@ -405,7 +405,7 @@ impl SwiftClient {
         let call = Call::new(
             Method::DELETE,
             object_path(container, object)?,
-            Target::Object(container.into(), object.into()),
+            Target::Object(container, object),
         );
         self.execute(call).await.map(drop)
     }
@@ -429,7 +429,7 @@ impl SwiftClient {
         let mut call = Call::new(
             Method::PUT,
             object_path(to_container, to_object)?,
-            Target::Object(from_container.into(), from_object.into()),
+            Target::Object(from_container, from_object),
         );
         call.headers.insert(
             "x-copy-from",
@@ -448,7 +448,9 @@ fn check_etag(
     object: &str,
     expected: &str,
 ) -> Result<(), SwiftError> {
-    match header_str(h, "etag") {
+    // Borrowed: this runs on every PUT.
+    let got = h.get(ETAG).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    match got {
         Some(got) if got.trim_matches('"') != expected => Err(SwiftError::EtagMismatch {
             container: container.into(),
             object: object.into(),

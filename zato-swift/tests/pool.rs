@@ -313,3 +313,63 @@ async fn secrets_never_appear_in_debug_errors_or_logs() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_pool_drains_then_is_dropped() {
+    let server = MockServer::start().await;
+    mount_v1_auth(&server, USER, "token-A").await;
+    mount_v1_auth(&server, "other:user", "token-B").await;
+    Mock::given(method("HEAD"))
+        .and(path(ACCOUNT))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let config = v1_config(&server);
+    let conn = SwiftConnection::new(config.clone()).unwrap();
+    let old = conn.client().await.unwrap();
+    assert_eq!(conn.stats().pools_alive, 1);
+
+    conn.reconfigure(SwiftConfig {
+        user: Some("other:user".into()),
+        ..config
+    })
+    .unwrap();
+    let new = conn.client().await.unwrap();
+    assert_eq!(
+        conn.stats().pools_alive,
+        2,
+        "the old pool lives while a client is out"
+    );
+    // The client checked out before the swap finishes its work with the old credentials.
+    old.head_account().await.unwrap();
+    new.head_account().await.unwrap();
+    drop(old);
+    // bb8 may still hold the old pool for a moment in a task of its own.
+    for _ in 0..1000 {
+        if conn.stats().pools_alive == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        conn.stats().pools_alive,
+        1,
+        "the old pool was dropped once drained"
+    );
+    let heads: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "HEAD")
+        .map(|r| {
+            r.headers
+                .get("x-auth-token")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(heads, ["token-A", "token-B"]);
+}
