@@ -1,5 +1,5 @@
-//! The local endpoint itself: persistence in a directory, token revocation, ranges, and what a
-//! raw HTTP client sees.
+//! The local endpoint itself: persistence in a directory, token revocation, and what a raw HTTP
+//! client sees. The Swift semantics are checked by the scenarios of `local_swift.rs`.
 #![cfg(feature = "local")]
 #![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
@@ -84,59 +84,6 @@ async fn revoked_tokens_are_renewed_transparently() {
         .unwrap();
     assert_eq!(client.auth_count(), 2);
     assert_eq!(local.object_names("c"), ["o"]);
-    drop(client);
-    local.shutdown().await;
-}
-
-#[tokio::test]
-async fn ranges_heads_and_conflicts() {
-    let local = LocalSwift::start(LocalSwiftConfig::default())
-        .await
-        .unwrap();
-    let client = SwiftConnection::new(config_for(&local))
-        .unwrap()
-        .client()
-        .await
-        .unwrap();
-    client
-        .create_container("c", &Metadata::new())
-        .await
-        .unwrap();
-    client
-        .put_object("c", "o", &b"0123456789"[..], &PutOptions::default())
-        .await
-        .unwrap();
-    let part = client
-        .get_object_with("c", "o", &GetOptions::range(2, Some(4)))
-        .await
-        .unwrap();
-    assert_eq!(&part.data[..], b"234");
-    let tail = client
-        .get_object_with("c", "o", &GetOptions::range(7, None))
-        .await
-        .unwrap();
-    assert_eq!(&tail.data[..], b"789");
-    assert_eq!(
-        client.head_object("c", "o").await.unwrap().content_length,
-        10
-    );
-    let err = client
-        .put_object(
-            "c",
-            "o",
-            &b"again"[..],
-            &PutOptions::default().if_none_match(),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
-    let err = client.delete_container("c").await.unwrap_err();
-    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
-    let err = client
-        .put_object("nope", "o", &b"x"[..], &PutOptions::default())
-        .await
-        .unwrap_err();
-    assert!(err.is_not_found(), "{err}");
     drop(client);
     local.shutdown().await;
 }

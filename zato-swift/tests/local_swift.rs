@@ -44,4 +44,5 @@ local!(
     not_found_names_the_object,
     bad_credentials_and_bad_token_are_401,
     awkward_names_round_trip,
+    ranges_conflicts_and_refused_etags,
 );

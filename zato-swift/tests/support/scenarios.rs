@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use zato_swift::{
-    ListOptions, Metadata, ObjectEntry, PutOptions, SwiftConfig, SwiftConnection, SwiftError,
-    TempUrlDigest,
+    GetOptions, ListOptions, Metadata, ObjectEntry, PutOptions, SwiftConfig, SwiftConnection,
+    SwiftError, TempUrlDigest,
 };
 
 use super::{connect, unique};
@@ -356,6 +356,59 @@ pub(crate) async fn awkward_names_round_trip(config: SwiftConfig) {
     assert_eq!(
         listed,
         ["100%#1", "a b.txt", "dir/sub/file+plus", "ż/ółw?.json"]
+    );
+    drop(client);
+    cleanup(&conn, &c).await;
+}
+
+pub(crate) async fn ranges_conflicts_and_refused_etags(config: SwiftConfig) {
+    let conn = connect(&config);
+    let c = fresh_container(&conn, "ranges").await;
+    let client = conn.client().await.unwrap();
+    client
+        .put_object(&c, "o", &b"0123456789"[..], &PutOptions::default())
+        .await
+        .unwrap();
+    let part = client
+        .get_object_with(&c, "o", &GetOptions::range(2, Some(4)))
+        .await
+        .unwrap();
+    assert_eq!(&part.data[..], b"234");
+    let tail = client
+        .get_object_with(&c, "o", &GetOptions::range(7, None))
+        .await
+        .unwrap();
+    assert_eq!(&tail.data[..], b"789");
+    assert_eq!(
+        client.head_object(&c, "o").await.unwrap().content_length,
+        10
+    );
+
+    let err = client
+        .put_object(
+            &c,
+            "o",
+            &b"again"[..],
+            &PutOptions::default().if_none_match(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
+    let err = client.delete_container(&c).await.unwrap_err();
+    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
+    // An ETag that is not the MD5 of the body: Swift refuses to store it.
+    let wrong = PutOptions::default().etag("00000000000000000000000000000000");
+    let err = client
+        .put_object(&c, "bad", &b"data"[..], &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwiftError::EtagMismatch { .. }), "{err}");
+    assert!(
+        client
+            .head_object(&c, "bad")
+            .await
+            .unwrap_err()
+            .is_not_found()
     );
     drop(client);
     cleanup(&conn, &c).await;
