@@ -6,7 +6,7 @@
 mod support;
 
 use zato_swift::local::{LocalSwift, LocalSwiftConfig};
-use zato_swift::{GetOptions, Metadata, PutOptions, SwiftConfig, SwiftConnection, SwiftError};
+use zato_swift::{Metadata, PutOptions, SwiftConfig, SwiftConnection};
 
 fn config_for(local: &LocalSwift) -> SwiftConfig {
     SwiftConfig::v1("local", local.auth_url(), local.user(), local.key())
