@@ -1,6 +1,14 @@
 //! Scenarios against a real Swift (auth v1.0): set `ZATO_SWIFT_TEST_AUTH_URL`,
 //! `ZATO_SWIFT_TEST_USER` and `ZATO_SWIFT_TEST_KEY`. Each test says it skipped when they are unset.
 //! The same scenarios run against the local endpoint in `local_swift.rs`.
+//!
+//! A real Swift runs on loopback from PyPI's `swift` package (checked with 2.38.3): one
+//! replica rings for account/container/object servers on 127.0.0.1, a proxy with the pipeline
+//! `catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl slo dlo
+//! tempauth copy proxy-logging proxy-server`, `user_test_tester = testing .admin` and a local
+//! memcached; then `ZATO_SWIFT_TEST_AUTH_URL=http://127.0.0.1:PORT/auth/v1.0
+//! ZATO_SWIFT_TEST_USER=test:tester ZATO_SWIFT_TEST_KEY=testing cargo test -p zato-swift --test
+//! real_swift`.
 #![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
