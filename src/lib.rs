@@ -38,6 +38,9 @@ pub use zato_macros::{SimpleIo, service};
 #[cfg(feature = "http")]
 pub use zato_channels as channels;
 
+#[cfg(feature = "swift")]
+pub use zato_swift as swift;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -45,6 +48,9 @@ pub use zato_core::__private;
 pub mod prelude {
     pub use zato_core::sio::{Csv, Raw, Secret};
     pub use zato_core::{Context, Platform, Request, Response, Service, ServiceError};
+
+    #[cfg(feature = "swift")]
+    pub use zato_swift::SwiftOutgoing;
 
     #[cfg(feature = "macros")]
     pub use zato_macros::{SimpleIo, service};

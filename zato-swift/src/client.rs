@@ -1,0 +1,378 @@
+//! [`SwiftClient`]: one authenticated client and the request loop every operation goes through
+//! (token, timeout, retries, one re-authentication on 401, status mapping).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::auth::{Authenticator, Session};
+use crate::config::SwiftConfig;
+use crate::error::{SwiftError, excerpt, from_reqwest};
+use crate::retry::RetryPolicy;
+
+/// User metadata of an account, container or object, without the `X-*-Meta-` prefix.
+/// Keys are lowercase as Swift returns them.
+pub type Metadata = BTreeMap<String, String>;
+
+/// What a request addresses, to name it in errors.
+#[derive(Debug, Clone)]
+pub(crate) enum Target<'a> {
+    Account,
+    Container(&'a str),
+    Object(&'a str, &'a str),
+}
+
+/// The body of a request.
+pub(crate) enum Body {
+    Empty,
+    /// Cheap to clone, so the request can be retried.
+    Bytes(Bytes),
+    /// Sent once: a request with a streamed body is never retried.
+    Stream(Option<reqwest::Body>),
+}
+
+/// One request to the storage URL.
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    /// The encoded path below the storage URL: empty, `/container` or `/container/object`.
+    pub(crate) path: String,
+    /// The encoded query string, without `?`.
+    pub(crate) query: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Body,
+    pub(crate) target: Target<'a>,
+    /// The ETag sent, to report a 422.
+    pub(crate) sent_etag: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: Method, path: String, target: Target<'a>) -> Self {
+        Call {
+            method,
+            path,
+            query: String::new(),
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            target,
+            sent_etag: None,
+        }
+    }
+
+    pub(crate) fn query(mut self, query: String) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn describe(&self) -> String {
+        match &self.target {
+            Target::Account => format!("{} account", self.method),
+            Target::Container(c) => format!("{} container {c}", self.method),
+            Target::Object(c, o) => format!("{} object {c}/{o}", self.method),
+        }
+    }
+}
+
+/// What every client of one connection shares: the HTTP client with its keep-alive connections,
+/// the token cache, the retry policy.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<SwiftConfig>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) auth: Authenticator,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+}
+
+impl Shared {
+    pub(crate) fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let mut builder = reqwest::Client::builder()
+            .danger_accept_invalid_certs(!config.should_validate_cert)
+            .pool_max_idle_per_host(config.pool_size.max(16) as usize)
+            .tcp_nodelay(true);
+        if let Some(path) = &config.cacert {
+            let pem = std::fs::read(path).map_err(|e| SwiftError::Transport {
+                message: format!("cannot read cacert {}", path.display()),
+                source: Some(Box::new(e)),
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| SwiftError::Transport {
+                message: format!("cacert {} is not a PEM certificate", path.display()),
+                source: Some(Box::new(e)),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| SwiftError::Transport {
+            message: "cannot build the HTTP client".into(),
+            source: Some(Box::new(e)),
+        })?;
+        Ok(Shared {
+            auth: Authenticator::new(config.clone(), http.clone()),
+            retry: RetryPolicy::from_config(&config),
+            timeout: config.timeout(),
+            config,
+            http,
+        })
+    }
+}
+
+/// An authenticated Swift client: every account, container and object operation.
+///
+/// Clones are cheap and share the token and the HTTP keep-alive connections. In a service you
+/// get one from a pool with [`SwiftConnection::client`](crate::SwiftConnection::client); on its
+/// own, build one with [`SwiftClient::new`].
+#[derive(Clone)]
+pub struct SwiftClient {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SwiftClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwiftClient")
+            .field("name", &self.shared.config.name)
+            .field("auth", &self.shared.auth)
+            .finish()
+    }
+}
+
+impl SwiftClient {
+    /// A client for `config`. It authenticates on its first request.
+    ///
+    /// # Errors
+    ///
+    /// [`SwiftError::Config`] when the configuration is invalid, [`SwiftError::Transport`] when
+    /// `cacert` cannot be read.
+    pub fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
+        Ok(SwiftClient {
+            shared: Arc::new(Shared::new(config)?),
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &SwiftConfig {
+        &self.shared.config
+    }
+
+    /// Authenticates now unless a valid token is cached.
+    ///
+    /// # Errors
+    ///
+    /// [`SwiftError::AuthFailed`] when the credentials are refused, or any transport error.
+    pub async fn authenticate(&self) -> Result<(), SwiftError> {
+        self.shared.auth.session().await.map(|_| ())
+    }
+
+    /// The storage URL of the account, authenticating first if needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn storage_url(&self) -> Result<String, SwiftError> {
+        Ok(self.shared.auth.session().await?.storage_url.clone())
+    }
+
+    /// How many times this client (and every client sharing its token cache) authenticated.
+    pub fn auth_count(&self) -> u64 {
+        self.shared.auth.auth_count()
+    }
+
+    pub(crate) async fn session(&self) -> Result<Arc<Session>, SwiftError> {
+        self.shared.auth.session().await
+    }
+
+    /// Sends `call`, retrying and re-authenticating as configured, and maps a non-2xx answer to
+    /// an error.
+    pub(crate) async fn execute(
+        &self,
+        mut call: Call<'_>,
+    ) -> Result<reqwest::Response, SwiftError> {
+        let s = &*self.shared;
+        let mut session = s.auth.session().await?;
+        let mut reauthenticated = false;
+        let mut attempt = 0u32;
+        loop {
+            let (body, replayable) = match &mut call.body {
+                Body::Empty => (None, true),
+                Body::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
+                Body::Stream(b) => (b.take(), false),
+            };
+            let mut url = String::with_capacity(
+                session.storage_url.len() + call.path.len() + call.query.len() + 1,
+            );
+            url.push_str(&session.storage_url);
+            url.push_str(&call.path);
+            if !call.query.is_empty() {
+                url.push('?');
+                url.push_str(&call.query);
+            }
+            let mut req = s
+                .http
+                .request(call.method.clone(), url)
+                .headers(call.headers.clone())
+                .header("x-auth-token", session.header.clone())
+                .timeout(s.timeout);
+            if let Some(body) = body {
+                req = req.body(body);
+            } else if matches!(call.method, Method::PUT | Method::POST) {
+                req = req.header(http::header::CONTENT_LENGTH, "0");
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+                        reauthenticated = true;
+                        tracing::debug!(connection = %s.config.name, "token refused, authenticating again");
+                        session = s.auth.reauthenticate(&session).await?;
+                        if replayable {
+                            continue;
+                        }
+                    }
+                    if s.retry.retries_status(status) && attempt < s.retry.retries && replayable {
+                        let delay = s.retry.delay(attempt, Some(resp.headers()));
+                        attempt += 1;
+                        tracing::warn!(connection = %s.config.name, %status, attempt, ?delay, op = %call.describe(), "retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    if status.is_success() {
+                        return Ok(resp);
+                    }
+                    return Err(status_error(resp, &call).await);
+                }
+                Err(e) => {
+                    let transient = e.is_timeout() || e.is_connect() || e.is_request();
+                    if transient && attempt < s.retry.retries && replayable {
+                        let delay = s.retry.delay(attempt, None);
+                        attempt += 1;
+                        tracing::warn!(connection = %s.config.name, error = %e, attempt, ?delay, op = %call.describe(), "retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(from_reqwest(e, s.timeout));
+                }
+            }
+        }
+    }
+}
+
+/// Maps a non-2xx answer to the error a user would look for.
+async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
+    let status = resp.status();
+    let (container, object) = match &call.target {
+        Target::Account => (String::new(), None),
+        Target::Container(c) => (c.to_string(), None),
+        Target::Object(c, o) => (c.to_string(), Some(o.to_string())),
+    };
+    let has_container = !matches!(call.target, Target::Account);
+    match status.as_u16() {
+        401 => {
+            return SwiftError::AuthFailed {
+                message: format!("swift refused the token on {}", call.describe()),
+            };
+        }
+        404 if has_container => return SwiftError::NotFound { container, object },
+        409 if has_container => {
+            return SwiftError::Conflict {
+                container,
+                object,
+                message: "the container is not empty or was changed concurrently".into(),
+            };
+        }
+        412 if has_container => {
+            return SwiftError::Conflict {
+                container,
+                object,
+                message: "precondition failed: the object already exists".into(),
+            };
+        }
+        422 if call.sent_etag.is_some() => {
+            if let Some(object) = object {
+                return SwiftError::EtagMismatch {
+                    container,
+                    object,
+                    expected: call.sent_etag.clone().unwrap_or_default(),
+                    actual: "unprocessable".into(),
+                };
+            }
+        }
+        _ => {}
+    }
+    let body = if call.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        resp.bytes().await.unwrap_or_default()
+    };
+    SwiftError::Http {
+        status: status.as_u16(),
+        operation: call.describe(),
+        excerpt: excerpt(&body),
+    }
+}
+
+/// Adds `X-{kind}-Meta-{key}` headers.
+pub(crate) fn meta_headers(
+    headers: &mut HeaderMap,
+    kind: &str,
+    metadata: &Metadata,
+) -> Result<(), SwiftError> {
+    for (k, v) in metadata {
+        let name =
+            HeaderName::from_bytes(format!("x-{kind}-meta-{k}").as_bytes()).map_err(|_| {
+                SwiftError::InvalidMetadata {
+                    key: k.clone(),
+                    reason: "not a valid header name",
+                }
+            })?;
+        let value =
+            HeaderValue::from_bytes(v.as_bytes()).map_err(|_| SwiftError::InvalidMetadata {
+                key: k.clone(),
+                reason: "the value holds a control character",
+            })?;
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+/// Reads `X-{kind}-Meta-*` headers back.
+pub(crate) fn read_meta(headers: &HeaderMap, kind: &str) -> Metadata {
+    let prefix = format!("x-{kind}-meta-");
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str().strip_prefix(&prefix)?;
+            Some((
+                key.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A header as a string.
+pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// A header as a number.
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> u64 {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
