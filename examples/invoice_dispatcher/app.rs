@@ -1,0 +1,205 @@
+//! The InvoiceDispatcher of the seed article: the service, and the platform around it (its HTTP
+//! channels and its Swift connection), built from configuration.
+//!
+//! `main.rs` runs it; `tests/invoice_dispatcher.rs` drives it end to end.
+
+#![allow(
+    unreachable_pub,
+    dead_code,
+    reason = "shared by the example and its tests, each using part of it"
+)]
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use zato::channels::{HttpConfig, HttpServer};
+use zato::prelude::*;
+use zato::swift::local::{LocalSwift, LocalSwiftConfig};
+use zato::swift::{Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftConnection, SwiftError};
+use zato::{OutgoingError, OutgoingErrorKind};
+
+/// The outgoing connection the service stores invoices through.
+pub const CONNECTION: &str = "Invoice Dispatcher";
+/// The object each invoice is stored as, in the container named after its target.
+pub const OBJECT: &str = "Invoice";
+
+/// The input: the applications to send the invoice to. The invoice itself is the raw body.
+#[derive(SimpleIo, Debug)]
+pub struct Dispatch {
+    pub target: Vec<String>,
+}
+
+/// The output: the targets the invoice was stored for.
+#[derive(SimpleIo, Debug)]
+pub struct Dispatched {
+    pub stored: Vec<String>,
+}
+
+#[service(name = "invoice.dispatcher")]
+pub async fn invoice_dispatcher(
+    req: Request<Dispatch>,
+    ctx: &Context,
+) -> Result<Dispatched, ServiceError> {
+    check_targets(&req.input.target)?;
+    let conn = ctx.outgoing().swift(CONNECTION)?;
+    let client = conn
+        .client()
+        .await
+        .map_err(|e| e.into_service_error(CONNECTION))?;
+
+    let mut stored = Vec::new();
+    let mut failed = Vec::new();
+    for target in &req.input.target {
+        match store(&client, target, req.raw_request.clone()).await {
+            Ok(()) => stored.push(target.clone()),
+            Err(e) => failed.push((target.clone(), e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(Dispatched { stored })
+    } else {
+        Err(partial_failure(&stored, failed))
+    }
+}
+
+/// Target names become container names: refuse the ones Swift would, before storing anything.
+fn check_targets(targets: &[String]) -> Result<(), ServiceError> {
+    if targets.is_empty() {
+        return Err(ServiceError::bad_request("at least one target is required"));
+    }
+    let bad: Vec<String> = targets
+        .iter()
+        .filter_map(|t| zato::swift::check_container(t).err().map(|e| format!("`{t}`: {e}")))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::bad_request(format!(
+            "invalid target: {}",
+            bad.join("; ")
+        )))
+    }
+}
+
+/// Stores the invoice in `container`, creating the container when it is missing.
+async fn store(client: &SwiftClient, container: &str, invoice: Bytes) -> Result<(), SwiftError> {
+    let opts = PutOptions::default();
+    match client.put_object(container, OBJECT, invoice.clone(), &opts).await {
+        Err(e) if e.is_not_found() => {
+            client.create_container(container, &Metadata::new()).await?;
+            client.put_object(container, OBJECT, invoice, &opts).await?;
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
+/// The error for a dispatch that reached some targets and not others: it names both, with the
+/// status of the first failure (502, 503 or 504).
+fn partial_failure(stored: &[String], failed: Vec<(String, SwiftError)>) -> ServiceError {
+    let kind = failed
+        .first()
+        .map_or(OutgoingErrorKind::BadGateway, |(_, e)| e.outgoing_kind());
+    let not_stored: Vec<String> = failed
+        .iter()
+        .map(|(target, e)| format!("{target} ({e})"))
+        .collect();
+    let stored = if stored.is_empty() {
+        "none".to_owned()
+    } else {
+        stored.join(", ")
+    };
+    OutgoingError::new(
+        CONNECTION,
+        kind,
+        format!(
+            "stored for: {stored}; not stored for: {}",
+            not_stored.join(", ")
+        ),
+    )
+    .into()
+}
+
+/// The example's configuration file: its HTTP channels and its Swift connection.
+#[derive(Debug, Deserialize)]
+pub struct AppConfig {
+    pub http: HttpConfig,
+    pub swift: SwiftConfig,
+}
+
+/// A running InvoiceDispatcher.
+#[derive(Debug)]
+pub struct Running {
+    pub platform: Platform,
+    pub http: HttpServer,
+    /// The local Swift-compatible endpoint, when no Swift credentials were configured.
+    pub local: Option<LocalSwift>,
+}
+
+impl Running {
+    /// Stops the HTTP channels (finishing requests in flight), then the local endpoint.
+    pub async fn shutdown(self) {
+        self.http.shutdown().await;
+        if let Some(local) = self.local {
+            local.shutdown().await;
+        }
+    }
+}
+
+fn has_credentials(swift: &SwiftConfig) -> bool {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    set(&swift.auth_url) || set(&swift.preauth_url)
+}
+
+/// Deploys the service, connects to Swift (or, with no credentials, starts the local endpoint
+/// keeping objects in `local_dir`), and serves the HTTP channels on `addr`.
+pub async fn start(
+    mut config: AppConfig,
+    addr: &str,
+    local_dir: Option<PathBuf>,
+) -> Result<Running, Box<dyn Error + Send + Sync>> {
+    let platform = Platform::new();
+    platform.services().deploy(invoice_dispatcher)?;
+
+    let local = if has_credentials(&config.swift) {
+        None
+    } else {
+        let local = LocalSwift::start(LocalSwiftConfig {
+            dir: local_dir.clone(),
+            ..LocalSwiftConfig::default()
+        })
+        .await?;
+        config.swift = SwiftConfig {
+            auth_url: Some(local.auth_url()),
+            user: Some(local.user().to_owned()),
+            key: Some(local.key().into()),
+            auth_version: zato::swift::AuthVersion::V1,
+            ..config.swift
+        };
+        match &local_dir {
+            Some(dir) => tracing::info!(
+                auth_url = %local.auth_url(),
+                objects = %dir.join("data").display(),
+                "no Swift credentials configured: started the local Swift-compatible endpoint; \
+                 each invoice is the file <objects>/<target>/{OBJECT}"
+            ),
+            None => tracing::info!(
+                auth_url = %local.auth_url(),
+                "no Swift credentials configured: started the local Swift-compatible endpoint, in memory"
+            ),
+        }
+        Some(local)
+    };
+
+    platform
+        .outgoing()
+        .add_swift(SwiftConnection::new(config.swift)?);
+    let http = HttpServer::serve(addr, platform.clone(), config.http).await?;
+    Ok(Running {
+        platform,
+        http,
+        local,
+    })
+}
