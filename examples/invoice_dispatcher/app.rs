@@ -71,7 +71,11 @@ fn check_targets(targets: &[String]) -> Result<(), ServiceError> {
     }
     let bad: Vec<String> = targets
         .iter()
-        .filter_map(|t| zato::swift::check_container(t).err().map(|e| format!("`{t}`: {e}")))
+        .filter_map(|t| {
+            zato::swift::check_container(t)
+                .err()
+                .map(|e| format!("`{t}`: {e}"))
+        })
         .collect();
     if bad.is_empty() {
         Ok(())
@@ -86,7 +90,10 @@ fn check_targets(targets: &[String]) -> Result<(), ServiceError> {
 /// Stores the invoice in `container`, creating the container when it is missing.
 async fn store(client: &SwiftClient, container: &str, invoice: Bytes) -> Result<(), SwiftError> {
     let opts = PutOptions::default();
-    match client.put_object(container, OBJECT, invoice.clone(), &opts).await {
+    match client
+        .put_object(container, OBJECT, invoice.clone(), &opts)
+        .await
+    {
         Err(e) if e.is_not_found() => {
             client.create_container(container, &Metadata::new()).await?;
             client.put_object(container, OBJECT, invoice, &opts).await?;

@@ -52,7 +52,8 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
 async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     let config = load_config()?;
     let addr = env("ZATO_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:11223".to_owned());
-    let local_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/invoice_dispatcher_swift");
+    let local_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/invoice_dispatcher_swift");
     let running = app::start(config, &addr, Some(local_dir)).await?;
     let port = running.http.local_addr().port();
     tracing::info!(

@@ -1,0 +1,278 @@
+//! The InvoiceDispatcher example end to end: real HTTP in, Swift out, against wiremock (exact
+//! requests) and against the local Swift-compatible endpoint (objects read back).
+
+#[path = "../examples/invoice_dispatcher/app.rs"]
+mod app;
+
+use std::time::Duration;
+
+use app::{AppConfig, Running};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request as MockRequest, ResponseTemplate};
+
+const SEED_BODY: &str = r#"{"id":"123"}"#;
+
+fn config() -> AppConfig {
+    serde_json::from_str(include_str!("../examples/invoice_dispatcher/config.json"))
+        .expect("the example's config parses")
+}
+
+async fn start(config: AppConfig) -> (Running, String) {
+    let running = app::start(config, "127.0.0.1:0", None)
+        .await
+        .expect("the example starts");
+    let base = format!("http://{}", running.http.local_addr());
+    (running, base)
+}
+
+/// The seed's own command: `curl "…/invoice.dispatcher?target=CRM&target=Billing" -d '{"id":"123"}'`,
+/// which sends a form media type.
+async fn seed_curl(base: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!(
+            "{base}/invoice.dispatcher?target=CRM&target=Billing"
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(SEED_BODY)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn seed_request_stores_the_invoice_in_each_target_on_the_local_endpoint() {
+    let (running, base) = start(config()).await;
+    let resp = seed_curl(&base).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-zato-cid"));
+    let body: serde_json::Value = resp.json().await.expect("json reply");
+    assert_eq!(body, serde_json::json!({"stored": ["CRM", "Billing"]}));
+
+    let local = running
+        .local
+        .as_ref()
+        .expect("the local endpoint was started");
+    for target in ["CRM", "Billing"] {
+        let stored = local.object(target, app::OBJECT).expect("object stored");
+        assert_eq!(&stored[..], SEED_BODY.as_bytes(), "{target}");
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn xml_and_soap_channels_store_the_raw_request_too() {
+    let (running, base) = start(config()).await;
+    let client = reqwest::Client::new();
+    let xml = "<request><target>ERP</target></request>";
+    let resp = client
+        .post(format!("{base}/xml/invoice.dispatcher"))
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("<stored>ERP</stored>"));
+
+    let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><request><target>CRM</target></request></s:Body></s:Envelope>"#;
+    let soap12 = r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body><request><target>Billing</target></request></Body></Envelope>"#;
+    for (envelope, ct, ns) in [
+        (
+            soap11,
+            "text/xml",
+            "http://schemas.xmlsoap.org/soap/envelope/",
+        ),
+        (
+            soap12,
+            "application/soap+xml",
+            "http://www.w3.org/2003/05/soap-envelope",
+        ),
+    ] {
+        let resp = client
+            .post(format!("{base}/soap/invoice.dispatcher"))
+            .header("content-type", ct)
+            .body(envelope)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(ns), "{text}");
+    }
+    let local = running.local.as_ref().unwrap();
+    assert_eq!(&local.object("ERP", "Invoice").unwrap()[..], xml.as_bytes());
+    assert_eq!(
+        &local.object("CRM", "Invoice").unwrap()[..],
+        soap11.as_bytes()
+    );
+    assert_eq!(
+        &local.object("Billing", "Invoice").unwrap()[..],
+        soap12.as_bytes()
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_and_stores_nothing() {
+    let (running, base) = start(config()).await;
+    let client = reqwest::Client::new();
+    for url in [
+        format!("{base}/invoice.dispatcher"),
+        format!("{base}/invoice.dispatcher?target=a/b"),
+    ] {
+        let resp = client.post(&url).body(SEED_BODY).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(v["cid"].is_string());
+    }
+    assert!(running.local.as_ref().unwrap().object_names("a").is_empty());
+    running.shutdown().await;
+}
+
+/// A wiremock Swift with auth v1.0 answering a storage URL on itself.
+async fn mock_swift() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth/v1.0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-Storage-Url", format!("{}/v1/AUTH_test", server.uri()))
+                .insert_header("X-Auth-Token", "tk-1"),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+fn config_for(server: &MockServer) -> AppConfig {
+    let mut config = config();
+    config.swift.auth_url = Some(format!("{}/auth/v1.0", server.uri()));
+    config.swift.user = Some("test:tester".into());
+    config.swift.key = Some("testing".into());
+    config.swift.retries = 0;
+    config
+}
+
+fn puts(requests: &[MockRequest]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| {
+            (
+                r.url.path().to_owned(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn against_wiremock_the_exact_puts_are_sent_with_the_token() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    assert!(running.local.is_none());
+    assert_eq!(seed_curl(&base).await.status(), 200);
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        puts(&requests),
+        [
+            ("/v1/AUTH_test/CRM/Invoice".to_owned(), SEED_BODY.to_owned()),
+            (
+                "/v1/AUTH_test/Billing/Invoice".to_owned(),
+                SEED_BODY.to_owned()
+            ),
+        ]
+    );
+    for r in requests.iter().filter(|r| r.method.as_str() == "PUT") {
+        assert_eq!(r.headers["x-auth-token"], "tk-1");
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_container_is_created_then_the_invoice_stored() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .and(path("/v1/AUTH_test/CRM/Invoice"))
+        .respond_with(ResponseTemplate::new(404))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/invoice.dispatcher?target=CRM"))
+        .body(SEED_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        puts(&requests),
+        [
+            ("/v1/AUTH_test/CRM/Invoice".to_owned(), SEED_BODY.to_owned()),
+            ("/v1/AUTH_test/CRM".to_owned(), String::new()),
+            ("/v1/AUTH_test/CRM/Invoice".to_owned(), SEED_BODY.to_owned()),
+        ]
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_target_is_an_error_naming_what_was_stored_and_what_was_not() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .and(path("/v1/AUTH_test/Billing/Invoice"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let resp = seed_curl(&base).await;
+    assert_eq!(
+        resp.status(),
+        502,
+        "a failing Swift is not the caller's fault"
+    );
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["connection"], "Invoice Dispatcher");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("stored for: CRM;"), "{message}");
+    assert!(message.contains("not stored for: Billing"), "{message}");
+    assert!(
+        !message.contains("testing") && !message.contains("tk-1"),
+        "{message}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn swift_unreachable_is_a_5xx_naming_the_connection() {
+    let server = mock_swift().await;
+    let mut config = config_for(&server);
+    // Authentication works; storage points at a closed port.
+    drop(server);
+    config.swift.timeout = 2.0;
+    let (running, base) = start(config).await;
+    let resp = tokio::time::timeout(Duration::from_secs(20), seed_curl(&base))
+        .await
+        .expect("answered in time");
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["connection"], "Invoice Dispatcher");
+    running.shutdown().await;
+}
