@@ -58,3 +58,8 @@ pub mod prelude {
     #[cfg(feature = "http")]
     pub use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 }
+
+/// Compiles the README's examples, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
