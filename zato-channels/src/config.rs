@@ -1,13 +1,12 @@
 //! Channel and security configuration: serde structs with Zato's field names, and their
 //! validation, which reports every problem at once, each with its path.
 
-use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zato_core::DataFormat;
+use serde::{Deserialize, Serialize};
 use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
+use zato_core::{DataFormat, Secret};
 
 use crate::error::{ConfigError, ConfigProblem};
 use crate::router::Pattern;
@@ -239,58 +238,6 @@ impl HttpChannelConfig {
     }
 }
 
-/// A secret in configuration (a password, an API key): `Debug`, `Display` and serialization all
-/// print `***`, so it cannot reach a log, an error or an admin listing by accident.
-///
-/// # Examples
-///
-/// ```
-/// use zato_channels::SecretString;
-///
-/// let key = SecretString::new("s3cr3t");
-/// assert_eq!(format!("{key:?} {key}"), "*** ***");
-/// assert_eq!(key.expose(), "s3cr3t");
-/// ```
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        SecretString(secret.into())
-    }
-
-    /// The secret itself. Named so that every use stands out in review.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(SecretString)
-    }
-}
-
-impl Serialize for SecretString {
-    /// Writes `***`: configuration read back (an admin listing, an export) never shows a secret.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
-
 /// A security definition: what a caller of a channel that names it must present.
 ///
 /// Serialized with a `type` tag as Zato names the kinds (`basic_auth`, `apikey`); secrets are
@@ -319,7 +266,7 @@ pub enum SecurityDef {
         /// The expected user name.
         username: String,
         /// The expected password.
-        password: SecretString,
+        password: Secret,
         /// The realm named in `WWW-Authenticate` (default `zato`).
         #[serde(default = "default_realm")]
         realm: String,
@@ -333,7 +280,7 @@ pub enum SecurityDef {
         #[serde(default = "default_api_key_header")]
         header: String,
         /// The expected key.
-        key: SecretString,
+        key: Secret,
     },
 }
 
@@ -347,7 +294,7 @@ impl SecurityDef {
         SecurityDef::BasicAuth {
             name: name.into(),
             username: username.into(),
-            password: SecretString::new(password),
+            password: Secret::new(password.into()),
             realm: default_realm(),
         }
     }
@@ -361,7 +308,7 @@ impl SecurityDef {
         SecurityDef::ApiKey {
             name: name.into(),
             header: header.into(),
-            key: SecretString::new(key),
+            key: Secret::new(key.into()),
         }
     }
 

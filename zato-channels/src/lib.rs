@@ -60,8 +60,7 @@ mod server;
 
 pub use adapter::ChannelAdapter;
 pub use config::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecretString,
-    SecurityDef,
+    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
 };
 pub use error::{ChannelError, ConfigError, ConfigProblem};
 pub use handle::X_ZATO_CID;

@@ -8,7 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::config::{SecretString, SecurityDef};
+use crate::config::SecurityDef;
+use zato_core::Secret;
 
 /// The longest `Authorization: Basic` credentials decoded, so decoding needs no allocation.
 const MAX_BASIC_CREDENTIALS: usize = 1024;
@@ -24,11 +25,11 @@ pub(crate) struct SecurityCheck {
 enum Kind {
     Basic {
         username: Box<str>,
-        password: SecretString,
+        password: Secret,
     },
     ApiKey {
         header: HeaderName,
-        key: SecretString,
+        key: Secret,
     },
 }
 

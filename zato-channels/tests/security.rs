@@ -25,7 +25,7 @@ async fn server(counter: &Counter) -> TestServer {
         SecurityDef::BasicAuth {
             name: "crm.basic".into(),
             username: "crm".into(),
-            password: zato_channels::SecretString::new(PASSWORD),
+            password: zato_core::Secret::from(PASSWORD),
             realm: "Invoices".into(),
         },
         SecurityDef::api_key("billing.key", "X-Billing-Key", KEY),

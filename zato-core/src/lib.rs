@@ -54,6 +54,7 @@ pub use platform::Platform;
 pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
 pub use render::render_error;
 pub use service::{ChannelInfo, ChannelKind, DataFormat, HttpInfo, Request, Response, Service};
+pub use sio::Secret;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -204,7 +204,7 @@ impl Authenticator {
         } else {
             storage_url
         };
-        Session::new(&storage_url, Secret::new(token), expires_at)
+        Session::new(&storage_url, Secret::new(token.to_owned()), expires_at)
     }
 
     async fn v2(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
@@ -234,7 +234,7 @@ impl Authenticator {
             .ok_or_else(|| protocol("Keystone v2.0 answer has no access.token.id"))?;
         let expires_at = access["token"]["expires"].as_str().and_then(parse_time);
         let storage_url = pick_endpoint(&access["serviceCatalog"], c, Catalog::V2)?;
-        Session::new(&storage_url, Secret::new(token), expires_at)
+        Session::new(&storage_url, Secret::new(token.to_owned()), expires_at)
     }
 
     async fn v3(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
@@ -277,7 +277,7 @@ impl Authenticator {
             .map_err(|_| protocol("Keystone v3 answer is not JSON"))?;
         let expires_at = body["token"]["expires_at"].as_str().and_then(parse_time);
         let storage_url = pick_endpoint(&body["token"]["catalog"], c, Catalog::V3)?;
-        Session::new(&storage_url, Secret::new(token), expires_at)
+        Session::new(&storage_url, Secret::new(token.to_owned()), expires_at)
     }
 }
 

@@ -416,17 +416,22 @@ impl SioType for Raw {
     }
 }
 
-/// A secret element (a password, a token): decoded like `T`, but `Debug` prints `***`, so it
-/// never reaches a log by accident.
+/// A secret: a password, a key, a token. `Debug`, `Display` and `Serialize` show `***`, so it
+/// reaches no log, error message or admin read by accident; [`expose`](Secret::expose) gives the
+/// value to where it belongs. As a SimpleIO element it decodes like `T`.
 ///
 /// # Examples
 ///
 /// ```
-/// use zato_core::sio::Secret;
+/// use zato_core::Secret;
 ///
-/// let password = Secret::new("hunter2".to_string());
-/// assert_eq!(format!("{password:?}"), "Secret(***)");
+/// let password: Secret = "hunter2".into();
+/// assert_eq!(format!("{password:?} {password}"), "Secret(***) ***");
+/// assert_eq!(serde_json::to_string(&password).unwrap(), r#""***""#);
 /// assert_eq!(password.expose(), "hunter2");
+///
+/// let read: Secret = serde_json::from_str(r#""s3cr3t""#).unwrap();
+/// assert_eq!(read.expose(), "s3cr3t");
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T = String>(T);
@@ -446,6 +451,37 @@ impl<T> Secret<T> {
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl<T> serde::Serialize for Secret<T> {
+    /// Writes `***`: what is read back (an admin listing, a log of a config) never shows it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
     }
 }
 
