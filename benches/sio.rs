@@ -79,15 +79,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("baseline_serde_json_form_urlencoded", |b| {
         b.iter(|| hand_written(black_box(&uri), black_box(JSON.as_bytes())))
     });
-    g.bench_function("zato_query_json", |b| {
-        b.iter(|| zato(black_box(&json)))
-    });
-    g.bench_function("zato_xml", |b| {
-        b.iter(|| zato(black_box(&xml)))
-    });
-    g.bench_function("zato_soap11", |b| {
-        b.iter(|| zato(black_box(&soap)))
-    });
+    g.bench_function("zato_query_json", |b| b.iter(|| zato(black_box(&json))));
+    g.bench_function("zato_xml", |b| b.iter(|| zato(black_box(&xml))));
+    g.bench_function("zato_soap11", |b| b.iter(|| zato(black_box(&soap))));
     g.finish();
 }
 

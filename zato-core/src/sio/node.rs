@@ -109,36 +109,30 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A key among key-value pairs: its value when it came once, all of them (lazily) when repeated.
+fn lookup_pairs<'a, K: AsRef<str>, V: AsRef<str>>(
+    pairs: &'a [(K, V)],
+    slice: PairSlice<'a>,
+    name: &str,
+) -> Option<Node<'a>> {
+    let mut it = pairs.iter().filter(|(k, _)| k.as_ref() == name);
+    let first = it.next()?;
+    let rest = it.count();
+    Some(if rest == 0 {
+        Node::Text(first.1.as_ref())
+    } else {
+        Node::Repeated(Repeated {
+            pairs: slice,
+            key: first.0.as_ref(),
+            count: rest + 1,
+        })
+    })
+}
+
 fn lookup<'a>(layer: Layer<'a>, name: &str) -> Option<Node<'a>> {
     match layer {
-        Layer::Pairs(pairs) => {
-            let mut it = pairs.iter().filter(|(k, _)| k == name);
-            let first = it.next()?;
-            let rest = it.count();
-            Some(if rest == 0 {
-                Node::Text(&first.1)
-            } else {
-                Node::Repeated(Repeated {
-                    pairs: PairSlice::Cow(pairs),
-                    key: &first.0,
-                    count: rest + 1,
-                })
-            })
-        }
-        Layer::Params(pairs) => {
-            let mut it = pairs.iter().filter(|(k, _)| k == name);
-            let first = it.next()?;
-            let rest = it.count();
-            Some(if rest == 0 {
-                Node::Text(&first.1)
-            } else {
-                Node::Repeated(Repeated {
-                    pairs: PairSlice::Owned(pairs),
-                    key: &first.0,
-                    count: rest + 1,
-                })
-            })
-        }
+        Layer::Pairs(pairs) => lookup_pairs(pairs, PairSlice::Cow(pairs), name),
+        Layer::Params(pairs) => lookup_pairs(pairs, PairSlice::Owned(pairs), name),
         // JSON objects with a duplicated key: the last one wins, as in most parsers.
         Layer::Json(members) => members
             .iter()
