@@ -8,8 +8,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::panic::AssertUnwindSafe;
+
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use futures_util::FutureExt;
 
 use crate::context::Context;
 use crate::error::ServiceError;
@@ -37,7 +40,9 @@ struct Erased<S>(S);
 
 impl<S: Service> ErasedService for Erased<S> {
     fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation> {
-        Box::pin(async move {
+        let cid = raw.cid;
+        let fallback = ReplyFormat::for_request(&raw, None);
+        let call = async move {
             let mut soap = None;
             let decoded = S::Input::from_request(&raw, &mut soap);
             let reply = ReplyFormat::for_request(&raw, soap);
@@ -70,6 +75,25 @@ impl<S: Service> ErasedService for Erased<S> {
                 out
             });
             Invocation { reply, result }
+        };
+        // A panicking service must not take the connection (and its keep-alive neighbours) down
+        // with it: the caller gets a 500 with the cid, the log gets the panic.
+        Box::pin(async move {
+            match AssertUnwindSafe(call).catch_unwind().await {
+                Ok(invocation) => invocation,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a non-string panic".to_owned());
+                    tracing::error!(%cid, service = S::NAME, panic = %what, "service panicked");
+                    Invocation {
+                        reply: fallback,
+                        result: Err(ServiceError::internal("the service failed unexpectedly")),
+                    }
+                }
+            }
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::error::ServiceError;
 use crate::message::RawResponse;
 use crate::sio::{
     ElementProblem, ReplyFormat, SioError, SoapVersion, Writer, begin_envelope, end_envelope,
+    xml_text,
 };
 
 /// Writes the fields of an error into `w`, the same fields in every format.
@@ -85,7 +86,7 @@ pub fn render_error(err: &ServiceError, format: ReplyFormat, cid: Cid) -> RawRes
         ReplyFormat::Soap(version) => {
             let fault = err.fault_code();
             let message = err.to_string();
-            let message = quick_xml::escape::escape(message.as_str());
+            let message = xml_text(&message);
             begin_envelope(&mut buf, version);
             buf.extend_from_slice(b"<soapenv:Fault>");
             let detail_tag = match version {

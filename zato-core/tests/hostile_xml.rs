@@ -99,3 +99,29 @@ fn malformed_attributes_are_refused() {
         SioError::MalformedXml { .. }
     ));
 }
+
+#[test]
+fn attributes_per_element_are_bounded() {
+    // Duplicate checks cost the square of the attribute count; without a bound, a few hundred
+    // kilobytes of attributes would pin a CPU for minutes.
+    let attrs: String = (0..40_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let e = err(&format!("<r{attrs}><a>x</a></r>"));
+    assert!(
+        matches!(
+            e,
+            SioError::XmlLimit {
+                what: "attribute count",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let few: String = (0..20).map(|i| format!(" a{i}=\"1\"")).collect();
+    let raw = request(
+        DataFormat::Xml,
+        None,
+        &format!("<r{few}><a>x</a></r>"),
+        None,
+    );
+    assert_eq!(decode::<Doc>(&raw).unwrap().a.as_deref(), Some("x"));
+}

@@ -224,3 +224,46 @@ fn non_finite_floats_are_null_not_invalid_json() {
     encode_output(&F { x: f64::NAN }, ReplyFormat::Json, &mut buf);
     assert_eq!(buf, br#"{"x":null}"#);
 }
+
+#[test]
+fn xml_output_replaces_characters_xml_cannot_carry() {
+    // A caller's JSON may hold control characters; echoed into XML they must not break it.
+    let mut buf = Vec::new();
+    encode_output(
+        &Item {
+            sku: "a\u{1}b\u{FFFF}c\td".into(),
+            qty: 1,
+        },
+        ReplyFormat::Xml,
+        &mut buf,
+    );
+    let xml = String::from_utf8(buf).unwrap();
+    assert!(xml.contains("<sku>a\u{FFFD}b\u{FFFD}c\td</sku>"), "{xml:?}");
+    let back: Item =
+        zato_core::sio::decode_parts(zato_core::DataFormat::Xml, None, xml.as_bytes()).unwrap();
+    assert_eq!(back.qty, 1);
+}
+
+#[test]
+fn secrets_in_an_output_are_written_as_stars() {
+    #[derive(SimpleIo, Debug)]
+    #[sio(crate = "zato_core")]
+    struct Creds {
+        user: String,
+        password: zato_core::Secret,
+    }
+    let v = Creds {
+        user: "crm".into(),
+        password: "hunter2".into(),
+    };
+    for format in [
+        ReplyFormat::Json,
+        ReplyFormat::Xml,
+        ReplyFormat::Soap(SoapVersion::V12),
+    ] {
+        let mut buf = Vec::new();
+        encode_output(&v, format, &mut buf);
+        let text = String::from_utf8(buf).unwrap();
+        assert!(!text.contains("hunter2") && text.contains("***"), "{text}");
+    }
+}

@@ -323,3 +323,35 @@ async fn soap_errors_answer_in_the_requests_version() {
         .await;
     assert!(std::str::from_utf8(&reply.body).unwrap().contains(SOAP12));
 }
+
+#[service(name = "demo.panics", crate = "zato_core")]
+async fn panics(_req: Request<()>) -> Result<(), ServiceError> {
+    let empty: Vec<u8> = Vec::new();
+    // An out-of-bounds index: a bug in a service, not the caller's fault.
+    let _ = empty[std::hint::black_box(3)];
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panicking_service_is_a_500_with_the_cid_and_the_platform_keeps_serving() {
+    let p = Platform::new();
+    p.services().deploy(panics).unwrap();
+    p.services().deploy(add).unwrap();
+    let raw = request(DataFormat::Xml, None, "", None);
+    let cid = raw.cid;
+    let reply = p.dispatch("demo.panics", raw).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let text = std::str::from_utf8(&reply.body).unwrap();
+    assert!(text.contains(cid.as_str()), "{text}");
+    assert!(
+        !text.contains("index out of bounds"),
+        "the panic stays in the logs: {text}"
+    );
+    let reply = p
+        .dispatch(
+            "math.add",
+            request(DataFormat::Json, Some("a=1&b=2"), "", None),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+}

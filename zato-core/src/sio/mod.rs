@@ -48,7 +48,7 @@ pub use decode::{ParamsPri, ParamsPriority, UrlParamsPri, decode_parts, decode_r
 pub use error::{ElementError, ElementProblem, InvalidInput, SioError};
 pub use node::{Fields, Node, Repeated};
 pub use output::{ReplyFormat, SoapVersion, Writer, encode_output};
-pub(crate) use output::{begin_envelope, end_envelope};
+pub(crate) use output::{begin_envelope, end_envelope, xml_text};
 pub use types::{Csv, Raw, RawKind, Secret};
 pub use xml::{XmlElement, XmlLimits};
 

@@ -1,5 +1,6 @@
 //! Output: JSON, XML and SOAP 1.1/1.2 bodies written straight into a byte buffer.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Write as _;
 
@@ -109,7 +110,7 @@ impl<'b> Writer<'b> {
     pub fn string(&mut self, name: &str, value: &str) {
         if self.xml {
             self.xml_open(name);
-            self.buf.extend_from_slice(escape(value).as_bytes());
+            self.buf.extend_from_slice(xml_text(value).as_bytes());
             self.xml_close(name);
         } else {
             self.json_key(name);
@@ -228,6 +229,26 @@ impl<'b> Writer<'b> {
             list: false,
             first: true,
         });
+    }
+}
+
+/// Whether XML 1.0 allows `c` in a document: not the C0 controls but tab, newline and carriage
+/// return, nor U+FFFE and U+FFFF.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Text escaped for XML, with characters XML cannot carry replaced by U+FFFD, so that what a
+/// caller sent (echoed in an output or an error) never makes the document unreadable.
+pub(crate) fn xml_text(s: &str) -> Cow<'_, str> {
+    if s.chars().all(xml_char) {
+        escape(s)
+    } else {
+        let clean: String = s
+            .chars()
+            .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+            .collect();
+        Cow::Owned(escape(clean.as_str()).into_owned())
     }
 }
 

@@ -416,9 +416,10 @@ impl SioType for Raw {
     }
 }
 
-/// A secret: a password, a key, a token. `Debug`, `Display` and `Serialize` show `***`, so it
-/// reaches no log, error message or admin read by accident; [`expose`](Secret::expose) gives the
-/// value to where it belongs. As a SimpleIO element it decodes like `T`.
+/// A secret: a password, a key, a token. `Debug`, `Display`, `Serialize` and SimpleIO output show
+/// `***`, so it reaches no log, error message, reply or admin read by accident;
+/// [`expose`](Secret::expose) gives the value to where it belongs. As a SimpleIO input element it
+/// decodes like `T`.
 ///
 /// # Examples
 ///
@@ -500,8 +501,10 @@ impl<T: SioType> SioType for Secret<T> {
             }
         }
     }
+    /// Writes `***`: a secret in a service's output would otherwise reach the caller, and
+    /// every proxy and log on the way. Send a plain type when the value must go out.
     fn encode(&self, name: &str, w: &mut Writer) {
-        self.0.encode(name, w);
+        w.string(name, "***");
     }
     fn is_empty_value(&self) -> bool {
         self.0.is_empty_value()

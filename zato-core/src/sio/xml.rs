@@ -24,6 +24,9 @@ pub struct XmlLimits {
     pub max_depth: usize,
     /// The most elements in one document.
     pub max_elements: usize,
+    /// The most attributes on one element (attributes are checked for duplicates, which costs
+    /// the square of their number, so their number is bounded too).
+    pub max_attributes: usize,
 }
 
 impl Default for XmlLimits {
@@ -31,6 +34,7 @@ impl Default for XmlLimits {
         XmlLimits {
             max_depth: 64,
             max_elements: 100_000,
+            max_attributes: 256,
         }
     }
 }
@@ -110,7 +114,13 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                         limit: limits.max_depth,
                     });
                 }
-                for attr in e.attributes().with_checks(true) {
+                for (i, attr) in e.attributes().with_checks(true).enumerate() {
+                    if i >= limits.max_attributes {
+                        return Err(SioError::XmlLimit {
+                            what: "attribute count",
+                            limit: limits.max_attributes,
+                        });
+                    }
                     if let Err(err) = attr {
                         return Err(malformed(bytes, before, err.to_string()));
                     }
