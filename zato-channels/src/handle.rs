@@ -123,7 +123,26 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
         }
     }
 
-    let body = match read_body(&route, &parts.headers, body).await {
+    // The channel's timeout bounds reading the body too: a client that declares a body and
+    // stops sending it would otherwise hold the request, and a graceful shutdown, forever. The
+    // timer exists only on channels with a timeout.
+    let read = read_body(&route, &parts.headers, body);
+    let read = match route.timeout {
+        None => read.await,
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
+                // 504 with the `timeout` code, as for a slow service: zato-core's errors have no
+                // 408. The rest of the body is never read, so the connection is closed.
+                let mut resp = error_reply(&ServiceError::Timeout(limit), format, cid);
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return resp;
+            }
+        },
+    };
+    let body = match read {
         Ok(body) => body,
         Err(err) => return error_reply(&err, format, cid),
     };
