@@ -31,9 +31,10 @@ fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
     ReplyFormat::for_channel(format, content_type)
 }
 
-/// Whether every byte may stand in a header value, so `HeaderValue::from_static` cannot panic.
+/// Whether `HeaderValue::from_static` takes `s` without panicking: tab and visible ASCII only.
+/// Anything else, non-ASCII text included, goes through the checked conversions.
 fn header_safe(s: &str) -> bool {
-    s.bytes().all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+    s.bytes().all(|b| matches!(b, b'\t' | 0x20..=0x7e))
 }
 
 fn content_type_value(ct: Cow<'static, str>) -> Option<HeaderValue> {
@@ -224,6 +225,28 @@ mod tests {
             ReplyFormat::Soap(SoapVersion::V12)
         );
         assert_eq!(error_format(DataFormat::Form, &h), ReplyFormat::Json);
+    }
+
+    #[test]
+    fn a_non_ascii_static_content_type_is_sent_not_panicked_on() {
+        let cid = Cid::new();
+        let ct = "application/json; profile=\"caf\u{e9}\"";
+        let raw = RawResponse::new(StatusCode::OK, ct, Bytes::from_static(b"{}"));
+        let resp = into_http(raw, cid);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE].as_bytes(),
+            ct.as_bytes()
+        );
+
+        // One no header value may hold: no Content-Type, still no panic.
+        let raw = RawResponse::new(
+            StatusCode::OK,
+            "text/plain\r\nx: y",
+            Bytes::from_static(b"x"),
+        );
+        let resp = into_http(raw, cid);
+        assert!(resp.headers().get(header::CONTENT_TYPE).is_none());
+        assert!(!header_safe("caf\u{e9}") && !header_safe("a\u{7f}") && header_safe("a\tb ~"));
     }
 
     #[test]
