@@ -16,6 +16,7 @@ use zato_core::sio::{ReplyFormat, SioError};
 use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
 
 use crate::router::{Lookup, Route, percent_decode};
+use crate::security::mark_sensitive;
 use crate::server::Shared;
 
 /// The response header naming the request's correlation id.
@@ -148,10 +149,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
         Err(err) => return error_reply(&err, format, cid),
     };
 
+    let mut headers = parts.headers;
+    mark_sensitive(
+        &mut headers,
+        route.security.as_ref().and_then(|s| s.secret_header()),
+    );
     let http = HttpInfo {
         method: parts.method,
         uri: parts.uri,
-        headers: parts.headers,
+        headers,
         path_params,
     };
     let raw = RawRequest::new(cid, Arc::clone(&route.channel), body).with_http(http);
