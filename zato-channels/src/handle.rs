@@ -97,7 +97,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 (Arc::clone(route), params)
             }
             Lookup::WrongMethod(allow, format) => {
-                let allow = allow.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let allow = allow
+                    .as_deref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 let err = ServiceError::MethodNotAllowed { allow };
                 return error_reply(&err, error_format(format, &parts.headers), cid);
             }

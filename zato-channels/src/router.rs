@@ -3,6 +3,7 @@
 //! A table is immutable. Changing a channel builds a new table (validating the whole
 //! configuration) and swaps it in; requests in flight keep the table they started with.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -157,18 +158,7 @@ impl Node {
     }
 
     fn finish(&mut self) {
-        let mut methods: Vec<&str> = Vec::new();
-        for r in &self.routes {
-            for m in &r.methods {
-                if !methods.contains(&m.as_str()) {
-                    methods.push(m.as_str());
-                }
-            }
-        }
-        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
-            methods.push("HEAD");
-        }
-        self.allow = HeaderValue::from_str(&methods.join(", ")).ok();
+        self.allow = allow_header(self.routes.iter());
         self.statics.values_mut().for_each(Node::finish);
         if let Some(p) = &mut self.param {
             p.finish();
@@ -176,14 +166,14 @@ impl Node {
     }
 
     /// Depth-first, static children before the parameter child, so the most specific pattern
-    /// wins segment by segment. Remembers the first node whose path matched but whose methods
-    /// did not, for the 405.
+    /// wins segment by segment. Remembers every node whose path matched but whose methods did
+    /// not, for the 405.
     fn walk<'t, 'p, I>(
         &'t self,
         mut rest: I,
         method: &Method,
         params: &mut Vec<&'p str>,
-        wrong_method: &mut Option<&'t Node>,
+        wrong_method: &mut Vec<&'t Node>,
     ) -> Option<&'t Arc<Route>>
     where
         I: Iterator<Item = &'p str> + Clone,
@@ -195,8 +185,8 @@ impl Node {
             {
                 return Some(route);
             }
-            if !self.routes.is_empty() && wrong_method.is_none() {
-                *wrong_method = Some(self);
+            if !self.routes.is_empty() {
+                wrong_method.push(self);
             }
             return None;
         };
@@ -223,7 +213,7 @@ pub(crate) enum Lookup<'t, 'p> {
     Found(&'t Arc<Route>, Vec<&'p str>),
     /// The path exists, but not for this method: the `Allow` header, and the format of the
     /// channels on the path, to answer in.
-    WrongMethod(Option<&'t HeaderValue>, DataFormat),
+    WrongMethod(Option<Cow<'t, HeaderValue>>, DataFormat),
     /// No channel has this path.
     NotFound,
 }
@@ -339,23 +329,47 @@ impl RouteTable {
     pub(crate) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
         let segments = path.split('/').filter(|s| !s.is_empty());
         let mut params = Vec::new();
-        let mut wrong_method = None;
+        // Allocates only for a 405 on a path several patterns match.
+        let mut wrong_method = Vec::new();
         match self
             .root
             .walk(segments, method, &mut params, &mut wrong_method)
         {
             Some(route) => Lookup::Found(route, params),
-            None => match wrong_method {
-                Some(node) => Lookup::WrongMethod(
-                    node.allow.as_ref(),
+            None => match wrong_method.as_slice() {
+                [] => Lookup::NotFound,
+                [node] => Lookup::WrongMethod(
+                    node.allow.as_ref().map(Cow::Borrowed),
                     node.routes
                         .first()
                         .map_or(DataFormat::Json, |r| r.data_format()),
                 ),
-                None => Lookup::NotFound,
+                nodes => Lookup::WrongMethod(
+                    allow_header(nodes.iter().flat_map(|n| n.routes.iter())).map(Cow::Owned),
+                    nodes
+                        .iter()
+                        .find_map(|n| n.routes.first())
+                        .map_or(DataFormat::Json, |r| r.data_format()),
+                ),
             },
         }
     }
+}
+
+/// The `Allow` header of a 405: every method some of `routes` allows, HEAD with GET.
+fn allow_header<'r>(routes: impl Iterator<Item = &'r Arc<Route>>) -> Option<HeaderValue> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in routes {
+        for m in &r.methods {
+            if !methods.contains(&m.as_str()) {
+                methods.push(m.as_str());
+            }
+        }
+    }
+    if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+        methods.push("HEAD");
+    }
+    HeaderValue::from_str(&methods.join(", ")).ok()
 }
 
 /// Decodes `%XX` escapes of a path segment; an invalid escape stays as it came.
@@ -451,7 +465,7 @@ mod tests {
         assert_eq!(found(&t, "/x", Method::POST).0, "post");
         match t.lookup("/x", &Method::DELETE) {
             Lookup::WrongMethod(Some(allow), DataFormat::Json) => {
-                assert_eq!(allow, "GET, POST, HEAD")
+                assert_eq!(*allow, "GET, POST, HEAD")
             }
             other => panic!("{other:?}"),
         }
@@ -461,6 +475,26 @@ mod tests {
             HttpChannelConfig::new("head", "/x", "s").with_methods(["HEAD"]),
         ]);
         assert_eq!(found(&with_head, "/x", Method::HEAD).0, "head");
+    }
+
+    #[test]
+    fn a_405_allows_the_methods_of_every_pattern_matching_the_path() {
+        let t = table(&[
+            HttpChannelConfig::new("b", "/a/b", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("x", "/a/{x}", "s").with_methods(["POST"]),
+        ]);
+        assert_eq!(found(&t, "/a/b", Method::POST).0, "x");
+        match t.lookup("/a/b", &Method::DELETE) {
+            Lookup::WrongMethod(Some(allow), DataFormat::Json) => {
+                assert_eq!(*allow, "GET, POST, HEAD")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A path only the parameter matches allows only its methods.
+        match t.lookup("/a/c", &Method::DELETE) {
+            Lookup::WrongMethod(Some(allow), _) => assert_eq!(*allow, "POST"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
