@@ -62,7 +62,7 @@ impl Pattern {
                     "segment `{seg}` mixes text and a parameter; a parameter is a whole segment"
                 ));
             } else {
-                segments.push(Segment::Static(seg.into()));
+                segments.push(Segment::Static(normalize_static(seg).into()));
             }
         }
         Ok(Pattern { segments })
@@ -190,7 +190,7 @@ impl Node {
             }
             return None;
         };
-        if let Some(child) = self.statics.get(seg) {
+        if let Some(child) = self.statics.get(&*normalize_static(seg)) {
             if let Some(found) = child.walk(rest.clone(), method, params, wrong_method) {
                 return Some(found);
             }
@@ -372,6 +372,44 @@ fn allow_header<'r>(routes: impl Iterator<Item = &'r Arc<Route>>) -> Option<Head
     HeaderValue::from_str(&methods.join(", ")).ok()
 }
 
+/// A static segment as patterns and paths are compared: escapes of unreserved characters
+/// (letters, digits, `-`, `.`, `_`, `~`) decoded, the others kept with uppercase hex, so `%2F`
+/// stays text rather than a separator. Allocates only for a segment holding `%`.
+fn normalize_static(seg: &str) -> Cow<'_, str> {
+    if !seg.contains('%') {
+        return Cow::Borrowed(seg);
+    }
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = seg.as_bytes();
+    let mut out = String::with_capacity(seg.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let b = h << 4 | l;
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(b));
+                } else {
+                    out.push('%');
+                    out.push(char::from(bytes[i + 1]).to_ascii_uppercase());
+                    out.push(char::from(bytes[i + 2]).to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Not an escape: copy the character whole.
+        let ch_len = seg[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&seg[i..i + ch_len]);
+        i += ch_len;
+    }
+    Cow::Owned(out)
+}
+
 /// Decodes `%XX` escapes of a path segment; an invalid escape stays as it came.
 pub(crate) fn percent_decode(raw: &str) -> String {
     if !raw.contains('%') {
@@ -495,6 +533,24 @@ mod tests {
             Lookup::WrongMethod(Some(allow), _) => assert_eq!(*allow, "POST"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn escaped_unreserved_characters_match_static_segments() {
+        let t = table(&[
+            HttpChannelConfig::new("inv", "/invoice.dispatcher", "s"),
+            HttpChannelConfig::new("slash", "/a%2fb/c", "s"),
+            HttpChannelConfig::new("p", "/p/{x}", "s"),
+        ]);
+        assert_eq!(found(&t, "/invoice%2Edispatcher", Method::GET).0, "inv");
+        assert_eq!(found(&t, "/%69nvoice%2edispatcher", Method::GET).0, "inv");
+        // An escaped slash is text, never a separator, in any hex case.
+        assert_eq!(found(&t, "/a%2Fb/c", Method::GET).0, "slash");
+        assert!(matches!(t.lookup("/a/b/c", &Method::GET), Lookup::NotFound));
+        // Parameters still get their raw value, decoded later.
+        assert_eq!(found(&t, "/p/%41", Method::GET), ("p", vec!["%41".into()]));
+        assert_eq!(normalize_static("caf%C3%A9%zz%4"), "caf%C3%A9%zz%4");
+        assert_eq!(normalize_static("é%7e"), "é~");
     }
 
     #[test]

@@ -152,3 +152,19 @@ async fn a_405_allows_every_method_that_works_on_the_path() {
     assert_eq!(s.get("/a/b?id=1").await.status, 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_static_path_matches_with_escaped_unreserved_characters() {
+    let channels = vec![HttpChannelConfig::new(
+        "json",
+        "/invoice.dispatcher",
+        "invoice.dispatcher",
+    )];
+    let s = TestServer::start(platform(), channels, vec![]).await;
+    let r = s.get("/invoice%2Edispatcher?target=CRM").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["stored"][0], "CRM");
+    // An escaped slash is not a separator.
+    assert_eq!(s.get("/invoice%2Fdispatcher").await.status, 404);
+    s.stop().await;
+}
