@@ -16,6 +16,7 @@ use zato_core::sio::{ReplyFormat, SioError};
 use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
 
 use crate::router::{Lookup, Route, percent_decode};
+use crate::security::mark_sensitive;
 use crate::server::Shared;
 
 /// The response header naming the request's correlation id.
@@ -31,9 +32,10 @@ fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
     ReplyFormat::for_channel(format, content_type)
 }
 
-/// Whether every byte may stand in a header value, so `HeaderValue::from_static` cannot panic.
+/// Whether `HeaderValue::from_static` takes `s` without panicking: tab and visible ASCII only.
+/// Anything else, non-ASCII text included, goes through the checked conversions.
 fn header_safe(s: &str) -> bool {
-    s.bytes().all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+    s.bytes().all(|b| matches!(b, b'\t' | 0x20..=0x7e))
 }
 
 fn content_type_value(ct: Cow<'static, str>) -> Option<HeaderValue> {
@@ -95,7 +97,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 (Arc::clone(route), params)
             }
             Lookup::WrongMethod(allow, format) => {
-                let allow = allow.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let allow = allow
+                    .as_deref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 let err = ServiceError::MethodNotAllowed { allow };
                 return error_reply(&err, error_format(format, &parts.headers), cid);
             }
@@ -123,15 +129,39 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
         }
     }
 
-    let body = match read_body(&route, &parts.headers, body).await {
+    // The channel's timeout bounds reading the body too: a client that declares a body and
+    // stops sending it would otherwise hold the request, and a graceful shutdown, forever. The
+    // timer exists only on channels with a timeout.
+    let read = read_body(&route, &parts.headers, body);
+    let read = match route.timeout {
+        None => read.await,
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
+                // 504 with the `timeout` code, as for a slow service: zato-core's errors have no
+                // 408. The rest of the body is never read, so the connection is closed.
+                let mut resp = error_reply(&ServiceError::Timeout(limit), format, cid);
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return resp;
+            }
+        },
+    };
+    let body = match read {
         Ok(body) => body,
         Err(err) => return error_reply(&err, format, cid),
     };
 
+    let mut headers = parts.headers;
+    mark_sensitive(
+        &mut headers,
+        route.security.as_ref().and_then(|s| s.secret_header()),
+    );
     let http = HttpInfo {
         method: parts.method,
         uri: parts.uri,
-        headers: parts.headers,
+        headers,
         path_params,
     };
     let raw = RawRequest::new(cid, Arc::clone(&route.channel), body).with_http(http);
@@ -205,6 +235,28 @@ mod tests {
             ReplyFormat::Soap(SoapVersion::V12)
         );
         assert_eq!(error_format(DataFormat::Form, &h), ReplyFormat::Json);
+    }
+
+    #[test]
+    fn a_non_ascii_static_content_type_is_sent_not_panicked_on() {
+        let cid = Cid::new();
+        let ct = "application/json; profile=\"caf\u{e9}\"";
+        let raw = RawResponse::new(StatusCode::OK, ct, Bytes::from_static(b"{}"));
+        let resp = into_http(raw, cid);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE].as_bytes(),
+            ct.as_bytes()
+        );
+
+        // One no header value may hold: no Content-Type, still no panic.
+        let raw = RawResponse::new(
+            StatusCode::OK,
+            "text/plain\r\nx: y",
+            Bytes::from_static(b"x"),
+        );
+        let resp = into_http(raw, cid);
+        assert!(resp.headers().get(header::CONTENT_TYPE).is_none());
+        assert!(!header_safe("caf\u{e9}") && !header_safe("a\u{7f}") && header_safe("a\tb ~"));
     }
 
     #[test]

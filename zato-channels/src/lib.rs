@@ -5,7 +5,9 @@
 //! methods to a service, in a data format (JSON, XML, SOAP 1.1/1.2, form), under an optional
 //! [`SecurityDef`] (HTTP Basic Auth or an API key). Channels and security definitions can be
 //! added, changed and removed while requests flow; [`HttpServer::shutdown`] finishes the requests
-//! in flight before it returns. Every transport implements [`ChannelAdapter`].
+//! in flight before it returns, closing what is still open after a drain timeout (30 s by
+//! default). A client has 30 s by default to send a request's headers. Every transport implements
+//! [`ChannelAdapter`].
 //!
 //! What the caller sees:
 //!
@@ -20,7 +22,7 @@
 //! | media type not fitting the channel's format | 415 |
 //! | an outgoing connection failed | 502, 503 or 504, naming the connection |
 //! | inactive channel, or the server shutting down | 503 |
-//! | the service took longer than the channel's `timeout` | 504 |
+//! | the service took longer than the channel's `timeout`, or the request body did | 504 (`Connection: close` for a body) |
 //!
 //! Errors come in the channel's format: a JSON object, an XML document, or a SOAP Fault of the
 //! request's version, always with the cid, which every response also carries in `X-Zato-CID`.
@@ -64,4 +66,4 @@ pub use config::{
 };
 pub use error::{ChannelError, ConfigError, ConfigProblem};
 pub use handle::X_ZATO_CID;
-pub use server::HttpServer;
+pub use server::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpServer};

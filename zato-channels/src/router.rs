@@ -3,6 +3,7 @@
 //! A table is immutable. Changing a channel builds a new table (validating the whole
 //! configuration) and swaps it in; requests in flight keep the table they started with.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ impl Pattern {
                     "segment `{seg}` mixes text and a parameter; a parameter is a whole segment"
                 ));
             } else {
-                segments.push(Segment::Static(seg.into()));
+                segments.push(Segment::Static(normalize_static(seg).into()));
             }
         }
         Ok(Pattern { segments })
@@ -157,18 +158,7 @@ impl Node {
     }
 
     fn finish(&mut self) {
-        let mut methods: Vec<&str> = Vec::new();
-        for r in &self.routes {
-            for m in &r.methods {
-                if !methods.contains(&m.as_str()) {
-                    methods.push(m.as_str());
-                }
-            }
-        }
-        if methods.contains(&"GET") && !methods.contains(&"HEAD") {
-            methods.push("HEAD");
-        }
-        self.allow = HeaderValue::from_str(&methods.join(", ")).ok();
+        self.allow = allow_header(self.routes.iter());
         self.statics.values_mut().for_each(Node::finish);
         if let Some(p) = &mut self.param {
             p.finish();
@@ -176,14 +166,14 @@ impl Node {
     }
 
     /// Depth-first, static children before the parameter child, so the most specific pattern
-    /// wins segment by segment. Remembers the first node whose path matched but whose methods
-    /// did not, for the 405.
+    /// wins segment by segment. Remembers every node whose path matched but whose methods did
+    /// not, for the 405.
     fn walk<'t, 'p, I>(
         &'t self,
         mut rest: I,
         method: &Method,
         params: &mut Vec<&'p str>,
-        wrong_method: &mut Option<&'t Node>,
+        wrong_method: &mut Vec<&'t Node>,
     ) -> Option<&'t Arc<Route>>
     where
         I: Iterator<Item = &'p str> + Clone,
@@ -195,12 +185,12 @@ impl Node {
             {
                 return Some(route);
             }
-            if !self.routes.is_empty() && wrong_method.is_none() {
-                *wrong_method = Some(self);
+            if !self.routes.is_empty() {
+                wrong_method.push(self);
             }
             return None;
         };
-        if let Some(child) = self.statics.get(seg) {
+        if let Some(child) = self.statics.get(&*normalize_static(seg)) {
             if let Some(found) = child.walk(rest.clone(), method, params, wrong_method) {
                 return Some(found);
             }
@@ -223,7 +213,7 @@ pub(crate) enum Lookup<'t, 'p> {
     Found(&'t Arc<Route>, Vec<&'p str>),
     /// The path exists, but not for this method: the `Allow` header, and the format of the
     /// channels on the path, to answer in.
-    WrongMethod(Option<&'t HeaderValue>, DataFormat),
+    WrongMethod(Option<Cow<'t, HeaderValue>>, DataFormat),
     /// No channel has this path.
     NotFound,
 }
@@ -339,23 +329,85 @@ impl RouteTable {
     pub(crate) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
         let segments = path.split('/').filter(|s| !s.is_empty());
         let mut params = Vec::new();
-        let mut wrong_method = None;
+        // Allocates only for a 405 on a path several patterns match.
+        let mut wrong_method = Vec::new();
         match self
             .root
             .walk(segments, method, &mut params, &mut wrong_method)
         {
             Some(route) => Lookup::Found(route, params),
-            None => match wrong_method {
-                Some(node) => Lookup::WrongMethod(
-                    node.allow.as_ref(),
+            None => match wrong_method.as_slice() {
+                [] => Lookup::NotFound,
+                [node] => Lookup::WrongMethod(
+                    node.allow.as_ref().map(Cow::Borrowed),
                     node.routes
                         .first()
                         .map_or(DataFormat::Json, |r| r.data_format()),
                 ),
-                None => Lookup::NotFound,
+                nodes => Lookup::WrongMethod(
+                    allow_header(nodes.iter().flat_map(|n| n.routes.iter())).map(Cow::Owned),
+                    nodes
+                        .iter()
+                        .find_map(|n| n.routes.first())
+                        .map_or(DataFormat::Json, |r| r.data_format()),
+                ),
             },
         }
     }
+}
+
+/// The `Allow` header of a 405: every method some of `routes` allows, HEAD with GET.
+fn allow_header<'r>(routes: impl Iterator<Item = &'r Arc<Route>>) -> Option<HeaderValue> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in routes {
+        for m in &r.methods {
+            if !methods.contains(&m.as_str()) {
+                methods.push(m.as_str());
+            }
+        }
+    }
+    if methods.contains(&"GET") && !methods.contains(&"HEAD") {
+        methods.push("HEAD");
+    }
+    HeaderValue::from_str(&methods.join(", ")).ok()
+}
+
+/// A static segment as patterns and paths are compared: escapes of unreserved characters
+/// (letters, digits, `-`, `.`, `_`, `~`) decoded, the others kept with uppercase hex, so `%2F`
+/// stays text rather than a separator. Allocates only for a segment holding `%`.
+fn normalize_static(seg: &str) -> Cow<'_, str> {
+    if !seg.contains('%') {
+        return Cow::Borrowed(seg);
+    }
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = seg.as_bytes();
+    let mut out = String::with_capacity(seg.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let b = h << 4 | l;
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(b));
+                } else {
+                    out.push('%');
+                    out.push(char::from(bytes[i + 1]).to_ascii_uppercase());
+                    out.push(char::from(bytes[i + 2]).to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Not an escape: copy the character whole.
+        let ch_len = seg[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&seg[i..i + ch_len]);
+        i += ch_len;
+    }
+    Cow::Owned(out)
 }
 
 /// Decodes `%XX` escapes of a path segment; an invalid escape stays as it came.
@@ -451,7 +503,7 @@ mod tests {
         assert_eq!(found(&t, "/x", Method::POST).0, "post");
         match t.lookup("/x", &Method::DELETE) {
             Lookup::WrongMethod(Some(allow), DataFormat::Json) => {
-                assert_eq!(allow, "GET, POST, HEAD")
+                assert_eq!(*allow, "GET, POST, HEAD")
             }
             other => panic!("{other:?}"),
         }
@@ -461,6 +513,44 @@ mod tests {
             HttpChannelConfig::new("head", "/x", "s").with_methods(["HEAD"]),
         ]);
         assert_eq!(found(&with_head, "/x", Method::HEAD).0, "head");
+    }
+
+    #[test]
+    fn a_405_allows_the_methods_of_every_pattern_matching_the_path() {
+        let t = table(&[
+            HttpChannelConfig::new("b", "/a/b", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("x", "/a/{x}", "s").with_methods(["POST"]),
+        ]);
+        assert_eq!(found(&t, "/a/b", Method::POST).0, "x");
+        match t.lookup("/a/b", &Method::DELETE) {
+            Lookup::WrongMethod(Some(allow), DataFormat::Json) => {
+                assert_eq!(*allow, "GET, POST, HEAD")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A path only the parameter matches allows only its methods.
+        match t.lookup("/a/c", &Method::DELETE) {
+            Lookup::WrongMethod(Some(allow), _) => assert_eq!(*allow, "POST"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn escaped_unreserved_characters_match_static_segments() {
+        let t = table(&[
+            HttpChannelConfig::new("inv", "/invoice.dispatcher", "s"),
+            HttpChannelConfig::new("slash", "/a%2fb/c", "s"),
+            HttpChannelConfig::new("p", "/p/{x}", "s"),
+        ]);
+        assert_eq!(found(&t, "/invoice%2Edispatcher", Method::GET).0, "inv");
+        assert_eq!(found(&t, "/%69nvoice%2edispatcher", Method::GET).0, "inv");
+        // An escaped slash is text, never a separator, in any hex case.
+        assert_eq!(found(&t, "/a%2Fb/c", Method::GET).0, "slash");
+        assert!(matches!(t.lookup("/a/b/c", &Method::GET), Lookup::NotFound));
+        // Parameters still get their raw value, decoded later.
+        assert_eq!(found(&t, "/p/%41", Method::GET), ("p", vec!["%41".into()]));
+        assert_eq!(normalize_static("caf%C3%A9%zz%4"), "caf%C3%A9%zz%4");
+        assert_eq!(normalize_static("é%7e"), "é~");
     }
 
     #[test]

@@ -88,6 +88,14 @@ impl SecurityCheck {
         &self.challenge
     }
 
+    /// The header carrying an API key, which a service's `Debug` output must not show.
+    pub(crate) fn secret_header(&self) -> Option<&HeaderName> {
+        match &self.kind {
+            Kind::Basic { .. } => None,
+            Kind::ApiKey { header, .. } => Some(header),
+        }
+    }
+
     /// Whether the request's headers satisfy the definition.
     pub(crate) fn check(&self, headers: &HeaderMap) -> bool {
         match &self.kind {
@@ -140,6 +148,29 @@ fn ct_eq_choice(given: &[u8], expected: &[u8]) -> Choice {
 
 fn ct_eq(given: &[u8], expected: &[u8]) -> bool {
     ct_eq_choice(given, expected).into()
+}
+
+/// Headers carrying credentials whatever the channel's security.
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// Marks the values of the headers carrying credentials sensitive, so `Debug` shows `Sensitive`
+/// instead of them: the usual ones, and `extra` (an API key's header). Costs a lookup per name;
+/// changes only what is present, allocating nothing.
+pub(crate) fn mark_sensitive(headers: &mut HeaderMap, extra: Option<&HeaderName>) {
+    for name in CREDENTIAL_HEADERS.iter().chain(extra) {
+        if !headers.contains_key(name) {
+            continue;
+        }
+        if let http::header::Entry::Occupied(mut values) = headers.entry(name) {
+            for value in values.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,27 @@ pub(crate) struct Shared {
     stopped: watch::Sender<bool>,
     /// How long a client may take to send a request's headers, in milliseconds; 0 for no limit.
     header_read_timeout_ms: AtomicU64,
+    /// How long a shutdown waits for requests and connections before closing what remains, in
+    /// milliseconds; 0 for no limit.
+    drain_timeout_ms: AtomicU64,
+}
+
+/// How long a client may take to send a request's headers unless
+/// [`HttpServer::set_header_read_timeout`] says otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`HttpServer::shutdown`] waits for requests in flight and open connections before it
+/// closes them, unless [`HttpServer::set_drain_timeout`] says otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn to_ms(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(0, |t| {
+        u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
+fn from_ms(ms: u64) -> Option<Duration> {
+    (ms != 0).then(|| Duration::from_millis(ms))
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -162,7 +183,8 @@ impl HttpServer {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 stopped: watch::Sender::new(false),
-                header_read_timeout_ms: AtomicU64::new(0),
+                header_read_timeout_ms: AtomicU64::new(to_ms(Some(DEFAULT_HEADER_READ_TIMEOUT))),
+                drain_timeout_ms: AtomicU64::new(to_ms(Some(DEFAULT_DRAIN_TIMEOUT))),
             }),
         })
     }
@@ -215,14 +237,31 @@ impl HttpServer {
 
     /// Limits how long a client may take to send a request's headers (HTTP/1), closing the
     /// connection of one that dawdles (a slowloris). Applies to connections accepted from then
-    /// on; `None`, the default, sets no limit and keeps timers off the request path.
+    /// on. The default is [`DEFAULT_HEADER_READ_TIMEOUT`] (30 s); `None` sets no limit.
     pub fn set_header_read_timeout(&self, timeout: Option<Duration>) {
-        let ms = timeout.map_or(0, |t| {
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
-        });
         self.shared
             .header_read_timeout_ms
-            .store(ms, Ordering::Relaxed);
+            .store(to_ms(timeout), Ordering::Relaxed);
+    }
+
+    /// How long a client may take to send a request's headers; `None` for no limit.
+    pub fn header_read_timeout(&self) -> Option<Duration> {
+        from_ms(self.shared.header_read_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Limits how long [`shutdown`](Self::shutdown) waits for requests in flight to be answered
+    /// and connections to close; when it passes, the connections still open are closed, and
+    /// requests still running on them are abandoned. Read when the shutdown begins. The default
+    /// is [`DEFAULT_DRAIN_TIMEOUT`] (30 s); `None` waits as long as it takes.
+    pub fn set_drain_timeout(&self, timeout: Option<Duration>) {
+        self.shared
+            .drain_timeout_ms
+            .store(to_ms(timeout), Ordering::Relaxed);
+    }
+
+    /// How long a shutdown waits before closing what is still open; `None` for no limit.
+    pub fn drain_timeout(&self) -> Option<Duration> {
+        from_ms(self.shared.drain_timeout_ms.load(Ordering::Relaxed))
     }
 
     /// The address the listener is bound to (with the port chosen when binding port 0).
@@ -349,7 +388,9 @@ impl HttpServer {
     /// Stops serving gracefully. From the moment it is called, the listener accepts no new
     /// connection and requests arriving on open connections get a 503 with `Connection: close`;
     /// the returned future completes once every request in flight has been answered and every
-    /// connection closed. Calling it again, or on a server never started, is harmless.
+    /// connection closed, or once the [drain timeout](Self::set_drain_timeout) (30 s by default)
+    /// has passed, when the connections still open are closed, abandoning their requests.
+    /// Calling it again, or on a server never started, is harmless.
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         shared.draining.store(true, Ordering::SeqCst);
@@ -436,10 +477,15 @@ impl ChannelAdapter for HttpServer {
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
+    // Set when the drain deadline passes: every connection still open closes. Each connection
+    // holds a receiver, so the sender sees them all gone.
+    let (force_close, _) = watch::channel(false);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => serve_connection(&shared, &graceful, stream),
+                Ok((stream, _peer)) => {
+                    serve_connection(&shared, &graceful, force_close.subscribe(), stream);
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
                     tracing::warn!(error = %e, "http accept failed");
@@ -452,13 +498,33 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
     }
     drop(listener);
     tracing::info!(addr = %shared.local_addr, "http channel draining");
-    shared.wait_idle().await;
-    graceful.shutdown().await;
+    let drain = async {
+        shared.wait_idle().await;
+        graceful.shutdown().await;
+    };
+    let deadline = from_ms(shared.drain_timeout_ms.load(Ordering::Relaxed));
+    let drained = match deadline {
+        None => {
+            drain.await;
+            true
+        }
+        Some(limit) => tokio::time::timeout(limit, drain).await.is_ok(),
+    };
+    if !drained {
+        tracing::warn!(addr = %shared.local_addr, "http drain timeout passed; closing the connections still open");
+        force_close.send_replace(true);
+        force_close.closed().await;
+    }
     tracing::info!(addr = %shared.local_addr, "http channel stopped");
     shared.stopped.send_replace(true);
 }
 
-fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: TcpStream) {
+fn serve_connection(
+    shared: &Arc<Shared>,
+    graceful: &GracefulShutdown,
+    mut force_close: watch::Receiver<bool>,
+    stream: TcpStream,
+) {
     // Replies are written whole; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
     let io = TokioIo::new(stream);
@@ -468,10 +534,7 @@ fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: T
         async move { Ok::<_, Infallible>(handle(shared, req).await) }
     });
     let watcher = graceful.watcher();
-    let header_timeout = match shared.header_read_timeout_ms.load(Ordering::Relaxed) {
-        0 => None,
-        ms => Some(Duration::from_millis(ms)),
-    };
+    let header_timeout = from_ms(shared.header_read_timeout_ms.load(Ordering::Relaxed));
 
     #[cfg(not(feature = "http2"))]
     tokio::spawn(async move {
@@ -482,8 +545,14 @@ fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: T
                 .header_read_timeout(limit);
         }
         let conn = builder.serve_connection(io, service);
-        if let Err(e) = watcher.watch(conn).await {
-            tracing::debug!(error = %e, "http connection ended with an error");
+        tokio::select! {
+            served = watcher.watch(conn) => if let Err(e) = served {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            },
+            // Dropping the connection closes it, and drops the request it was serving.
+            _ = force_close.wait_for(|f| *f) => {
+                tracing::debug!("http connection closed at the drain deadline");
+            }
         }
     });
 
@@ -498,8 +567,14 @@ fn serve_connection(shared: &Arc<Shared>, graceful: &GracefulShutdown, stream: T
                 .header_read_timeout(limit);
         }
         let conn = builder.serve_connection(io, service);
-        if let Err(e) = watcher.watch(conn).await {
-            tracing::debug!(error = %e, "http connection ended with an error");
+        tokio::select! {
+            served = watcher.watch(conn) => if let Err(e) = served {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            },
+            // Dropping the connection closes it, and drops the request it was serving.
+            _ = force_close.wait_for(|f| *f) => {
+                tracing::debug!("http connection closed at the drain deadline");
+            }
         }
     });
 }

@@ -220,3 +220,40 @@ async fn a_media_type_not_fitting_the_channel_is_415_in_the_channel_format() {
     assert!(xml.body.contains(xml.cid()), "{}", xml.body);
     s.stop().await;
 }
+
+/// What `demo.profiled` answers.
+#[derive(zato_macros::SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct Profiled {
+    /// Always true.
+    pub ok: bool,
+}
+
+/// Answers with a media type whose parameter is not ASCII.
+#[zato_macros::service(name = "demo.profiled", crate = "zato_core")]
+pub async fn profiled(
+    _req: zato_core::Request<()>,
+) -> Result<zato_core::Response<Profiled>, zato_core::ServiceError> {
+    Ok(zato_core::Response::new(Profiled { ok: true })
+        .with_content_type("application/json; profile=\"café\""))
+}
+
+#[tokio::test]
+async fn a_non_ascii_content_type_from_a_service_is_answered() {
+    let platform = platform();
+    platform.services().deploy(profiled).unwrap();
+    let channels = vec![HttpChannelConfig::new(
+        "profiled",
+        "/profiled",
+        "demo.profiled",
+    )];
+    let s = TestServer::start(platform, channels, vec![]).await;
+    let resp = s.client.get(s.url("/profiled")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].as_bytes(),
+        "application/json; profile=\"café\"".as_bytes()
+    );
+    assert_eq!(resp.text().await.unwrap(), r#"{"ok":true}"#);
+    s.stop().await;
+}

@@ -235,3 +235,91 @@ async fn a_client_too_slow_with_its_headers_is_disconnected() {
     }
     s.stop().await;
 }
+
+/// The outer limit of the tests below: far beyond what they need, short of hanging the suite.
+const GENEROUS: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[tokio::test]
+async fn shutdown_returns_despite_a_client_stuck_in_its_headers() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    s.server
+        .set_drain_timeout(Some(std::time::Duration::from_millis(300)));
+    let mut stuck = RawConn::connect(s.server.local_addr()).await.unwrap();
+    // The headers never end.
+    stuck.send(b"GET /empty HTTP/1.1\r\nHost: x\r\n").await;
+    // Let the server accept the connection and read what was sent.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::timeout(GENEROUS, s.server.shutdown())
+        .await
+        .expect("shutdown waited forever for a client that never finished its headers");
+    // The stuck connection was closed, not answered with a served request.
+    let answer = tokio::time::timeout(GENEROUS, stuck.read_response())
+        .await
+        .expect("the stuck connection stayed open after shutdown");
+    if let Some((status, ..)) = answer {
+        assert!(status >= 400, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_returns_despite_a_body_that_never_comes() {
+    let gate = Gate::new();
+    // No channel timeout: only the drain deadline ends this request.
+    let s = server(&gate).await;
+    s.server
+        .set_drain_timeout(Some(std::time::Duration::from_millis(300)));
+    let mut slow = RawConn::connect(s.server.local_addr()).await.unwrap();
+    slow.send(b"POST /empty HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::timeout(GENEROUS, s.server.shutdown())
+        .await
+        .expect("shutdown waited forever for a body that never came");
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_channel_timeout_is_answered_and_does_not_block_shutdown() {
+    let platform = platform();
+    let channels = vec![
+        HttpChannelConfig::new("slow", "/slow", "demo.empty")
+            .with_timeout(std::time::Duration::from_secs(1)),
+    ];
+    let s = TestServer::start(platform, channels, vec![]).await;
+    // The drain deadline must not be what rescues this request.
+    s.server.set_drain_timeout(None);
+    let mut slow = RawConn::connect(s.server.local_addr()).await.unwrap();
+    slow.send(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await;
+    let (status, headers, body) = tokio::time::timeout(GENEROUS, slow.read_response())
+        .await
+        .expect("the channel timeout did not cover reading the body")
+        .expect("the connection closed without an answer");
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        headers.iter().any(|h| h == "connection: close"),
+        "{headers:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "timeout", "{body}");
+    tokio::time::timeout(GENEROUS, s.server.shutdown())
+        .await
+        .expect("shutdown waited forever");
+}
+
+#[tokio::test]
+async fn headers_and_shutdown_are_bounded_by_default() {
+    let gate = Gate::new();
+    let s = server(&gate).await;
+    assert_eq!(
+        s.server.header_read_timeout(),
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        s.server.drain_timeout(),
+        Some(std::time::Duration::from_secs(30))
+    );
+    s.server.set_header_read_timeout(None);
+    assert_eq!(s.server.header_read_timeout(), None);
+    s.stop().await;
+}

@@ -134,3 +134,37 @@ async fn without_merge_url_params_only_the_body_counts() {
     assert_eq!(v["elements"][0]["name"], "id");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_405_allows_every_method_that_works_on_the_path() {
+    let channels = vec![
+        HttpChannelConfig::new("b", "/a/b", "demo.lookup").with_methods(["GET"]),
+        HttpChannelConfig::new("x", "/a/{id}", "demo.lookup").with_methods(["POST"]),
+    ];
+    let s = TestServer::start(platform(), channels, vec![]).await;
+    let r = Reply::from(s.client.delete(s.url("/a/b")).send().await.unwrap()).await;
+    r.assert_json_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), "GET, POST, HEAD");
+    // Every method the header names is answered.
+    let post = s.post("/a/b", "application/json", "{}").await;
+    assert_eq!(post.status, 200, "{post:?}");
+    assert_eq!(post.json()["channel"], "x");
+    assert_eq!(s.get("/a/b?id=1").await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_static_path_matches_with_escaped_unreserved_characters() {
+    let channels = vec![HttpChannelConfig::new(
+        "json",
+        "/invoice.dispatcher",
+        "invoice.dispatcher",
+    )];
+    let s = TestServer::start(platform(), channels, vec![]).await;
+    let r = s.get("/invoice%2Edispatcher?target=CRM").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["stored"][0], "CRM");
+    // An escaped slash is not a separator.
+    assert_eq!(s.get("/invoice%2Fdispatcher").await.status, 404);
+    s.stop().await;
+}

@@ -193,3 +193,78 @@ async fn secrets_never_show_in_debug_errors_or_listings() {
     }
     s.stop().await;
 }
+
+/// What `demo.debug_http` answers.
+#[derive(zato_macros::SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct Shown {
+    /// `format!("{:?}", req.http)`.
+    pub debug: String,
+}
+
+/// Answers with the Debug output of the request's HTTP side, as a careless service might log it.
+#[zato_macros::service(name = "demo.debug_http", crate = "zato_core")]
+pub async fn debug_http(req: zato_core::Request<()>) -> Result<Shown, zato_core::ServiceError> {
+    Ok(Shown {
+        debug: format!("{:?}", req.http),
+    })
+}
+
+#[tokio::test]
+async fn credentials_never_show_in_a_services_debug_output() {
+    let platform = platform();
+    platform.services().deploy(debug_http).unwrap();
+    let channels = vec![
+        HttpChannelConfig::new("basic", "/basic", "demo.debug_http").with_security("crm.basic"),
+        HttpChannelConfig::new("key", "/key", "demo.debug_http").with_security("billing.key"),
+    ];
+    let security = vec![
+        SecurityDef::basic_auth("crm.basic", "crm", PASSWORD),
+        SecurityDef::api_key("billing.key", "X-Billing-Key", KEY),
+    ];
+    let s = TestServer::start(platform, channels, security).await;
+    let basic = Reply::from(
+        s.client
+            .get(s.url("/basic"))
+            .basic_auth("crm", Some(PASSWORD))
+            .header("proxy-authorization", "Basic cHJveHk6cHJveHktc2VjcmV0")
+            .header("cookie", "session=c00kie-s3cret")
+            .header("x-trace", "visible")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(basic.status, 200, "{basic:?}");
+    let shown = basic.json()["debug"].as_str().unwrap().to_owned();
+    let base64 = "Y3JtOlN1cDNyLXMzY3JldC1wYTU1"; // crm:Sup3r-s3cret-pa55
+    for secret in [
+        base64,
+        PASSWORD,
+        "cHJveHk6cHJveHktc2VjcmV0",
+        "c00kie-s3cret",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("authorization"), "{shown}");
+    assert!(shown.contains("Sensitive"), "{shown}");
+    assert!(
+        shown.contains("visible"),
+        "other headers still show: {shown}"
+    );
+
+    let key = Reply::from(
+        s.client
+            .get(s.url("/key"))
+            .header("x-billing-key", KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(key.status, 200, "{key:?}");
+    let shown = key.json()["debug"].as_str().unwrap().to_owned();
+    assert!(!shown.contains(KEY), "{shown}");
+    assert!(shown.contains("x-billing-key"), "{shown}");
+    s.stop().await;
+}
