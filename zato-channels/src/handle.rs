@@ -139,9 +139,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
             Ok(read) => read,
             Err(_) => {
                 tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
-                // 504 with the `timeout` code, as for a slow service: zato-core's errors have no
-                // 408. The rest of the body is never read, so the connection is closed.
-                let mut resp = error_reply(&ServiceError::Timeout(limit), format, cid);
+                // The caller's fault: 408. The rest of the body is never read, so the connection
+                // is closed.
+                let mut resp = error_reply(&ServiceError::RequestTimeout(limit), format, cid);
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return resp;

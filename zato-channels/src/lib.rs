@@ -22,7 +22,8 @@
 //! | media type not fitting the channel's format | 415 |
 //! | an outgoing connection failed | 502, 503 or 504, naming the connection |
 //! | inactive channel, or the server shutting down | 503 |
-//! | the service took longer than the channel's `timeout`, or the request body did | 504 (`Connection: close` for a body) |
+//! | the request body took longer than the channel's `timeout` to arrive | 408, with `Connection: close` |
+//! | the service took longer than the channel's `timeout` | 504 |
 //!
 //! Errors come in the channel's format: a JSON object, an XML document, or a SOAP Fault of the
 //! request's version, always with the cid, which every response also carries in `X-Zato-CID`.

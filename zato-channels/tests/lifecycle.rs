@@ -295,13 +295,13 @@ async fn a_body_slower_than_the_channel_timeout_is_answered_and_does_not_block_s
         .await
         .expect("the channel timeout did not cover reading the body")
         .expect("the connection closed without an answer");
-    assert_eq!(status, 504, "{body}");
+    assert_eq!(status, 408, "{body}");
     assert!(
         headers.iter().any(|h| h == "connection: close"),
         "{headers:?}"
     );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["code"], "timeout", "{body}");
+    assert_eq!(v["code"], "request_timeout", "{body}");
     tokio::time::timeout(GENEROUS, s.server.shutdown())
         .await
         .expect("shutdown waited forever");

@@ -157,6 +157,9 @@ pub enum ServiceError {
     /// An outgoing connection failed: 502, 503 or 504.
     #[error(transparent)]
     Outgoing(#[from] OutgoingError),
+    /// The caller did not send the whole request in time: 408.
+    #[error("request body not received within {}ms", .0.as_millis())]
+    RequestTimeout(Duration),
     /// The service did not finish in time: 504.
     #[error("service timed out after {}ms", .0.as_millis())]
     Timeout(Duration),
@@ -218,6 +221,7 @@ impl ServiceError {
                 OutgoingErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 OutgoingErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             },
+            ServiceError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServiceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -243,6 +247,7 @@ impl ServiceError {
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Outgoing(_) => "outgoing_connection_failed",
+            ServiceError::RequestTimeout(_) => "request_timeout",
             ServiceError::Timeout(_) => "timeout",
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal { .. } => "internal_error",
@@ -272,6 +277,11 @@ mod tests {
                 FaultCode::Client,
             ),
             (ServiceError::Conflict("x".into()), 409, FaultCode::Client),
+            (
+                ServiceError::RequestTimeout(Duration::from_secs(1)),
+                408,
+                FaultCode::Client,
+            ),
             (
                 SioError::PayloadTooLarge { limit: 1 }.into(),
                 413,
