@@ -195,10 +195,12 @@ impl Authenticator {
         let token = get("x-auth-token")
             .or_else(|| get("x-storage-token"))
             .ok_or_else(|| protocol("auth v1.0 answer has no X-Auth-Token"))?;
+        // Seconds the token stays valid. A value too large to represent (`1e19`) means no known
+        // expiry rather than a panic.
         let expires_at = get("x-auth-token-expires")
-            .and_then(|s| s.parse::<f64>().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .map(|d| SystemTime::now() + d);
+            .and_then(|d| SystemTime::now().checked_add(d));
         let storage_url = if self.config.is_snet {
             snet(&storage_url)
         } else {
@@ -294,8 +296,15 @@ fn parse_time(s: &str) -> Option<SystemTime> {
             .ok()
             .map(|n| n.and_utc().fixed_offset())
     })?;
-    let secs = u64::try_from(t.timestamp()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    // A time before 1970 is long past: the token counts as expired. A time beyond what
+    // `SystemTime` represents counts as no known expiry.
+    let Ok(secs) = u64::try_from(t.timestamp()) else {
+        return Some(SystemTime::UNIX_EPOCH);
+    };
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+        secs,
+        t.timestamp_subsec_nanos().min(999_999_999),
+    ))
 }
 
 fn with_suffix(url: &str, suffix: &str) -> String {
@@ -401,5 +410,11 @@ mod tests {
         assert!(parse_time("2030-01-01T00:00:00Z").is_some());
         assert!(parse_time("2030-01-01T00:00:00.000000Z").is_some());
         assert!(parse_time("2030-01-01T00:00:00").is_some());
+        assert!(parse_time("9999-12-31T23:59:59.999999Z").is_some());
+        assert_eq!(
+            parse_time("1969-12-31T23:59:59Z"),
+            Some(SystemTime::UNIX_EPOCH),
+            "a past expiry is expired, not unknown"
+        );
     }
 }

@@ -278,3 +278,61 @@ async fn preauth_url_and_token_skip_authentication() {
     assert_eq!(client.head_account().await.unwrap().container_count, 7);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
+
+/// A v1.0 server whose answer carries `x-auth-token-expires: expires`.
+async fn v1_server_expiring(expires: &str) -> (MockServer, SwiftConfig) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth/v1.0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-storage-url", format!("{}{ACCOUNT}", server.uri()))
+                .insert_header("x-auth-token", TOKEN)
+                .insert_header("x-auth-token-expires", expires),
+        )
+        .mount(&server)
+        .await;
+    mount_account_head(&server, ACCOUNT, TOKEN).await;
+    let config = support::v1_config(&server);
+    (server, config)
+}
+
+#[tokio::test]
+async fn a_huge_v1_token_expiry_does_not_panic_and_the_token_is_reused() {
+    for expires in ["1e19", "1e300", "18446744073709551615"] {
+        let (server, config) = v1_server_expiring(expires).await;
+        let client = SwiftConnection::new(config)
+            .unwrap()
+            .client()
+            .await
+            .unwrap();
+        assert_eq!(client.head_account().await.unwrap().container_count, 7);
+        assert_eq!(client.head_account().await.unwrap().container_count, 7);
+        assert_eq!(count(&server, "/auth/v1.0").await, 1, "{expires}");
+    }
+}
+
+#[tokio::test]
+async fn a_far_keystone_expiry_does_not_panic() {
+    let server = MockServer::start().await;
+    let mut body = v3_catalog(&server);
+    body["token"]["expires_at"] = json!("9999-12-31T23:59:59.999999Z");
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("x-subject-token", TOKEN)
+                .set_body_json(body),
+        )
+        .mount(&server)
+        .await;
+    mount_account_head(&server, "/one/public/AUTH_p", TOKEN).await;
+    let client = SwiftConnection::new(v3_config(&server, "RegionOne", false))
+        .unwrap()
+        .client()
+        .await
+        .unwrap();
+    client.head_account().await.unwrap();
+    client.head_account().await.unwrap();
+    assert_eq!(count(&server, "/v3/auth/tokens").await, 1);
+}
