@@ -12,8 +12,20 @@ use serde_json::{Value, json};
 use crate::config::{AuthVersion, Secret, SwiftConfig};
 use crate::error::{SwiftError, from_reqwest};
 
-/// A token is refreshed this long before Keystone says it expires.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// A token is refreshed at most this long before it expires.
+const MAX_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// When a token received at `received` and expiring at `expires_at` should be renewed: a tenth
+/// of its remaining lifetime before it expires, at most [`MAX_EXPIRY_MARGIN`] before. A fixed
+/// margin would make a token valid for less than the margin stale on arrival, so every request
+/// would authenticate again.
+fn refresh_time(received: SystemTime, expires_at: SystemTime) -> SystemTime {
+    let lifetime = expires_at
+        .duration_since(received)
+        .unwrap_or(Duration::ZERO);
+    let margin = (lifetime / 10).min(MAX_EXPIRY_MARGIN);
+    expires_at.checked_sub(margin).unwrap_or(expires_at)
+}
 
 /// An authenticated session: where the account lives and the token to reach it.
 #[derive(Clone)]
@@ -23,6 +35,8 @@ pub(crate) struct Session {
     /// The token as a sensitive header value, built once rather than on every request.
     pub(crate) header: http::HeaderValue,
     pub(crate) expires_at: Option<SystemTime>,
+    /// When the token should be renewed, a little before `expires_at`.
+    refresh_at: Option<SystemTime>,
 }
 
 impl fmt::Debug for Session {
@@ -44,17 +58,18 @@ impl Session {
         let mut header = http::HeaderValue::from_str(token.expose())
             .map_err(|_| protocol("the token is not a valid header value"))?;
         header.set_sensitive(true);
+        let now = SystemTime::now();
         Ok(Session {
             storage_url: storage_url.trim_end_matches('/').to_string(),
             token,
             header,
             expires_at,
+            refresh_at: expires_at.map(|at| refresh_time(now, at)),
         })
     }
 
     fn is_fresh(&self) -> bool {
-        self.expires_at
-            .is_none_or(|at| at > SystemTime::now() + EXPIRY_MARGIN)
+        self.refresh_at.is_none_or(|at| SystemTime::now() < at)
     }
 }
 
@@ -403,6 +418,32 @@ mod tests {
             snet("https://storage.example.com/v1/A"),
             "https://snet-storage.example.com/v1/A"
         );
+    }
+
+    #[test]
+    fn the_renewal_margin_is_a_tenth_of_the_lifetime_up_to_a_minute() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = Duration::from_secs;
+        // An hour-long token is renewed a minute before it expires.
+        assert_eq!(refresh_time(now, now + s(3600)), now + s(3540));
+        // A 30 s token is used for 27 s, not renewed on arrival.
+        assert_eq!(refresh_time(now, now + s(30)), now + s(27));
+        // A token already expired is renewed at once.
+        assert_eq!(refresh_time(now, now - s(5)), now - s(5));
+    }
+
+    #[test]
+    fn a_fresh_short_lived_token_is_fresh() {
+        let at = SystemTime::now() + Duration::from_secs(30);
+        let session = Session::new("http://swift/v1/AUTH_a", Secret::new("t".into()), Some(at));
+        assert!(session.unwrap().is_fresh());
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let session = Session::new(
+            "http://swift/v1/AUTH_a",
+            Secret::new("t".into()),
+            Some(past),
+        );
+        assert!(!session.unwrap().is_fresh());
     }
 
     #[test]
