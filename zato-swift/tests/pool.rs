@@ -373,3 +373,74 @@ async fn the_old_pool_drains_then_is_dropped() {
         .collect();
     assert_eq!(heads, ["token-A", "token-B"]);
 }
+
+#[test]
+fn concurrent_reconfigures_never_leave_an_older_generation_in_force() {
+    let config = SwiftConfig::v1("race", "http://127.0.0.1:1/auth/v1.0", "u", "k");
+    let conn = Arc::new(SwiftConnection::new(config.clone()).unwrap());
+    let threads = 8;
+    let rounds = 20;
+    for round in 0..rounds {
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (conn, barrier, config) = (conn.clone(), barrier.clone(), config.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    conn.reconfigure(SwiftConfig {
+                        pool_size: u32::try_from(i + 1).unwrap(),
+                        ..config
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let expected = u64::try_from(1 + (round + 1) * threads).unwrap();
+        assert_eq!(
+            conn.stats().generation,
+            expected,
+            "round {round}: the newest of the concurrent reconfigurations is in force"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reconfigure_refuses_a_new_name_and_keeps_the_old_config() {
+    let (_server, config) = v1_server().await;
+    let conns = OutgoingConnections::new();
+    let conn = conns.add_swift(SwiftConnection::new(config.clone()).unwrap());
+    let err = conn
+        .reconfigure(SwiftConfig {
+            name: "Renamed".into(),
+            pool_size: 2,
+            ..config.clone()
+        })
+        .unwrap_err();
+    match &err {
+        SwiftError::Config(c) => {
+            assert_eq!(c.problems.len(), 1, "{err}");
+            assert_eq!(c.problems[0].field, "name");
+        }
+        other => panic!("{other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Invoice Dispatcher") && msg.contains("Renamed"),
+        "{msg}"
+    );
+    assert_eq!(conn.name(), "Invoice Dispatcher");
+    assert_eq!(conn.config().pool_size, config.pool_size);
+    assert_eq!(conn.stats().generation, 1);
+    assert!(conns.swift("Invoice Dispatcher").is_ok());
+    assert!(conns.swift("Renamed").is_err());
+    // The same name is still accepted.
+    conn.reconfigure(SwiftConfig {
+        pool_size: 2,
+        ..config
+    })
+    .unwrap();
+    assert_eq!(conn.stats().generation, 2);
+}
