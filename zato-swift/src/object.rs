@@ -126,6 +126,9 @@ pub struct ObjectInfo {
     pub metadata: Metadata,
     /// Whether it is a static large object manifest.
     pub is_static_large_object: bool,
+    /// For a dynamic large object, its `X-Object-Manifest`: the `container/prefix` of its
+    /// segments.
+    pub dynamic_large_object_manifest: Option<String>,
 }
 
 impl ObjectInfo {
@@ -138,7 +141,13 @@ impl ObjectInfo {
             metadata: read_meta(h, "object"),
             is_static_large_object: header_str(h, "x-static-large-object")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            dynamic_large_object_manifest: header_str(h, "x-object-manifest"),
         }
+    }
+
+    /// Whether it is a static or dynamic large object, whose ETag is not the MD5 of its content.
+    pub fn is_large_object(&self) -> bool {
+        self.is_static_large_object || self.dynamic_large_object_manifest.is_some()
     }
 }
 
@@ -271,8 +280,8 @@ impl SwiftClient {
         Ok(etag)
     }
 
-    /// Reads a whole object. Unless a range was asked for or it is a large object, its MD5 is
-    /// checked against the ETag.
+    /// Reads a whole object. Unless a range was asked for or it is a large object (static, or
+    /// dynamic with `X-Object-Manifest`), its MD5 is checked against the ETag.
     ///
     /// # Errors
     ///
@@ -297,7 +306,8 @@ impl SwiftClient {
         let resp = self.get_response(container, object, opts).await?;
         let info = ObjectInfo::from_headers(resp.headers());
         let data = resp.bytes().await.map_err(body_error)?;
-        let whole = opts.range.is_none() && !info.is_static_large_object;
+        // The ETag of a large object is the MD5 of its segments' ETags, not of its content.
+        let whole = opts.range.is_none() && !info.is_large_object();
         if let Some(etag) = info.etag.as_deref().filter(|_| whole) {
             let actual = md5_hex(&data);
             if etag.len() == 32 && actual != etag {
