@@ -144,6 +144,7 @@ impl Authenticator {
         let c = &self.config;
         let (Some(auth_url), Some(user), Some(key)) = (&c.auth_url, &c.user, &c.key) else {
             return Err(SwiftError::AuthFailed {
+                connection: None,
                 message: "the token was refused and no credentials are configured to renew it"
                     .into(),
             });
@@ -174,10 +175,12 @@ impl Authenticator {
         // The body of a refused authentication is never quoted: it could echo credentials.
         Err(if matches!(status.as_u16(), 401 | 403) {
             SwiftError::AuthFailed {
+                connection: None,
                 message: format!("the identity service answered {status}"),
             }
         } else {
             SwiftError::Http {
+                connection: None,
                 status: status.as_u16(),
                 operation: "authenticate".into(),
                 excerpt: String::new(),
@@ -188,6 +191,7 @@ impl Authenticator {
     async fn v1(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
         let mut key =
             http::HeaderValue::from_str(key.expose()).map_err(|_| SwiftError::AuthFailed {
+                connection: None,
                 message: "the key is not a valid header value".into(),
             })?;
         key.set_sensitive(true);
@@ -300,6 +304,7 @@ impl Authenticator {
 
 fn protocol(message: &str) -> SwiftError {
     SwiftError::Protocol {
+        connection: None,
         message: message.into(),
     }
 }
@@ -376,6 +381,7 @@ fn pick_endpoint(catalog: &Value, c: &SwiftConfig, version: Catalog) -> Result<S
         }
     }
     Err(SwiftError::Protocol {
+        connection: None,
         message: format!(
             "the catalog has no object-store endpoint for region {} and interface {interface}",
             c.region.as_deref().unwrap_or("(any)")

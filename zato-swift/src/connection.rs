@@ -204,8 +204,14 @@ impl SwiftConnection {
     /// when no client became free in time, or the authentication error.
     pub async fn client(&self) -> Result<PooledSwiftClient, SwiftError> {
         let g = self.current.load_full();
+        Self::checkout(&g)
+            .await
+            .map_err(|e| e.with_connection(&g.shared.name))
+    }
+
+    async fn checkout(g: &Generation) -> Result<PooledSwiftClient, SwiftError> {
         if !g.config.is_active {
-            return Err(SwiftError::Inactive);
+            return Err(SwiftError::Inactive { connection: None });
         }
         // Lock-free when a valid token is cached.
         g.shared.auth.session().await?;
@@ -213,6 +219,7 @@ impl SwiftConnection {
             Ok(inner) => Ok(PooledSwiftClient { inner }),
             Err(RunError::User(e)) => Err(e),
             Err(RunError::TimedOut) => Err(SwiftError::PoolExhausted {
+                connection: None,
                 waited: g.config.pool_wait(),
                 pool_size: g.config.pool_size,
             }),

@@ -168,7 +168,7 @@ async fn an_inactive_connection_refuses_checkouts() {
     })
     .unwrap();
     let err = conn.client().await.unwrap_err();
-    assert!(matches!(err, SwiftError::Inactive));
+    assert!(matches!(err, SwiftError::Inactive { .. }));
     let service: zato_core::ServiceError = err.into();
     assert_eq!(service.status().as_u16(), 503);
     conn.reconfigure(config).unwrap();
@@ -443,4 +443,86 @@ async fn reconfigure_refuses_a_new_name_and_keeps_the_old_config() {
     })
     .unwrap();
     assert_eq!(conn.stats().generation, 2);
+}
+
+/// What a service does: `?` turns the Swift error into its `ServiceError`.
+async fn put_in_a_service(
+    client: &zato_swift::PooledSwiftClient,
+) -> Result<(), zato_core::ServiceError> {
+    client
+        .put_object("CRM", "1.json", &b"{}"[..], &PutOptions::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_put_of_a_pooled_client_names_the_configured_connection() {
+    let (server, config) = v1_server().await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{ACCOUNT}/CRM/1.json")))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&server)
+        .await;
+    let conn = SwiftConnection::new(SwiftConfig {
+        retries: 0,
+        ..config
+    })
+    .unwrap();
+    let client = conn.client().await.unwrap();
+    let err = put_in_a_service(&client).await.unwrap_err();
+    assert_eq!(err.status().as_u16(), 502);
+    let msg = err.to_string();
+    assert!(msg.contains("Invoice Dispatcher"), "{msg}");
+    assert!(!msg.contains("`swift`"), "{msg}");
+
+    // The SwiftError itself says which connection it came from, and stays matchable.
+    let swift_err = client
+        .put_object("CRM", "1.json", &b"{}"[..], &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(swift_err, SwiftError::Http { status: 500, .. }));
+    assert_eq!(swift_err.connection(), Some("Invoice Dispatcher"));
+    // Naming the connection yourself still works.
+    assert!(
+        swift_err
+            .into_service_error("Other")
+            .to_string()
+            .contains("Other")
+    );
+}
+
+#[tokio::test]
+async fn checkout_and_validation_errors_name_the_connection() {
+    let (_server, config) = v1_server().await;
+    let conn = SwiftConnection::new(SwiftConfig {
+        is_active: false,
+        ..config.clone()
+    })
+    .unwrap();
+    let err = conn.client().await.unwrap_err();
+    assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+    let service: zato_core::ServiceError = err.into();
+    assert!(
+        service.to_string().contains("Invoice Dispatcher"),
+        "{service}"
+    );
+
+    let conn = SwiftConnection::new(config.clone()).unwrap();
+    let client = conn.client().await.unwrap();
+    let err = client
+        .put_object("", "o", &b"x"[..], &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwiftError::InvalidName { .. }), "{err}");
+    assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+
+    // A bare configuration error belongs to no connection: it falls back to `swift`.
+    let bad = SwiftConnection::new(SwiftConfig {
+        auth_url: None,
+        ..config
+    })
+    .unwrap_err();
+    assert_eq!(bad.connection(), None);
+    let service: zato_core::ServiceError = bad.into();
+    assert!(service.to_string().contains("`swift`"), "{service}");
 }
