@@ -12,8 +12,20 @@ use serde_json::{Value, json};
 use crate::config::{AuthVersion, Secret, SwiftConfig};
 use crate::error::{SwiftError, from_reqwest};
 
-/// A token is refreshed this long before Keystone says it expires.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// A token is refreshed at most this long before it expires.
+const MAX_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// When a token received at `received` and expiring at `expires_at` should be renewed: a tenth
+/// of its remaining lifetime before it expires, at most [`MAX_EXPIRY_MARGIN`] before. A fixed
+/// margin would make a token valid for less than the margin stale on arrival, so every request
+/// would authenticate again.
+fn refresh_time(received: SystemTime, expires_at: SystemTime) -> SystemTime {
+    let lifetime = expires_at
+        .duration_since(received)
+        .unwrap_or(Duration::ZERO);
+    let margin = (lifetime / 10).min(MAX_EXPIRY_MARGIN);
+    expires_at.checked_sub(margin).unwrap_or(expires_at)
+}
 
 /// An authenticated session: where the account lives and the token to reach it.
 #[derive(Clone)]
@@ -23,6 +35,8 @@ pub(crate) struct Session {
     /// The token as a sensitive header value, built once rather than on every request.
     pub(crate) header: http::HeaderValue,
     pub(crate) expires_at: Option<SystemTime>,
+    /// When the token should be renewed, a little before `expires_at`.
+    refresh_at: Option<SystemTime>,
 }
 
 impl fmt::Debug for Session {
@@ -44,17 +58,18 @@ impl Session {
         let mut header = http::HeaderValue::from_str(token.expose())
             .map_err(|_| protocol("the token is not a valid header value"))?;
         header.set_sensitive(true);
+        let now = SystemTime::now();
         Ok(Session {
             storage_url: storage_url.trim_end_matches('/').to_string(),
             token,
             header,
             expires_at,
+            refresh_at: expires_at.map(|at| refresh_time(now, at)),
         })
     }
 
     fn is_fresh(&self) -> bool {
-        self.expires_at
-            .is_none_or(|at| at > SystemTime::now() + EXPIRY_MARGIN)
+        self.refresh_at.is_none_or(|at| SystemTime::now() < at)
     }
 }
 
@@ -129,6 +144,7 @@ impl Authenticator {
         let c = &self.config;
         let (Some(auth_url), Some(user), Some(key)) = (&c.auth_url, &c.user, &c.key) else {
             return Err(SwiftError::AuthFailed {
+                connection: None,
                 message: "the token was refused and no credentials are configured to renew it"
                     .into(),
             });
@@ -159,10 +175,12 @@ impl Authenticator {
         // The body of a refused authentication is never quoted: it could echo credentials.
         Err(if matches!(status.as_u16(), 401 | 403) {
             SwiftError::AuthFailed {
+                connection: None,
                 message: format!("the identity service answered {status}"),
             }
         } else {
             SwiftError::Http {
+                connection: None,
                 status: status.as_u16(),
                 operation: "authenticate".into(),
                 excerpt: String::new(),
@@ -173,6 +191,7 @@ impl Authenticator {
     async fn v1(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
         let mut key =
             http::HeaderValue::from_str(key.expose()).map_err(|_| SwiftError::AuthFailed {
+                connection: None,
                 message: "the key is not a valid header value".into(),
             })?;
         key.set_sensitive(true);
@@ -195,10 +214,12 @@ impl Authenticator {
         let token = get("x-auth-token")
             .or_else(|| get("x-storage-token"))
             .ok_or_else(|| protocol("auth v1.0 answer has no X-Auth-Token"))?;
+        // Seconds the token stays valid. A value too large to represent (`1e19`) means no known
+        // expiry rather than a panic.
         let expires_at = get("x-auth-token-expires")
-            .and_then(|s| s.parse::<f64>().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .map(|d| SystemTime::now() + d);
+            .and_then(|d| SystemTime::now().checked_add(d));
         let storage_url = if self.config.is_snet {
             snet(&storage_url)
         } else {
@@ -283,6 +304,7 @@ impl Authenticator {
 
 fn protocol(message: &str) -> SwiftError {
     SwiftError::Protocol {
+        connection: None,
         message: message.into(),
     }
 }
@@ -294,8 +316,15 @@ fn parse_time(s: &str) -> Option<SystemTime> {
             .ok()
             .map(|n| n.and_utc().fixed_offset())
     })?;
-    let secs = u64::try_from(t.timestamp()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    // A time before 1970 is long past: the token counts as expired. A time beyond what
+    // `SystemTime` represents counts as no known expiry.
+    let Ok(secs) = u64::try_from(t.timestamp()) else {
+        return Some(SystemTime::UNIX_EPOCH);
+    };
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+        secs,
+        t.timestamp_subsec_nanos().min(999_999_999),
+    ))
 }
 
 fn with_suffix(url: &str, suffix: &str) -> String {
@@ -352,6 +381,7 @@ fn pick_endpoint(catalog: &Value, c: &SwiftConfig, version: Catalog) -> Result<S
         }
     }
     Err(SwiftError::Protocol {
+        connection: None,
         message: format!(
             "the catalog has no object-store endpoint for region {} and interface {interface}",
             c.region.as_deref().unwrap_or("(any)")
@@ -397,9 +427,41 @@ mod tests {
     }
 
     #[test]
+    fn the_renewal_margin_is_a_tenth_of_the_lifetime_up_to_a_minute() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = Duration::from_secs;
+        // An hour-long token is renewed a minute before it expires.
+        assert_eq!(refresh_time(now, now + s(3600)), now + s(3540));
+        // A 30 s token is used for 27 s, not renewed on arrival.
+        assert_eq!(refresh_time(now, now + s(30)), now + s(27));
+        // A token already expired is renewed at once.
+        assert_eq!(refresh_time(now, now - s(5)), now - s(5));
+    }
+
+    #[test]
+    fn a_fresh_short_lived_token_is_fresh() {
+        let at = SystemTime::now() + Duration::from_secs(30);
+        let session = Session::new("http://swift/v1/AUTH_a", Secret::new("t".into()), Some(at));
+        assert!(session.unwrap().is_fresh());
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let session = Session::new(
+            "http://swift/v1/AUTH_a",
+            Secret::new("t".into()),
+            Some(past),
+        );
+        assert!(!session.unwrap().is_fresh());
+    }
+
+    #[test]
     fn times_parse() {
         assert!(parse_time("2030-01-01T00:00:00Z").is_some());
         assert!(parse_time("2030-01-01T00:00:00.000000Z").is_some());
         assert!(parse_time("2030-01-01T00:00:00").is_some());
+        assert!(parse_time("9999-12-31T23:59:59.999999Z").is_some());
+        assert_eq!(
+            parse_time("1969-12-31T23:59:59Z"),
+            Some(SystemTime::UNIX_EPOCH),
+            "a past expiry is expired, not unknown"
+        );
     }
 }

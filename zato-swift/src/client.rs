@@ -90,6 +90,8 @@ impl<'a> Call<'a> {
 /// the token cache, the retry policy.
 pub(crate) struct Shared {
     pub(crate) config: Arc<SwiftConfig>,
+    /// The connection's name, attached to every error a client returns.
+    pub(crate) name: Arc<str>,
     pub(crate) http: reqwest::Client,
     pub(crate) auth: Authenticator,
     pub(crate) retry: RetryPolicy,
@@ -106,20 +108,24 @@ impl Shared {
             .tcp_nodelay(true);
         if let Some(path) = &config.cacert {
             let pem = std::fs::read(path).map_err(|e| SwiftError::Transport {
+                connection: None,
                 message: format!("cannot read cacert {}", path.display()),
                 source: Some(Box::new(e)),
             })?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| SwiftError::Transport {
+                connection: None,
                 message: format!("cacert {} is not a PEM certificate", path.display()),
                 source: Some(Box::new(e)),
             })?;
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| SwiftError::Transport {
+            connection: None,
             message: "cannot build the HTTP client".into(),
             source: Some(Box::new(e)),
         })?;
         Ok(Shared {
+            name: Arc::from(config.name.as_str()),
             auth: Authenticator::new(config.clone(), http.clone()),
             retry: RetryPolicy::from_config(&config),
             timeout: config.timeout(),
@@ -172,7 +178,7 @@ impl SwiftClient {
     ///
     /// [`SwiftError::AuthFailed`] when the credentials are refused, or any transport error.
     pub async fn authenticate(&self) -> Result<(), SwiftError> {
-        self.shared.auth.session().await.map(|_| ())
+        self.session().await.map(|_| ())
     }
 
     /// The storage URL of the account, authenticating first if needed.
@@ -181,7 +187,7 @@ impl SwiftClient {
     ///
     /// As [`authenticate`](Self::authenticate).
     pub async fn storage_url(&self) -> Result<String, SwiftError> {
-        Ok(self.shared.auth.session().await?.storage_url.clone())
+        Ok(self.session().await?.storage_url.clone())
     }
 
     /// How many times this client (and every client sharing its token cache) authenticated.
@@ -190,15 +196,21 @@ impl SwiftClient {
     }
 
     pub(crate) async fn session(&self) -> Result<Arc<Session>, SwiftError> {
-        self.shared.auth.session().await
+        self.shared.auth.session().await.map_err(|e| self.named(e))
+    }
+
+    /// `err`, naming this client's connection.
+    pub(crate) fn named(&self, err: SwiftError) -> SwiftError {
+        err.with_connection(&self.shared.name)
     }
 
     /// Sends `call`, retrying and re-authenticating as configured, and maps a non-2xx answer to
-    /// an error.
-    pub(crate) async fn execute(
-        &self,
-        mut call: Call<'_>,
-    ) -> Result<reqwest::Response, SwiftError> {
+    /// an error naming the connection.
+    pub(crate) async fn execute(&self, call: Call<'_>) -> Result<reqwest::Response, SwiftError> {
+        self.execute_unnamed(call).await.map_err(|e| self.named(e))
+    }
+
+    async fn execute_unnamed(&self, mut call: Call<'_>) -> Result<reqwest::Response, SwiftError> {
         let s = &*self.shared;
         let mut session = s.auth.session().await?;
         let mut reauthenticated = false;
@@ -268,6 +280,17 @@ impl SwiftClient {
     }
 }
 
+/// Names the connection of a client in the error of a result, as it leaves a public method.
+pub(crate) trait ForClient<T> {
+    fn for_client(self, client: &SwiftClient) -> Result<T, SwiftError>;
+}
+
+impl<T> ForClient<T> for Result<T, SwiftError> {
+    fn for_client(self, client: &SwiftClient) -> Result<T, SwiftError> {
+        self.map_err(|e| client.named(e))
+    }
+}
+
 /// Maps a non-2xx answer to the error a user would look for.
 async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
     let status = resp.status();
@@ -280,12 +303,20 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
     match status.as_u16() {
         401 => {
             return SwiftError::AuthFailed {
+                connection: None,
                 message: format!("swift refused the token on {}", call.describe()),
             };
         }
-        404 if has_container => return SwiftError::NotFound { container, object },
+        404 if has_container => {
+            return SwiftError::NotFound {
+                connection: None,
+                container,
+                object,
+            };
+        }
         409 if has_container => {
             return SwiftError::Conflict {
+                connection: None,
                 container,
                 object,
                 message: "the container is not empty or was changed concurrently".into(),
@@ -293,6 +324,7 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
         }
         412 if has_container => {
             return SwiftError::Conflict {
+                connection: None,
                 container,
                 object,
                 message: "precondition failed: the object already exists".into(),
@@ -301,6 +333,7 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
         422 if call.sent_etag.is_some() => {
             if let Some(object) = object {
                 return SwiftError::EtagMismatch {
+                    connection: None,
                     container,
                     object,
                     expected: call.sent_etag.clone().unwrap_or_default(),
@@ -316,6 +349,7 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
         resp.bytes().await.unwrap_or_default()
     };
     SwiftError::Http {
+        connection: None,
         status: status.as_u16(),
         operation: call.describe(),
         excerpt: excerpt(&body),
@@ -332,12 +366,14 @@ pub(crate) fn meta_headers(
         let name =
             HeaderName::from_bytes(format!("x-{kind}-meta-{k}").as_bytes()).map_err(|_| {
                 SwiftError::InvalidMetadata {
+                    connection: None,
                     key: k.clone(),
                     reason: "not a valid header name",
                 }
             })?;
         let value =
             HeaderValue::from_bytes(v.as_bytes()).map_err(|_| SwiftError::InvalidMetadata {
+                connection: None,
                 key: k.clone(),
                 reason: "the value holds a control character",
             })?;

@@ -3,15 +3,15 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bb8::{ManageConnection, Pool, PooledConnection, RunError};
 use zato_core::{OutgoingConnections, ServiceError};
 
 use crate::client::{Shared, SwiftClient};
-use crate::config::SwiftConfig;
+use crate::config::{ConfigError, ConfigProblem, SwiftConfig};
 use crate::error::SwiftError;
 
 /// Hands out clients that share one token cache and one HTTP client. bb8 connects in a
@@ -89,7 +89,9 @@ struct Generation {
 /// ```
 pub struct SwiftConnection {
     current: ArcSwap<Generation>,
-    generations: AtomicU64,
+    /// Serializes [`reconfigure`](SwiftConnection::reconfigure), so the generation in force is
+    /// always the newest one; readers never take it.
+    reconfiguring: Mutex<()>,
     alive: Arc<AtomicU64>,
 }
 
@@ -178,7 +180,7 @@ impl SwiftConnection {
         let alive = Arc::new(AtomicU64::new(0));
         Ok(SwiftConnection {
             current: ArcSwap::from_pointee(build(config, 1, &alive)?),
-            generations: AtomicU64::new(1),
+            reconfiguring: Mutex::new(()),
             alive,
         })
     }
@@ -202,8 +204,14 @@ impl SwiftConnection {
     /// when no client became free in time, or the authentication error.
     pub async fn client(&self) -> Result<PooledSwiftClient, SwiftError> {
         let g = self.current.load_full();
+        Self::checkout(&g)
+            .await
+            .map_err(|e| e.with_connection(&g.shared.name))
+    }
+
+    async fn checkout(g: &Generation) -> Result<PooledSwiftClient, SwiftError> {
         if !g.config.is_active {
-            return Err(SwiftError::Inactive);
+            return Err(SwiftError::Inactive { connection: None });
         }
         // Lock-free when a valid token is cached.
         g.shared.auth.session().await?;
@@ -211,6 +219,7 @@ impl SwiftConnection {
             Ok(inner) => Ok(PooledSwiftClient { inner }),
             Err(RunError::User(e)) => Err(e),
             Err(RunError::TimedOut) => Err(SwiftError::PoolExhausted {
+                connection: None,
                 waited: g.config.pool_wait(),
                 pool_size: g.config.pool_size,
             }),
@@ -219,13 +228,37 @@ impl SwiftConnection {
 
     /// Replaces the configuration while requests flow: the new pool is built first and swapped
     /// in atomically; clients already checked out finish their work on the old pool, which is
-    /// dropped when the last of them is returned.
+    /// dropped when the last of them is returned. Concurrent calls take effect one after the
+    /// other, each as a new generation, so the last one to return is in force.
+    ///
+    /// The name cannot change: the connection is registered under it in zato-core's
+    /// [`OutgoingConnections`]. To rename, register a new connection and remove the old one.
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Config`]; the old configuration then stays in force.
+    /// [`SwiftError::Config`] when the configuration is invalid or renames the connection; the
+    /// old configuration then stays in force.
     pub fn reconfigure(&self, config: SwiftConfig) -> Result<(), SwiftError> {
-        let number = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        // A panic while building leaves nothing half-done behind the lock: carry on.
+        let _serial = self
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load_full();
+        if config.name != current.config.name {
+            return Err(ConfigError {
+                problems: vec![ConfigProblem {
+                    field: "name",
+                    message: format!(
+                        "cannot rename connection `{}` to `{}` by reconfiguring it: it is \
+                         registered under its name; add a new connection instead",
+                        current.config.name, config.name
+                    ),
+                }],
+            }
+            .into());
+        }
+        let number = current.number + 1;
         let next = build(config, number, &self.alive)?;
         tracing::info!(connection = %next.config.name, generation = number, "swift connection reconfigured");
         self.current.store(Arc::new(next));

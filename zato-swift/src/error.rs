@@ -1,6 +1,7 @@
 //! The errors of the Swift connector.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use zato_core::{OutgoingError, OutgoingErrorKind, ServiceError};
@@ -11,6 +12,12 @@ use crate::config::ConfigError;
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// What went wrong talking to Swift.
+///
+/// An error returned by a [`SwiftClient`](crate::SwiftClient), a
+/// [`PooledSwiftClient`](crate::PooledSwiftClient) or
+/// [`SwiftConnection::client`](crate::SwiftConnection::client) carries the configured connection
+/// name in its `connection` field ([`connection`](SwiftError::connection)), so `?` in a service
+/// names the right connection.
 ///
 /// No message ever holds a key, a password or a token: authentication bodies are never quoted,
 /// and the excerpts of error bodies come from Swift responses, which hold none.
@@ -23,6 +30,8 @@ pub enum SwiftError {
     AuthFailed {
         /// What was refused, without any secret.
         message: String,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The container or object does not exist (404).
     #[error("{} not found", describe(container, object.as_deref()))]
@@ -31,6 +40,8 @@ pub enum SwiftError {
         container: String,
         /// The object's name, when an object was addressed.
         object: Option<String>,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The request conflicts with the current state: a non-empty container deleted (409), or an
     /// object that already exists written with `If-None-Match: *` (412).
@@ -42,6 +53,8 @@ pub enum SwiftError {
         object: Option<String>,
         /// What conflicted.
         message: String,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The MD5 of the data does not match the ETag sent or received.
     #[error(
@@ -57,6 +70,8 @@ pub enum SwiftError {
         expected: String,
         /// The ETag Swift answered with, or `unprocessable` when Swift refused ours (422).
         actual: String,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The request did not finish within the configured timeout, retries included.
     #[error("request timed out after {}ms", .after.as_millis())]
@@ -66,6 +81,8 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// Swift could not be reached: connection refused, DNS failure, TLS failure.
     #[error("swift is unreachable: {message}")]
@@ -75,6 +92,8 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// Swift answered with an unexpected status.
     #[error("swift answered {status} to {operation}: {excerpt}")]
@@ -85,6 +104,8 @@ pub enum SwiftError {
         operation: String,
         /// The first few hundred characters of the body.
         excerpt: String,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// A container or object name was refused before any request was sent.
     #[error("invalid {kind} name {name:?}: {reason}")]
@@ -95,6 +116,8 @@ pub enum SwiftError {
         name: String,
         /// Why it was refused.
         reason: &'static str,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// A metadata key or value cannot be sent as an HTTP header.
     #[error("invalid metadata {key:?}: {reason}")]
@@ -103,6 +126,8 @@ pub enum SwiftError {
         key: String,
         /// Why it was refused.
         reason: &'static str,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The connection's configuration is invalid.
     #[error(transparent)]
@@ -114,16 +139,23 @@ pub enum SwiftError {
         waited: Duration,
         /// The pool's size.
         pool_size: u32,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The connection is defined but not active.
     #[error("connection is inactive")]
-    Inactive,
+    Inactive {
+        /// The connection that is inactive.
+        connection: Option<Arc<str>>,
+    },
     /// Swift or Keystone answered something this client cannot understand, such as a catalog
     /// without an object-store endpoint for the configured region and interface.
     #[error("unexpected response: {message}")]
     Protocol {
         /// What was wrong.
         message: String,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
     /// The request failed in a way none of the other variants describes.
     #[error("request failed: {message}")]
@@ -133,6 +165,8 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
+        /// The connection the error came from, when it came out of a client or a connection.
+        connection: Option<Arc<str>>,
     },
 }
 
@@ -144,6 +178,51 @@ fn describe(container: &str, object: Option<&str>) -> String {
 }
 
 impl SwiftError {
+    /// The name of the connection the error came from; `None` for an error that belongs to no
+    /// connection, such as an invalid configuration or a name checked on its own.
+    pub fn connection(&self) -> Option<&str> {
+        match self {
+            SwiftError::Config(_) => None,
+            SwiftError::AuthFailed { connection, .. }
+            | SwiftError::NotFound { connection, .. }
+            | SwiftError::Conflict { connection, .. }
+            | SwiftError::EtagMismatch { connection, .. }
+            | SwiftError::Timeout { connection, .. }
+            | SwiftError::Unreachable { connection, .. }
+            | SwiftError::Http { connection, .. }
+            | SwiftError::InvalidName { connection, .. }
+            | SwiftError::InvalidMetadata { connection, .. }
+            | SwiftError::PoolExhausted { connection, .. }
+            | SwiftError::Inactive { connection }
+            | SwiftError::Protocol { connection, .. }
+            | SwiftError::Transport { connection, .. } => connection.as_deref(),
+        }
+    }
+
+    /// Names the connection the error came from, unless it already names one.
+    pub(crate) fn with_connection(mut self, name: &Arc<str>) -> Self {
+        let slot = match &mut self {
+            SwiftError::Config(_) => return self,
+            SwiftError::AuthFailed { connection, .. }
+            | SwiftError::NotFound { connection, .. }
+            | SwiftError::Conflict { connection, .. }
+            | SwiftError::EtagMismatch { connection, .. }
+            | SwiftError::Timeout { connection, .. }
+            | SwiftError::Unreachable { connection, .. }
+            | SwiftError::Http { connection, .. }
+            | SwiftError::InvalidName { connection, .. }
+            | SwiftError::InvalidMetadata { connection, .. }
+            | SwiftError::PoolExhausted { connection, .. }
+            | SwiftError::Inactive { connection }
+            | SwiftError::Protocol { connection, .. }
+            | SwiftError::Transport { connection, .. } => connection,
+        };
+        if slot.is_none() {
+            *slot = Some(name.clone());
+        }
+        self
+    }
+
     /// Whether the error is a 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, SwiftError::NotFound { .. })
@@ -153,21 +232,25 @@ impl SwiftError {
     pub fn outgoing_kind(&self) -> OutgoingErrorKind {
         match self {
             SwiftError::Timeout { .. } => OutgoingErrorKind::Timeout,
-            SwiftError::PoolExhausted { .. } | SwiftError::Inactive => {
+            SwiftError::PoolExhausted { .. } | SwiftError::Inactive { .. } => {
                 OutgoingErrorKind::Unavailable
             }
             _ => OutgoingErrorKind::BadGateway,
         }
     }
 
-    /// Converts into the error a service returns, naming the connection.
+    /// Converts into the error a service returns, naming the connection `connection` (whatever
+    /// connection the error carries).
     ///
     /// A 404 becomes [`ServiceError::NotFound`] naming the container or object, because a
     /// service that fetches a document by id usually wants to answer 404 itself; every other
     /// error becomes [`ServiceError::Outgoing`]: pool exhausted or inactive → 503, timeout →
     /// 504, anything else (Swift error, unreachable, auth failed, invalid name) → 502.
     pub fn into_service_error(self, connection: &str) -> ServiceError {
-        if let SwiftError::NotFound { container, object } = &self {
+        if let SwiftError::NotFound {
+            container, object, ..
+        } = &self
+        {
             return ServiceError::NotFound(describe(container, object.as_deref()));
         }
         let kind = self.outgoing_kind();
@@ -178,10 +261,13 @@ impl SwiftError {
     }
 }
 
-/// Names the connection `swift`; use [`SwiftError::into_service_error`] to name it yourself.
+/// Names the connection the error came from ([`SwiftError::connection`]), or `swift` for an
+/// error that belongs to no connection; use [`SwiftError::into_service_error`] to name it
+/// yourself.
 impl From<SwiftError> for ServiceError {
     fn from(err: SwiftError) -> Self {
-        err.into_service_error("swift")
+        let name = err.connection().unwrap_or("swift").to_owned();
+        err.into_service_error(&name)
     }
 }
 
@@ -189,16 +275,19 @@ impl From<SwiftError> for ServiceError {
 pub(crate) fn from_reqwest(err: reqwest::Error, timeout: Duration) -> SwiftError {
     if err.is_timeout() {
         SwiftError::Timeout {
+            connection: None,
             after: timeout,
             source: Some(Box::new(err)),
         }
     } else if err.is_connect() {
         SwiftError::Unreachable {
+            connection: None,
             message: "could not connect".into(),
             source: Some(Box::new(err)),
         }
     } else {
         SwiftError::Transport {
+            connection: None,
             message: err.to_string(),
             source: Some(Box::new(err)),
         }
@@ -228,6 +317,7 @@ mod tests {
     #[test]
     fn status_mapping() {
         let nf: ServiceError = SwiftError::NotFound {
+            connection: None,
             container: "inv".into(),
             object: Some("1.json".into()),
         }
@@ -235,6 +325,7 @@ mod tests {
         assert_eq!(nf.status().as_u16(), 404);
         assert!(nf.to_string().contains("inv/1.json"), "{nf}");
         let t = SwiftError::Timeout {
+            connection: None,
             after: Duration::from_secs(1),
             source: None,
         }
@@ -242,18 +333,38 @@ mod tests {
         assert_eq!(t.status().as_u16(), 504);
         assert!(t.to_string().contains("Invoice Dispatcher"));
         let p: ServiceError = SwiftError::PoolExhausted {
+            connection: None,
             waited: Duration::from_secs(1),
             pool_size: 5,
         }
         .into();
         assert_eq!(p.status().as_u16(), 503);
         let h: ServiceError = SwiftError::Http {
+            connection: None,
             status: 500,
             operation: "GET".into(),
             excerpt: "boom".into(),
         }
         .into();
         assert_eq!(h.status().as_u16(), 502);
+    }
+
+    #[test]
+    fn the_service_error_names_the_connection_the_error_came_from() {
+        let name: Arc<str> = Arc::from("Invoice Dispatcher");
+        let err = SwiftError::Inactive { connection: None }.with_connection(&name);
+        assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+        // A name already attached is kept.
+        let err = err.with_connection(&Arc::from("other"));
+        assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+        let service: ServiceError = err.into();
+        assert_eq!(service.status().as_u16(), 503);
+        assert!(
+            service.to_string().contains("`Invoice Dispatcher`"),
+            "{service}"
+        );
+        let bare: ServiceError = SwiftError::Config(ConfigError { problems: vec![] }).into();
+        assert!(bare.to_string().contains("`swift`"), "{bare}");
     }
 
     #[test]

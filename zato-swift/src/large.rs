@@ -8,7 +8,7 @@ use http::{HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::client::{Body, Call, Metadata, SwiftClient, Target};
+use crate::client::{Body, Call, ForClient, Metadata, SwiftClient, Target};
 use crate::error::SwiftError;
 use crate::names::{check_container, check_object, object_path};
 use crate::object::{PutOptions, encoded_path, hex};
@@ -89,8 +89,8 @@ impl SwiftClient {
         segment_size: u64,
         opts: &PutOptions,
     ) -> Result<(), SwiftError> {
-        check_container(container)?;
-        check_object(object)?;
+        check_container(container).for_client(self)?;
+        check_object(object).for_client(self)?;
         let seg_container = format!("{container}_segments");
         self.create_container(&seg_container, &Metadata::new())
             .await?;
@@ -115,16 +115,19 @@ impl SwiftClient {
                 "size_bytes": chunk.len(),
             }));
         }
-        let body = serde_json::to_vec(&manifest).map_err(|e| SwiftError::Protocol {
-            message: format!("manifest: {e}"),
-        })?;
+        let body = serde_json::to_vec(&manifest)
+            .map_err(|e| SwiftError::Protocol {
+                connection: None,
+                message: format!("manifest: {e}"),
+            })
+            .for_client(self)?;
         let mut call = Call::new(
             Method::PUT,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         )
         .query("multipart-manifest=put".into());
-        opts.apply(&mut call)?;
+        opts.apply(&mut call).for_client(self)?;
         self.execute(call.body(Body::Bytes(Bytes::from(body))))
             .await
             .map(drop)
@@ -142,7 +145,7 @@ impl SwiftClient {
     ) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         )
         .query("multipart-manifest=delete".into());
@@ -162,11 +165,11 @@ impl SwiftClient {
     ) -> Result<BulkDeleteResult, SwiftError> {
         let mut lines = Vec::with_capacity(items.len());
         for (c, o) in items {
-            check_container(c)?;
+            check_container(c).for_client(self)?;
             if o.is_empty() {
                 lines.push(format!("/{}", crate::names::encode_component(c)));
             } else {
-                check_object(o)?;
+                check_object(o).for_client(self)?;
                 lines.push(encoded_path(c, o));
             }
         }
@@ -185,17 +188,25 @@ impl SwiftClient {
                 )
                 .body(Body::Bytes(body));
             let resp = self.execute(call).await?;
-            let raw = resp.bytes().await.map_err(|e| SwiftError::Transport {
-                message: "bulk delete answer".into(),
-                source: Some(Box::new(e)),
-            })?;
-            let answer: BulkDeleteAnswer =
-                serde_json::from_slice(&raw).map_err(|e| SwiftError::Protocol {
+            let raw = resp
+                .bytes()
+                .await
+                .map_err(|e| SwiftError::Transport {
+                    connection: None,
+                    message: "bulk delete answer".into(),
+                    source: Some(Box::new(e)),
+                })
+                .for_client(self)?;
+            let answer: BulkDeleteAnswer = serde_json::from_slice(&raw)
+                .map_err(|e| SwiftError::Protocol {
+                    connection: None,
                     message: format!("bulk delete answer is not the expected JSON: {e}"),
-                })?;
+                })
+                .for_client(self)?;
             let ok = answer.status.is_empty() || answer.status.starts_with('2');
             if !ok && answer.errors.is_empty() {
-                return Err(SwiftError::Http {
+                return Err(self.named(SwiftError::Http {
+                    connection: None,
                     status: answer
                         .status
                         .get(..3)
@@ -203,7 +214,7 @@ impl SwiftClient {
                         .unwrap_or(500),
                     operation: "bulk delete".into(),
                     excerpt: answer.status,
-                });
+                }));
             }
             total.deleted += answer.deleted;
             total.not_found += answer.not_found;
@@ -237,6 +248,7 @@ impl SwiftClient {
             key,
             digest,
         )
+        .for_client(self)
     }
 }
 
@@ -276,6 +288,7 @@ pub fn temp_url(
 ) -> Result<String, SwiftError> {
     let encoded = object_path(container, object)?;
     let parsed = reqwest::Url::parse(storage_url).map_err(|_| SwiftError::Protocol {
+        connection: None,
         message: "the storage URL is not a URL".into(),
     })?;
     let account_path = percent_encoding::percent_decode_str(parsed.path().trim_end_matches('/'))

@@ -6,7 +6,9 @@ use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::{Call, Metadata, SwiftClient, Target, header_u64, meta_headers, read_meta};
+use crate::client::{
+    Call, ForClient, Metadata, SwiftClient, Target, header_u64, meta_headers, read_meta,
+};
 use crate::error::SwiftError;
 use crate::names::{container_path, encode_component};
 
@@ -213,7 +215,7 @@ impl SwiftClient {
     /// [`SwiftError::InvalidMetadata`] or any error of the request.
     pub async fn post_account(&self, metadata: &Metadata) -> Result<(), SwiftError> {
         let mut call = Call::new(Method::POST, String::new(), Target::Account);
-        meta_headers(&mut call.headers, "account", metadata)?;
+        meta_headers(&mut call.headers, "account", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
 
@@ -263,10 +265,10 @@ impl SwiftClient {
     ) -> Result<(), SwiftError> {
         let mut call = Call::new(
             Method::PUT,
-            container_path(container)?,
+            container_path(container).for_client(self)?,
             Target::Container(container),
         );
-        meta_headers(&mut call.headers, "container", metadata)?;
+        meta_headers(&mut call.headers, "container", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
 
@@ -278,7 +280,7 @@ impl SwiftClient {
     pub async fn head_container(&self, container: &str) -> Result<ContainerInfo, SwiftError> {
         let call = Call::new(
             Method::HEAD,
-            container_path(container)?,
+            container_path(container).for_client(self)?,
             Target::Container(container),
         );
         let resp = self.execute(call).await?;
@@ -302,10 +304,10 @@ impl SwiftClient {
     ) -> Result<(), SwiftError> {
         let mut call = Call::new(
             Method::POST,
-            container_path(container)?,
+            container_path(container).for_client(self)?,
             Target::Container(container),
         );
-        meta_headers(&mut call.headers, "container", metadata)?;
+        meta_headers(&mut call.headers, "container", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
 
@@ -318,7 +320,7 @@ impl SwiftClient {
     pub async fn delete_container(&self, container: &str) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,
-            container_path(container)?,
+            container_path(container).for_client(self)?,
             Target::Container(container),
         );
         self.execute(call).await.map(drop)
@@ -336,7 +338,7 @@ impl SwiftClient {
     ) -> Result<Vec<ObjectEntry>, SwiftError> {
         let call = Call::new(
             Method::GET,
-            container_path(container)?,
+            container_path(container).for_client(self)?,
             Target::Container(container),
         )
         .query(opts.query());
@@ -359,16 +361,24 @@ impl SwiftClient {
         if resp.status().as_u16() == 204 {
             return Ok(Vec::new());
         }
-        let body = resp.bytes().await.map_err(|e| SwiftError::Transport {
-            message: "listing body".into(),
-            source: Some(Box::new(e)),
-        })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| SwiftError::Transport {
+                connection: None,
+                message: "listing body".into(),
+                source: Some(Box::new(e)),
+            })
+            .for_client(self)?;
         if body.is_empty() {
             return Ok(Vec::new());
         }
-        serde_json::from_slice(&body).map_err(|e| SwiftError::Protocol {
-            message: format!("the listing is not the expected JSON: {e}"),
-        })
+        serde_json::from_slice(&body)
+            .map_err(|e| SwiftError::Protocol {
+                connection: None,
+                message: format!("the listing is not the expected JSON: {e}"),
+            })
+            .for_client(self)
     }
 
     fn paginate<'a, T, F, Fut>(

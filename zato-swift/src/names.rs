@@ -40,6 +40,7 @@ pub fn check_container(name: &str) -> Result<(), SwiftError> {
         return Ok(());
     };
     Err(SwiftError::InvalidName {
+        connection: None,
         kind: "container",
         name: cut(name),
         reason,
@@ -62,6 +63,7 @@ pub fn check_object(name: &str) -> Result<(), SwiftError> {
         return Ok(());
     };
     Err(SwiftError::InvalidName {
+        connection: None,
         kind: "object",
         name: cut(name),
         reason,

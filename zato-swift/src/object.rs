@@ -14,7 +14,8 @@ use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};
 
 use crate::client::{
-    Body, Call, Metadata, SwiftClient, Target, header_str, header_u64, meta_headers, read_meta,
+    Body, Call, ForClient, Metadata, SwiftClient, Target, header_str, header_u64, meta_headers,
+    read_meta,
 };
 use crate::error::SwiftError;
 use crate::names::{encode_component, encode_object, object_path};
@@ -74,6 +75,7 @@ impl PutOptions {
     pub(crate) fn apply(&self, call: &mut Call) -> Result<(), SwiftError> {
         if let Some(ct) = &self.content_type {
             let v = HeaderValue::from_str(ct).map_err(|_| SwiftError::InvalidMetadata {
+                connection: None,
                 key: "content-type".into(),
                 reason: "not a valid header value",
             })?;
@@ -85,6 +87,7 @@ impl PutOptions {
         }
         if let Some(etag) = &self.etag {
             let v = HeaderValue::from_str(etag).map_err(|_| SwiftError::InvalidMetadata {
+                connection: None,
                 key: "etag".into(),
                 reason: "not a valid header value",
             })?;
@@ -126,6 +129,9 @@ pub struct ObjectInfo {
     pub metadata: Metadata,
     /// Whether it is a static large object manifest.
     pub is_static_large_object: bool,
+    /// For a dynamic large object, its `X-Object-Manifest`: the `container/prefix` of its
+    /// segments.
+    pub dynamic_large_object_manifest: Option<String>,
 }
 
 impl ObjectInfo {
@@ -138,7 +144,13 @@ impl ObjectInfo {
             metadata: read_meta(h, "object"),
             is_static_large_object: header_str(h, "x-static-large-object")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            dynamic_large_object_manifest: header_str(h, "x-object-manifest"),
         }
+    }
+
+    /// Whether it is a static or dynamic large object, whose ETag is not the MD5 of its content.
+    pub fn is_large_object(&self) -> bool {
+        self.is_static_large_object || self.dynamic_large_object_manifest.is_some()
     }
 }
 
@@ -191,6 +203,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 fn body_error(e: reqwest::Error) -> SwiftError {
     SwiftError::Transport {
+        connection: None,
         message: "reading the body failed".into(),
         source: Some(Box::new(e)),
     }
@@ -216,17 +229,17 @@ impl SwiftClient {
         let data = data.into();
         let mut call = Call::new(
             Method::PUT,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
-        opts.apply(&mut call)?;
+        opts.apply(&mut call).for_client(self)?;
         let call = call.body(Body::Bytes(data.clone()));
         // The request is handed to the HTTP connection task on its first poll; the MD5 is
         // computed meanwhile instead of delaying the upload (python-swiftclient checks the
         // answered ETag the same way).
         let (resp, etag) = join(self.execute(call), async { md5_hex(&data) }).await;
         let resp = resp?;
-        check_etag(resp.headers(), container, object, &etag)?;
+        check_etag(resp.headers(), container, object, &etag).for_client(self)?;
         Ok(etag)
     }
 
@@ -250,10 +263,10 @@ impl SwiftClient {
     {
         let mut call = Call::new(
             Method::PUT,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
-        opts.apply(&mut call)?;
+        opts.apply(&mut call).for_client(self)?;
         let hasher = Arc::new(Mutex::new(Md5::new()));
         let h = hasher.clone();
         let stream = stream.inspect_ok(move |chunk| {
@@ -267,12 +280,12 @@ impl SwiftClient {
             .lock()
             .map(|h| hex(&h.clone().finalize()))
             .unwrap_or_default();
-        check_etag(resp.headers(), container, object, &etag)?;
+        check_etag(resp.headers(), container, object, &etag).for_client(self)?;
         Ok(etag)
     }
 
-    /// Reads a whole object. Unless a range was asked for or it is a large object, its MD5 is
-    /// checked against the ETag.
+    /// Reads a whole object. Unless a range was asked for or it is a large object (static, or
+    /// dynamic with `X-Object-Manifest`), its MD5 is checked against the ETag.
     ///
     /// # Errors
     ///
@@ -296,17 +309,19 @@ impl SwiftClient {
     ) -> Result<Object, SwiftError> {
         let resp = self.get_response(container, object, opts).await?;
         let info = ObjectInfo::from_headers(resp.headers());
-        let data = resp.bytes().await.map_err(body_error)?;
-        let whole = opts.range.is_none() && !info.is_static_large_object;
+        let data = resp.bytes().await.map_err(body_error).for_client(self)?;
+        // The ETag of a large object is the MD5 of its segments' ETags, not of its content.
+        let whole = opts.range.is_none() && !info.is_large_object();
         if let Some(etag) = info.etag.as_deref().filter(|_| whole) {
             let actual = md5_hex(&data);
             if etag.len() == 32 && actual != etag {
-                return Err(SwiftError::EtagMismatch {
+                return Err(self.named(SwiftError::EtagMismatch {
+                    connection: None,
                     container: container.into(),
                     object: object.into(),
                     expected: etag.into(),
                     actual,
-                });
+                }));
             }
         }
         Ok(Object { info, data })
@@ -325,9 +340,13 @@ impl SwiftClient {
     ) -> Result<ObjectStream, SwiftError> {
         let resp = self.get_response(container, object, opts).await?;
         let info = ObjectInfo::from_headers(resp.headers());
+        let name = self.shared.name.clone();
         Ok(ObjectStream {
             info,
-            inner: Box::pin(resp.bytes_stream().map_err(body_error)),
+            inner: Box::pin(
+                resp.bytes_stream()
+                    .map_err(move |e| body_error(e).with_connection(&name)),
+            ),
         })
     }
 
@@ -339,7 +358,7 @@ impl SwiftClient {
     ) -> Result<reqwest::Response, SwiftError> {
         let mut call = Call::new(
             Method::GET,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
         if let Some((first, last)) = opts.range {
@@ -349,9 +368,12 @@ impl SwiftClient {
             };
             call = call.header(
                 RANGE,
-                HeaderValue::from_str(&v).map_err(|_| SwiftError::Protocol {
-                    message: "range".into(),
-                })?,
+                HeaderValue::from_str(&v)
+                    .map_err(|_| SwiftError::Protocol {
+                        connection: None,
+                        message: "range".into(),
+                    })
+                    .for_client(self)?,
             );
         }
         self.execute(call).await
@@ -369,7 +391,7 @@ impl SwiftClient {
     ) -> Result<ObjectInfo, SwiftError> {
         let call = Call::new(
             Method::HEAD,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
         let resp = self.execute(call).await?;
@@ -389,10 +411,10 @@ impl SwiftClient {
     ) -> Result<(), SwiftError> {
         let mut call = Call::new(
             Method::POST,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
-        meta_headers(&mut call.headers, "object", metadata)?;
+        meta_headers(&mut call.headers, "object", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
 
@@ -404,7 +426,7 @@ impl SwiftClient {
     pub async fn delete_object(&self, container: &str, object: &str) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,
-            object_path(container, object)?,
+            object_path(container, object).for_client(self)?,
             Target::Object(container, object),
         );
         self.execute(call).await.map(drop)
@@ -425,19 +447,22 @@ impl SwiftClient {
         to_object: &str,
         metadata: &Metadata,
     ) -> Result<(), SwiftError> {
-        let source = object_path(from_container, from_object)?;
+        let source = object_path(from_container, from_object).for_client(self)?;
         let mut call = Call::new(
             Method::PUT,
-            object_path(to_container, to_object)?,
+            object_path(to_container, to_object).for_client(self)?,
             Target::Object(from_container, from_object),
         );
         call.headers.insert(
             "x-copy-from",
-            HeaderValue::from_str(&source).map_err(|_| SwiftError::Protocol {
-                message: "copy source".into(),
-            })?,
+            HeaderValue::from_str(&source)
+                .map_err(|_| SwiftError::Protocol {
+                    connection: None,
+                    message: "copy source".into(),
+                })
+                .for_client(self)?,
         );
-        meta_headers(&mut call.headers, "object", metadata)?;
+        meta_headers(&mut call.headers, "object", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
 }
@@ -452,6 +477,7 @@ fn check_etag(
     let got = h.get(ETAG).map(|v| String::from_utf8_lossy(v.as_bytes()));
     match got {
         Some(got) if got.trim_matches('"') != expected => Err(SwiftError::EtagMismatch {
+            connection: None,
             container: container.into(),
             object: object.into(),
             expected: expected.into(),

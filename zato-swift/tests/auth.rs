@@ -236,7 +236,7 @@ async fn v3_catalog_without_the_region_is_a_clear_error() {
 #[tokio::test]
 async fn a_token_about_to_expire_is_renewed_before_use() {
     let server = MockServer::start().await;
-    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
     let soon = chrono::DateTime::<chrono::Utc>::from(soon).to_rfc3339();
     let mut body = v3_catalog(&server);
     body["token"]["expires_at"] = json!(soon);
@@ -256,10 +256,30 @@ async fn a_token_about_to_expire_is_renewed_before_use() {
         .await
         .unwrap();
     client.head_account().await.unwrap();
+    assert_eq!(client.auth_count(), 1, "a fresh token is used");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     client.head_account().await.unwrap();
-    // Each use finds the token within the renewal margin of its expiry.
-    assert_eq!(count(&server, "/v3/auth/tokens").await, 3);
-    assert_eq!(client.auth_count(), 3);
+    assert_eq!(count(&server, "/v3/auth/tokens").await, 2);
+    assert_eq!(
+        client.auth_count(),
+        2,
+        "an expired token is renewed before use"
+    );
+}
+
+#[tokio::test]
+async fn a_short_lived_v1_token_is_reused_until_near_its_expiry() {
+    let (server, config) = v1_server_expiring("30").await;
+    let client = SwiftConnection::new(config)
+        .unwrap()
+        .client()
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(client.head_account().await.unwrap().container_count, 7);
+    }
+    assert_eq!(count(&server, "/auth/v1.0").await, 1);
+    assert_eq!(client.auth_count(), 1);
 }
 
 #[tokio::test]
@@ -277,4 +297,62 @@ async fn preauth_url_and_token_skip_authentication() {
     let client = conn.client().await.unwrap();
     assert_eq!(client.head_account().await.unwrap().container_count, 7);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// A v1.0 server whose answer carries `x-auth-token-expires: expires`.
+async fn v1_server_expiring(expires: &str) -> (MockServer, SwiftConfig) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth/v1.0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-storage-url", format!("{}{ACCOUNT}", server.uri()))
+                .insert_header("x-auth-token", TOKEN)
+                .insert_header("x-auth-token-expires", expires),
+        )
+        .mount(&server)
+        .await;
+    mount_account_head(&server, ACCOUNT, TOKEN).await;
+    let config = support::v1_config(&server);
+    (server, config)
+}
+
+#[tokio::test]
+async fn a_huge_v1_token_expiry_does_not_panic_and_the_token_is_reused() {
+    for expires in ["1e19", "1e300", "18446744073709551615"] {
+        let (server, config) = v1_server_expiring(expires).await;
+        let client = SwiftConnection::new(config)
+            .unwrap()
+            .client()
+            .await
+            .unwrap();
+        assert_eq!(client.head_account().await.unwrap().container_count, 7);
+        assert_eq!(client.head_account().await.unwrap().container_count, 7);
+        assert_eq!(count(&server, "/auth/v1.0").await, 1, "{expires}");
+    }
+}
+
+#[tokio::test]
+async fn a_far_keystone_expiry_does_not_panic() {
+    let server = MockServer::start().await;
+    let mut body = v3_catalog(&server);
+    body["token"]["expires_at"] = json!("9999-12-31T23:59:59.999999Z");
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("x-subject-token", TOKEN)
+                .set_body_json(body),
+        )
+        .mount(&server)
+        .await;
+    mount_account_head(&server, "/one/public/AUTH_p", TOKEN).await;
+    let client = SwiftConnection::new(v3_config(&server, "RegionOne", false))
+        .unwrap()
+        .client()
+        .await
+        .unwrap();
+    client.head_account().await.unwrap();
+    client.head_account().await.unwrap();
+    assert_eq!(count(&server, "/v3/auth/tokens").await, 1);
 }

@@ -107,3 +107,33 @@ async fn a_request_without_a_token_is_refused() {
     assert_eq!(resp.status().as_u16(), 401);
     local.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_static_large_object_whose_name_holds_a_percent_sign_reads_back() {
+    let local = LocalSwift::start(LocalSwiftConfig::default())
+        .await
+        .unwrap();
+    let client = SwiftConnection::new(config_for(&local))
+        .unwrap()
+        .client()
+        .await
+        .unwrap();
+    client
+        .create_container("c", &Metadata::new())
+        .await
+        .unwrap();
+    let data = bytes::Bytes::from_static(b"0123456789abcdef");
+    // Manifest segment paths are plain `/container/object`, as Swift's SLO middleware expects;
+    // `50%25off` must stay `50%25off`, not become `50%off`.
+    for name in ["50%25off.bin", "a b%2Fc.bin"] {
+        client
+            .put_static_large_object("c", name, data.clone(), 5, &PutOptions::default())
+            .await
+            .unwrap();
+        let got = client.get_object("c", name).await.unwrap();
+        assert_eq!(got.data, data, "{name}");
+        assert!(got.info.is_static_large_object);
+    }
+    drop(client);
+    local.shutdown().await;
+}

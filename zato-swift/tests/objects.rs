@@ -270,3 +270,27 @@ async fn post_delete_copy_and_not_found() {
     let service: zato_core::ServiceError = err.into();
     assert_eq!(service.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_dynamic_large_object_is_read_without_a_false_etag_mismatch() {
+    let (server, client) = setup().await;
+    // Swift answers a DLO with the quoted MD5 of its segments' ETags, not of the content.
+    let etag_of_etags = "\"0cc175b9c0f1b6a831c399e269772661\"";
+    Mock::given(method("GET"))
+        .and(path(p("/CRM/big")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("hello")
+                .insert_header("etag", etag_of_etags)
+                .insert_header("x-object-manifest", "CRM_segments/big/"),
+        )
+        .mount(&server)
+        .await;
+    let object = client.get_object("CRM", "big").await.unwrap();
+    assert_eq!(&object.data[..], b"hello");
+    assert_eq!(
+        object.info.dynamic_large_object_manifest.as_deref(),
+        Some("CRM_segments/big/")
+    );
+    assert!(!object.info.is_static_large_object);
+}

@@ -147,7 +147,7 @@ async fn container_create_head_post_delete() {
     assert!(err.to_string().contains("container `CRM`"), "{err}");
     let err = client.delete_container("Gone").await.unwrap_err();
     assert!(
-        matches!(&err, SwiftError::NotFound { container, object: None } if container == "Gone"),
+        matches!(&err, SwiftError::NotFound { container, object: None, .. } if container == "Gone"),
         "{err}"
     );
     client.delete_container("Empty").await.unwrap();

@@ -168,7 +168,7 @@ async fn an_inactive_connection_refuses_checkouts() {
     })
     .unwrap();
     let err = conn.client().await.unwrap_err();
-    assert!(matches!(err, SwiftError::Inactive));
+    assert!(matches!(err, SwiftError::Inactive { .. }));
     let service: zato_core::ServiceError = err.into();
     assert_eq!(service.status().as_u16(), 503);
     conn.reconfigure(config).unwrap();
@@ -372,4 +372,157 @@ async fn the_old_pool_drains_then_is_dropped() {
         })
         .collect();
     assert_eq!(heads, ["token-A", "token-B"]);
+}
+
+#[test]
+fn concurrent_reconfigures_never_leave_an_older_generation_in_force() {
+    let config = SwiftConfig::v1("race", "http://127.0.0.1:1/auth/v1.0", "u", "k");
+    let conn = Arc::new(SwiftConnection::new(config.clone()).unwrap());
+    let threads = 8;
+    let rounds = 20;
+    for round in 0..rounds {
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (conn, barrier, config) = (conn.clone(), barrier.clone(), config.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    conn.reconfigure(SwiftConfig {
+                        pool_size: u32::try_from(i + 1).unwrap(),
+                        ..config
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let expected = u64::try_from(1 + (round + 1) * threads).unwrap();
+        assert_eq!(
+            conn.stats().generation,
+            expected,
+            "round {round}: the newest of the concurrent reconfigurations is in force"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reconfigure_refuses_a_new_name_and_keeps_the_old_config() {
+    let (_server, config) = v1_server().await;
+    let conns = OutgoingConnections::new();
+    let conn = conns.add_swift(SwiftConnection::new(config.clone()).unwrap());
+    let err = conn
+        .reconfigure(SwiftConfig {
+            name: "Renamed".into(),
+            pool_size: 2,
+            ..config.clone()
+        })
+        .unwrap_err();
+    match &err {
+        SwiftError::Config(c) => {
+            assert_eq!(c.problems.len(), 1, "{err}");
+            assert_eq!(c.problems[0].field, "name");
+        }
+        other => panic!("{other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Invoice Dispatcher") && msg.contains("Renamed"),
+        "{msg}"
+    );
+    assert_eq!(conn.name(), "Invoice Dispatcher");
+    assert_eq!(conn.config().pool_size, config.pool_size);
+    assert_eq!(conn.stats().generation, 1);
+    assert!(conns.swift("Invoice Dispatcher").is_ok());
+    assert!(conns.swift("Renamed").is_err());
+    // The same name is still accepted.
+    conn.reconfigure(SwiftConfig {
+        pool_size: 2,
+        ..config
+    })
+    .unwrap();
+    assert_eq!(conn.stats().generation, 2);
+}
+
+/// What a service does: `?` turns the Swift error into its `ServiceError`.
+async fn put_in_a_service(
+    client: &zato_swift::PooledSwiftClient,
+) -> Result<(), zato_core::ServiceError> {
+    client
+        .put_object("CRM", "1.json", &b"{}"[..], &PutOptions::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_put_of_a_pooled_client_names_the_configured_connection() {
+    let (server, config) = v1_server().await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{ACCOUNT}/CRM/1.json")))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&server)
+        .await;
+    let conn = SwiftConnection::new(SwiftConfig {
+        retries: 0,
+        ..config
+    })
+    .unwrap();
+    let client = conn.client().await.unwrap();
+    let err = put_in_a_service(&client).await.unwrap_err();
+    assert_eq!(err.status().as_u16(), 502);
+    let msg = err.to_string();
+    assert!(msg.contains("Invoice Dispatcher"), "{msg}");
+    assert!(!msg.contains("`swift`"), "{msg}");
+
+    // The SwiftError itself says which connection it came from, and stays matchable.
+    let swift_err = client
+        .put_object("CRM", "1.json", &b"{}"[..], &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(swift_err, SwiftError::Http { status: 500, .. }));
+    assert_eq!(swift_err.connection(), Some("Invoice Dispatcher"));
+    // Naming the connection yourself still works.
+    assert!(
+        swift_err
+            .into_service_error("Other")
+            .to_string()
+            .contains("Other")
+    );
+}
+
+#[tokio::test]
+async fn checkout_and_validation_errors_name_the_connection() {
+    let (_server, config) = v1_server().await;
+    let conn = SwiftConnection::new(SwiftConfig {
+        is_active: false,
+        ..config.clone()
+    })
+    .unwrap();
+    let err = conn.client().await.unwrap_err();
+    assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+    let service: zato_core::ServiceError = err.into();
+    assert!(
+        service.to_string().contains("Invoice Dispatcher"),
+        "{service}"
+    );
+
+    let conn = SwiftConnection::new(config.clone()).unwrap();
+    let client = conn.client().await.unwrap();
+    let err = client
+        .put_object("", "o", &b"x"[..], &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwiftError::InvalidName { .. }), "{err}");
+    assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+
+    // A bare configuration error belongs to no connection: it falls back to `swift`.
+    let bad = SwiftConnection::new(SwiftConfig {
+        auth_url: None,
+        ..config
+    })
+    .unwrap_err();
+    assert_eq!(bad.connection(), None);
+    let service: zato_core::ServiceError = bad.into();
+    assert!(service.to_string().contains("`swift`"), "{service}");
 }

@@ -203,7 +203,9 @@ fn assemble(store: &Store, manifest: &Bytes) -> Result<Assembled, &'static str> 
         let path = item["path"]
             .as_str()
             .ok_or_else(|| bad("segment without path"))?;
-        let path = decode(path.trim_start_matches('/'));
+        // Swift's SLO middleware takes a segment path as plain `/container/object` and quotes
+        // it itself; it is never percent-decoded.
+        let path = path.trim_start_matches('/');
         let (sc, so) = path
             .split_once('/')
             .ok_or_else(|| bad("bad segment path"))?;
