@@ -43,11 +43,7 @@ pub async fn invoice_dispatcher(
     ctx: &Context,
 ) -> Result<Dispatched, ServiceError> {
     check_targets(&req.input.target)?;
-    let conn = ctx.outgoing().swift(CONNECTION)?;
-    let client = conn
-        .client()
-        .await
-        .map_err(|e| e.into_service_error(CONNECTION))?;
+    let client = ctx.outgoing().swift(CONNECTION)?.client().await?;
 
     let mut stored = Vec::new();
     let mut failed = Vec::new();
