@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use zato::prelude::*;
-use zato::sio::decode_request;
+use zato::sio;
 use zato::{ChannelInfo, ChannelKind, Cid, DataFormat, HttpInfo, RawRequest};
 
 #[derive(SimpleIo, serde::Deserialize, Debug, PartialEq)]
@@ -40,7 +40,9 @@ fn raw(format: DataFormat, uri: &str, body: &'static str) -> RawRequest {
 /// One decode through the SimpleIO path; not inlined, so profilers (callgrind) can count it.
 #[inline(never)]
 fn zato(raw: &RawRequest) -> Dispatch {
-    decode_request::<Dispatch>(raw).expect("decodes").0
+    sio::decode::<Dispatch>(&raw.sio_source())
+        .result
+        .expect("decodes")
 }
 
 /// What a careful developer would write by hand for the same input and the same priority rule
@@ -70,7 +72,12 @@ fn bench(c: &mut Criterion) {
     let xml = raw(DataFormat::Xml, "/x", XML);
     let soap = raw(DataFormat::Soap, "/s", SOAP11);
     for r in [&json, &xml, &soap] {
-        assert_eq!(decode_request::<Dispatch>(r).expect("decodes").0, expected);
+        assert_eq!(
+            sio::decode::<Dispatch>(&r.sio_source())
+                .result
+                .expect("decodes"),
+            expected
+        );
     }
     let uri: http::Uri = QUERY_URI.parse().expect("uri");
     assert_eq!(hand_written(&uri, JSON.as_bytes()), expected);

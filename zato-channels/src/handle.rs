@@ -29,7 +29,7 @@ fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    ReplyFormat::for_channel(format, content_type)
+    ReplyFormat::decide(format, content_type, None)
 }
 
 /// Whether `HeaderValue::from_static` takes `s` without panicking: tab and visible ASCII only.

@@ -7,10 +7,10 @@ use tracing::Instrument;
 
 use crate::Cid;
 use crate::error::ServiceError;
-use crate::message::RawRequest;
+use crate::message::{RawRequest, internal_channel};
 use crate::outgoing::OutgoingConnections;
-use crate::platform::Platform;
-use crate::service::{Request, Response, Service, internal_channel};
+use crate::platform::{Platform, guarded};
+use crate::service::{Request, Response, Service};
 
 /// A service's view of the platform during one call.
 ///
@@ -41,16 +41,27 @@ use crate::service::{Request, Response, Service, internal_channel};
 pub struct Context {
     platform: Platform,
     cid: Cid,
+    service: Option<&'static str>,
 }
 
 impl Context {
-    pub(crate) fn new(platform: Platform, cid: Cid) -> Self {
-        Context { platform, cid }
+    pub(crate) fn new(platform: Platform, cid: Cid, service: Option<&'static str>) -> Self {
+        Context {
+            platform,
+            cid,
+            service,
+        }
     }
 
-    /// The correlation id of the request being handled.
+    /// The correlation id of the request being handled. A service invoked from another runs
+    /// under its caller's cid.
     pub fn cid(&self) -> Cid {
         self.cid
+    }
+
+    /// The name of the service this context was made for; `None` outside any service.
+    pub fn service(&self) -> Option<&'static str> {
+        self.service
     }
 
     /// The platform the service runs in.
@@ -71,7 +82,8 @@ impl Context {
 
     /// Invokes the service named `name` with a JSON payload and returns its JSON output
     /// (`null` for a service without output). The payload is decoded by the target's SimpleIO
-    /// exactly as if it had come over a JSON channel.
+    /// exactly as if it had come over a JSON channel. The target runs under this call's cid, in a
+    /// span nested in this one's.
     ///
     /// # Errors
     ///
@@ -82,8 +94,12 @@ impl Context {
         name: &str,
         payload: serde_json::Value,
     ) -> Result<serde_json::Value, ServiceError> {
-        let raw = self.internal_request(Cid::new(), &payload);
-        let reply = self.platform.invoke_raw(name, raw).await.result?;
+        let raw = self.internal_request(self.cid, &payload);
+        let reply = self
+            .platform
+            .invoke_from(name, raw, self.service)
+            .await
+            .result?;
         if reply.body.is_empty() {
             return Ok(serde_json::Value::Null);
         }
@@ -93,7 +109,8 @@ impl Context {
     }
 
     /// Invokes the deployed service of type `S` with typed input and returns its typed output,
-    /// with no serialization in between.
+    /// with no serialization in between; like [`invoke`](Self::invoke), under this call's cid,
+    /// in a nested span, with a panic answered as an error.
     ///
     /// # Errors
     ///
@@ -111,13 +128,22 @@ impl Context {
         let service: &S = deployed.typed::<S>().ok_or_else(|| {
             ServiceError::not_found(format!("service `{}` of this type", S::NAME))
         })?;
-        let req = Request::new(input);
-        let ctx = Context::new(self.platform.clone(), req.cid);
-        service.handle(req, &ctx).await
+        let mut req = Request::new(input);
+        req.cid = self.cid;
+        let ctx = Context::new(self.platform.clone(), self.cid, Some(S::NAME));
+        guarded(
+            self.cid,
+            S::NAME,
+            self.service,
+            service.handle(req, &ctx),
+            Err,
+        )
+        .await
     }
 
     /// Invokes the service named `name` in the background and returns at once with the new
-    /// call's cid. Its errors are logged with both cids, this call's as `parent_cid`.
+    /// call's cid: a detached call outlives this one, so it gets a cid of its own, and its span
+    /// and its errors name this call's as `parent_cid`.
     ///
     /// # Errors
     ///
@@ -138,10 +164,11 @@ impl Context {
         let platform = self.platform.clone();
         let name: Arc<str> = Arc::from(name);
         let parent = self.cid;
+        let caller = self.service;
         let span = tracing::info_span!("invoke_async", %cid, parent_cid = %parent, service = %name);
         handle.spawn(
             async move {
-                if let Err(e) = platform.invoke_raw(&name, raw).await.result {
+                if let Err(e) = platform.invoke_from(&name, raw, caller).await.result {
                     tracing::error!(%cid, parent_cid = %parent, service = %name, error = %e, "background invocation failed");
                 }
             }

@@ -34,7 +34,9 @@
 //! assert_eq!(platform.services().list()[0].name, "demo.hello");
 //! ```
 
+pub mod channel;
 mod cid;
+pub mod config;
 mod context;
 mod error;
 mod message;
@@ -45,16 +47,18 @@ mod render;
 mod service;
 pub mod sio;
 
+pub use channel::{ChannelAdapter, ChannelChange, ChannelError, ChannelSummary, Channels};
 pub use cid::Cid;
+pub use config::{ConfigError, ConfigProblem};
 pub use context::Context;
 pub use error::{FaultCode, OutgoingError, OutgoingErrorKind, ServiceError};
-pub use message::{RawRequest, RawResponse};
+pub use message::{ChannelInfo, ChannelKind, HttpInfo, RawRequest, RawResponse};
 pub use outgoing::OutgoingConnections;
 pub use platform::Platform;
 pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
 pub use render::render_error;
-pub use service::{ChannelInfo, ChannelKind, DataFormat, HttpInfo, Request, Response, Service};
-pub use sio::Secret;
+pub use service::{Request, Response, Service};
+pub use sio::{DataFormat, Secret};
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -1,26 +1,31 @@
-//! The platform: services, outgoing connections, and the invocation path channels use.
+//! The platform: services, channel adapters, outgoing connections, and the one invocation path
+//! every caller goes through.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::Cid;
+use crate::channel::{ChannelError, Channels};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
 use crate::outgoing::OutgoingConnections;
 use crate::registry::{Invocation, ServiceRegistry};
 use crate::render::render_error;
-use crate::sio::ReplyFormat;
 
 #[derive(Debug, Default)]
 struct Inner {
     services: ServiceRegistry,
     outgoing: OutgoingConnections,
+    channels: Channels,
 }
 
-/// One embedded platform: its deployed services and outgoing connections. Cheap to clone; every
-/// clone is the same platform.
+/// One embedded platform: its deployed services, its channel adapters and its outgoing
+/// connections. Cheap to clone; every clone is the same platform.
 ///
 /// # Examples
 ///
@@ -29,6 +34,7 @@ struct Inner {
 ///
 /// let platform = Platform::new();
 /// assert!(platform.services().list().is_empty());
+/// assert!(platform.channels().list().is_empty());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Platform {
@@ -51,29 +57,71 @@ impl Platform {
         &self.inner.outgoing
     }
 
+    /// The channel adapters, and through them every channel of every kind.
+    pub fn channels(&self) -> &Channels {
+        &self.inner.channels
+    }
+
+    /// Starts every channel adapter that is not serving yet.
+    ///
+    /// # Errors
+    ///
+    /// The first adapter that failed to start; those started before it keep serving, and
+    /// [`shutdown`](Self::shutdown) stops them.
+    pub async fn start(&self) -> Result<(), ChannelError> {
+        for adapter in self.channels().adapters() {
+            if !adapter.is_serving() {
+                adapter.start().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every channel adapter at once, each finishing its requests in flight, and takes
+    /// them off the platform (an adapter holds the platform, so this also ends that cycle).
+    pub async fn shutdown(&self) {
+        let adapters = self.channels().adapters();
+        futures_util::future::join_all(adapters.iter().map(|a| a.stop())).await;
+        for a in &adapters {
+            self.channels().remove(a.name());
+        }
+    }
+
     /// A context outside any request, with a fresh cid: for invoking services from `main` or a
     /// test.
     pub fn context(&self) -> Context {
-        Context::new(self.clone(), Cid::new())
+        Context::new(self.clone(), Cid::new(), None)
     }
 
-    /// Invokes the service named `service` with a request as a channel received it.
+    /// Invokes the service named `service` with a request as a channel received it, under the
+    /// request's cid.
     pub async fn invoke_raw(&self, service: &str, raw: RawRequest) -> Invocation {
+        self.invoke_from(service, raw, None).await
+    }
+
+    /// The one invocation path: a span named `invoke` with the cid, the service and its caller,
+    /// and a panic caught and answered as a 500 with the cid.
+    pub(crate) async fn invoke_from(
+        &self,
+        service: &str,
+        raw: RawRequest,
+        caller: Option<&'static str>,
+    ) -> Invocation {
         let Some(deployed) = self.inner.services.get(service) else {
             return Invocation {
-                reply: ReplyFormat::for_request(&raw, None),
+                reply: raw.reply_format(),
                 result: Err(ServiceError::not_found(format!("service `{service}`"))),
             };
         };
         let cid = raw.cid;
-        let ctx = Context::new(self.clone(), cid);
-        let span = tracing::debug_span!("invoke", %cid, service);
-        deployed
-            .erased
-            .clone()
-            .call(raw, ctx)
-            .instrument(span)
-            .await
+        let reply = raw.reply_format();
+        let ctx = Context::new(self.clone(), cid, Some(deployed.info.name));
+        let call = deployed.erased.clone().call(raw, ctx);
+        guarded(cid, deployed.info.name, caller, call, |err| Invocation {
+            reply,
+            result: Err(err),
+        })
+        .await
     }
 
     /// Like [`invoke_raw`](Self::invoke_raw), with an error rendered as the reply. Errors of the
@@ -89,6 +137,32 @@ impl Platform {
                 }
                 render_error(&err, inv.reply, cid)
             }
+        }
+    }
+}
+
+/// Runs one service call inside its `invoke` span, turning a panic into a 500 for the caller and
+/// an error in the log: a panicking service must not take the connection (and its keep-alive
+/// neighbours) down with it. The span is a child of the caller's, so a call made by a service
+/// nests under that service's call.
+pub(crate) async fn guarded<T>(
+    cid: Cid,
+    service: &'static str,
+    caller: Option<&'static str>,
+    call: impl Future<Output = T>,
+    on_panic: impl FnOnce(ServiceError) -> T,
+) -> T {
+    let span = tracing::debug_span!("invoke", %cid, service, caller);
+    match AssertUnwindSafe(call).catch_unwind().instrument(span).await {
+        Ok(out) => out,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic".to_owned());
+            tracing::error!(%cid, service, panic = %what, "service panicked");
+            on_panic(ServiceError::internal("the service failed unexpectedly"))
         }
     }
 }

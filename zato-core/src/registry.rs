@@ -8,17 +8,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::panic::AssertUnwindSafe;
-
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use futures_util::FutureExt;
 
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
-use crate::service::{DataFormat, Request, Service};
-use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput, SoapVersion};
+use crate::service::{Request, Service};
+use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -40,13 +37,10 @@ struct Erased<S>(S);
 
 impl<S: Service> ErasedService for Erased<S> {
     fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation> {
-        let cid = raw.cid;
-        let fallback = ReplyFormat::for_request(&raw, None);
-        let call = async move {
-            let mut soap = None;
-            let decoded = S::Input::from_request(&raw, &mut soap);
-            let reply = ReplyFormat::for_request(&raw, soap);
-            let input = match decoded {
+        Box::pin(async move {
+            let decoded = S::Input::decode(&raw.sio_source());
+            let reply = decoded.reply;
+            let input = match decoded.result {
                 Ok(input) => input,
                 Err(e) => {
                     return Invocation {
@@ -75,58 +69,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 out
             });
             Invocation { reply, result }
-        };
-        // A panicking service must not take the connection (and its keep-alive neighbours) down
-        // with it: the caller gets a 500 with the cid, the log gets the panic.
-        Box::pin(async move {
-            match AssertUnwindSafe(call).catch_unwind().await {
-                Ok(invocation) => invocation,
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a non-string panic".to_owned());
-                    tracing::error!(%cid, service = S::NAME, panic = %what, "service panicked");
-                    Invocation {
-                        reply: fallback,
-                        result: Err(ServiceError::internal("the service failed unexpectedly")),
-                    }
-                }
-            }
         })
-    }
-}
-
-impl ReplyFormat {
-    /// The reply format for a request: the channel's format, and for SOAP the version the
-    /// envelope used, or when it could not be read, the one its media type suggests.
-    pub fn for_request(raw: &RawRequest, soap: Option<SoapVersion>) -> ReplyFormat {
-        match (raw.channel.data_format, soap) {
-            (DataFormat::Soap, Some(version)) => ReplyFormat::Soap(version),
-            (format, _) => ReplyFormat::for_channel(format, raw.content_type()),
-        }
-    }
-
-    /// The reply format of a channel before any envelope was read: the channel's format, and
-    /// for SOAP the version its media type suggests (1.2 travels as `application/soap+xml`, 1.1 as
-    /// `text/xml`).
-    pub fn for_channel(format: DataFormat, content_type: Option<&str>) -> ReplyFormat {
-        match format {
-            DataFormat::Json | DataFormat::Form => ReplyFormat::Json,
-            DataFormat::Xml => ReplyFormat::Xml,
-            DataFormat::Soap => {
-                const SOAP12: &[u8] = b"application/soap+xml";
-                let ct = content_type.unwrap_or("").trim_start().as_bytes();
-                let v12 =
-                    ct.len() >= SOAP12.len() && ct[..SOAP12.len()].eq_ignore_ascii_case(SOAP12);
-                ReplyFormat::Soap(if v12 {
-                    SoapVersion::V12
-                } else {
-                    SoapVersion::V11
-                })
-            }
-        }
     }
 }
 
@@ -134,7 +77,7 @@ impl ReplyFormat {
 pub(crate) struct Deployed {
     pub(crate) erased: Arc<dyn ErasedService>,
     typed: Arc<dyn Any + Send + Sync>,
-    info: ServiceInfo,
+    pub(crate) info: ServiceInfo,
 }
 
 impl Deployed {

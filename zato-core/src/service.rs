@@ -5,12 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, StatusCode};
 
 use crate::Cid;
 use crate::context::Context;
 use crate::error::ServiceError;
-use crate::sio::{ParamsPriority, SioInput, SioOutput, XmlLimits};
+use crate::message::{ChannelInfo, HttpInfo, internal_channel};
+use crate::sio::{SioInput, SioOutput};
 
 /// A service: a named unit of business logic with a declared input and output.
 ///
@@ -56,118 +57,6 @@ pub trait Service: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Response<Self::Output>, ServiceError>> + Send;
 }
 
-/// The format of a channel's messages.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum DataFormat {
-    /// JSON in and out.
-    #[default]
-    Json,
-    /// XML in and out.
-    Xml,
-    /// SOAP 1.1 or 1.2 envelopes in; the reply uses the request's version.
-    Soap,
-    /// An `application/x-www-form-urlencoded` body in, JSON out.
-    Form,
-}
-
-impl DataFormat {
-    /// The format's lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataFormat::Json => "json",
-            DataFormat::Xml => "xml",
-            DataFormat::Soap => "soap",
-            DataFormat::Form => "form",
-        }
-    }
-}
-
-/// The transport a request came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ChannelKind {
-    /// An HTTP channel.
-    Http,
-    /// An AMQP channel.
-    Amqp,
-    /// A ZeroMQ channel.
-    ZeroMq,
-    /// Another service, through [`Context::invoke`].
-    Internal,
-}
-
-/// What a request came through: shared by every request of one channel, so it costs a
-/// reference count per request, not a copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelInfo {
-    /// The channel's configured name.
-    pub name: Arc<str>,
-    /// The transport.
-    pub kind: ChannelKind,
-    /// The data format of its messages.
-    pub data_format: DataFormat,
-    /// How channel parameters and the message body merge.
-    pub params: ParamsPriority,
-    /// Bounds on XML request bodies.
-    pub xml_limits: XmlLimits,
-}
-
-impl ChannelInfo {
-    /// Describes a channel.
-    pub fn new(name: impl Into<Arc<str>>, kind: ChannelKind, data_format: DataFormat) -> Self {
-        ChannelInfo {
-            name: name.into(),
-            kind,
-            data_format,
-            params: ParamsPriority::default(),
-            xml_limits: XmlLimits::default(),
-        }
-    }
-
-    /// The same channel with other priority rules.
-    pub fn with_params(mut self, params: ParamsPriority) -> Self {
-        self.params = params;
-        self
-    }
-}
-
-/// The HTTP side of a request that came over HTTP.
-#[derive(Debug, Clone, Default)]
-pub struct HttpInfo {
-    /// The request method.
-    pub method: Method,
-    /// The request URI, query string included.
-    pub uri: Uri,
-    /// The request headers.
-    pub headers: HeaderMap,
-    /// Values of the `{param}` segments of the channel's URL path, in path order.
-    pub path_params: Vec<(String, String)>,
-}
-
-impl HttpInfo {
-    /// The URL path.
-    pub fn path(&self) -> &str {
-        self.uri.path()
-    }
-
-    /// The raw query string, if any.
-    pub fn query(&self) -> Option<&str> {
-        self.uri.query()
-    }
-
-    /// The value of a path parameter.
-    pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.path_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// A request as a service sees it: typed input plus everything about where it came from.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -202,19 +91,6 @@ impl<I> Request<I> {
         self.raw_request = raw.into();
         self
     }
-}
-
-pub(crate) fn internal_channel() -> Arc<ChannelInfo> {
-    static INTERNAL: std::sync::OnceLock<Arc<ChannelInfo>> = std::sync::OnceLock::new();
-    INTERNAL
-        .get_or_init(|| {
-            Arc::new(ChannelInfo::new(
-                "internal",
-                ChannelKind::Internal,
-                DataFormat::Json,
-            ))
-        })
-        .clone()
 }
 
 /// What a service answers: its output plus status and headers.

@@ -3,7 +3,7 @@
 mod support;
 
 use support::*;
-use zato_core::sio::SoapVersion;
+use zato_core::sio::{ReplyFormat, SoapVersion};
 use zato_core::{Context, DataFormat, Platform, Request, Response, Service, ServiceError};
 use zato_macros::SimpleIo;
 
@@ -76,9 +76,9 @@ fn soap_envelopes_of_both_versions_with_prefixed_and_default_namespaces() {
     ];
     for (envelope, version, ct) in cases {
         let raw = request(DataFormat::Soap, None, &envelope, Some(ct));
-        let (value, seen) = decode_soap::<Dispatch>(&raw).unwrap();
-        assert_eq!(value, expected(), "{envelope}");
-        assert_eq!(seen, Some(version), "{envelope}");
+        let (value, reply) = decode_reply::<Dispatch>(&raw);
+        assert_eq!(value.unwrap(), expected(), "{envelope}");
+        assert_eq!(reply, ReplyFormat::Soap(version), "{envelope}");
     }
 }
 

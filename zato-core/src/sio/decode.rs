@@ -3,12 +3,11 @@
 
 use std::borrow::Cow;
 
+use super::format::DataFormat;
 use super::node::{Fields, JsonObject, Layer, parse_json_body};
-use super::output::SoapVersion;
-use super::xml::{self, SOAP11_NS, SOAP12_NS, XmlElement};
+use super::output::{ReplyFormat, SoapVersion};
+use super::xml::{self, SOAP11_NS, SOAP12_NS, XmlElement, XmlLimits};
 use super::{Errors, Path, SioError, SioInput, SioObject, excerpt};
-use crate::service::{ChannelInfo, ChannelKind, HttpInfo};
-use crate::{DataFormat, RawRequest};
 
 /// Which wins when an element is both a channel parameter and in the message body
 /// (Zato's `params_pri`).
@@ -56,6 +55,102 @@ impl Default for ParamsPriority {
             url_params_pri: UrlParamsPri::default(),
         }
     }
+}
+
+/// A request as SimpleIO reads it, whatever transport brought it: the channel's format and
+/// rules, the channel parameters, and the body.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::{DataFormat, Source};
+///
+/// let path_params = [("id".to_owned(), "123".to_owned())];
+/// let source = Source::new(DataFormat::Json, br#"{"amount": 5}"#)
+///     .with_query(Some("target=CRM"))
+///     .with_path_params(&path_params)
+///     .with_content_type(Some("application/json"));
+/// assert_eq!(source.query, Some("target=CRM"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Source<'a> {
+    /// The channel's data format.
+    pub format: DataFormat,
+    /// How channel parameters and the body merge.
+    pub params: ParamsPriority,
+    /// Bounds on an XML body.
+    pub xml_limits: XmlLimits,
+    /// The raw query string, if any.
+    pub query: Option<&'a str>,
+    /// The values of the channel's path parameters, in path order.
+    pub path_params: &'a [(String, String)],
+    /// The body exactly as received.
+    pub body: &'a [u8],
+    /// The body's media type, if the transport told it.
+    pub content_type: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    /// A body in `format`, with no channel parameters and the default rules and limits.
+    pub fn new(format: DataFormat, body: &'a [u8]) -> Self {
+        Source {
+            format,
+            params: ParamsPriority::default(),
+            xml_limits: XmlLimits::default(),
+            query: None,
+            path_params: &[],
+            body,
+            content_type: None,
+        }
+    }
+
+    /// The same source with a query string.
+    pub fn with_query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// The same source with path parameters.
+    pub fn with_path_params(mut self, path_params: &'a [(String, String)]) -> Self {
+        self.path_params = path_params;
+        self
+    }
+
+    /// The same source with a media type.
+    pub fn with_content_type(mut self, content_type: Option<&'a str>) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// The same source with other priority rules.
+    pub fn with_params(mut self, params: ParamsPriority) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The same source with other XML limits.
+    pub fn with_xml_limits(mut self, xml_limits: XmlLimits) -> Self {
+        self.xml_limits = xml_limits;
+        self
+    }
+
+    /// The format of the reply to this request, before or without decoding it: see
+    /// [`ReplyFormat::decide`].
+    pub fn reply_format(&self) -> ReplyFormat {
+        ReplyFormat::decide(self.format, self.content_type, None)
+    }
+}
+
+/// What decoding a request gave: the input or the reason it was refused, and the format to
+/// answer in, which for SOAP follows the envelope's version even when the input was refused.
+#[derive(Debug)]
+#[must_use]
+pub struct Decoded<T> {
+    /// The typed input, or every way the request was the caller's fault.
+    pub result: Result<T, SioError>,
+    /// The format to answer in.
+    pub reply: ReplyFormat,
 }
 
 /// The parsed body of one request.
@@ -143,18 +238,22 @@ fn soap_request(envelope: &XmlElement) -> Result<(SoapVersion, Option<&XmlElemen
     Ok((version, body.children.first()))
 }
 
-/// The shared decoding of every input object.
+/// Decodes an input object, recording in `soap` the version of an envelope as soon as it is read,
+/// so that a refusal after that point is answered in the caller's SOAP version.
 fn decode_with<T: SioObject>(
-    format: DataFormat,
-    channel: &ChannelInfo,
-    query: Option<&str>,
-    path_params: &[(String, String)],
-    body: &[u8],
-    content_type: Option<&str>,
+    source: &Source<'_>,
     soap: &mut Option<SoapVersion>,
 ) -> Result<T, SioError> {
+    let Source {
+        format,
+        params,
+        xml_limits,
+        query,
+        path_params,
+        body,
+        content_type,
+    } = *source;
     check_media_type(format, content_type)?;
-    let params = channel.params;
     let query_pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = match query {
         Some(q) if params.merge_url_params_req && !q.is_empty() => {
             form_urlencoded::parse(q.as_bytes()).collect()
@@ -171,9 +270,7 @@ fn decode_with<T: SioObject>(
         _ if is_blank(body) && format != DataFormat::Soap => Body::None,
         DataFormat::Json => Body::Json(parse_json_body(body)?),
         DataFormat::Form => Body::Pairs(form_urlencoded::parse(body).collect()),
-        DataFormat::Xml | DataFormat::Soap => {
-            Body::Xml(xml::parse(utf8(body)?, channel.xml_limits)?)
-        }
+        DataFormat::Xml | DataFormat::Soap => Body::Xml(xml::parse(utf8(body)?, xml_limits)?),
     };
     // XML nodes keep the document for `Raw` values; other formats never look at it.
     let src = match &parsed {
@@ -216,12 +313,12 @@ fn decode_with<T: SioObject>(
     let query_layer = (!query_pairs.is_empty()).then_some(Layer::Pairs(&query_pairs));
     let path_layer = (!path_params.is_empty()).then_some(Layer::Params(path_params));
     let (first, second) = match params.url_params_pri {
-        super::UrlParamsPri::QsOverPath => (query_layer, path_layer),
-        super::UrlParamsPri::PathOverQs => (path_layer, query_layer),
+        UrlParamsPri::QsOverPath => (query_layer, path_layer),
+        UrlParamsPri::PathOverQs => (path_layer, query_layer),
     };
     let layers = match params.params_pri {
-        super::ParamsPri::ChannelParamsOverMsg => [first, second, body_layer],
-        super::ParamsPri::MsgOverChannelParams => [body_layer, first, second],
+        ParamsPri::ChannelParamsOverMsg => [first, second, body_layer],
+        ParamsPri::MsgOverChannelParams => [body_layer, first, second],
     };
     let fields = Fields::new(layers);
     let mut errors = Errors::default();
@@ -232,31 +329,36 @@ fn decode_with<T: SioObject>(
     }
 }
 
-pub(crate) fn decode_object<T: SioObject>(
-    raw: &RawRequest,
-    soap: &mut Option<SoapVersion>,
-) -> Result<T, SioError> {
-    let http = raw.http.as_ref();
-    decode_with(
-        raw.channel.data_format,
-        &raw.channel,
-        http.and_then(HttpInfo::query),
-        http.map_or(&[][..], |h| &h.path_params),
-        &raw.body,
-        raw.content_type(),
-        soap,
-    )
+/// Decodes an input object and tells the format to answer in.
+pub(crate) fn decode_object<T: SioObject>(source: &Source<'_>) -> Decoded<T> {
+    let mut soap = None;
+    let result = decode_with(source, &mut soap);
+    Decoded {
+        result,
+        reply: ReplyFormat::decide(source.format, source.content_type, soap),
+    }
 }
 
-/// Decodes a request's input, telling the SOAP version when the request was a SOAP envelope.
+/// Decodes a service's input from a request, telling the format to answer in.
 ///
-/// # Errors
+/// # Examples
 ///
-/// Every way a request can be the caller's fault; see [`SioError`].
-pub fn decode_request<T: SioInput>(raw: &RawRequest) -> Result<(T, Option<SoapVersion>), SioError> {
-    let mut soap = None;
-    let value = T::from_request(raw, &mut soap)?;
-    Ok((value, soap))
+/// ```
+/// use zato_core::sio::{self, DataFormat, ReplyFormat, SoapVersion, Source};
+/// use zato_macros::SimpleIo; // `zato::prelude` re-exports it
+///
+/// #[derive(SimpleIo, Debug)]
+/// #[sio(crate = "zato_core")]
+/// struct Dispatch { target: Vec<String> }
+///
+/// let body = br#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>
+///     <request><target>CRM</target></request></e:Body></e:Envelope>"#;
+/// let decoded = sio::decode::<Dispatch>(&Source::new(DataFormat::Soap, body));
+/// assert_eq!(decoded.result.unwrap().target, ["CRM"]);
+/// assert_eq!(decoded.reply, ReplyFormat::Soap(SoapVersion::V12));
+/// ```
+pub fn decode<T: SioInput>(source: &Source<'_>) -> Decoded<T> {
+    T::decode(source)
 }
 
 /// Decodes input from a query string and a body in `format`, with the default priority rules.
@@ -270,8 +372,7 @@ pub fn decode_parts<T: SioObject>(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<T, SioError> {
-    let channel = ChannelInfo::new("decode", ChannelKind::Internal, format);
-    decode_with(format, &channel, query, &[], body, None, &mut None)
+    decode_with(&Source::new(format, body).with_query(query), &mut None)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! input whatever format the caller used.
 //!
 //! Input comes from up to three sources, merged by [`ParamsPriority`]: the query string, the
-//! path parameters of the channel's URL, and the body in the channel's [`DataFormat`](crate::DataFormat):
+//! path parameters of the channel's URL, and the body in the channel's [`DataFormat`]:
 //! a JSON object (optionally wrapped in a request element), an XML document (elements matched by
 //! local name, whatever their namespace or prefix), a SOAP 1.1 or 1.2 envelope, or a form. A key
 //! repeated in the query string is a list; a single value where a list is declared is a list of
@@ -14,8 +14,7 @@
 //! # Examples
 //!
 //! ```
-//! use zato_core::sio;
-//! use zato_core::DataFormat;
+//! use zato_core::sio::{self, DataFormat};
 //! use zato_macros::SimpleIo; // `zato::prelude` re-exports it
 //!
 //! #[derive(SimpleIo, Debug)]
@@ -37,6 +36,7 @@
 
 mod decode;
 mod error;
+mod format;
 pub(crate) mod node;
 mod output;
 mod types;
@@ -44,8 +44,9 @@ mod xml;
 
 use std::fmt;
 
-pub use decode::{ParamsPri, ParamsPriority, UrlParamsPri, decode_parts, decode_request};
+pub use decode::{Decoded, ParamsPri, ParamsPriority, Source, UrlParamsPri, decode, decode_parts};
 pub use error::{ElementError, ElementProblem, InvalidInput, SioError};
+pub use format::DataFormat;
 pub use node::{Fields, Node, Repeated};
 pub use output::{ReplyFormat, SoapVersion, Writer, encode_output};
 pub(crate) use output::{begin_envelope, end_envelope, xml_text};
@@ -204,15 +205,9 @@ pub trait SioInput: Sized + Send + 'static {
     /// The declared elements.
     fn elements() -> Vec<ElementDesc>;
 
-    /// Decodes the input from a request.
-    ///
-    /// # Errors
-    ///
-    /// Every way a request can be the caller's fault; see [`SioError`].
-    fn from_request(
-        raw: &crate::RawRequest,
-        soap: &mut Option<SoapVersion>,
-    ) -> Result<Self, SioError>;
+    /// Decodes the input from a request, telling the format to answer in; a refusal lists every
+    /// way the request was the caller's fault (see [`SioError`]).
+    fn decode(source: &Source<'_>) -> Decoded<Self>;
 }
 
 /// A service's output: a [`SioObject`], or `()` for an empty body.
@@ -229,11 +224,8 @@ impl<T: SioObject + Send + 'static> SioInput for T {
         T::elements()
     }
 
-    fn from_request(
-        raw: &crate::RawRequest,
-        soap: &mut Option<SoapVersion>,
-    ) -> Result<Self, SioError> {
-        decode::decode_object(raw, soap)
+    fn decode(source: &Source<'_>) -> Decoded<Self> {
+        decode::decode_object(source)
     }
 }
 
@@ -242,8 +234,11 @@ impl SioInput for () {
         Vec::new()
     }
 
-    fn from_request(_: &crate::RawRequest, _: &mut Option<SoapVersion>) -> Result<(), SioError> {
-        Ok(())
+    fn decode(source: &Source<'_>) -> Decoded<()> {
+        Decoded {
+            result: Ok(()),
+            reply: source.reply_format(),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri, header};
-use zato_core::sio::{self, ParamsPriority, SioError, SioInput, SoapVersion};
+use zato_core::sio::{self, ParamsPriority, ReplyFormat, SioError, SioInput};
 use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, HttpInfo, RawRequest};
 
 /// A request as an HTTP channel would build it.
@@ -61,11 +61,13 @@ pub fn request_with(
 
 /// Decodes `T` from a request.
 pub fn decode<T: SioInput>(raw: &RawRequest) -> Result<T, SioError> {
-    sio::decode_request::<T>(raw).map(|(v, _)| v)
+    sio::decode::<T>(&raw.sio_source()).result
 }
 
-pub fn decode_soap<T: SioInput>(raw: &RawRequest) -> Result<(T, Option<SoapVersion>), SioError> {
-    sio::decode_request::<T>(raw)
+/// Decodes `T` from a request, with the format the reply is to be written in.
+pub fn decode_reply<T: SioInput>(raw: &RawRequest) -> (Result<T, SioError>, ReplyFormat) {
+    let decoded = sio::decode::<T>(&raw.sio_source());
+    (decoded.result, decoded.reply)
 }
 
 pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";

@@ -1,0 +1,312 @@
+//! Channel adapters as the platform sees them: one object-safe trait for every transport, and
+//! the platform's list of running adapters.
+//!
+//! A transport crate (zato-channels: HTTP now, AMQP, ZeroMQ and a Swift inbox next) implements
+//! [`ChannelAdapter`]; the host hands its adapters to [`Platform::channels`](crate::Platform::channels),
+//! which from then on lists every channel of every kind, applies a change to the adapter that
+//! owns the channel, starts them with [`Platform::start`](crate::Platform::start) and drains them
+//! all with [`Platform::shutdown`](crate::Platform::shutdown).
+//!
+//! A channel's configuration crosses this boundary as a JSON value, in the adapter's own serde
+//! schema: zato-core knows no transport's types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::config::{ConfigError, key};
+use crate::message::ChannelKind;
+
+/// One channel as listings show it, whatever its transport.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ChannelSummary {
+    /// The transport.
+    pub kind: ChannelKind,
+    /// The channel's name, unique within its kind.
+    pub name: String,
+    /// The name of the adapter serving it.
+    pub adapter: String,
+    /// The service it invokes.
+    pub service: String,
+    /// Whether it takes requests now.
+    pub is_active: bool,
+    /// Where it takes them from: a URL path, a queue, a socket address.
+    pub endpoint: String,
+}
+
+impl ChannelSummary {
+    /// A summary of the channel `name`.
+    pub fn new(
+        kind: ChannelKind,
+        name: impl Into<String>,
+        adapter: impl Into<String>,
+        service: impl Into<String>,
+        is_active: bool,
+        endpoint: impl Into<String>,
+    ) -> Self {
+        ChannelSummary {
+            kind,
+            name: name.into(),
+            adapter: adapter.into(),
+            service: service.into(),
+            is_active,
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
+/// A change to one channel, addressed as KIND NAME.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ChannelChange {
+    /// Creates the channel named by the config's `name`, or replaces the one of that name.
+    Upsert {
+        /// The transport.
+        kind: ChannelKind,
+        /// The channel's whole configuration, in its adapter's schema.
+        config: serde_json::Value,
+        /// The adapter to create it in, when the platform has several of this kind and the
+        /// channel is new. A channel that exists stays in its adapter.
+        adapter: Option<String>,
+    },
+    /// Removes a channel.
+    Remove {
+        /// The transport.
+        kind: ChannelKind,
+        /// The channel's name.
+        name: String,
+    },
+}
+
+/// Why a channel adapter could not start, stop or take a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The configuration was refused; the adapter keeps its previous one.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listening socket could not be bound.
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `start` was called on an adapter already serving or already stopped.
+    #[error("the channel adapter is already {0}")]
+    AlreadyStarted(&'static str),
+    /// The platform already has an adapter of that name.
+    #[error("a channel adapter named `{0}` is already on the platform")]
+    DuplicateAdapter(String),
+}
+
+/// A transport bringing requests to services, as the platform drives it.
+///
+/// An adapter is created bound to its resources (a listening socket, a broker connection) but
+/// idle; [`start`](Self::start) begins serving, the channel methods change its channels while it
+/// serves, with no restart and no failed request, and [`stop`](Self::stop) ends it gracefully,
+/// finishing the requests in flight.
+///
+/// The trait is object safe: the platform holds adapters of every kind as
+/// `Arc<dyn ChannelAdapter>`.
+#[async_trait::async_trait]
+pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
+    /// The transport of every channel it serves.
+    fn kind(&self) -> ChannelKind;
+
+    /// The adapter's name, unique on the platform (an HTTP listener's name, a broker's).
+    fn name(&self) -> &str;
+
+    /// Its channels now, sorted by name.
+    fn channels(&self) -> Vec<ChannelSummary>;
+
+    /// The configuration of the channel `name`, in the adapter's schema, secrets redacted.
+    fn channel_config(&self, name: &str) -> Option<serde_json::Value>;
+
+    /// Creates the channel its configuration names, or replaces the one of that name. Validated
+    /// first; on error nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] listing every problem, paths relative to the channel.
+    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError>;
+
+    /// Removes the channel `name`. Requests already running on it finish.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when there is no such channel.
+    fn remove_channel(&self, name: &str) -> Result<(), ConfigError>;
+
+    /// Begins serving. Returns once serving has begun, not when it ends.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::AlreadyStarted`] when the adapter is serving or was stopped.
+    async fn start(&self) -> Result<(), ChannelError>;
+
+    /// Whether it serves now.
+    fn is_serving(&self) -> bool;
+
+    /// Stops gracefully: no new request is taken, those in flight are answered, then it returns.
+    async fn stop(&self);
+}
+
+/// The channel adapters of a platform, by name.
+#[derive(Default)]
+pub struct Channels {
+    adapters: RwLock<BTreeMap<String, Arc<dyn ChannelAdapter>>>,
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channels")
+            .field("adapters", &self.names())
+            .finish()
+    }
+}
+
+impl Channels {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<dyn ChannelAdapter>>> {
+        // A panic while holding the lock leaves the map itself consistent: every write is one
+        // insert or remove.
+        self.adapters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<dyn ChannelAdapter>>> {
+        self.adapters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds an adapter. The platform owns it from now on: [`Platform::start`](crate::Platform::start)
+    /// starts it and [`Platform::shutdown`](crate::Platform::shutdown) drains it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::DuplicateAdapter`] when an adapter of that name is already there.
+    pub fn add(&self, adapter: Arc<dyn ChannelAdapter>) -> Result<(), ChannelError> {
+        let name = adapter.name().to_owned();
+        let mut map = self.write();
+        if map.contains_key(&name) {
+            return Err(ChannelError::DuplicateAdapter(name));
+        }
+        tracing::info!(adapter = %name, kind = %adapter.kind(), "channel adapter added");
+        map.insert(name, adapter);
+        Ok(())
+    }
+
+    /// Takes the adapter `name` off the platform, without stopping it.
+    pub fn remove(&self, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
+        self.write().remove(name)
+    }
+
+    /// The adapter `name`.
+    pub fn adapter(&self, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every adapter, sorted by name.
+    pub fn adapters(&self) -> Vec<Arc<dyn ChannelAdapter>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// The adapters' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// Every channel of every kind, sorted by kind and name.
+    pub fn list(&self) -> Vec<ChannelSummary> {
+        let mut all: Vec<ChannelSummary> =
+            self.adapters().iter().flat_map(|a| a.channels()).collect();
+        all.sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));
+        all
+    }
+
+    /// The adapter serving the channel `name` of `kind`.
+    fn owner(&self, kind: ChannelKind, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
+        self.adapters()
+            .into_iter()
+            .find(|a| a.kind() == kind && a.channels().iter().any(|c| c.name == name))
+    }
+
+    /// The configuration of the channel `name` of `kind`, secrets redacted.
+    pub fn config(&self, kind: ChannelKind, name: &str) -> Option<serde_json::Value> {
+        self.owner(kind, name)?.channel_config(name)
+    }
+
+    /// Applies a change to the adapter that owns the channel. A new channel goes to the only
+    /// adapter of its kind, or to the one the change names.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] whose paths start at `channels.<kind>."<name>"`: the adapter's own
+    /// problems, no adapter for the kind, several with none named, or no such channel.
+    pub fn apply(&self, change: ChannelChange) -> Result<(), ConfigError> {
+        match change {
+            ChannelChange::Upsert {
+                kind,
+                config,
+                adapter,
+            } => {
+                let name = config
+                    .get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let at = format!("channels.{kind}.{}", key(&name));
+                let target = match self.owner(kind, &name) {
+                    Some(owner) => owner,
+                    None => self
+                        .pick(kind, adapter.as_deref())
+                        .map_err(|e| e.within(&at))?,
+                };
+                target.upsert_channel(config).map_err(|e| e.within(&at))
+            }
+            ChannelChange::Remove { kind, name } => {
+                let at = format!("channels.{kind}.{}", key(&name));
+                match self.owner(kind, &name) {
+                    Some(owner) => owner.remove_channel(&name).map_err(|e| e.within(&at)),
+                    None => Err(ConfigError::one(at, "no such channel")),
+                }
+            }
+        }
+    }
+
+    /// The adapter a new channel of `kind` goes to.
+    fn pick(
+        &self,
+        kind: ChannelKind,
+        named: Option<&str>,
+    ) -> Result<Arc<dyn ChannelAdapter>, ConfigError> {
+        let of_kind: Vec<_> = self
+            .adapters()
+            .into_iter()
+            .filter(|a| a.kind() == kind)
+            .collect();
+        match (named, of_kind.as_slice()) {
+            (Some(n), _) => of_kind
+                .iter()
+                .find(|a| a.name() == n)
+                .cloned()
+                .ok_or_else(|| {
+                    ConfigError::one("", format!("no {kind} channel adapter named `{n}`"))
+                }),
+            (None, [only]) => Ok(only.clone()),
+            (None, []) => Err(ConfigError::one(
+                "",
+                format!("the platform has no {kind} channel adapter"),
+            )),
+            (None, _) => Err(ConfigError::one(
+                "",
+                format!("the platform has several {kind} channel adapters; name one"),
+            )),
+        }
+    }
+}
