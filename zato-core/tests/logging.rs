@@ -1,4 +1,6 @@
 //! What reaches the logs: failures of background invocations, with both cids.
+// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
+#![cfg(test)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -60,4 +62,49 @@ async fn background_failures_are_logged_with_both_cids() {
         "{line}"
     );
     assert!(line.contains("disk on fire"), "{line}");
+}
+
+#[service(name = "demo.inner", crate = "zato_core")]
+async fn inner(_req: Request<()>) -> Result<(), ServiceError> {
+    tracing::info!("inside the inner service");
+    Ok(())
+}
+
+#[service(name = "demo.outer", crate = "zato_core")]
+async fn outer(_req: Request<()>, ctx: &zato_core::Context) -> Result<(), ServiceError> {
+    ctx.invoke("demo.inner", serde_json::json!({})).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_span_of_an_invoked_service_nests_in_its_callers() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let platform = Platform::new();
+    platform.services().deploy(inner).unwrap();
+    platform.services().deploy(outer).unwrap();
+    let ctx = platform.context();
+    ctx.invoke("demo.outer", serde_json::json!({}))
+        .await
+        .unwrap();
+
+    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("inside the inner service"))
+        .unwrap_or_else(|| panic!("nothing logged from the inner service: {logged}"));
+    let cid = ctx.cid();
+    let outer_span = format!("invoke{{cid={cid} service=\"demo.outer\"}}");
+    let inner_span = format!("invoke{{cid={cid} service=\"demo.inner\" caller=\"demo.outer\"}}");
+    assert!(
+        line.contains(&format!("{outer_span}:{inner_span}")),
+        "{line}"
+    );
 }

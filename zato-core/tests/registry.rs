@@ -1,5 +1,7 @@
 //! Deploying, redeploying and undeploying services while calls are in flight; invoking services
 //! from services.
+// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
+#![cfg(test)]
 
 mod support;
 
@@ -354,4 +356,76 @@ async fn a_panicking_service_is_a_500_with_the_cid_and_the_platform_keeps_servin
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+struct SeenCid {
+    cid: String,
+}
+
+#[service(name = "demo.whoami", crate = "zato_core")]
+async fn whoami(req: Request<()>, ctx: &Context) -> Result<SeenCid, ServiceError> {
+    // What the service reads from its request and from its context must agree.
+    if req.cid != ctx.cid() {
+        return Err(ServiceError::internal(
+            "request and context disagree on the cid",
+        ));
+    }
+    Ok(SeenCid {
+        cid: req.cid.to_string(),
+    })
+}
+
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+struct Seen {
+    by_name: String,
+    by_type: String,
+}
+
+#[service(name = "demo.caller", crate = "zato_core")]
+async fn caller(_req: Request<()>, ctx: &Context) -> Result<Seen, ServiceError> {
+    let by_name = ctx.invoke("demo.whoami", serde_json::json!({})).await?;
+    let by_type = ctx.invoke_typed::<whoami>(()).await?;
+    Ok(Seen {
+        by_name: by_name["cid"].as_str().unwrap_or_default().to_owned(),
+        by_type: by_type.output.cid,
+    })
+}
+
+#[tokio::test]
+async fn a_service_invoked_from_another_runs_under_the_callers_cid() {
+    let p = Platform::new();
+    p.services().deploy(whoami).unwrap();
+    p.services().deploy(caller).unwrap();
+    let raw = request(DataFormat::Json, None, "", None);
+    let cid = raw.cid;
+    let reply = p.dispatch("demo.caller", raw).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["by_name"], cid.as_str());
+    assert_eq!(v["by_type"], cid.as_str());
+}
+
+#[service(name = "demo.panics_when_invoked", crate = "zato_core")]
+async fn panics_when_invoked(_req: Request<()>) -> Result<(), ServiceError> {
+    panic!("invoked and broken")
+}
+
+#[tokio::test]
+async fn a_panic_in_a_service_invoked_by_type_is_an_error_for_its_caller() {
+    let p = Platform::new();
+    p.services().deploy(panics_when_invoked).unwrap();
+    let ctx = p.context();
+    let err = ctx
+        .invoke_typed::<panics_when_invoked>(())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let err = ctx
+        .invoke("demo.panics_when_invoked", serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

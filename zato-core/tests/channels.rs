@@ -1,0 +1,220 @@
+//! The platform's channel adapters: one list of every channel of every kind, and each change
+//! handed to the adapter that owns the channel.
+// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
+#![cfg(test)]
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::json;
+use zato_core::{
+    ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, ConfigError, Platform,
+};
+
+/// An adapter keeping its channels as JSON in memory; a channel needs a `service`.
+#[derive(Debug)]
+struct Memory {
+    name: &'static str,
+    kind: ChannelKind,
+    channels: Mutex<Vec<serde_json::Value>>,
+    serving: AtomicBool,
+}
+
+impl Memory {
+    fn new(name: &'static str, kind: ChannelKind) -> Self {
+        Memory {
+            name,
+            kind,
+            channels: Mutex::new(Vec::new()),
+            serving: AtomicBool::new(false),
+        }
+    }
+}
+
+fn name_of(v: &serde_json::Value) -> &str {
+    v["name"].as_str().unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl ChannelAdapter for Memory {
+    fn kind(&self) -> ChannelKind {
+        self.kind
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn channels(&self) -> Vec<ChannelSummary> {
+        let channels = self.channels.lock().unwrap();
+        channels
+            .iter()
+            .map(|c| {
+                ChannelSummary::new(
+                    self.kind,
+                    name_of(c),
+                    self.name,
+                    c["service"].as_str().unwrap_or_default(),
+                    true,
+                    "",
+                )
+            })
+            .collect()
+    }
+    fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
+        let channels = self.channels.lock().unwrap();
+        channels.iter().find(|c| name_of(c) == name).cloned()
+    }
+    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        if config["service"].as_str().is_none() {
+            return Err(ConfigError::one("service", "required"));
+        }
+        let mut channels = self.channels.lock().unwrap();
+        channels.retain(|c| name_of(c) != name_of(&config));
+        channels.push(config);
+        Ok(())
+    }
+    fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+        self.channels.lock().unwrap().retain(|c| name_of(c) != name);
+        Ok(())
+    }
+    async fn start(&self) -> Result<(), ChannelError> {
+        if self.serving.swap(true, Ordering::SeqCst) {
+            return Err(ChannelError::AlreadyStarted("serving"));
+        }
+        Ok(())
+    }
+    fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::SeqCst)
+    }
+    async fn stop(&self) {
+        self.serving.store(false, Ordering::SeqCst);
+    }
+}
+
+fn upsert(kind: ChannelKind, config: serde_json::Value, adapter: Option<&str>) -> ChannelChange {
+    ChannelChange::Upsert {
+        kind,
+        config,
+        adapter: adapter.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn changes_reach_the_adapter_that_owns_the_channel() {
+    let platform = Platform::new();
+    let front = std::sync::Arc::new(Memory::new("front", ChannelKind::Http));
+    let back = std::sync::Arc::new(Memory::new("back", ChannelKind::Http));
+    let broker = std::sync::Arc::new(Memory::new("broker", ChannelKind::Amqp));
+    platform.channels().add(front.clone()).unwrap();
+    platform.channels().add(back.clone()).unwrap();
+    platform.channels().add(broker.clone()).unwrap();
+
+    let duplicate = platform
+        .channels()
+        .add(std::sync::Arc::new(Memory::new("front", ChannelKind::Http)))
+        .unwrap_err();
+    assert!(matches!(duplicate, ChannelError::DuplicateAdapter(ref n) if n == "front"));
+
+    // A new channel of a kind with several adapters must name one; with one, it goes there.
+    let err = platform
+        .channels()
+        .apply(upsert(
+            ChannelKind::Http,
+            json!({"name": "orders", "service": "a"}),
+            None,
+        ))
+        .unwrap_err();
+    assert_eq!(err.problems()[0].path, "channels.http.orders");
+    platform
+        .channels()
+        .apply(upsert(
+            ChannelKind::Http,
+            json!({"name": "orders", "service": "a"}),
+            Some("back"),
+        ))
+        .unwrap();
+    platform
+        .channels()
+        .apply(upsert(
+            ChannelKind::Amqp,
+            json!({"name": "in.queue", "service": "b"}),
+            None,
+        ))
+        .unwrap();
+
+    // An existing channel stays in its adapter whatever the change names.
+    platform
+        .channels()
+        .apply(upsert(
+            ChannelKind::Http,
+            json!({"name": "orders", "service": "c"}),
+            Some("front"),
+        ))
+        .unwrap();
+    assert!(front.channels().is_empty());
+    assert_eq!(
+        platform
+            .channels()
+            .config(ChannelKind::Http, "orders")
+            .unwrap()["service"],
+        "c"
+    );
+
+    let listed: Vec<(String, String, String)> = platform
+        .channels()
+        .list()
+        .into_iter()
+        .map(|c| (c.kind.to_string(), c.name, c.adapter))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("amqp".into(), "in.queue".into(), "broker".into()),
+            ("http".into(), "orders".into(), "back".into()),
+        ]
+    );
+
+    // The adapter's own problems come back placed in the document.
+    let err = platform
+        .channels()
+        .apply(upsert(ChannelKind::Amqp, json!({"name": "in.queue"}), None))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid configuration: channels.amqp."in.queue".service: required"#
+    );
+
+    platform
+        .channels()
+        .apply(ChannelChange::Remove {
+            kind: ChannelKind::Http,
+            name: "orders".into(),
+        })
+        .unwrap();
+    let err = platform
+        .channels()
+        .apply(ChannelChange::Remove {
+            kind: ChannelKind::Http,
+            name: "orders".into(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: channels.http.orders: no such channel"
+    );
+}
+
+#[tokio::test]
+async fn the_platform_starts_and_stops_every_adapter() {
+    let platform = Platform::new();
+    let a = std::sync::Arc::new(Memory::new("a", ChannelKind::Http));
+    let b = std::sync::Arc::new(Memory::new("b", ChannelKind::ZeroMq));
+    platform.channels().add(a.clone()).unwrap();
+    platform.channels().add(b.clone()).unwrap();
+    platform.start().await.unwrap();
+    assert!(a.is_serving() && b.is_serving());
+    // Starting again leaves the serving adapters alone.
+    platform.start().await.unwrap();
+    platform.shutdown().await;
+    assert!(!a.is_serving() && !b.is_serving());
+    assert!(platform.channels().names().is_empty());
+}
