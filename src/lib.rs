@@ -1,9 +1,21 @@
-//! zato-rs: an embeddable integration platform in the spirit of Zato.
+//! zato-rs: an embeddable integration platform in the spirit of Zato, the Python ESB.
 //!
-//! Declare services with `#[service]`, give them typed input from a query string, JSON, XML or
-//! SOAP with `#[derive(SimpleIo)]`, and invoke them through a [`Platform`].
+//! Add `zato` to your application and, in your own process:
 //!
-//! # Examples
+//! - declare **services** with [`#[service]`](macro@service), each with its input and output
+//!   declared once as Rust types ([SimpleIO](sio), `#[derive(SimpleIo)]`): the same service gets
+//!   typed input whether the caller sent a query string, JSON, XML, a SOAP 1.1/1.2 envelope or a
+//!   form, and bad input is answered as the caller's fault (a 400 naming every element);
+//! - expose them through **channels** defined by configuration, not code: HTTP today
+//!   ([`channels`]: routes with `{param}` segments, Basic Auth and API keys, changed while
+//!   requests flow);
+//! - reach other systems through pooled **outgoing connections**, first OpenStack Swift
+//!   ([`swift`]: auth v1.0, Keystone v2.0 and v3, a bb8 pool per connection, reconfigured live).
+//!
+//! Everything hangs off a [`Platform`]: its services, its channel adapters and its outgoing
+//! connections.
+//!
+//! # A service, and calling it
 //!
 //! ```
 //! use zato::prelude::*;
@@ -13,17 +25,86 @@
 //!     target: Vec<String>,
 //! }
 //!
+//! #[derive(SimpleIo, Debug)]
+//! struct Dispatched {
+//!     stored: Vec<String>,
+//! }
+//!
 //! #[service(name = "invoice.dispatcher")]
-//! async fn invoice_dispatcher(req: Request<Dispatch>, _ctx: &Context) -> Result<(), ServiceError> {
+//! async fn invoice_dispatcher(req: Request<Dispatch>, _ctx: &Context) -> Result<Dispatched, ServiceError> {
+//!     // `req.raw_request` is the invoice exactly as it came; store it per target here.
+//!     Ok(Dispatched { stored: req.input.target })
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let platform = Platform::new();
+//! platform.services().deploy(invoice_dispatcher).unwrap();
+//!
+//! // From `main`, a test or another service: by name with JSON ...
+//! let ctx = platform.context();
+//! let reply = ctx
+//!     .invoke("invoice.dispatcher", serde_json::json!({"target": ["CRM", "Billing"]}))
+//!     .await
+//!     .unwrap();
+//! assert_eq!(reply, serde_json::json!({"stored": ["CRM", "Billing"]}));
+//!
+//! // ... or by type, with no serialization in between.
+//! let typed = ctx
+//!     .invoke_typed::<invoice_dispatcher>(Dispatch { target: vec!["CRM".into()] })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(typed.output.stored, ["CRM"]);
+//! # });
+//! ```
+//!
+//! # Embedding it in your own `main`
+//!
+//! The seed scenario: the service stores each invoice in one Swift container per target, and is
+//! served over HTTP channels read from a file. This is the README's example.
+//!
+//! ```no_run
+//! use zato::prelude::*;
+//! use zato::swift::{SwiftConfig, SwiftConnection};
+//!
+//! #[derive(SimpleIo)]
+//! struct Dispatch { target: Vec<String> }
+//!
+//! #[service(name = "invoice.dispatcher")]
+//! async fn invoice_dispatcher(req: Request<Dispatch>, ctx: &Context) -> Result<(), ServiceError> {
+//!     let client = ctx.outgoing().swift("Invoice Dispatcher")?.client().await?;
 //!     for target in &req.input.target {
-//!         println!("would store {} bytes in {target}", req.raw_request.len());
+//!         client.put_object(target, "Invoice", req.raw_request.clone(), &Default::default()).await?;
 //!     }
 //!     Ok(())
 //! }
 //!
-//! let platform = Platform::new();
-//! platform.services().deploy(invoice_dispatcher).unwrap();
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let platform = Platform::new();
+//!     platform.services().deploy(invoice_dispatcher)?;
+//!     platform.outgoing().add_swift(SwiftConnection::new(SwiftConfig::v1(
+//!         "Invoice Dispatcher", "https://swift.example.com/auth/v1.0", "account:user", "key"))?);
+//!     let config: HttpConfig = serde_json::from_str(&std::fs::read_to_string("channels.json")?)?;
+//!     HttpServer::serve("127.0.0.1:11223", platform.clone(), config).await?;
+//!     tokio::signal::ctrl_c().await?;
+//!     platform.shutdown().await; // every channel finishes the requests in flight
+//!     Ok(())
+//! }
 //! ```
+//!
+//! A runnable version is the `invoice_dispatcher` example (`cargo run --example
+//! invoice_dispatcher`), which needs no cloud account: without Swift credentials it starts a
+//! local Swift-compatible endpoint.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `macros` | yes | `#[service]` and `#[derive(SimpleIo)]` |
+//! | `http` | yes | [`channels`]: the HTTP channel on hyper 1 |
+//! | `http2` | no | HTTP/2 besides HTTP/1.1 on the same listener |
+//! | `swift` | yes | [`swift`]: OpenStack Swift outgoing connections |
+//! | `swift-local` | no | `swift::local`: a Swift-compatible endpoint for development and tests |
 
 pub use zato_core as core;
 pub use zato_core::{
