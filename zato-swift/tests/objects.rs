@@ -9,7 +9,7 @@ use futures_util::TryStreamExt;
 use support::{ACCOUNT, v1_server};
 use wiremock::matchers::{body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use zato_swift::{GetOptions, Metadata, PutOptions, SwiftClient, SwiftError};
+use zato_swift::{GetOptions, Metadata, PutOptions, SwiftClient, SwiftErrorKind};
 
 const MD5_HELLO: &str = "5d41402abc4b2a76b9719d911017c592";
 
@@ -95,7 +95,10 @@ async fn put_if_none_match_on_existing_object_is_conflict() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), SwiftErrorKind::Conflict { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("already exists"), "{err}");
 }
 
@@ -131,7 +134,7 @@ async fn etag_mismatches_are_reported() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, SwiftError::EtagMismatch { expected, .. } if expected == MD5_HELLO),
+        matches!(e.kind(), SwiftErrorKind::EtagMismatch { expected, .. } if expected == MD5_HELLO),
         "{e}"
     );
     let e = client
@@ -143,10 +146,13 @@ async fn etag_mismatches_are_reported() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(e, SwiftError::EtagMismatch { .. }), "{e}");
+    assert!(
+        matches!(e.kind(), SwiftErrorKind::EtagMismatch { .. }),
+        "{e}"
+    );
     let e = client.get_object("CRM", "c").await.unwrap_err();
     assert!(
-        matches!(&e, SwiftError::EtagMismatch { object, .. } if object == "c"),
+        matches!(e.kind(), SwiftErrorKind::EtagMismatch { object, .. } if object == "c"),
         "{e}"
     );
 }

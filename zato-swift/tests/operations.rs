@@ -14,7 +14,7 @@ use wiremock::matchers::{
 };
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use zato_swift::{
-    ListOptions, Metadata, ObjectEntry, PutOptions, SwiftClient, SwiftConnection, SwiftError,
+    ListOptions, Metadata, ObjectEntry, PutOptions, SwiftClient, SwiftConnection, SwiftErrorKind,
     TempUrlDigest,
 };
 
@@ -143,11 +143,14 @@ async fn container_create_head_post_delete() {
         .await
         .unwrap();
     let err = client.delete_container("CRM").await.unwrap_err();
-    assert!(matches!(err, SwiftError::Conflict { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), SwiftErrorKind::Conflict { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("container `CRM`"), "{err}");
     let err = client.delete_container("Gone").await.unwrap_err();
     assert!(
-        matches!(&err, SwiftError::NotFound { container, object: None, .. } if container == "Gone"),
+        matches!(err.kind(), SwiftErrorKind::NotFound { container, object: None, .. } if container == "Gone"),
         "{err}"
     );
     client.delete_container("Empty").await.unwrap();
@@ -371,7 +374,10 @@ async fn invalid_names_are_refused_before_any_request() {
             .put_object(c, o, &b"x"[..], &PutOptions::default())
             .await
             .unwrap_err();
-        assert!(matches!(err, SwiftError::InvalidName { .. }), "{err}");
+        assert!(
+            matches!(err.kind(), SwiftErrorKind::InvalidName { .. }),
+            "{err}"
+        );
     }
     let err = client
         .create_container(&"c".repeat(257), &Metadata::new())
