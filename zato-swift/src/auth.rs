@@ -389,7 +389,6 @@ fn pick_endpoint(catalog: &Value, c: &SwiftConfig, version: Catalog) -> Result<S
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

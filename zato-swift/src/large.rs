@@ -320,7 +320,6 @@ pub(crate) fn sign(key: &str, message: &str, digest: TempUrlDigest) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

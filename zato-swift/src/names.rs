@@ -102,7 +102,6 @@ pub(crate) fn object_path(container: &str, object: &str) -> Result<String, Swift
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

@@ -488,7 +488,6 @@ pub(crate) fn encoded_path(container: &str, object: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

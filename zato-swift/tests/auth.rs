@@ -1,6 +1,5 @@
 //! Each auth version against wiremock: v1.0, Keystone v2.0 (password and API key), Keystone v3
 //! with a catalog of several regions and interfaces, pre-authenticated tokens, expiry.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

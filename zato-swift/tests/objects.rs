@@ -1,23 +1,16 @@
 //! Object operations against wiremock: PUT (bytes, stream, ETag, If-None-Match), GET (whole,
 //! ranged, streamed), HEAD, POST, DELETE, COPY.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use support::{ACCOUNT, v1_server};
+use support::{ACCOUNT, setup};
 use wiremock::matchers::{body_string, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-use zato_swift::{GetOptions, Metadata, PutOptions, SwiftClient, SwiftErrorKind};
+use wiremock::{Mock, ResponseTemplate};
+use zato_swift::{GetOptions, Metadata, PutOptions, SwiftErrorKind};
 
 const MD5_HELLO: &str = "5d41402abc4b2a76b9719d911017c592";
-
-async fn setup() -> (MockServer, SwiftClient) {
-    let (server, config) = v1_server().await;
-    let client = SwiftClient::new(config).unwrap();
-    (server, client)
-}
 
 fn p(rest: &str) -> String {
     format!("{ACCOUNT}{rest}")

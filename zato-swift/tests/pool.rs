@@ -1,12 +1,11 @@
 //! The pooled, reconfigurable connection: bounded waits, 200 concurrent checkouts, live
 //! reconfiguration, stats, the registry, and secrets kept out of Debug, errors and logs.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use support::{ACCOUNT, KEY, TOKEN, USER, mount_v1_auth, v1_config, v1_server};
@@ -232,7 +231,11 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        // A test that panicked while logging must not hide the logs from the next assertion.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -1,5 +1,4 @@
 //! Retries, re-authentication and timeouts against wiremock.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 
