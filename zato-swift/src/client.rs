@@ -156,8 +156,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::Config`] when the configuration is invalid, [`SwiftErrorKind::Transport`] when
-    /// `cacert` cannot be read.
+    /// [`SwiftErrorKind::Config`] when the configuration is invalid, [`SwiftErrorKind::Transport`]
+    /// when `cacert` cannot be read.
     pub fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
         Ok(SwiftClient {
             shared: Arc::new(Shared::new(config)?),

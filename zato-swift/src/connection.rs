@@ -200,8 +200,9 @@ impl SwiftConnection {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::Inactive`] when the connection is not active, [`SwiftErrorKind::PoolExhausted`]
-    /// when no client became free in time, or the authentication error.
+    /// [`SwiftErrorKind::Inactive`] when the connection is not active,
+    /// [`SwiftErrorKind::PoolExhausted`] when no client became free in time, or the authentication
+    /// error.
     pub async fn client(&self) -> Result<PooledSwiftClient, SwiftError> {
         let g = self.current.load_full();
         Self::checkout(&g)

@@ -156,8 +156,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::InvalidName`] for any bad name, before any request; any error of a request;
-    /// [`SwiftErrorKind::Http`] when Swift reports the whole batch failed.
+    /// [`SwiftErrorKind::InvalidName`] for any bad name, before any request; any error of a
+    /// request; [`SwiftErrorKind::Http`] when Swift reports the whole batch failed.
     pub async fn bulk_delete(
         &self,
         items: &[(&str, &str)],
@@ -224,7 +224,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::InvalidName`], or an authentication error when no storage URL is known yet.
+    /// [`SwiftErrorKind::InvalidName`], or an authentication error when no storage URL is known
+    /// yet.
     pub async fn temp_url(
         &self,
         method: Method,

@@ -7,8 +7,8 @@
 //!   temp URLs.
 //! - [`SwiftConnection`]: a bb8 pool of authenticated clients with a bounded checkout wait,
 //!   reconfigured live; services reach it with [`SwiftOutgoing::swift`].
-//! - [`local::LocalSwift`] (feature `local`): a Swift-compatible endpoint on 127.0.0.1 for
-//!   development and tests.
+//! - `local::LocalSwift` (feature `local`, off by default so that production builds compile no
+//!   server): a Swift-compatible endpoint on 127.0.0.1 for development and tests.
 //!
 //! # Examples
 //!

@@ -257,7 +257,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::InvalidName`], [`SwiftErrorKind::InvalidMetadata`] or any error of the request.
+    /// [`SwiftErrorKind::InvalidName`], [`SwiftErrorKind::InvalidMetadata`] or any error of the
+    /// request.
     pub async fn create_container(
         &self,
         container: &str,
@@ -315,8 +316,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::Conflict`] when it is not empty, [`SwiftErrorKind::NotFound`] when it does not
-    /// exist.
+    /// [`SwiftErrorKind::Conflict`] when it is not empty, [`SwiftErrorKind::NotFound`] when it does
+    /// not exist.
     pub async fn delete_container(&self, container: &str) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,

@@ -214,9 +214,10 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::InvalidName`]; [`SwiftErrorKind::EtagMismatch`] when Swift stored something
-    /// else; [`SwiftErrorKind::Conflict`] when `if_none_match` is set and the object exists;
-    /// [`SwiftErrorKind::NotFound`] when the container does not exist; any error of the request.
+    /// [`SwiftErrorKind::InvalidName`]; [`SwiftErrorKind::EtagMismatch`] when Swift stored
+    /// something else; [`SwiftErrorKind::Conflict`] when `if_none_match` is set and the object
+    /// exists; [`SwiftErrorKind::NotFound`] when the container does not exist; any error of the
+    /// request.
     pub async fn put_object(
         &self,
         container: &str,
@@ -287,8 +288,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftErrorKind::NotFound`] naming the object, [`SwiftErrorKind::EtagMismatch`], or any error of
-    /// the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, [`SwiftErrorKind::EtagMismatch`], or any
+    /// error of the request.
     pub async fn get_object(&self, container: &str, object: &str) -> Result<Object, SwiftError> {
         self.get_object_with(container, object, &GetOptions::default())
             .await
