@@ -164,7 +164,8 @@ impl SwiftClient {
         })
     }
 
-    /// The configuration this client was built from.
+    /// The configuration this client was built from, with `custom_options` folded into the fields
+    /// they name.
     pub fn config(&self) -> &SwiftConfig {
         &self.shared.config
     }

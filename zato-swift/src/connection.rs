@@ -190,7 +190,7 @@ impl SwiftConnection {
         self.current.load().config.name.clone()
     }
 
-    /// The current configuration.
+    /// The current configuration, with `custom_options` folded into the fields they name.
     pub fn config(&self) -> Arc<SwiftConfig> {
         self.current.load().config.clone()
     }
