@@ -3,7 +3,11 @@
 //! in the same run, sequential and 16 concurrent. The goal is pooled ≥ 0.9× raw throughput.
 //!
 //! Run with `cargo bench --bench swift`.
-#![allow(clippy::unwrap_used, missing_docs)] // reason: a bench panics on any setup error
+#![allow(
+    clippy::unwrap_used,
+    missing_docs,
+    reason = "a bench panics on any setup error; criterion's macros generate undocumented items"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

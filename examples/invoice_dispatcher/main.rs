@@ -7,9 +7,10 @@
 //!
 //! Configuration comes from `config.json` beside this file (`ZATO_CONFIG` names another), the
 //! listening address from `ZATO_HTTP_ADDR` (default `127.0.0.1:11223`), and Swift credentials
-//! from the file or from `ZATO_SWIFT_AUTH_URL`, `ZATO_SWIFT_USER`, `ZATO_SWIFT_KEY` and
-//! `ZATO_SWIFT_AUTH_VERSION`. Without credentials the example starts a local Swift-compatible
-//! endpoint and keeps the objects under `target/invoice_dispatcher_swift/`.
+//! from the file or from `ZATO_SWIFT_AUTH_URL`, `ZATO_SWIFT_USER`, `ZATO_SWIFT_KEY`,
+//! `ZATO_SWIFT_AUTH_VERSION` and `ZATO_SWIFT_API_KEY` (`1` sends the key as a Rackspace API key,
+//! Keystone v2.0 only). Without credentials the example starts a local Swift-compatible endpoint
+//! and keeps the objects under `target/invoice_dispatcher_swift/`.
 
 mod app;
 
@@ -45,6 +46,13 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
     if let Some(version) = env("ZATO_SWIFT_AUTH_VERSION") {
         config.swift.auth_version = serde_json::from_value(serde_json::Value::String(version))
             .map_err(|e| format!("ZATO_SWIFT_AUTH_VERSION: {e}"))?;
+    }
+    if let Some(flag) = env("ZATO_SWIFT_API_KEY") {
+        config.swift.api_key_auth = match flag.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" => false,
+            _ => return Err("ZATO_SWIFT_API_KEY: expected 1 or 0".into()),
+        };
     }
     Ok(config)
 }

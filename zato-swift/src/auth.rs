@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use serde_json::{Value, json};
 
 use crate::config::{AuthVersion, Secret, SwiftConfig};
-use crate::error::{SwiftError, from_reqwest};
+use crate::error::{SwiftError, SwiftErrorKind, from_reqwest};
 
 /// A token is refreshed at most this long before it expires.
 const MAX_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -143,11 +143,11 @@ impl Authenticator {
     async fn authenticate_locked(&self) -> Result<Arc<Session>, SwiftError> {
         let c = &self.config;
         let (Some(auth_url), Some(user), Some(key)) = (&c.auth_url, &c.user, &c.key) else {
-            return Err(SwiftError::AuthFailed {
-                connection: None,
+            return Err(SwiftErrorKind::AuthFailed {
                 message: "the token was refused and no credentials are configured to renew it"
                     .into(),
-            });
+            }
+            .into());
         };
         self.auth_count.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(connection = %c.name, version = ?c.auth_version, "authenticating");
@@ -174,24 +174,23 @@ impl Authenticator {
         }
         // The body of a refused authentication is never quoted: it could echo credentials.
         Err(if matches!(status.as_u16(), 401 | 403) {
-            SwiftError::AuthFailed {
-                connection: None,
+            SwiftErrorKind::AuthFailed {
                 message: format!("the identity service answered {status}"),
             }
+            .into()
         } else {
-            SwiftError::Http {
-                connection: None,
+            SwiftErrorKind::Http {
                 status: status.as_u16(),
                 operation: "authenticate".into(),
                 excerpt: String::new(),
             }
+            .into()
         })
     }
 
     async fn v1(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
         let mut key =
-            http::HeaderValue::from_str(key.expose()).map_err(|_| SwiftError::AuthFailed {
-                connection: None,
+            http::HeaderValue::from_str(key.expose()).map_err(|_| SwiftErrorKind::AuthFailed {
                 message: "the key is not a valid header value".into(),
             })?;
         key.set_sensitive(true);
@@ -230,7 +229,7 @@ impl Authenticator {
 
     async fn v2(&self, url: &str, user: &str, key: &Secret) -> Result<Session, SwiftError> {
         let c = &self.config;
-        let mut auth = if c.api_key {
+        let mut auth = if c.api_key_auth {
             json!({"RAX-KSKEY:apiKeyCredentials": {"username": user, "apiKey": key.expose()}})
         } else {
             json!({"passwordCredentials": {"username": user, "password": key.expose()}})
@@ -303,10 +302,10 @@ impl Authenticator {
 }
 
 fn protocol(message: &str) -> SwiftError {
-    SwiftError::Protocol {
-        connection: None,
+    SwiftErrorKind::Protocol {
         message: message.into(),
     }
+    .into()
 }
 
 fn parse_time(s: &str) -> Option<SystemTime> {
@@ -380,17 +379,16 @@ fn pick_endpoint(catalog: &Value, c: &SwiftConfig, version: Catalog) -> Result<S
             return Ok(url.trim_end_matches('/').to_string());
         }
     }
-    Err(SwiftError::Protocol {
-        connection: None,
+    Err(SwiftErrorKind::Protocol {
         message: format!(
             "the catalog has no object-store endpoint for region {} and interface {interface}",
             c.region.as_deref().unwrap_or("(any)")
         ),
-    })
+    }
+    .into())
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

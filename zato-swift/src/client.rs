@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::auth::{Authenticator, Session};
 use crate::config::SwiftConfig;
-use crate::error::{SwiftError, excerpt, from_reqwest};
+use crate::error::{SwiftError, SwiftErrorKind, excerpt, from_reqwest};
 use crate::retry::RetryPolicy;
 
 /// User metadata of an account, container or object, without the `X-*-Meta-` prefix.
@@ -100,27 +100,24 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
-        config.validate()?;
-        let config = Arc::new(config);
+        let config = Arc::new(config.resolved()?);
         let mut builder = reqwest::Client::builder()
             .danger_accept_invalid_certs(!config.should_validate_cert)
             .pool_max_idle_per_host(config.pool_size.max(16) as usize)
             .tcp_nodelay(true);
         if let Some(path) = &config.cacert {
-            let pem = std::fs::read(path).map_err(|e| SwiftError::Transport {
-                connection: None,
+            let pem = std::fs::read(path).map_err(|e| SwiftErrorKind::Transport {
                 message: format!("cannot read cacert {}", path.display()),
                 source: Some(Box::new(e)),
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| SwiftError::Transport {
-                connection: None,
-                message: format!("cacert {} is not a PEM certificate", path.display()),
-                source: Some(Box::new(e)),
-            })?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| SwiftErrorKind::Transport {
+                    message: format!("cacert {} is not a PEM certificate", path.display()),
+                    source: Some(Box::new(e)),
+                })?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| SwiftError::Transport {
-            connection: None,
+        let http = builder.build().map_err(|e| SwiftErrorKind::Transport {
             message: "cannot build the HTTP client".into(),
             source: Some(Box::new(e)),
         })?;
@@ -159,15 +156,16 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Config`] when the configuration is invalid, [`SwiftError::Transport`] when
-    /// `cacert` cannot be read.
+    /// [`SwiftErrorKind::Config`] when the configuration is invalid, [`SwiftErrorKind::Transport`]
+    /// when `cacert` cannot be read.
     pub fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
         Ok(SwiftClient {
             shared: Arc::new(Shared::new(config)?),
         })
     }
 
-    /// The configuration this client was built from.
+    /// The configuration this client was built from, with `custom_options` folded into the fields
+    /// they name.
     pub fn config(&self) -> &SwiftConfig {
         &self.shared.config
     }
@@ -176,7 +174,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::AuthFailed`] when the credentials are refused, or any transport error.
+    /// [`SwiftErrorKind::AuthFailed`] when the credentials are refused, or any transport error.
     pub async fn authenticate(&self) -> Result<(), SwiftError> {
         self.session().await.map(|_| ())
     }
@@ -200,8 +198,8 @@ impl SwiftClient {
     }
 
     /// `err`, naming this client's connection.
-    pub(crate) fn named(&self, err: SwiftError) -> SwiftError {
-        err.with_connection(&self.shared.name)
+    pub(crate) fn named(&self, err: impl Into<SwiftError>) -> SwiftError {
+        err.into().with_connection(&self.shared.name)
     }
 
     /// Sends `call`, retrying and re-authenticating as configured, and maps a non-2xx answer to
@@ -262,7 +260,7 @@ impl SwiftClient {
                     if status.is_success() {
                         return Ok(resp);
                     }
-                    return Err(status_error(resp, &call).await);
+                    return Err(status_error(resp, &call).await.into());
                 }
                 Err(e) => {
                     let transient = e.is_timeout() || e.is_connect() || e.is_request();
@@ -285,14 +283,14 @@ pub(crate) trait ForClient<T> {
     fn for_client(self, client: &SwiftClient) -> Result<T, SwiftError>;
 }
 
-impl<T> ForClient<T> for Result<T, SwiftError> {
+impl<T, E: Into<SwiftError>> ForClient<T> for Result<T, E> {
     fn for_client(self, client: &SwiftClient) -> Result<T, SwiftError> {
         self.map_err(|e| client.named(e))
     }
 }
 
 /// Maps a non-2xx answer to the error a user would look for.
-async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
+async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftErrorKind {
     let status = resp.status();
     let (container, object) = match &call.target {
         Target::Account => (String::new(), None),
@@ -302,29 +300,22 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
     let has_container = !matches!(call.target, Target::Account);
     match status.as_u16() {
         401 => {
-            return SwiftError::AuthFailed {
-                connection: None,
+            return SwiftErrorKind::AuthFailed {
                 message: format!("swift refused the token on {}", call.describe()),
             };
         }
         404 if has_container => {
-            return SwiftError::NotFound {
-                connection: None,
-                container,
-                object,
-            };
+            return SwiftErrorKind::NotFound { container, object };
         }
         409 if has_container => {
-            return SwiftError::Conflict {
-                connection: None,
+            return SwiftErrorKind::Conflict {
                 container,
                 object,
                 message: "the container is not empty or was changed concurrently".into(),
             };
         }
         412 if has_container => {
-            return SwiftError::Conflict {
-                connection: None,
+            return SwiftErrorKind::Conflict {
                 container,
                 object,
                 message: "precondition failed: the object already exists".into(),
@@ -332,8 +323,7 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
         }
         422 if call.sent_etag.is_some() => {
             if let Some(object) = object {
-                return SwiftError::EtagMismatch {
-                    connection: None,
+                return SwiftErrorKind::EtagMismatch {
                     container,
                     object,
                     expected: call.sent_etag.clone().unwrap_or_default(),
@@ -348,8 +338,7 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftError {
     } else {
         resp.bytes().await.unwrap_or_default()
     };
-    SwiftError::Http {
-        connection: None,
+    SwiftErrorKind::Http {
         status: status.as_u16(),
         operation: call.describe(),
         excerpt: excerpt(&body),
@@ -365,15 +354,13 @@ pub(crate) fn meta_headers(
     for (k, v) in metadata {
         let name =
             HeaderName::from_bytes(format!("x-{kind}-meta-{k}").as_bytes()).map_err(|_| {
-                SwiftError::InvalidMetadata {
-                    connection: None,
+                SwiftErrorKind::InvalidMetadata {
                     key: k.clone(),
                     reason: "not a valid header name",
                 }
             })?;
         let value =
-            HeaderValue::from_bytes(v.as_bytes()).map_err(|_| SwiftError::InvalidMetadata {
-                connection: None,
+            HeaderValue::from_bytes(v.as_bytes()).map_err(|_| SwiftErrorKind::InvalidMetadata {
                 key: k.clone(),
                 reason: "the value holds a control character",
             })?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zato_core::{ConfigError, ConfigProblem};
 
 /// Keys, passwords and tokens: `***` in Debug, Display and serialized output.
 pub use zato_core::Secret;
@@ -63,8 +64,17 @@ impl<'de> Deserialize<'de> for AuthVersion {
 
 /// The definition of a Swift outgoing connection.
 ///
-/// Field names follow Zato's where Zato has them. Durations are in seconds (fractions allowed).
-/// Unknown fields (Zato's `id`, `cluster_id`, …) are ignored, so a Zato export deserializes.
+/// Field names follow Zato's where Zato has them (`should_retr_ratelimit`, `needs_tls_compr`,
+/// `custom_options`, …). Durations are in seconds (fractions allowed). Unknown fields (Zato's
+/// `id`, `cluster_id`, …) are ignored, so a Zato export deserializes.
+///
+/// Zato hands `custom_options` to python-swiftclient as its `os_options`; so does this
+/// connection, for the options that have a field here: `region_name`, `tenant_id`,
+/// `tenant_name`, `project_id`, `project_name`, `user_domain_id`, `user_domain_name`,
+/// `project_domain_id` and `project_domain_name` fill the field of the same name (`region_name`
+/// fills [`region`](Self::region)) when it is unset. Any other option, or one that contradicts
+/// its field, is a [`ConfigProblem`]: an option that has no effect is refused rather than
+/// ignored.
 ///
 /// # Examples
 ///
@@ -108,7 +118,9 @@ pub struct SwiftConfig {
     pub max_backoff: f64,
     /// How many authenticated clients the pool holds.
     pub pool_size: u32,
-    /// Free-form options kept for Zato compatibility, as `key=value` pairs.
+    /// Zato's free-form options, `key=value` pairs separated by `;`, `&` or new lines, or a map:
+    /// python-swiftclient's `os_options`, see above. Options that hold secrets (`auth_token`, …)
+    /// are refused when deserialized, so their values never reach a log.
     #[serde(deserialize_with = "custom_options")]
     pub custom_options: BTreeMap<String, String>,
     /// Verify the server's TLS certificate.
@@ -120,9 +132,11 @@ pub struct SwiftConfig {
     /// How long `client()` waits for a free pooled client, in seconds.
     pub pool_wait: f64,
     /// The catalog region to pick the object-store endpoint from; the first one if unset.
+    /// Zato has no such field: it takes `region_name` from `custom_options`, as this does.
     pub region: Option<String>,
-    /// Keystone v2.0: send the key as Rackspace API-key credentials instead of a password.
-    pub api_key: bool,
+    /// Keystone v2.0: send `key` as Rackspace API-key credentials
+    /// (`RAX-KSKEY:apiKeyCredentials`) instead of a password (`passwordCredentials`).
+    pub api_key_auth: bool,
     /// Keystone v2.0: the tenant id, instead of or besides `tenant_name`.
     pub tenant_id: Option<String>,
     /// Keystone v3: the user's domain name.
@@ -141,8 +155,12 @@ pub struct SwiftConfig {
     pub preauth_url: Option<String>,
     /// The token to use with `preauth_url`.
     pub preauth_token: Option<Secret>,
-    /// Retry 429 and 498 (rate limited) answers too.
-    pub retry_on_ratelimit: bool,
+    /// Retry 429 and 498 (rate limited) answers too, as Zato's `should_retr_ratelimit`.
+    #[serde(alias = "retry_on_ratelimit")]
+    pub should_retr_ratelimit: bool,
+    /// Zato's TLS compression switch. Only `false` is accepted: rustls never compresses, which
+    /// is also what keeps the CRIME attack away.
+    pub needs_tls_compr: bool,
     /// Objects larger than this many bytes are uploaded as static large objects.
     pub segment_size: u64,
 }
@@ -168,7 +186,7 @@ impl Default for SwiftConfig {
             timeout: 60.0,
             pool_wait: 10.0,
             region: None,
-            api_key: false,
+            api_key_auth: false,
             tenant_id: None,
             user_domain_name: None,
             user_domain_id: None,
@@ -178,10 +196,35 @@ impl Default for SwiftConfig {
             project_domain_id: None,
             preauth_url: None,
             preauth_token: None,
-            retry_on_ratelimit: true,
+            should_retr_ratelimit: true,
+            needs_tls_compr: false,
             segment_size: 100 * 1024 * 1024,
         }
     }
+}
+
+/// The `custom_options` that fill a field of their own name, as python-swiftclient's
+/// `os_options` do; `region_name` fills `region`.
+const CUSTOM_OPTIONS: &[&str] = &[
+    "region_name",
+    "tenant_id",
+    "tenant_name",
+    "project_id",
+    "project_name",
+    "user_domain_id",
+    "user_domain_name",
+    "project_domain_id",
+    "project_domain_name",
+];
+
+/// Whether an option of `custom_options` would hold a secret (`auth_token`, `service_key`,
+/// `application_credential_secret`, …). Such an option is refused while deserializing, before
+/// its value is kept in a plain string that Debug would show.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["token", "secret", "password", "key"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 fn custom_options<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
@@ -191,7 +234,7 @@ fn custom_options<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
         Map(BTreeMap<String, String>),
         Text(Option<String>),
     }
-    Ok(match Raw::deserialize(d)? {
+    let options: BTreeMap<String, String> = match Raw::deserialize(d)? {
         Raw::Map(m) => m,
         Raw::Text(t) => t
             .unwrap_or_default()
@@ -205,32 +248,15 @@ fn custom_options<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
                 Some((k.trim().to_string(), v.trim().to_string()))
             })
             .collect(),
-    })
-}
-
-/// One problem found by [`SwiftConfig::validate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The field, e.g. `auth_url`.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-/// Every problem of a configuration at once.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid swift configuration: {}", render(.problems))]
-pub struct ConfigError {
-    /// The problems, in field order.
-    pub problems: Vec<ConfigProblem>,
-}
-
-fn render(problems: &[ConfigProblem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+    };
+    // The key is named, never the value.
+    if let Some(key) = options.keys().find(|k| is_secret_option(k)) {
+        return Err(serde::de::Error::custom(format!(
+            "custom_options: {key:?} would hold a secret in plain text; use key or \
+             preauth_token, which are never shown"
+        )));
+    }
+    Ok(options)
 }
 
 fn secs(v: f64) -> Duration {
@@ -273,15 +299,88 @@ impl SwiftConfig {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] listing each problem with its field.
+    /// A [`ConfigError`] listing each problem with its path in a node's configuration, such as
+    /// `outgoing.swift."Invoice Dispatcher".auth_url`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_swift::SwiftConfig;
+    ///
+    /// let config = SwiftConfig {
+    ///     pool_size: 0,
+    ///     ..SwiftConfig::v1("Invoice Dispatcher", "http://127.0.0.1:8080/auth/v1.0", "u", "k")
+    /// };
+    /// let err = config.validate().unwrap_err();
+    /// assert_eq!(err.problems()[0].path, r#"outgoing.swift."Invoice Dispatcher".pool_size"#);
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.resolved().map(drop)
+    }
+
+    /// The configuration in force: `custom_options` folded into their fields, the whole checked.
+    pub(crate) fn resolved(&self) -> Result<SwiftConfig, ConfigError> {
+        let mut resolved = self.clone();
+        let folded = resolved.fold_custom_options();
+        let mut problems = resolved.field_problems();
+        problems.extend(folded);
+        ConfigError::check(problems)
+            .map(|()| resolved)
+            .map_err(|e| e.within(&self.path()))
+    }
+
+    /// Where the connection sits in a node's configuration: `outgoing.swift."Invoice Dispatcher"`.
+    pub(crate) fn path(&self) -> String {
+        format!("outgoing.swift.{}", zato_core::config::key(&self.name))
+    }
+
+    /// Fills the fields that `custom_options` names and are unset; returns the options that
+    /// cannot be honoured.
+    fn fold_custom_options(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        for (option, value) in &self.custom_options {
+            let path = format!("custom_options.{}", zato_core::config::key(option));
+            let (name, field) = match option.as_str() {
+                "region_name" => ("region", &mut self.region),
+                "tenant_id" => ("tenant_id", &mut self.tenant_id),
+                "tenant_name" => ("tenant_name", &mut self.tenant_name),
+                "project_id" => ("project_id", &mut self.project_id),
+                "project_name" => ("project_name", &mut self.project_name),
+                "user_domain_id" => ("user_domain_id", &mut self.user_domain_id),
+                "user_domain_name" => ("user_domain_name", &mut self.user_domain_name),
+                "project_domain_id" => ("project_domain_id", &mut self.project_domain_id),
+                "project_domain_name" => ("project_domain_name", &mut self.project_domain_name),
+                _ => {
+                    problems.push(ConfigProblem::new(
+                        path,
+                        format!(
+                            "unsupported option; the supported ones are {}",
+                            CUSTOM_OPTIONS.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let value = value.trim();
+            match field {
+                _ if value.is_empty() => {
+                    problems.push(ConfigProblem::new(path, "has no value"));
+                }
+                None => *field = Some(value.to_owned()),
+                Some(set) if set == value => {}
+                Some(set) => problems.push(ConfigProblem::new(
+                    path,
+                    format!("{value:?} contradicts {name} {set:?}"),
+                )),
+            }
+        }
+        problems
+    }
+
+    /// The problems of the fields, in field order, each with the field's name as its path.
+    fn field_problems(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
-        let mut bad = |field: &'static str, message: &str| {
-            p.push(ConfigProblem {
-                field,
-                message: message.to_string(),
-            })
-        };
+        let mut bad = |field: &str, message: &str| p.push(ConfigProblem::new(field, message));
         if self.name.trim().is_empty() {
             bad("name", "must not be empty");
         }
@@ -307,6 +406,12 @@ impl SwiftConfig {
             }
             if self.key.as_ref().is_none_or(|k| k.expose().is_empty()) {
                 bad("key", "required to authenticate");
+            }
+            if self.api_key_auth && self.auth_version != AuthVersion::V2 {
+                bad(
+                    "api_key_auth",
+                    "Rackspace API-key login is Keystone v2.0 only: set auth_version to 2.0",
+                );
             }
             if self.auth_version == AuthVersion::V3
                 && !nonempty(&self.user_domain_name)
@@ -347,21 +452,27 @@ impl SwiftConfig {
         if self.segment_size == 0 {
             bad("segment_size", "must be at least 1 byte");
         }
-        if p.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError { problems: p })
+        if self.needs_tls_compr {
+            bad(
+                "needs_tls_compr",
+                "tls compression is not supported (rustls never compresses, which keeps the \
+                 CRIME attack away): set it to false",
+            );
         }
+        p
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 
+    fn paths(err: &ConfigError) -> Vec<&str> {
+        err.problems().iter().map(|p| p.path.as_str()).collect()
+    }
+
     #[test]
-    fn validation_lists_every_problem() {
+    fn validation_lists_every_problem_with_its_path() {
         let c = SwiftConfig {
             auth_version: AuthVersion::V3,
             pool_size: 0,
@@ -369,18 +480,32 @@ mod tests {
             ..SwiftConfig::default()
         };
         let err = c.validate().unwrap_err();
-        let fields: Vec<_> = err.problems.iter().map(|p| p.field).collect();
         assert_eq!(
-            fields,
+            paths(&err),
             [
-                "name",
-                "auth_url",
-                "user",
-                "key",
-                "user_domain_name",
-                "pool_size",
-                "timeout"
+                r#"outgoing.swift."".name"#,
+                r#"outgoing.swift."".auth_url"#,
+                r#"outgoing.swift."".user"#,
+                r#"outgoing.swift."".key"#,
+                r#"outgoing.swift."".user_domain_name"#,
+                r#"outgoing.swift."".pool_size"#,
+                r#"outgoing.swift."".timeout"#,
             ]
+        );
+        let named = SwiftConfig {
+            name: "Invoice Dispatcher".into(),
+            ..c
+        };
+        let err = named.validate().unwrap_err();
+        assert_eq!(
+            paths(&err)[0],
+            r#"outgoing.swift."Invoice Dispatcher".auth_url"#
+        );
+        assert!(
+            err.to_string().starts_with(
+                r#"invalid configuration: outgoing.swift."Invoice Dispatcher".auth_url: required"#
+            ),
+            "{err}"
         );
     }
 
@@ -388,12 +513,99 @@ mod tests {
     fn zato_style_json_is_accepted() {
         let c: SwiftConfig = serde_json::from_str(
             r#"{"name":"x","auth_url":"https://a/v2.0","auth_version":2,"user":"u","key":"k",
-                "tenant_name":"t","is_snet":true,"custom_options":"a=1; b=2"}"#,
+                "tenant_name":"t","is_snet":true,"should_retr_ratelimit":false,
+                "needs_tls_compr":false,"custom_options":"region_name=ORD; tenant_id=9"}"#,
         )
         .unwrap();
         assert_eq!(c.auth_version, AuthVersion::V2);
-        assert_eq!(c.custom_options.get("b").map(String::as_str), Some("2"));
+        assert!(!c.should_retr_ratelimit);
+        assert_eq!(
+            c.custom_options.get("region_name").map(String::as_str),
+            Some("ORD")
+        );
         c.validate().unwrap();
+        let resolved = c.resolved().unwrap();
+        assert_eq!(resolved.region.as_deref(), Some("ORD"));
+        assert_eq!(resolved.tenant_id.as_deref(), Some("9"));
+        assert_eq!(resolved.tenant_name.as_deref(), Some("t"));
+        // Resolving again changes nothing: a resolved configuration can be given back.
+        assert_eq!(resolved.resolved().unwrap(), resolved);
+    }
+
+    #[test]
+    fn the_old_name_of_should_retr_ratelimit_is_still_read() {
+        let c: SwiftConfig = serde_json::from_str(r#"{"retry_on_ratelimit":false}"#).unwrap();
+        assert!(!c.should_retr_ratelimit);
+        assert!(SwiftConfig::default().should_retr_ratelimit);
+    }
+
+    #[test]
+    fn tls_compression_is_refused() {
+        let c = SwiftConfig {
+            needs_tls_compr: true,
+            ..SwiftConfig::v1("crm", "http://a", "u", "k")
+        };
+        let err = c.validate().unwrap_err();
+        assert_eq!(paths(&err), ["outgoing.swift.crm.needs_tls_compr"]);
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn api_key_login_is_keystone_v2_only() {
+        let c = SwiftConfig {
+            api_key_auth: true,
+            ..SwiftConfig::v1("crm", "http://a", "u", "k")
+        };
+        let err = c.validate().unwrap_err();
+        assert_eq!(paths(&err), ["outgoing.swift.crm.api_key_auth"]);
+        SwiftConfig {
+            auth_version: AuthVersion::V2,
+            ..c
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn custom_options_that_cannot_be_honoured_are_refused() {
+        let mut options = BTreeMap::new();
+        options.insert("region_name".to_owned(), "DFW".to_owned());
+        options.insert("endpoint_type".to_owned(), "internalURL".to_owned());
+        options.insert("project_name".to_owned(), " ".to_owned());
+        let c = SwiftConfig {
+            region: Some("ORD".into()),
+            custom_options: options,
+            ..SwiftConfig::v1("crm", "http://a", "u", "k")
+        };
+        let err = c.validate().unwrap_err();
+        assert_eq!(
+            paths(&err),
+            [
+                "outgoing.swift.crm.custom_options.endpoint_type",
+                "outgoing.swift.crm.custom_options.project_name",
+                "outgoing.swift.crm.custom_options.region_name",
+            ]
+        );
+        let shown = err.to_string();
+        assert!(shown.contains("unsupported option"), "{shown}");
+        assert!(shown.contains("has no value"), "{shown}");
+        assert!(
+            shown.contains(r#""DFW" contradicts region "ORD""#),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn custom_options_holding_secrets_are_refused_without_their_value() {
+        for text in [
+            r#"{"custom_options":"auth_token=tok-SECRET"}"#,
+            r#"{"custom_options":{"service_key":"key-SECRET"}}"#,
+        ] {
+            let err = serde_json::from_str::<SwiftConfig>(text).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.contains("secret"), "{shown}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
     }
 
     #[test]

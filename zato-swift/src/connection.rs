@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bb8::{ManageConnection, Pool, PooledConnection, RunError};
-use zato_core::{OutgoingConnections, ServiceError};
+use zato_core::{ConfigError, OutgoingConnections, ServiceError};
 
 use crate::client::{Shared, SwiftClient};
-use crate::config::{ConfigError, ConfigProblem, SwiftConfig};
-use crate::error::SwiftError;
+use crate::config::SwiftConfig;
+use crate::error::{SwiftError, SwiftErrorKind};
 
 /// Hands out clients that share one token cache and one HTTP client. bb8 connects in a
 /// background task and only logs its errors, so the session is authenticated by
@@ -175,7 +175,7 @@ impl SwiftConnection {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Config`] listing every problem of the configuration.
+    /// [`SwiftErrorKind::Config`] listing every problem of the configuration.
     pub fn new(config: SwiftConfig) -> Result<Self, SwiftError> {
         let alive = Arc::new(AtomicU64::new(0));
         Ok(SwiftConnection {
@@ -190,7 +190,7 @@ impl SwiftConnection {
         self.current.load().config.name.clone()
     }
 
-    /// The current configuration.
+    /// The current configuration, with `custom_options` folded into the fields they name.
     pub fn config(&self) -> Arc<SwiftConfig> {
         self.current.load().config.clone()
     }
@@ -200,8 +200,9 @@ impl SwiftConnection {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Inactive`] when the connection is not active, [`SwiftError::PoolExhausted`]
-    /// when no client became free in time, or the authentication error.
+    /// [`SwiftErrorKind::Inactive`] when the connection is not active,
+    /// [`SwiftErrorKind::PoolExhausted`] when no client became free in time, or the authentication
+    /// error.
     pub async fn client(&self) -> Result<PooledSwiftClient, SwiftError> {
         let g = self.current.load_full();
         Self::checkout(&g)
@@ -211,18 +212,18 @@ impl SwiftConnection {
 
     async fn checkout(g: &Generation) -> Result<PooledSwiftClient, SwiftError> {
         if !g.config.is_active {
-            return Err(SwiftError::Inactive { connection: None });
+            return Err(SwiftErrorKind::Inactive.into());
         }
         // Lock-free when a valid token is cached.
         g.shared.auth.session().await?;
         match g.pool.get_owned().await {
             Ok(inner) => Ok(PooledSwiftClient { inner }),
             Err(RunError::User(e)) => Err(e),
-            Err(RunError::TimedOut) => Err(SwiftError::PoolExhausted {
-                connection: None,
+            Err(RunError::TimedOut) => Err(SwiftErrorKind::PoolExhausted {
                 waited: g.config.pool_wait(),
                 pool_size: g.config.pool_size,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -236,7 +237,7 @@ impl SwiftConnection {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Config`] when the configuration is invalid or renames the connection; the
+    /// [`SwiftErrorKind::Config`] when the configuration is invalid or renames the connection; the
     /// old configuration then stays in force.
     pub fn reconfigure(&self, config: SwiftConfig) -> Result<(), SwiftError> {
         // A panic while building leaves nothing half-done behind the lock: carry on.
@@ -246,16 +247,15 @@ impl SwiftConnection {
             .unwrap_or_else(PoisonError::into_inner);
         let current = self.current.load_full();
         if config.name != current.config.name {
-            return Err(ConfigError {
-                problems: vec![ConfigProblem {
-                    field: "name",
-                    message: format!(
-                        "cannot rename connection `{}` to `{}` by reconfiguring it: it is \
-                         registered under its name; add a new connection instead",
-                        current.config.name, config.name
-                    ),
-                }],
-            }
+            return Err(ConfigError::one(
+                "name",
+                format!(
+                    "cannot rename connection `{}` to `{}` by reconfiguring it: it is \
+                     registered under its name; add a new connection instead",
+                    current.config.name, config.name
+                ),
+            )
+            .within(&current.config.path())
             .into());
         }
         let number = current.number + 1;

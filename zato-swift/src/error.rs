@@ -1,37 +1,52 @@
 //! The errors of the Swift connector.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zato_core::{OutgoingError, OutgoingErrorKind, ServiceError};
-
-use crate::config::ConfigError;
+use zato_core::{ConfigError, OutgoingError, OutgoingErrorKind, ServiceError};
 
 /// A boxed underlying error, kept as `source()` so no dependency type is public.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// What went wrong talking to Swift.
+/// What went wrong talking to Swift, and through which connection.
 ///
 /// An error returned by a [`SwiftClient`](crate::SwiftClient), a
 /// [`PooledSwiftClient`](crate::PooledSwiftClient) or
 /// [`SwiftConnection::client`](crate::SwiftConnection::client) carries the configured connection
-/// name in its `connection` field ([`connection`](SwiftError::connection)), so `?` in a service
-/// names the right connection.
+/// name ([`connection`](SwiftError::connection)), so `?` in a service names the right
+/// connection. What failed is its [`kind`](SwiftError::kind).
 ///
 /// No message ever holds a key, a password or a token: authentication bodies are never quoted,
 /// and the excerpts of error bodies come from Swift responses, which hold none.
+///
+/// # Examples
+///
+/// ```
+/// use zato_swift::{SwiftError, SwiftErrorKind};
+///
+/// let err = zato_swift::check_container("a/b").unwrap_err();
+/// assert!(matches!(err.kind(), SwiftErrorKind::InvalidName { .. }));
+/// assert_eq!(err.connection(), None);
+/// ```
+#[derive(Debug)]
+pub struct SwiftError {
+    /// Set once, when the error leaves a client or a connection.
+    connection: Option<Arc<str>>,
+    kind: SwiftErrorKind,
+}
+
+/// What failed, in a [`SwiftError`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SwiftError {
+pub enum SwiftErrorKind {
     /// Swift or Keystone refused the credentials, or a request kept answering 401 after a
     /// re-authentication.
     #[error("authentication failed: {message}")]
     AuthFailed {
         /// What was refused, without any secret.
         message: String,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The container or object does not exist (404).
     #[error("{} not found", describe(container, object.as_deref()))]
@@ -40,8 +55,6 @@ pub enum SwiftError {
         container: String,
         /// The object's name, when an object was addressed.
         object: Option<String>,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The request conflicts with the current state: a non-empty container deleted (409), or an
     /// object that already exists written with `If-None-Match: *` (412).
@@ -53,8 +66,6 @@ pub enum SwiftError {
         object: Option<String>,
         /// What conflicted.
         message: String,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The MD5 of the data does not match the ETag sent or received.
     #[error(
@@ -70,8 +81,6 @@ pub enum SwiftError {
         expected: String,
         /// The ETag Swift answered with, or `unprocessable` when Swift refused ours (422).
         actual: String,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The request did not finish within the configured timeout, retries included.
     #[error("request timed out after {}ms", .after.as_millis())]
@@ -81,8 +90,6 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// Swift could not be reached: connection refused, DNS failure, TLS failure.
     #[error("swift is unreachable: {message}")]
@@ -92,8 +99,6 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// Swift answered with an unexpected status.
     #[error("swift answered {status} to {operation}: {excerpt}")]
@@ -104,8 +109,6 @@ pub enum SwiftError {
         operation: String,
         /// The first few hundred characters of the body.
         excerpt: String,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// A container or object name was refused before any request was sent.
     #[error("invalid {kind} name {name:?}: {reason}")]
@@ -116,8 +119,6 @@ pub enum SwiftError {
         name: String,
         /// Why it was refused.
         reason: &'static str,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// A metadata key or value cannot be sent as an HTTP header.
     #[error("invalid metadata {key:?}: {reason}")]
@@ -126,12 +127,10 @@ pub enum SwiftError {
         key: String,
         /// Why it was refused.
         reason: &'static str,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The connection's configuration is invalid.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// No pooled client became free within the bounded wait.
     #[error("no free swift client within {}ms (pool size {pool_size})", .waited.as_millis())]
     PoolExhausted {
@@ -139,23 +138,16 @@ pub enum SwiftError {
         waited: Duration,
         /// The pool's size.
         pool_size: u32,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The connection is defined but not active.
     #[error("connection is inactive")]
-    Inactive {
-        /// The connection that is inactive.
-        connection: Option<Arc<str>>,
-    },
+    Inactive,
     /// Swift or Keystone answered something this client cannot understand, such as a catalog
     /// without an object-store endpoint for the configured region and interface.
     #[error("unexpected response: {message}")]
     Protocol {
         /// What was wrong.
         message: String,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
     /// The request failed in a way none of the other variants describes.
     #[error("request failed: {message}")]
@@ -165,8 +157,6 @@ pub enum SwiftError {
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
-        /// The connection the error came from, when it came out of a client or a connection.
-        connection: Option<Arc<str>>,
     },
 }
 
@@ -178,61 +168,48 @@ fn describe(container: &str, object: Option<&str>) -> String {
 }
 
 impl SwiftError {
+    /// An error of `kind` that names no connection yet.
+    pub fn new(kind: SwiftErrorKind) -> Self {
+        SwiftError {
+            connection: None,
+            kind,
+        }
+    }
+
+    /// What failed.
+    pub fn kind(&self) -> &SwiftErrorKind {
+        &self.kind
+    }
+
+    /// What failed, owned.
+    pub fn into_kind(self) -> SwiftErrorKind {
+        self.kind
+    }
+
     /// The name of the connection the error came from; `None` for an error that belongs to no
     /// connection, such as an invalid configuration or a name checked on its own.
     pub fn connection(&self) -> Option<&str> {
-        match self {
-            SwiftError::Config(_) => None,
-            SwiftError::AuthFailed { connection, .. }
-            | SwiftError::NotFound { connection, .. }
-            | SwiftError::Conflict { connection, .. }
-            | SwiftError::EtagMismatch { connection, .. }
-            | SwiftError::Timeout { connection, .. }
-            | SwiftError::Unreachable { connection, .. }
-            | SwiftError::Http { connection, .. }
-            | SwiftError::InvalidName { connection, .. }
-            | SwiftError::InvalidMetadata { connection, .. }
-            | SwiftError::PoolExhausted { connection, .. }
-            | SwiftError::Inactive { connection }
-            | SwiftError::Protocol { connection, .. }
-            | SwiftError::Transport { connection, .. } => connection.as_deref(),
-        }
+        self.connection.as_deref()
     }
 
     /// Names the connection the error came from, unless it already names one.
     pub(crate) fn with_connection(mut self, name: &Arc<str>) -> Self {
-        let slot = match &mut self {
-            SwiftError::Config(_) => return self,
-            SwiftError::AuthFailed { connection, .. }
-            | SwiftError::NotFound { connection, .. }
-            | SwiftError::Conflict { connection, .. }
-            | SwiftError::EtagMismatch { connection, .. }
-            | SwiftError::Timeout { connection, .. }
-            | SwiftError::Unreachable { connection, .. }
-            | SwiftError::Http { connection, .. }
-            | SwiftError::InvalidName { connection, .. }
-            | SwiftError::InvalidMetadata { connection, .. }
-            | SwiftError::PoolExhausted { connection, .. }
-            | SwiftError::Inactive { connection }
-            | SwiftError::Protocol { connection, .. }
-            | SwiftError::Transport { connection, .. } => connection,
-        };
-        if slot.is_none() {
-            *slot = Some(name.clone());
+        if self.connection.is_none() {
+            self.connection = Some(name.clone());
         }
         self
     }
 
     /// Whether the error is a 404.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, SwiftError::NotFound { .. })
+        matches!(self.kind, SwiftErrorKind::NotFound { .. })
     }
 
     /// The status-class this error is answered with when a service returns it.
     pub fn outgoing_kind(&self) -> OutgoingErrorKind {
-        match self {
-            SwiftError::Timeout { .. } => OutgoingErrorKind::Timeout,
-            SwiftError::PoolExhausted { .. } | SwiftError::Inactive { .. } => {
+        match self.kind {
+            SwiftErrorKind::Timeout { .. } => OutgoingErrorKind::Timeout,
+            SwiftErrorKind::PoolExhausted { .. } | SwiftErrorKind::Inactive => {
                 OutgoingErrorKind::Unavailable
             }
             _ => OutgoingErrorKind::BadGateway,
@@ -247,10 +224,7 @@ impl SwiftError {
     /// error becomes [`ServiceError::Outgoing`]: pool exhausted or inactive → 503, timeout →
     /// 504, anything else (Swift error, unreachable, auth failed, invalid name) → 502.
     pub fn into_service_error(self, connection: &str) -> ServiceError {
-        if let SwiftError::NotFound {
-            container, object, ..
-        } = &self
-        {
+        if let SwiftErrorKind::NotFound { container, object } = &self.kind {
             return ServiceError::NotFound(describe(container, object.as_deref()));
         }
         let kind = self.outgoing_kind();
@@ -258,6 +232,33 @@ impl SwiftError {
         OutgoingError::new(connection, kind, message)
             .with_source(self)
             .into()
+    }
+}
+
+/// The kind's message: the connection is named by whoever reports the error (a
+/// [`ServiceError`] names it in its own message), so it is not repeated here.
+impl fmt::Display for SwiftError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+/// The kind's source: the kind is the error itself, not its cause.
+impl StdError for SwiftError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.kind.source()
+    }
+}
+
+impl From<SwiftErrorKind> for SwiftError {
+    fn from(kind: SwiftErrorKind) -> Self {
+        SwiftError::new(kind)
+    }
+}
+
+impl From<ConfigError> for SwiftError {
+    fn from(err: ConfigError) -> Self {
+        SwiftError::new(SwiftErrorKind::Config(err))
     }
 }
 
@@ -273,25 +274,23 @@ impl From<SwiftError> for ServiceError {
 
 /// Maps a reqwest error, which carries no secret (tokens travel in headers, never in URLs).
 pub(crate) fn from_reqwest(err: reqwest::Error, timeout: Duration) -> SwiftError {
-    if err.is_timeout() {
-        SwiftError::Timeout {
-            connection: None,
+    let kind = if err.is_timeout() {
+        SwiftErrorKind::Timeout {
             after: timeout,
             source: Some(Box::new(err)),
         }
     } else if err.is_connect() {
-        SwiftError::Unreachable {
-            connection: None,
+        SwiftErrorKind::Unreachable {
             message: "could not connect".into(),
             source: Some(Box::new(err)),
         }
     } else {
-        SwiftError::Transport {
-            connection: None,
+        SwiftErrorKind::Transport {
             message: err.to_string(),
             source: Some(Box::new(err)),
         }
-    }
+    };
+    kind.into()
 }
 
 /// The first characters of a body, on one line, for an error message.
@@ -310,41 +309,36 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 
     #[test]
     fn status_mapping() {
-        let nf: ServiceError = SwiftError::NotFound {
-            connection: None,
+        let nf: ServiceError = SwiftError::from(SwiftErrorKind::NotFound {
             container: "inv".into(),
             object: Some("1.json".into()),
-        }
+        })
         .into();
         assert_eq!(nf.status().as_u16(), 404);
         assert!(nf.to_string().contains("inv/1.json"), "{nf}");
-        let t = SwiftError::Timeout {
-            connection: None,
+        let t = SwiftError::from(SwiftErrorKind::Timeout {
             after: Duration::from_secs(1),
             source: None,
-        }
+        })
         .into_service_error("Invoice Dispatcher");
         assert_eq!(t.status().as_u16(), 504);
         assert!(t.to_string().contains("Invoice Dispatcher"));
-        let p: ServiceError = SwiftError::PoolExhausted {
-            connection: None,
+        let p: ServiceError = SwiftError::from(SwiftErrorKind::PoolExhausted {
             waited: Duration::from_secs(1),
             pool_size: 5,
-        }
+        })
         .into();
         assert_eq!(p.status().as_u16(), 503);
-        let h: ServiceError = SwiftError::Http {
-            connection: None,
+        let h: ServiceError = SwiftError::from(SwiftErrorKind::Http {
             status: 500,
             operation: "GET".into(),
             excerpt: "boom".into(),
-        }
+        })
         .into();
         assert_eq!(h.status().as_u16(), 502);
     }
@@ -352,19 +346,39 @@ mod tests {
     #[test]
     fn the_service_error_names_the_connection_the_error_came_from() {
         let name: Arc<str> = Arc::from("Invoice Dispatcher");
-        let err = SwiftError::Inactive { connection: None }.with_connection(&name);
+        let err = SwiftError::from(SwiftErrorKind::Inactive).with_connection(&name);
         assert_eq!(err.connection(), Some("Invoice Dispatcher"));
         // A name already attached is kept.
         let err = err.with_connection(&Arc::from("other"));
         assert_eq!(err.connection(), Some("Invoice Dispatcher"));
+        assert_eq!(err.to_string(), "connection is inactive");
         let service: ServiceError = err.into();
         assert_eq!(service.status().as_u16(), 503);
         assert!(
             service.to_string().contains("`Invoice Dispatcher`"),
             "{service}"
         );
-        let bare: ServiceError = SwiftError::Config(ConfigError { problems: vec![] }).into();
+        let bare: ServiceError = SwiftError::from(ConfigError::new(vec![])).into();
         assert!(bare.to_string().contains("`swift`"), "{bare}");
+    }
+
+    #[test]
+    fn display_and_source_are_the_kinds() {
+        let cause = std::io::Error::other("refused");
+        let err = SwiftError::from(SwiftErrorKind::Unreachable {
+            message: "could not connect".into(),
+            source: Some(Box::new(cause)),
+        })
+        .with_connection(&Arc::from("crm"));
+        assert_eq!(err.to_string(), "swift is unreachable: could not connect");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("refused")
+        );
+        assert!(matches!(
+            err.into_kind(),
+            SwiftErrorKind::Unreachable { .. }
+        ));
     }
 
     #[test]

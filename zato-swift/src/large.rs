@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::{Body, Call, ForClient, Metadata, SwiftClient, Target};
-use crate::error::SwiftError;
+use crate::error::{SwiftError, SwiftErrorKind};
 use crate::names::{check_container, check_object, object_path};
 use crate::object::{PutOptions, encoded_path, hex};
 
@@ -116,8 +116,7 @@ impl SwiftClient {
             }));
         }
         let body = serde_json::to_vec(&manifest)
-            .map_err(|e| SwiftError::Protocol {
-                connection: None,
+            .map_err(|e| SwiftErrorKind::Protocol {
                 message: format!("manifest: {e}"),
             })
             .for_client(self)?;
@@ -137,7 +136,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] naming the object, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, or any error of the request.
     pub async fn delete_static_large_object(
         &self,
         container: &str,
@@ -157,8 +156,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::InvalidName`] for any bad name, before any request; any error of a request;
-    /// [`SwiftError::Http`] when Swift reports the whole batch failed.
+    /// [`SwiftErrorKind::InvalidName`] for any bad name, before any request; any error of a
+    /// request; [`SwiftErrorKind::Http`] when Swift reports the whole batch failed.
     pub async fn bulk_delete(
         &self,
         items: &[(&str, &str)],
@@ -191,22 +190,19 @@ impl SwiftClient {
             let raw = resp
                 .bytes()
                 .await
-                .map_err(|e| SwiftError::Transport {
-                    connection: None,
+                .map_err(|e| SwiftErrorKind::Transport {
                     message: "bulk delete answer".into(),
                     source: Some(Box::new(e)),
                 })
                 .for_client(self)?;
             let answer: BulkDeleteAnswer = serde_json::from_slice(&raw)
-                .map_err(|e| SwiftError::Protocol {
-                    connection: None,
+                .map_err(|e| SwiftErrorKind::Protocol {
                     message: format!("bulk delete answer is not the expected JSON: {e}"),
                 })
                 .for_client(self)?;
             let ok = answer.status.is_empty() || answer.status.starts_with('2');
             if !ok && answer.errors.is_empty() {
-                return Err(self.named(SwiftError::Http {
-                    connection: None,
+                return Err(self.named(SwiftErrorKind::Http {
                     status: answer
                         .status
                         .get(..3)
@@ -228,7 +224,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::InvalidName`], or an authentication error when no storage URL is known yet.
+    /// [`SwiftErrorKind::InvalidName`], or an authentication error when no storage URL is known
+    /// yet.
     pub async fn temp_url(
         &self,
         method: Method,
@@ -257,7 +254,7 @@ impl SwiftClient {
 ///
 /// # Errors
 ///
-/// [`SwiftError::InvalidName`] or [`SwiftError::Protocol`] when `storage_url` is not a URL.
+/// [`SwiftErrorKind::InvalidName`] or [`SwiftErrorKind::Protocol`] when `storage_url` is not a URL.
 ///
 /// # Examples
 ///
@@ -287,8 +284,7 @@ pub fn temp_url(
     digest: TempUrlDigest,
 ) -> Result<String, SwiftError> {
     let encoded = object_path(container, object)?;
-    let parsed = reqwest::Url::parse(storage_url).map_err(|_| SwiftError::Protocol {
-        connection: None,
+    let parsed = reqwest::Url::parse(storage_url).map_err(|_| SwiftErrorKind::Protocol {
         message: "the storage URL is not a URL".into(),
     })?;
     let account_path = percent_encoding::percent_decode_str(parsed.path().trim_end_matches('/'))
@@ -325,7 +321,6 @@ pub(crate) fn sign(key: &str, message: &str, digest: TempUrlDigest) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

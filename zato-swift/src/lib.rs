@@ -7,8 +7,8 @@
 //!   temp URLs.
 //! - [`SwiftConnection`]: a bb8 pool of authenticated clients with a bounded checkout wait,
 //!   reconfigured live; services reach it with [`SwiftOutgoing::swift`].
-//! - [`local::LocalSwift`] (feature `local`): a Swift-compatible endpoint on 127.0.0.1 for
-//!   development and tests.
+//! - `local::LocalSwift` (feature `local`, off by default so that production builds compile no
+//!   server): a Swift-compatible endpoint on 127.0.0.1 for development and tests.
 //!
 //! # Examples
 //!
@@ -56,12 +56,14 @@ mod retry;
 pub mod local;
 
 pub use client::{Metadata, SwiftClient};
-pub use config::{AuthVersion, ConfigError, ConfigProblem, Secret, SwiftConfig};
+pub use config::{AuthVersion, Secret, SwiftConfig};
 pub use connection::{PoolStats, PooledSwiftClient, SwiftConnection, SwiftOutgoing};
-pub use error::SwiftError;
+pub use error::{SwiftError, SwiftErrorKind};
 pub use large::{BulkDeleteResult, TempUrlDigest, temp_url};
 pub use listing::{
     AccountInfo, ContainerEntry, ContainerInfo, ListOptions, ObjectEntry, ObjectSummary,
 };
 pub use names::{MAX_CONTAINER_NAME, MAX_OBJECT_NAME, check_container, check_object};
 pub use object::{GetOptions, Object, ObjectInfo, ObjectStream, PutOptions};
+/// The configuration error every adapter and connection of zato-rs reports.
+pub use zato_core::{ConfigError, ConfigProblem};

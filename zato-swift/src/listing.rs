@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::client::{
     Call, ForClient, Metadata, SwiftClient, Target, header_u64, meta_headers, read_meta,
 };
-use crate::error::SwiftError;
+use crate::error::{SwiftError, SwiftErrorKind};
 use crate::names::{container_path, encode_component};
 
 /// What `HEAD` on the account tells.
@@ -212,7 +212,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::InvalidMetadata`] or any error of the request.
+    /// [`SwiftErrorKind::InvalidMetadata`] or any error of the request.
     pub async fn post_account(&self, metadata: &Metadata) -> Result<(), SwiftError> {
         let mut call = Call::new(Method::POST, String::new(), Target::Account);
         meta_headers(&mut call.headers, "account", metadata).for_client(self)?;
@@ -234,7 +234,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// Any error of the request, or [`SwiftError::Protocol`] for a listing that is not JSON.
+    /// Any error of the request, or [`SwiftErrorKind::Protocol`] for a listing that is not JSON.
     pub async fn list_containers(
         &self,
         opts: &ListOptions,
@@ -257,7 +257,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::InvalidName`], [`SwiftError::InvalidMetadata`] or any error of the request.
+    /// [`SwiftErrorKind::InvalidName`], [`SwiftErrorKind::InvalidMetadata`] or any error of the
+    /// request.
     pub async fn create_container(
         &self,
         container: &str,
@@ -276,7 +277,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] when it does not exist, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] when it does not exist, or any error of the request.
     pub async fn head_container(&self, container: &str) -> Result<ContainerInfo, SwiftError> {
         let call = Call::new(
             Method::HEAD,
@@ -296,7 +297,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] when it does not exist, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] when it does not exist, or any error of the request.
     pub async fn post_container(
         &self,
         container: &str,
@@ -315,8 +316,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::Conflict`] when it is not empty, [`SwiftError::NotFound`] when it does not
-    /// exist.
+    /// [`SwiftErrorKind::Conflict`] when it is not empty, [`SwiftErrorKind::NotFound`] when it does
+    /// not exist.
     pub async fn delete_container(&self, container: &str) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,
@@ -330,7 +331,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] when the container does not exist, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] when the container does not exist, or any error of the request.
     pub async fn list_objects(
         &self,
         container: &str,
@@ -364,8 +365,7 @@ impl SwiftClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| SwiftError::Transport {
-                connection: None,
+            .map_err(|e| SwiftErrorKind::Transport {
                 message: "listing body".into(),
                 source: Some(Box::new(e)),
             })
@@ -374,8 +374,7 @@ impl SwiftClient {
             return Ok(Vec::new());
         }
         serde_json::from_slice(&body)
-            .map_err(|e| SwiftError::Protocol {
-                connection: None,
+            .map_err(|e| SwiftErrorKind::Protocol {
                 message: format!("the listing is not the expected JSON: {e}"),
             })
             .for_client(self)
@@ -409,7 +408,6 @@ impl SwiftClient {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

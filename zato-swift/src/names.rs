@@ -2,7 +2,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::error::SwiftError;
+use crate::error::{SwiftError, SwiftErrorKind};
 
 /// Swift's default `max_container_name_length`.
 pub const MAX_CONTAINER_NAME: usize = 256;
@@ -26,7 +26,7 @@ fn cut(name: &str) -> String {
 ///
 /// # Errors
 ///
-/// [`SwiftError::InvalidName`].
+/// [`SwiftErrorKind::InvalidName`].
 pub fn check_container(name: &str) -> Result<(), SwiftError> {
     let reason = if name.is_empty() {
         "must not be empty"
@@ -39,19 +39,19 @@ pub fn check_container(name: &str) -> Result<(), SwiftError> {
     } else {
         return Ok(());
     };
-    Err(SwiftError::InvalidName {
-        connection: None,
+    Err(SwiftErrorKind::InvalidName {
         kind: "container",
         name: cut(name),
         reason,
-    })
+    }
+    .into())
 }
 
 /// Refuses an empty object name or one longer than 1024 bytes.
 ///
 /// # Errors
 ///
-/// [`SwiftError::InvalidName`].
+/// [`SwiftErrorKind::InvalidName`].
 pub fn check_object(name: &str) -> Result<(), SwiftError> {
     let reason = if name.is_empty() {
         "must not be empty"
@@ -62,12 +62,12 @@ pub fn check_object(name: &str) -> Result<(), SwiftError> {
     } else {
         return Ok(());
     };
-    Err(SwiftError::InvalidName {
-        connection: None,
+    Err(SwiftErrorKind::InvalidName {
         kind: "object",
         name: cut(name),
         reason,
-    })
+    }
+    .into())
 }
 
 /// Percent-encodes a container name (or any single path segment or query value).
@@ -102,7 +102,6 @@ pub(crate) fn object_path(container: &str, object: &str) -> Result<String, Swift
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

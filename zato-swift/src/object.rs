@@ -17,7 +17,7 @@ use crate::client::{
     Body, Call, ForClient, Metadata, SwiftClient, Target, header_str, header_u64, meta_headers,
     read_meta,
 };
-use crate::error::SwiftError;
+use crate::error::{SwiftError, SwiftErrorKind};
 use crate::names::{encode_component, encode_object, object_path};
 
 /// How to write an object.
@@ -60,7 +60,7 @@ impl PutOptions {
         self
     }
 
-    /// Refuses to overwrite an existing object ([`SwiftError::Conflict`]).
+    /// Refuses to overwrite an existing object ([`SwiftErrorKind::Conflict`]).
     pub fn if_none_match(mut self) -> Self {
         self.if_none_match = true;
         self
@@ -74,8 +74,7 @@ impl PutOptions {
 
     pub(crate) fn apply(&self, call: &mut Call) -> Result<(), SwiftError> {
         if let Some(ct) = &self.content_type {
-            let v = HeaderValue::from_str(ct).map_err(|_| SwiftError::InvalidMetadata {
-                connection: None,
+            let v = HeaderValue::from_str(ct).map_err(|_| SwiftErrorKind::InvalidMetadata {
                 key: "content-type".into(),
                 reason: "not a valid header value",
             })?;
@@ -86,8 +85,7 @@ impl PutOptions {
                 .insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
         }
         if let Some(etag) = &self.etag {
-            let v = HeaderValue::from_str(etag).map_err(|_| SwiftError::InvalidMetadata {
-                connection: None,
+            let v = HeaderValue::from_str(etag).map_err(|_| SwiftErrorKind::InvalidMetadata {
                 key: "etag".into(),
                 reason: "not a valid header value",
             })?;
@@ -202,11 +200,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 fn body_error(e: reqwest::Error) -> SwiftError {
-    SwiftError::Transport {
-        connection: None,
+    SwiftErrorKind::Transport {
         message: "reading the body failed".into(),
         source: Some(Box::new(e)),
     }
+    .into()
 }
 
 impl SwiftClient {
@@ -216,9 +214,10 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::InvalidName`]; [`SwiftError::EtagMismatch`] when Swift stored something
-    /// else; [`SwiftError::Conflict`] when `if_none_match` is set and the object exists;
-    /// [`SwiftError::NotFound`] when the container does not exist; any error of the request.
+    /// [`SwiftErrorKind::InvalidName`]; [`SwiftErrorKind::EtagMismatch`] when Swift stored
+    /// something else; [`SwiftErrorKind::Conflict`] when `if_none_match` is set and the object
+    /// exists; [`SwiftErrorKind::NotFound`] when the container does not exist; any error of the
+    /// request.
     pub async fn put_object(
         &self,
         container: &str,
@@ -289,8 +288,8 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] naming the object, [`SwiftError::EtagMismatch`], or any error of
-    /// the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, [`SwiftErrorKind::EtagMismatch`], or any
+    /// error of the request.
     pub async fn get_object(&self, container: &str, object: &str) -> Result<Object, SwiftError> {
         self.get_object_with(container, object, &GetOptions::default())
             .await
@@ -315,8 +314,7 @@ impl SwiftClient {
         if let Some(etag) = info.etag.as_deref().filter(|_| whole) {
             let actual = md5_hex(&data);
             if etag.len() == 32 && actual != etag {
-                return Err(self.named(SwiftError::EtagMismatch {
-                    connection: None,
+                return Err(self.named(SwiftErrorKind::EtagMismatch {
                     container: container.into(),
                     object: object.into(),
                     expected: etag.into(),
@@ -369,8 +367,7 @@ impl SwiftClient {
             call = call.header(
                 RANGE,
                 HeaderValue::from_str(&v)
-                    .map_err(|_| SwiftError::Protocol {
-                        connection: None,
+                    .map_err(|_| SwiftErrorKind::Protocol {
                         message: "range".into(),
                     })
                     .for_client(self)?,
@@ -383,7 +380,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] naming the object, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, or any error of the request.
     pub async fn head_object(
         &self,
         container: &str,
@@ -402,7 +399,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] naming the object, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, or any error of the request.
     pub async fn post_object(
         &self,
         container: &str,
@@ -422,7 +419,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] naming the object, or any error of the request.
+    /// [`SwiftErrorKind::NotFound`] naming the object, or any error of the request.
     pub async fn delete_object(&self, container: &str, object: &str) -> Result<(), SwiftError> {
         let call = Call::new(
             Method::DELETE,
@@ -437,7 +434,7 @@ impl SwiftClient {
     ///
     /// # Errors
     ///
-    /// [`SwiftError::NotFound`] when the source does not exist (named as the destination by
+    /// [`SwiftErrorKind::NotFound`] when the source does not exist (named as the destination by
     /// Swift's answer), or any error of the request.
     pub async fn copy_object(
         &self,
@@ -456,8 +453,7 @@ impl SwiftClient {
         call.headers.insert(
             "x-copy-from",
             HeaderValue::from_str(&source)
-                .map_err(|_| SwiftError::Protocol {
-                    connection: None,
+                .map_err(|_| SwiftErrorKind::Protocol {
                     message: "copy source".into(),
                 })
                 .for_client(self)?,
@@ -476,13 +472,13 @@ fn check_etag(
     // Borrowed: this runs on every PUT.
     let got = h.get(ETAG).map(|v| String::from_utf8_lossy(v.as_bytes()));
     match got {
-        Some(got) if got.trim_matches('"') != expected => Err(SwiftError::EtagMismatch {
-            connection: None,
+        Some(got) if got.trim_matches('"') != expected => Err(SwiftErrorKind::EtagMismatch {
             container: container.into(),
             object: object.into(),
             expected: expected.into(),
             actual: got.trim_matches('"').to_string(),
-        }),
+        }
+        .into()),
         _ => Ok(()),
     }
 }
@@ -493,7 +489,6 @@ pub(crate) fn encoded_path(container: &str, object: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 

@@ -14,7 +14,7 @@ pub(crate) struct RetryPolicy {
     pub(crate) retries: u32,
     pub(crate) starting_backoff: Duration,
     pub(crate) max_backoff: Duration,
-    pub(crate) retry_on_ratelimit: bool,
+    pub(crate) should_retr_ratelimit: bool,
 }
 
 impl RetryPolicy {
@@ -24,7 +24,7 @@ impl RetryPolicy {
             retries: c.retries,
             starting_backoff: d(c.starting_backoff),
             max_backoff: d(c.max_backoff),
-            retry_on_ratelimit: c.retry_on_ratelimit,
+            should_retr_ratelimit: c.should_retr_ratelimit,
         }
     }
 
@@ -32,7 +32,7 @@ impl RetryPolicy {
     /// (Rackspace) when configured, never another 4xx.
     pub(crate) fn retries_status(&self, status: StatusCode) -> bool {
         status.is_server_error()
-            || (self.retry_on_ratelimit && matches!(status.as_u16(), 429 | 498))
+            || (self.should_retr_ratelimit && matches!(status.as_u16(), 429 | 498))
     }
 
     /// How long to wait before retry number `attempt` (0 for the first retry): the server's
@@ -72,7 +72,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: a test panics on any unexpected error
 mod tests {
     use super::*;
 
@@ -81,7 +80,7 @@ mod tests {
             retries: 3,
             starting_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
-            retry_on_ratelimit: false,
+            should_retr_ratelimit: false,
         }
     }
 
@@ -118,7 +117,7 @@ mod tests {
         assert!(p.retries_status(StatusCode::SERVICE_UNAVAILABLE));
         assert!(!p.retries_status(StatusCode::NOT_FOUND));
         assert!(!p.retries_status(StatusCode::TOO_MANY_REQUESTS));
-        p.retry_on_ratelimit = true;
+        p.should_retr_ratelimit = true;
         assert!(p.retries_status(StatusCode::TOO_MANY_REQUESTS));
         assert!(p.retries_status(StatusCode::from_u16(498).unwrap()));
     }

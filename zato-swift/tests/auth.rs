@@ -1,14 +1,13 @@
 //! Each auth version against wiremock: v1.0, Keystone v2.0 (password and API key), Keystone v3
 //! with a catalog of several regions and interfaces, pre-authenticated tokens, expiry.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 
 use serde_json::json;
 use support::{ACCOUNT, KEY, TOKEN, USER, count, v1_server};
-use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use zato_swift::{AuthVersion, SwiftConfig, SwiftConnection, SwiftError};
+use zato_swift::{AuthVersion, SwiftConfig, SwiftConnection, SwiftErrorKind};
 
 async fn mount_account_head(server: &MockServer, account_path: &str, token: &str) {
     Mock::given(method("HEAD"))
@@ -43,7 +42,10 @@ async fn v1_refused_credentials_are_auth_failed_without_the_key() {
         .await;
     let conn = SwiftConnection::new(support::v1_config(&server)).unwrap();
     let err = conn.client().await.unwrap_err();
-    assert!(matches!(err, SwiftError::AuthFailed { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), SwiftErrorKind::AuthFailed { .. }),
+        "{err}"
+    );
     assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
 }
 
@@ -107,9 +109,10 @@ async fn v2_password_with_tenant_picks_region_endpoint() {
 #[tokio::test]
 async fn v2_rackspace_api_key_and_snet_use_internal_url() {
     let server = MockServer::start().await;
+    // The whole body, exactly: API-key credentials and no password credentials beside them.
     Mock::given(method("POST"))
         .and(path("/v2.0/tokens"))
-        .and(body_partial_json(json!({"auth": {
+        .and(body_json(json!({"auth": {
             "RAX-KSKEY:apiKeyCredentials": {"username": "bob", "apiKey": KEY}
         }})))
         .respond_with(
@@ -126,7 +129,7 @@ async fn v2_rackspace_api_key_and_snet_use_internal_url() {
         auth_url: Some(format!("{}/v2.0/", server.uri())),
         user: Some("bob".into()),
         key: Some(KEY.into()),
-        api_key: true,
+        api_key_auth: true,
         is_snet: true,
         ..SwiftConfig::default()
     };
@@ -135,6 +138,40 @@ async fn v2_rackspace_api_key_and_snet_use_internal_url() {
         .client()
         .await
         .unwrap();
+    assert_eq!(client.head_account().await.unwrap().container_count, 7);
+}
+
+#[tokio::test]
+async fn a_zato_export_with_api_key_login_and_a_region_in_custom_options() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/tokens"))
+        .and(body_json(json!({"auth": {
+            "RAX-KSKEY:apiKeyCredentials": {"username": "bob", "apiKey": KEY},
+            "tenantName": "acme"
+        }})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(v2_body(&server, &[("DFW", "AUTH_1"), ("ORD", "AUTH_1")])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_account_head(&server, "/ORD/pub/AUTH_1", TOKEN).await;
+    // As Zato exports it, plus the one field of ours that chooses API-key login.
+    let config: SwiftConfig = serde_json::from_value(json!({
+        "id": 7, "cluster_id": 1, "name": "Cloud Files", "is_active": true,
+        "auth_url": format!("{}/v2.0", server.uri()), "auth_version": "2.0",
+        "user": "bob", "key": KEY, "tenant_name": "acme", "is_snet": false,
+        "retries": 5, "starting_backoff": 1, "max_backoff": 64, "pool_size": 2,
+        "should_retr_ratelimit": true, "needs_tls_compr": false, "should_validate_cert": true,
+        "custom_options": "region_name=ORD",
+        "api_key_auth": true
+    }))
+    .unwrap();
+    let conn = SwiftConnection::new(config).unwrap();
+    assert_eq!(conn.config().region.as_deref(), Some("ORD"));
+    let client = conn.client().await.unwrap();
     assert_eq!(client.head_account().await.unwrap().container_count, 7);
 }
 

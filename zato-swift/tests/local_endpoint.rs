@@ -1,7 +1,6 @@
 //! The local endpoint itself: persistence in a directory, token revocation, and what a raw HTTP
 //! client sees. The Swift semantics are checked by the scenarios of `local_swift.rs`.
 #![cfg(feature = "local")]
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

@@ -1,13 +1,16 @@
 //! The scenarios of `real_swift.rs`, run against the local Swift-compatible endpoint so they run
 //! on every `cargo test`.
 #![cfg(feature = "local")]
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 
 use zato_swift::SwiftConfig;
 use zato_swift::local::{LocalSwift, LocalSwiftConfig};
 
+#[allow(
+    clippy::expect_used,
+    reason = "a test helper, outside #[test]: a test fails on an endpoint that cannot start"
+)]
 async fn with_local<F, Fut>(scenario: F)
 where
     F: FnOnce(SwiftConfig) -> Fut,

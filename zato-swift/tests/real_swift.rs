@@ -9,7 +9,6 @@
 //! memcached; then `ZATO_SWIFT_TEST_AUTH_URL=http://127.0.0.1:PORT/auth/v1.0
 //! ZATO_SWIFT_TEST_USER=test:tester ZATO_SWIFT_TEST_KEY=testing cargo test -p zato-swift --test
 //! real_swift`.
-#![allow(clippy::unwrap_used)] // reason: #[tokio::test] bodies are not seen as tests; a test panics on any unexpected error
 
 mod support;
 

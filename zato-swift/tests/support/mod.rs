@@ -1,6 +1,13 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)] // reason: each test crate uses a different subset of the helpers
-#![allow(clippy::unwrap_used)] // reason: a scenario panics on the first unexpected error
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset of the helpers"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers and scenarios outside #[test] functions panic on the first unexpected error"
+)]
 
 pub(crate) mod scenarios;
 
@@ -8,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use zato_swift::{AuthVersion, SwiftConfig, SwiftConnection};
+use zato_swift::{AuthVersion, SwiftClient, SwiftConfig, SwiftConnection};
 
 /// The account path our wiremock auth v1.0 hands out.
 pub(crate) const ACCOUNT: &str = "/v1/AUTH_test";
@@ -52,6 +59,13 @@ pub(crate) async fn v1_server() -> (MockServer, SwiftConfig) {
     mount_v1_auth(&server, USER, TOKEN).await;
     let config = v1_config(&server);
     (server, config)
+}
+
+/// A server with auth v1.0 and an unpooled client of it.
+pub(crate) async fn setup() -> (MockServer, SwiftClient) {
+    let (server, config) = v1_server().await;
+    let client = SwiftClient::new(config).unwrap();
+    (server, client)
 }
 
 /// How many requests the server saw to `path`.
