@@ -433,6 +433,10 @@ impl SioType for Raw {
 ///
 /// let read: Secret = serde_json::from_str(r#""s3cr3t""#).unwrap();
 /// assert_eq!(read.expose(), "s3cr3t");
+///
+/// // A value of the wrong type is refused without being quoted.
+/// let err = serde_json::from_str::<Secret>("123456").unwrap_err();
+/// assert!(!err.to_string().contains("123456"), "{err}");
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T = String>(T);
@@ -482,7 +486,13 @@ impl<T> serde::Serialize for Secret<T> {
 
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(Secret)
+        // The inner type's error would quote what it got ("invalid type: integer `123`"), and
+        // what it got is the secret.
+        T::deserialize(d).map(Secret).map_err(|_| {
+            <D::Error as serde::de::Error>::custom(
+                "invalid secret: wrong type or value (not shown)",
+            )
+        })
     }
 }
 
