@@ -1,101 +1,128 @@
-//! The model the expansions work from, parsed from syn's syntax tree.
+//! The model the checks and the expansions work from, read from syn's syntax tree. It records
+//! what the input is, right or wrong; `valid.rs` decides whether it is acceptable.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{
-    Data, DeriveInput, Fields, FnArg, GenericArgument, Ident, ItemFn, LitStr, Path, PathArguments,
-    ReturnType, Type,
+    Data, DeriveInput, Fields, FnArg, GenericArgument, Ident, ItemFn, PathArguments, ReturnType,
+    Type,
 };
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs, ServiceArgs};
-use crate::valid::Errors;
+use crate::ctxt::Ctxt;
 
-pub(crate) struct Field {
-    pub(crate) member: Ident,
-    pub(crate) ty: Type,
+/// The input of `#[derive(SimpleIo)]`.
+pub(crate) struct Container<'a> {
+    pub(crate) input: &'a DeriveInput,
+    pub(crate) attrs: ContainerAttrs,
+    pub(crate) shape: Shape,
+    /// The named fields; none unless the shape is `Named`.
+    pub(crate) fields: Vec<Field<'a>>,
+}
+
+/// What kind of type the derive is on.
+pub(crate) enum Shape {
+    /// A struct with named fields.
+    Named,
+    /// `struct Unit;`
+    Unit,
+    /// A tuple struct, an enum or a union.
+    Other,
+}
+
+pub(crate) struct Field<'a> {
+    pub(crate) member: &'a Ident,
+    pub(crate) ty: &'a Type,
+    /// The element's name on the wire: the field's name or its `rename`.
     pub(crate) wire_name: String,
     pub(crate) attrs: FieldAttrs,
 }
 
-pub(crate) struct Container<'a> {
-    pub(crate) input: &'a DeriveInput,
-    pub(crate) attrs: ContainerAttrs,
-    pub(crate) fields: Vec<Field>,
-}
-
-pub(crate) fn krate(path: &Option<Path>) -> TokenStream {
-    match path {
-        Some(p) => quote::quote!(#p),
-        None => quote::quote!(::zato),
-    }
-}
-
 impl<'a> Container<'a> {
-    pub(crate) fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
-        let mut errors = Errors::default();
-        let attrs = attr::container(&input.attrs, &mut errors);
-        let syn_fields: Vec<&syn::Field> = match &input.data {
+    pub(crate) fn from_syn(cx: &mut Ctxt, input: &'a DeriveInput) -> Self {
+        let attrs = attr::container(cx, &input.attrs);
+        let (shape, syn_fields): (Shape, Vec<&syn::Field>) = match &input.data {
             Data::Struct(s) => match &s.fields {
-                Fields::Named(named) => named.named.iter().collect(),
-                Fields::Unit => Vec::new(),
-                Fields::Unnamed(_) => {
-                    return Err(syn::Error::new_spanned(
-                        &input.ident,
-                        "SimpleIo can be derived only for structs with named fields",
-                    ));
-                }
+                Fields::Named(named) => (Shape::Named, named.named.iter().collect()),
+                Fields::Unit => (Shape::Unit, Vec::new()),
+                Fields::Unnamed(_) => (Shape::Other, Vec::new()),
             },
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    &input.ident,
-                    "SimpleIo can be derived only for structs with named fields",
-                ));
-            }
+            Data::Enum(_) | Data::Union(_) => (Shape::Other, Vec::new()),
         };
-        let mut fields = Vec::new();
-        for f in syn_fields {
-            let field_attrs = attr::field(&f.attrs, &mut errors);
-            let Some(member) = f.ident.clone() else {
-                continue;
-            };
-            let wire_name = match &field_attrs.rename {
-                Some(lit) => lit.value(),
-                None => member.to_string().trim_start_matches("r#").to_owned(),
-            };
-            fields.push(Field {
-                member,
-                ty: f.ty.clone(),
-                wire_name,
-                attrs: field_attrs,
-            });
-        }
-        errors.finish()?;
-        Ok(Container {
+        let fields = syn_fields
+            .into_iter()
+            .filter_map(|f| {
+                let attrs = attr::field(cx, &f.attrs);
+                let member = f.ident.as_ref()?;
+                let wire_name = match &attrs.rename {
+                    Some(lit) => lit.value(),
+                    None => member.to_string().trim_start_matches("r#").to_owned(),
+                };
+                Some(Field {
+                    member,
+                    ty: &f.ty,
+                    wire_name,
+                    attrs,
+                })
+            })
+            .collect();
+        Container {
             input,
             attrs,
+            shape,
             fields,
-        })
+        }
     }
+
+    /// Where zato is.
+    pub(crate) fn krate(&self) -> TokenStream {
+        attr::krate(self.attrs.krate.as_ref())
+    }
+}
+
+/// The function under `#[service(…)]`.
+pub(crate) struct ServiceFn<'a> {
+    pub(crate) item: &'a ItemFn,
+    pub(crate) args: ServiceArgs,
+    /// Where the arguments are, for an error about one that is missing.
+    pub(crate) args_span: Span,
+    pub(crate) params: Vec<Param<'a>>,
+    /// `None` when the function does not return a `Result`.
+    pub(crate) output: Option<Output<'a>>,
+}
+
+/// One parameter of a service function.
+pub(crate) struct Param<'a> {
+    pub(crate) arg: &'a FnArg,
+    pub(crate) kind: ParamKind<'a>,
+}
+
+pub(crate) enum ParamKind<'a> {
+    /// `Request<T>`: the service's input is `T`.
+    Request(&'a Type),
+    /// `&Context`.
+    Context,
+    /// Anything else, `self` included.
+    Other,
 }
 
 /// What a service function returns on success.
-pub(crate) enum Output {
+pub(crate) enum Output<'a> {
     /// `Result<T, E>`: the output is `T`.
-    Plain(Type),
+    Plain(&'a Type),
     /// `Result<Response<T>, E>`: the output is `T`, status and headers are the function's.
-    Response(Type),
+    Response(&'a Type),
 }
 
-pub(crate) struct ServiceFn<'a> {
-    pub(crate) item: &'a ItemFn,
-    pub(crate) name: LitStr,
-    pub(crate) krate: Option<Path>,
-    pub(crate) input: Type,
-    pub(crate) output: Output,
-    pub(crate) takes_context: bool,
+impl Output<'_> {
+    pub(crate) fn ty(&self) -> &Type {
+        match self {
+            Output::Plain(ty) | Output::Response(ty) => ty,
+        }
+    }
 }
 
-/// The single type argument of a path type whose last segment is `name`: `Request<T>` → `T`.
+/// The type arguments of a path type whose last segment is `name`: `Request<T>` → `[T]`.
 fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
@@ -116,115 +143,69 @@ fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
     )
 }
 
-const SIGNATURE: &str =
-    "expected `async fn name(req: Request<Input>, ctx: &Context) -> Result<Output, ServiceError>`";
+impl<'a> Param<'a> {
+    fn from_syn(arg: &'a FnArg) -> Self {
+        let kind = match arg {
+            FnArg::Typed(pat) => match (&*pat.ty, generic_of(&pat.ty, "Request").as_deref()) {
+                (_, Some(&[input])) => ParamKind::Request(input),
+                (Type::Reference(r), _)
+                    if r.mutability.is_none() && generic_of(&r.elem, "Context").is_some() =>
+                {
+                    ParamKind::Context
+                }
+                _ => ParamKind::Other,
+            },
+            FnArg::Receiver(_) => ParamKind::Other,
+        };
+        Param { arg, kind }
+    }
+}
 
 impl<'a> ServiceFn<'a> {
-    pub(crate) fn from_syn(args: TokenStream, item: &'a ItemFn) -> syn::Result<Self> {
-        let mut errors = Errors::default();
-        let attr_span = args.span();
-        let ServiceArgs { name, krate } = attr::service(args, &mut errors);
-        let sig = &item.sig;
-        if sig.asyncness.is_none() {
-            errors.spanned(
-                sig.fn_token,
-                format!("a service must be an `async fn`; {SIGNATURE}"),
-            );
-        }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-            errors.spanned(&sig.generics, "a service function cannot be generic");
-        }
-        let mut input = None;
-        let mut takes_context = false;
-        let params: Vec<&FnArg> = sig.inputs.iter().collect();
-        match params.as_slice() {
-            [] => errors.spanned(
-                sig,
-                format!("a service takes its request as first argument; {SIGNATURE}"),
-            ),
-            [first, rest @ ..] => {
-                match first {
-                    FnArg::Typed(pat) => match generic_of(&pat.ty, "Request").as_deref() {
-                        Some([t]) => input = Some((*t).clone()),
-                        _ => errors.spanned(
-                            &pat.ty,
-                            format!("the first argument must be a `Request<Input>`; {SIGNATURE}"),
-                        ),
-                    },
-                    FnArg::Receiver(r) => errors.spanned(
-                        r,
-                        format!("a service function takes no `self`; {SIGNATURE}"),
-                    ),
-                }
-                match rest {
-                    [] => {}
-                    [FnArg::Typed(pat)] => {
-                        let ok = matches!(&*pat.ty, Type::Reference(r)
-                            if r.mutability.is_none() && generic_of(&r.elem, "Context").is_some());
-                        if ok {
-                            takes_context = true;
-                        } else {
-                            errors.spanned(
-                                &pat.ty,
-                                format!("the second argument must be `&Context`; {SIGNATURE}"),
-                            );
-                        }
-                    }
-                    [FnArg::Receiver(r)] => errors.spanned(
-                        r,
-                        format!("the second argument must be `&Context`; {SIGNATURE}"),
-                    ),
-                    [_, extra, ..] => errors.spanned(
-                        extra,
-                        format!("a service takes at most two arguments; {SIGNATURE}"),
-                    ),
-                }
-            }
-        }
-        let output = match &sig.output {
-            ReturnType::Default => {
-                errors.spanned(
-                    sig,
-                    format!("a service must return a `Result`; {SIGNATURE}"),
-                );
-                None
-            }
+    pub(crate) fn from_syn(cx: &mut Ctxt, args: TokenStream, item: &'a ItemFn) -> Self {
+        let args_span = args.span();
+        let args = attr::service(cx, args);
+        let params = item.sig.inputs.iter().map(Param::from_syn).collect();
+        let output = match &item.sig.output {
+            ReturnType::Default => None,
             ReturnType::Type(_, ty) => match generic_of(ty, "Result").as_deref() {
-                Some([ok, ..]) => Some(match generic_of(ok, "Response").as_deref() {
-                    Some([inner]) => Output::Response((*inner).clone()),
-                    _ => Output::Plain((*ok).clone()),
+                Some(&[ok, ..]) => Some(match generic_of(ok, "Response").as_deref() {
+                    Some(&[inner]) => Output::Response(inner),
+                    _ => Output::Plain(ok),
                 }),
-                _ => {
-                    errors.spanned(ty, format!("a service must return a `Result`; {SIGNATURE}"));
-                    None
-                }
+                _ => None,
             },
         };
-        let name = match name {
-            Some(n) if n.value().trim().is_empty() => {
-                errors.spanned(&n, "the service name cannot be empty");
-                None
-            }
-            Some(n) => Some(n),
-            None => {
-                errors.push(syn::Error::new(
-                    attr_span,
-                    "missing service name: write `#[service(name = \"my.service\")]`",
-                ));
-                None
-            }
-        };
-        errors.finish()?;
-        match (name, input, output) {
-            (Some(name), Some(input), Some(output)) => Ok(ServiceFn {
-                item,
-                name,
-                krate,
-                input,
-                output,
-                takes_context,
-            }),
-            _ => Err(syn::Error::new_spanned(sig, SIGNATURE)),
+        ServiceFn {
+            item,
+            args,
+            args_span,
+            params,
+            output,
         }
+    }
+
+    /// The `T` of a first parameter `Request<T>`.
+    pub(crate) fn input(&self) -> Option<&'a Type> {
+        match self.params.first()?.kind {
+            ParamKind::Request(ty) => Some(ty),
+            _ => None,
+        }
+    }
+
+    /// Whether the second parameter is the `&Context`.
+    pub(crate) fn takes_context(&self) -> bool {
+        matches!(
+            self.params.get(1),
+            Some(Param {
+                kind: ParamKind::Context,
+                ..
+            })
+        )
+    }
+
+    /// Where zato is.
+    pub(crate) fn krate(&self) -> TokenStream {
+        attr::krate(self.args.krate.as_ref())
     }
 }

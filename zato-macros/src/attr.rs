@@ -1,9 +1,11 @@
-//! Attribute parsing with `parse_nested_meta`, collecting every mistake.
+//! Attribute parsing with `parse_nested_meta`. Each attribute is parsed once, here; a mistake is
+//! recorded and parsing goes on with the next attribute.
 
 use proc_macro2::TokenStream;
+use quote::quote;
 use syn::{Attribute, LitStr, Path};
 
-use crate::valid::Errors;
+use crate::ctxt::Ctxt;
 
 /// `#[sio(…)]` on a struct.
 #[derive(Default)]
@@ -27,7 +29,7 @@ fn sio_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|a| a.path().is_ident("sio"))
 }
 
-pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
+pub(crate) fn container(cx: &mut Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
     let mut out = ContainerAttrs::default();
     for attr in sio_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -49,12 +51,14 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
             }
             Ok(())
         });
-        errors.push_result(result);
+        if let Err(err) = result {
+            cx.syn_error(err);
+        }
     }
     out
 }
 
-pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+pub(crate) fn field(cx: &mut Ctxt, attrs: &[Attribute]) -> FieldAttrs {
     let mut out = FieldAttrs::default();
     for attr in sio_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -76,7 +80,9 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
             }
             Ok(())
         });
-        errors.push_result(result);
+        if let Err(err) = result {
+            cx.syn_error(err);
+        }
     }
     out
 }
@@ -88,7 +94,7 @@ pub(crate) struct ServiceArgs {
     pub(crate) krate: Option<Path>,
 }
 
-pub(crate) fn service(args: TokenStream, errors: &mut Errors) -> ServiceArgs {
+pub(crate) fn service(cx: &mut Ctxt, args: TokenStream) -> ServiceArgs {
     let mut out = ServiceArgs::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
@@ -101,6 +107,16 @@ pub(crate) fn service(args: TokenStream, errors: &mut Errors) -> ServiceArgs {
         }
         Ok(())
     });
-    errors.push_result(syn::parse::Parser::parse2(parser, args));
+    if let Err(err) = syn::parse::Parser::parse2(parser, args) {
+        cx.syn_error(err);
+    }
     out
+}
+
+/// Where zato is, as `crate = "…"` says: `::zato` by default.
+pub(crate) fn krate(path: Option<&Path>) -> TokenStream {
+    match path {
+        Some(p) => quote!(#p),
+        None => quote!(::zato),
+    }
 }

@@ -1,83 +1,117 @@
 //! Code generation. Generated code names everything by absolute path through
 //! `<zato>::__private` and sits inside `const _: () = { … };`.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Ident, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::ast::{Container, Output, ServiceFn, krate};
+use crate::ast::{Container, Output, ServiceFn};
+use crate::valid::SIGNATURE;
 
-fn opt_str(lit: &Option<syn::LitStr>) -> TokenStream {
+fn opt_str(lit: Option<&syn::LitStr>) -> TokenStream {
     match lit {
         Some(l) => quote!(::core::option::Option::Some(#l)),
         None => quote!(::core::option::Option::None),
     }
 }
 
+/// Whether `tokens` hold one of `idents`.
+fn names_any(tokens: TokenStream, idents: &[Ident]) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => idents.contains(&i),
+        TokenTree::Group(g) => names_any(g.stream(), idents),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
+}
+
 pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
-    let zato = krate(&c.attrs.krate);
+    let zato = c.krate();
     let p = quote!(#zato::__private);
     let ident = &c.input.ident;
     let mut generics = c.input.generics.clone();
-    // Bounds only for generic structs: on a concrete type a false bound would be reported at the
-    // derive, while without it the error lands on the field's type.
-    if generics.type_params().next().is_some() {
+    // Bounds only on the types that name a type parameter: a false bound on any other type is an
+    // error of its own (a "trivial bound"), and the assertion reports those types already.
+    let params: Vec<Ident> = generics.type_params().map(|t| t.ident.clone()).collect();
+    let bounded: Vec<&syn::Type> = c
+        .fields
+        .iter()
+        .map(|f| f.ty)
+        .filter(|ty| names_any(ty.to_token_stream(), &params))
+        .collect();
+    if !bounded.is_empty() {
         let where_clause = generics.make_where_clause();
-        for f in &c.fields {
-            let ty = &f.ty;
+        for ty in bounded {
             where_clause
                 .predicates
-                .push(syn::parse_quote!(#ty: #p::SioType));
+                .push(syn::parse_quote_spanned!(ty.span()=> #ty: #p::SioType));
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let request_elem = opt_str(&c.attrs.request_elem);
-    let response_elem = opt_str(&c.attrs.response_elem);
-    let namespace = opt_str(&c.attrs.namespace);
+    let request_elem = opt_str(c.attrs.request_elem.as_ref());
+    let response_elem = opt_str(c.attrs.response_elem.as_ref());
+    let namespace = opt_str(c.attrs.namespace.as_ref());
 
     let vars: Vec<_> = (0..c.fields.len())
         .map(|i| format_ident!("__f{}", i))
         .collect();
-    let members: Vec<_> = c.fields.iter().map(|f| &f.member).collect();
+    let members: Vec<_> = c.fields.iter().map(|f| f.member).collect();
+    let ops = |ty: &syn::Type| quote!((&__SioField::<#ty>(::core::marker::PhantomData)));
+
+    // The one place an unsupported field type is reported, at the type.
+    let assertions = c.fields.iter().map(|f| {
+        let ty = f.ty;
+        quote_spanned!(ty.span()=> let _ = <#ty as #p::SioType>::type_desc;)
+    });
 
     let describe = c.fields.iter().map(|f| {
-        let ty = &f.ty;
+        let ops = ops(f.ty);
         let name = &f.wire_name;
         let required = f.attrs.default.is_none();
-        quote_spanned!(ty.span()=> #p::element::<#ty>(#name, #required))
+        quote!(#ops.__sio_element(#name, #required))
     });
 
     let decode = c.fields.iter().zip(&vars).map(|(f, var)| {
-        let ty = &f.ty;
+        let ty = f.ty;
+        let ops = ops(ty);
         let name = &f.wire_name;
         let call = match &f.attrs.default {
-            None => quote_spanned!(ty.span()=> #p::field::<#ty>(fields, #name, path, errors)),
-            Some(None) => quote_spanned!(ty.span()=>
-                #p::field_or::<#ty>(fields, #name, path, errors, ::core::default::Default::default)
-            ),
-            Some(Some(func)) => quote_spanned!(ty.span()=>
-                #p::field_or::<#ty>(fields, #name, path, errors, #func)
-            ),
+            None => quote!(#ops.__sio_field(fields, #name, path, errors)),
+            Some(None) => {
+                let default = quote_spanned!(ty.span()=> ::core::default::Default::default);
+                quote!(#ops.__sio_field_or(fields, #name, path, errors, #default))
+            }
+            Some(Some(func)) => quote!(#ops.__sio_field_or(fields, #name, path, errors, #func)),
         };
         quote!(let #var = #call;)
     });
 
     let encode = c.fields.iter().map(|f| {
-        let member = &f.member;
+        let ops = ops(f.ty);
+        let member = f.member;
         let name = &f.wire_name;
         let skip = c.attrs.skip_empty_keys && !f.attrs.force_empty;
-        quote!(#p::encode_field(&self.#member, #name, w, #skip);)
+        quote!(#ops.__sio_encode(&self.#member, #name, w, #skip);)
     });
 
+    let field_ops = if c.fields.is_empty() {
+        TokenStream::new()
+    } else {
+        field_ops(&p)
+    };
+
     quote! {
-        #[automatically_derived]
         const _: () = {
+            #field_ops
+
+            #[automatically_derived]
             impl #impl_generics #p::SioObject for #ident #ty_generics #where_clause {
                 const REQUEST_ELEM: ::core::option::Option<&'static str> = #request_elem;
                 const RESPONSE_ELEM: ::core::option::Option<&'static str> = #response_elem;
                 const NAMESPACE: ::core::option::Option<&'static str> = #namespace;
 
                 fn elements() -> ::std::vec::Vec<#p::ElementDesc> {
+                    #(#assertions)*
                     ::std::vec![#(#describe),*]
                 }
 
@@ -95,6 +129,7 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
                 }
             }
 
+            #[automatically_derived]
             impl #impl_generics #p::SioType for #ident #ty_generics #where_clause {
                 fn type_desc() -> #p::TypeDesc {
                     #p::TypeDesc::Object(<Self as #p::SioObject>::elements())
@@ -116,41 +151,112 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
     }
 }
 
-pub(crate) fn service(s: &ServiceFn<'_>) -> TokenStream {
-    let zato = krate(&s.krate);
+/// What the field code calls, chosen per field type by autoref: for an element type method lookup
+/// finds `__SioElement` on `__SioField<T>`; for any other type it takes one more `&` and finds
+/// `__SioNotElement`, whose bodies never run, because that field's assertion has failed the
+/// build. Calling `__private::field::<T>` and the like directly would repeat the assertion's error
+/// at every use of the type, one of them pointing at the derive.
+fn field_ops(p: &TokenStream) -> TokenStream {
+    quote! {
+        struct __SioField<T>(::core::marker::PhantomData<T>);
+
+        trait __SioElement<T: #p::SioType> {
+            fn __sio_element(&self, name: &'static str, required: bool) -> #p::ElementDesc {
+                #p::element::<T>(name, required)
+            }
+
+            fn __sio_field(
+                &self,
+                fields: &#p::Fields<'_>,
+                name: &str,
+                path: &#p::Path<'_>,
+                errors: &mut #p::Errors,
+            ) -> ::core::option::Option<T> {
+                #p::field::<T>(fields, name, path, errors)
+            }
+
+            fn __sio_field_or(
+                &self,
+                fields: &#p::Fields<'_>,
+                name: &str,
+                path: &#p::Path<'_>,
+                errors: &mut #p::Errors,
+                default: impl ::core::ops::FnOnce() -> T,
+            ) -> ::core::option::Option<T> {
+                #p::field_or::<T>(fields, name, path, errors, default)
+            }
+
+            fn __sio_encode(&self, value: &T, name: &str, w: &mut #p::Writer<'_>, skip_empty: bool) {
+                #p::encode_field::<T>(value, name, w, skip_empty)
+            }
+        }
+
+        impl<T: #p::SioType> __SioElement<T> for __SioField<T> {}
+
+        trait __SioNotElement<T> {
+            fn __sio_element(&self, _: &'static str, _: bool) -> #p::ElementDesc {
+                ::core::unreachable!()
+            }
+
+            fn __sio_field(
+                &self,
+                _: &#p::Fields<'_>,
+                _: &str,
+                _: &#p::Path<'_>,
+                _: &mut #p::Errors,
+            ) -> ::core::option::Option<T> {
+                ::core::unreachable!()
+            }
+
+            fn __sio_field_or(
+                &self,
+                _: &#p::Fields<'_>,
+                _: &str,
+                _: &#p::Path<'_>,
+                _: &mut #p::Errors,
+                _: impl ::core::ops::FnOnce() -> T,
+            ) -> ::core::option::Option<T> {
+                ::core::unreachable!()
+            }
+
+            fn __sio_encode(&self, _: &T, _: &str, _: &mut #p::Writer<'_>, _: bool) {
+                ::core::unreachable!()
+            }
+        }
+
+        impl<T> __SioNotElement<T> for &__SioField<T> {}
+    }
+}
+
+pub(crate) fn service(s: &ServiceFn<'_>) -> syn::Result<TokenStream> {
+    let (Some(name), Some(input), Some(output)) = (&s.args.name, s.input(), &s.output) else {
+        // valid.rs has reported what is missing already.
+        return Err(syn::Error::new_spanned(&s.item.sig, SIGNATURE));
+    };
+    let zato = s.krate();
     let p = quote!(#zato::__private);
     let item = s.item;
     let ident = &item.sig.ident;
-    let vis = &item.vis;
-    let name = &s.name;
-    let input = &s.input;
-    let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
     let other_attrs = item.attrs.iter().filter(|a| !a.path().is_ident("doc"));
 
     let mut inner_sig = item.sig.clone();
     inner_sig.ident = format_ident!("__zato_service_body");
     let body = &item.block;
 
-    let (output, convert) = match &s.output {
-        Output::Plain(ty) => (ty, quote!(#p::into_response)),
-        Output::Response(ty) => (ty, quote!(#p::from_response)),
+    let convert = match output {
+        Output::Plain(_) => quote!(#p::into_response),
+        Output::Response(_) => quote!(#p::from_response),
     };
-    let call = if s.takes_context {
-        quote!(__zato_service_body(req, ctx))
+    let output = output.ty();
+    let (call, ctx_name) = if s.takes_context() {
+        (quote!(__zato_service_body(req, ctx)), quote!(ctx))
     } else {
-        quote!(__zato_service_body(req))
+        (quote!(__zato_service_body(req)), quote!(_ctx))
     };
-    let ctx_name = if s.takes_context {
-        quote!(ctx)
-    } else {
-        quote!(_ctx)
-    };
+    let service_struct = service_struct(item);
 
-    quote! {
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy, Default)]
-        #vis struct #ident;
+    Ok(quote! {
+        #service_struct
 
         const _: () = {
             #(#other_attrs)*
@@ -172,5 +278,18 @@ pub(crate) fn service(s: &ServiceFn<'_>) -> TokenStream {
                 }
             }
         };
+    })
+}
+
+/// The unit struct a service function becomes, named and documented like the function.
+pub(crate) fn service_struct(item: &ItemFn) -> TokenStream {
+    let ident = &item.sig.ident;
+    let vis = &item.vis;
+    let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types, reason = "named after the function it was written as")]
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #ident;
     }
 }

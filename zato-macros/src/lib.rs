@@ -22,12 +22,15 @@
 
 mod ast;
 mod attr;
+mod ctxt;
 mod expand;
 mod fallback;
 mod valid;
 
 use proc_macro::TokenStream;
 use syn::parse_macro_input;
+
+use crate::ctxt::Ctxt;
 
 /// Derives SimpleIO for a struct with named fields, making it a service input or output and a
 /// nested element of other such structs.
@@ -43,13 +46,14 @@ use syn::parse_macro_input;
 #[proc_macro_derive(SimpleIo, attributes(sio))]
 pub fn derive_simple_io(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);
-    match ast::Container::from_syn(&input).and_then(|c| {
-        valid::check_container(&c)?;
-        Ok(expand::simple_io(&c))
-    }) {
-        Ok(tokens) => tokens.into(),
-        Err(err) => fallback::simple_io(&input, err).into(),
+    let mut cx = Ctxt::default();
+    let container = ast::Container::from_syn(&mut cx, &input);
+    valid::check_container(&mut cx, &container);
+    match cx.check() {
+        Ok(()) => expand::simple_io(&container),
+        Err(err) => fallback::simple_io(&container, err),
     }
+    .into()
 }
 
 /// Declares a service from an async function.
@@ -63,10 +67,12 @@ pub fn derive_simple_io(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = parse_macro_input!(item as syn::ItemFn);
-    let args = proc_macro2::TokenStream::from(args);
-    let krate = attr::service(args.clone(), &mut valid::Errors::default()).krate;
-    match ast::ServiceFn::from_syn(args, &item) {
-        Ok(svc) => expand::service(&svc).into(),
-        Err(err) => fallback::service(&item, krate, err).into(),
+    let mut cx = Ctxt::default();
+    let svc = ast::ServiceFn::from_syn(&mut cx, args.into(), &item);
+    valid::check_service(&mut cx, &svc);
+    match cx.check().and_then(|()| expand::service(&svc)) {
+        Ok(tokens) => tokens,
+        Err(err) => fallback::service(&svc, err),
     }
+    .into()
 }

@@ -1,44 +1,20 @@
-//! Cross-field checks, and the collector that lets one expansion report several mistakes.
+//! Every check on a macro input. The model is read whatever it holds; this is where it is judged,
+//! and each mistake is recorded at the token it is about.
 
 use std::collections::HashMap;
 
 use quote::ToTokens;
-use syn::{GenericArgument, PathArguments, Type};
+use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
-use crate::ast::Container;
+use crate::ast::{Container, ParamKind, ServiceFn, Shape};
+use crate::ctxt::Ctxt;
 
-/// Several errors, reported together.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
+/// The signature a service function must have, quoted in each error about it.
+pub(crate) const SIGNATURE: &str =
+    "expected `async fn name(req: Request<Input>, ctx: &Context) -> Result<Output, ServiceError>`";
 
-impl Errors {
-    pub(crate) fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(err),
-            None => self.0 = Some(err),
-        }
-    }
-
-    pub(crate) fn push_result(&mut self, result: syn::Result<()>) {
-        if let Err(e) = result {
-            self.push(e);
-        }
-    }
-
-    pub(crate) fn spanned(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    pub(crate) fn finish(self) -> syn::Result<()> {
-        match self.0 {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
-/// A type no SimpleIO element can have, told apart by its shape alone; other unsupported types
-/// are caught by the `SioType` bound, whose diagnostic names the type too.
+/// A type no SimpleIO element can have, told apart by its shape alone. Other unsupported types are
+/// caught by the expansion's `SioType` assertion, which needs the compiler to know the type.
 fn unsupported(ty: &Type) -> Option<(&Type, &'static str)> {
     let why = match ty {
         Type::Reference(_) => {
@@ -75,19 +51,24 @@ fn unsupported(ty: &Type) -> Option<(&Type, &'static str)> {
     Some((ty, why))
 }
 
-pub(crate) fn check_container(c: &Container) -> syn::Result<()> {
-    let mut errors = Errors::default();
+pub(crate) fn check_container(cx: &mut Ctxt, c: &Container<'_>) {
+    if let Shape::Other = c.shape {
+        cx.error_spanned_by(
+            &c.input.ident,
+            "SimpleIo can be derived only for structs with named fields",
+        );
+    }
     let mut seen: HashMap<&str, &syn::Ident> = HashMap::new();
     for field in &c.fields {
-        if let Some((ty, why)) = unsupported(&field.ty) {
-            errors.spanned(ty, why);
+        if let Some((ty, why)) = unsupported(field.ty) {
+            cx.error_spanned_by(ty, why);
         }
-        if let Some(first) = seen.insert(&field.wire_name, &field.member) {
+        if let Some(first) = seen.insert(&field.wire_name, field.member) {
             let at: &dyn ToTokens = match &field.attrs.rename {
                 Some(lit) => lit,
-                None => &field.member,
+                None => field.member,
             };
-            errors.spanned(
+            cx.error_spanned_by(
                 at,
                 format!(
                     "fields `{first}` and `{}` both map to the element `{}`",
@@ -96,8 +77,80 @@ pub(crate) fn check_container(c: &Container) -> syn::Result<()> {
             );
         }
         if field.wire_name.is_empty() {
-            errors.spanned(&field.member, "an element name cannot be empty");
+            cx.error_spanned_by(field.member, "an element name cannot be empty");
         }
     }
-    errors.finish()
+}
+
+pub(crate) fn check_service(cx: &mut Ctxt, s: &ServiceFn<'_>) {
+    let sig = &s.item.sig;
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            sig.fn_token,
+            format!("a service must be an `async fn`; {SIGNATURE}"),
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        cx.error_spanned_by(&sig.generics, "a service function cannot be generic");
+    }
+    check_params(cx, s);
+    if s.output.is_none() {
+        let at: &dyn ToTokens = match &sig.output {
+            ReturnType::Default => sig,
+            ReturnType::Type(_, ty) => ty,
+        };
+        cx.error_spanned_by(at, format!("a service must return a `Result`; {SIGNATURE}"));
+    }
+    match &s.args.name {
+        Some(name) if name.value().trim().is_empty() => {
+            cx.error_spanned_by(name, "the service name cannot be empty");
+        }
+        Some(_) => {}
+        None => cx.syn_error(syn::Error::new(
+            s.args_span,
+            "missing service name: write `#[service(name = \"my.service\")]`",
+        )),
+    }
+}
+
+fn check_params(cx: &mut Ctxt, s: &ServiceFn<'_>) {
+    let [first, rest @ ..] = s.params.as_slice() else {
+        cx.error_spanned_by(
+            &s.item.sig,
+            format!("a service takes its request as first argument; {SIGNATURE}"),
+        );
+        return;
+    };
+    match (&first.kind, first.arg) {
+        (ParamKind::Request(_), _) => {}
+        (_, FnArg::Receiver(r)) => {
+            cx.error_spanned_by(
+                r,
+                format!("a service function takes no `self`; {SIGNATURE}"),
+            );
+        }
+        (_, FnArg::Typed(pat)) => cx.error_spanned_by(
+            &pat.ty,
+            format!("the first argument must be a `Request<Input>`; {SIGNATURE}"),
+        ),
+    }
+    match rest {
+        [] => {}
+        [second] => {
+            if !matches!(second.kind, ParamKind::Context) {
+                let at: &dyn ToTokens = match second.arg {
+                    FnArg::Typed(pat) => &pat.ty,
+                    FnArg::Receiver(r) => r,
+                };
+                cx.error_spanned_by(
+                    at,
+                    format!("the second argument must be `&Context`; {SIGNATURE}"),
+                );
+            }
+        }
+        [_, extra, ..] => cx.error_spanned_by(
+            extra.arg,
+            format!("a service takes at most two arguments; {SIGNATURE}"),
+        ),
+    }
 }

@@ -26,6 +26,10 @@ async fn invoice_dispatcher(req: Request<Targets>, _ctx: &Context) -> Result<Sto
     })
 }
 
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test helper; a query that does not parse is a mistake in the test"
+)]
 fn json_request(query: &str, body: &'static str) -> RawRequest {
     let channel = Arc::new(ChannelInfo::new("t", ChannelKind::Http, DataFormat::Json));
     let http = zato::HttpInfo {
