@@ -102,3 +102,88 @@ pub fn from_response<O, E: Into<ServiceError>>(
 ) -> Result<Response<O>, ServiceError> {
     result.map_err(Into::into)
 }
+
+/// The field operations the `SimpleIo` derive calls, chosen per field type by autoref: for an
+/// element type method lookup finds [`ElementOps`] on `FieldOps<T>`; for any other type it takes
+/// one more `&` and finds [`NotElementOps`], whose bodies never run, because the derive's
+/// assertion on that field's type has already failed the build. Calling [`field`] and the like
+/// directly would repeat the assertion's error at every use of the type, one of them pointing at
+/// the derive.
+#[derive(Debug)]
+pub struct FieldOps<T>(std::marker::PhantomData<T>);
+
+impl<T> FieldOps<T> {
+    /// The operations for fields of type `T`.
+    pub const NEW: Self = FieldOps(std::marker::PhantomData);
+}
+
+/// The field operations of an element type.
+pub trait ElementOps<T: SioType> {
+    /// See [`element`].
+    fn __sio_element(&self, name: &'static str, required: bool) -> ElementDesc {
+        element::<T>(name, required)
+    }
+
+    /// See [`field`].
+    fn __sio_field(
+        &self,
+        fields: &Fields<'_>,
+        name: &str,
+        path: &Path<'_>,
+        errors: &mut Errors,
+    ) -> Option<T> {
+        field::<T>(fields, name, path, errors)
+    }
+
+    /// See [`field_or`].
+    fn __sio_field_or(
+        &self,
+        fields: &Fields<'_>,
+        name: &str,
+        path: &Path<'_>,
+        errors: &mut Errors,
+        default: impl FnOnce() -> T,
+    ) -> Option<T> {
+        field_or::<T>(fields, name, path, errors, default)
+    }
+
+    /// See [`encode_field`].
+    fn __sio_encode(&self, value: &T, name: &str, w: &mut Writer<'_>, skip_empty: bool) {
+        encode_field::<T>(value, name, w, skip_empty)
+    }
+}
+
+impl<T: SioType> ElementOps<T> for FieldOps<T> {}
+
+/// The stand-in for a type that is not an element: only reached in a build that has already
+/// failed.
+pub trait NotElementOps<T> {
+    /// Never runs.
+    fn __sio_element(&self, _: &'static str, _: bool) -> ElementDesc {
+        unreachable!("a SimpleIO field of a type that is not an element type")
+    }
+
+    /// Never runs.
+    fn __sio_field(&self, _: &Fields<'_>, _: &str, _: &Path<'_>, _: &mut Errors) -> Option<T> {
+        unreachable!("a SimpleIO field of a type that is not an element type")
+    }
+
+    /// Never runs.
+    fn __sio_field_or(
+        &self,
+        _: &Fields<'_>,
+        _: &str,
+        _: &Path<'_>,
+        _: &mut Errors,
+        _: impl FnOnce() -> T,
+    ) -> Option<T> {
+        unreachable!("a SimpleIO field of a type that is not an element type")
+    }
+
+    /// Never runs.
+    fn __sio_encode(&self, _: &T, _: &str, _: &mut Writer<'_>, _: bool) {
+        unreachable!("a SimpleIO field of a type that is not an element type")
+    }
+}
+
+impl<T> NotElementOps<T> for &FieldOps<T> {}

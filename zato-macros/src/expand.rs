@@ -56,7 +56,10 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
         .map(|i| format_ident!("__f{}", i))
         .collect();
     let members: Vec<_> = c.fields.iter().map(|f| f.member).collect();
-    let ops = |ty: &syn::Type| quote!((&__SioField::<#ty>(::core::marker::PhantomData)));
+    // Per field type, autoref picks `ElementOps` for an element type and `NotElementOps`
+    // otherwise (see `__private::FieldOps`), so an unsupported type is reported once, by the
+    // assertion below, and not again at every use.
+    let ops = |ty: &syn::Type| quote!((&#p::FieldOps::<#ty>::NEW));
 
     // The one place an unsupported field type is reported, at the type.
     let assertions = c.fields.iter().map(|f| {
@@ -97,7 +100,7 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
     let field_ops = if c.fields.is_empty() {
         TokenStream::new()
     } else {
-        field_ops(&p)
+        quote!(use #p::{ElementOps as _, NotElementOps as _};)
     };
 
     quote! {
@@ -148,83 +151,6 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
                 }
             }
         };
-    }
-}
-
-/// What the field code calls, chosen per field type by autoref: for an element type method lookup
-/// finds `__SioElement` on `__SioField<T>`; for any other type it takes one more `&` and finds
-/// `__SioNotElement`, whose bodies never run, because that field's assertion has failed the
-/// build. Calling `__private::field::<T>` and the like directly would repeat the assertion's error
-/// at every use of the type, one of them pointing at the derive.
-fn field_ops(p: &TokenStream) -> TokenStream {
-    quote! {
-        struct __SioField<T>(::core::marker::PhantomData<T>);
-
-        trait __SioElement<T: #p::SioType> {
-            fn __sio_element(&self, name: &'static str, required: bool) -> #p::ElementDesc {
-                #p::element::<T>(name, required)
-            }
-
-            fn __sio_field(
-                &self,
-                fields: &#p::Fields<'_>,
-                name: &str,
-                path: &#p::Path<'_>,
-                errors: &mut #p::Errors,
-            ) -> ::core::option::Option<T> {
-                #p::field::<T>(fields, name, path, errors)
-            }
-
-            fn __sio_field_or(
-                &self,
-                fields: &#p::Fields<'_>,
-                name: &str,
-                path: &#p::Path<'_>,
-                errors: &mut #p::Errors,
-                default: impl ::core::ops::FnOnce() -> T,
-            ) -> ::core::option::Option<T> {
-                #p::field_or::<T>(fields, name, path, errors, default)
-            }
-
-            fn __sio_encode(&self, value: &T, name: &str, w: &mut #p::Writer<'_>, skip_empty: bool) {
-                #p::encode_field::<T>(value, name, w, skip_empty)
-            }
-        }
-
-        impl<T: #p::SioType> __SioElement<T> for __SioField<T> {}
-
-        trait __SioNotElement<T> {
-            fn __sio_element(&self, _: &'static str, _: bool) -> #p::ElementDesc {
-                ::core::unreachable!()
-            }
-
-            fn __sio_field(
-                &self,
-                _: &#p::Fields<'_>,
-                _: &str,
-                _: &#p::Path<'_>,
-                _: &mut #p::Errors,
-            ) -> ::core::option::Option<T> {
-                ::core::unreachable!()
-            }
-
-            fn __sio_field_or(
-                &self,
-                _: &#p::Fields<'_>,
-                _: &str,
-                _: &#p::Path<'_>,
-                _: &mut #p::Errors,
-                _: impl ::core::ops::FnOnce() -> T,
-            ) -> ::core::option::Option<T> {
-                ::core::unreachable!()
-            }
-
-            fn __sio_encode(&self, _: &T, _: &str, _: &mut #p::Writer<'_>, _: bool) {
-                ::core::unreachable!()
-            }
-        }
-
-        impl<T> __SioNotElement<T> for &__SioField<T> {}
     }
 }
 
