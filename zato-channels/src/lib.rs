@@ -53,18 +53,17 @@
 //! # }
 //! ```
 
-mod adapter;
-mod config;
-mod error;
-mod handle;
-mod router;
-mod security;
-mod server;
+#[cfg(feature = "http")]
+mod http;
 
-pub use adapter::ChannelAdapter;
-pub use config::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
+pub use zato_core::{
+    ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, Channels,
+    ConfigError, ConfigProblem,
 };
-pub use error::{ChannelError, ConfigError, ConfigProblem};
-pub use handle::X_ZATO_CID;
-pub use server::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpServer};
+
+#[cfg(feature = "http")]
+pub use self::http::{
+    DEFAULT_API_KEY_HEADER, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, HttpChannelConfig, HttpConfig, HttpServer,
+    SecurityDef, X_ZATO_CID,
+};

@@ -1,8 +1,5 @@
 //! Concurrency, live reconfiguration and graceful shutdown.
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+#![cfg(feature = "http")]
 
 mod support;
 

@@ -1,8 +1,5 @@
 //! Path parameters, most-specific routing, and Zato's priority rules for parameters.
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+#![cfg(feature = "http")]
 
 mod support;
 

@@ -7,10 +7,6 @@
     missing_docs,
     reason = "test helpers, each used by some tests"
 )]
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use zato_channels::{ChannelAdapter, HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
+use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 use zato_core::{
     Context, OutgoingError, OutgoingErrorKind, Platform, Request, Response, Service, ServiceError,
 };
@@ -220,7 +216,9 @@ impl TestServer {
         security: Vec<SecurityDef>,
     ) -> TestServer {
         let server = HttpServer::bind("127.0.0.1:0", platform).await.unwrap();
-        server.apply(HttpConfig::new(channels, security)).unwrap();
+        server
+            .apply_config(HttpConfig::new(channels, security))
+            .unwrap();
         server.start().await.unwrap();
         let base = format!("http://{}", server.local_addr());
         TestServer {
