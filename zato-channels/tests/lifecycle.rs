@@ -1,5 +1,9 @@
 //! Concurrency, live reconfiguration and graceful shutdown.
 #![cfg(feature = "http")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
+)]
 
 mod support;
 
@@ -203,14 +207,31 @@ async fn a_refused_change_leaves_the_running_configuration_alone() {
 }
 
 #[tokio::test]
-async fn binding_a_taken_address_names_it() {
+async fn binding_a_taken_address_names_it_and_says_why() {
     let gate = Gate::new();
     let s = server(&gate).await;
     let addr = s.server.local_addr();
     let err = HttpServer::bind(addr, platform()).await.unwrap_err();
-    assert!(matches!(err, ChannelError::Bind { .. }));
-    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let ChannelError::Bind { source, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+    let shown = err.to_string();
+    assert!(shown.contains(&addr.to_string()), "{shown}");
+    assert!(shown.contains(&source.to_string()), "{shown}");
+    assert!(shown.to_lowercase().contains("in use"), "{shown}");
     s.stop().await;
+}
+
+#[tokio::test]
+async fn an_address_that_is_not_one_is_called_invalid() {
+    let err = HttpServer::bind("11223", platform()).await.unwrap_err();
+    assert!(matches!(err, ChannelError::Bind { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("could not listen on 11223: invalid address, expected host:port"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]

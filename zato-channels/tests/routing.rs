@@ -1,5 +1,9 @@
 //! Path parameters, most-specific routing, and Zato's priority rules for parameters.
 #![cfg(feature = "http")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
+)]
 
 mod support;
 

@@ -4,8 +4,11 @@
 #![allow(
     dead_code,
     unreachable_pub,
-    missing_docs,
     reason = "test helpers, each used by some tests"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
 )]
 
 use std::sync::Arc;
@@ -251,6 +254,11 @@ impl TestServer {
     pub async fn stop(self) {
         self.server.shutdown().await;
     }
+}
+
+/// GETs `url` with `client`.
+pub async fn get(client: &reqwest::Client, url: &str) -> Reply {
+    Reply::from(client.get(url).send().await.unwrap()).await
 }
 
 /// A reply as a test checks it.
