@@ -341,3 +341,40 @@ async fn headers_and_shutdown_are_bounded_by_default() {
     assert_eq!(s.server.header_read_timeout(), None);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_until_one_closes() {
+    let server = HttpServer::bind("127.0.0.1:0", platform()).await.unwrap();
+    assert_eq!(
+        server.max_connections(),
+        zato_channels::DEFAULT_MAX_CONNECTIONS
+    );
+    server.set_max_connections(1);
+    server
+        .add_channel(HttpChannelConfig::new("empty", "/empty", "demo.empty"))
+        .unwrap();
+    server.start().await.unwrap();
+    let addr = server.local_addr();
+
+    let mut first = RawConn::connect(addr).await.unwrap();
+    assert_eq!(first.get("/empty").await.unwrap().0, 204);
+    // The operating system takes the second connection into its backlog; the server does not
+    // accept it while the first is open.
+    let second = tokio::spawn(async move {
+        let mut conn = RawConn::connect(addr).await.unwrap();
+        conn.get("/empty").await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "a connection over the limit was served"
+    );
+    drop(first);
+    let (status, ..) = tokio::time::timeout(GENEROUS, second)
+        .await
+        .expect("the waiting connection was never served")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 204);
+    server.shutdown().await;
+}

@@ -16,7 +16,7 @@ use zato_core::{ChannelAdapter, ChannelError, ConfigError, Platform};
 
 use super::config::HttpConfig;
 use super::connection::serve_connection;
-use super::shared::{Phase, Shared, from_ms, to_ms};
+use super::shared::{Phase, Shared, to_ms};
 
 /// How long a client may take to send a request's headers unless
 /// [`HttpServer::set_header_read_timeout`] says otherwise.
@@ -219,7 +219,7 @@ impl HttpServer {
 
     /// How long a shutdown waits before closing what is still open; `None` for no limit.
     pub fn drain_timeout(&self) -> Option<Duration> {
-        from_ms(self.shared.drain_timeout_ms.load(Ordering::Relaxed))
+        self.shared.drain_timeout()
     }
 
     /// Limits how many connections are open at once (at least 1). At the limit the server

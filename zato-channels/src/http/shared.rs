@@ -62,7 +62,7 @@ pub(super) fn to_ms(timeout: Option<Duration>) -> u64 {
 }
 
 /// The duration [`to_ms`] stored.
-pub(super) fn from_ms(ms: u64) -> Option<Duration> {
+fn from_ms(ms: u64) -> Option<Duration> {
     (ms != 0).then(|| Duration::from_millis(ms))
 }
 
