@@ -36,7 +36,7 @@ pub(super) struct Shared {
     pub(super) routes: ArcSwap<RouteTable>,
     pub(super) local_addr: SocketAddr,
     /// Serialises configuration changes; requests never take it.
-    pub(super) writer: Mutex<()>,
+    writer: Mutex<()>,
     phase: Mutex<Phase>,
     /// Set when shutdown begins: new requests get a 503.
     pub(super) draining: AtomicBool,
