@@ -1,13 +1,29 @@
 //! Channel adapters for zato-rs: the transports that bring requests to services.
 //!
-//! Channels are configuration, not code. An [`HttpServer`] listens on one address and serves any
-//! number of [`HttpChannelConfig`]s, each mapping a URL path (with `{param}` segments) and
-//! methods to a service, in a data format (JSON, XML, SOAP 1.1/1.2, form), under an optional
-//! [`SecurityDef`] (HTTP Basic Auth or an API key). Channels and security definitions can be
-//! added, changed and removed while requests flow; [`HttpServer::shutdown`] finishes the requests
-//! in flight before it returns, closing what is still open after a drain timeout (30 s by
-//! default). A client has 30 s by default to send a request's headers. Every transport implements
-//! [`ChannelAdapter`].
+//! Channels are configuration, not code. Each transport lives in its own module behind a cargo
+//! feature named like it:
+//!
+//! | feature | what it brings |
+//! | --- | --- |
+//! | `http` (default) | [`HttpServer`]: HTTP/1.1 channels on hyper 1 |
+//! | `http2` | HTTP/2 besides HTTP/1.1 on the same listener (implies `http`) |
+//!
+//! AMQP, ZeroMQ and Swift-inbox channels will sit beside it. Every transport implements
+//! zato-core's object-safe [`ChannelAdapter`], re-exported here with its errors, and is owned by
+//! the [`Platform`](zato_core::Platform) it serves: [`Platform::channels`](zato_core::Platform::channels)
+//! lists every channel of every kind and applies a [`ChannelChange`] to the adapter that owns
+//! the channel, [`Platform::start`](zato_core::Platform::start) starts the adapters and
+//! [`Platform::shutdown`](zato_core::Platform::shutdown) drains them all.
+//!
+//! # HTTP
+//!
+//! An [`HttpServer`] listens on one address and serves any number of [`HttpChannelConfig`]s,
+//! each mapping a URL path (with `{param}` segments) and methods to a service, in a data format
+//! (JSON, XML, SOAP 1.1/1.2, form), under an optional [`SecurityDef`] (HTTP Basic Auth or an API
+//! key). Channels and security definitions can be added, changed and removed while requests
+//! flow; [`HttpServer::shutdown`] finishes the requests in flight before it returns, closing what
+//! is still open after a drain timeout (30 s by default). A client has 30 s by default to send a
+//! request's headers, and a server keeps at most 10 000 connections open.
 //!
 //! What the caller sees:
 //!
@@ -31,6 +47,8 @@
 //! # Examples
 //!
 //! ```no_run
+//! # #[cfg(feature = "http")]
+//! # mod example {
 //! use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 //! use zato_core::{DataFormat, Platform};
 //!
@@ -46,25 +64,29 @@
 //!     ],
 //!     vec![SecurityDef::basic_auth("crm", "crm", "secret")],
 //! );
-//! let http = HttpServer::serve("127.0.0.1:11223", platform, config).await?;
+//! // Serving, and on the platform as `http@127.0.0.1:11223`.
+//! HttpServer::serve("127.0.0.1:11223", platform.clone(), config).await?;
+//! for channel in platform.channels().list() {
+//!     println!("{} {} -> {}", channel.name, channel.endpoint, channel.service);
+//! }
 //! tokio::signal::ctrl_c().await?;
-//! http.shutdown().await;
+//! platform.shutdown().await; // finishes the requests in flight
 //! # Ok(())
+//! # }
 //! # }
 //! ```
 
-mod adapter;
-mod config;
-mod error;
-mod handle;
-mod router;
-mod security;
-mod server;
+#[cfg(feature = "http")]
+mod http;
 
-pub use adapter::ChannelAdapter;
-pub use config::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
+pub use zato_core::{
+    ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, Channels,
+    ConfigError, ConfigProblem,
 };
-pub use error::{ChannelError, ConfigError, ConfigProblem};
-pub use handle::X_ZATO_CID;
-pub use server::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpServer};
+
+#[cfg(feature = "http")]
+pub use self::http::{
+    DEFAULT_API_KEY_HEADER, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, HttpChannelConfig, HttpConfig, HttpServer,
+    SecurityDef, X_ZATO_CID,
+};

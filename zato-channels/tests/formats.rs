@@ -1,8 +1,5 @@
 //! Each data format in and out through the real listener, errors included.
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+#![cfg(feature = "http")]
 
 mod support;
 

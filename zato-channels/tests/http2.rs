@@ -1,9 +1,5 @@
 //! HTTP/2 on the same listener as HTTP/1.1, with the `http2` feature.
 #![cfg(feature = "http2")]
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 
 mod support;
 

@@ -1,7 +1,8 @@
 //! Concurrency, live reconfiguration and graceful shutdown.
+#![cfg(feature = "http")]
 #![allow(
     clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
 )]
 
 mod support;
@@ -206,14 +207,31 @@ async fn a_refused_change_leaves_the_running_configuration_alone() {
 }
 
 #[tokio::test]
-async fn binding_a_taken_address_names_it() {
+async fn binding_a_taken_address_names_it_and_says_why() {
     let gate = Gate::new();
     let s = server(&gate).await;
     let addr = s.server.local_addr();
     let err = HttpServer::bind(addr, platform()).await.unwrap_err();
-    assert!(matches!(err, ChannelError::Bind { .. }));
-    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let ChannelError::Bind { source, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+    let shown = err.to_string();
+    assert!(shown.contains(&addr.to_string()), "{shown}");
+    assert!(shown.contains(&source.to_string()), "{shown}");
+    assert!(shown.to_lowercase().contains("in use"), "{shown}");
     s.stop().await;
+}
+
+#[tokio::test]
+async fn an_address_that_is_not_one_is_called_invalid() {
+    let err = HttpServer::bind("11223", platform()).await.unwrap_err();
+    assert!(matches!(err, ChannelError::Bind { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("could not listen on 11223: invalid address, expected host:port"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -322,4 +340,41 @@ async fn headers_and_shutdown_are_bounded_by_default() {
     s.server.set_header_read_timeout(None);
     assert_eq!(s.server.header_read_timeout(), None);
     s.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_until_one_closes() {
+    let server = HttpServer::bind("127.0.0.1:0", platform()).await.unwrap();
+    assert_eq!(
+        server.max_connections(),
+        zato_channels::DEFAULT_MAX_CONNECTIONS
+    );
+    server.set_max_connections(1);
+    server
+        .add_channel(HttpChannelConfig::new("empty", "/empty", "demo.empty"))
+        .unwrap();
+    server.start().await.unwrap();
+    let addr = server.local_addr();
+
+    let mut first = RawConn::connect(addr).await.unwrap();
+    assert_eq!(first.get("/empty").await.unwrap().0, 204);
+    // The operating system takes the second connection into its backlog; the server does not
+    // accept it while the first is open.
+    let second = tokio::spawn(async move {
+        let mut conn = RawConn::connect(addr).await.unwrap();
+        conn.get("/empty").await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "a connection over the limit was served"
+    );
+    drop(first);
+    let (status, ..) = tokio::time::timeout(GENEROUS, second)
+        .await
+        .expect("the waiting connection was never served")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 204);
+    server.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! Path parameters, most-specific routing, and Zato's priority rules for parameters.
+#![cfg(feature = "http")]
 #![allow(
     clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
 )]
 
 mod support;

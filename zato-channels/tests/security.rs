@@ -1,8 +1,9 @@
 //! Basic Auth and API keys: the right caller gets in, any other gets a 401 and the service
 //! never runs; credentials rotate while serving; secrets never show.
+#![cfg(feature = "http")]
 #![allow(
     clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
 )]
 
 mod support;

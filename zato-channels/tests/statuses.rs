@@ -1,8 +1,5 @@
 //! Every status the HTTP channel answers with, each with `X-Zato-CID`.
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+#![cfg(feature = "http")]
 
 mod support;
 

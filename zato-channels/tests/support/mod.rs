@@ -4,12 +4,11 @@
 #![allow(
     dead_code,
     unreachable_pub,
-    missing_docs,
     reason = "test helpers, each used by some tests"
 )]
 #![allow(
     clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
+    reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
 )]
 
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use zato_channels::{ChannelAdapter, HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
+use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 use zato_core::{
     Context, OutgoingError, OutgoingErrorKind, Platform, Request, Response, Service, ServiceError,
 };
@@ -220,7 +219,9 @@ impl TestServer {
         security: Vec<SecurityDef>,
     ) -> TestServer {
         let server = HttpServer::bind("127.0.0.1:0", platform).await.unwrap();
-        server.apply(HttpConfig::new(channels, security)).unwrap();
+        server
+            .apply_config(HttpConfig::new(channels, security))
+            .unwrap();
         server.start().await.unwrap();
         let base = format!("http://{}", server.local_addr());
         TestServer {
@@ -253,6 +254,11 @@ impl TestServer {
     pub async fn stop(self) {
         self.server.shutdown().await;
     }
+}
+
+/// GETs `url` with `client`.
+pub async fn get(client: &reqwest::Client, url: &str) -> Reply {
+    Reply::from(client.get(url).send().await.unwrap()).await
 }
 
 /// A reply as a test checks it.

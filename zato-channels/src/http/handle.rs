@@ -15,14 +15,15 @@ use hyper::body::Incoming;
 use zato_core::sio::{ReplyFormat, SioError};
 use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
 
-use crate::router::{Lookup, Route, percent_decode};
-use crate::security::mark_sensitive;
-use crate::server::Shared;
+use super::pattern::param_value;
+use super::router::{Lookup, Route};
+use super::security::mark_sensitive;
+use super::shared::Shared;
 
 /// The response header naming the request's correlation id.
 pub const X_ZATO_CID: HeaderName = HeaderName::from_static("x-zato-cid");
 
-pub(crate) type HttpResponse = hyper::Response<Full<Bytes>>;
+pub(super) type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// The format the channel answers its own errors in, before a service has looked at the body.
 fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
@@ -48,7 +49,7 @@ fn content_type_value(ct: Cow<'static, str>) -> Option<HeaderValue> {
 }
 
 /// Turns the platform's reply into hyper's, adding `X-Zato-CID`.
-pub(crate) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
+pub(super) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
     let has_body = !raw.body.is_empty();
     let mut resp = hyper::Response::new(Full::new(raw.body));
     *resp.status_mut() = raw.status;
@@ -66,12 +67,12 @@ pub(crate) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
 }
 
 /// The channel's own error, rendered in `format`.
-pub(crate) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> HttpResponse {
+pub(super) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> HttpResponse {
     into_http(render_error(err, format, cid), cid)
 }
 
 /// Answers one request.
-pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> HttpResponse {
+pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> HttpResponse {
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
     // request sees the shutdown.
@@ -92,7 +93,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                     .param_names
                     .iter()
                     .zip(raw_params)
-                    .map(|(name, value)| (name.to_string(), percent_decode(value)))
+                    .map(|(name, value)| (name.to_string(), param_value(value)))
                     .collect();
                 (Arc::clone(route), params)
             }
@@ -211,10 +212,6 @@ fn status_only(status: StatusCode) -> RawResponse {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 mod tests {
     use super::*;
     use zato_core::sio::SoapVersion;

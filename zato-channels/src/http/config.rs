@@ -1,15 +1,16 @@
-//! Channel and security configuration: serde structs with Zato's field names, and their
-//! validation, which reports every problem at once, each with its path.
+//! Channel and security configuration: serde structs with Zato's field names. Their validation
+//! sits beside them, in `validate.rs`.
 
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
-use zato_core::{DataFormat, Secret};
+use zato_core::{ConfigError, DataFormat, Secret};
 
-use crate::error::{ConfigError, ConfigProblem};
-use crate::router::Pattern;
+use super::validate::check_config;
+
+/// The key of the HTTP section in a node's configuration document, where validation paths start.
+pub(super) const HTTP_SECTION: &str = "http";
 
 /// The default [`HttpChannelConfig::max_body_size`]: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
@@ -174,68 +175,6 @@ impl HttpChannelConfig {
             url_params_pri: self.url_params_pri,
         }
     }
-
-    /// Checks the channel on its own, recording problems under `path`.
-    pub(crate) fn check(&self, path: &str, problems: &mut Vec<ConfigProblem>) {
-        if self.name.trim().is_empty() {
-            problems.push(ConfigProblem::new(
-                format!("{path}.name"),
-                "must not be empty",
-            ));
-        }
-        if let Err(msg) = Pattern::parse(&self.url_path) {
-            problems.push(ConfigProblem::new(format!("{path}.url_path"), msg));
-        }
-        for (i, m) in self.methods.iter().enumerate() {
-            if Method::from_bytes(m.as_bytes()).is_err() || m.is_empty() {
-                problems.push(ConfigProblem::new(
-                    format!("{path}.methods[{i}]"),
-                    format!("`{m}` is not an HTTP method"),
-                ));
-            } else if self.methods[..i].iter().any(|o| o.eq_ignore_ascii_case(m)) {
-                problems.push(ConfigProblem::new(
-                    format!("{path}.methods[{i}]"),
-                    format!("`{m}` is listed twice"),
-                ));
-            }
-        }
-        if self.service.trim().is_empty() {
-            problems.push(ConfigProblem::new(
-                format!("{path}.service"),
-                "must not be empty",
-            ));
-        }
-        if self.max_body_size == 0 {
-            problems.push(ConfigProblem::new(
-                format!("{path}.max_body_size"),
-                "must be at least 1 byte",
-            ));
-        }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            problems.push(ConfigProblem::new(
-                format!("{path}.timeout"),
-                "must be above zero; leave it out for no limit",
-            ));
-        }
-        if self
-            .security
-            .as_deref()
-            .is_some_and(|s| s.trim().is_empty())
-        {
-            problems.push(ConfigProblem::new(
-                format!("{path}.security"),
-                "must name a security definition; leave it out for an open channel",
-            ));
-        }
-    }
-
-    /// The methods as [`Method`]s, upper-cased; call after [`check`](Self::check) passed.
-    pub(crate) fn parsed_methods(&self) -> Vec<Method> {
-        self.methods
-            .iter()
-            .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-            .collect()
-    }
 }
 
 /// A security definition: what a caller of a channel that names it must present.
@@ -318,59 +257,6 @@ impl SecurityDef {
             SecurityDef::BasicAuth { name, .. } | SecurityDef::ApiKey { name, .. } => name,
         }
     }
-
-    /// Checks the definition on its own, recording problems under `path`.
-    pub(crate) fn check(&self, path: &str, problems: &mut Vec<ConfigProblem>) {
-        if self.name().trim().is_empty() {
-            problems.push(ConfigProblem::new(
-                format!("{path}.name"),
-                "must not be empty",
-            ));
-        }
-        match self {
-            SecurityDef::BasicAuth {
-                username,
-                password,
-                realm,
-                ..
-            } => {
-                if username.is_empty() || username.contains(':') {
-                    problems.push(ConfigProblem::new(
-                        format!("{path}.username"),
-                        "must be non-empty and hold no `:`",
-                    ));
-                }
-                if password.expose().is_empty() {
-                    problems.push(ConfigProblem::new(
-                        format!("{path}.password"),
-                        "must not be empty",
-                    ));
-                }
-                let realm_ok = !realm.contains(['"', '\\'])
-                    && HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).is_ok();
-                if !realm_ok {
-                    problems.push(ConfigProblem::new(
-                        format!("{path}.realm"),
-                        "must be printable text without quotes or backslashes",
-                    ));
-                }
-            }
-            SecurityDef::ApiKey { header, key, .. } => {
-                if HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    problems.push(ConfigProblem::new(
-                        format!("{path}.header"),
-                        format!("`{header}` is not a valid header name"),
-                    ));
-                }
-                if key.expose().is_empty() {
-                    problems.push(ConfigProblem::new(
-                        format!("{path}.key"),
-                        "must not be empty",
-                    ));
-                }
-            }
-        }
-    }
 }
 
 /// Everything an HTTP server serves: its channels and the security definitions they name.
@@ -408,9 +294,24 @@ impl HttpConfig {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] listing every problem with its path (`channels[2].url_path`).
+    /// A [`ConfigError`] listing every problem, each with its path in a node's configuration
+    /// document, where this is the `http` section: `http.channels[2].url_path`,
+    /// `http.security[0].header`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_channels::{HttpChannelConfig, HttpConfig};
+    ///
+    /// let config = HttpConfig::new(vec![HttpChannelConfig::new("", "no-slash", "s")], vec![]);
+    /// let err = config.validate().unwrap_err();
+    /// assert_eq!(err.problems().len(), 2);
+    /// assert_eq!(err.problems()[1].path, "http.channels[0].url_path");
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::router::RouteTable::build(&self.channels, &self.security).map(drop)
+        check_config(&self.channels, &self.security)
+            .map(drop)
+            .map_err(|e| e.within(HTTP_SECTION))
     }
 }
 
@@ -440,10 +341,6 @@ mod opt_seconds {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 mod tests {
     use super::*;
 

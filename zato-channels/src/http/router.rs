@@ -10,99 +10,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method};
-use zato_core::{ChannelInfo, ChannelKind, DataFormat};
+use zato_core::{ChannelInfo, ChannelKind, ConfigError, DataFormat};
 
-use crate::config::{HttpChannelConfig, SecurityDef};
-use crate::error::{ConfigError, ConfigProblem};
-use crate::security::SecurityCheck;
-
-/// One segment of a URL pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Static(Box<str>),
-    Param(Box<str>),
-}
-
-/// A parsed `url_path`: `/invoice/{id}` is a static segment and a parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pattern {
-    segments: Vec<Segment>,
-}
-
-impl Pattern {
-    /// Parses a `url_path`. Empty segments (`//`, a trailing `/`) are ignored, as in matching.
-    pub(crate) fn parse(path: &str) -> Result<Pattern, String> {
-        if !path.starts_with('/') {
-            return Err(format!("`{path}` must start with `/`"));
-        }
-        if path.contains(['?', '#']) {
-            return Err(format!("`{path}` must hold no query string or fragment"));
-        }
-        let mut segments = Vec::new();
-        for seg in path.split('/').filter(|s| !s.is_empty()) {
-            if let Some(inner) = seg.strip_prefix('{') {
-                let Some(name) = inner.strip_suffix('}') else {
-                    return Err(format!("segment `{seg}` opens `{{` without closing it"));
-                };
-                let valid = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-                if !valid {
-                    return Err(format!(
-                        "parameter `{{{name}}}` needs a name of letters, digits, `_`, `-` or `.`"
-                    ));
-                }
-                if segments.contains(&Segment::Param(name.into())) {
-                    return Err(format!("parameter `{{{name}}}` appears twice"));
-                }
-                segments.push(Segment::Param(name.into()));
-            } else if seg.contains(['{', '}']) {
-                return Err(format!(
-                    "segment `{seg}` mixes text and a parameter; a parameter is a whole segment"
-                ));
-            } else {
-                segments.push(Segment::Static(normalize_static(seg).into()));
-            }
-        }
-        Ok(Pattern { segments })
-    }
-
-    /// The pattern with parameter names erased: two patterns of one shape match the same paths.
-    fn shape(&self) -> Vec<Option<&str>> {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                Segment::Static(t) => Some(&**t),
-                Segment::Param(_) => None,
-            })
-            .collect()
-    }
-
-    fn param_names(&self) -> Box<[Box<str>]> {
-        self.segments
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Param(n) => Some(n.clone()),
-                Segment::Static(_) => None,
-            })
-            .collect()
-    }
-}
+use super::config::{HttpChannelConfig, SecurityDef};
+use super::pattern::{Segment, static_key};
+use super::security::SecurityCheck;
+use super::validate::check_config;
 
 /// A channel compiled for serving: everything a request needs, computed once.
-pub(crate) struct Route {
+pub(super) struct Route {
     /// Shared by every request of the channel.
-    pub(crate) channel: Arc<ChannelInfo>,
-    pub(crate) service: Box<str>,
+    pub(super) channel: Arc<ChannelInfo>,
+    pub(super) service: Box<str>,
     /// Empty allows any method.
     methods: Vec<Method>,
-    pub(crate) is_active: bool,
-    pub(crate) security: Option<Arc<SecurityCheck>>,
-    pub(crate) max_body_size: u64,
-    pub(crate) timeout: Option<Duration>,
+    pub(super) is_active: bool,
+    pub(super) security: Option<Arc<SecurityCheck>>,
+    pub(super) max_body_size: u64,
+    pub(super) timeout: Option<Duration>,
     /// The names of the `{param}` segments, in path order.
-    pub(crate) param_names: Box<[Box<str>]>,
+    pub(super) param_names: Box<[Box<str>]>,
 }
 
 impl fmt::Debug for Route {
@@ -127,14 +54,15 @@ impl Route {
         *method == Method::HEAD && self.methods.contains(&Method::GET)
     }
 
-    pub(crate) fn data_format(&self) -> DataFormat {
+    pub(super) fn data_format(&self) -> DataFormat {
         self.channel.data_format
     }
 }
 
 #[derive(Debug, Default)]
 struct Node {
-    statics: HashMap<Box<str>, Node>,
+    /// Keyed by the percent-decoded segment.
+    statics: HashMap<Box<[u8]>, Node>,
     param: Option<Box<Node>>,
     routes: Vec<Arc<Route>>,
     /// The `Allow` header of a 405 here: every method some route of this node allows.
@@ -190,7 +118,7 @@ impl Node {
             }
             return None;
         };
-        if let Some(child) = self.statics.get(&*normalize_static(seg)) {
+        if let Some(child) = self.statics.get(&*static_key(seg)) {
             if let Some(found) = child.walk(rest.clone(), method, params, wrong_method) {
                 return Some(found);
             }
@@ -208,7 +136,7 @@ impl Node {
 
 /// What a path and method matched.
 #[derive(Debug)]
-pub(crate) enum Lookup<'t, 'p> {
+pub(super) enum Lookup<'t, 'p> {
     /// A route, with the raw (still percent-encoded) values of its parameters in path order.
     Found(&'t Arc<Route>, Vec<&'p str>),
     /// The path exists, but not for this method: the `Allow` header, and the format of the
@@ -220,103 +148,39 @@ pub(crate) enum Lookup<'t, 'p> {
 
 /// The compiled channels and the configuration they came from.
 #[derive(Debug, Default)]
-pub(crate) struct RouteTable {
+pub(super) struct RouteTable {
     root: Node,
-    pub(crate) channels: Vec<HttpChannelConfig>,
-    pub(crate) security: Vec<SecurityDef>,
+    pub(super) channels: Vec<HttpChannelConfig>,
+    pub(super) security: Vec<SecurityDef>,
 }
 
 impl RouteTable {
     /// Validates a whole configuration and compiles it.
-    pub(crate) fn build(
+    ///
+    /// # Errors
+    ///
+    /// Every problem, with paths relative to the configuration (`channels[2].url_path`).
+    pub(super) fn build(
         channels: &[HttpChannelConfig],
         security: &[SecurityDef],
     ) -> Result<RouteTable, ConfigError> {
-        let mut problems = Vec::new();
-        let mut checks: HashMap<&str, Arc<SecurityCheck>> = HashMap::new();
-        for (i, def) in security.iter().enumerate() {
-            let path = format!("security[{i}]");
-            let before = problems.len();
-            def.check(&path, &mut problems);
-            if checks.contains_key(def.name()) {
-                problems.push(ConfigProblem::new(
-                    format!("{path}.name"),
-                    format!("`{}` is defined twice", def.name()),
-                ));
-            } else if problems.len() == before {
-                if let Some(check) = SecurityCheck::new(def) {
-                    checks.insert(def.name(), Arc::new(check));
-                }
-            }
-        }
-
+        let checked = check_config(channels, security)?;
         let mut root = Node::default();
-        let mut seen: Vec<(&str, Pattern, Vec<Method>)> = Vec::with_capacity(channels.len());
-        for (i, ch) in channels.iter().enumerate() {
-            let path = format!("channels[{i}]");
-            let before = problems.len();
-            ch.check(&path, &mut problems);
-            if seen.iter().any(|(name, ..)| *name == ch.name) {
-                problems.push(ConfigProblem::new(
-                    format!("{path}.name"),
-                    format!("`{}` is used by another channel", ch.name),
-                ));
-            }
-            let security = match ch.security.as_deref() {
-                Some(name) if !name.trim().is_empty() => match checks.get(name) {
-                    Some(check) => Some(check.clone()),
-                    None => {
-                        let known = security.iter().any(|d| d.name() == name);
-                        if !known {
-                            problems.push(ConfigProblem::new(
-                                format!("{path}.security"),
-                                format!("no security definition is named `{name}`"),
-                            ));
-                        }
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let Ok(pattern) = Pattern::parse(&ch.url_path) else {
-                continue;
-            };
-            let methods = ch.parsed_methods();
-            let shape = pattern.shape();
-            let overlapping = |other: &[Method]| {
-                methods.is_empty() || other.is_empty() || methods.iter().any(|m| other.contains(m))
-            };
-            if let Some((other, ..)) = seen
-                .iter()
-                .find(|(_, p, m)| p.shape() == shape && overlapping(m))
-            {
-                problems.push(ConfigProblem::new(
-                    format!("{path}.url_path"),
-                    format!(
-                        "`{}` and its methods are already served by channel `{other}`",
-                        ch.url_path
-                    ),
-                ));
-            }
-            if problems.len() != before {
-                continue;
-            }
+        for (ch, checked) in channels.iter().zip(checked) {
             let info = ChannelInfo::new(ch.name.as_str(), ChannelKind::Http, ch.data_format)
                 .with_params(ch.params());
             let route = Arc::new(Route {
                 channel: Arc::new(info),
                 service: ch.service.as_str().into(),
-                methods: methods.clone(),
+                methods: checked.methods,
                 is_active: ch.is_active,
-                security,
+                security: checked.security,
                 max_body_size: ch.max_body_size,
                 timeout: ch.timeout,
-                param_names: pattern.param_names(),
+                param_names: checked.pattern.param_names(),
             });
-            root.insert(&pattern.segments, route);
-            seen.push((&ch.name, pattern, methods));
+            root.insert(&checked.pattern.segments, route);
         }
-        ConfigError::check(problems)?;
         root.finish();
         Ok(RouteTable {
             root,
@@ -326,7 +190,7 @@ impl RouteTable {
     }
 
     /// Finds the channel for a path and method. Allocates only when the route has parameters.
-    pub(crate) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
+    pub(super) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
         let segments = path.split('/').filter(|s| !s.is_empty());
         let mut params = Vec::new();
         // Allocates only for a 405 on a path several patterns match.
@@ -372,79 +236,7 @@ fn allow_header<'r>(routes: impl Iterator<Item = &'r Arc<Route>>) -> Option<Head
     HeaderValue::from_str(&methods.join(", ")).ok()
 }
 
-/// A static segment as patterns and paths are compared: escapes of unreserved characters
-/// (letters, digits, `-`, `.`, `_`, `~`) decoded, the others kept with uppercase hex, so `%2F`
-/// stays text rather than a separator. Allocates only for a segment holding `%`.
-fn normalize_static(seg: &str) -> Cow<'_, str> {
-    if !seg.contains('%') {
-        return Cow::Borrowed(seg);
-    }
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let bytes = seg.as_bytes();
-    let mut out = String::with_capacity(seg.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                let b = h << 4 | l;
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(b));
-                } else {
-                    out.push('%');
-                    out.push(char::from(bytes[i + 1]).to_ascii_uppercase());
-                    out.push(char::from(bytes[i + 2]).to_ascii_uppercase());
-                }
-                i += 3;
-                continue;
-            }
-        }
-        // Not an escape: copy the character whole.
-        let ch_len = seg[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&seg[i..i + ch_len]);
-        i += ch_len;
-    }
-    Cow::Owned(out)
-}
-
-/// Decodes `%XX` escapes of a path segment; an invalid escape stays as it came.
-pub(crate) fn percent_decode(raw: &str) -> String {
-    if !raw.contains('%') {
-        return raw.to_owned();
-    }
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 mod tests {
     use super::*;
 
@@ -549,44 +341,5 @@ mod tests {
         assert!(matches!(t.lookup("/a/b/c", &Method::GET), Lookup::NotFound));
         // Parameters still get their raw value, decoded later.
         assert_eq!(found(&t, "/p/%41", Method::GET), ("p", vec!["%41".into()]));
-        assert_eq!(normalize_static("caf%C3%A9%zz%4"), "caf%C3%A9%zz%4");
-        assert_eq!(normalize_static("é%7e"), "é~");
-    }
-
-    #[test]
-    fn every_problem_is_listed_with_its_path() {
-        let err = RouteTable::build(
-            &[
-                HttpChannelConfig::new("a", "/a/{id}", "s"),
-                HttpChannelConfig::new("a", "/a/{other}", "s"),
-                HttpChannelConfig::new("c", "c/{", "").with_methods(["GET", "get", "BAD METHOD"]),
-                HttpChannelConfig::new("d", "/d", "s").with_security("nobody"),
-            ],
-            &[SecurityDef::api_key("k", "bad header", "")],
-        )
-        .unwrap_err();
-        let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "security[0].header",
-                "security[0].key",
-                "channels[1].name",
-                "channels[1].url_path",
-                "channels[2].url_path",
-                "channels[2].methods[1]",
-                "channels[2].methods[2]",
-                "channels[2].service",
-                "channels[3].security",
-            ],
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn percent_escapes_are_decoded() {
-        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

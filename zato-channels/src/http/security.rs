@@ -8,14 +8,14 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::config::SecurityDef;
+use super::config::SecurityDef;
 use zato_core::Secret;
 
 /// The longest `Authorization: Basic` credentials decoded, so decoding needs no allocation.
 const MAX_BASIC_CREDENTIALS: usize = 1024;
 
 /// A security definition ready to check requests against.
-pub(crate) struct SecurityCheck {
+pub(super) struct SecurityCheck {
     name: Box<str>,
     kind: Kind,
     /// The `WWW-Authenticate` of a 401, computed once.
@@ -48,7 +48,7 @@ impl fmt::Debug for SecurityCheck {
 
 impl SecurityCheck {
     /// Compiles a definition that passed validation; `None` for one that did not.
-    pub(crate) fn new(def: &SecurityDef) -> Option<SecurityCheck> {
+    pub(super) fn new(def: &SecurityDef) -> Option<SecurityCheck> {
         let (kind, challenge) = match def {
             SecurityDef::BasicAuth {
                 username,
@@ -79,17 +79,17 @@ impl SecurityCheck {
     }
 
     /// The definition's name, for logs.
-    pub(crate) fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.name
     }
 
     /// The `WWW-Authenticate` header of a 401.
-    pub(crate) fn challenge(&self) -> &HeaderValue {
+    pub(super) fn challenge(&self) -> &HeaderValue {
         &self.challenge
     }
 
     /// The header carrying an API key, which a service's `Debug` output must not show.
-    pub(crate) fn secret_header(&self) -> Option<&HeaderName> {
+    pub(super) fn secret_header(&self) -> Option<&HeaderName> {
         match &self.kind {
             Kind::Basic { .. } => None,
             Kind::ApiKey { header, .. } => Some(header),
@@ -97,7 +97,7 @@ impl SecurityCheck {
     }
 
     /// Whether the request's headers satisfy the definition.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> bool {
+    pub(super) fn check(&self, headers: &HeaderMap) -> bool {
         match &self.kind {
             Kind::Basic { username, password } => headers
                 .get(header::AUTHORIZATION)
@@ -160,7 +160,7 @@ const CREDENTIAL_HEADERS: [HeaderName; 3] = [
 /// Marks the values of the headers carrying credentials sensitive, so `Debug` shows `Sensitive`
 /// instead of them: the usual ones, and `extra` (an API key's header). Costs a lookup per name;
 /// changes only what is present, allocating nothing.
-pub(crate) fn mark_sensitive(headers: &mut HeaderMap, extra: Option<&HeaderName>) {
+pub(super) fn mark_sensitive(headers: &mut HeaderMap, extra: Option<&HeaderName>) {
     for name in CREDENTIAL_HEADERS.iter().chain(extra) {
         if !headers.contains_key(name) {
             continue;
@@ -174,10 +174,6 @@ pub(crate) fn mark_sensitive(headers: &mut HeaderMap, extra: Option<&HeaderName>
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,332 @@
+//! The server's configuration while it serves: the whole of it, one channel, one security
+//! definition; and [`ChannelAdapter`], through which the platform lists and changes the channels.
+//!
+//! Every change is made on a copy, validated as a whole and compiled into a new route table,
+//! then swapped in; on error nothing changes. Paths in errors:
+//!
+//! - the whole configuration: `http.channels[2].url_path`, as in a node's configuration document;
+//! - one channel, addressed by name: `channels.http."invoice.json".url_path`, as
+//!   [`Channels::apply`](zato_core::Channels::apply) reports it (through the trait the path is
+//!   relative, `url_path`, and the platform places it);
+//! - one security definition: `http.security.crm.header`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use zato_core::config::key;
+use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError};
+
+use super::config::{HTTP_SECTION, HttpChannelConfig, HttpConfig, SecurityDef};
+use super::router::RouteTable;
+use super::server::HttpServer;
+use super::validate::{channel_from_json, check_channel_among, security_problems};
+
+/// How a channel is put into the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Put {
+    /// Only a new name.
+    Add,
+    /// Only an existing name.
+    Update,
+    /// Either.
+    Upsert,
+}
+
+/// Where a change to the channel `name` is reported, as the platform reports it.
+fn channel_path(name: &str) -> String {
+    format!("channels.{}.{}", ChannelKind::Http, key(name))
+}
+
+fn security_path(name: &str) -> String {
+    format!("{HTTP_SECTION}.security.{}", key(name))
+}
+
+impl HttpServer {
+    /// The configuration being served.
+    pub fn config(&self) -> HttpConfig {
+        let table = self.shared.routes.load();
+        HttpConfig::new(table.channels.clone(), table.security.clone())
+    }
+
+    /// The channel named `name`, as configured.
+    pub fn channel(&self, name: &str) -> Option<HttpChannelConfig> {
+        let table = self.shared.routes.load();
+        table.channels.iter().find(|c| c.name == name).cloned()
+    }
+
+    /// Replaces the whole configuration: every channel and security definition.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] listing every problem (`http.channels[2].url_path`); the previous
+    /// configuration stays in force.
+    pub fn apply_config(&self, config: HttpConfig) -> Result<(), ConfigError> {
+        let _writer = self.shared.lock_writer();
+        let table = RouteTable::build(&config.channels, &config.security)
+            .map_err(|e| e.within(HTTP_SECTION))?;
+        self.install(table, "http configuration applied");
+        Ok(())
+    }
+
+    /// Adds a channel.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] at `channels.http."<name>"` when the channel is invalid, its name is
+    /// taken, its path and methods are served by another channel, or its security definition
+    /// does not exist.
+    pub fn add_channel(&self, channel: HttpChannelConfig) -> Result<(), ConfigError> {
+        let at = channel_path(&channel.name);
+        self.put_channel(channel, Put::Add)
+            .map_err(|e| e.within(&at))
+    }
+
+    /// Replaces the channel of the same name.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] at `channels.http."<name>"` when no channel has that name or the new
+    /// one is invalid.
+    pub fn update_channel(&self, channel: HttpChannelConfig) -> Result<(), ConfigError> {
+        let at = channel_path(&channel.name);
+        self.put_channel(channel, Put::Update)
+            .map_err(|e| e.within(&at))
+    }
+
+    /// Removes the channel named `name`, returning its configuration. Requests already running
+    /// on it finish; new ones get a 404.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when no channel has that name.
+    pub fn remove_channel(&self, name: &str) -> Result<HttpChannelConfig, ConfigError> {
+        self.take_channel(name)
+            .map_err(|e| e.within(&channel_path(name)))
+    }
+
+    /// Adds a security definition, or replaces the one of the same name (rotating credentials
+    /// while serving).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] at `http.security.<name>` when the definition is invalid.
+    pub fn set_security(&self, def: SecurityDef) -> Result<(), ConfigError> {
+        let at = security_path(def.name());
+        ConfigError::check(security_problems(&def)).map_err(|e| e.within(&at))?;
+        self.change(|_, security| {
+            match security.iter_mut().find(|d| d.name() == def.name()) {
+                Some(slot) => *slot = def,
+                None => security.push(def),
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes the security definition named `name`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when no definition has that name or a channel still uses it.
+    pub fn remove_security(&self, name: &str) -> Result<(), ConfigError> {
+        self.change(|channels, security| {
+            let at = security
+                .iter()
+                .position(|d| d.name() == name)
+                .ok_or_else(|| {
+                    ConfigError::one(security_path(name), "no such security definition")
+                })?;
+            let users: Vec<&str> = channels
+                .iter()
+                .filter(|c| c.security.as_deref() == Some(name))
+                .map(|c| c.name.as_str())
+                .collect();
+            if !users.is_empty() {
+                return Err(ConfigError::one(
+                    security_path(name),
+                    format!(
+                        "still used by channel `{}`; change or remove it first",
+                        users.join("`, `")
+                    ),
+                ));
+            }
+            security.remove(at);
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces a channel. Paths in errors are relative to the channel.
+    fn put_channel(&self, channel: HttpChannelConfig, put: Put) -> Result<(), ConfigError> {
+        let _writer = self.shared.lock_writer();
+        let current = self.shared.routes.load_full();
+        let slot = current.channels.iter().position(|c| c.name == channel.name);
+        match (put, slot) {
+            (Put::Add, Some(_)) => {
+                return Err(ConfigError::one(
+                    "name",
+                    format!("`{}` is used by another channel", channel.name),
+                ));
+            }
+            (Put::Update, None) => return Err(ConfigError::one("", "no such channel")),
+            _ => {}
+        }
+        let others: Vec<HttpChannelConfig> = current
+            .channels
+            .iter()
+            .filter(|c| c.name != channel.name)
+            .cloned()
+            .collect();
+        // Checked against the others first, so every problem is the new channel's, at its
+        // own paths.
+        check_channel_among(&channel, &others, &current.security)?;
+        let mut channels = current.channels.clone();
+        match slot {
+            // Replaced in place: the configuration keeps its order.
+            Some(i) => channels[i] = channel,
+            None => channels.push(channel),
+        }
+        let table =
+            RouteTable::build(&channels, &current.security).map_err(|e| e.within(HTTP_SECTION))?;
+        self.install(table, "http channel changed");
+        Ok(())
+    }
+
+    /// Removes a channel. Paths in errors are relative to the channel.
+    fn take_channel(&self, name: &str) -> Result<HttpChannelConfig, ConfigError> {
+        let mut removed = None;
+        self.change(|channels, _| {
+            let at = channels
+                .iter()
+                .position(|c| c.name == name)
+                .ok_or_else(|| ConfigError::one("", "no such channel"))?;
+            removed = Some(channels.remove(at));
+            Ok(())
+        })?;
+        removed.ok_or_else(|| ConfigError::one("", "no such channel"))
+    }
+
+    /// Applies `edit` to a copy of the configuration, validates and compiles it, and swaps it in.
+    fn change<F>(&self, edit: F) -> Result<(), ConfigError>
+    where
+        F: FnOnce(&mut Vec<HttpChannelConfig>, &mut Vec<SecurityDef>) -> Result<(), ConfigError>,
+    {
+        let _writer = self.shared.lock_writer();
+        let current = self.shared.routes.load_full();
+        let mut channels = current.channels.clone();
+        let mut security = current.security.clone();
+        edit(&mut channels, &mut security)?;
+        let table = RouteTable::build(&channels, &security).map_err(|e| e.within(HTTP_SECTION))?;
+        self.install(table, "http channels changed");
+        Ok(())
+    }
+
+    /// Swaps `table` in. Call with the writer lock held.
+    fn install(&self, table: RouteTable, what: &'static str) {
+        self.warn_undeployed(&table);
+        let count = table.channels.len();
+        self.shared.routes.store(Arc::new(table));
+        tracing::info!(adapter = %self.shared.name, channels = count, "{what}");
+    }
+
+    /// A channel may name a service deployed later, so this is a warning, not an error; until
+    /// then its callers get a 404 naming the service.
+    fn warn_undeployed(&self, table: &RouteTable) {
+        let services = self.shared.platform.services();
+        for ch in table
+            .channels
+            .iter()
+            .filter(|c| !services.contains(&c.service))
+        {
+            tracing::warn!(channel = %ch.name, service = %ch.service, "channel names a service not deployed");
+        }
+    }
+}
+
+/// One channel as the platform lists it: its endpoint is the URL path, after its methods when
+/// it has any (`POST /invoice.dispatcher`).
+fn summary(adapter: &str, ch: &HttpChannelConfig) -> ChannelSummary {
+    let endpoint = if ch.methods.is_empty() {
+        ch.url_path.clone()
+    } else {
+        let methods: Vec<String> = ch.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+        format!("{} {}", methods.join(","), ch.url_path)
+    };
+    ChannelSummary::new(
+        ChannelKind::Http,
+        ch.name.as_str(),
+        adapter,
+        ch.service.as_str(),
+        ch.is_active,
+        endpoint,
+    )
+}
+
+#[async_trait]
+impl ChannelAdapter for HttpServer {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Http
+    }
+
+    fn name(&self) -> &str {
+        HttpServer::name(self)
+    }
+
+    fn channels(&self) -> Vec<ChannelSummary> {
+        let table = self.shared.routes.load();
+        let mut all: Vec<ChannelSummary> = table
+            .channels
+            .iter()
+            .map(|c| summary(&self.shared.name, c))
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The channel as JSON in [`HttpChannelConfig`]'s schema. A channel holds no secret: the
+    /// credentials are in the security definition it names.
+    fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
+        let channel = self.channel(name)?;
+        match serde_json::to_value(&channel) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!(channel = %name, error = %e, "http channel could not be written as JSON");
+                None
+            }
+        }
+    }
+
+    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        let channel = channel_from_json(config)?;
+        self.put_channel(channel, Put::Upsert)
+    }
+
+    fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+        self.take_channel(name).map(drop)
+    }
+
+    async fn start(&self) -> Result<(), ChannelError> {
+        HttpServer::start(self).await
+    }
+
+    fn is_serving(&self) -> bool {
+        self.shared.is_serving()
+    }
+
+    async fn stop(&self) {
+        self.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_is_the_path_after_its_methods() {
+        let open = HttpChannelConfig::new("a", "/a/{id}", "s");
+        assert_eq!(summary("http@x", &open).endpoint, "/a/{id}");
+        let post = open.with_methods(["post", "PUT"]).with_active(false);
+        let s = summary("http@x", &post);
+        assert_eq!(s.endpoint, "POST,PUT /a/{id}");
+        assert_eq!((s.adapter.as_str(), s.is_active), ("http@x", false));
+    }
+}

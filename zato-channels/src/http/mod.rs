@@ -1,0 +1,27 @@
+//! HTTP channels on hyper 1: an [`HttpServer`] listens on one address and serves any number of
+//! [`HttpChannelConfig`]s, under the [`SecurityDef`]s they name.
+//!
+//! The request path: `server` accepts, `connection` serves each connection (HTTP/1.1, and HTTP/2
+//! with the `http2` feature), `handle` answers each request through the `router`'s table and
+//! the channel's `security`, and the platform runs the service. `config` holds the serde types,
+//! `validate` checks them, `adapter` changes them while serving and presents the server to the
+//! platform as a [`ChannelAdapter`](zato_core::ChannelAdapter).
+
+mod adapter;
+mod config;
+mod connection;
+mod handle;
+mod pattern;
+mod router;
+mod security;
+mod server;
+mod shared;
+mod validate;
+
+pub use config::{
+    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
+};
+pub use handle::X_ZATO_CID;
+pub use server::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
+};
