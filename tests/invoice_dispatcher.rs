@@ -1,5 +1,7 @@
 //! The InvoiceDispatcher example end to end: real HTTP in, Swift out, against wiremock (exact
 //! requests) and against the local Swift-compatible endpoint (objects read back).
+// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
+#![cfg(test)]
 
 #[path = "../examples/invoice_dispatcher/app.rs"]
 mod app;
@@ -261,11 +263,17 @@ async fn a_failing_target_is_an_error_naming_what_was_stored_and_what_was_not() 
 }
 
 #[tokio::test]
-async fn swift_unreachable_is_a_5xx_naming_the_connection() {
-    let server = mock_swift().await;
-    let mut config = config_for(&server);
-    // Authentication works; storage points at a closed port.
-    drop(server);
+async fn swift_unreachable_is_a_5xx_naming_the_connection_and_what_was_not_stored() {
+    // The whole Swift is gone: authentication points at a port nothing listens on. (A dropped
+    // wiremock server goes back to wiremock's pool and keeps answering, with 404s.)
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = config();
+    config.swift.auth_url = Some(format!("http://127.0.0.1:{port}/auth/v1.0"));
+    config.swift.user = Some("test:tester".into());
+    config.swift.key = Some("testing".into());
+    config.swift.retries = 0;
     config.swift.timeout = 2.0;
     let (running, base) = start(config).await;
     let resp = tokio::time::timeout(Duration::from_secs(20), seed_curl(&base))
@@ -274,5 +282,10 @@ async fn swift_unreachable_is_a_5xx_naming_the_connection() {
     assert!(resp.status().is_server_error(), "{}", resp.status());
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["connection"], "Invoice Dispatcher");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.contains("stored for: none; not stored for: CRM, Billing ("),
+        "{message}"
+    );
     running.shutdown().await;
 }

@@ -43,7 +43,11 @@ pub async fn invoice_dispatcher(
     ctx: &Context,
 ) -> Result<Dispatched, ServiceError> {
     check_targets(&req.input.target)?;
-    let client = ctx.outgoing().swift(CONNECTION)?.client().await?;
+    // Without a client nothing is stored: the error says so, target by target, like any other.
+    let client = match ctx.outgoing().swift(CONNECTION)?.client().await {
+        Ok(client) => client,
+        Err(e) => return Err(dispatch_failure(&[], &req.input.target, &e)),
+    };
 
     let mut stored = Vec::new();
     let mut failed = Vec::new();
@@ -109,6 +113,16 @@ fn partial_failure(stored: &[String], failed: Vec<(String, SwiftError)>) -> Serv
         .iter()
         .map(|(target, e)| format!("{target} ({e})"))
         .collect();
+    stored_and_not(stored, &not_stored.join(", "), kind)
+}
+
+/// The error for a dispatch that failed before storing anything: every target, one reason.
+fn dispatch_failure(stored: &[String], targets: &[String], e: &SwiftError) -> ServiceError {
+    let not_stored = format!("{} ({e})", targets.join(", "));
+    stored_and_not(stored, &not_stored, e.outgoing_kind())
+}
+
+fn stored_and_not(stored: &[String], not_stored: &str, kind: OutgoingErrorKind) -> ServiceError {
     let stored = if stored.is_empty() {
         "none".to_owned()
     } else {
@@ -117,10 +131,7 @@ fn partial_failure(stored: &[String], failed: Vec<(String, SwiftError)>) -> Serv
     OutgoingError::new(
         CONNECTION,
         kind,
-        format!(
-            "stored for: {stored}; not stored for: {}",
-            not_stored.join(", ")
-        ),
+        format!("stored for: {stored}; not stored for: {not_stored}"),
     )
     .into()
 }
@@ -142,9 +153,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops the HTTP channels (finishing requests in flight), then the local endpoint.
+    /// Stops the platform's channels (finishing requests in flight), then the local endpoint.
     pub async fn shutdown(self) {
-        self.http.shutdown().await;
+        self.platform.shutdown().await;
         if let Some(local) = self.local {
             local.shutdown().await;
         }

@@ -206,6 +206,19 @@ impl Channels {
         self.write().remove(name)
     }
 
+    /// Takes `adapter` off the platform if it is still there under its name, not another that
+    /// took the name after it left; returns whether it was. Checked and removed under one lock.
+    pub fn remove_exact(&self, adapter: &Arc<dyn ChannelAdapter>) -> bool {
+        let mut map = self.write();
+        let same = map
+            .get(adapter.name())
+            .is_some_and(|there| Arc::ptr_eq(there, adapter));
+        if same {
+            map.remove(adapter.name());
+        }
+        same
+    }
+
     /// The adapter `name`.
     pub fn adapter(&self, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
         self.read().get(name).cloned()

@@ -83,7 +83,7 @@ impl Platform {
         let adapters = self.channels().adapters();
         futures_util::future::join_all(adapters.iter().map(|a| a.stop())).await;
         for a in &adapters {
-            self.channels().remove(a.name());
+            self.channels().remove_exact(a);
         }
     }
 

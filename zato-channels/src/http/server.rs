@@ -282,13 +282,7 @@ impl HttpServer {
         let Some(ours) = self.shared.registration.get().and_then(Weak::upgrade) else {
             return;
         };
-        let channels = self.shared.platform.channels();
-        if channels
-            .adapter(&self.shared.name)
-            .is_some_and(|there| Arc::ptr_eq(&there, &ours))
-        {
-            channels.remove(&self.shared.name);
-        }
+        self.shared.platform.channels().remove_exact(&ours);
     }
 }
 
