@@ -1,7 +1,10 @@
 //! The InvoiceDispatcher example end to end: real HTTP in, Swift out, against wiremock (exact
 //! requests) and against the local Swift-compatible endpoint (objects read back).
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 #[path = "../examples/invoice_dispatcher/app.rs"]
 mod app;

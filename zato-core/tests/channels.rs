@@ -1,7 +1,10 @@
 //! The platform's channel adapters: one list of every channel of every kind, and each change
 //! handed to the adapter that owns the channel.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,4 @@
 //! Every kind of input error: what it says, and the status it maps to.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! What reaches the logs: failures of background invocations, with both cids.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

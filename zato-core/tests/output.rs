@@ -1,6 +1,9 @@
 //! Output in every format: JSON, XML with a namespace, SOAP 1.1 and 1.2, empty keys.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

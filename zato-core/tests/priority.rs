@@ -1,6 +1,9 @@
 //! Channel parameters against the body, query string against path: Zato's rules and defaults.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 mod support;
 

@@ -1,7 +1,10 @@
 //! Deploying, redeploying and undeploying services while calls are in flight; invoking services
 //! from services.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 mod support;
 

@@ -1,6 +1,4 @@
 //! The seed scenario's input, in every format, parses to the same typed value.
-// Test code through and through: clippy's allow-unwrap-in-tests then covers the helpers too.
-#![cfg(test)]
 
 mod support;
 

@@ -5,6 +5,10 @@
     missing_docs,
     reason = "test helpers, each used by some tests"
 )]
+#![allow(
+    clippy::expect_used,
+    reason = "a helper building a test request panics on a mistake in the test itself"
+)]
 
 use std::sync::Arc;
 
