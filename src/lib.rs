@@ -108,9 +108,10 @@
 
 pub use zato_core as core;
 pub use zato_core::{
-    ChannelInfo, ChannelKind, Cid, Context, DataFormat, HttpInfo, OutgoingConnections,
+    ChannelAdapter, ChannelChange, ChannelError, ChannelInfo, ChannelKind, ChannelSummary,
+    Channels, Cid, ConfigError, ConfigProblem, Context, DataFormat, HttpInfo, OutgoingConnections,
     OutgoingError, OutgoingErrorKind, Platform, RawRequest, RawResponse, Request, Response,
-    Service, ServiceError, ServiceRegistry, render_error, sio,
+    Service, ServiceError, ServiceRegistry, config, render_error, sio,
 };
 
 #[cfg(feature = "macros")]
