@@ -131,9 +131,7 @@ impl Authenticator {
         stale: &Arc<Session>,
     ) -> Result<Arc<Session>, SwiftError> {
         let _guard = self.lock.lock().await;
-        if let Some(s) = self.current.load_full()
-            && !Arc::ptr_eq(&s, stale)
-        {
+        if let Some(s) = self.current.load_full().filter(|s| !Arc::ptr_eq(s, stale)) {
             return Ok(s);
         }
         self.current.store(None);

@@ -161,9 +161,7 @@ fn put(
         }
     } else {
         let etag = md5_hex(&body);
-        if let Some(sent) = header(h, "etag")
-            && sent.trim_matches('"') != etag
-        {
+        if header(h, "etag").is_some_and(|sent| sent.trim_matches('"') != etag) {
             return text(StatusCode::UNPROCESSABLE_ENTITY);
         }
         (body, etag, None)

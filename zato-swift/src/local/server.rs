@@ -438,9 +438,7 @@ fn select<'a>(names: impl Iterator<Item = &'a str>, q: &HashMap<String, String>)
         if !n.starts_with(prefix) || marker.is_some_and(|m| n <= m) || end.is_some_and(|e| n >= e) {
             continue;
         }
-        if let Some(d) = delim
-            && let Some(i) = n[prefix.len()..].find(d)
-        {
+        if let Some((d, i)) = delim.and_then(|d| n[prefix.len()..].find(d).map(|i| (d, i))) {
             let sub = n[..prefix.len() + i + d.len_utf8()].to_string();
             let seen = matches!(out.last(), Some(Entry::Subdir(s)) if *s == sub);
             if !seen && marker.is_none_or(|m| sub.as_str() > m) {
