@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::config::SecurityDef;
-use zato_core::Secret;
+use zato_core::{ConfigProblem, Secret};
 
 /// The longest `Authorization: Basic` credentials decoded, so decoding needs no allocation.
 const MAX_BASIC_CREDENTIALS: usize = 1024;
@@ -47,35 +47,92 @@ impl fmt::Debug for SecurityCheck {
 }
 
 impl SecurityCheck {
-    /// Compiles a definition that passed validation; `None` for one that did not.
-    pub(super) fn new(def: &SecurityDef) -> Option<SecurityCheck> {
-        let (kind, challenge) = match def {
+    /// Compiles a definition, or gives every reason it cannot, with paths relative to the
+    /// definition (`header`). This is the validation of a definition: [`security_problems`]
+    /// and the route table both come here, so a definition that validation accepts always
+    /// compiles, and a channel is never served without the check it names.
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the definition; never an empty list.
+    ///
+    /// [`security_problems`]: super::validate::security_problems
+    pub(super) fn new(def: &SecurityDef) -> Result<SecurityCheck, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        if def.name().trim().is_empty() {
+            problems.push(ConfigProblem::new("name", "must not be empty"));
+        }
+        let compiled = match def {
             SecurityDef::BasicAuth {
                 username,
                 password,
                 realm,
                 ..
-            } => (
-                Kind::Basic {
-                    username: username.as_str().into(),
-                    password: password.clone(),
-                },
-                HeaderValue::from_str(&format!("Basic realm=\"{realm}\", charset=\"UTF-8\""))
-                    .ok()?,
-            ),
-            SecurityDef::ApiKey { header, key, .. } => (
-                Kind::ApiKey {
-                    header: HeaderName::from_bytes(header.as_bytes()).ok()?,
-                    key: key.clone(),
-                },
-                HeaderValue::from_str(&format!("ApiKey header=\"{header}\"")).ok()?,
-            ),
+            } => {
+                if username.is_empty() || username.contains(':') {
+                    problems.push(ConfigProblem::new(
+                        "username",
+                        "must be non-empty and hold no `:`",
+                    ));
+                }
+                if password.expose().is_empty() {
+                    problems.push(ConfigProblem::new("password", "must not be empty"));
+                }
+                // A quote or a backslash would end or escape the quoted realm.
+                let challenge = (!realm.contains(['"', '\\']))
+                    .then(|| {
+                        HeaderValue::from_str(&format!(
+                            "Basic realm=\"{realm}\", charset=\"UTF-8\""
+                        ))
+                        .ok()
+                    })
+                    .flatten();
+                required(
+                    challenge,
+                    &mut problems,
+                    "realm",
+                    "must be printable text without quotes or backslashes",
+                )
+                .map(|challenge| {
+                    let kind = Kind::Basic {
+                        username: username.as_str().into(),
+                        password: password.clone(),
+                    };
+                    (kind, challenge)
+                })
+            }
+            SecurityDef::ApiKey { header, key, .. } => {
+                // A header name is a token, so it always fits in the challenge's quotes.
+                let parsed = HeaderName::from_bytes(header.as_bytes())
+                    .ok()
+                    .zip(HeaderValue::from_str(&format!("ApiKey header=\"{header}\"")).ok());
+                let parsed = required(
+                    parsed,
+                    &mut problems,
+                    "header",
+                    format!("`{header}` is not a valid header name"),
+                );
+                if key.expose().is_empty() {
+                    problems.push(ConfigProblem::new("key", "must not be empty"));
+                }
+                parsed.map(|(name, challenge)| {
+                    let kind = Kind::ApiKey {
+                        header: name,
+                        key: key.clone(),
+                    };
+                    (kind, challenge)
+                })
+            }
         };
-        Some(SecurityCheck {
-            name: def.name().into(),
-            kind,
-            challenge,
-        })
+        match compiled {
+            Some((kind, challenge)) if problems.is_empty() => Ok(SecurityCheck {
+                name: def.name().into(),
+                kind,
+                challenge,
+            }),
+            // `required` reported why `compiled` is missing.
+            _ => Err(problems),
+        }
     }
 
     /// The definition's name, for logs.
@@ -107,6 +164,19 @@ impl SecurityCheck {
                 .is_some_and(|v| ct_eq(v.as_bytes(), key.expose().as_bytes())),
         }
     }
+}
+
+/// `value`, or a problem at `path` when it is missing.
+fn required<T>(
+    value: Option<T>,
+    problems: &mut Vec<ConfigProblem>,
+    path: &str,
+    message: impl Into<String>,
+) -> Option<T> {
+    if value.is_none() {
+        problems.push(ConfigProblem::new(path, message));
+    }
+    value
 }
 
 fn check_basic(value: &[u8], username: &str, password: &str) -> bool {
@@ -223,6 +293,26 @@ mod tests {
         h.insert("x-key", HeaderValue::from_static(""));
         assert!(!check.check(&h));
         assert_eq!(check.challenge(), "ApiKey header=\"X-Key\"");
+    }
+
+    #[test]
+    fn a_definition_that_does_not_compile_says_every_reason() {
+        let paths = |def: &SecurityDef| -> Vec<String> {
+            SecurityCheck::new(def)
+                .unwrap_err()
+                .into_iter()
+                .map(|p| p.path)
+                .collect()
+        };
+        let basic = SecurityDef::BasicAuth {
+            name: " ".into(),
+            username: "a:b".into(),
+            password: Secret::new(String::new()),
+            realm: "a\"b".into(),
+        };
+        assert_eq!(paths(&basic), ["name", "username", "password", "realm"]);
+        let key = SecurityDef::api_key("k", "X Key", "");
+        assert_eq!(paths(&key), ["header", "key"]);
     }
 
     #[test]

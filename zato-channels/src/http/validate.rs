@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue, Method};
+use http::Method;
 use zato_core::{ConfigError, ConfigProblem};
 
 use super::config::{HTTP_SECTION, HttpChannelConfig, SecurityDef};
@@ -41,18 +41,20 @@ pub(super) fn check_config(
     let mut checks: HashMap<&str, Arc<SecurityCheck>> = HashMap::new();
     for (i, def) in security.iter().enumerate() {
         let at = format!("security[{i}]");
-        let own = security_problems(def);
-        let valid = own.is_empty();
-        problems.extend(placed(own, &at));
+        let compiled = match SecurityCheck::new(def) {
+            Ok(check) => Some(check),
+            Err(own) => {
+                problems.extend(placed(own, &at));
+                None
+            }
+        };
         if security[..i].iter().any(|other| other.name() == def.name()) {
             problems.push(ConfigProblem::new(
                 format!("{at}.name"),
                 format!("`{}` is defined twice", def.name()),
             ));
-        } else if valid {
-            if let Some(check) = SecurityCheck::new(def) {
-                checks.insert(def.name(), Arc::new(check));
-            }
+        } else if let Some(check) = compiled {
+            checks.insert(def.name(), Arc::new(check));
         }
     }
 
@@ -69,21 +71,25 @@ pub(super) fn check_config(
                 format!("`{}` is used by another channel", ch.name),
             ));
         }
-        let security_check = match ch.security.as_deref() {
-            Some(name) if !name.trim().is_empty() => match checks.get(name) {
-                Some(check) => Some(Arc::clone(check)),
+        // `Err` when the channel names a definition that did not compile: the channel is then
+        // refused with a problem at its `security`, never compiled without the check.
+        let security_check: Result<Option<Arc<SecurityCheck>>, ()> = match ch.security.as_deref() {
+            None => Ok(None),
+            Some(name) => match checks.get(name) {
+                Some(check) => Ok(Some(Arc::clone(check))),
                 None => {
-                    // A definition that exists but is invalid has its own problems already.
-                    if !security.iter().any(|d| d.name() == name) {
-                        problems.push(ConfigProblem::new(
-                            format!("{at}.security"),
-                            format!("no security definition is named `{name}`"),
-                        ));
+                    // A blank name is one of `channel_problems`, at this same path.
+                    if !name.trim().is_empty() {
+                        let message = if security.iter().any(|d| d.name() == name) {
+                            format!("the security definition `{name}` is not valid")
+                        } else {
+                            format!("no security definition is named `{name}`")
+                        };
+                        problems.push(ConfigProblem::new(format!("{at}.security"), message));
                     }
-                    None
+                    Err(())
                 }
             },
-            _ => None,
         };
         let Ok(pattern) = Pattern::parse(&ch.url_path) else {
             continue;
@@ -106,13 +112,16 @@ pub(super) fn check_config(
                 ),
             ));
         }
-        if problems.len() == before {
-            checked_names.push(&ch.name);
-            checked.push(CheckedChannel {
-                pattern,
-                methods,
-                security: security_check,
-            });
+        match security_check {
+            Ok(security) if problems.len() == before => {
+                checked_names.push(&ch.name);
+                checked.push(CheckedChannel {
+                    pattern,
+                    methods,
+                    security,
+                });
+            }
+            _ => {}
         }
     }
     ConfigError::check(problems)?;
@@ -225,50 +234,10 @@ fn parsed_methods(ch: &HttpChannelConfig) -> Vec<Method> {
         .collect()
 }
 
-/// The problems of a security definition on its own, paths relative to it.
+/// The problems of a security definition on its own, paths relative to it: those of
+/// [`SecurityCheck::new`], so that validation and the route table cannot disagree.
 pub(super) fn security_problems(def: &SecurityDef) -> Vec<ConfigProblem> {
-    let mut problems = Vec::new();
-    if def.name().trim().is_empty() {
-        problems.push(ConfigProblem::new("name", "must not be empty"));
-    }
-    match def {
-        SecurityDef::BasicAuth {
-            username,
-            password,
-            realm,
-            ..
-        } => {
-            if username.is_empty() || username.contains(':') {
-                problems.push(ConfigProblem::new(
-                    "username",
-                    "must be non-empty and hold no `:`",
-                ));
-            }
-            if password.expose().is_empty() {
-                problems.push(ConfigProblem::new("password", "must not be empty"));
-            }
-            let realm_ok = !realm.contains(['"', '\\'])
-                && HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).is_ok();
-            if !realm_ok {
-                problems.push(ConfigProblem::new(
-                    "realm",
-                    "must be printable text without quotes or backslashes",
-                ));
-            }
-        }
-        SecurityDef::ApiKey { header, key, .. } => {
-            if HeaderName::from_bytes(header.as_bytes()).is_err() {
-                problems.push(ConfigProblem::new(
-                    "header",
-                    format!("`{header}` is not a valid header name"),
-                ));
-            }
-            if key.expose().is_empty() {
-                problems.push(ConfigProblem::new("key", "must not be empty"));
-            }
-        }
-    }
-    problems
+    SecurityCheck::new(def).err().unwrap_or_default()
 }
 
 /// Reads a channel from JSON, as a change addressed to one channel brings it.
@@ -361,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_security_definition_is_not_also_missing() {
+    fn a_channel_naming_an_invalid_definition_is_refused_not_told_it_is_missing() {
         let err = check_config(
             &[HttpChannelConfig::new("a", "/a", "s").with_security("crm")],
             &[
@@ -370,8 +339,54 @@ mod tests {
             ],
         )
         .unwrap_err();
-        let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["security[0].username", "security[1].name"], "{err}");
+        let found: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "security[0].username: must be non-empty and hold no `:`",
+                "security[1].name: `crm` is defined twice",
+                "channels[0].security: the security definition `crm` is not valid",
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_channel_is_never_compiled_without_the_check_it_names() {
+        let defs = [
+            SecurityDef::BasicAuth {
+                name: "basic".into(),
+                username: "u".into(),
+                password: zato_core::Secret::new("p".into()),
+                realm: "line\nbreak".into(),
+            },
+            SecurityDef::api_key("key", "X Key", "k"),
+            SecurityDef::api_key("empty", "X-Key", ""),
+        ];
+        for def in &defs {
+            let channel = HttpChannelConfig::new("a", "/a", "s").with_security(def.name());
+            let err = check_config(std::slice::from_ref(&channel), std::slice::from_ref(def))
+                .unwrap_err();
+            assert!(
+                err.problems()
+                    .iter()
+                    .any(|p| p.path == "channels[0].security"),
+                "{err}"
+            );
+            let err = check_channel_among(&channel, &[], std::slice::from_ref(def)).unwrap_err();
+            assert!(err.problems().iter().any(|p| p.path == "security"), "{err}");
+        }
+        let ok = SecurityDef::api_key("key", "X-Key", "k");
+        let checked = check_config(
+            &[
+                HttpChannelConfig::new("a", "/a", "s").with_security("key"),
+                HttpChannelConfig::new("b", "/b", "s"),
+            ],
+            &[ok],
+        )
+        .unwrap();
+        assert_eq!(checked[0].security.as_ref().map(|c| c.name()), Some("key"));
+        assert!(checked[1].security.is_none());
     }
 
     #[test]
