@@ -42,7 +42,11 @@
 //! | the service took longer than the channel's `timeout` | 504 |
 //!
 //! Errors come in the channel's format: a JSON object, an XML document, or a SOAP Fault of the
-//! request's version, always with the cid, which every response also carries in `X-Zato-CID`.
+//! request's version, always with the cid, which every response the channel answers also carries
+//! in `X-Zato-CID`. The only responses without it are those hyper writes itself, with an empty
+//! body and `Connection: close`, before any channel sees the request: a 400 for a malformed
+//! request line or header, a 414 for a request target over 65 534 bytes, and a 431 for more than
+//! 100 headers or a request head too large for its read buffer (about 400 KiB).
 //!
 //! # Examples
 //!
