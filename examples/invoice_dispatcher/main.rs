@@ -85,7 +85,15 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // The whole chain: "could not listen on 127.0.0.1:11223: Address already in use".
+            let mut shown = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                shown.push_str(": ");
+                shown.push_str(&c.to_string());
+                cause = c.source();
+            }
+            tracing::error!("{shown}");
             ExitCode::FAILURE
         }
     }

@@ -91,7 +91,11 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
 
     // Move one channel to another path.
     json_channel["url_path"] = json!("/v2/invoice.dispatcher");
-    platform.channels().apply(upsert(json_channel)).unwrap();
+    platform
+        .channels()
+        .apply(upsert(json_channel))
+        .await
+        .unwrap();
     assert_eq!(
         get(&client, &format!("{base}/invoice.dispatcher?target=CRM"))
             .await
@@ -109,7 +113,11 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
         .unwrap();
     assert_eq!(get(&client, &format!("{base}/lookup/7")).await.status, 200);
     lookup_channel["is_active"] = json!(false);
-    platform.channels().apply(upsert(lookup_channel)).unwrap();
+    platform
+        .channels()
+        .apply(upsert(lookup_channel))
+        .await
+        .unwrap();
     assert_eq!(get(&client, &format!("{base}/lookup/7")).await.status, 503);
 
     // Add a third.
@@ -120,13 +128,14 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
             "url_path": "/orders/{id}",
             "service": "demo.lookup",
         })))
+        .await
         .unwrap();
     let third = get(&client, &format!("{base}/orders/42")).await;
     assert_eq!(third.status, 200, "{third:?}");
     assert_eq!(third.json()["channel"], "orders.v2");
 
     // Remove one.
-    platform.channels().apply(remove("lookup")).unwrap();
+    platform.channels().apply(remove("lookup")).await.unwrap();
     assert_eq!(get(&client, &format!("{base}/lookup/7")).await.status, 404);
     let names: Vec<String> = platform
         .channels()
@@ -145,6 +154,7 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
             "service": "demo.lookup",
             "timeout": "soon",
         })))
+        .await
         .unwrap_err();
     let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, [r#"channels.http."orders.v2".timeout"#], "{err}");
@@ -155,12 +165,17 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
             "url_path": "/v2/invoice.dispatcher",
             "service": "demo.lookup",
         })))
+        .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         r#"invalid configuration: channels.http."orders.v2".url_path: `/v2/invoice.dispatcher` and its methods are already served by channel `invoice.json`"#
     );
-    let err = platform.channels().apply(remove("lookup")).unwrap_err();
+    let err = platform
+        .channels()
+        .apply(remove("lookup"))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid configuration: channels.http.lookup: no such channel"
@@ -202,6 +217,7 @@ async fn a_new_channel_goes_to_the_server_the_change_names() {
     let err = platform
         .channels()
         .apply(upsert(channel.clone()))
+        .await
         .unwrap_err();
     assert!(err.to_string().contains("name one"), "{err}");
     platform
@@ -211,6 +227,7 @@ async fn a_new_channel_goes_to_the_server_the_change_names() {
             config: channel,
             adapter: Some("b".to_owned()),
         })
+        .await
         .unwrap();
     let client = reqwest::Client::new();
     let on_b = get(&client, &format!("http://{}/lookup/1", b.local_addr())).await;
@@ -218,6 +235,30 @@ async fn a_new_channel_goes_to_the_server_the_change_names() {
     let on_a = get(&client, &format!("http://{}/lookup/1", a.local_addr())).await;
     assert_eq!(on_a.status, 404);
     assert_eq!(platform.channels().list()[0].adapter, "b");
+
+    // Channel names are unique within a kind across the platform: `a` cannot take `lookup`, by
+    // any of its own ways of adding a channel.
+    let err = a
+        .add_channel(HttpChannelConfig::new("lookup", "/other", "demo.lookup"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: channels.http.lookup.name: `lookup` is a channel of the adapter `b` on the same platform"
+    );
+    let err = a
+        .apply_config(HttpConfig::new(
+            vec![HttpChannelConfig::new("lookup", "/other", "demo.lookup")],
+            vec![],
+        ))
+        .unwrap_err();
+    assert_eq!(err.problems()[0].path, "http.channels[0].name", "{err}");
+    // Its own channels of that name stay changeable where they are.
+    b.update_channel(HttpChannelConfig::new(
+        "lookup",
+        "/lookup/{id}",
+        "demo.lookup",
+    ))
+    .unwrap();
 
     // A server shut down on its own leaves the platform, and its name is free again.
     a.shutdown().await;

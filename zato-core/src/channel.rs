@@ -36,23 +36,46 @@ pub struct ChannelSummary {
 }
 
 impl ChannelSummary {
-    /// A summary of the channel `name`.
-    pub fn new(
-        kind: ChannelKind,
-        name: impl Into<String>,
-        adapter: impl Into<String>,
-        service: impl Into<String>,
-        is_active: bool,
-        endpoint: impl Into<String>,
-    ) -> Self {
+    /// An active channel `name` of `kind`, served by the adapter `adapter`, with no service and
+    /// no endpoint yet: set them with the `with_` methods.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_core::{ChannelKind, ChannelSummary};
+    ///
+    /// let summary = ChannelSummary::new(ChannelKind::Http, "invoice.json", "http@127.0.0.1:11223")
+    ///     .with_service("invoice.dispatcher")
+    ///     .with_endpoint("POST /invoice.dispatcher");
+    /// assert!(summary.is_active);
+    /// ```
+    pub fn new(kind: ChannelKind, name: impl Into<String>, adapter: impl Into<String>) -> Self {
         ChannelSummary {
             kind,
             name: name.into(),
             adapter: adapter.into(),
-            service: service.into(),
-            is_active,
-            endpoint: endpoint.into(),
+            service: String::new(),
+            is_active: true,
+            endpoint: String::new(),
         }
+    }
+
+    /// The same summary with the service the channel invokes.
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// The same summary, active or not.
+    pub fn with_active(mut self, is_active: bool) -> Self {
+        self.is_active = is_active;
+        self
+    }
+
+    /// The same summary with where the channel takes requests from.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
     }
 }
 
@@ -67,7 +90,8 @@ pub enum ChannelChange {
         /// The channel's whole configuration, in its adapter's schema.
         config: serde_json::Value,
         /// The adapter to create it in, when the platform has several of this kind and the
-        /// channel is new. A channel that exists stays in its adapter.
+        /// channel is new. A channel that exists stays in its adapter: naming another is an
+        /// error.
         adapter: Option<String>,
     },
     /// Removes a channel.
@@ -79,6 +103,39 @@ pub enum ChannelChange {
     },
 }
 
+impl ChannelChange {
+    /// Creates or replaces a channel, in whichever adapter serves it or, for a new channel, the
+    /// only adapter of its kind.
+    pub fn upsert(kind: ChannelKind, config: serde_json::Value) -> Self {
+        ChannelChange::Upsert {
+            kind,
+            config,
+            adapter: None,
+        }
+    }
+
+    /// Creates or replaces a channel in the adapter named `adapter`.
+    pub fn upsert_in(
+        kind: ChannelKind,
+        config: serde_json::Value,
+        adapter: impl Into<String>,
+    ) -> Self {
+        ChannelChange::Upsert {
+            kind,
+            config,
+            adapter: Some(adapter.into()),
+        }
+    }
+
+    /// Removes a channel.
+    pub fn remove(kind: ChannelKind, name: impl Into<String>) -> Self {
+        ChannelChange::Remove {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
 /// Why a channel adapter could not start, stop or take a configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -86,18 +143,22 @@ pub enum ChannelError {
     /// The configuration was refused; the adapter keeps its previous one.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The listening socket could not be bound.
-    #[error("could not listen on {addr}: {source}")]
+    /// The listening socket could not be bound; why is the error's `source()` (an address in
+    /// use, an address that is not one).
+    #[error("could not listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: String,
-        /// The operating system's error.
+        /// The operating system's error, or what was wrong with the address.
         #[source]
         source: std::io::Error,
     },
-    /// `start` was called on an adapter already serving or already stopped.
-    #[error("the channel adapter is already {0}")]
-    AlreadyStarted(&'static str),
+    /// `start` was called on an adapter that serves already.
+    #[error("the channel adapter `{0}` is already serving")]
+    AlreadyServing(String),
+    /// `start` was called on an adapter that was stopped: a stopped adapter does not start again.
+    #[error("the channel adapter `{0}` was stopped")]
+    Stopped(String),
     /// The platform already has an adapter of that name.
     #[error("a channel adapter named `{0}` is already on the platform")]
     DuplicateAdapter(String),
@@ -111,7 +172,56 @@ pub enum ChannelError {
 /// finishing the requests in flight.
 ///
 /// The trait is object safe: the platform holds adapters of every kind as
-/// `Arc<dyn ChannelAdapter>`.
+/// `Arc<dyn ChannelAdapter>`. A channel's configuration crosses it as JSON in the adapter's own
+/// schema, so zato-core needs no transport's types; changing a channel is async, because
+/// building one may take I/O (declaring a queue, binding a socket).
+///
+/// # Examples
+///
+/// An adapter serving nothing but its list of channels, owned and driven by the platform:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use zato_core::{ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary};
+/// use zato_core::{ConfigError, Platform};
+///
+/// #[derive(Debug, Default)]
+/// struct Listed(Mutex<Vec<String>>);
+///
+/// #[async_trait::async_trait]
+/// impl ChannelAdapter for Listed {
+///     fn kind(&self) -> ChannelKind { ChannelKind::ZeroMq }
+///     fn name(&self) -> &str { "listed" }
+///     fn channels(&self) -> Vec<ChannelSummary> {
+///         let names = self.0.lock().unwrap();
+///         names.iter().map(|n| ChannelSummary::new(self.kind(), n, self.name())).collect()
+///     }
+///     fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
+///         let names = self.0.lock().unwrap();
+///         names.iter().any(|n| n == name).then(|| serde_json::json!({ "name": name }))
+///     }
+///     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+///         let name = config["name"].as_str().ok_or_else(|| ConfigError::one("name", "required"))?;
+///         self.0.lock().unwrap().push(name.to_owned());
+///         Ok(())
+///     }
+///     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+///         self.0.lock().unwrap().retain(|n| n != name);
+///         Ok(())
+///     }
+///     async fn start(&self) -> Result<(), ChannelError> { Ok(()) }
+///     fn is_serving(&self) -> bool { false }
+///     async fn stop(&self) {}
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let platform = Platform::new();
+/// platform.channels().add(Arc::new(Listed::default())).unwrap();
+/// let config = serde_json::json!({ "name": "orders" });
+/// platform.channels().apply(ChannelChange::upsert(ChannelKind::ZeroMq, config)).await.unwrap();
+/// assert_eq!(platform.channels().list()[0].name, "orders");
+/// # });
+/// ```
 #[async_trait::async_trait]
 pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     /// The transport of every channel it serves.
@@ -127,25 +237,26 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     fn channel_config(&self, name: &str) -> Option<serde_json::Value>;
 
     /// Creates the channel its configuration names, or replaces the one of that name. Validated
-    /// first; on error nothing changes.
+    /// and built first; on error nothing changes.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] listing every problem, paths relative to the channel.
-    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError>;
+    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError>;
 
     /// Removes the channel `name`. Requests already running on it finish.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] when there is no such channel.
-    fn remove_channel(&self, name: &str) -> Result<(), ConfigError>;
+    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError>;
 
     /// Begins serving. Returns once serving has begun, not when it ends.
     ///
     /// # Errors
     ///
-    /// [`ChannelError::AlreadyStarted`] when the adapter is serving or was stopped.
+    /// [`ChannelError::AlreadyServing`] when the adapter serves already,
+    /// [`ChannelError::Stopped`] when it was stopped, or why it could not start.
     async fn start(&self) -> Result<(), ChannelError>;
 
     /// Whether it serves now.
@@ -159,6 +270,9 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
 #[derive(Default)]
 pub struct Channels {
     adapters: RwLock<BTreeMap<String, Arc<dyn ChannelAdapter>>>,
+    /// Held by [`apply`](Self::apply) from finding a channel's adapter to changing it, so two
+    /// changes cannot create one name in two adapters.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Channels {
@@ -242,8 +356,10 @@ impl Channels {
         all
     }
 
-    /// The adapter serving the channel `name` of `kind`.
-    fn owner(&self, kind: ChannelKind, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
+    /// The adapter serving the channel `name` of `kind`, if any: channel names are unique within
+    /// a kind across the platform, so an adapter creating a channel checks here that no other
+    /// adapter serves one of that name.
+    pub fn owner(&self, kind: ChannelKind, name: &str) -> Option<Arc<dyn ChannelAdapter>> {
         self.adapters()
             .into_iter()
             .find(|a| a.kind() == kind && a.channels().iter().any(|c| c.name == name))
@@ -255,37 +371,50 @@ impl Channels {
     }
 
     /// Applies a change to the adapter that owns the channel. A new channel goes to the only
-    /// adapter of its kind, or to the one the change names.
+    /// adapter of its kind, or to the one the change names. Changes are applied one at a time.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] whose paths start at `channels.<kind>."<name>"`: the adapter's own
-    /// problems, no adapter for the kind, several with none named, or no such channel.
-    pub fn apply(&self, change: ChannelChange) -> Result<(), ConfigError> {
+    /// A [`ConfigError`] whose paths start at `channels.<kind>.<name>`: the adapter's own
+    /// problems, a config without a `name`, no adapter for the kind, several with none named, a
+    /// named adapter other than the one serving the channel, or no such channel.
+    pub async fn apply(&self, change: ChannelChange) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.changing.lock().await;
         match change {
             ChannelChange::Upsert {
                 kind,
                 config,
                 adapter,
             } => {
-                let name = config
-                    .get("name")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let at = format!("channels.{kind}.{}", key(&name));
-                let target = match self.owner(kind, &name) {
-                    Some(owner) => owner,
-                    None => self
-                        .pick(kind, adapter.as_deref())
-                        .map_err(|e| e.within(&at))?,
+                let Some(name) = config.get("name").and_then(serde_json::Value::as_str) else {
+                    return Err(ConfigError::one(
+                        format!("channels.{kind}"),
+                        "a channel needs a `name`, as text",
+                    ));
                 };
-                target.upsert_channel(config).map_err(|e| e.within(&at))
+                let at = format!("channels.{kind}.{}", key(name));
+                let target = match (self.owner(kind, name), adapter.as_deref()) {
+                    (Some(owner), Some(named)) if owner.name() != named => {
+                        return Err(ConfigError::one(
+                            at,
+                            format!(
+                                "the channel is served by adapter `{}`, not `{named}`; remove it there first",
+                                owner.name()
+                            ),
+                        ));
+                    }
+                    (Some(owner), _) => owner,
+                    (None, named) => self.pick(kind, named).map_err(|e| e.within(&at))?,
+                };
+                target
+                    .upsert_channel(config)
+                    .await
+                    .map_err(|e| e.within(&at))
             }
             ChannelChange::Remove { kind, name } => {
                 let at = format!("channels.{kind}.{}", key(&name));
                 match self.owner(kind, &name) {
-                    Some(owner) => owner.remove_channel(&name).map_err(|e| e.within(&at)),
+                    Some(owner) => owner.remove_channel(&name).await.map_err(|e| e.within(&at)),
                     None => Err(ConfigError::one(at, "no such channel")),
                 }
             }

@@ -143,12 +143,16 @@ impl Context {
 
     /// Invokes the service named `name` in the background and returns at once with the new
     /// call's cid: a detached call outlives this one, so it gets a cid of its own, and its span
-    /// and its errors name this call's as `parent_cid`.
+    /// and its errors name this call's as `parent_cid`. Otherwise it takes the one invocation
+    /// path (the `invoke` span, a panic caught). At most
+    /// [`DEFAULT_MAX_BACKGROUND`](crate::DEFAULT_MAX_BACKGROUND) (or the platform's
+    /// own bound) run at once, and [`Platform::shutdown`] waits for them.
     ///
     /// # Errors
     ///
     /// [`ServiceError::NotFound`] when no such service is deployed now;
-    /// [`ServiceError::Unavailable`] outside a Tokio runtime.
+    /// [`ServiceError::Unavailable`] outside a Tokio runtime, or when the platform already runs
+    /// as many background invocations as it allows.
     pub fn invoke_async(
         &self,
         name: &str,
@@ -159,6 +163,12 @@ impl Context {
         }
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| ServiceError::Unavailable("no async runtime to run in".into()))?;
+        let permit = self.platform.background_permit().ok_or_else(|| {
+            ServiceError::Unavailable(format!(
+                "too many background invocations running (at most {})",
+                self.platform.max_background()
+            ))
+        })?;
         let cid = Cid::new();
         let raw = self.internal_request(cid, &payload);
         let platform = self.platform.clone();
@@ -168,6 +178,7 @@ impl Context {
         let span = tracing::info_span!("invoke_async", %cid, parent_cid = %parent, service = %name);
         handle.spawn(
             async move {
+                let _running = permit;
                 if let Err(e) = platform.invoke_from(&name, raw, caller).await.result {
                     tracing::error!(%cid, parent_cid = %parent, service = %name, error = %e, "background invocation failed");
                 }

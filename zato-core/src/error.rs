@@ -79,6 +79,12 @@ impl OutgoingError {
         self
     }
 
+    /// Keeps an underlying error already boxed as this one's `source()`.
+    pub fn with_boxed_source(mut self, source: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     /// The connection's name.
     pub fn connection(&self) -> &str {
         &self.connection

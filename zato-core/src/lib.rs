@@ -54,7 +54,7 @@ pub use context::Context;
 pub use error::{FaultCode, OutgoingError, OutgoingErrorKind, ServiceError};
 pub use message::{ChannelInfo, ChannelKind, HttpInfo, RawRequest, RawResponse};
 pub use outgoing::OutgoingConnections;
-pub use platform::Platform;
+pub use platform::{DEFAULT_MAX_BACKGROUND, DEFAULT_SHUTDOWN_TIMEOUT, Platform};
 pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
 pub use render::render_error;
 pub use service::{Request, Response, Service};

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tracing::Instrument;
@@ -17,11 +18,42 @@ use crate::outgoing::OutgoingConnections;
 use crate::registry::{Invocation, ServiceRegistry};
 use crate::render::render_error;
 
-#[derive(Debug, Default)]
+/// How many [`invoke_async`](crate::Context::invoke_async) calls may run at once by default.
+pub const DEFAULT_MAX_BACKGROUND: usize = 10_000;
+
+/// How long [`Platform::shutdown`] waits by default for the channels to drain and the background
+/// invocations to finish. Each channel adapter has a drain deadline of its own (the HTTP
+/// channel's is 30 s); this is the bound over all of them.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
 struct Inner {
     services: ServiceRegistry,
     outgoing: OutgoingConnections,
     channels: Channels,
+    /// One permit per background invocation running; all of them free means none runs.
+    background: Arc<tokio::sync::Semaphore>,
+    max_background: usize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner::with_max_background(DEFAULT_MAX_BACKGROUND)
+    }
+}
+
+impl Inner {
+    fn with_max_background(max: usize) -> Self {
+        // A semaphore holds at most `Semaphore::MAX_PERMITS`; zero would refuse every call.
+        let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Inner {
+            services: ServiceRegistry::default(),
+            outgoing: OutgoingConnections::default(),
+            channels: Channels::default(),
+            background: Arc::new(tokio::sync::Semaphore::new(max)),
+            max_background: max,
+        }
+    }
 }
 
 /// One embedded platform: its deployed services, its channel adapters and its outgoing
@@ -47,6 +79,15 @@ impl Platform {
         Self::default()
     }
 
+    /// An empty platform running at most `max` background invocations at once (at least one;
+    /// [`DEFAULT_MAX_BACKGROUND`] for [`new`](Self::new)): beyond it
+    /// [`invoke_async`](crate::Context::invoke_async) refuses with a 503.
+    pub fn with_max_background(max: usize) -> Self {
+        Platform {
+            inner: Arc::new(Inner::with_max_background(max)),
+        }
+    }
+
     /// The deployed services.
     pub fn services(&self) -> &ServiceRegistry {
         &self.inner.services
@@ -70,21 +111,59 @@ impl Platform {
     /// [`shutdown`](Self::shutdown) stops them.
     pub async fn start(&self) -> Result<(), ChannelError> {
         for adapter in self.channels().adapters() {
-            if !adapter.is_serving() {
-                adapter.start().await?;
+            match adapter.start().await {
+                // Started by someone else meanwhile: what was asked for holds.
+                Ok(()) | Err(ChannelError::AlreadyServing(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
-    /// Stops every channel adapter at once, each finishing its requests in flight, and takes
-    /// them off the platform (an adapter holds the platform, so this also ends that cycle).
+    /// Stops every channel adapter at once, each finishing its requests in flight, waits for the
+    /// background invocations to finish, and takes the adapters off the platform (an adapter
+    /// holds the platform, so this also ends that cycle). Waits at most
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`]; see [`shutdown_within`](Self::shutdown_within).
     pub async fn shutdown(&self) {
+        self.shutdown_within(DEFAULT_SHUTDOWN_TIMEOUT).await;
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting at most `limit`. Returns whether everything finished
+    /// in time; what did not is logged, and is dropped with the runtime.
+    pub async fn shutdown_within(&self, limit: Duration) -> bool {
         let adapters = self.channels().adapters();
-        futures_util::future::join_all(adapters.iter().map(|a| a.stop())).await;
+        let drain = async {
+            futures_util::future::join_all(adapters.iter().map(|a| a.stop())).await;
+            // Every permit back means no background invocation runs; the permits are returned
+            // at once, so later calls are not refused.
+            let all = u32::try_from(self.inner.max_background).unwrap_or(u32::MAX);
+            if let Ok(permits) = self.inner.background.acquire_many(all).await {
+                drop(permits);
+            }
+        };
+        let finished = tokio::time::timeout(limit, drain).await.is_ok();
+        if !finished {
+            let running = self.inner.max_background - self.inner.background.available_permits();
+            tracing::warn!(
+                limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                background_running = running,
+                "platform shutdown timed out: channels or background invocations still running"
+            );
+        }
         for a in &adapters {
             self.channels().remove_exact(a);
         }
+        finished
+    }
+
+    /// A permit to run one background invocation, or `None` when the bound is reached.
+    pub(crate) fn background_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.background).try_acquire_owned().ok()
+    }
+
+    /// The bound on background invocations.
+    pub(crate) fn max_background(&self) -> usize {
+        self.inner.max_background
     }
 
     /// A context outside any request, with a fresh cid: for invoking services from `main` or a

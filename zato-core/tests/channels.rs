@@ -13,6 +13,7 @@ use serde_json::json;
 use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, ConfigError, Platform,
 };
+use zato_macros::service;
 
 /// An adapter keeping its channels as JSON in memory; a channel needs a `service`.
 #[derive(Debug)]
@@ -51,14 +52,8 @@ impl ChannelAdapter for Memory {
         channels
             .iter()
             .map(|c| {
-                ChannelSummary::new(
-                    self.kind,
-                    name_of(c),
-                    self.name,
-                    c["service"].as_str().unwrap_or_default(),
-                    true,
-                    "",
-                )
+                ChannelSummary::new(self.kind, name_of(c), self.name)
+                    .with_service(c["service"].as_str().unwrap_or_default())
             })
             .collect()
     }
@@ -66,7 +61,7 @@ impl ChannelAdapter for Memory {
         let channels = self.channels.lock().unwrap();
         channels.iter().find(|c| name_of(c) == name).cloned()
     }
-    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
         if config["service"].as_str().is_none() {
             return Err(ConfigError::one("service", "required"));
         }
@@ -75,13 +70,13 @@ impl ChannelAdapter for Memory {
         channels.push(config);
         Ok(())
     }
-    fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
         self.channels.lock().unwrap().retain(|c| name_of(c) != name);
         Ok(())
     }
     async fn start(&self) -> Result<(), ChannelError> {
         if self.serving.swap(true, Ordering::SeqCst) {
-            return Err(ChannelError::AlreadyStarted("serving"));
+            return Err(ChannelError::AlreadyServing(self.name.to_owned()));
         }
         Ok(())
     }
@@ -125,6 +120,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
             json!({"name": "orders", "service": "a"}),
             None,
         ))
+        .await
         .unwrap_err();
     assert_eq!(err.problems()[0].path, "channels.http.orders");
     platform
@@ -134,6 +130,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
             json!({"name": "orders", "service": "a"}),
             Some("back"),
         ))
+        .await
         .unwrap();
     platform
         .channels()
@@ -142,16 +139,32 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
             json!({"name": "in.queue", "service": "b"}),
             None,
         ))
+        .await
         .unwrap();
 
-    // An existing channel stays in its adapter whatever the change names.
-    platform
+    // An existing channel stays in its adapter: naming another is refused, naming none or its
+    // own changes it there.
+    let err = platform
         .channels()
         .apply(upsert(
             ChannelKind::Http,
             json!({"name": "orders", "service": "c"}),
             Some("front"),
         ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: channels.http.orders: the channel is served by adapter `back`, not `front`; remove it there first"
+    );
+    platform
+        .channels()
+        .apply(upsert(
+            ChannelKind::Http,
+            json!({"name": "orders", "service": "c"}),
+            None,
+        ))
+        .await
         .unwrap();
     assert!(front.channels().is_empty());
     assert_eq!(
@@ -176,10 +189,22 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
         ]
     );
 
+    // A channel is addressed by its name: a config without one is refused before any adapter.
+    let err = platform
+        .channels()
+        .apply(upsert(ChannelKind::Amqp, json!({"service": "b"}), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: channels.amqp: a channel needs a `name`, as text"
+    );
+
     // The adapter's own problems come back placed in the document.
     let err = platform
         .channels()
         .apply(upsert(ChannelKind::Amqp, json!({"name": "in.queue"}), None))
+        .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -192,6 +217,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
             kind: ChannelKind::Http,
             name: "orders".into(),
         })
+        .await
         .unwrap();
     let err = platform
         .channels()
@@ -199,6 +225,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
             kind: ChannelKind::Http,
             name: "orders".into(),
         })
+        .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -220,4 +247,37 @@ async fn the_platform_starts_and_stops_every_adapter() {
     platform.shutdown().await;
     assert!(!a.is_serving() && !b.is_serving());
     assert!(platform.channels().names().is_empty());
+}
+
+#[service(name = "demo.slow", crate = "zato_core")]
+async fn slow(_req: zato_core::Request<()>) -> Result<(), zato_core::ServiceError> {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    FINISHED.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+static FINISHED: AtomicBool = AtomicBool::new(false);
+
+#[tokio::test]
+async fn shutdown_waits_for_background_invocations_and_their_number_is_bounded() {
+    let platform = Platform::with_max_background(1);
+    platform.services().deploy(slow).unwrap();
+    let ctx = platform.context();
+    ctx.invoke_async("demo.slow", json!({})).unwrap();
+    // The one slot is taken: the next background call is refused, not queued without bound.
+    let refused = ctx.invoke_async("demo.slow", json!({})).unwrap_err();
+    assert_eq!(refused.status().as_u16(), 503, "{refused}");
+    assert!(refused.to_string().contains("at most 1"), "{refused}");
+
+    assert!(
+        platform
+            .shutdown_within(std::time::Duration::from_secs(30))
+            .await
+    );
+    assert!(
+        FINISHED.load(Ordering::SeqCst),
+        "shutdown returned before the call finished"
+    );
+    // The slot is free again.
+    ctx.invoke_async("demo.slow", json!({})).unwrap();
 }

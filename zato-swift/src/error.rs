@@ -229,9 +229,20 @@ impl SwiftError {
         }
         let kind = self.outgoing_kind();
         let message = self.to_string();
-        OutgoingError::new(connection, kind, message)
-            .with_source(self)
-            .into()
+        // The message is this error's own; its cause becomes the cause, so a report of the
+        // chain says each thing once.
+        let cause = match self.kind {
+            SwiftErrorKind::Timeout { source, .. }
+            | SwiftErrorKind::Unreachable { source, .. }
+            | SwiftErrorKind::Transport { source, .. } => source,
+            _ => None,
+        };
+        let err = OutgoingError::new(connection, kind, message);
+        match cause {
+            Some(cause) => err.with_boxed_source(cause),
+            None => err,
+        }
+        .into()
     }
 }
 

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use zato_core::config::key;
-use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError};
+use zato_core::{
+    ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError, ConfigProblem,
+};
 
 use super::config::{HTTP_SECTION, HttpChannelConfig, HttpConfig, SecurityDef};
 use super::router::RouteTable;
@@ -64,6 +66,16 @@ impl HttpServer {
         let _writer = self.shared.lock_writer();
         let table = RouteTable::build(&config.channels, &config.security)
             .map_err(|e| e.within(HTTP_SECTION))?;
+        let taken: Vec<ConfigProblem> = config
+            .channels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                self.taken_elsewhere(&c.name)
+                    .map(|m| ConfigProblem::new(format!("{HTTP_SECTION}.channels[{i}].name"), m))
+            })
+            .collect();
+        ConfigError::check(taken)?;
         self.install(table, "http configuration applied");
         Ok(())
     }
@@ -154,6 +166,22 @@ impl HttpServer {
         })
     }
 
+    /// Why the channel name `name` cannot be used here: another adapter on the platform serves
+    /// an HTTP channel of that name (names are unique within a kind, platform-wide).
+    fn taken_elsewhere(&self, name: &str) -> Option<String> {
+        let owner = self
+            .shared
+            .platform
+            .channels()
+            .owner(ChannelKind::Http, name)?;
+        (owner.name() != &*self.shared.name).then(|| {
+            format!(
+                "`{name}` is a channel of the adapter `{}` on the same platform",
+                owner.name()
+            )
+        })
+    }
+
     /// Adds or replaces a channel. Paths in errors are relative to the channel.
     fn put_channel(&self, channel: HttpChannelConfig, put: Put) -> Result<(), ConfigError> {
         let _writer = self.shared.lock_writer();
@@ -167,6 +195,11 @@ impl HttpServer {
                 ));
             }
             (Put::Update, None) => return Err(ConfigError::one("", "no such channel")),
+            (_, None) => {
+                if let Some(message) = self.taken_elsewhere(&channel.name) {
+                    return Err(ConfigError::one("name", message));
+                }
+            }
             _ => {}
         }
         let others: Vec<HttpChannelConfig> = current
@@ -250,14 +283,10 @@ fn summary(adapter: &str, ch: &HttpChannelConfig) -> ChannelSummary {
         let methods: Vec<String> = ch.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
         format!("{} {}", methods.join(","), ch.url_path)
     };
-    ChannelSummary::new(
-        ChannelKind::Http,
-        ch.name.as_str(),
-        adapter,
-        ch.service.as_str(),
-        ch.is_active,
-        endpoint,
-    )
+    ChannelSummary::new(ChannelKind::Http, ch.name.as_str(), adapter)
+        .with_service(ch.service.as_str())
+        .with_active(ch.is_active)
+        .with_endpoint(endpoint)
 }
 
 #[async_trait]
@@ -294,12 +323,12 @@ impl ChannelAdapter for HttpServer {
         }
     }
 
-    fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
         let channel = channel_from_json(config)?;
         self.put_channel(channel, Put::Upsert)
     }
 
-    fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
         self.take_channel(name).map(drop)
     }
 

@@ -166,7 +166,8 @@ impl HttpServer {
     ///
     /// # Errors
     ///
-    /// [`ChannelError::AlreadyStarted`] when the server is serving or was stopped.
+    /// [`ChannelError::AlreadyServing`] when the server serves already, [`ChannelError::Stopped`]
+    /// when it was stopped.
     pub async fn start(&self) -> Result<(), ChannelError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let listener = {
@@ -175,11 +176,11 @@ impl HttpServer {
                 Phase::Bound(listener) => listener,
                 Phase::Serving(previous) => {
                     *phase = Phase::Serving(previous);
-                    return Err(ChannelError::AlreadyStarted("serving"));
+                    return Err(ChannelError::AlreadyServing(self.shared.name.to_string()));
                 }
                 Phase::Stopped => {
                     *phase = Phase::Stopped;
-                    return Err(ChannelError::AlreadyStarted("stopped"));
+                    return Err(ChannelError::Stopped(self.shared.name.to_string()));
                 }
             }
         };
@@ -312,14 +313,34 @@ where
 }
 
 /// The error of an address that did not resolve, saying what a valid one looks like when the
-/// trouble is its form (`11223` alone) rather than the name service.
+/// trouble is its form (`11223` alone) rather than the name service; the resolver's own error
+/// stays its `source()`.
 fn unresolved(e: io::Error) -> io::Error {
     let why = if e.kind() == io::ErrorKind::InvalidInput {
-        format!("invalid address, expected host:port such as 127.0.0.1:11223 ({e})")
+        "invalid address, expected host:port such as 127.0.0.1:11223"
     } else {
-        format!("could not resolve the address: {e}")
+        "could not resolve the address"
     };
-    io::Error::new(e.kind(), why)
+    io::Error::new(e.kind(), Unresolved { why, source: e })
+}
+
+/// What was wrong with an address, and the resolver's error.
+#[derive(Debug)]
+struct Unresolved {
+    why: &'static str,
+    source: io::Error,
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.why)
+    }
+}
+
+impl std::error::Error for Unresolved {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, ChannelError> {

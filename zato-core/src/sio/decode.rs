@@ -212,48 +212,61 @@ fn is_blank(body: &[u8]) -> bool {
     body.iter().all(u8::is_ascii_whitespace)
 }
 
-/// Finds the request element of a SOAP envelope: the first child of its Body.
-fn soap_request(envelope: &XmlElement) -> Result<(SoapVersion, Option<&XmlElement>), SioError> {
-    let version = match envelope.namespace.as_deref() {
-        _ if &*envelope.name != "Envelope" => {
-            return Err(SioError::UnexpectedDocument(format!(
-                "expected a SOAP Envelope, got `{}`",
-                excerpt(&envelope.name)
-            )));
-        }
-        Some(SOAP11_NS) => SoapVersion::V11,
-        Some(SOAP12_NS) => SoapVersion::V12,
-        other => {
-            return Err(SioError::UnexpectedDocument(format!(
-                "unknown SOAP envelope namespace `{}`",
-                excerpt(other.unwrap_or(""))
-            )));
-        }
-    };
+/// The SOAP version of an envelope, told by its namespace.
+fn soap_version(envelope: &XmlElement) -> Result<SoapVersion, SioError> {
+    match envelope.namespace.as_deref() {
+        _ if &*envelope.name != "Envelope" => Err(SioError::UnexpectedDocument(format!(
+            "expected a SOAP Envelope, got `{}`",
+            excerpt(&envelope.name)
+        ))),
+        Some(SOAP11_NS) => Ok(SoapVersion::V11),
+        Some(SOAP12_NS) => Ok(SoapVersion::V12),
+        other => Err(SioError::UnexpectedDocument(format!(
+            "unknown SOAP envelope namespace `{}`",
+            excerpt(other.unwrap_or(""))
+        ))),
+    }
+}
+
+/// The request element of a SOAP envelope: the first child of its Body.
+fn soap_request(envelope: &XmlElement) -> Result<Option<&XmlElement>, SioError> {
+    soap_version(envelope)?;
     let body = envelope
         .children
         .iter()
         .find(|c| &*c.name == "Body" && c.namespace.as_deref() == envelope.namespace.as_deref())
         .ok_or_else(|| SioError::UnexpectedDocument("the SOAP envelope has no Body".into()))?;
-    Ok((version, body.children.first()))
+    Ok(body.children.first())
 }
 
-/// Decodes an input object, recording in `soap` the version of an envelope as soon as it is read,
-/// so that a refusal after that point is answered in the caller's SOAP version.
-fn decode_with<T: SioObject>(
-    source: &Source<'_>,
-    soap: &mut Option<SoapVersion>,
-) -> Result<T, SioError> {
+/// Checks the media type and parses the body in the channel's format.
+fn parse_body<'a>(source: &Source<'a>) -> Result<Body<'a>, SioError> {
+    let Source {
+        format,
+        xml_limits,
+        body,
+        content_type,
+        ..
+    } = *source;
+    check_media_type(format, content_type)?;
+    Ok(match format {
+        _ if is_blank(body) && format != DataFormat::Soap => Body::None,
+        DataFormat::Json => Body::Json(parse_json_body(body)?),
+        DataFormat::Form => Body::Pairs(form_urlencoded::parse(body).collect()),
+        DataFormat::Xml | DataFormat::Soap => Body::Xml(xml::parse(utf8(body)?, xml_limits)?),
+    })
+}
+
+/// Decodes an input object from the parsed body merged with the channel parameters.
+fn decode_parsed<T: SioObject>(source: &Source<'_>, parsed: &Body<'_>) -> Result<T, SioError> {
     let Source {
         format,
         params,
-        xml_limits,
         query,
         path_params,
         body,
-        content_type,
+        ..
     } = *source;
-    check_media_type(format, content_type)?;
     let query_pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = match query {
         Some(q) if params.merge_url_params_req && !q.is_empty() => {
             form_urlencoded::parse(q.as_bytes()).collect()
@@ -266,18 +279,12 @@ fn decode_with<T: SioObject>(
         &[]
     };
 
-    let parsed = match format {
-        _ if is_blank(body) && format != DataFormat::Soap => Body::None,
-        DataFormat::Json => Body::Json(parse_json_body(body)?),
-        DataFormat::Form => Body::Pairs(form_urlencoded::parse(body).collect()),
-        DataFormat::Xml | DataFormat::Soap => Body::Xml(xml::parse(utf8(body)?, xml_limits)?),
-    };
     // XML nodes keep the document for `Raw` values; other formats never look at it.
-    let src = match &parsed {
+    let src = match parsed {
         Body::Xml(_) => std::str::from_utf8(body).unwrap_or_default(),
         _ => "",
     };
-    let body_layer = match &parsed {
+    let body_layer = match parsed {
         Body::None => None,
         Body::Json(obj) => {
             // `{"request": {…}}` is unwrapped when the type declares that request element.
@@ -288,14 +295,12 @@ fn decode_with<T: SioObject>(
         }
         Body::Pairs(pairs) => Some(Layer::Pairs(pairs)),
         Body::Xml(root) if format == DataFormat::Soap => {
-            let (version, request) = soap_request(root)?;
-            *soap = Some(version);
-            request.map(|r| Layer::Xml(r, src))
+            soap_request(root)?.map(|r| Layer::Xml(r, src))
         }
         Body::Xml(root) => Some(Layer::Xml(root, src)),
     };
     // The wrapped JSON form needs its inner object parsed; it lives as long as this frame.
-    let wrapped: Option<JsonObject<'_>> = match (&parsed, T::REQUEST_ELEM) {
+    let wrapped: Option<JsonObject<'_>> = match (parsed, T::REQUEST_ELEM) {
         (Body::Json(obj), Some(elem)) if body_layer.is_none() => match obj.0.as_slice() {
             [(key, inner)] if key == elem => Some(
                 serde_json::from_str::<JsonObject<'_>>(inner.get()).map_err(|_| {
@@ -331,10 +336,14 @@ fn decode_with<T: SioObject>(
 
 /// Decodes an input object and tells the format to answer in.
 pub(crate) fn decode_object<T: SioObject>(source: &Source<'_>) -> Decoded<T> {
-    let mut soap = None;
-    let result = decode_with(source, &mut soap);
+    let parsed = parse_body(source);
+    // Once the envelope is read, a refusal is answered in the caller's SOAP version.
+    let soap = match (&parsed, source.format) {
+        (Ok(Body::Xml(root)), DataFormat::Soap) => soap_version(root).ok(),
+        _ => None,
+    };
     Decoded {
-        result,
+        result: parsed.and_then(|body| decode_parsed(source, &body)),
         reply: ReplyFormat::decide(source.format, source.content_type, soap),
     }
 }
@@ -372,7 +381,8 @@ pub fn decode_parts<T: SioObject>(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<T, SioError> {
-    decode_with(&Source::new(format, body).with_query(query), &mut None)
+    let source = Source::new(format, body).with_query(query);
+    decode_parsed(&source, &parse_body(&source)?)
 }
 
 #[cfg(test)]
