@@ -1,7 +1,6 @@
 //! The InvoiceDispatcher example end to end: real HTTP in, Swift out, against wiremock (exact
 //! requests) and against the local Swift-compatible endpoint (objects read back).
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]

@@ -5,8 +5,7 @@
 
 #![allow(
     unreachable_pub,
-    dead_code,
-    reason = "shared by the example and its tests, each using part of it"
+    reason = "public for the test crate that includes this file too"
 )]
 
 use std::error::Error;

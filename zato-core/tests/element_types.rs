@@ -1,7 +1,6 @@
 //! Every element type, from every input format, decodes to the same value.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 
@@ -329,7 +328,6 @@ fn secrets_are_redacted_in_debug_and_in_errors() {
     #[derive(SimpleIo, Debug)]
     #[sio(crate = "zato_core")]
     struct Pin {
-        #[allow(dead_code, reason = "decoded only")]
         pin: Secret<u32>,
     }
     let raw = request(DataFormat::Json, Some("pin=hunter2"), "", None);

@@ -1,7 +1,6 @@
 //! XML built to hurt the parser is refused, quickly and without expanding anything.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 
@@ -14,7 +13,6 @@ use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug)]
 #[sio(crate = "zato_core")]
-#[allow(dead_code, reason = "decoded only")]
 struct Doc {
     a: Option<String>,
 }

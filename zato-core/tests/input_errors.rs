@@ -9,7 +9,6 @@ use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug)]
 #[sio(crate = "zato_core")]
-#[allow(dead_code, reason = "decoded only")]
 struct Invoice {
     id: String,
     amount: u64,
@@ -20,7 +19,6 @@ struct Invoice {
 
 #[derive(SimpleIo, Debug)]
 #[sio(crate = "zato_core")]
-#[allow(dead_code, reason = "decoded only")]
 struct Line {
     qty: u32,
 }

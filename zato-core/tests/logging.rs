@@ -1,6 +1,5 @@
 //! What reaches the logs: failures of background invocations, with both cids.
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]

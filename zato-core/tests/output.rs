@@ -1,7 +1,6 @@
 //! Output in every format: JSON, XML with a namespace, SOAP 1.1 and 1.2, empty keys.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 

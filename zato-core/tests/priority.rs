@@ -1,7 +1,6 @@
 //! Channel parameters against the body, query string against path: Zato's rules and defaults.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 

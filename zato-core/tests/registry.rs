@@ -2,7 +2,6 @@
 //! from services.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 

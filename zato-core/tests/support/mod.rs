@@ -2,7 +2,6 @@
 #![allow(
     dead_code,
     unreachable_pub,
-    missing_docs,
     reason = "test helpers, each used by some tests"
 )]
 #![allow(
