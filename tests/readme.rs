@@ -1,0 +1,32 @@
+//! The README's embedding example is also the crate documentation's: the two must not drift.
+
+/// The lines of the first fenced block opened by `open` in `text`, with `prefix` removed.
+fn block(text: &str, prefix: &str, open: &str) -> Vec<String> {
+    let mut lines = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix(prefix)
+                .or_else(|| l.strip_prefix(prefix.trim_end()))
+                .unwrap_or(l)
+                .trim_end()
+        })
+        .skip_while(|l| l.trim_start() != open)
+        .skip(1);
+    let found: Vec<String> = lines
+        .by_ref()
+        .take_while(|l| l.trim_start() != "```")
+        .map(str::to_owned)
+        .collect();
+    assert!(!found.is_empty(), "no {open} block");
+    found
+}
+
+#[test]
+fn the_embedding_example_is_the_same_in_the_readme_and_the_crate_docs() {
+    let readme = include_str!("../README.md");
+    let docs = include_str!("../src/lib.rs");
+    let in_readme = block(readme, "", "```rust,no_run");
+    let in_docs = block(docs, "//! ", "```no_run");
+    assert_eq!(in_readme, in_docs);
+    assert!(in_readme.iter().any(|l| l.contains("HttpServer::serve")));
+}
