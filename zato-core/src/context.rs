@@ -115,7 +115,7 @@ impl Context {
     /// # Errors
     ///
     /// [`ServiceError::NotFound`] when `S` is not deployed (or another type is deployed under its
-    /// name), or whatever the service returned.
+    /// name), [`ServiceError::Unavailable`] when it is inactive, or whatever the service returned.
     pub async fn invoke_typed<S: Service>(
         &self,
         input: S::Input,
@@ -128,6 +128,12 @@ impl Context {
         let service: &S = deployed.typed::<S>().ok_or_else(|| {
             ServiceError::not_found(format!("service `{}` of this type", S::NAME))
         })?;
+        if !deployed.active.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ServiceError::Unavailable(format!(
+                "service `{}` is inactive",
+                S::NAME
+            )));
+        }
         let mut req = Request::new(input);
         req.cid = self.cid;
         let ctx = Context::new(self.platform.clone(), self.cid, Some(S::NAME));

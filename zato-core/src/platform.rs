@@ -192,6 +192,14 @@ impl Platform {
                 result: Err(ServiceError::not_found(format!("service `{service}`"))),
             };
         };
+        if !deployed.active.load(std::sync::atomic::Ordering::Relaxed) {
+            return Invocation {
+                reply: raw.reply_format(),
+                result: Err(ServiceError::Unavailable(format!(
+                    "service `{service}` is inactive"
+                ))),
+            };
+        }
         let cid = raw.cid;
         let reply = raw.reply_format();
         let ctx = Context::new(self.clone(), cid, Some(deployed.info.name));

@@ -1,12 +1,12 @@
 //! The service registry: deploy, redeploy and undeploy while requests are in flight.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -75,6 +75,8 @@ impl<S: Service> ErasedService for Erased<S> {
 
 /// A deployed service and what is known of it.
 pub(crate) struct Deployed {
+    /// Whether it takes invocations; inactive ones get a 503.
+    pub(crate) active: AtomicBool,
     pub(crate) erased: Arc<dyn ErasedService>,
     typed: Arc<dyn Any + Send + Sync>,
     pub(crate) info: ServiceInfo,
@@ -100,6 +102,8 @@ pub struct ServiceInfo {
     pub output: Vec<ElementDesc>,
     /// How many times a service of this name has been deployed in this registry, counting from 1.
     pub version: u64,
+    /// Whether it takes invocations now.
+    pub is_active: bool,
 }
 
 /// Why a deployment was refused.
@@ -125,6 +129,8 @@ type Map = HashMap<&'static str, Arc<Deployed>>;
 pub struct ServiceRegistry {
     map: ArcSwap<Map>,
     deployments: AtomicU64,
+    /// The names set inactive, deployed or not: a service deployed later starts inactive.
+    inactive: std::sync::Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for ServiceRegistry {
@@ -140,7 +146,9 @@ impl fmt::Debug for ServiceRegistry {
 impl ServiceRegistry {
     fn make<S: Service>(&self, service: S) -> Arc<Deployed> {
         let erased = Arc::new(Erased(service));
+        let active = !self.inactive().contains(S::NAME);
         Arc::new(Deployed {
+            active: AtomicBool::new(active),
             erased: erased.clone(),
             typed: erased,
             info: ServiceInfo {
@@ -149,6 +157,7 @@ impl ServiceRegistry {
                 input: <S::Input as SioInput>::elements(),
                 output: <S::Output as SioOutput>::elements(),
                 version: self.deployments.fetch_add(1, Ordering::Relaxed) + 1,
+                is_active: active,
             },
         })
     }
@@ -216,9 +225,54 @@ impl ServiceRegistry {
         self.map.load().contains_key(name)
     }
 
+    /// Makes the service `name` active or inactive, whether it is deployed yet or not; an
+    /// inactive service answers every invocation with a 503. Invocations already running finish.
+    /// Returns whether a service of that name is deployed.
+    pub fn set_active(&self, name: &str, active: bool) -> bool {
+        {
+            let mut inactive = self.inactive();
+            if active {
+                inactive.remove(name);
+            } else {
+                inactive.insert(name.to_owned());
+            }
+        }
+        match self.get(name) {
+            Some(deployed) => {
+                let was = deployed.active.swap(active, Ordering::Relaxed);
+                if was != active {
+                    tracing::info!(service = name, active, "service activity changed");
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the service `name` takes invocations: deployed and active.
+    pub fn is_active(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|d| d.active.load(Ordering::Relaxed))
+    }
+
+    fn inactive(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // One insert or remove at a time: a panic cannot leave the set half-changed.
+        self.inactive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The deployed services, sorted by name.
     pub fn list(&self) -> Vec<ServiceInfo> {
-        let mut all: Vec<ServiceInfo> = self.map.load().values().map(|d| d.info.clone()).collect();
+        let mut all: Vec<ServiceInfo> = self
+            .map
+            .load()
+            .values()
+            .map(|d| ServiceInfo {
+                is_active: d.active.load(Ordering::Relaxed),
+                ..d.info.clone()
+            })
+            .collect();
         all.sort_by(|a, b| a.name.cmp(b.name));
         all
     }

@@ -1,27 +1,4 @@
-//! The one configuration error of the workspace: every problem at once, each with its path.
-//!
-//! Channel adapters and outgoing connections validate their configuration as a whole and report
-//! every problem they find in one [`ConfigError`], each a [`ConfigProblem`] naming the offending
-//! field by a path into the node's configuration document: `http.channels[2].url_path`,
-//! `outgoing.swift."Invoice Dispatcher".auth_url`.
-//!
-//! # Examples
-//!
-//! ```
-//! use zato_core::{ConfigError, ConfigProblem};
-//!
-//! let mut problems = Vec::new();
-//! problems.push(ConfigProblem::new("auth_url", "must be an http(s) URL"));
-//! problems.push(ConfigProblem::new("pool_size", "must be at least 1"));
-//! let err = ConfigError::check(problems)
-//!     .unwrap_err()
-//!     .within(&format!("outgoing.swift.{}", zato_core::config::key("Invoice Dispatcher")));
-//! assert_eq!(err.problems()[0].path, r#"outgoing.swift."Invoice Dispatcher".auth_url"#);
-//! assert_eq!(
-//!     err.to_string(),
-//!     r#"invalid configuration: outgoing.swift."Invoice Dispatcher".auth_url: must be an http(s) URL; outgoing.swift."Invoice Dispatcher".pool_size: must be at least 1"#,
-//! );
-//! ```
+//! The one configuration error: every problem at once, each with its path.
 
 use std::fmt;
 

@@ -1,0 +1,750 @@
+//! The runtime of a node's configuration: reads, writes and imports made through the store and
+//! applied to the running objects, each built first and swapped in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use super::document::{ConfigDocument, ObjectKey, Section};
+use super::error::{ConfigError, ConfigProblem};
+use super::schema::{Checker, ObjectKind, ObjectSchema, Objects, redacted};
+use super::store::{Commit, ConfigStore, HistoryEntry, Op, Snapshot, StoreError};
+use crate::Platform;
+
+/// What an import would change, or changed: object paths, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Diff {
+    /// Objects the document adds.
+    pub created: Vec<String>,
+    /// Objects it changes.
+    pub updated: Vec<String>,
+    /// Objects it removes: only an import with `replace` removes any.
+    pub deleted: Vec<String>,
+    /// Objects it holds as they are.
+    pub unchanged: Vec<String>,
+}
+
+impl Diff {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// How a document is imported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Only compute the diff; change nothing.
+    pub dry_run: bool,
+    /// Delete the objects the document does not hold. Without it nothing is deleted.
+    pub replace: bool,
+}
+
+/// What an import did, or would do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportOutcome {
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// The store's version after it (before it, for a dry run).
+    pub version: u64,
+    /// What changed, or would.
+    pub diff: Diff,
+}
+
+/// What a write to one object did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The store's version after it.
+    pub version: u64,
+    /// The object.
+    pub key: ObjectKey,
+    /// What happened to it; `None` when the write changed nothing.
+    pub op: Option<Op>,
+    /// The object's version after it; `None` once deleted.
+    pub object_version: Option<u64>,
+}
+
+/// How [`ConfigRuntime::put`] writes an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Only a new object.
+    Create,
+    /// A new object or a whole replacement.
+    Upsert,
+    /// A JSON merge patch (RFC 7396) over an existing object.
+    Patch,
+}
+
+/// Why a change was refused or failed; in each case nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// The configuration is invalid: every problem, with its path.
+    #[error(transparent)]
+    Invalid(ConfigError),
+    /// No such object.
+    #[error("{0}: no such object")]
+    NotFound(ObjectKey),
+    /// The object exists already.
+    #[error("{0}: exists already")]
+    Exists(ObjectKey),
+    /// Other objects refer to the one to delete.
+    #[error("{key}: still referred to by {}", by.join(", "))]
+    Referenced {
+        /// The object.
+        key: ObjectKey,
+        /// Who refers to it.
+        by: Vec<String>,
+    },
+    /// The write was based on another version of the object than the current one.
+    #[error("{key}: changed meanwhile, it is at version {}", current.map_or_else(|| "none (deleted)".to_owned(), |v| v.to_string()))]
+    Stale {
+        /// The object.
+        key: ObjectKey,
+        /// Its version now; `None` when it does not exist.
+        current: Option<u64>,
+    },
+    /// The configuration is valid, but this node failed to apply it; what it had applied was
+    /// put back.
+    #[error("not applied: {0}")]
+    ApplyFailed(ConfigError),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A node's configuration, live: reads and writes go through the store and are applied to the
+/// running channels, connections and services, with no restart.
+///
+/// Every write is checked as a whole document first (every problem reported with its path),
+/// then applied kind by kind, each object built first and swapped in; if one fails, those
+/// already applied are put back and nothing is recorded. Only then is the change committed to the
+/// store, with a new version. Writes run one at a time.
+///
+/// Kinds are registered by the adapter crates that own them ([`ObjectKind`]); `services` is
+/// built in.
+#[derive(Clone)]
+pub struct ConfigRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    platform: Platform,
+    store: Arc<dyn ConfigStore>,
+    kinds: RwLock<BTreeMap<(Section, String), Arc<dyn ObjectKind>>>,
+    writing: tokio::sync::Mutex<()>,
+    applied: AtomicU64,
+}
+
+impl fmt::Debug for ConfigRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<String> = self
+            .kinds()
+            .keys()
+            .map(|(s, k)| format!("{s}.{k}"))
+            .collect();
+        f.debug_struct("ConfigRuntime")
+            .field("store", &self.inner.store)
+            .field("kinds", &kinds)
+            .field("applied", &self.applied_version())
+            .finish()
+    }
+}
+
+/// The built-in kind: services' settings, applied to the platform's registry.
+#[derive(Debug)]
+struct ServiceKind(Platform);
+
+impl ObjectSchema for ServiceKind {
+    fn section(&self) -> Section {
+        Section::Services
+    }
+    fn kind(&self) -> &str {
+        Section::Services.sole_kind()
+    }
+    fn normalize(&self, object: &Value) -> Result<Value, ConfigError> {
+        super::schema::ServiceSchema.normalize(object)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectKind for ServiceKind {
+    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
+        let settings: super::schema::ServiceSettings = serde_json::from_value(object.clone())
+            .map_err(|e| ConfigError::one("", e.to_string()))?;
+        if !self
+            .0
+            .services()
+            .set_active(&settings.name, settings.is_active)
+        {
+            tracing::warn!(service = ?settings.name, "settings kept for a service not deployed on this node");
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        // Without settings a service is active.
+        self.0.services().set_active(name, true);
+        Ok(())
+    }
+}
+
+impl ConfigRuntime {
+    /// A runtime over `store`, applying to `platform`, knowing the `services` section. Register
+    /// the other kinds, then [`import`](Self::import) a document or [`load`](Self::load) what the
+    /// store holds.
+    pub fn new(platform: Platform, store: Arc<dyn ConfigStore>) -> Self {
+        let runtime = ConfigRuntime {
+            inner: Arc::new(Inner {
+                platform: platform.clone(),
+                store,
+                kinds: RwLock::new(BTreeMap::new()),
+                writing: tokio::sync::Mutex::new(()),
+                applied: AtomicU64::new(0),
+            }),
+        };
+        runtime.register(Arc::new(ServiceKind(platform)));
+        runtime
+    }
+
+    /// Adds a kind, replacing one of the same section and kind.
+    pub fn register(&self, kind: Arc<dyn ObjectKind>) {
+        let mut kinds = self
+            .inner
+            .kinds
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kinds.insert((kind.section(), kind.kind().to_owned()), kind);
+    }
+
+    fn kinds(&self) -> BTreeMap<(Section, String), Arc<dyn ObjectKind>> {
+        self.inner
+            .kinds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The platform it applies to.
+    pub fn platform(&self) -> &Platform {
+        &self.inner.platform
+    }
+
+    /// A checker knowing every registered kind.
+    pub fn checker(&self) -> Checker {
+        self.kinds()
+            .into_values()
+            .fold(Checker::new(), |c, k| c.with(k as Arc<dyn ObjectSchema>))
+    }
+
+    /// The kind that applies `object`, stored under `key`.
+    fn kind_of(&self, key: &ObjectKey, object: &Value) -> Option<Arc<dyn ObjectKind>> {
+        let kinds = self.kinds();
+        let kind = match key.section {
+            Section::Security => object.get("type")?.as_str()?.to_owned(),
+            _ => key.kind.clone(),
+        };
+        kinds.get(&(key.section, kind)).cloned()
+    }
+
+    /// The version this node has applied.
+    pub fn applied_version(&self) -> u64 {
+        self.inner.applied.load(Ordering::Relaxed)
+    }
+
+    /// The configuration now, secrets included: for the node's own use, never to be shown.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.inner.store.load().await
+    }
+
+    /// The latest versions, newest first.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.inner.store.history().await
+    }
+
+    /// `object` as it may be shown: secrets as the placeholder.
+    fn shown(&self, key: &ObjectKey, object: &Value) -> Value {
+        let schema = self
+            .kind_of(key, object)
+            .map(|k| k as Arc<dyn ObjectSchema>);
+        redacted(schema.as_ref(), object)
+    }
+
+    /// The whole document, secrets shown as the placeholder, with the store's version.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn export(&self) -> Result<(u64, ConfigDocument), StoreError> {
+        let snapshot = self.snapshot().await?;
+        let mut doc = ConfigDocument::default();
+        for (key, stored) in &snapshot.objects {
+            doc.push(key, self.shown(key, &stored.value));
+        }
+        Ok((snapshot.version, doc))
+    }
+
+    /// One object, secrets shown as the placeholder, with its version.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Option<(Value, u64)>, StoreError> {
+        let snapshot = self.snapshot().await?;
+        Ok(snapshot
+            .objects
+            .get(key)
+            .map(|s| (self.shown(key, &s.value), s.version)))
+    }
+
+    /// The objects of `kind` in `section` (`security` and `service` for the sections without
+    /// kinds), secrets shown as the placeholder, with their versions; and the store's version.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn list(
+        &self,
+        section: Section,
+        kind: &str,
+    ) -> Result<(u64, Vec<(ObjectKey, Value, u64)>), StoreError> {
+        let snapshot = self.snapshot().await?;
+        let items = snapshot
+            .objects
+            .iter()
+            .filter(|(k, _)| k.section == section && k.kind == kind)
+            .map(|(k, s)| (k.clone(), self.shown(k, &s.value), s.version))
+            .collect();
+        Ok((snapshot.version, items))
+    }
+
+    /// Applies what the store holds to the running objects, as a node does when it starts over
+    /// a store that has content.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::ApplyFailed`] listing what could not be applied; the rest is applied.
+    pub async fn load(&self) -> Result<u64, ChangeError> {
+        let _one = self.inner.writing.lock().await;
+        let snapshot = self.snapshot().await?;
+        let mut problems = Vec::new();
+        for section in Section::ALL {
+            for (key, stored) in snapshot
+                .objects
+                .iter()
+                .filter(|(k, _)| k.section == section)
+            {
+                match self.kind_of(key, &stored.value) {
+                    Some(kind) => {
+                        if let Err(e) = kind.apply(&stored.value).await {
+                            problems.extend(e.within(&key.to_string()).into_problems());
+                        }
+                    }
+                    None => problems.push(ConfigProblem::new(
+                        key.to_string(),
+                        "no kind on this node applies it",
+                    )),
+                }
+            }
+        }
+        self.inner
+            .applied
+            .store(snapshot.version, Ordering::Relaxed);
+        ConfigError::check(problems).map_err(ChangeError::ApplyFailed)?;
+        Ok(snapshot.version)
+    }
+
+    /// Imports a document: all of it or nothing.
+    ///
+    /// Objects the document holds are created or replaced; without `replace`, the others stay.
+    /// A secret written as the placeholder keeps its current value, so an export imported back
+    /// changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::Invalid`] listing every problem of the document,
+    /// [`ChangeError::ApplyFailed`] when this node could not apply it (what it had applied is put
+    /// back), or the store's error. In every case nothing changed.
+    pub async fn import(
+        &self,
+        doc: &ConfigDocument,
+        options: ImportOptions,
+        author: &str,
+    ) -> Result<ImportOutcome, ChangeError> {
+        let _one = self.inner.writing.lock().await;
+        let snapshot = self.snapshot().await?;
+        let current = snapshot.values();
+        let checker = self.checker();
+        let given = checker
+            .check_with(doc, Some(&current))
+            .map_err(ChangeError::Invalid)?;
+        let next = if options.replace {
+            given.clone()
+        } else {
+            // The document's objects first, so that positions in errors are the document's.
+            let mut merged = doc.clone();
+            for (key, value) in &current {
+                if !given.contains_key(key) {
+                    merged.push(key, value.clone());
+                }
+            }
+            checker
+                .check_with(&merged, Some(&current))
+                .map_err(ChangeError::Invalid)?
+        };
+        let mut diff = diff(&current, &next);
+        // Without replace, the objects the document left out are not its business.
+        diff.unchanged
+            .retain(|path| given.keys().any(|k| k.to_string() == *path));
+        if options.dry_run {
+            return Ok(ImportOutcome {
+                dry_run: true,
+                version: snapshot.version,
+                diff,
+            });
+        }
+        let version = self.commit(&snapshot, &current, next, author).await?;
+        Ok(ImportOutcome {
+            dry_run: false,
+            version,
+            diff,
+        })
+    }
+
+    /// Creates, replaces or patches one object, as `mode` says. `if_match`, when given, is the
+    /// object's version the write is based on.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::Stale`], [`ChangeError::Exists`], [`ChangeError::NotFound`],
+    /// [`ChangeError::Invalid`] (every problem of the object, and of objects it refers to),
+    /// [`ChangeError::ApplyFailed`] or the store's. In every case nothing changed.
+    pub async fn put(
+        &self,
+        key: &ObjectKey,
+        object: Value,
+        mode: PutMode,
+        if_match: Option<u64>,
+        author: &str,
+    ) -> Result<WriteOutcome, ChangeError> {
+        let _one = self.inner.writing.lock().await;
+        let snapshot = self.snapshot().await?;
+        let existing = snapshot.objects.get(key);
+        check_version(key, existing.map(|s| s.version), if_match)?;
+        let mut object = match (mode, existing) {
+            (PutMode::Create, Some(_)) => return Err(ChangeError::Exists(key.clone())),
+            (PutMode::Patch, None) => return Err(ChangeError::NotFound(key.clone())),
+            (PutMode::Patch, Some(stored)) => {
+                let mut merged = stored.value.clone();
+                merge_patch(&mut merged, &object);
+                merged
+            }
+            (_, _) => object,
+        };
+        let Some(map) = object.as_object_mut() else {
+            return Err(ChangeError::Invalid(ConfigError::one(
+                key.to_string(),
+                "expected an object",
+            )));
+        };
+        match map.get("name") {
+            None | Some(Value::Null) => {
+                map.insert("name".into(), Value::String(key.name.clone()));
+            }
+            Some(Value::String(n)) if *n == key.name => {}
+            Some(_) => {
+                return Err(ChangeError::Invalid(ConfigError::one(
+                    format!("{key}.name"),
+                    "differs from the name the object is addressed by; to rename, create the new object and delete the old",
+                )));
+            }
+        }
+        let current = snapshot.values();
+        let mut doc = ConfigDocument::default();
+        doc.push(key, object);
+        for (k, v) in current.iter().filter(|(k, _)| *k != key) {
+            doc.push(k, v.clone());
+        }
+        let next = self
+            .checker()
+            .check_with(&doc, Some(&current))
+            .map_err(ChangeError::Invalid)?;
+        let op = match (current.get(key), next.get(key)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(_), _) => Some(Op::Updated),
+            (None, _) => Some(Op::Created),
+        };
+        let version = self.commit(&snapshot, &current, next, author).await?;
+        let object_version = match op {
+            Some(_) => Some(version),
+            None => existing.map(|s| s.version),
+        };
+        Ok(WriteOutcome {
+            version,
+            key: key.clone(),
+            op,
+            object_version,
+        })
+    }
+
+    /// Deletes one object. `if_match`, when given, is the object's version the delete is based
+    /// on.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::NotFound`], [`ChangeError::Stale`], [`ChangeError::Referenced`] when other
+    /// objects name it, [`ChangeError::ApplyFailed`] or the store's. In every case nothing
+    /// changed.
+    pub async fn delete(
+        &self,
+        key: &ObjectKey,
+        if_match: Option<u64>,
+        author: &str,
+    ) -> Result<WriteOutcome, ChangeError> {
+        let _one = self.inner.writing.lock().await;
+        let snapshot = self.snapshot().await?;
+        let Some(existing) = snapshot.objects.get(key) else {
+            return Err(ChangeError::NotFound(key.clone()));
+        };
+        check_version(key, Some(existing.version), if_match)?;
+        let checker = self.checker();
+        let by: Vec<String> = snapshot
+            .objects
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .filter(|(k, s)| {
+                checker
+                    .schema_of(k, &s.value)
+                    .is_some_and(|schema| schema.references(&s.value).iter().any(|r| r.to == *key))
+            })
+            .map(|(k, _)| k.to_string())
+            .collect();
+        if !by.is_empty() {
+            return Err(ChangeError::Referenced {
+                key: key.clone(),
+                by,
+            });
+        }
+        let current = snapshot.values();
+        let mut next = current.clone();
+        next.remove(key);
+        let version = self.commit(&snapshot, &current, next, author).await?;
+        Ok(WriteOutcome {
+            version,
+            key: key.clone(),
+            op: Some(Op::Deleted),
+            object_version: None,
+        })
+    }
+
+    /// Tests a connection against its remote system.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::NotFound`] when there is no such object; the ping's own failure is the
+    /// inner `Err`.
+    pub async fn ping(&self, key: &ObjectKey) -> Result<Result<String, String>, ChangeError> {
+        let snapshot = self.snapshot().await?;
+        let Some(stored) = snapshot.objects.get(key) else {
+            return Err(ChangeError::NotFound(key.clone()));
+        };
+        let Some(kind) = self.kind_of(key, &stored.value) else {
+            return Err(ChangeError::NotFound(key.clone()));
+        };
+        Ok(kind.ping(&key.name).await)
+    }
+
+    /// Applies the change from `current` to `next` and commits it. Must be called holding the
+    /// write lock.
+    async fn commit(
+        &self,
+        snapshot: &Snapshot,
+        current: &Objects,
+        next: Objects,
+        author: &str,
+    ) -> Result<u64, ChangeError> {
+        let mut changes: Vec<(ObjectKey, Option<Value>)> = Vec::new();
+        for (key, value) in &next {
+            if current.get(key) != Some(value) {
+                changes.push((key.clone(), Some(value.clone())));
+            }
+        }
+        for key in current.keys() {
+            if !next.contains_key(key) {
+                changes.push((key.clone(), None));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(snapshot.version);
+        }
+        // What is referred to is created first and deleted last.
+        let rank = |s: Section| Section::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        changes.sort_by_key(|(k, v)| match v {
+            Some(_) => (0, rank(k.section)),
+            None => (1, Section::ALL.len() - rank(k.section)),
+        });
+        let mut done: Vec<Applied> = Vec::new();
+        for (key, value) in &changes {
+            let old = current.get(key).cloned();
+            let old_kind = old.as_ref().and_then(|o| self.kind_of(key, o));
+            let result = match value {
+                Some(v) => match self.kind_of(key, v) {
+                    Some(kind) => {
+                        // A security definition changing type leaves its old kind first.
+                        let moved = old_kind.as_ref().filter(|o| o.kind() != kind.kind());
+                        let left = match moved {
+                            Some(o) => o.remove(&key.name).await,
+                            None => Ok(()),
+                        };
+                        match left {
+                            Ok(()) => kind.apply(v).await.map(|()| Some(kind)),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => Err(ConfigError::one("", "no kind on this node applies it")),
+                },
+                None => match &old_kind {
+                    Some(kind) => kind.remove(&key.name).await.map(|()| None),
+                    None => Ok(None),
+                },
+            };
+            match result {
+                Ok(new_kind) => done.push(Applied {
+                    key: key.clone(),
+                    old,
+                    old_kind,
+                    new_kind,
+                }),
+                Err(e) => {
+                    self.undo(done).await;
+                    return Err(ChangeError::ApplyFailed(e.within(&key.to_string())));
+                }
+            }
+        }
+        let commit = Commit {
+            base: snapshot.version,
+            author: author.to_owned(),
+            changes: changes.clone(),
+        };
+        match self.inner.store.commit(commit).await {
+            Ok(version) => {
+                self.inner.applied.store(version, Ordering::Relaxed);
+                let what: Vec<String> = changes
+                    .iter()
+                    .map(|(k, v)| {
+                        let op = match (v, current.contains_key(k)) {
+                            (None, _) => Op::Deleted,
+                            (Some(_), true) => Op::Updated,
+                            (Some(_), false) => Op::Created,
+                        };
+                        format!("{op} {k}")
+                    })
+                    .collect();
+                tracing::info!(version, author = ?author, changes = ?what, "configuration changed");
+                Ok(version)
+            }
+            Err(e) => {
+                self.undo(done).await;
+                Err(ChangeError::Store(e))
+            }
+        }
+    }
+
+    /// Puts back what a failed change applied, newest first.
+    async fn undo(&self, done: Vec<Applied>) {
+        for step in done.into_iter().rev() {
+            let result = match (&step.old, &step.old_kind, &step.new_kind) {
+                (Some(old), Some(old_kind), new_kind) => {
+                    let left = match new_kind {
+                        Some(new) if new.kind() != old_kind.kind() => {
+                            new.remove(&step.key.name).await
+                        }
+                        _ => Ok(()),
+                    };
+                    match left {
+                        Ok(()) => old_kind.apply(old).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                (None, _, Some(new)) => new.remove(&step.key.name).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::error!(object = %step.key, error = %e, "could not put an object back after a failed change");
+            }
+        }
+    }
+}
+
+/// One object a change applied, with what to put back.
+struct Applied {
+    key: ObjectKey,
+    old: Option<Value>,
+    old_kind: Option<Arc<dyn ObjectKind>>,
+    new_kind: Option<Arc<dyn ObjectKind>>,
+}
+
+/// `Ok` when `if_match` is absent or names the object's version.
+fn check_version(
+    key: &ObjectKey,
+    current: Option<u64>,
+    if_match: Option<u64>,
+) -> Result<(), ChangeError> {
+    match if_match {
+        Some(wanted) if current != Some(wanted) => Err(ChangeError::Stale {
+            key: key.clone(),
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The diff from `current` to `next`.
+fn diff(current: &Objects, next: &Objects) -> Diff {
+    let mut d = Diff::default();
+    for (key, value) in next {
+        match current.get(key) {
+            None => d.created.push(key.to_string()),
+            Some(v) if v == value => d.unchanged.push(key.to_string()),
+            Some(_) => d.updated.push(key.to_string()),
+        }
+    }
+    for key in current.keys() {
+        if !next.contains_key(key) {
+            d.deleted.push(key.to_string());
+        }
+    }
+    d
+}
+
+/// Applies a JSON merge patch (RFC 7396): objects merge key by key, `null` removes, anything
+/// else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(map) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                map.remove(k);
+            } else {
+                merge_patch(map.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
