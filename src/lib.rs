@@ -111,7 +111,7 @@ pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelInfo, ChannelKind, ChannelSummary,
     Channels, Cid, ConfigError, ConfigProblem, Context, DataFormat, HttpInfo, OutgoingConnections,
     OutgoingError, OutgoingErrorKind, Platform, RawRequest, RawResponse, Request, Response,
-    Service, ServiceError, ServiceRegistry, config, render_error, sio,
+    Service, ServiceError, ServiceRegistry, render_error, sio,
 };
 
 #[cfg(feature = "macros")]
@@ -119,6 +119,38 @@ pub use zato_macros::{SimpleIo, service};
 
 #[cfg(feature = "http")]
 pub use zato_channels as channels;
+
+/// A node's configuration as data: the config document, its kinds, the store and the runtime
+/// that applies changes live (see [`zato_core::config`]), and a checker knowing every kind
+/// this build has.
+pub mod config {
+    pub use zato_core::config::*;
+
+    /// A checker knowing every kind of this build: `services`, and with their features
+    /// `channels.http`, the security types and `outgoing.swift`. Checks documents offline, as
+    /// `zato config check` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato::config::{ConfigDocument, Format};
+    ///
+    /// let doc = ConfigDocument::parse(r#"{"outgoing": {"swift": [{"name": "s", "pool_size": 0}]}}"#, Format::Json).unwrap();
+    /// let err = zato::config::checker().check(&doc).unwrap_err();
+    /// assert_eq!(err.problems()[0].path, "outgoing.swift.s.pool_size");
+    /// ```
+    pub fn checker() -> Checker {
+        #[allow(unused_mut, reason = "without features nothing is added")]
+        let mut checker = Checker::new();
+        #[cfg(feature = "http")]
+        for schema in zato_channels::config_schemas() {
+            checker.add(schema);
+        }
+        #[cfg(feature = "swift")]
+        checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
+        checker
+    }
+}
 
 #[cfg(feature = "swift")]
 pub use zato_swift as swift;

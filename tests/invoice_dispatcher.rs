@@ -17,8 +17,11 @@ use wiremock::{Mock, MockServer, Request as MockRequest, ResponseTemplate};
 const SEED_BODY: &str = r#"{"id":"123"}"#;
 
 fn config() -> AppConfig {
-    serde_json::from_str(include_str!("../examples/invoice_dispatcher/config.json"))
-        .expect("the example's config parses")
+    AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .expect("the example's config parses")
 }
 
 async fn start(config: AppConfig) -> (Running, String) {

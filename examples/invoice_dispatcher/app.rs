@@ -10,13 +10,17 @@
 
 use std::error::Error;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::Deserialize;
-use zato::channels::{HttpConfig, HttpServer};
+use zato::channels::HttpServer;
+use zato::channels::admin::AdminServer;
+use zato::config::{
+    ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions, MemoryStore,
+};
 use zato::prelude::*;
 use zato::swift::local::{LocalSwift, LocalSwiftConfig};
-use zato::swift::{Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftConnection, SwiftError};
+use zato::swift::{Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError, SwiftKind};
 use zato::{OutgoingError, OutgoingErrorKind};
 
 /// The outgoing connection the service stores invoices through.
@@ -135,11 +139,59 @@ fn stored_and_not(stored: &[String], not_stored: &str, kind: OutgoingErrorKind) 
     .into()
 }
 
-/// The example's configuration file: its HTTP channels and its Swift connection.
-#[derive(Debug, Deserialize)]
+/// The example's configuration: a node's config document (its HTTP channels and its Swift
+/// connection), with the Swift connection also as a typed value, which `main` fills from the
+/// environment and tests point at their own Swift.
+#[derive(Debug, Clone)]
 pub struct AppConfig {
-    pub http: HttpConfig,
+    /// The whole document.
+    pub document: ConfigDocument,
+    /// The connection named [`CONNECTION`], as the document holds it.
     pub swift: SwiftConfig,
+}
+
+impl AppConfig {
+    /// Reads a config document holding the connection named [`CONNECTION`].
+    pub fn parse(text: &str, format: Format) -> Result<AppConfig, ConfigError> {
+        let document = ConfigDocument::parse(text, format)?;
+        let found = document
+            .outgoing
+            .get("swift")
+            .and_then(|list| list.iter().find(|o| o["name"] == CONNECTION));
+        let Some(object) = found else {
+            return Err(ConfigError::one(
+                "outgoing.swift",
+                format!("the example needs a Swift connection named `{CONNECTION}`"),
+            ));
+        };
+        // serde's message could quote a secret: the checker reports the details.
+        let swift = serde_json::from_value(object.clone()).map_err(|_| {
+            zato::config::checker()
+                .check(&document)
+                .err()
+                .unwrap_or_else(|| ConfigError::one("outgoing.swift", "cannot be read"))
+        })?;
+        Ok(AppConfig { document, swift })
+    }
+
+    /// The document, with the typed connection written back into it.
+    pub fn into_document(self) -> ConfigDocument {
+        let mut document = self.document;
+        let mut object = serde_json::to_value(&self.swift).unwrap_or_default();
+        // A `Secret` writes itself as `***`: the document keeps the secret itself.
+        if let Some(map) = object.as_object_mut() {
+            for (field, secret) in [("key", &self.swift.key), ("preauth_token", &self.swift.preauth_token)] {
+                let value = secret.as_ref().map_or(serde_json::Value::Null, |s| s.expose().clone().into());
+                map.insert(field.to_owned(), value);
+            }
+        }
+        let list = document.outgoing.entry("swift".to_owned()).or_default();
+        match list.iter_mut().find(|o| o["name"] == CONNECTION) {
+            Some(slot) => *slot = object,
+            None => list.push(object),
+        }
+        document
+    }
 }
 
 /// A running InvoiceDispatcher.
@@ -147,13 +199,21 @@ pub struct AppConfig {
 pub struct Running {
     pub platform: Platform,
     pub http: HttpServer,
+    /// The node's configuration, live: what the admin API changes.
+    pub runtime: ConfigRuntime,
+    /// The admin API, when a token was given.
+    pub admin: Option<AdminServer>,
     /// The local Swift-compatible endpoint, when no Swift credentials were configured.
     pub local: Option<LocalSwift>,
 }
 
 impl Running {
-    /// Stops the platform's channels (finishing requests in flight), then the local endpoint.
+    /// Stops the admin API, the platform's channels (finishing requests in flight), then the
+    /// local endpoint.
     pub async fn shutdown(self) {
+        if let Some(admin) = &self.admin {
+            admin.shutdown().await;
+        }
         self.platform.shutdown().await;
         if let Some(local) = self.local {
             local.shutdown().await;
@@ -166,12 +226,29 @@ fn has_credentials(swift: &SwiftConfig) -> bool {
     set(&swift.auth_url) || set(&swift.preauth_url)
 }
 
+/// Where the admin API listens and the token callers must present.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub addr: String,
+    pub token: Secret<String>,
+}
+
 /// Deploys the service, connects to Swift (or, with no credentials, starts the local endpoint
 /// keeping objects in `local_dir`), and serves the HTTP channels on `addr`.
 pub async fn start(
+    config: AppConfig,
+    addr: &str,
+    local_dir: Option<PathBuf>,
+) -> Result<Running, Box<dyn Error + Send + Sync>> {
+    start_with_admin(config, addr, local_dir, None).await
+}
+
+/// Like [`start`], with the admin API on `admin.addr` when `admin` is given.
+pub async fn start_with_admin(
     mut config: AppConfig,
     addr: &str,
     local_dir: Option<PathBuf>,
+    admin: Option<AdminSettings>,
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
     let platform = Platform::new();
     platform.services().deploy(invoice_dispatcher)?;
@@ -206,13 +283,38 @@ pub async fn start(
         Some(local)
     };
 
-    platform
-        .outgoing()
-        .add_swift(SwiftConnection::new(config.swift)?);
-    let http = HttpServer::serve(addr, platform.clone(), config.http).await?;
+    let http = HttpServer::bind(addr, platform.clone()).await?;
+    let runtime = ConfigRuntime::new(platform.clone(), Arc::new(MemoryStore::new()));
+    for kind in http.config_kinds() {
+        runtime.register(kind);
+    }
+    runtime.register(Arc::new(SwiftKind::new(&platform)));
+    let seeded = runtime
+        .import(
+            &config.into_document(),
+            ImportOptions {
+                dry_run: false,
+                replace: true,
+            },
+            "config file",
+        )
+        .await;
+    if let Err(e) = seeded {
+        http.shutdown().await;
+        return Err(e.into());
+    }
+    http.start().await?;
+    let admin = match admin {
+        Some(settings) => {
+            Some(AdminServer::serve(&settings.addr, runtime.clone(), settings.token).await?)
+        }
+        None => None,
+    };
     Ok(Running {
         platform,
         http,
+        runtime,
+        admin,
         local,
     })
 }

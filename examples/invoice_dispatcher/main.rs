@@ -5,20 +5,27 @@
 //! curl "localhost:11223/invoice.dispatcher?target=CRM&target=Billing" -d '{"id":"123"}'
 //! ```
 //!
-//! Configuration comes from `config.json` beside this file (`ZATO_CONFIG` names another), the
+//! Configuration comes from `config.json` beside this file (`ZATO_CONFIG` names another, in
+//! JSON, TOML or YAML by its extension; `config.toml` is its twin), the
 //! listening address from `ZATO_HTTP_ADDR` (default `127.0.0.1:11223`), and Swift credentials
 //! from the file or from `ZATO_SWIFT_AUTH_URL`, `ZATO_SWIFT_USER`, `ZATO_SWIFT_KEY`,
 //! `ZATO_SWIFT_AUTH_VERSION` and `ZATO_SWIFT_API_KEY` (`1` sends the key as a Rackspace API key,
 //! Keystone v2.0 only). Without credentials the example starts a local Swift-compatible endpoint
 //! and keeps the objects under `target/invoice_dispatcher_swift/`.
+//!
+//! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
+//! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
+#[allow(dead_code, reason = "tests/invoice_dispatcher.rs uses the parts main does not")]
 mod app;
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app::AppConfig;
+use app::{AdminSettings, AppConfig};
+use zato::channels::admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, DEFAULT_ADMIN_ADDR};
+use zato::config::Format;
 
 const DEFAULT_CONFIG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -32,8 +39,9 @@ fn env(name: &str) -> Option<String> {
 fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
     let path = env("ZATO_CONFIG").unwrap_or_else(|| DEFAULT_CONFIG.to_owned());
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let mut config: AppConfig =
-        serde_json::from_str(&text).map_err(|e| format!("invalid config {path}: {e}"))?;
+    let format = Format::from_path(&path)?;
+    let mut config =
+        AppConfig::parse(&text, format).map_err(|e| format!("invalid config {path}: {e}"))?;
     if let Some(url) = env("ZATO_SWIFT_AUTH_URL") {
         config.swift.auth_url = Some(url);
     }
@@ -62,7 +70,19 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     let addr = env("ZATO_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:11223".to_owned());
     let local_dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/invoice_dispatcher_swift");
-    let running = app::start(config, &addr, Some(local_dir)).await?;
+    let admin = match env(ADMIN_TOKEN_ENV) {
+        Some(token) => Some(AdminSettings {
+            addr: env(ADMIN_ADDR_ENV).unwrap_or_else(|| DEFAULT_ADMIN_ADDR.to_owned()),
+            token: token.into(),
+        }),
+        None => {
+            tracing::info!(
+                "admin API not started: set {ADMIN_TOKEN_ENV} to start it (it never runs open)"
+            );
+            None
+        }
+    };
+    let running = app::start_with_admin(config, &addr, Some(local_dir), admin).await?;
     let port = running.http.local_addr().port();
     tracing::info!(
         "listening on http://{}; try:\n  curl \"localhost:{port}/invoice.dispatcher?target=CRM&target=Billing\" -d '{{\"id\":\"123\"}}'",

@@ -40,6 +40,7 @@ pub mod config;
 mod context;
 mod error;
 mod message;
+pub mod metrics;
 mod outgoing;
 mod platform;
 mod registry;

@@ -14,6 +14,7 @@ use crate::channel::{ChannelError, Channels};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
+use crate::metrics::Metrics;
 use crate::outgoing::OutgoingConnections;
 use crate::registry::{Invocation, ServiceRegistry};
 use crate::render::render_error;
@@ -31,6 +32,7 @@ struct Inner {
     services: ServiceRegistry,
     outgoing: OutgoingConnections,
     channels: Channels,
+    metrics: Metrics,
     /// One permit per background invocation running; all of them free means none runs.
     background: Arc<tokio::sync::Semaphore>,
     max_background: usize,
@@ -50,6 +52,7 @@ impl Inner {
             services: ServiceRegistry::default(),
             outgoing: OutgoingConnections::default(),
             channels: Channels::default(),
+            metrics: Metrics::default(),
             background: Arc::new(tokio::sync::Semaphore::new(max)),
             max_background: max,
         }
@@ -96,6 +99,12 @@ impl Platform {
     /// The outgoing connections.
     pub fn outgoing(&self) -> &OutgoingConnections {
         &self.inner.outgoing
+    }
+
+    /// Its metrics: requests per channel, invocations per service, and what adapter crates
+    /// collect.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The channel adapters, and through them every channel of every kind.
@@ -204,11 +213,15 @@ impl Platform {
         let reply = raw.reply_format();
         let ctx = Context::new(self.clone(), cid, Some(deployed.info.name));
         let call = deployed.erased.clone().call(raw, ctx);
-        guarded(cid, deployed.info.name, caller, call, |err| Invocation {
+        let inv = guarded(cid, deployed.info.name, caller, call, |err| Invocation {
             reply,
             result: Err(err),
         })
-        .await
+        .await;
+        self.inner
+            .metrics
+            .invoked(deployed.info.name, inv.result.is_err());
+        inv
     }
 
     /// Like [`invoke_raw`](Self::invoke_raw), with an error rendered as the reply. Errors of the

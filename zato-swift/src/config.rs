@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for AuthVersion {
 /// assert!(!format!("{config:?}").contains("testing"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SwiftConfig {
     /// The connection's name, by which services reach it.
     pub name: String,

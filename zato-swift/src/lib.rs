@@ -48,6 +48,7 @@ mod connection;
 mod error;
 mod large;
 mod listing;
+mod live;
 mod names;
 mod object;
 mod retry;
@@ -63,6 +64,7 @@ pub use large::{BulkDeleteResult, TempUrlDigest, temp_url};
 pub use listing::{
     AccountInfo, ContainerEntry, ContainerInfo, ListOptions, ObjectEntry, ObjectSummary,
 };
+pub use live::SwiftKind;
 pub use names::{MAX_CONTAINER_NAME, MAX_OBJECT_NAME, check_container, check_object};
 pub use object::{GetOptions, Object, ObjectInfo, ObjectStream, PutOptions};
 /// The configuration error every adapter and connection of zato-rs reports.

@@ -58,6 +58,7 @@ fn default_api_key_header() -> String {
 /// assert_eq!(built.url_path, "/hello/{name}");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpChannelConfig {
     /// The channel's unique name.
@@ -194,7 +195,7 @@ impl HttpChannelConfig {
 /// assert!(!format!("{def:?}").contains("secret"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum SecurityDef {
     /// HTTP Basic Auth.
@@ -273,6 +274,7 @@ impl SecurityDef {
 /// config.validate().unwrap();
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpConfig {
     /// The channels.

@@ -11,6 +11,7 @@ mod adapter;
 mod config;
 mod connection;
 mod handle;
+mod kinds;
 mod pattern;
 mod router;
 mod security;
@@ -22,6 +23,7 @@ pub use config::{
     DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
 };
 pub use handle::X_ZATO_CID;
+pub use kinds::{HttpChannelKind, SecurityKind, config_schemas};
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };

@@ -1,0 +1,636 @@
+//! The admin API's requests: authentication, routing and the answers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use zato_core::config::{
+    ChangeError, ConfigDocument, Format, ImportOptions, ObjectKey, PutMode, Section, StoreError,
+    WriteOutcome,
+};
+use zato_core::{ChannelInfo, ChannelKind, Cid, ConfigProblem, DataFormat, RawRequest};
+
+use super::{ADMIN_MAX_BODY, Inner, READ_TIMEOUT};
+
+type Reply = Response<Full<Bytes>>;
+
+/// One error answer: `{"error": {"status", "kind", "message", "problems"}}`.
+fn error(status: StatusCode, kind: &str, message: &str, problems: &[ConfigProblem]) -> Reply {
+    let mut body = json!({"status": status.as_u16(), "kind": kind, "message": message});
+    if !problems.is_empty() {
+        body["problems"] = json!(problems);
+    }
+    let mut reply = json_reply(status, &json!({ "error": body }));
+    if status == StatusCode::UNAUTHORIZED {
+        reply
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    reply
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Reply {
+    let mut text = serde_json::to_vec(body).unwrap_or_default();
+    text.push(b'\n');
+    text_reply(status, "application/json", text)
+}
+
+fn text_reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut reply = Response::new(Full::new(body.into()));
+    *reply.status_mut() = status;
+    reply
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    reply
+}
+
+fn with_etag(mut reply: Reply, version: u64) -> Reply {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        reply.headers_mut().insert(header::ETAG, v);
+    }
+    reply
+}
+
+/// A refused or failed change as an answer.
+fn change_error(e: &ChangeError) -> Reply {
+    let message = e.to_string();
+    match e {
+        ChangeError::Invalid(c) => {
+            error(StatusCode::BAD_REQUEST, "invalid", &message, c.problems())
+        }
+        ChangeError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", &message, &[]),
+        ChangeError::Exists(_) | ChangeError::Referenced { .. } => {
+            error(StatusCode::CONFLICT, "conflict", &message, &[])
+        }
+        ChangeError::Stale { current, .. } => {
+            let reply = error(StatusCode::PRECONDITION_FAILED, "stale", &message, &[]);
+            match current {
+                Some(v) => with_etag(reply, *v),
+                None => reply,
+            }
+        }
+        ChangeError::ApplyFailed(c) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "apply_failed",
+            &message,
+            c.problems(),
+        ),
+        ChangeError::Store(StoreError::Stale { .. }) => {
+            error(StatusCode::CONFLICT, "conflict", &message, &[])
+        }
+        ChangeError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store", &message, &[]),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &message, &[]),
+    }
+}
+
+fn store_error(e: &StoreError) -> Reply {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store",
+        &e.to_string(),
+        &[],
+    )
+}
+
+/// The request's query parameters.
+fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn flag(query: &[(String, String)], name: &str) -> Result<bool, Reply> {
+    match query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()) {
+        None => Ok(false),
+        Some("" | "1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(other) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            &format!("query parameter `{name}`: expected true or false, got {other:?}"),
+            &[],
+        )),
+    }
+}
+
+/// Whether the request carries the token, compared in constant time.
+fn authorized(inner: &Inner, req: &Request<Incoming>) -> bool {
+    let Some(given) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let expected = inner.token.expose().as_bytes();
+    given.trim().as_bytes().ct_eq(expected).into()
+}
+
+/// Who makes a change: `admin-api`, with the client's `X-Zato-Author` when it sends one.
+fn author(req: &Request<Incoming>) -> String {
+    let given: String = req
+        .headers()
+        .get("x-zato-author")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if given.trim().is_empty() {
+        "admin-api".to_owned()
+    } else {
+        format!("admin-api ({})", given.trim())
+    }
+}
+
+/// What `If-Match` asks for.
+enum IfMatch {
+    None,
+    Any,
+    Version(u64),
+}
+
+fn if_match(req: &Request<Incoming>) -> Result<IfMatch, Reply> {
+    let Some(v) = req.headers().get(header::IF_MATCH) else {
+        return Ok(IfMatch::None);
+    };
+    let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(IfMatch::Any);
+    }
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse().map(IfMatch::Version).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "If-Match: expected an object version such as \"7\"",
+            &[],
+        )
+    })
+}
+
+/// The request's body, bounded in size and time.
+async fn body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    let limited = Limited::new(req.into_body(), ADMIN_MAX_BODY);
+    match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("the body exceeds {ADMIN_MAX_BODY} bytes"),
+                &[],
+            ))
+        }
+        Ok(Err(_)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "the body could not be read",
+            &[],
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the body did not arrive in time",
+            &[],
+        )),
+    }
+}
+
+async fn json_body(req: Request<Incoming>) -> Result<Value, Reply> {
+    let bytes = body(req).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            &format!("the body is not JSON: {e}"),
+            &[],
+        )
+    })
+}
+
+/// Answers one request.
+pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+    let segments: Vec<String> = req
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["health", "live"]) => {
+            return json_reply(StatusCode::OK, &json!({"status": "live"}));
+        }
+        (&Method::GET, ["health", "ready"]) => return ready(inner).await,
+        _ => {}
+    }
+    if !authorized(inner, &req) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid admin token is required: Authorization: Bearer <token>",
+            &[],
+        );
+    }
+    let runtime = &inner.runtime;
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["metrics"]) => text_reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            runtime.platform().metrics().render(),
+        ),
+        (&Method::GET, ["api", "config"]) => export(inner, &req).await,
+        (&Method::POST, ["api", "config", "import"]) => import(inner, req).await,
+        (&Method::GET, ["api", "config", "history"]) => match runtime.history().await {
+            Ok(h) => json_reply(
+                StatusCode::OK,
+                &json!({"version": runtime.applied_version(), "history": h}),
+            ),
+            Err(e) => store_error(&e),
+        },
+        (&Method::GET, ["api", "services"]) => services(inner).await,
+        (&Method::POST, ["api", "services", name, "invoke"]) => {
+            let name = (*name).to_owned();
+            invoke(inner, req, &name).await
+        }
+        (&Method::POST, ["api", "outgoing", kind, name, "ping"]) => {
+            let key = ObjectKey::new(Section::Outgoing, *kind, *name);
+            ping(inner, &key).await
+        }
+        (_, ["api", section, rest @ ..]) => {
+            let Some((key_or_kind, name)) = address(section, rest) else {
+                return not_found(req.uri().path());
+            };
+            match name {
+                None => collection(inner, req, key_or_kind).await,
+                Some(name) => {
+                    let key = ObjectKey::new(key_or_kind.0, key_or_kind.1, name);
+                    object(inner, req, key).await
+                }
+            }
+        }
+        _ => not_found(req.uri().path()),
+    }
+}
+
+fn not_found(path: &str) -> Reply {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no such resource: {path:?}"),
+        &[],
+    )
+}
+
+/// The section and kind a path addresses, and the object's name if it names one.
+fn address<'a>(section: &str, rest: &[&'a str]) -> Option<((Section, String), Option<&'a str>)> {
+    let section = Section::parse(section)?;
+    if section.has_kinds() {
+        match rest {
+            [kind] => Some(((section, (*kind).to_owned()), None)),
+            [kind, name] => Some(((section, (*kind).to_owned()), Some(*name))),
+            _ => None,
+        }
+    } else {
+        let kind = section.sole_kind().to_owned();
+        match rest {
+            [] => Some(((section, kind), None)),
+            [name] => Some(((section, kind), Some(*name))),
+            _ => None,
+        }
+    }
+}
+
+async fn ready(inner: &Inner) -> Reply {
+    let platform = inner.runtime.platform();
+    let idle: Vec<String> = platform
+        .channels()
+        .adapters()
+        .iter()
+        .filter(|a| !a.is_serving())
+        .map(|a| a.name().to_owned())
+        .collect();
+    let version = inner.runtime.applied_version();
+    if idle.is_empty() {
+        json_reply(
+            StatusCode::OK,
+            &json!({"status": "ready", "version": version}),
+        )
+    } else {
+        json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not ready", "version": version, "not_serving": idle}),
+        )
+    }
+}
+
+async fn export(inner: &Inner, req: &Request<Incoming>) -> Reply {
+    let q = query(req);
+    let format = match q.iter().find(|(k, _)| k == "format") {
+        None => Format::Json,
+        Some((_, f)) => match Format::from_name(f) {
+            Some(f) => f,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    &format!("format {f:?}: expected json, toml or yaml"),
+                    &[],
+                );
+            }
+        },
+    };
+    let (version, doc) = match inner.runtime.export().await {
+        Ok(x) => x,
+        Err(e) => return store_error(&e),
+    };
+    match doc.to_text(format) {
+        Ok(text) => with_etag(
+            text_reply(StatusCode::OK, format.media_type(), text),
+            version,
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+            &[],
+        ),
+    }
+}
+
+async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
+    let q = query(&req);
+    let (dry_run, replace) = match (flag(&q, "dry_run"), flag(&q, "replace")) {
+        (Ok(d), Ok(r)) => (d, r),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let by_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Format::from_media_type);
+    let format = match q.iter().find(|(k, _)| k == "format") {
+        Some((_, f)) => match Format::from_name(f) {
+            Some(f) => f,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    &format!("format {f:?}: expected json, toml or yaml"),
+                    &[],
+                );
+            }
+        },
+        None => by_type.unwrap_or_default(),
+    };
+    let author = author(&req);
+    let bytes = match body(req).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "the document is not UTF-8",
+            &[],
+        );
+    };
+    let doc = match ConfigDocument::parse(text, format) {
+        Ok(doc) => doc,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string(), e.problems()),
+    };
+    match inner
+        .runtime
+        .import(&doc, ImportOptions { dry_run, replace }, &author)
+        .await
+    {
+        Ok(outcome) => json_reply(StatusCode::OK, &json!(outcome)),
+        Err(e) => change_error(&e),
+    }
+}
+
+async fn services(inner: &Inner) -> Reply {
+    let runtime = &inner.runtime;
+    let (version, configured) = match runtime
+        .list(Section::Services, Section::Services.sole_kind())
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return store_error(&e),
+    };
+    let mut items: Vec<Value> = Vec::new();
+    let deployed = runtime.platform().services().list();
+    for info in &deployed {
+        let found = configured.iter().find(|(k, _, _)| k.name == info.name);
+        items.push(json!({
+            "kind": "service",
+            "name": info.name,
+            "deployed": true,
+            "is_active": info.is_active,
+            "version": found.map(|(_, _, v)| *v),
+            "config": found.map_or_else(|| json!({"name": info.name, "is_active": true}), |(_, c, _)| c.clone()),
+            "input": info.input,
+            "output": info.output,
+        }));
+    }
+    for (key, config, v) in &configured {
+        if !deployed.iter().any(|d| d.name == key.name) {
+            items.push(json!({
+                "kind": "service",
+                "name": key.name,
+                "deployed": false,
+                "is_active": config["is_active"],
+                "version": v,
+                "config": config,
+            }));
+        }
+    }
+    json_reply(
+        StatusCode::OK,
+        &json!({"version": version, "items": items}),
+    )
+}
+
+async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
+    let bytes = match body(req).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let channel = Arc::new(ChannelInfo::new(
+        "admin",
+        ChannelKind::Internal,
+        DataFormat::Json,
+    ));
+    let cid = Cid::new();
+    let raw = RawRequest::new(cid, channel, bytes).with_content_type("application/json");
+    let reply = inner.runtime.platform().dispatch(name, raw).await;
+    let response: Value = if reply.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&reply.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&reply.body).into_owned()))
+    };
+    json_reply(
+        StatusCode::OK,
+        &json!({"cid": cid.to_string(), "status": reply.status.as_u16(), "response": response}),
+    )
+}
+
+async fn ping(inner: &Inner, key: &ObjectKey) -> Reply {
+    let started = std::time::Instant::now();
+    match inner.runtime.ping(key).await {
+        Ok(Ok(message)) => json_reply(
+            StatusCode::OK,
+            &json!({"ok": true, "message": message, "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0}),
+        ),
+        Ok(Err(why)) => json_reply(
+            StatusCode::BAD_GATEWAY,
+            &json!({"ok": false, "error": {"status": 502, "kind": "ping_failed", "message": format!("{key}: {why}")}}),
+        ),
+        Err(e) => change_error(&e),
+    }
+}
+
+async fn collection(inner: &Inner, req: Request<Incoming>, (section, kind): (Section, String)) -> Reply {
+    let runtime = &inner.runtime;
+    match *req.method() {
+        Method::GET => match runtime.list(section, &kind).await {
+            Ok((version, items)) => {
+                let items: Vec<Value> = items
+                    .into_iter()
+                    .map(|(k, config, v)| json!({"kind": k.kind, "name": k.name, "version": v, "config": config}))
+                    .collect();
+                json_reply(StatusCode::OK, &json!({"version": version, "items": items}))
+            }
+            Err(e) => store_error(&e),
+        },
+        Method::POST => {
+            let author = author(&req);
+            let object = match json_body(req).await {
+                Ok(v) => v,
+                Err(reply) => return reply,
+            };
+            let Some(name) = object.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    &format!("{section} {kind}: a new object needs a `name`, as text"),
+                    &[],
+                );
+            };
+            let key = ObjectKey::new(section, kind, name);
+            write_reply(
+                runtime
+                    .put(&key, object, PutMode::Create, None, &author)
+                    .await,
+                StatusCode::CREATED,
+            )
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "unsupported",
+            "a collection takes GET and POST",
+            &[],
+        ),
+    }
+}
+
+async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply {
+    let runtime = &inner.runtime;
+    let wanted = match if_match(&req) {
+        Ok(w) => w,
+        Err(reply) => return reply,
+    };
+    let current = match runtime.get(&key).await {
+        Ok(c) => c,
+        Err(e) => return store_error(&e),
+    };
+    let version = match wanted {
+        IfMatch::None => None,
+        IfMatch::Version(v) => Some(v),
+        IfMatch::Any => match &current {
+            Some((_, v)) => Some(*v),
+            None => {
+                return change_error(&ChangeError::Stale {
+                    key,
+                    current: None,
+                });
+            }
+        },
+    };
+    let author = author(&req);
+    match *req.method() {
+        Method::GET => match current {
+            Some((config, v)) => with_etag(json_reply(StatusCode::OK, &config), v),
+            None => change_error(&ChangeError::NotFound(key)),
+        },
+        Method::PUT => {
+            let created = current.is_none();
+            let object = match json_body(req).await {
+                Ok(v) => v,
+                Err(reply) => return reply,
+            };
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            write_reply(
+                runtime.put(&key, object, PutMode::Upsert, version, &author).await,
+                status,
+            )
+        }
+        Method::PATCH => {
+            let patch = match json_body(req).await {
+                Ok(v) => v,
+                Err(reply) => return reply,
+            };
+            write_reply(
+                runtime.put(&key, patch, PutMode::Patch, version, &author).await,
+                StatusCode::OK,
+            )
+        }
+        Method::DELETE => match runtime.delete(&key, version, &author).await {
+            Ok(outcome) => json_reply(StatusCode::OK, &json!({"version": outcome.version})),
+            Err(e) => change_error(&e),
+        },
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "unsupported",
+            "an object takes GET, PUT, PATCH and DELETE",
+            &[],
+        ),
+    }
+}
+
+fn write_reply(result: Result<WriteOutcome, ChangeError>, status: StatusCode) -> Reply {
+    match result {
+        Ok(outcome) => {
+            let body = json!({
+                "version": outcome.version,
+                "changed": outcome.op.is_some(),
+                "object": {
+                    "section": outcome.key.section,
+                    "kind": outcome.key.kind,
+                    "name": outcome.key.name,
+                    "version": outcome.object_version,
+                },
+            });
+            let reply = json_reply(status, &body);
+            match outcome.object_version {
+                Some(v) => with_etag(reply, v),
+                None => reply,
+            }
+        }
+        Err(e) => change_error(&e),
+    }
+}

@@ -1,0 +1,204 @@
+//! The admin API: a node's configuration and services over JSON REST, on a listener of its own,
+//! behind a bearer token. It never runs open: without a token it does not start.
+//!
+//! | | |
+//! |---|---|
+//! | `GET /health/live`, `GET /health/ready` | no token needed |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET, POST /api/channels/{kind}` | list, create |
+//! | `GET, PUT, PATCH, DELETE /api/channels/{kind}/{name}` | read, replace, merge-patch, delete |
+//! | `… /api/outgoing/{kind}[/{name}]`, `POST …/{name}/ping` | the same, and a ping |
+//! | `… /api/security[/{name}]`, `… /api/services[/{name}]` | the same |
+//! | `POST /api/services/{name}/invoke` | invokes a service with a JSON body |
+//! | `GET /api/config?format=json\|toml\|yaml` | exports the whole document |
+//! | `POST /api/config/import?dry_run=&replace=&format=` | imports one: all or nothing |
+//! | `GET /api/config/history` | who changed what |
+//!
+//! Each object's version is its `ETag`; a write carrying `If-Match` with another version gets a
+//! 412. A write answers once this node has applied it, or failed to (422, nothing changed).
+//! Secrets are write-only: reads and exports show `******`, and writing `******` back keeps the
+//! secret.
+
+mod api;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use zato_core::config::ConfigRuntime;
+use zato_core::{ChannelError, Secret};
+
+/// Where the admin API listens unless `ZATO_ADMIN_ADDR` says otherwise.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:11224";
+
+/// The environment variable holding the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "ZATO_ADMIN_TOKEN";
+
+/// The environment variable holding the admin API's address.
+pub const ADMIN_ADDR_ENV: &str = "ZATO_ADMIN_ADDR";
+
+/// The largest request body the admin API reads: 16 MiB.
+pub const ADMIN_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// How long a client may take to send a request, headers and body.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many connections the admin API keeps open at once.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running admin API.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use zato_channels::admin::AdminServer;
+/// use zato_core::config::{ConfigRuntime, MemoryStore};
+/// use zato_core::Platform;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let platform = Platform::new();
+/// let runtime = ConfigRuntime::new(platform, Arc::new(MemoryStore::new()));
+/// let admin = AdminServer::serve("127.0.0.1:11224", runtime, "s3cret".into()).await?;
+/// println!("admin API on {}", admin.local_addr());
+/// admin.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AdminServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: ConfigRuntime,
+    token: Secret<String>,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    stopped: watch::Sender<bool>,
+}
+
+impl fmt::Debug for AdminServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminServer")
+            .field("local_addr", &self.inner.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminServer {
+    /// Binds `addr` and serves the admin API over `runtime`, to callers presenting `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::Config`] when the token is empty or shorter than 8 characters (the API
+    /// never runs open), [`ChannelError::Bind`] when the address cannot be bound.
+    pub async fn serve(
+        addr: &str,
+        runtime: ConfigRuntime,
+        token: Secret<String>,
+    ) -> Result<AdminServer, ChannelError> {
+        if token.expose().trim().len() < 8 {
+            return Err(zato_core::ConfigError::one(
+                "admin.token",
+                "the admin API needs a token of at least 8 characters; it never runs open",
+            )
+            .into());
+        }
+        let bind_err = |source| ChannelError::Bind {
+            addr: addr.to_owned(),
+            source,
+        };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let (stopped, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            runtime,
+            token,
+            local_addr,
+            stop,
+            stopped,
+        });
+        tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
+        tracing::info!(addr = %local_addr, "admin API listening");
+        Ok(AdminServer { inner })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Stops taking connections, answers the requests in flight (for up to 10 s), then returns.
+    pub async fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+        let mut stopped = self.inner.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+}
+
+/// Returns once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it here.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin API could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let conn_inner = Arc::clone(&inner);
+        let service = service_fn(move |req| {
+            let inner = Arc::clone(&conn_inner);
+            async move { Ok::<_, std::convert::Infallible>(api::handle(&inner, req).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(READ_TIMEOUT);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "admin API connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin API: requests still running at the drain deadline were abandoned");
+    }
+    inner.stopped.send_replace(true);
+    tracing::info!(addr = %inner.local_addr, "admin API stopped");
+}
