@@ -1,0 +1,421 @@
+//! The config runtime over the in-memory store, with kinds that record what they are told: what
+//! a write applies, what a failed one puts back, and what reads show.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use zato_core::Platform;
+use zato_core::config::{
+    ChangeError, ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions, MemoryStore,
+    ObjectKey, ObjectKind, ObjectSchema, PutMode, Reference, SECRET_PLACEHOLDER, Section,
+    normalize_as,
+};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FtpConfig {
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default = "five")]
+    pool_size: u32,
+    #[serde(default)]
+    uses: Option<String>,
+}
+
+fn five() -> u32 {
+    5
+}
+
+/// A kind that keeps what it applied, and refuses to apply an object whose `pool_size` is 13
+/// (valid configuration, failing to build: a port in use, say).
+#[derive(Debug, Default)]
+struct Ftp {
+    live: Mutex<BTreeMap<String, Value>>,
+}
+
+impl Ftp {
+    fn live(&self) -> BTreeMap<String, Value> {
+        self.live.lock().unwrap().clone()
+    }
+}
+
+impl ObjectSchema for Ftp {
+    fn section(&self) -> Section {
+        Section::Outgoing
+    }
+    fn kind(&self) -> &str {
+        "ftp"
+    }
+    fn normalize(&self, object: &Value) -> Result<Value, ConfigError> {
+        let normal = normalize_as::<FtpConfig>(object, self.secret_fields())?;
+        if normal["pool_size"] == 0 {
+            return Err(ConfigError::one("pool_size", "must be at least 1"));
+        }
+        Ok(normal)
+    }
+    fn secret_fields(&self) -> &[&'static str] {
+        &["password"]
+    }
+    fn references(&self, object: &Value) -> Vec<Reference> {
+        object["uses"]
+            .as_str()
+            .map(|s| Reference {
+                field: "uses".into(),
+                to: ObjectKey::new(Section::Outgoing, "ftp", s),
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectKind for Ftp {
+    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
+        if object["pool_size"] == 13 {
+            return Err(ConfigError::one("", "could not build the pool"));
+        }
+        let name = object["name"].as_str().unwrap().to_owned();
+        self.live.lock().unwrap().insert(name, object.clone());
+        Ok(())
+    }
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        self.live.lock().unwrap().remove(name);
+        Ok(())
+    }
+    async fn ping(&self, name: &str) -> Result<String, String> {
+        Ok(format!("{name} answered"))
+    }
+}
+
+fn runtime() -> (ConfigRuntime, Arc<Ftp>) {
+    let runtime = ConfigRuntime::new(Platform::new(), Arc::new(MemoryStore::new()));
+    let ftp = Arc::new(Ftp::default());
+    runtime.register(ftp.clone());
+    (runtime, ftp)
+}
+
+fn doc(v: Value) -> ConfigDocument {
+    ConfigDocument::from_value(v).unwrap()
+}
+
+const APPLY: ImportOptions = ImportOptions {
+    dry_run: false,
+    replace: false,
+};
+
+fn key(name: &str) -> ObjectKey {
+    ObjectKey::new(Section::Outgoing, "ftp", name)
+}
+
+#[tokio::test]
+async fn an_import_reports_its_diff_and_a_dry_run_changes_nothing() {
+    let (rt, ftp) = runtime();
+    let first = rt
+        .import(
+            &doc(json!({"outgoing": {"ftp": [{"name": "a", "password": "pa55"}, {"name": "b"}]}})),
+            APPLY,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    assert_eq!(first.diff.created, ["outgoing.ftp.a", "outgoing.ftp.b"]);
+    assert_eq!(ftp.live()["a"]["password"], "pa55");
+
+    let next = doc(json!({"outgoing": {"ftp": [{"name": "a", "pool_size": 7}, {"name": "c"}]}}));
+    let dry = rt
+        .import(
+            &next,
+            ImportOptions {
+                dry_run: true,
+                replace: true,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(dry.version, 1);
+    assert_eq!(dry.diff.created, ["outgoing.ftp.c"]);
+    assert_eq!(dry.diff.updated, ["outgoing.ftp.a"]);
+    assert_eq!(dry.diff.deleted, ["outgoing.ftp.b"]);
+    assert_eq!(ftp.live().len(), 2, "a dry run applies nothing");
+    assert_eq!(rt.snapshot().await.unwrap().version, 1);
+
+    // Without replace nothing is deleted.
+    let merged = rt.import(&next, APPLY, "test").await.unwrap();
+    assert!(merged.diff.deleted.is_empty());
+    assert_eq!(ftp.live().keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(ftp.live()["a"]["pool_size"], 7);
+}
+
+#[tokio::test]
+async fn a_document_with_problems_in_several_places_is_refused_whole() {
+    let (rt, ftp) = runtime();
+    let bad = doc(json!({
+        "outgoing": {
+            "ftp": [
+                {"name": "ok"},
+                {"name": "zero", "pool_size": 0},
+                {"name": "typo", "pool_sise": 3},
+                {"name": "dangling", "uses": "nowhere"}
+            ],
+            "sftp": [{"name": "x"}]
+        },
+        "services": [{"name": "s", "is_active": "no"}]
+    }));
+    let Err(ChangeError::Invalid(err)) = rt.import(&bad, APPLY, "test").await else {
+        panic!("expected the document to be refused");
+    };
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "outgoing.ftp.zero.pool_size",
+            "outgoing.ftp.typo.pool_sise",
+            "outgoing.sftp",
+            "services.s.is_active",
+            "outgoing.ftp.dangling.uses",
+        ],
+        "{err}"
+    );
+    assert!(ftp.live().is_empty(), "nothing applied");
+    assert_eq!(rt.snapshot().await.unwrap().version, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_change_that_fails_to_apply_is_put_back_and_not_stored() {
+    let (rt, ftp) = runtime();
+    rt.import(
+        &doc(json!({"outgoing": {"ftp": [{"name": "a", "pool_size": 2}]}})),
+        APPLY,
+        "test",
+    )
+    .await
+    .unwrap();
+    // `a` changes first (sorted by name), then `b` fails: `a` must come back as it was.
+    let failing = doc(json!({"outgoing": {"ftp": [
+        {"name": "a", "pool_size": 3},
+        {"name": "b", "pool_size": 13}
+    ]}}));
+    let err = rt.import(&failing, APPLY, "test").await.unwrap_err();
+    let ChangeError::ApplyFailed(e) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(e.problems()[0].path, "outgoing.ftp.b");
+    assert_eq!(ftp.live()["a"]["pool_size"], 2);
+    assert!(!ftp.live().contains_key("b"));
+    assert_eq!(rt.snapshot().await.unwrap().version, 1);
+    assert_eq!(rt.history().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_export_imported_back_changes_nothing_and_keeps_the_secret() {
+    let (rt, ftp) = runtime();
+    rt.import(
+        &doc(json!({"outgoing": {"ftp": [{"name": "a", "password": "pa55"}]}})),
+        APPLY,
+        "test",
+    )
+    .await
+    .unwrap();
+    let (version, exported) = rt.export().await.unwrap();
+    for format in [Format::Json, Format::Toml, Format::Yaml] {
+        let text = exported.to_text(format).unwrap();
+        assert!(!text.contains("pa55"), "{text}");
+        assert!(text.contains(SECRET_PLACEHOLDER), "{text}");
+        let back = ConfigDocument::parse(&text, format).unwrap();
+        let outcome = rt
+            .import(
+                &back,
+                ImportOptions {
+                    dry_run: false,
+                    replace: true,
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert!(outcome.diff.is_empty(), "{format}: {:?}", outcome.diff);
+        assert_eq!(outcome.version, version, "no new version");
+    }
+    assert_eq!(ftp.live()["a"]["password"], "pa55");
+    // The placeholder where there is no secret yet is refused.
+    let new = doc(json!({"outgoing": {"ftp": [{"name": "b", "password": SECRET_PLACEHOLDER}]}}));
+    let err = rt.import(&new, APPLY, "test").await.unwrap_err();
+    assert!(err.to_string().contains("outgoing.ftp.b.password"), "{err}");
+}
+
+#[tokio::test]
+async fn writes_carry_versions_and_a_stale_one_is_refused() {
+    let (rt, ftp) = runtime();
+    let created = rt
+        .put(
+            &key("a"),
+            json!({"password": "p"}),
+            PutMode::Create,
+            None,
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!((created.version, created.object_version), (1, Some(1)));
+    let again = rt
+        .put(&key("a"), json!({}), PutMode::Create, None, "t")
+        .await
+        .unwrap_err();
+    assert!(matches!(again, ChangeError::Exists(_)), "{again}");
+
+    let patched = rt
+        .put(
+            &key("a"),
+            json!({"pool_size": 9, "password": SECRET_PLACEHOLDER}),
+            PutMode::Patch,
+            Some(1),
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.object_version, Some(2));
+    assert_eq!(ftp.live()["a"]["pool_size"], 9);
+    assert_eq!(ftp.live()["a"]["password"], "p");
+
+    let stale = rt
+        .put(
+            &key("a"),
+            json!({"pool_size": 1}),
+            PutMode::Patch,
+            Some(1),
+            "t",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            stale,
+            ChangeError::Stale {
+                current: Some(2),
+                ..
+            }
+        ),
+        "{stale}"
+    );
+    let (shown, version) = rt.get(&key("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (shown["password"].as_str(), version),
+        (Some(SECRET_PLACEHOLDER), 2)
+    );
+
+    let renamed = rt
+        .put(&key("a"), json!({"name": "z"}), PutMode::Upsert, None, "t")
+        .await
+        .unwrap_err();
+    assert!(
+        renamed.to_string().contains("outgoing.ftp.a.name"),
+        "{renamed}"
+    );
+
+    let missing = rt
+        .put(&key("nope"), json!({}), PutMode::Patch, None, "t")
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, ChangeError::NotFound(_)), "{missing}");
+
+    // The store's version counts every change; an object's is its last change.
+    rt.put(&key("b"), json!({}), PutMode::Upsert, None, "t")
+        .await
+        .unwrap();
+    assert_eq!(rt.snapshot().await.unwrap().version, 3);
+    assert_eq!(rt.get(&key("a")).await.unwrap().unwrap().1, 2);
+}
+
+#[tokio::test]
+async fn a_referenced_object_cannot_be_deleted_until_its_user_is() {
+    let (rt, ftp) = runtime();
+    rt.import(
+        &doc(json!({"outgoing": {"ftp": [{"name": "base"}, {"name": "user", "uses": "base"}]}})),
+        APPLY,
+        "test",
+    )
+    .await
+    .unwrap();
+    let err = rt.delete(&key("base"), None, "t").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "outgoing.ftp.base: still referred to by outgoing.ftp.user"
+    );
+    rt.delete(&key("user"), None, "t").await.unwrap();
+    rt.delete(&key("base"), Some(1), "t").await.unwrap();
+    assert!(ftp.live().is_empty());
+    let history = rt.history().await.unwrap();
+    assert_eq!(history[0].changes, ["deleted outgoing.ftp.base"]);
+    assert_eq!(history[0].author, "t");
+}
+
+struct Ping;
+
+impl zato_core::Service for Ping {
+    const NAME: &'static str = "demo.ping";
+    type Input = ();
+    type Output = ();
+
+    async fn handle(
+        &self,
+        _req: zato_core::Request<()>,
+        _ctx: &zato_core::Context,
+    ) -> Result<zato_core::Response<()>, zato_core::ServiceError> {
+        Ok(zato_core::Response::new(()))
+    }
+}
+
+async fn ping_status(platform: &Platform) -> u16 {
+    let channel = Arc::new(zato_core::ChannelInfo::new(
+        "test",
+        zato_core::ChannelKind::Internal,
+        zato_core::DataFormat::Json,
+    ));
+    let raw = zato_core::RawRequest::new(zato_core::Cid::new(), channel, "{}");
+    platform.dispatch("demo.ping", raw).await.status.as_u16()
+}
+
+#[tokio::test]
+async fn services_are_made_inactive_by_configuration() {
+    let (rt, _) = runtime();
+    let platform = rt.platform().clone();
+    platform.services().deploy(Ping).unwrap();
+    assert_eq!(ping_status(&platform).await, 200);
+    let settings = ObjectKey::new(Section::Services, "service", "demo.ping");
+    rt.put(
+        &settings,
+        json!({"is_active": false}),
+        PutMode::Upsert,
+        None,
+        "t",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ping_status(&platform).await, 503);
+    assert!(!platform.services().list()[0].is_active);
+    rt.delete(&settings, None, "t").await.unwrap();
+    assert_eq!(ping_status(&platform).await, 200);
+
+    // Settings for a service deployed later apply when it is.
+    platform.services().undeploy("demo.ping").unwrap();
+    rt.put(
+        &settings,
+        json!({"is_active": false}),
+        PutMode::Upsert,
+        None,
+        "t",
+    )
+    .await
+    .unwrap();
+    platform.services().deploy(Ping).unwrap();
+    assert_eq!(ping_status(&platform).await, 503);
+    assert_eq!(
+        rt.ping(&key("none")).await.unwrap_err().to_string(),
+        "outgoing.ftp.none: no such object"
+    );
+}
