@@ -15,6 +15,9 @@ use prometheus_client::registry::Registry;
 
 use crate::message::ChannelKind;
 
+/// The metrics crate, for adapter crates' collectors: the same version as the registry's.
+pub use prometheus_client;
+
 /// Labels: names are static, values borrowed when they can be.
 pub type Labels = Vec<(&'static str, Cow<'static, str>)>;
 
@@ -28,6 +31,7 @@ fn latency_histogram() -> Histogram {
 /// The metrics of one platform.
 pub struct Metrics {
     registry: Mutex<Registry>,
+    collectors: Mutex<std::collections::HashSet<&'static str>>,
     requests: Family<Labels, Counter>,
     latency: Histograms,
     invocations: Family<Labels, Counter>,
@@ -69,6 +73,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            collectors: Mutex::default(),
             requests,
             latency,
             invocations,
@@ -110,9 +115,17 @@ impl Metrics {
     }
 
     /// Adds a collector, asked for its metrics at each scrape: how adapter crates report state
-    /// such as a pool's size.
-    pub fn register_collector(&self, collector: Box<dyn Collector>) {
-        self.registry().register_collector(collector);
+    /// such as a pool's size. Only the first collector registered under `key` is kept, so that
+    /// an adapter may register its own whenever it is set up.
+    pub fn register_collector(&self, key: &'static str, collector: Box<dyn Collector>) {
+        let first = self
+            .collectors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        if first {
+            self.registry().register_collector(collector);
+        }
     }
 
     /// Every metric, in the Prometheus (OpenMetrics) text format.

@@ -93,6 +93,8 @@ pub struct SwiftConnection {
     /// always the newest one; readers never take it.
     reconfiguring: Mutex<()>,
     alive: Arc<AtomicU64>,
+    waits: AtomicU64,
+    checkout_timeouts: AtomicU64,
 }
 
 impl fmt::Debug for SwiftConnection {
@@ -139,6 +141,10 @@ pub struct PoolStats {
     pub generation: u64,
     /// Pools that still exist: 1, plus old pools still draining after a reconfiguration.
     pub pools_alive: u64,
+    /// Checkouts that found no idle client and had to wait, since the connection was made.
+    pub waits: u64,
+    /// Checkouts that waited `pool_wait` in vain, since the connection was made.
+    pub checkout_timeouts: u64,
 }
 
 fn build(
@@ -182,6 +188,8 @@ impl SwiftConnection {
             current: ArcSwap::from_pointee(build(config, 1, &alive)?),
             reconfiguring: Mutex::new(()),
             alive,
+            waits: AtomicU64::new(0),
+            checkout_timeouts: AtomicU64::new(0),
         })
     }
 
@@ -205,25 +213,32 @@ impl SwiftConnection {
     /// error.
     pub async fn client(&self) -> Result<PooledSwiftClient, SwiftError> {
         let g = self.current.load_full();
-        Self::checkout(&g)
+        self.checkout(&g)
             .await
             .map_err(|e| e.with_connection(&g.shared.name))
     }
 
-    async fn checkout(g: &Generation) -> Result<PooledSwiftClient, SwiftError> {
+    async fn checkout(&self, g: &Generation) -> Result<PooledSwiftClient, SwiftError> {
         if !g.config.is_active {
             return Err(SwiftErrorKind::Inactive.into());
         }
         // Lock-free when a valid token is cached.
         g.shared.auth.session().await?;
+        let state = g.pool.state();
+        if state.idle_connections == 0 && state.connections >= g.config.pool_size {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+        }
         match g.pool.get_owned().await {
             Ok(inner) => Ok(PooledSwiftClient { inner }),
             Err(RunError::User(e)) => Err(e),
-            Err(RunError::TimedOut) => Err(SwiftErrorKind::PoolExhausted {
-                waited: g.config.pool_wait(),
-                pool_size: g.config.pool_size,
-            }
-            .into()),
+            Err(RunError::TimedOut) => Err({
+                self.checkout_timeouts.fetch_add(1, Ordering::Relaxed);
+                SwiftErrorKind::PoolExhausted {
+                    waited: g.config.pool_wait(),
+                    pool_size: g.config.pool_size,
+                }
+                .into()
+            }),
         }
     }
 
@@ -276,6 +291,8 @@ impl SwiftConnection {
             in_use: s.connections.saturating_sub(s.idle_connections),
             generation: g.number,
             pools_alive: self.alive.load(Ordering::SeqCst),
+            waits: self.waits.load(Ordering::Relaxed),
+            checkout_timeouts: self.checkout_timeouts.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,11 +1,18 @@
 //! `outgoing.swift` in a node's config document: Swift connections created, reconfigured and
 //! removed while services use them.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use zato_core::config::{ConfigError, ObjectKind, ObjectSchema, Section, normalize_as};
+use zato_core::metrics::Labels;
+use zato_core::metrics::prometheus_client::collector::Collector;
+use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use zato_core::metrics::prometheus_client::metrics::counter::Counter;
+use zato_core::metrics::prometheus_client::metrics::family::Family;
+use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
 use zato_core::{OutgoingConnections, Platform};
 
 use crate::config::SwiftConfig;
@@ -26,8 +33,15 @@ pub struct SwiftKind {
 }
 
 impl SwiftKind {
-    /// The kind applying to `platform`'s outgoing connections.
+    /// The kind applying to `platform`'s outgoing connections. Also puts the pools of the
+    /// platform's Swift connections into its metrics.
     pub fn new(platform: &Platform) -> Self {
+        platform.metrics().register_collector(
+            "outgoing.swift",
+            Box::new(SwiftPools {
+                outgoing: platform.outgoing().clone(),
+            }),
+        );
         SwiftKind {
             outgoing: Some(platform.outgoing().clone()),
         }
@@ -98,8 +112,8 @@ impl ObjectKind for SwiftKind {
                 .reconfigure(config)
                 .map_err(|e| ConfigError::one("", e.to_string())),
             None => {
-                let conn =
-                    SwiftConnection::new(config).map_err(|e| ConfigError::one("", e.to_string()))?;
+                let conn = SwiftConnection::new(config)
+                    .map_err(|e| ConfigError::one("", e.to_string()))?;
                 outgoing.add_swift(conn);
                 Ok(())
             }
@@ -132,5 +146,72 @@ impl ObjectKind for SwiftKind {
             account.container_count,
             account.object_count
         ))
+    }
+}
+
+/// The pools of a platform's Swift connections, read at each scrape.
+#[derive(Debug)]
+struct SwiftPools {
+    outgoing: OutgoingConnections,
+}
+
+impl Collector for SwiftPools {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let max_size = Family::<Labels, Gauge>::default();
+        let size = Family::<Labels, Gauge>::default();
+        let in_use = Family::<Labels, Gauge>::default();
+        let waits = Family::<Labels, Counter>::default();
+        let timeouts = Family::<Labels, Counter>::default();
+        for name in self.outgoing.names::<SwiftConnection>() {
+            let Some(conn) = self.outgoing.get::<SwiftConnection>(&name) else {
+                continue;
+            };
+            let stats = conn.stats();
+            let labels: Labels = vec![
+                ("kind", Cow::Borrowed("swift")),
+                ("connection", Cow::Owned(name)),
+            ];
+            max_size
+                .get_or_create(&labels)
+                .set(i64::from(stats.max_size));
+            size.get_or_create(&labels).set(i64::from(stats.size));
+            in_use.get_or_create(&labels).set(i64::from(stats.in_use));
+            waits.get_or_create(&labels).inc_by(stats.waits);
+            timeouts
+                .get_or_create(&labels)
+                .inc_by(stats.checkout_timeouts);
+        }
+        for (name, help, family) in [
+            (
+                "outgoing_pool_max_size",
+                "The most clients a pool may hold",
+                &max_size,
+            ),
+            ("outgoing_pool_size", "Clients a pool holds now", &size),
+            (
+                "outgoing_pool_in_use",
+                "Clients checked out of a pool now",
+                &in_use,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, family.metric_type())?;
+            family.encode(metric)?;
+        }
+        for (name, help, family) in [
+            (
+                "outgoing_pool_waits",
+                "Checkouts that found no idle client and waited",
+                &waits,
+            ),
+            (
+                "outgoing_pool_checkout_timeouts",
+                "Checkouts that waited for a client in vain",
+                &timeouts,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, family.metric_type())?;
+            family.encode(metric)?;
+        }
+        Ok(())
     }
 }
