@@ -6,6 +6,7 @@
 )]
 
 #[path = "../examples/invoice_dispatcher/app.rs"]
+#[allow(dead_code, reason = "the admin API's parts are tests/admin.rs's")]
 mod app;
 
 use std::time::Duration;

@@ -180,8 +180,13 @@ impl AppConfig {
         let mut object = serde_json::to_value(&self.swift).unwrap_or_default();
         // A `Secret` writes itself as `***`: the document keeps the secret itself.
         if let Some(map) = object.as_object_mut() {
-            for (field, secret) in [("key", &self.swift.key), ("preauth_token", &self.swift.preauth_token)] {
-                let value = secret.as_ref().map_or(serde_json::Value::Null, |s| s.expose().clone().into());
+            for (field, secret) in [
+                ("key", &self.swift.key),
+                ("preauth_token", &self.swift.preauth_token),
+            ] {
+                let value = secret
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |s| s.expose().clone().into());
                 map.insert(field.to_owned(), value);
             }
         }

@@ -16,7 +16,10 @@
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
-#[allow(dead_code, reason = "tests/invoice_dispatcher.rs uses the parts main does not")]
+#[allow(
+    dead_code,
+    reason = "tests/invoice_dispatcher.rs uses the parts main does not"
+)]
 mod app;
 
 use std::error::Error;

@@ -150,10 +150,9 @@ pub fn normalize_as<T: DeserializeOwned + Serialize>(
         .map_err(|e| ConfigError::one("", format!("cannot be written back: {e}")))?;
     if let (Some(normal), Some(given)) = (normal.as_object_mut(), object.as_object()) {
         for field in secrets {
-            match given.get(*field) {
-                Some(v) => normal.insert((*field).to_owned(), v.clone()),
-                None => normal.remove(*field),
-            };
+            // Absent and null are the same: no secret.
+            let v = given.get(*field).cloned().unwrap_or(Value::Null);
+            normal.insert((*field).to_owned(), v);
         }
     }
     Ok(normal)

@@ -1,0 +1,539 @@
+//! The admin API of the running InvoiceDispatcher, as an operator uses it: changes made while the
+//! node serves, each checked with real requests; imports; and secrets that never show.
+#![allow(
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
+
+#[path = "../examples/invoice_dispatcher/app.rs"]
+#[allow(
+    dead_code,
+    reason = "the example's plain start is the other tests' own"
+)]
+mod app;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use app::{AdminSettings, AppConfig, Running};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use zato::config::{ConfigRuntime, Format, MemoryStore, SECRET_PLACEHOLDER};
+
+const TOKEN: &str = "admin-token-for-tests";
+
+/// Every log line of this test binary, at every level of ours.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "trace,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info,wiremock=info",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Node {
+    running: Running,
+    base: String,
+    admin: String,
+    client: reqwest::Client,
+}
+
+impl Node {
+    async fn start() -> Node {
+        logs();
+        let config = AppConfig::parse(
+            include_str!("../examples/invoice_dispatcher/config.json"),
+            Format::Json,
+        )
+        .expect("the example's config parses");
+        let running = app::start_with_admin(
+            config,
+            "127.0.0.1:0",
+            None,
+            Some(AdminSettings {
+                addr: "127.0.0.1:0".into(),
+                token: TOKEN.to_owned().into(),
+            }),
+        )
+        .await
+        .expect("the example starts");
+        let base = format!("http://{}", running.http.local_addr());
+        let admin = format!(
+            "http://{}",
+            running.admin.as_ref().expect("admin API").local_addr()
+        );
+        Node {
+            running,
+            base,
+            admin,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin API answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, json)
+    }
+
+    async fn text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.admin))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("admin API answers")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    async fn dispatch(&self, path: &str, targets: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .post(format!("{}{path}?{targets}", self.base))
+            .body(r#"{"id":"123"}"#)
+            .send()
+            .await
+            .expect("the channel answers");
+        (resp.status(), resp.text().await.expect("body"))
+    }
+
+    fn swift_key(&self) -> String {
+        self.running
+            .local
+            .as_ref()
+            .expect("the local endpoint")
+            .key()
+            .to_owned()
+    }
+}
+
+const SWIFT: &str = "/api/outgoing/swift/Invoice%20Dispatcher";
+const JSON_CHANNEL: &str = "/api/channels/http/invoice.dispatcher.json";
+
+#[tokio::test]
+async fn the_admin_api_never_runs_open() {
+    let node = Node::start().await;
+    let no_token = node
+        .client
+        .get(format!("{}/api/services", node.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+    let wrong = node
+        .client
+        .get(format!("{}/api/config", node.admin))
+        .bearer_auth("admin-token-for-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    for health in ["/health/live", "/health/ready"] {
+        let resp = node
+            .client
+            .get(format!("{}{health}", node.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{health}");
+    }
+    let runtime = ConfigRuntime::new(zato::Platform::new(), Arc::new(MemoryStore::new()));
+    let refused =
+        zato::channels::admin::AdminServer::serve("127.0.0.1:0", runtime, String::new().into())
+            .await
+            .unwrap_err();
+    assert!(refused.to_string().contains("never runs open"), "{refused}");
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn channels_change_live_with_versions() {
+    let node = Node::start().await;
+    let (status, headers, channel) = node.call(Method::GET, JSON_CHANNEL, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(channel["url_path"], "/invoice.dispatcher");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "\"1\"");
+
+    // Deactivated: 503 at once; reactivated: served again.
+    let (status, _, _) = node
+        .call(
+            Method::PATCH,
+            JSON_CHANNEL,
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = node.dispatch("/invoice.dispatcher", "target=CRM").await;
+    assert_eq!(status, 503, "{body}");
+    // A write based on the old version is refused, and changes nothing.
+    let stale = node
+        .client
+        .patch(format!("{}{JSON_CHANNEL}", node.admin))
+        .bearer_auth(TOKEN)
+        .header("if-match", &etag)
+        .json(&json!({"is_active": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(stale.headers()["etag"], "\"2\"");
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        503
+    );
+    let fresh = node
+        .client
+        .patch(format!("{}{JSON_CHANNEL}", node.admin))
+        .bearer_auth(TOKEN)
+        .header("if-match", "\"2\"")
+        .json(&json!({"is_active": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        200
+    );
+
+    // A new channel serves at once; a bad one is refused with its paths.
+    let (status, _, created) = node
+        .call(
+            Method::POST,
+            "/api/channels/http",
+            Some(json!({"name": "dispatch.v2", "url_path": "/v2/dispatch", "service": "invoice.dispatcher"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(node.dispatch("/v2/dispatch", "target=CRM").await.0, 200);
+    let (status, _, refused) = node
+        .call(
+            Method::POST,
+            "/api/channels/http",
+            Some(json!({"name": "bad", "url_path": "no-slash", "service": "invoice.dispatcher", "secutiry": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let paths: Vec<&str> = refused["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["channels.http.bad.secutiry"], "{refused}");
+    let (status, _, _) = node
+        .call(Method::DELETE, "/api/channels/http/dispatch.v2", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(node.dispatch("/v2/dispatch", "target=CRM").await.0, 404);
+    let (status, _, _) = node
+        .call(Method::DELETE, "/api/channels/http/dispatch.v2", None)
+        .await;
+    assert_eq!(status, 404);
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_key_fails_on_use_naming_the_connection_and_the_right_one_heals_it() {
+    let node = Node::start().await;
+    let (status, _, _) = node
+        .call(Method::PATCH, SWIFT, Some(json!({"key": "wrong"})))
+        .await;
+    assert_eq!(
+        status, 200,
+        "a wrong password is configuration like any other"
+    );
+    let (status, body) = node.dispatch("/invoice.dispatcher", "target=CRM").await;
+    assert!(status.is_server_error(), "{status} {body}");
+    assert!(body.contains("Invoice Dispatcher"), "{body}");
+    let (status, _, ping) = node
+        .call(Method::POST, &format!("{SWIFT}/ping"), None)
+        .await;
+    assert_eq!(status, 502, "{ping}");
+    assert_eq!(ping["ok"], false);
+
+    let key = node.swift_key();
+    node.call(Method::PATCH, SWIFT, Some(json!({"key": key})))
+        .await;
+    let (status, body) = node.dispatch("/invoice.dispatcher", "target=CRM").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, ping) = node
+        .call(Method::POST, &format!("{SWIFT}/ping"), None)
+        .await;
+    assert_eq!(
+        (status, &ping["ok"]),
+        (StatusCode::OK, &json!(true)),
+        "{ping}"
+    );
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn imports_are_all_or_nothing_and_an_export_imports_back_unchanged() {
+    let node = Node::start().await;
+    let import = |query: &'static str, body: String, content_type: &'static str| {
+        node.client
+            .post(format!("{}/api/config/import{query}", node.admin))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    // Errors in several places: all reported, none applied.
+    let bad = r#"
+[[channels.http]]
+name = "new.one"
+url_path = "/new"
+service = "invoice.dispatcher"
+
+[[channels.http]]
+name = "broken"
+url_path = "broken"
+service = "invoice.dispatcher"
+methods = ["P OST"]
+
+[[outgoing.swift]]
+name = "Invoice Dispatcher"
+pool_size = 0
+key = "******"
+
+[[security]]
+type = "oauth"
+name = "x"
+"#;
+    let resp = import("", bad.to_owned(), "application/toml")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let paths: Vec<&str> = body["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "channels.http.broken.url_path",
+            "channels.http.broken.methods[0]",
+            // The document's connection replaces the node's whole: it names no server.
+            "outgoing.swift.\"Invoice Dispatcher\".auth_url",
+            "outgoing.swift.\"Invoice Dispatcher\".user",
+            "outgoing.swift.\"Invoice Dispatcher\".pool_size",
+            "security.x",
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        node.dispatch("/new", "target=CRM").await.0,
+        404,
+        "nothing applied"
+    );
+
+    // An export, imported back with replace: no change, no new version, the key still works.
+    let exported = node.text("/api/config?format=yaml").await;
+    assert!(exported.contains(SECRET_PLACEHOLDER), "{exported}");
+    let resp = import("?replace=true&format=yaml", exported.clone(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(outcome["version"], 1, "{outcome}");
+    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        200
+    );
+
+    // A dry run shows the diff and changes nothing; replace deletes what the document lacks.
+    let mut doc: Value = serde_json::from_str(&node.text("/api/config").await).unwrap();
+    doc["channels"]["http"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["name"] != "invoice.dispatcher.soap");
+    doc["outgoing"]["swift"][0]["pool_size"] = json!(7);
+    let resp = import(
+        "?dry_run=true&replace=true",
+        doc.to_string(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    let dry: Value = resp.json().await.unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        dry["diff"]["updated"],
+        json!(["outgoing.swift.\"Invoice Dispatcher\""])
+    );
+    assert_eq!(
+        dry["diff"]["deleted"],
+        json!(["channels.http.\"invoice.dispatcher.soap\""])
+    );
+    // Still there (a JSON body on a SOAP channel is a 400, not a 404).
+    assert_ne!(
+        node.dispatch("/soap/invoice.dispatcher", "target=CRM")
+            .await
+            .0,
+        404
+    );
+    let resp = import("?replace=true", doc.to_string(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        node.dispatch("/soap/invoice.dispatcher", "target=CRM")
+            .await
+            .0,
+        404
+    );
+    let (_, _, swift) = node.call(Method::GET, SWIFT, None).await;
+    assert_eq!(swift["pool_size"], 7);
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn services_are_listed_invoked_and_deactivated() {
+    let node = Node::start().await;
+    let (status, _, list) = node.call(Method::GET, "/api/services", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["name"], "invoice.dispatcher");
+    assert_eq!(list["items"][0]["is_active"], true);
+    let (status, _, invoked) = node
+        .call(
+            Method::POST,
+            "/api/services/invoice.dispatcher/invoke",
+            Some(json!({"target": ["CRM"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(invoked["status"], 200, "{invoked}");
+    assert_eq!(invoked["response"]["stored"], json!(["CRM"]));
+    assert_eq!(invoked["cid"].as_str().unwrap().len(), 26);
+
+    node.call(
+        Method::PUT,
+        "/api/services/invoice.dispatcher",
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        503
+    );
+    node.call(Method::DELETE, "/api/services/invoice.dispatcher", None)
+        .await;
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        200
+    );
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_secret_shows_in_reads_exports_errors_metrics_or_logs() {
+    let node = Node::start().await;
+    let swift_secret = "sw1ft-s3cret-never-shown";
+    let basic_secret = "b4sic-s3cret-never-shown";
+    let apikey_secret = "ap1key-s3cret-never-shown";
+    let mut shown = Vec::new();
+    // Secrets going in, through every door.
+    let (status, _, body) = node
+        .call(Method::PATCH, SWIFT, Some(json!({"key": swift_secret})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    shown.push(body.to_string());
+    for def in [
+        json!({"type": "basic_auth", "name": "crm", "username": "crm", "password": basic_secret}),
+        json!({"type": "apikey", "name": "billing", "key": apikey_secret}),
+    ] {
+        let (status, _, body) = node.call(Method::POST, "/api/security", Some(def)).await;
+        assert_eq!(status, 201, "{body}");
+        shown.push(body.to_string());
+    }
+    // Errors about objects holding secrets: a secret of the wrong type, a refused change.
+    for patch in [
+        json!({"key": 12345, "pool_size": 0}),
+        json!({"password": ["b4sic-s3cret-never-shown"]}),
+    ] {
+        let path = if patch.get("key").is_some() {
+            SWIFT.to_owned()
+        } else {
+            "/api/security/crm".to_owned()
+        };
+        let (status, _, body) = node.call(Method::PATCH, &path, Some(patch)).await;
+        assert_eq!(status, 400, "{body}");
+        shown.push(body.to_string());
+    }
+    // A failed use of the wrong key.
+    shown.push(node.dispatch("/invoice.dispatcher", "target=CRM").await.1);
+    // Reads.
+    for path in [
+        SWIFT,
+        "/api/outgoing/swift",
+        "/api/security",
+        "/api/security/crm",
+        "/api/security/billing",
+        "/api/config/history",
+        "/metrics",
+    ] {
+        shown.push(node.text(path).await);
+    }
+    for format in ["json", "toml", "yaml"] {
+        shown.push(node.text(&format!("/api/config?format={format}")).await);
+    }
+    let (_, _, def) = node.call(Method::GET, "/api/security/crm", None).await;
+    assert_eq!(def["password"], SECRET_PLACEHOLDER);
+    shown.push(format!("{:?}", node.running.runtime));
+    shown.push(String::from_utf8_lossy(&logs().lock().unwrap()).into_owned());
+    for text in &shown {
+        for secret in [swift_secret, basic_secret, apikey_secret] {
+            assert!(!text.contains(secret), "{secret} shown in:\n{text}");
+        }
+    }
+    assert!(
+        shown.last().unwrap().contains("configuration changed"),
+        "the logs were captured"
+    );
+    node.running.shutdown().await;
+}
