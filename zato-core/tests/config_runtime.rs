@@ -419,3 +419,44 @@ async fn services_are_made_inactive_by_configuration() {
         "outgoing.ftp.none: no such object"
     );
 }
+
+#[cfg(feature = "watch")]
+#[tokio::test]
+async fn edits_of_the_watched_file_are_applied_and_bad_ones_are_not() {
+    let dir = std::env::temp_dir().join(format!("zato-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("node.toml");
+    std::fs::write(&file, "[[outgoing.ftp]]\nname = \"a\"\npool_size = 2\n").unwrap();
+    let (rt, ftp) = runtime();
+    let prepare: Arc<zato_core::config::Prepare> = Arc::new(ConfigDocument::parse);
+    let text = std::fs::read_to_string(&file).unwrap();
+    rt.import(&prepare(&text, Format::Toml).unwrap(), APPLY, "seed")
+        .await
+        .unwrap();
+    let _watch = rt.watch_file(&file, prepare).unwrap();
+
+    let wait_for = |want: u32| {
+        let ftp = ftp.clone();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(30), async {
+                while ftp.live().get("a").map(|a| a["pool_size"].clone()) != Some(json!(want)) {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    std::fs::write(&file, "[[outgoing.ftp]]\nname = \"a\"\npool_size = 3\n").unwrap();
+    assert!(wait_for(3).await, "the edit was not applied");
+    // A refused edit changes nothing; the next good one applies.
+    std::fs::write(&file, "[[outgoing.ftp]]\nname = \"a\"\npool_size = 0\n").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(ftp.live()["a"]["pool_size"], 3);
+    assert_eq!(rt.snapshot().await.unwrap().version, 2);
+    std::fs::write(&file, "[[outgoing.ftp]]\nname = \"a\"\npool_size = 4\n").unwrap();
+    assert!(wait_for(4).await, "the second edit was not applied");
+    let history = rt.history().await.unwrap();
+    assert!(history[0].author.starts_with("file "), "{:?}", history[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

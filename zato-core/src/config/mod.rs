@@ -38,6 +38,8 @@ mod error;
 mod runtime;
 mod schema;
 mod store;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use document::{ConfigDocument, Format, ObjectKey, SECRET_PLACEHOLDER, Section};
 pub use error::{ConfigError, ConfigProblem, key};
@@ -53,3 +55,5 @@ pub use store::{
     Commit, ConfigStore, DEFAULT_HISTORY, HistoryEntry, MemoryStore, Op, Snapshot, StoreError,
     Stored,
 };
+#[cfg(feature = "watch")]
+pub use watch::{FileWatch, Prepare};
