@@ -93,6 +93,6 @@ pub use zato_core::{
 #[cfg(feature = "http")]
 pub use self::http::{
     DEFAULT_API_KEY_HEADER, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, HttpChannelConfig, HttpChannelKind,
-    HttpConfig, HttpServer, SecurityDef, SecurityKind, X_ZATO_CID, config_schemas,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, HttpChannelConfig, HttpChannelKind, HttpConfig,
+    HttpServer, SecurityDef, SecurityKind, X_ZATO_CID, config_schemas,
 };

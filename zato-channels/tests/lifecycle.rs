@@ -91,10 +91,10 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     assert!(body.contains("shutting down"), "{body}");
 
     // A new connection is refused, or if it raced the listener's closing, answered 503 or closed.
-    if let Ok(mut late) = RawConn::connect(addr).await {
-        if let Some((status, ..)) = late.get("/empty").await {
-            assert_eq!(status, 503);
-        }
+    if let Ok(mut late) = RawConn::connect(addr).await
+        && let Some((status, ..)) = late.get("/empty").await
+    {
+        assert_eq!(status, 503);
     }
 
     assert!(

@@ -120,10 +120,10 @@ pub fn render_error(err: &ServiceError, format: ReplyFormat, cid: Cid) -> RawRes
         }
     }
     let mut reply = RawResponse::new(err.status(), format.content_type(), buf);
-    if let ServiceError::MethodNotAllowed { allow } = err {
-        if let Ok(v) = HeaderValue::from_str(allow) {
-            reply.headers.insert(header::ALLOW, v);
-        }
+    if let ServiceError::MethodNotAllowed { allow } = err
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        reply.headers.insert(header::ALLOW, v);
     }
     reply
 }

@@ -1,5 +1,9 @@
 //! The config runtime over the in-memory store, with kinds that record what they are told: what
 //! a write applies, what a failed one puts back, and what reads show.
+#![allow(
+    clippy::unwrap_used,
+    reason = "the test kind and helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

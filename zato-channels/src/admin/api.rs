@@ -98,6 +98,27 @@ fn store_error(e: &StoreError) -> Reply {
     )
 }
 
+/// A request refused before it reaches the store: what [`error`] answers with.
+struct Refusal {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn reply(self) -> Reply {
+        error(self.status, self.kind, &self.message, &[])
+    }
+}
+
 /// The request's query parameters.
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
     req.uri()
@@ -106,16 +127,19 @@ fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn flag(query: &[(String, String)], name: &str) -> Result<bool, Reply> {
-    match query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()) {
+fn flag(query: &[(String, String)], name: &str) -> Result<bool, Refusal> {
+    match query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+    {
         None => Ok(false),
         Some("" | "1" | "true" | "yes") => Ok(true),
         Some("0" | "false" | "no") => Ok(false),
-        Some(other) => Err(error(
+        Some(other) => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid",
-            &format!("query parameter `{name}`: expected true or false, got {other:?}"),
-            &[],
+            format!("query parameter `{name}`: expected true or false, got {other:?}"),
         )),
     }
 }
@@ -159,7 +183,7 @@ enum IfMatch {
     Version(u64),
 }
 
-fn if_match(req: &Request<Incoming>) -> Result<IfMatch, Reply> {
+fn if_match(req: &Request<Incoming>) -> Result<IfMatch, Refusal> {
     let Some(v) = req.headers().get(header::IF_MATCH) else {
         return Ok(IfMatch::None);
     };
@@ -169,51 +193,49 @@ fn if_match(req: &Request<Incoming>) -> Result<IfMatch, Reply> {
     }
     let bare = text.trim_start_matches("W/").trim_matches('"');
     bare.parse().map(IfMatch::Version).map_err(|_| {
-        error(
+        Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid",
             "If-Match: expected an object version such as \"7\"",
-            &[],
         )
     })
 }
 
 /// The request's body, bounded in size and time.
-async fn body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+async fn body(req: Request<Incoming>) -> Result<Bytes, Refusal> {
     let limited = Limited::new(req.into_body(), ADMIN_MAX_BODY);
     match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(error(
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                &format!("the body exceeds {ADMIN_MAX_BODY} bytes"),
-                &[],
+                format!("the body exceeds {ADMIN_MAX_BODY} bytes"),
             ))
         }
-        Ok(Err(_)) => Err(error(
+        Ok(Err(_)) => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid",
             "the body could not be read",
-            &[],
         )),
-        Err(_) => Err(error(
+        Err(_) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
             "the body did not arrive in time",
-            &[],
         )),
     }
 }
 
-async fn json_body(req: Request<Incoming>) -> Result<Value, Reply> {
+async fn json_body(req: Request<Incoming>) -> Result<Value, Refusal> {
     let bytes = body(req).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        error(
+        Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid",
-            &format!("the body is not JSON: {e}"),
-            &[],
+            format!("the body is not JSON: {e}"),
         )
     })
 }
@@ -374,7 +396,7 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
     let q = query(&req);
     let (dry_run, replace) = match (flag(&q, "dry_run"), flag(&q, "replace")) {
         (Ok(d), Ok(r)) => (d, r),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return e.reply(),
     };
     let by_type = req
         .headers()
@@ -398,7 +420,7 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
     let author = author(&req);
     let bytes = match body(req).await {
         Ok(b) => b,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(),
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return error(
@@ -410,7 +432,14 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
     };
     let doc = match ConfigDocument::parse(text, format) {
         Ok(doc) => doc,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string(), e.problems()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                &e.to_string(),
+                e.problems(),
+            );
+        }
     };
     match inner
         .runtime
@@ -458,16 +487,13 @@ async fn services(inner: &Inner) -> Reply {
             }));
         }
     }
-    json_reply(
-        StatusCode::OK,
-        &json!({"version": version, "items": items}),
-    )
+    json_reply(StatusCode::OK, &json!({"version": version, "items": items}))
 }
 
 async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
     let bytes = match body(req).await {
         Ok(b) => b,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(),
     };
     let channel = Arc::new(ChannelInfo::new(
         "admin",
@@ -504,7 +530,11 @@ async fn ping(inner: &Inner, key: &ObjectKey) -> Reply {
     }
 }
 
-async fn collection(inner: &Inner, req: Request<Incoming>, (section, kind): (Section, String)) -> Reply {
+async fn collection(
+    inner: &Inner,
+    req: Request<Incoming>,
+    (section, kind): (Section, String),
+) -> Reply {
     let runtime = &inner.runtime;
     match *req.method() {
         Method::GET => match runtime.list(section, &kind).await {
@@ -521,9 +551,13 @@ async fn collection(inner: &Inner, req: Request<Incoming>, (section, kind): (Sec
             let author = author(&req);
             let object = match json_body(req).await {
                 Ok(v) => v,
-                Err(reply) => return reply,
+                Err(refusal) => return refusal.reply(),
             };
-            let Some(name) = object.get("name").and_then(Value::as_str).map(str::to_owned) else {
+            let Some(name) = object
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "invalid",
@@ -552,7 +586,7 @@ async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply 
     let runtime = &inner.runtime;
     let wanted = match if_match(&req) {
         Ok(w) => w,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(),
     };
     let current = match runtime.get(&key).await {
         Ok(c) => c,
@@ -564,10 +598,7 @@ async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply 
         IfMatch::Any => match &current {
             Some((_, v)) => Some(*v),
             None => {
-                return change_error(&ChangeError::Stale {
-                    key,
-                    current: None,
-                });
+                return change_error(&ChangeError::Stale { key, current: None });
             }
         },
     };
@@ -581,21 +612,29 @@ async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply 
             let created = current.is_none();
             let object = match json_body(req).await {
                 Ok(v) => v,
-                Err(reply) => return reply,
+                Err(refusal) => return refusal.reply(),
             };
-            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             write_reply(
-                runtime.put(&key, object, PutMode::Upsert, version, &author).await,
+                runtime
+                    .put(&key, object, PutMode::Upsert, version, &author)
+                    .await,
                 status,
             )
         }
         Method::PATCH => {
             let patch = match json_body(req).await {
                 Ok(v) => v,
-                Err(reply) => return reply,
+                Err(refusal) => return refusal.reply(),
             };
             write_reply(
-                runtime.put(&key, patch, PutMode::Patch, version, &author).await,
+                runtime
+                    .put(&key, patch, PutMode::Patch, version, &author)
+                    .await,
                 StatusCode::OK,
             )
         }

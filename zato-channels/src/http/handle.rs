@@ -55,10 +55,8 @@ pub(super) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
     *resp.status_mut() = raw.status;
     *resp.headers_mut() = raw.headers;
     let headers = resp.headers_mut();
-    if has_body {
-        if let Some(ct) = content_type_value(raw.content_type) {
-            headers.insert(header::CONTENT_TYPE, ct);
-        }
+    if has_body && let Some(ct) = content_type_value(raw.content_type) {
+        headers.insert(header::CONTENT_TYPE, ct);
     }
     if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
         headers.insert(X_ZATO_CID, v);
@@ -119,15 +117,15 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
             ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
         return error_reply(&err, format, cid);
     }
-    if let Some(security) = &route.security {
-        if !security.check(&parts.headers) {
-            tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
-            let err = ServiceError::Unauthorized("authentication required".into());
-            let mut resp = error_reply(&err, format, cid);
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-            return resp;
-        }
+    if let Some(security) = &route.security
+        && !security.check(&parts.headers)
+    {
+        tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
+        let err = ServiceError::Unauthorized("authentication required".into());
+        let mut resp = error_reply(&err, format, cid);
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
+        return resp;
     }
 
     // The channel's timeout bounds reading the body too: a client that declares a body and

@@ -149,7 +149,8 @@ impl HttpServer {
     /// The config document's kinds this server applies: `channels.http` and the security types.
     /// Register them with a [`ConfigRuntime`](zato_core::config::ConfigRuntime).
     pub fn config_kinds(&self) -> Vec<Arc<dyn ObjectKind>> {
-        let mut kinds: Vec<Arc<dyn ObjectKind>> = vec![Arc::new(HttpChannelKind::new(self.clone()))];
+        let mut kinds: Vec<Arc<dyn ObjectKind>> =
+            vec![Arc::new(HttpChannelKind::new(self.clone()))];
         for k in SecurityKind::all(Some(self.clone())) {
             kinds.push(Arc::new(k));
         }

@@ -118,10 +118,10 @@ impl Node {
             }
             return None;
         };
-        if let Some(child) = self.statics.get(&*static_key(seg)) {
-            if let Some(found) = child.walk(rest.clone(), method, params, wrong_method) {
-                return Some(found);
-            }
+        if let Some(child) = self.statics.get(&*static_key(seg))
+            && let Some(found) = child.walk(rest.clone(), method, params, wrong_method)
+        {
+            return Some(found);
         }
         if let Some(child) = &self.param {
             params.push(seg);

@@ -176,11 +176,11 @@ impl Format {
         let essence = media_type.split(';').next().unwrap_or_default().trim();
         let sub = essence.rsplit('/').next().unwrap_or_default();
         let sub = sub.rsplit('+').next().unwrap_or_default();
-        Format::from_name(sub).or_else(|| match sub {
+        match sub {
             "x-toml" => Some(Format::Toml),
             "x-yaml" => Some(Format::Yaml),
-            _ => None,
-        })
+            _ => Format::from_name(sub),
+        }
     }
 
     /// Its lowercase name.
