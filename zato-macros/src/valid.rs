@@ -35,10 +35,10 @@ fn unsupported(ty: &Type) -> Option<(&Type, &'static str)> {
             let last = p.path.segments.last()?;
             if let PathArguments::AngleBracketed(args) = &last.arguments {
                 for arg in &args.args {
-                    if let GenericArgument::Type(inner) = arg {
-                        if let Some(found) = unsupported(inner) {
-                            return Some(found);
-                        }
+                    if let GenericArgument::Type(inner) = arg
+                        && let Some(found) = unsupported(inner)
+                    {
+                        return Some(found);
                     }
                 }
             }
