@@ -537,3 +537,32 @@ async fn no_secret_shows_in_reads_exports_errors_metrics_or_logs() {
     );
     node.running.shutdown().await;
 }
+
+#[test]
+fn the_example_config_and_its_toml_twin_are_the_same_valid_document() {
+    let json = zato::config::ConfigDocument::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        Format::Json,
+    )
+    .expect("config.json reads");
+    let toml = zato::config::ConfigDocument::parse(
+        include_str!("../examples/invoice_dispatcher/config.toml"),
+        Format::Toml,
+    )
+    .expect("config.toml reads");
+    assert_eq!(json, toml);
+    // The connection names no server and no credentials: the example fills in the local
+    // endpoint's, or the environment's. Everything else checks as it is.
+    let err = zato::config::checker()
+        .check(&json)
+        .expect_err("no Swift server named");
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "outgoing.swift.\"Invoice Dispatcher\".auth_url",
+            "outgoing.swift.\"Invoice Dispatcher\".user",
+            "outgoing.swift.\"Invoice Dispatcher\".key",
+        ]
+    );
+}
