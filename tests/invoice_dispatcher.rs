@@ -258,9 +258,13 @@ async fn a_failing_target_is_an_error_naming_what_was_stored_and_what_was_not() 
     );
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["connection"], "Invoice Dispatcher");
-    let message = v["message"].as_str().unwrap();
-    assert!(message.contains("stored for: CRM;"), "{message}");
-    assert!(message.contains("not stored for: Billing"), "{message}");
+    let message = dispatch_report(&v);
+    assert!(
+        message.starts_with(
+            r#"stored for: "CRM"; not stored for: "Billing"; reasons: "Billing": swift answered 503 Service Unavailable to PUT object Billing/Invoice: overloaded"#
+        ),
+        "{message}"
+    );
     assert!(
         !message.contains("testing") && !message.contains("tk-1"),
         "{message}"
@@ -288,10 +292,214 @@ async fn swift_unreachable_is_a_5xx_naming_the_connection_and_what_was_not_store
     assert!(resp.status().is_server_error(), "{}", resp.status());
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["connection"], "Invoice Dispatcher");
-    let message = v["message"].as_str().unwrap();
+    let message = dispatch_report(&v);
     assert!(
-        message.contains("stored for: none; not stored for: CRM, Billing ("),
+        message.starts_with(
+            r#"stored for: none; not stored for: "CRM", "Billing"; reasons: "CRM", "Billing": swift is unreachable"#
+        ),
         "{message}"
+    );
+    running.shutdown().await;
+}
+
+/// The dispatcher's report in an error body: what follows the connection's name.
+fn dispatch_report(v: &serde_json::Value) -> &str {
+    let message = v["message"].as_str().unwrap_or_default();
+    message
+        .strip_prefix("outgoing connection `Invoice Dispatcher`: ")
+        .unwrap_or(message)
+}
+
+async fn post(url: &str, body: &'static str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn dot_targets_are_a_400_and_nothing_is_sent_to_swift() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    for query in [
+        "target=.",
+        "target=..",
+        "target=CRM&target=..",
+        "target=%2E%2E",
+        "target=a%2Fb",
+        "target=",
+        "target=CRM%0D%0AX",
+    ] {
+        let resp = post(&format!("{base}/invoice.dispatcher?{query}"), SEED_BODY).await;
+        assert_eq!(resp.status(), 400, "{query}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.contains("invalid target"), "{query}: {v}");
+        assert!(!message.contains('\n'), "{query}: {v}");
+    }
+    // Not even an authentication: the targets are checked before a client is taken.
+    let sent = server.received_requests().await.unwrap();
+    assert!(
+        sent.is_empty(),
+        "{:?}",
+        sent.iter().map(|r| r.url.path()).collect::<Vec<_>>()
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_targets_than_the_limit_is_a_400_naming_target_and_the_limit() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let query = |n: usize| {
+        (0..n)
+            .map(|i| format!("target=t{i}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let over = app::MAX_TARGETS + 1;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/invoice.dispatcher?{}", query(over)))
+        .body(SEED_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["message"].as_str().unwrap_or_default(),
+        format!("bad request: too many values of `target`: {over}, at most 100")
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // At the limit, every target is stored.
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{base}/invoice.dispatcher?{}",
+            query(app::MAX_TARGETS)
+        ))
+        .body(SEED_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["stored"].as_array().map(Vec::len), Some(app::MAX_TARGETS));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(puts(&requests).len(), app::MAX_TARGETS);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_target_named_twice_is_stored_once() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let resp = post(
+        &format!("{base}/invoice.dispatcher?target=CRM&target=Billing&target=CRM"),
+        SEED_BODY,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v, serde_json::json!({"stored": ["CRM", "Billing"]}));
+    let mut paths: Vec<String> = puts(&server.received_requests().await.unwrap())
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/v1/AUTH_test/Billing/Invoice", "/v1/AUTH_test/CRM/Invoice"]
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_empty_invoice_is_stored_with_content_length_zero() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(201).insert_header("etag", "d41d8cd98f00b204e9800998ecf8427e"),
+        )
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let resp = post(&format!("{base}/invoice.dispatcher?target=CRM"), "").await;
+    assert_eq!(resp.status(), 200);
+    let requests = server.received_requests().await.unwrap();
+    let put = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .expect("a PUT was sent");
+    assert_eq!(put.url.path(), "/v1/AUTH_test/CRM/Invoice");
+    assert_eq!(
+        put.headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some("0")
+    );
+    assert!(put.body.is_empty());
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_empty_invoice_is_stored_on_the_local_endpoint() {
+    let (running, base) = start(config()).await;
+    let resp = post(
+        &format!("{base}/invoice.dispatcher?target=CRM&target=Billing"),
+        "",
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v, serde_json::json!({"stored": ["CRM", "Billing"]}));
+    let local = running.local.as_ref().expect("the local endpoint");
+    for target in ["CRM", "Billing"] {
+        assert_eq!(
+            local.object(target, app::OBJECT).as_deref(),
+            Some(&b""[..]),
+            "{target}"
+        );
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_html_error_page_from_swift_is_summarised_not_relayed() {
+    let server = mock_swift().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .insert_header("content-type", "text/html")
+                .set_body_string(
+                    "<html>\n<head><title>Oops</title></head>\r\n<body><h1>Internal Server \
+                     Error</h1>\n<p>Something   broke.</p></body></html>",
+                ),
+        )
+        .mount(&server)
+        .await;
+    let (running, base) = start(config_for(&server)).await;
+    let resp = post(&format!("{base}/invoice.dispatcher?target=CRM"), SEED_BODY).await;
+    assert_eq!(resp.status(), 502);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        dispatch_report(&v),
+        r#"stored for: none; not stored for: "CRM"; reasons: "CRM": swift answered 500 Internal Server Error to PUT object CRM/Invoice: Oops Internal Server Error Something broke."#
     );
     running.shutdown().await;
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::{StreamExt, stream};
 use zato::channels::HttpServer;
 use zato::channels::admin::AdminServer;
 use zato::config::{
@@ -40,54 +41,96 @@ pub struct Dispatched {
     pub stored: Vec<String>,
 }
 
+/// The most targets one request may name: each is a write to Swift.
+pub const MAX_TARGETS: usize = 100;
+/// How many targets of one request are written at once, each with its own pooled client; never
+/// more than the pool holds.
+pub const CONCURRENT_WRITES: u32 = 4;
+
+/// Stores the raw request as the object [`OBJECT`] in one container per target.
+///
+/// Targets are checked first (at least one, at most [`MAX_TARGETS`], each a valid container
+/// name), so a bad request writes nothing. A target named twice is stored once: the duplicates
+/// are dropped, the first occurrence keeps its place, and the reply lists each target once.
+///
+/// Targets are written concurrently, at most [`CONCURRENT_WRITES`] at a time (and no more than
+/// the pool's size); each write checks out its own client and returns it when done, so a slow
+/// target delays no other, and one request never holds more than that many clients.
+///
+/// On success the reply lists every target; otherwise the error names the targets stored, those
+/// not stored, and those whose outcome is unknown (no answer came), with the reasons.
 #[service(name = "invoice.dispatcher")]
 pub async fn invoice_dispatcher(
     req: Request<Dispatch>,
     ctx: &Context,
 ) -> Result<Dispatched, ServiceError> {
-    check_targets(&req.input.target)?;
-    // Without a client nothing is stored: the error says so, target by target, like any other.
-    let client = match ctx.outgoing().swift(CONNECTION)?.client().await {
-        Ok(client) => client,
-        Err(e) => return Err(dispatch_failure(&[], &req.input.target, &e)),
-    };
+    let targets = check_targets(&req.input.target)?;
+    let conn = ctx.outgoing().swift(CONNECTION)?;
+    let width = CONCURRENT_WRITES.min(conn.config().pool_size).max(1) as usize;
+    // Each write owns what it uses, so the writes can run side by side in this task.
+    let writes = targets.into_iter().enumerate().map(|(i, target)| {
+        let conn = conn.clone();
+        let invoice = req.raw_request.clone();
+        async move {
+            let result = match conn.client().await {
+                Ok(client) => store(&client, &target, invoice).await,
+                Err(e) => Err(e),
+            };
+            (i, target, result)
+        }
+    });
+    let mut results: Vec<_> = stream::iter(writes).buffer_unordered(width).collect().await;
+    results.sort_by_key(|(i, _, _)| *i);
 
-    let mut stored = Vec::new();
-    let mut failed = Vec::new();
-    for target in &req.input.target {
-        match store(&client, target, req.raw_request.clone()).await {
-            Ok(()) => stored.push(target.clone()),
-            Err(e) => failed.push((target.clone(), e)),
+    let mut outcome = Outcome::default();
+    for (_, target, result) in results {
+        match result {
+            Ok(()) => outcome.stored.push(target),
+            Err(e) => outcome.failed.push((target, e)),
         }
     }
-    if failed.is_empty() {
-        Ok(Dispatched { stored })
+    if outcome.failed.is_empty() {
+        Ok(Dispatched {
+            stored: outcome.stored,
+        })
     } else {
-        Err(partial_failure(&stored, failed))
+        Err(outcome.into_error())
     }
 }
 
-/// Target names become container names: refuse the ones Swift would, before storing anything.
-fn check_targets(targets: &[String]) -> Result<(), ServiceError> {
+/// Target names become container names: refuse the ones Swift would, or that a URL would
+/// rewrite, before storing anything. Returns the targets without duplicates, in order.
+fn check_targets(targets: &[String]) -> Result<Vec<String>, ServiceError> {
     if targets.is_empty() {
         return Err(ServiceError::bad_request("at least one target is required"));
+    }
+    if targets.len() > MAX_TARGETS {
+        return Err(ServiceError::bad_request(format!(
+            "too many values of `target`: {}, at most {MAX_TARGETS}",
+            targets.len()
+        )));
     }
     let bad: Vec<String> = targets
         .iter()
         .filter_map(|t| {
             zato::swift::check_container(t)
                 .err()
-                .map(|e| format!("`{t}`: {e}"))
+                .map(|e| format!("{t:?}: {e}"))
         })
         .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::bad_request(format!(
+    if !bad.is_empty() {
+        return Err(ServiceError::bad_request(format!(
             "invalid target: {}",
             bad.join("; ")
-        )))
+        )));
     }
+    let mut unique: Vec<String> = Vec::with_capacity(targets.len());
+    for t in targets {
+        if !unique.contains(t) {
+            unique.push(t.clone());
+        }
+    }
+    Ok(unique)
 }
 
 /// Stores the invoice in `container`, creating the container when it is missing.
@@ -106,37 +149,63 @@ async fn store(client: &SwiftClient, container: &str, invoice: Bytes) -> Result<
     }
 }
 
-/// The error for a dispatch that reached some targets and not others: it names both, with the
-/// status of the first failure (502, 503 or 504).
-fn partial_failure(stored: &[String], failed: Vec<(String, SwiftError)>) -> ServiceError {
-    let kind = failed
-        .first()
-        .map_or(OutgoingErrorKind::BadGateway, |(_, e)| e.outgoing_kind());
-    let not_stored: Vec<String> = failed
-        .iter()
-        .map(|(target, e)| format!("{target} ({e})"))
-        .collect();
-    stored_and_not(stored, &not_stored.join(", "), kind)
+/// What a dispatch did, target by target, in the order of the request.
+#[derive(Default)]
+struct Outcome {
+    stored: Vec<String>,
+    failed: Vec<(String, SwiftError)>,
 }
 
-/// The error for a dispatch that failed before storing anything: every target, one reason.
-fn dispatch_failure(stored: &[String], targets: &[String], e: &SwiftError) -> ServiceError {
-    let not_stored = format!("{} ({e})", targets.join(", "));
-    stored_and_not(stored, &not_stored, e.outgoing_kind())
+impl Outcome {
+    /// The error naming every target: `stored for: "CRM"; not stored for: "Billing"; unknown
+    /// for: "ERP"; reasons: "Billing": …; "ERP": …`. Names are quoted and escaped, so the list
+    /// is exact whatever they hold. A target is "unknown" when its write got no answer (it may
+    /// have been stored); "not stored" when Swift refused it or it was never sent. The status
+    /// is that of the first failure in the request's order (502, 503 or 504).
+    fn into_error(self) -> ServiceError {
+        let kind = self
+            .failed
+            .first()
+            .map_or(OutgoingErrorKind::BadGateway, |(_, e)| e.outgoing_kind());
+        let (unknown, not_stored): (Vec<_>, Vec<_>) =
+            self.failed.iter().partition(|(_, e)| e.outcome_unknown());
+        let mut message = format!(
+            "stored for: {}; not stored for: {}",
+            quoted(&self.stored),
+            quoted(not_stored.iter().map(|(t, _)| t)),
+        );
+        if !unknown.is_empty() {
+            message.push_str("; unknown for: ");
+            message.push_str(&quoted(unknown.iter().map(|(t, _)| t)));
+        }
+        // Targets failing for the same reason share it (a pool or an unreachable Swift fails
+        // every target alike).
+        let mut reasons: Vec<(String, Vec<&String>)> = Vec::new();
+        for (target, e) in &self.failed {
+            let reason = e.to_string();
+            match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, targets)) => targets.push(target),
+                None => reasons.push((reason, vec![target])),
+            }
+        }
+        let reasons: Vec<String> = reasons
+            .into_iter()
+            .map(|(reason, targets)| format!("{}: {reason}", quoted(targets)))
+            .collect();
+        message.push_str("; reasons: ");
+        message.push_str(&reasons.join("; "));
+        OutgoingError::new(CONNECTION, kind, message).into()
+    }
 }
 
-fn stored_and_not(stored: &[String], not_stored: &str, kind: OutgoingErrorKind) -> ServiceError {
-    let stored = if stored.is_empty() {
+/// `"CRM", "Billing"`, each name quoted and escaped; `none` for no name.
+fn quoted<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let list: Vec<String> = names.into_iter().map(|n| format!("{n:?}")).collect();
+    if list.is_empty() {
         "none".to_owned()
     } else {
-        stored.join(", ")
-    };
-    OutgoingError::new(
-        CONNECTION,
-        kind,
-        format!("stored for: {stored}; not stored for: {not_stored}"),
-    )
-    .into()
+        list.join(", ")
+    }
 }
 
 /// The example's configuration: a node's config document (its HTTP channels and its Swift

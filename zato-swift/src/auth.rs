@@ -31,6 +31,8 @@ fn refresh_time(received: SystemTime, expires_at: SystemTime) -> SystemTime {
 #[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) storage_url: String,
+    /// `storage_url` parsed, to push names onto as path segments.
+    pub(crate) base_url: reqwest::Url,
     pub(crate) token: Secret,
     /// The token as a sensitive header value, built once rather than on every request.
     pub(crate) header: http::HeaderValue,
@@ -58,9 +60,15 @@ impl Session {
         let mut header = http::HeaderValue::from_str(token.expose())
             .map_err(|_| protocol("the token is not a valid header value"))?;
         header.set_sensitive(true);
+        let storage_url = storage_url.trim_end_matches('/');
+        let base_url = reqwest::Url::parse(storage_url)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| protocol("the storage URL is not an http(s) URL"))?;
         let now = SystemTime::now();
         Ok(Session {
-            storage_url: storage_url.trim_end_matches('/').to_string(),
+            base_url,
+            storage_url: storage_url.to_string(),
             token,
             header,
             expires_at,
@@ -148,7 +156,7 @@ impl Authenticator {
             .into());
         };
         self.auth_count.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(connection = %c.name, version = ?c.auth_version, "authenticating");
+        tracing::debug!(connection = ?c.name, version = ?c.auth_version, "authenticating");
         let session = match c.auth_version {
             AuthVersion::V1 => self.v1(auth_url, user, key).await?,
             AuthVersion::V2 => self.v2(auth_url, user, key).await?,

@@ -11,7 +11,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::auth::{Authenticator, Session};
 use crate::config::SwiftConfig;
-use crate::error::{SwiftError, SwiftErrorKind, excerpt, from_reqwest};
+use crate::error::{Escaped, SwiftError, SwiftErrorKind, excerpt, from_reqwest};
+use crate::names::SwiftPath;
 use crate::retry::RetryPolicy;
 
 /// User metadata of an account, container or object, without the `X-*-Meta-` prefix.
@@ -38,8 +39,8 @@ pub(crate) enum Body {
 /// One request to the storage URL.
 pub(crate) struct Call<'a> {
     pub(crate) method: Method,
-    /// The encoded path below the storage URL: empty, `/container` or `/container/object`.
-    pub(crate) path: String,
+    /// Where below the storage URL, validated: the account, a container or an object.
+    pub(crate) path: SwiftPath<'a>,
     /// The encoded query string, without `?`.
     pub(crate) query: String,
     pub(crate) headers: HeaderMap,
@@ -50,7 +51,7 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn new(method: Method, path: String, target: Target<'a>) -> Self {
+    pub(crate) fn new(method: Method, path: SwiftPath<'a>, target: Target<'a>) -> Self {
         Call {
             method,
             path,
@@ -213,21 +214,16 @@ impl SwiftClient {
         let mut session = s.auth.session().await?;
         let mut reauthenticated = false;
         let mut attempt = 0u32;
+        // Whether an attempt went out and got no answer, so the request may have been done.
+        let mut unanswered = false;
         loop {
             let (body, replayable) = match &mut call.body {
                 Body::Empty => (None, true),
+                Body::Bytes(b) if b.is_empty() => (None, true),
                 Body::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
                 Body::Stream(b) => (b.take(), false),
             };
-            let mut url = String::with_capacity(
-                session.storage_url.len() + call.path.len() + call.query.len() + 1,
-            );
-            url.push_str(&session.storage_url);
-            url.push_str(&call.path);
-            if !call.query.is_empty() {
-                url.push('?');
-                url.push_str(&call.query);
-            }
+            let url = call.path.url(&session.base_url, &call.query)?;
             let mut req = s
                 .http
                 .request(call.method.clone(), url)
@@ -237,6 +233,8 @@ impl SwiftClient {
             if let Some(body) = body {
                 req = req.body(body);
             } else if matches!(call.method, Method::PUT | Method::POST) {
+                // Swift answers 411 to a PUT with neither a length nor chunks, and an empty
+                // body is sent as none at all, so the length is said explicitly.
                 req = req.header(http::header::CONTENT_LENGTH, "0");
             }
             match req.send().await {
@@ -244,8 +242,12 @@ impl SwiftClient {
                     let status = resp.status();
                     if status == StatusCode::UNAUTHORIZED && !reauthenticated {
                         reauthenticated = true;
-                        tracing::debug!(connection = %s.config.name, "token refused, authenticating again");
-                        session = s.auth.reauthenticate(&session).await?;
+                        tracing::debug!(connection = ?s.config.name, "token refused, authenticating again");
+                        session = s
+                            .auth
+                            .reauthenticate(&session)
+                            .await
+                            .map_err(|e| e.after_unanswered_attempt(unanswered))?;
                         if replayable {
                             continue;
                         }
@@ -253,25 +255,27 @@ impl SwiftClient {
                     if s.retry.retries_status(status) && attempt < s.retry.retries && replayable {
                         let delay = s.retry.delay(attempt, Some(resp.headers()));
                         attempt += 1;
-                        tracing::warn!(connection = %s.config.name, %status, attempt, ?delay, op = %call.describe(), "retrying");
+                        tracing::warn!(connection = ?s.config.name, %status, attempt, ?delay, op = ?call.describe(), "retrying");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
                     if status.is_success() {
                         return Ok(resp);
                     }
-                    return Err(status_error(resp, &call).await.into());
+                    return Err(SwiftError::from(status_error(resp, &call).await)
+                        .after_unanswered_attempt(unanswered));
                 }
                 Err(e) => {
                     let transient = e.is_timeout() || e.is_connect() || e.is_request();
+                    unanswered |= !e.is_connect();
                     if transient && attempt < s.retry.retries && replayable {
                         let delay = s.retry.delay(attempt, None);
                         attempt += 1;
-                        tracing::warn!(connection = %s.config.name, error = %e, attempt, ?delay, op = %call.describe(), "retrying");
+                        tracing::warn!(connection = ?s.config.name, error = %Escaped(&e), attempt, ?delay, op = ?call.describe(), "retrying");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
-                    return Err(from_reqwest(e, s.timeout));
+                    return Err(from_reqwest(e, s.timeout).after_unanswered_attempt(unanswered));
                 }
             }
         }
@@ -333,16 +337,31 @@ async fn status_error(resp: reqwest::Response, call: &Call<'_>) -> SwiftErrorKin
         }
         _ => {}
     }
+    let content_type = header_str(resp.headers(), "content-type");
     let body = if call.method == Method::HEAD {
-        Bytes::new()
+        Vec::new()
     } else {
-        resp.bytes().await.unwrap_or_default()
+        error_body_start(resp).await
     };
     SwiftErrorKind::Http {
         status: status.as_u16(),
         operation: call.describe(),
-        excerpt: excerpt(&body),
+        excerpt: excerpt(&body, content_type.as_deref()),
     }
+}
+
+/// The first bytes of an error body, enough for its excerpt: the rest is never read, so a
+/// huge or endless error body costs nothing.
+async fn error_body_start(mut resp: reqwest::Response) -> Vec<u8> {
+    const ENOUGH: usize = 16 * 1024;
+    let mut body = Vec::new();
+    while body.len() <= ENOUGH {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(ENOUGH + 1)]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
 }
 
 /// Adds `X-{kind}-Meta-{key}` headers.

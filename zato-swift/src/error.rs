@@ -35,6 +35,8 @@ pub struct SwiftError {
     /// Set once, when the error leaves a client or a connection.
     connection: Option<Arc<str>>,
     kind: SwiftErrorKind,
+    /// An earlier attempt of the same request got no answer, so it may have been carried out.
+    earlier_attempt_unanswered: bool,
 }
 
 /// What failed, in a [`SwiftError`].
@@ -101,13 +103,16 @@ pub enum SwiftErrorKind {
         source: Option<BoxError>,
     },
     /// Swift answered with an unexpected status.
-    #[error("swift answered {status} to {operation}: {excerpt}")]
+    ///
+    /// Shown as `swift answered 503 Service Unavailable to PUT object CRM/Invoice: overloaded`.
+    #[error("swift answered {} to {operation}{}", status_line(*.status), after_colon(.excerpt))]
     Http {
         /// The HTTP status.
         status: u16,
         /// The operation, e.g. `PUT object invoices/123.json`.
         operation: String,
-        /// The first few hundred characters of the body.
+        /// A summary of the body: plain text (an HTML page's markup is dropped), on one line,
+        /// at most about 200 characters. Never the raw body.
         excerpt: String,
     },
     /// A container or object name was refused before any request was sent.
@@ -160,6 +165,25 @@ pub enum SwiftErrorKind {
     },
 }
 
+/// `503 Service Unavailable`, or just the number for a status with no standard reason.
+fn status_line(status: u16) -> String {
+    match http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+fn after_colon(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
 fn describe(container: &str, object: Option<&str>) -> String {
     match object {
         Some(o) => format!("object `{container}/{o}`"),
@@ -173,6 +197,7 @@ impl SwiftError {
         SwiftError {
             connection: None,
             kind,
+            earlier_attempt_unanswered: false,
         }
     }
 
@@ -198,6 +223,38 @@ impl SwiftError {
             self.connection = Some(name.clone());
         }
         self
+    }
+
+    /// Marks that an earlier attempt of the request that failed got no answer.
+    pub(crate) fn after_unanswered_attempt(mut self, unanswered: bool) -> Self {
+        self.earlier_attempt_unanswered |= unanswered;
+        self
+    }
+
+    /// Whether the failed request may nevertheless have been carried out: it (or an earlier
+    /// attempt of it) was sent but got no answer, because it timed out or the connection broke.
+    /// A write failing this way may or may not have been stored; any other error means it was
+    /// not (Swift refused it, or it was never sent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zato_swift::{SwiftError, SwiftErrorKind};
+    ///
+    /// let timeout = SwiftError::new(SwiftErrorKind::Timeout {
+    ///     after: Duration::from_secs(5),
+    ///     source: None,
+    /// });
+    /// assert!(timeout.outcome_unknown());
+    /// assert!(!zato_swift::check_container("..").unwrap_err().outcome_unknown());
+    /// ```
+    pub fn outcome_unknown(&self) -> bool {
+        self.earlier_attempt_unanswered
+            || matches!(
+                self.kind,
+                SwiftErrorKind::Timeout { .. } | SwiftErrorKind::Transport { .. }
+            )
     }
 
     /// Whether the error is a 404.
@@ -304,19 +361,125 @@ pub(crate) fn from_reqwest(err: reqwest::Error, timeout: Duration) -> SwiftError
     kind.into()
 }
 
-/// The first characters of a body, on one line, for an error message.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX)
-        .collect();
-    if text.chars().count() > MAX {
+/// How much of a body is looked at for an excerpt: enough for any error page's message.
+const EXCERPT_SCAN: usize = 16 * 1024;
+/// The longest excerpt, in characters, before the `…`.
+const EXCERPT_MAX: usize = 200;
+
+/// A short plain-text summary of an error body, for an error message: markup dropped when it
+/// is HTML (or XML), with `<script>` and `<style>` contents skipped and the common entities
+/// decoded; whitespace and control characters collapsed into single spaces; at most
+/// [`EXCERPT_MAX`] characters, then `…`.
+pub(crate) fn excerpt(body: &[u8], content_type: Option<&str>) -> String {
+    let scanned = &body[..body.len().min(EXCERPT_SCAN)];
+    let text = String::from_utf8_lossy(scanned);
+    let markup = content_type.is_some_and(|ct| ct.contains("html") || ct.contains("xml"))
+        || text.trim_start().starts_with('<');
+    let plain = if markup {
+        strip_markup(&text)
+    } else {
+        text.into_owned()
+    };
+    let mut out = String::with_capacity(EXCERPT_MAX + 4);
+    let mut count = 0;
+    let mut pending_space = false;
+    for c in plain.chars() {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if count == EXCERPT_MAX {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+            if count == EXCERPT_MAX {
+                out.push('…');
+                return out;
+            }
+        }
+        out.push(c);
+        count += 1;
+    }
+    if body.len() > EXCERPT_SCAN {
         out.push('…');
     }
-    out.trim().to_string()
+    out
+}
+
+/// The text of an HTML or XML document: tags, comments and the contents of `script` and
+/// `style` dropped, each tag read as a space, a few entities decoded.
+fn strip_markup(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&decode_entities(&rest[..lt]));
+        out.push(' ');
+        let tag = &rest[lt..];
+        let lower: String = tag.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<!--") {
+            tag.find("-->").map(|i| i + 3)
+        } else if lower.starts_with("<script") {
+            find_ci(tag, "</script").and_then(|i| tag[i..].find('>').map(|j| i + j + 1))
+        } else if lower.starts_with("<style") {
+            find_ci(tag, "</style").and_then(|i| tag[i..].find('>').map(|j| i + j + 1))
+        } else {
+            tag.find('>').map(|i| i + 1)
+        };
+        match skip_to {
+            Some(end) => rest = &tag[end..],
+            // An unclosed tag: nothing after it is text.
+            None => return out,
+        }
+    }
+    out.push_str(&decode_entities(rest));
+    out
+}
+
+fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+/// Shows a value from outside (a name, a server's text, an error that quotes one) in a log
+/// line with its control characters escaped (`\r`, `\n`, `\u{1b}`), so it cannot start a line
+/// of its own. For `tracing` fields: `error = %Escaped(&e)`.
+pub(crate) struct Escaped<T>(pub(crate) T);
+
+impl<T: fmt::Display> fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct EscapeControls<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl fmt::Write for EscapeControls<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    if c.is_control() {
+                        write!(self.0, "{}", c.escape_default())?;
+                    } else {
+                        fmt::Write::write_char(self.0, c)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+        fmt::write(&mut EscapeControls(f), format_args!("{}", self.0))
+    }
 }
 
 #[cfg(test)]
@@ -395,8 +558,60 @@ mod tests {
     #[test]
     fn excerpt_is_short_and_single_line() {
         let body = "a\nb".repeat(300);
-        let e = excerpt(body.as_bytes());
+        let e = excerpt(body.as_bytes(), Some("text/plain"));
         assert!(!e.contains('\n'));
-        assert!(e.chars().count() <= 201);
+        assert_eq!(e.chars().count(), EXCERPT_MAX + 1);
+        assert!(e.starts_with("a ba ba b") && e.ends_with('…'), "{e}");
+        assert_eq!(excerpt(b"  overloaded\r\n", None), "overloaded");
+        assert_eq!(excerpt(b"", None), "");
+        assert_eq!(excerpt(b"a < b", Some("text/plain")), "a < b");
+    }
+
+    #[test]
+    fn an_html_error_page_is_summarised_as_its_text() {
+        let page = "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title>\n\
+            <style>body { color: red }</style><script>alert('x')</script></head>\n\
+            <body><!-- node 7 --><h1>Internal Server Error</h1>\r\n<p>The server has either \
+            erred or is incapable of performing\tthe requested operation &amp; gave up.</p>\
+            </body></html>";
+        let e = excerpt(page.as_bytes(), Some("text/html; charset=UTF-8"));
+        assert_eq!(
+            e,
+            "500 Internal Server Error Internal Server Error The server has either erred or is \
+             incapable of performing the requested operation & gave up."
+        );
+        let long = format!("<html><body>{}</body></html>", "word ".repeat(500));
+        let e = excerpt(long.as_bytes(), None);
+        assert!(!e.contains('<') && e.ends_with('…'), "{e}");
+        assert!(e.chars().count() <= EXCERPT_MAX + 1);
+        // Markup never closed: what follows is not shown.
+        assert_eq!(excerpt(b"<html><p>oops <a href=\"x", None), "oops");
+    }
+
+    #[test]
+    fn http_errors_show_the_status_and_its_reason() {
+        let err = SwiftError::from(SwiftErrorKind::Http {
+            status: 503,
+            operation: "PUT object CRM/Invoice".into(),
+            excerpt: "overloaded".into(),
+        });
+        assert_eq!(
+            err.to_string(),
+            "swift answered 503 Service Unavailable to PUT object CRM/Invoice: overloaded"
+        );
+        let err = SwiftError::from(SwiftErrorKind::Http {
+            status: 498,
+            operation: "GET account".into(),
+            excerpt: String::new(),
+        });
+        assert_eq!(err.to_string(), "swift answered 498 to GET account");
+    }
+
+    #[test]
+    fn escaped_values_stay_on_one_line() {
+        let forged = "CRM\r\n2024-01-01 ERROR forged\u{1b}[31m";
+        let shown = Escaped(forged).to_string();
+        assert_eq!(shown, "CRM\\r\\n2024-01-01 ERROR forged\\u{1b}[31m");
+        assert_eq!(Escaped("Billing ż").to_string(), "Billing ż");
     }
 }

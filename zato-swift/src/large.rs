@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::client::{Body, Call, ForClient, Metadata, SwiftClient, Target};
 use crate::error::{SwiftError, SwiftErrorKind};
-use crate::names::{check_container, check_object, object_path};
+use crate::names::{SwiftPath, check_container, check_object, object_path};
 use crate::object::{PutOptions, encoded_path, hex};
 
 /// Swift's default `max_deletes_per_request` of bulk delete.
@@ -175,7 +175,7 @@ impl SwiftClient {
         let mut total = BulkDeleteResult::default();
         for chunk in lines.chunks(BULK_DELETE_MAX) {
             let body = Bytes::from(chunk.join("\n"));
-            let call = Call::new(Method::POST, String::new(), Target::Account)
+            let call = Call::new(Method::POST, SwiftPath::Account, Target::Account)
                 .query("bulk-delete".into())
                 .header(
                     http::header::CONTENT_TYPE,
@@ -283,11 +283,13 @@ pub fn temp_url(
     key: &str,
     digest: TempUrlDigest,
 ) -> Result<String, SwiftError> {
-    let encoded = object_path(container, object)?;
-    let parsed = reqwest::Url::parse(storage_url).map_err(|_| SwiftErrorKind::Protocol {
-        message: "the storage URL is not a URL".into(),
+    let place = object_path(container, object)?;
+    let base = reqwest::Url::parse(storage_url.trim_end_matches('/')).map_err(|_| {
+        SwiftErrorKind::Protocol {
+            message: "the storage URL is not a URL".into(),
+        }
     })?;
-    let account_path = percent_encoding::percent_decode_str(parsed.path().trim_end_matches('/'))
+    let account_path = percent_encoding::percent_decode_str(base.path().trim_end_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
     let path = format!("{account_path}/{container}/{object}");
@@ -296,10 +298,11 @@ pub fn temp_url(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let sig = sign(key, &format!("{method}\n{expires}\n{path}"), digest);
-    Ok(format!(
-        "{}{encoded}?temp_url_sig={sig}&temp_url_expires={expires}",
-        storage_url.trim_end_matches('/')
-    ))
+    let url = place.url(
+        &base,
+        &format!("temp_url_sig={sig}&temp_url_expires={expires}"),
+    )?;
+    Ok(url.into())
 }
 
 /// The hex HMAC of `message`.

@@ -10,7 +10,7 @@ use crate::client::{
     Call, ForClient, Metadata, SwiftClient, Target, header_u64, meta_headers, read_meta,
 };
 use crate::error::{SwiftError, SwiftErrorKind};
-use crate::names::{container_path, encode_component};
+use crate::names::{SwiftPath, container_path, encode_component};
 
 /// What `HEAD` on the account tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl SwiftClient {
     /// Any [`SwiftError`] of the request.
     pub async fn head_account(&self) -> Result<AccountInfo, SwiftError> {
         let resp = self
-            .execute(Call::new(Method::HEAD, String::new(), Target::Account))
+            .execute(Call::new(Method::HEAD, SwiftPath::Account, Target::Account))
             .await?;
         let h = resp.headers();
         Ok(AccountInfo {
@@ -214,7 +214,7 @@ impl SwiftClient {
     ///
     /// [`SwiftErrorKind::InvalidMetadata`] or any error of the request.
     pub async fn post_account(&self, metadata: &Metadata) -> Result<(), SwiftError> {
-        let mut call = Call::new(Method::POST, String::new(), Target::Account);
+        let mut call = Call::new(Method::POST, SwiftPath::Account, Target::Account);
         meta_headers(&mut call.headers, "account", metadata).for_client(self)?;
         self.execute(call).await.map(drop)
     }
@@ -239,7 +239,7 @@ impl SwiftClient {
         &self,
         opts: &ListOptions,
     ) -> Result<Vec<ContainerEntry>, SwiftError> {
-        let call = Call::new(Method::GET, String::new(), Target::Account).query(opts.query());
+        let call = Call::new(Method::GET, SwiftPath::Account, Target::Account).query(opts.query());
         self.list(call).await
     }
 
@@ -249,7 +249,9 @@ impl SwiftClient {
         opts: ListOptions,
     ) -> impl Stream<Item = Result<ContainerEntry, SwiftError>> + Send + '_ {
         self.paginate(opts, |this, opts| {
-            this.list(Call::new(Method::GET, String::new(), Target::Account).query(opts.query()))
+            this.list(
+                Call::new(Method::GET, SwiftPath::Account, Target::Account).query(opts.query()),
+            )
         })
     }
 

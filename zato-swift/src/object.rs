@@ -452,7 +452,7 @@ impl SwiftClient {
         );
         call.headers.insert(
             "x-copy-from",
-            HeaderValue::from_str(&source)
+            HeaderValue::from_str(&source.encoded())
                 .map_err(|_| SwiftErrorKind::Protocol {
                     message: "copy source".into(),
                 })

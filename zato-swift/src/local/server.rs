@@ -142,6 +142,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         .unwrap_or_default();
     let method = parts.method;
     let h = &parts.headers;
+    let has_length = h.contains_key(http::header::CONTENT_LENGTH)
+        || h.contains_key(http::header::TRANSFER_ENCODING);
 
     if raw_path.starts_with("/auth/v1") {
         return auth(state, h);
@@ -173,6 +175,10 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
     match (container.is_empty(), object) {
         (true, _) => account(&mut store, &method, &query, h, &body),
         (false, None) => container_op(&mut store, &method, &container, &query, h),
+        // Like Swift's proxy: an object PUT must say its length or come in chunks.
+        (false, Some(_)) if method == Method::PUT && !has_length => {
+            text(StatusCode::LENGTH_REQUIRED)
+        }
         (false, Some(o)) => object_op(&mut store, &method, &container, &o, &query, h, body),
     }
 }
