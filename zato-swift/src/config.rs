@@ -163,6 +163,13 @@ pub struct SwiftConfig {
     pub needs_tls_compr: bool,
     /// Objects larger than this many bytes are uploaded as static large objects.
     pub segment_size: u64,
+    /// Zato's database id of the connection, in its exports: read, so that an export reads as
+    /// it is, and ignored.
+    #[serde(skip_serializing)]
+    pub id: Option<u64>,
+    /// Zato's cluster id, in its exports: read and ignored, as `id`.
+    #[serde(skip_serializing)]
+    pub cluster_id: Option<u64>,
 }
 
 impl Default for SwiftConfig {
@@ -199,6 +206,8 @@ impl Default for SwiftConfig {
             should_retr_ratelimit: true,
             needs_tls_compr: false,
             segment_size: 100 * 1024 * 1024,
+            id: None,
+            cluster_id: None,
         }
     }
 }
