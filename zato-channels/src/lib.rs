@@ -62,8 +62,9 @@
 //! request's version, always with the cid, which every response the channel answers also carries
 //! in `X-Zato-CID`. The only responses without it are those hyper writes itself, with an empty
 //! body and `Connection: close`, before any channel sees the request: a 400 for a malformed
-//! request line or header, a 414 for a request target over 65 534 bytes, and a 431 for more than
-//! 100 headers or a request head too large for its read buffer (about 400 KiB).
+//! request line or header or bad framing (conflicting `Content-Length`s, a transfer coding that
+//! is not chunked), and a 431 for more than 100 headers or a request head (the request line and
+//! headers) over 64 KiB.
 //!
 //! # Examples
 //!

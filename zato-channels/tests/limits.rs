@@ -1,6 +1,12 @@
 //! The limits that keep a listener alive under hostile clients: the channel timeout covering a
 //! body that trickles in, the connection cap, and the body memory budget.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions fail the test loudly on what it did not expect"
+)]
+
 mod support;
 
 use std::net::SocketAddr;
