@@ -22,8 +22,23 @@
 //! (JSON, XML, SOAP 1.1/1.2, form), under an optional [`SecurityDef`] (HTTP Basic Auth or an API
 //! key). Channels and security definitions can be added, changed and removed while requests
 //! flow; [`HttpServer::shutdown`] finishes the requests in flight before it returns, closing what
-//! is still open after a drain timeout (30 s by default). A client has 30 s by default to send a
-//! request's headers, and a server keeps at most 10 000 connections open.
+//! is still open after a drain timeout (30 s by default).
+//!
+//! Safe by default, each limit settable:
+//!
+//! | limit | default | set with |
+//! | --- | --- | --- |
+//! | time to send a request's headers | 30 s | [`HttpServer::set_header_read_timeout`] |
+//! | time to send the body, then for the service to answer | 30 s each | [`HttpChannelConfig::timeout`] |
+//! | body size | 10 MiB | [`HttpChannelConfig::max_body_size`] |
+//! | connections open at once, per listener | 10 000 | [`HttpServer::set_max_connections`] |
+//! | request body bytes in flight, per listener | 256 MiB | [`HttpServer::set_body_memory_budget`] |
+//!
+//! HTTP/1.1 requests need exactly one `Host` header; bodies are accepted only unencoded
+//! (`Content-Encoding: identity` or none) and, when chunked, only with `Transfer-Encoding:
+//! chunked` alone. A request with both `Content-Length` and `Transfer-Encoding` is read as
+//! chunked, as RFC 9112 says, and its connection closed after the answer, so nothing hidden
+//! behind it is read as a request of its own.
 //!
 //! What the caller sees:
 //!
@@ -31,13 +46,15 @@
 //! | --- | --- |
 //! | the service's reply | the service's own (200, 201, 204, …) |
 //! | bad input (missing element, wrong type, malformed body) | 400, naming every element |
+//! | HTTP/1.1 without exactly one `Host`; a transfer coding other than `chunked` | 400 |
 //! | authentication failed; the service does not run | 401 with `WWW-Authenticate` |
 //! | no channel for the path | 404 |
 //! | the path exists, not for this method | 405 with `Allow` |
 //! | body over the channel's `max_body_size` | 413 |
-//! | media type not fitting the channel's format | 415 |
+//! | media type not fitting the channel's format; a `Content-Encoding` other than `identity` | 415 |
 //! | an outgoing connection failed | 502, 503 or 504, naming the connection |
 //! | inactive channel, or the server shutting down | 503 |
+//! | the listener's body memory budget is spent | 503 with `Retry-After`, `Connection: close` |
 //! | the request body took longer than the channel's `timeout` to arrive | 408, with `Connection: close` |
 //! | the service took longer than the channel's `timeout` | 504 |
 //!
@@ -45,8 +62,9 @@
 //! request's version, always with the cid, which every response the channel answers also carries
 //! in `X-Zato-CID`. The only responses without it are those hyper writes itself, with an empty
 //! body and `Connection: close`, before any channel sees the request: a 400 for a malformed
-//! request line or header, a 414 for a request target over 65 534 bytes, and a 431 for more than
-//! 100 headers or a request head too large for its read buffer (about 400 KiB).
+//! request line or header or bad framing (conflicting `Content-Length`s, a transfer coding that
+//! is not chunked), and a 431 for more than 100 headers or a request head (the request line and
+//! headers) over 64 KiB.
 //!
 //! # Examples
 //!
@@ -92,7 +110,8 @@ pub use zato_core::{
 
 #[cfg(feature = "http")]
 pub use self::http::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, HttpChannelConfig, HttpChannelKind, HttpConfig,
-    HttpServer, SecurityDef, SecurityKind, X_ZATO_CID, config_schemas,
+    DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET, DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT,
+    HttpChannelConfig, HttpChannelKind, HttpConfig, HttpServer, SecurityDef, SecurityKind,
+    X_ZATO_CID, config_schemas,
 };

@@ -186,7 +186,7 @@ impl Context {
             async move {
                 let _running = permit;
                 if let Err(e) = platform.invoke_from(&name, raw, caller).await.result {
-                    tracing::error!(%cid, parent_cid = %parent, service = %name, error = %e, "background invocation failed");
+                    tracing::error!(%cid, parent_cid = %parent, service = %name, error = ?e.to_string(), "background invocation failed");
                 }
             }
             .instrument(span),

@@ -163,6 +163,10 @@ pub enum ServiceError {
     /// An outgoing connection failed: 502, 503 or 504.
     #[error(transparent)]
     Outgoing(#[from] OutgoingError),
+    /// The request's body is encoded (`Content-Encoding: gzip`) and only `identity` is
+    /// accepted: 415. Holds the encoding the caller named.
+    #[error("unsupported content encoding `{0}`: only identity is accepted")]
+    UnsupportedContentEncoding(String),
     /// The caller did not send the whole request in time: 408.
     #[error("request body not received within {}ms", .0.as_millis())]
     RequestTimeout(Duration),
@@ -227,6 +231,7 @@ impl ServiceError {
                 OutgoingErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 OutgoingErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             },
+            ServiceError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ServiceError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServiceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -253,6 +258,7 @@ impl ServiceError {
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Outgoing(_) => "outgoing_connection_failed",
+            ServiceError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
             ServiceError::RequestTimeout(_) => "request_timeout",
             ServiceError::Timeout(_) => "timeout",
             ServiceError::Unavailable(_) => "unavailable",
@@ -283,6 +289,11 @@ mod tests {
                 FaultCode::Client,
             ),
             (ServiceError::Conflict("x".into()), 409, FaultCode::Client),
+            (
+                ServiceError::UnsupportedContentEncoding("gzip".into()),
+                415,
+                FaultCode::Client,
+            ),
             (
                 ServiceError::RequestTimeout(Duration::from_secs(1)),
                 408,

@@ -233,7 +233,8 @@ impl Platform {
             Ok(reply) => reply,
             Err(err) => {
                 if err.status().is_server_error() {
-                    tracing::error!(%cid, service, error = %err, "service failed");
+                    // `?`: the message may quote the caller's input, CR and LF included.
+                    tracing::error!(%cid, service, error = ?err.to_string(), "service failed");
                 }
                 render_error(&err, inv.reply, cid)
             }
@@ -261,7 +262,7 @@ pub(crate) async fn guarded<T>(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic".to_owned());
-            tracing::error!(%cid, service, panic = %what, "service panicked");
+            tracing::error!(%cid, service, panic = ?what, "service panicked");
             on_panic(ServiceError::internal("the service failed unexpectedly"))
         }
     }

@@ -15,6 +15,10 @@ pub(super) const HTTP_SECTION: &str = "http";
 /// The default [`HttpChannelConfig::max_body_size`]: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
 
+/// The default [`HttpChannelConfig::timeout`]: 30 s to receive the request body, then 30 s for
+/// the service.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The default header of an API key security definition.
 pub const DEFAULT_API_KEY_HEADER: &str = "X-API-Key";
 
@@ -24,6 +28,10 @@ fn yes() -> bool {
 
 fn default_max_body_size() -> u64 {
     DEFAULT_MAX_BODY_SIZE
+}
+
+fn default_timeout() -> Option<Duration> {
+    Some(DEFAULT_TIMEOUT)
 }
 
 fn default_realm() -> String {
@@ -37,7 +45,8 @@ fn default_api_key_header() -> String {
 /// An HTTP channel: which requests reach which service, in which format, under which security.
 ///
 /// Channels are configuration, not code. Field names are Zato's, so a channel exported from Zato
-/// reads the same; `timeout` is in seconds (fractions allowed).
+/// reads the same; `timeout` is in seconds (fractions allowed), [`DEFAULT_TIMEOUT`] (30 s) when
+/// left out.
 ///
 /// # Examples
 ///
@@ -82,8 +91,13 @@ pub struct HttpChannelConfig {
     /// The largest request body accepted, in bytes; larger ones get a 413.
     #[serde(default = "default_max_body_size")]
     pub max_body_size: u64,
-    /// How long the service may take before the caller gets a 504; `None` for no limit.
-    #[serde(default, with = "opt_seconds")]
+    /// How long the channel waits for each of the two halves of a request: first for the
+    /// caller to send the whole body (a caller slower than that gets a 408 and the connection
+    /// is closed), then for the service to answer (a service slower than that gets the caller a
+    /// 504). [`DEFAULT_TIMEOUT`] (30 s) when left out; `None` (`null` in a document) sets no
+    /// limit on either, which leaves a server open to clients that declare a body and never
+    /// send it.
+    #[serde(default = "default_timeout", with = "opt_seconds")]
     pub timeout: Option<Duration>,
     /// Whether the query string and path parameters are input (Zato's default: true).
     #[serde(default = "yes")]
@@ -98,7 +112,7 @@ pub struct HttpChannelConfig {
 
 impl HttpChannelConfig {
     /// An active JSON channel from `url_path` to `service`, any method, no security, the default
-    /// limits and priorities.
+    /// limits ([`DEFAULT_TIMEOUT`], [`DEFAULT_MAX_BODY_SIZE`]) and priorities.
     pub fn new(
         name: impl Into<String>,
         url_path: impl Into<String>,
@@ -113,7 +127,7 @@ impl HttpChannelConfig {
             data_format: DataFormat::Json,
             security: None,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
-            timeout: None,
+            timeout: Some(DEFAULT_TIMEOUT),
             merge_url_params_req: true,
             params_pri: ParamsPri::default(),
             url_params_pri: UrlParamsPri::default(),
@@ -142,9 +156,17 @@ impl HttpChannelConfig {
         self
     }
 
-    /// The same channel with a service timeout.
+    /// The same channel with another [`timeout`](Self::timeout) for receiving the body and
+    /// for the service.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The same channel with no [`timeout`](Self::timeout): neither the body nor the service
+    /// is ever timed out. Only for callers that are trusted to send what they declare.
+    pub fn without_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 
@@ -357,6 +379,23 @@ mod tests {
         assert!(c.is_active);
         assert_eq!(c.data_format, DataFormat::Xml);
         assert_eq!(c.max_body_size, DEFAULT_MAX_BODY_SIZE);
+        assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
+        assert_eq!(
+            c,
+            HttpChannelConfig::new("a", "/a/{id}", "s")
+                .with_data_format(DataFormat::Xml)
+                .with_params(c.params())
+                .with_methods(Vec::<String>::new())
+        );
+        let unlimited: HttpChannelConfig = serde_json::from_str(
+            r#"{"name": "a", "url_path": "/a", "service": "s", "timeout": null}"#,
+        )
+        .unwrap();
+        assert_eq!(unlimited.timeout, None);
+        assert_eq!(
+            serde_json::to_value(&unlimited).unwrap()["timeout"],
+            serde_json::Value::Null
+        );
         assert_eq!(c.params_pri, ParamsPri::MsgOverChannelParams);
         assert_eq!(c.url_params_pri, UrlParamsPri::PathOverQs);
         assert!(!c.params().merge_url_params_req);

@@ -54,10 +54,16 @@ pub(super) fn serve_connection(
     });
 }
 
+/// The largest request head (request line and headers) accepted, in bytes; a larger one gets
+/// hyper's own 431. hyper's default bound is its read buffer, about 400 KiB, which it did not
+/// always enforce for a single long header.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// The HTTP/1.1 connection builder.
 #[cfg(not(feature = "http2"))]
 fn builder(header_read_timeout: Option<Duration>) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_header_size(MAX_HEAD_BYTES);
     if let Some(limit) = header_read_timeout {
         builder.timer(TokioTimer::new()).header_read_timeout(limit);
     }
@@ -72,6 +78,8 @@ fn builder(
 ) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
     let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // hyper-util's builder has no head limit of its own: the read buffer's bounds the head.
+    builder.http1().max_buf_size(MAX_HEAD_BYTES);
     if let Some(limit) = header_read_timeout {
         builder
             .http1()

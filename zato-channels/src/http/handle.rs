@@ -10,15 +10,17 @@ use http::HeaderMap;
 #[cfg(test)]
 use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use zato_core::sio::{ReplyFormat, SioError};
+use zato_core::sio::ReplyFormat;
 use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
 
+use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::pattern::param_value;
-use super::router::{Lookup, Route};
+use super::router::Lookup;
 use super::security::mark_sensitive;
 use super::shared::Shared;
+use super::strict::check_request;
 
 /// The response header naming the request's correlation id.
 pub const X_ZATO_CID: HeaderName = HeaderName::from_static("x-zato-cid");
@@ -76,14 +78,11 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
     // request sees the shutdown.
     let Some(_in_flight) = shared.enter() else {
         let err = ServiceError::Unavailable("the server is shutting down".into());
-        let mut resp = error_reply(&err, ReplyFormat::Json, cid);
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
+        return closing(error_reply(&err, ReplyFormat::Json, cid));
     };
 
     let (parts, body) = req.into_parts();
-    let (route, path_params) = {
+    let (found, format) = {
         let table = shared.routes.load();
         match table.lookup(parts.uri.path(), &parts.method) {
             Lookup::Found(route, raw_params) => {
@@ -93,7 +92,8 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                     .zip(raw_params)
                     .map(|(name, value)| (name.to_string(), param_value(value)))
                     .collect();
-                (Arc::clone(route), params)
+                let format = error_format(route.data_format(), &parts.headers);
+                (Ok((Arc::clone(route), params)), format)
             }
             Lookup::WrongMethod(allow, format) => {
                 let allow = allow
@@ -102,15 +102,34 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                     .unwrap_or("")
                     .to_owned();
                 let err = ServiceError::MethodNotAllowed { allow };
-                return error_reply(&err, error_format(format, &parts.headers), cid);
+                (Err(err), error_format(format, &parts.headers))
             }
             Lookup::NotFound => {
                 let err = ServiceError::not_found(format!("no channel for `{}`", parts.uri.path()));
-                return error_reply(&err, ReplyFormat::Json, cid);
+                (Err(err), ReplyFormat::Json)
             }
         }
     };
-    let format = error_format(route.data_format(), &parts.headers);
+    // A malformed request is refused before it is routed: 400 beats 404.
+    if let Err(err) = check_request(parts.version, &parts.headers) {
+        refused(&err, &parts, cid);
+        let unsupported = matches!(err, ServiceError::UnsupportedContentEncoding(_));
+        let mut resp = closing(error_reply(&err, format, cid));
+        if unsupported {
+            resp.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
+        return resp;
+    }
+    let (route, path_params) = match found {
+        Ok(found) => found,
+        Err(err) => {
+            refused(&err, &parts, cid);
+            return error_reply(&err, format, cid);
+        }
+    };
 
     if !route.is_active {
         let err =
@@ -129,9 +148,10 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
     }
 
     // The channel's timeout bounds reading the body too: a client that declares a body and
-    // stops sending it would otherwise hold the request, and a graceful shutdown, forever. The
-    // timer exists only on channels with a timeout.
-    let read = read_body(&route, &parts.headers, body);
+    // stops sending it would otherwise hold the request, its share of the body budget and a
+    // graceful shutdown forever. The budget is held until the request has been answered.
+    let mut reservation = Reservation::new(&shared.body_budget);
+    let read = read_body(route.max_body_size, &parts.headers, body, &mut reservation);
     let read = match route.timeout {
         None => read.await,
         Some(limit) => match tokio::time::timeout(limit, read).await {
@@ -140,16 +160,32 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
                 // The caller's fault: 408. The rest of the body is never read, so the connection
                 // is closed.
-                let mut resp = error_reply(&ServiceError::RequestTimeout(limit), format, cid);
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return resp;
+                return closing(error_reply(
+                    &ServiceError::RequestTimeout(limit),
+                    format,
+                    cid,
+                ));
             }
         },
     };
     let body = match read {
         Ok(body) => body,
-        Err(err) => return error_reply(&err, format, cid),
+        Err(err) => {
+            let over_budget = matches!(err, BodyError::OverBudget);
+            let err = err.into_service_error();
+            if over_budget {
+                tracing::warn!(%cid, channel = %route.channel.name, budget = shared.body_budget.limit(), "request refused: the body memory budget is spent");
+            } else {
+                refused(&err, &parts, cid);
+            }
+            // The body is left unread: the connection cannot carry another request.
+            let mut resp = closing(error_reply(&err, format, cid));
+            if over_budget {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            return resp;
+        }
     };
 
     let mut headers = parts.headers;
@@ -175,32 +211,22 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
             }
         },
     };
+    drop(reservation);
     into_http(reply, cid)
 }
 
-/// Collects the body, refusing one over the channel's limit by its Content-Length at once, or
-/// while reading when the length is not declared or is a lie.
-async fn read_body(
-    route: &Route,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<Bytes, ServiceError> {
-    let limit = usize::try_from(route.max_body_size).unwrap_or(usize::MAX);
-    let too_large = || ServiceError::from(SioError::PayloadTooLarge { limit });
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > route.max_body_size) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ServiceError::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
+/// `resp`, telling the client the connection closes after it.
+fn closing(mut resp: HttpResponse) -> HttpResponse {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// Logs a request the channel refused as the caller's fault. What came from outside (the
+/// method, the path, the error that may quote input) is written escaped (`?`), so a CR or LF in
+/// it cannot start a forged log line.
+fn refused(err: &ServiceError, parts: &http::request::Parts, cid: Cid) {
+    tracing::debug!(%cid, method = ?parts.method.as_str(), path = ?parts.uri.path(), status = err.status().as_u16(), error = ?err.to_string(), "request refused");
 }
 
 /// A reply with only a status, for tests of the conversion.

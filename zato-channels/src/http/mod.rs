@@ -3,11 +3,14 @@
 //!
 //! The request path: `server` accepts, `connection` serves each connection (HTTP/1.1, and HTTP/2
 //! with the `http2` feature), `handle` answers each request through the `router`'s table and
-//! the channel's `security`, and the platform runs the service. `config` holds the serde types,
+//! the channel's `security`, after `strict` has checked what hyper leaves to the application and
+//! `body` has read the body under the channel's size limit and the listener's memory budget, and
+//! the platform runs the service. `config` holds the serde types,
 //! `validate` checks them, `adapter` changes them while serving and presents the server to the
 //! platform as a [`ChannelAdapter`](zato_core::ChannelAdapter).
 
 mod adapter;
+mod body;
 mod config;
 mod connection;
 mod handle;
@@ -17,10 +20,13 @@ mod router;
 mod security;
 mod server;
 mod shared;
+mod strict;
 mod validate;
 
+pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, HttpChannelConfig, HttpConfig, SecurityDef,
+    DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, HttpChannelConfig, HttpConfig,
+    SecurityDef,
 };
 pub use handle::X_ZATO_CID;
 pub use kinds::{HttpChannelKind, SecurityKind, config_schemas};

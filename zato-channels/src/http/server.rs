@@ -237,6 +237,48 @@ impl HttpServer {
         self.shared.max_connections.load(Ordering::Relaxed)
     }
 
+    /// Limits the request body bytes that the requests in flight on this listener may hold
+    /// together, so that many slow or large uploads cannot exhaust the process's memory.
+    ///
+    /// A body's declared `Content-Length` is counted whole before its first byte is read; a
+    /// chunked body is counted as it arrives; both are given back once the request has been
+    /// answered. A request whose body would pass the budget is refused with a 503, a
+    /// `Retry-After` and `Connection: close`: the server protecting itself, not the caller's
+    /// fault. Requests without a body are never refused. Takes effect at once. The default is
+    /// [`DEFAULT_BODY_MEMORY_BUDGET`](crate::DEFAULT_BODY_MEMORY_BUDGET) (256 MiB); each
+    /// channel's [`max_body_size`](crate::HttpChannelConfig::max_body_size) still bounds its
+    /// own bodies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_channels::{HttpConfig, HttpServer};
+    /// use zato_core::Platform;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let platform = Platform::new();
+    /// let server = HttpServer::bind("127.0.0.1:0", platform.clone()).await?;
+    /// server.set_body_memory_budget(64 * 1024 * 1024);
+    /// assert_eq!(server.body_memory_budget(), 64 * 1024 * 1024);
+    /// assert_eq!(server.body_memory_in_use(), 0);
+    /// platform.shutdown().await;
+    /// # Ok::<(), zato_channels::ChannelError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_body_memory_budget(&self, bytes: u64) {
+        self.shared.body_budget.set_limit(bytes);
+    }
+
+    /// The request body bytes the requests in flight may hold together.
+    pub fn body_memory_budget(&self) -> u64 {
+        self.shared.body_budget.limit()
+    }
+
+    /// The request body bytes the requests in flight hold now, declared lengths included.
+    pub fn body_memory_in_use(&self) -> u64 {
+        self.shared.body_budget.used()
+    }
+
     /// The address the listener is bound to (with the port chosen when binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr

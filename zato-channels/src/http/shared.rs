@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use zato_core::{ChannelAdapter, Platform};
 
+use super::body::{BodyBudget, DEFAULT_BODY_MEMORY_BUDGET};
 use super::router::RouteTable;
 use super::server::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
@@ -52,6 +53,8 @@ pub(super) struct Shared {
     pub(super) drain_timeout_ms: AtomicU64,
     /// The most connections open at once; read when serving starts.
     pub(super) max_connections: AtomicUsize,
+    /// The request body bytes that requests in flight may hold together.
+    pub(super) body_budget: BodyBudget,
 }
 
 /// A duration as stored in an atomic: milliseconds, 0 for none, at least 1 for some.
@@ -102,6 +105,7 @@ impl Shared {
             header_read_timeout_ms: AtomicU64::new(to_ms(Some(DEFAULT_HEADER_READ_TIMEOUT))),
             drain_timeout_ms: AtomicU64::new(to_ms(Some(DEFAULT_DRAIN_TIMEOUT))),
             max_connections: AtomicUsize::new(DEFAULT_MAX_CONNECTIONS),
+            body_budget: BodyBudget::new(DEFAULT_BODY_MEMORY_BUDGET),
         }
     }
 

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Semaphore;
 use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
 use zato_core::{
@@ -310,6 +311,36 @@ impl Reply {
     }
 }
 
+/// Reads one response with a Content-Length body (or none): (status, lowercase header lines,
+/// body); `None` when the connection closes first.
+pub async fn read_response<R>(stream: &mut R) -> Option<(u16, Vec<String>, String)>
+where
+    R: AsyncBufRead + Unpin,
+{
+    let mut status_line = String::new();
+    if stream.read_line(&mut status_line).await.ok()? == 0 {
+        return None;
+    }
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).await.ok()?;
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+        headers.push(line);
+    }
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).await.ok()?;
+    Some((status, headers, String::from_utf8(body).ok()?))
+}
+
 /// One kept-alive HTTP/1.1 connection, spoken by hand.
 #[derive(Debug)]
 pub struct RawConn {
@@ -330,28 +361,13 @@ impl RawConn {
 
     /// Reads one response with a Content-Length body: (status, lowercase header lines, body).
     pub async fn read_response(&mut self) -> Option<(u16, Vec<String>, String)> {
-        let mut status_line = String::new();
-        if self.stream.read_line(&mut status_line).await.ok()? == 0 {
-            return None;
-        }
-        let status = status_line.split(' ').nth(1)?.parse().ok()?;
-        let mut headers = Vec::new();
-        let mut len = 0;
-        loop {
-            let mut line = String::new();
-            self.stream.read_line(&mut line).await.ok()?;
-            let line = line.trim_end().to_ascii_lowercase();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.strip_prefix("content-length:") {
-                len = v.trim().parse().ok()?;
-            }
-            headers.push(line);
-        }
-        let mut body = vec![0; len];
-        self.stream.read_exact(&mut body).await.ok()?;
-        Some((status, headers, String::from_utf8(body).ok()?))
+        read_response(&mut self.stream).await
+    }
+
+    /// The connection's two halves, to write while a response may already be coming back.
+    pub fn split(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        let (read, write) = self.stream.into_inner().into_split();
+        (BufReader::new(read), write)
     }
 
     /// Sends a GET and reads its response.

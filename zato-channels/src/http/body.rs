@@ -1,0 +1,239 @@
+//! Reading a request body under two limits: the channel's `max_body_size` (the caller's fault
+//! when passed: 413) and the listener's in-flight body budget (the server protecting itself when
+//! passed: 503 with `Retry-After`).
+//!
+//! The budget counts the bytes of every body being read or held by a request in flight on one
+//! listener. A declared `Content-Length` is reserved whole before the first byte is read, so a
+//! client announcing 10 MiB and sending one byte a minute holds its 10 MiB of budget from the
+//! start; a chunked body is counted as its chunks arrive. The reservation is released when the
+//! request has been answered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http::header;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use zato_core::ServiceError;
+use zato_core::sio::SioError;
+
+/// The default [`HttpServer::set_body_memory_budget`](crate::HttpServer::set_body_memory_budget):
+/// 256 MiB of request bodies in flight per listener.
+pub const DEFAULT_BODY_MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// How many seconds a caller refused for want of body memory is told to wait before retrying.
+pub(super) const RETRY_AFTER_SECS: u64 = 5;
+
+/// The in-flight body memory of one listener: a limit, and what requests hold of it.
+#[derive(Debug)]
+pub(super) struct BodyBudget {
+    limit: AtomicU64,
+    used: AtomicU64,
+}
+
+impl BodyBudget {
+    pub(super) fn new(limit: u64) -> Self {
+        BodyBudget {
+            limit: AtomicU64::new(limit),
+            used: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Bytes held now by the requests in flight.
+    pub(super) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes `n` more bytes of the budget, or nothing when they would pass the limit.
+    fn try_take(&self, n: u64) -> bool {
+        let limit = self.limit();
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// The part of the budget one request holds, given back when it is dropped.
+#[derive(Debug)]
+pub(super) struct Reservation<'b> {
+    budget: &'b BodyBudget,
+    held: u64,
+}
+
+impl<'b> Reservation<'b> {
+    pub(super) fn new(budget: &'b BodyBudget) -> Self {
+        Reservation { budget, held: 0 }
+    }
+
+    /// Holds `n` more bytes, or fails with the 503 that says why.
+    fn grow(&mut self, n: u64) -> Result<(), BodyError> {
+        if n == 0 {
+            return Ok(());
+        }
+        if self.budget.try_take(n) {
+            self.held += n;
+            Ok(())
+        } else {
+            Err(BodyError::OverBudget)
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.budget.give_back(self.held);
+        }
+    }
+}
+
+/// Why a body was not read.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// The caller's fault: too large, or not readable as HTTP framing says.
+    Caller(ServiceError),
+    /// The listener's body budget is spent: 503 with `Retry-After`.
+    OverBudget,
+}
+
+impl BodyError {
+    /// The error the caller is answered with.
+    pub(super) fn into_service_error(self) -> ServiceError {
+        match self {
+            BodyError::Caller(e) => e,
+            BodyError::OverBudget => ServiceError::Unavailable(
+                "the server is receiving too many request bodies at once; retry later".into(),
+            ),
+        }
+    }
+}
+
+/// The declared `Content-Length`, when there is exactly one readable value. hyper has already
+/// refused conflicting ones, and drops the header when `Transfer-Encoding` is present.
+pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Collects the body, refusing one over `max_body_size` by its Content-Length at once, or while
+/// reading when the length is not declared; and one the budget cannot hold, before reading it
+/// when its length is declared, as it arrives otherwise.
+///
+/// A body arriving in one piece, the usual case for small requests, is handed on without a
+/// copy; one arriving in pieces is copied once, into a buffer sized by its declared length.
+pub(super) async fn read_body(
+    max_body_size: u64,
+    headers: &HeaderMap,
+    mut body: Incoming,
+    reservation: &mut Reservation<'_>,
+) -> Result<Bytes, BodyError> {
+    let too_large = || {
+        BodyError::Caller(
+            SioError::PayloadTooLarge {
+                limit: usize::try_from(max_body_size).unwrap_or(usize::MAX),
+            }
+            .into(),
+        )
+    };
+    let declared = declared_length(headers);
+    if let Some(len) = declared {
+        if len > max_body_size {
+            return Err(too_large());
+        }
+        reservation.grow(len)?;
+    }
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            BodyError::Caller(ServiceError::bad_request(format!(
+                "could not read the request body: {e}"
+            )))
+        })?;
+        // Trailers carry no body bytes.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        total = total.saturating_add(len);
+        if total > max_body_size {
+            return Err(too_large());
+        }
+        if declared.is_none() {
+            reservation.grow(len)?;
+        }
+        if let Some(buf) = joined.as_mut() {
+            buf.extend_from_slice(&data);
+        } else if let Some(head) = first.take() {
+            let capacity = declared.map_or(total, |d| d.max(total));
+            let mut buf = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+            buf.extend_from_slice(&head);
+            buf.extend_from_slice(&data);
+            joined = Some(buf);
+        } else {
+            first = Some(data);
+        }
+    }
+    Ok(match (joined, first) {
+        (Some(buf), _) => buf.freeze(),
+        (None, Some(head)) => head,
+        (None, None) => Bytes::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_shared_and_given_back() {
+        let budget = BodyBudget::new(100);
+        let mut a = Reservation::new(&budget);
+        a.grow(60).unwrap();
+        let mut b = Reservation::new(&budget);
+        assert!(matches!(b.grow(41), Err(BodyError::OverBudget)));
+        b.grow(40).unwrap();
+        assert_eq!(budget.used(), 100);
+        assert!(matches!(
+            Reservation::new(&budget).grow(1),
+            Err(BodyError::OverBudget)
+        ));
+        drop(a);
+        assert_eq!(budget.used(), 40);
+        Reservation::new(&budget).grow(60).unwrap();
+        drop(b);
+        assert_eq!(budget.used(), 0);
+        budget.set_limit(u64::MAX);
+        let mut huge = Reservation::new(&budget);
+        huge.grow(u64::MAX).unwrap();
+        assert!(matches!(
+            Reservation::new(&budget).grow(1),
+            Err(BodyError::OverBudget)
+        ));
+    }
+
+    #[test]
+    fn the_over_budget_error_is_a_503_and_the_callers_are_4xx() {
+        assert_eq!(BodyError::OverBudget.into_service_error().status(), 503);
+        let big = BodyError::Caller(SioError::PayloadTooLarge { limit: 7 }.into());
+        assert_eq!(big.into_service_error().status(), 413);
+    }
+}
