@@ -14,7 +14,10 @@
 //! Decoding is strict where leniency would guess: a JSON number or boolean is not text (send
 //! `"5"` for a text element; a JSON string does make a number), a JSON object may not repeat a
 //! key, a list takes at most [`DEFAULT_MAX_ITEMS`] items unless the channel or the field
-//! (`#[sio(max_items = N)]`) says otherwise, and only UTF-8 is read.
+//! (`#[sio(max_items = N)]`) says otherwise, and only UTF-8 is read. A SOAP envelope has exactly
+//! one Body holding exactly one request element; an envelope in another namespace is a
+//! `VersionMismatch` fault, and a header block marked `mustUnderstand` for us a `MustUnderstand`
+//! fault (we understand no header), both 400 (see [`SioError::status`]).
 //!
 //! # Examples
 //!

@@ -3,7 +3,8 @@
 //! What we refuse, because it is how XML parsers are attacked: any DOCTYPE (so no entity can be
 //! declared, expanded or fetched, which rules out entity bombs and external entities), entities
 //! other than the five predefined ones and character references, nesting deeper than
-//! [`XmlLimits::max_depth`] and more than [`XmlLimits::max_elements`] elements.
+//! [`XmlLimits::max_depth`] and more than [`XmlLimits::max_elements`] elements. A document that
+//! declares an encoding other than UTF-8 is refused too: it would be misread.
 
 use quick_xml::NsReader;
 use quick_xml::events::Event;
