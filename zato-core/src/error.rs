@@ -6,36 +6,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+pub use crate::sio::FaultCode;
 use crate::sio::SioError;
-
-/// Whose fault an error is, as SOAP names it.
-///
-/// SOAP 1.1 calls the two codes `Client` and `Server`, SOAP 1.2 `Sender` and `Receiver`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultCode {
-    /// The caller sent something wrong (`Client` / `Sender`).
-    Client,
-    /// The platform or a system behind it failed (`Server` / `Receiver`).
-    Server,
-}
-
-impl FaultCode {
-    /// The code's local name in SOAP 1.1.
-    pub fn soap11(self) -> &'static str {
-        match self {
-            FaultCode::Client => "Client",
-            FaultCode::Server => "Server",
-        }
-    }
-
-    /// The code's local name in SOAP 1.2.
-    pub fn soap12(self) -> &'static str {
-        match self {
-            FaultCode::Client => "Sender",
-            FaultCode::Server => "Receiver",
-        }
-    }
-}
 
 /// How an outgoing connection failed, which decides the status the caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +211,12 @@ impl ServiceError {
         }
     }
 
-    /// The SOAP fault code: `Client` for every 4xx, `Server` for every 5xx.
+    /// The SOAP fault code: the input error's own ([`SioError::fault_code`]), else `Client` for
+    /// every 4xx and `Server` for every 5xx.
     pub fn fault_code(&self) -> FaultCode {
-        if self.status().is_client_error() {
+        if let ServiceError::Input(e) = self {
+            e.fault_code()
+        } else if self.status().is_client_error() {
             FaultCode::Client
         } else {
             FaultCode::Server

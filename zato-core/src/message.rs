@@ -67,6 +67,7 @@ impl RawRequest {
         Source::new(self.channel.data_format, &self.body)
             .with_params(self.channel.params)
             .with_xml_limits(self.channel.xml_limits)
+            .with_max_items(self.channel.max_items)
             .with_query(http.and_then(HttpInfo::query))
             .with_path_params(http.map_or(&[][..], |h| &h.path_params))
             .with_content_type(self.content_type())
@@ -161,6 +162,8 @@ pub struct ChannelInfo {
     pub params: ParamsPriority,
     /// Bounds on XML request bodies.
     pub xml_limits: XmlLimits,
+    /// The most items a list element of the input takes, unless its field sets its own.
+    pub max_items: usize,
 }
 
 impl ChannelInfo {
@@ -172,12 +175,19 @@ impl ChannelInfo {
             data_format,
             params: ParamsPriority::default(),
             xml_limits: XmlLimits::default(),
+            max_items: crate::sio::DEFAULT_MAX_ITEMS,
         }
     }
 
     /// The same channel with other priority rules.
     pub fn with_params(mut self, params: ParamsPriority) -> Self {
         self.params = params;
+        self
+    }
+
+    /// The same channel with another bound on the items of input lists.
+    pub fn with_max_items(mut self, max_items: usize) -> Self {
+        self.max_items = max_items;
         self
     }
 }

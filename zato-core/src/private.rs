@@ -65,10 +65,13 @@ pub fn decode_nested<T: SioObject>(
     errors: &mut Errors,
 ) -> Option<T> {
     match node {
-        Node::Json(raw) if raw.get().starts_with('{') => {
-            let obj = serde_json::from_str::<JsonObject<'_>>(raw.get()).ok()?;
-            T::decode_fields(&Fields::one(Layer::Json(&obj.0)), path, errors)
-        }
+        Node::Json(raw) if raw.get().starts_with('{') => match JsonObject::parse(raw.get()) {
+            Ok(obj) => T::decode_fields(&Fields::one(Layer::Json(&obj.0)), path, errors),
+            Err(e) => {
+                e.record(path, errors);
+                None
+            }
+        },
         Node::Xml(elem, src) => T::decode_fields(&Fields::one(Layer::Xml(elem, src)), path, errors),
         other => {
             let got = match other.scalar_text() {

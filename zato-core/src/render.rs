@@ -42,6 +42,14 @@ fn error_fields(err: &ServiceError, cid: Cid, w: &mut Writer<'_>) {
                     w.string("expected", expected);
                     w.string("got", got);
                 }
+                ElementProblem::TooManyItems { limit } => {
+                    w.string("problem", "too_many_items");
+                    w.number("limit", limit);
+                }
+                ElementProblem::DuplicateKey { key } => {
+                    w.string("problem", "duplicate_key");
+                    w.string("key", key);
+                }
             }
             w.end_object("element");
         }

@@ -149,7 +149,7 @@ fn soap_problems_are_the_callers() {
         ("<r><id>1</id></r>".to_owned(), "expected a SOAP Envelope"),
         (
             r#"<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>"#.to_owned(),
-            "unknown SOAP envelope namespace",
+            "unknown envelope namespace",
         ),
         (
             format!(r#"<s:Envelope xmlns:s="{SOAP11}"><s:Header/></s:Envelope>"#),

@@ -23,6 +23,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) rename: Option<LitStr>,
     pub(crate) default: Option<Option<Path>>,
     pub(crate) force_empty: bool,
+    /// `max_items = N`: the most items the field's list takes.
+    pub(crate) max_items: Option<syn::LitInt>,
 }
 
 fn sio_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -73,9 +75,18 @@ pub(crate) fn field(cx: &mut Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 }
             } else if meta.path.is_ident("force_empty") {
                 out.force_empty = true;
+            } else if meta.path.is_ident("max_items") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                if lit.base10_parse::<usize>()? == 0 {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "max_items must be at least 1",
+                    ));
+                }
+                out.max_items = Some(lit);
             } else {
                 return Err(meta.error(
-                    "unknown sio field attribute; expected `rename`, `default` or `force_empty`",
+                    "unknown sio field attribute; expected `rename`, `default`, `force_empty` or `max_items`",
                 ));
             }
             Ok(())

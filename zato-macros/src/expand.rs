@@ -86,7 +86,17 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
             }
             Some(Some(func)) => quote!(#ops.__sio_field_or(fields, #name, path, errors, #func)),
         };
-        quote!(let #var = #call;)
+        match &f.attrs.max_items {
+            None => quote!(let #var = #call;),
+            Some(max) => quote! {
+                let #var = {
+                    errors.limit_next_list(::core::option::Option::Some(#max));
+                    let value = #call;
+                    errors.limit_next_list(::core::option::Option::None);
+                    value
+                };
+            },
+        }
     });
 
     let encode = c.fields.iter().map(|f| {

@@ -42,7 +42,9 @@ use crate::ctxt::Ctxt;
 ///
 /// Field attributes, `#[sio(…)]`: `rename = "name"` (the element's name on the wire),
 /// `default` or `default = "path::to::fn"` (the field is optional and takes that value when
-/// absent), `force_empty` (written even when empty under `skip_empty_keys`).
+/// absent), `force_empty` (written even when empty under `skip_empty_keys`), `max_items = N`
+/// (the most items the field's list or `Csv` takes, instead of the channel's bound; more is a
+/// 400 naming the element and the bound).
 #[proc_macro_derive(SimpleIo, attributes(sio))]
 pub fn derive_simple_io(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);

@@ -4,10 +4,11 @@
 use std::borrow::Cow;
 
 use super::format::DataFormat;
-use super::node::{Fields, JsonObject, Layer, parse_json_body};
+use super::node::{Fields, JsonObject, JsonObjectError, Layer, parse_json_body};
 use super::output::{ReplyFormat, SoapVersion};
+use super::work::tick;
 use super::xml::{self, SOAP11_NS, SOAP12_NS, XmlElement, XmlLimits};
-use super::{Errors, Path, SioError, SioInput, SioObject, excerpt};
+use super::{DEFAULT_MAX_ITEMS, Errors, Path, SioError, SioInput, SioObject, excerpt};
 
 /// Which wins when an element is both a channel parameter and in the message body
 /// (Zato's `params_pri`).
@@ -81,6 +82,8 @@ pub struct Source<'a> {
     pub params: ParamsPriority,
     /// Bounds on an XML body.
     pub xml_limits: XmlLimits,
+    /// The most items a list element takes, unless its field sets its own `max_items`.
+    pub max_items: usize,
     /// The raw query string, if any.
     pub query: Option<&'a str>,
     /// The values of the channel's path parameters, in path order.
@@ -98,6 +101,7 @@ impl<'a> Source<'a> {
             format,
             params: ParamsPriority::default(),
             xml_limits: XmlLimits::default(),
+            max_items: DEFAULT_MAX_ITEMS,
             query: None,
             path_params: &[],
             body,
@@ -132,6 +136,12 @@ impl<'a> Source<'a> {
     /// The same source with other XML limits.
     pub fn with_xml_limits(mut self, xml_limits: XmlLimits) -> Self {
         self.xml_limits = xml_limits;
+        self
+    }
+
+    /// The same source with another bound on list items.
+    pub fn with_max_items(mut self, max_items: usize) -> Self {
+        self.max_items = max_items;
         self
     }
 
@@ -187,13 +197,48 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
             DataFormat::Xml | DataFormat::Soap => is_xml,
             DataFormat::Form => false,
         };
-    if ok {
-        Ok(())
-    } else {
-        Err(SioError::UnsupportedMediaType {
+    if !ok {
+        return Err(SioError::UnsupportedMediaType {
             content_type: excerpt(ct),
             expected: format.as_str(),
-        })
+        });
+    }
+    let charset = ct.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    });
+    match charset {
+        Some(c) if !is_utf8_charset(c) => Err(SioError::UnsupportedCharset {
+            charset: excerpt(c),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a charset name means text we read: UTF-8 or its subset US-ASCII.
+pub(crate) fn is_utf8_charset(name: &str) -> bool {
+    ["utf-8", "utf8", "us-ascii"]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name.trim()))
+}
+
+/// Checks that a percent-encoded query string or form body decodes to UTF-8: the decoder we
+/// use would otherwise replace what is not with U+FFFD and carry on.
+fn check_urlencoded_utf8(input: &[u8], part: &'static str) -> Result<(), SioError> {
+    tick(input.len());
+    let valid = if input.contains(&b'%') {
+        input
+            .split(|&b| b == b'&' || b == b'=')
+            .all(|seg| percent_encoding::percent_decode(seg).decode_utf8().is_ok())
+    } else {
+        std::str::from_utf8(input).is_ok()
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(SioError::InvalidUtf8 { part })
     }
 }
 
@@ -221,22 +266,54 @@ fn soap_version(envelope: &XmlElement) -> Result<SoapVersion, SioError> {
         ))),
         Some(SOAP11_NS) => Ok(SoapVersion::V11),
         Some(SOAP12_NS) => Ok(SoapVersion::V12),
-        other => Err(SioError::UnexpectedDocument(format!(
-            "unknown SOAP envelope namespace `{}`",
-            excerpt(other.unwrap_or(""))
-        ))),
+        other => Err(SioError::SoapVersionMismatch {
+            namespace: excerpt(other.unwrap_or("")),
+        }),
     }
 }
 
-/// The request element of a SOAP envelope: the first child of its Body.
+/// The request element of a SOAP envelope: the one child of its one Body, or none for an empty
+/// Body. Headers addressed to us and marked `mustUnderstand` are refused first, as SOAP's
+/// processing model says: we understand no header, so processing one would mean ignoring it.
 fn soap_request(envelope: &XmlElement) -> Result<Option<&XmlElement>, SioError> {
     soap_version(envelope)?;
-    let body = envelope
-        .children
-        .iter()
-        .find(|c| &*c.name == "Body" && c.namespace.as_deref() == envelope.namespace.as_deref())
+    let ns = envelope.namespace.as_deref();
+    let named = |name: &'static str| {
+        envelope
+            .children
+            .iter()
+            .filter(move |c| &*c.name == name && c.namespace.as_deref() == ns)
+    };
+    if named("Header").nth(1).is_some() {
+        return Err(SioError::UnexpectedDocument(
+            "the SOAP envelope has more than one Header".into(),
+        ));
+    }
+    if let Some(block) = named("Header")
+        .flat_map(|h| &h.children)
+        .find(|block| block.must_understand)
+    {
+        return Err(SioError::SoapMustUnderstand {
+            header: excerpt(&block.name),
+        });
+    }
+    let mut bodies = named("Body");
+    let body = bodies
+        .next()
         .ok_or_else(|| SioError::UnexpectedDocument("the SOAP envelope has no Body".into()))?;
-    Ok(body.children.first())
+    if bodies.next().is_some() {
+        return Err(SioError::UnexpectedDocument(
+            "the SOAP envelope has more than one Body".into(),
+        ));
+    }
+    match body.children.as_slice() {
+        [] => Ok(None),
+        [request] => Ok(Some(request)),
+        more => Err(SioError::UnexpectedDocument(format!(
+            "the SOAP Body has {} request elements; exactly one is allowed",
+            more.len()
+        ))),
+    }
 }
 
 /// Checks the media type and parses the body in the channel's format.
@@ -257,7 +334,10 @@ fn parse_body<'a>(source: &Source<'a>) -> Result<Body<'a>, SioError> {
     Ok(match format {
         _ if is_blank(body) && format != DataFormat::Soap => Body::None,
         DataFormat::Json => Body::Json(parse_json_body(body)?),
-        DataFormat::Form => Body::Pairs(form_urlencoded::parse(body).collect()),
+        DataFormat::Form => {
+            check_urlencoded_utf8(body, "form body")?;
+            Body::Pairs(form_urlencoded::parse(body).collect())
+        }
         DataFormat::Xml | DataFormat::Soap => Body::Xml(xml::parse(utf8(body)?, xml_limits)?),
     })
 }
@@ -274,6 +354,7 @@ fn decode_parsed<T: SioObject>(source: &Source<'_>, parsed: &Body<'_>) -> Result
     } = *source;
     let query_pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = match query {
         Some(q) if params.merge_url_params_req && !q.is_empty() => {
+            check_urlencoded_utf8(q.as_bytes(), "query string")?;
             form_urlencoded::parse(q.as_bytes()).collect()
         }
         _ => Vec::new(),
@@ -307,13 +388,14 @@ fn decode_parsed<T: SioObject>(source: &Source<'_>, parsed: &Body<'_>) -> Result
     // The wrapped JSON form needs its inner object parsed; it lives as long as this frame.
     let wrapped: Option<JsonObject<'_>> = match (parsed, T::REQUEST_ELEM) {
         (Body::Json(obj), Some(elem)) if body_layer.is_none() => match obj.0.as_slice() {
-            [(key, inner)] if key == elem => Some(
-                serde_json::from_str::<JsonObject<'_>>(inner.get()).map_err(|_| {
-                    SioError::UnexpectedDocument(format!(
+            [(key, inner)] if key == elem => {
+                Some(JsonObject::parse(inner.get()).map_err(|e| match e {
+                    JsonObjectError::DuplicateKey { .. } => e.into_body_error(inner.get()),
+                    JsonObjectError::Json(_) => SioError::UnexpectedDocument(format!(
                         "the `{elem}` request element must be an object"
-                    ))
-                })?,
-            ),
+                    )),
+                })?)
+            }
             _ => None,
         },
         _ => None,
@@ -331,7 +413,7 @@ fn decode_parsed<T: SioObject>(source: &Source<'_>, parsed: &Body<'_>) -> Result
         ParamsPri::MsgOverChannelParams => [body_layer, first, second],
     };
     let fields = Fields::new(layers);
-    let mut errors = Errors::default();
+    let mut errors = Errors::with_max_items(source.max_items);
     let value = T::decode_fields(&fields, &Path::Root, &mut errors);
     match value {
         Some(v) if errors.is_empty() => Ok(v),

@@ -17,6 +17,16 @@ pub enum ElementProblem {
         /// What came instead, truncated to a few dozen characters.
         got: String,
     },
+    /// A list has more items than its element allows; refused before any item is decoded.
+    TooManyItems {
+        /// The most items the element takes.
+        limit: usize,
+    },
+    /// A JSON object names the same key twice (which value was meant cannot be told).
+    DuplicateKey {
+        /// The repeated key, truncated to a few dozen characters.
+        key: String,
+    },
 }
 
 /// One offending input element, named by its path (`customer.address.city`, `items[2].qty`).
@@ -35,6 +45,14 @@ impl fmt::Display for ElementError {
             ElementProblem::WrongType { expected, got } => write!(
                 f,
                 "element `{}` should be {expected}, got `{got}`",
+                self.element
+            ),
+            ElementProblem::TooManyItems { limit } => {
+                write!(f, "element `{}` has more than {limit} items", self.element)
+            }
+            ElementProblem::DuplicateKey { key } => write!(
+                f,
+                "element `{}` has the key `{key}` more than once",
                 self.element
             ),
         }
@@ -61,6 +79,46 @@ impl fmt::Display for InvalidInput {
             write!(f, "{e}")?;
         }
         Ok(())
+    }
+}
+
+/// Whose fault an error is, as SOAP names it.
+///
+/// SOAP 1.1 calls the two main codes `Client` and `Server`, SOAP 1.2 `Sender` and `Receiver`;
+/// both versions also have `VersionMismatch` and `MustUnderstand`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultCode {
+    /// The caller sent something wrong (`Client` / `Sender`).
+    Client,
+    /// The platform or a system behind it failed (`Server` / `Receiver`).
+    Server,
+    /// The envelope is not in a SOAP namespace we speak (`VersionMismatch` in both versions).
+    VersionMismatch,
+    /// A header the caller marked `mustUnderstand` is not understood (`MustUnderstand` in both
+    /// versions).
+    MustUnderstand,
+}
+
+impl FaultCode {
+    /// The code's local name in SOAP 1.1.
+    pub fn soap11(self) -> &'static str {
+        match self {
+            FaultCode::Client => "Client",
+            FaultCode::Server => "Server",
+            FaultCode::VersionMismatch => "VersionMismatch",
+            FaultCode::MustUnderstand => "MustUnderstand",
+        }
+    }
+
+    /// The code's local name in SOAP 1.2.
+    pub fn soap12(self) -> &'static str {
+        match self {
+            FaultCode::Client => "Sender",
+            FaultCode::Server => "Receiver",
+            FaultCode::VersionMismatch => "VersionMismatch",
+            FaultCode::MustUnderstand => "MustUnderstand",
+        }
     }
 }
 
@@ -101,6 +159,34 @@ pub enum SioError {
         /// The configured maximum.
         limit: usize,
     },
+    /// The JSON is well-formed but nested too deeply.
+    #[error("json limit exceeded: {what} over {limit}")]
+    JsonLimit {
+        /// Which limit: "nesting depth".
+        what: &'static str,
+        /// The maximum.
+        limit: usize,
+    },
+    /// A percent-encoded query string or form body decodes to bytes that are not UTF-8.
+    #[error("invalid utf-8 in the {part} after percent-decoding")]
+    InvalidUtf8 {
+        /// Where: "query string" or "form body".
+        part: &'static str,
+    },
+    /// The envelope is in a namespace that is neither SOAP 1.1's nor SOAP 1.2's: a
+    /// `VersionMismatch` fault.
+    #[error("soap version mismatch: unknown envelope namespace `{namespace}`")]
+    SoapVersionMismatch {
+        /// The namespace the envelope came in (truncated).
+        namespace: String,
+    },
+    /// A SOAP header addressed to us is marked `mustUnderstand`, and we understand no header:
+    /// a `MustUnderstand` fault.
+    #[error("soap header `{header}` is marked mustUnderstand and is not understood")]
+    SoapMustUnderstand {
+        /// The header's local name (truncated).
+        header: String,
+    },
     /// The body parsed but is not the kind of document expected (a JSON array where an object
     /// belongs, a SOAP envelope without a Body, …).
     #[error("unexpected document: {0}")]
@@ -113,6 +199,12 @@ pub enum SioError {
         /// The channel's data format.
         expected: &'static str,
     },
+    /// The request's media type or XML declaration names a charset other than UTF-8.
+    #[error("unsupported charset `{charset}`: only utf-8 is accepted")]
+    UnsupportedCharset {
+        /// The charset the caller named (truncated).
+        charset: String,
+    },
     /// The body is larger than the channel accepts.
     #[error("request body too large: limit is {limit} bytes")]
     PayloadTooLarge {
@@ -123,9 +215,16 @@ pub enum SioError {
 
 impl SioError {
     /// The HTTP status this error is answered with.
+    ///
+    /// `VersionMismatch` and `MustUnderstand` faults are 400 here, although the SOAP 1.2 HTTP
+    /// binding answers them with 500: both are about what the caller sent, and our contract is
+    /// that the caller's fault is never a 5xx (a 5xx invites retries, alerts and blame on the
+    /// server). The fault code in the body still says which fault it is.
     pub fn status(&self) -> StatusCode {
         match self {
-            SioError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SioError::UnsupportedMediaType { .. } | SioError::UnsupportedCharset { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             SioError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -138,9 +237,24 @@ impl SioError {
             SioError::MalformedJson { .. } => "malformed_json",
             SioError::MalformedXml { .. } => "malformed_xml",
             SioError::XmlLimit { .. } => "xml_limit_exceeded",
+            SioError::JsonLimit { .. } => "json_limit_exceeded",
+            SioError::InvalidUtf8 { .. } => "invalid_utf8",
+            SioError::SoapVersionMismatch { .. } => "soap_version_mismatch",
+            SioError::SoapMustUnderstand { .. } => "soap_must_understand",
             SioError::UnexpectedDocument(_) => "unexpected_document",
+            SioError::UnsupportedCharset { .. } => "unsupported_charset",
             SioError::UnsupportedMediaType { .. } => "unsupported_media_type",
             SioError::PayloadTooLarge { .. } => "payload_too_large",
+        }
+    }
+
+    /// The SOAP fault code this error is answered with: `VersionMismatch`, `MustUnderstand`
+    /// or, for everything else, `Client`.
+    pub fn fault_code(&self) -> FaultCode {
+        match self {
+            SioError::SoapVersionMismatch { .. } => FaultCode::VersionMismatch,
+            SioError::SoapMustUnderstand { .. } => FaultCode::MustUnderstand,
+            _ => FaultCode::Client,
         }
     }
 

@@ -11,6 +11,14 @@
 //! Decoding never stops at the first problem: every missing element and every element of the
 //! wrong type is reported, in one [`SioError::InvalidInput`], each a 400.
 //!
+//! Decoding is strict where leniency would guess: a JSON number or boolean is not text (send
+//! `"5"` for a text element; a JSON string does make a number), a JSON object may not repeat a
+//! key, a list takes at most [`DEFAULT_MAX_ITEMS`] items unless the channel or the field
+//! (`#[sio(max_items = N)]`) says otherwise, and only UTF-8 is read. A SOAP envelope has exactly
+//! one Body holding exactly one request element; an envelope in another namespace is a
+//! `VersionMismatch` fault, and a header block marked `mustUnderstand` for us a `MustUnderstand`
+//! fault (we understand no header), both 400 (see [`SioError::status`]).
+//!
 //! # Examples
 //!
 //! ```
@@ -39,19 +47,47 @@ mod error;
 mod format;
 pub(crate) mod node;
 mod output;
+#[cfg(test)]
+mod prop_tests;
 mod types;
 mod xml;
 
 use std::fmt;
 
 pub use decode::{Decoded, ParamsPri, ParamsPriority, Source, UrlParamsPri, decode, decode_parts};
-pub use error::{ElementError, ElementProblem, InvalidInput, SioError};
+pub use error::{ElementError, ElementProblem, FaultCode, InvalidInput, SioError};
 pub use format::DataFormat;
-pub use node::{Fields, Node, Repeated};
+pub use node::{Fields, JSON_MAX_DEPTH, Node, Repeated};
 pub use output::{ReplyFormat, SoapVersion, Writer, encode_output};
 pub(crate) use output::{begin_envelope, end_envelope, xml_text};
 pub use types::{Csv, Raw, RawKind, Secret};
 pub use xml::{XmlElement, XmlLimits};
+
+/// Counts units of decoding work (bytes scanned, items and members visited) so that property
+/// tests can check that work grows linearly with the input; compiled out of every other build.
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn tick(n: usize) {
+        COUNT.with(|c| c.set(c.get().saturating_add(n as u64)));
+    }
+
+    /// The work counted on this thread since the last call.
+    pub(crate) fn take() -> u64 {
+        COUNT.with(|c| c.replace(0))
+    }
+}
+
+#[cfg(not(test))]
+pub(crate) mod work {
+    #[inline(always)]
+    pub(crate) fn tick(_: usize) {}
+}
 
 pub(crate) use error::excerpt;
 
@@ -112,14 +148,75 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// The problems found so far while decoding one request.
-#[derive(Debug, Default)]
-pub struct Errors(Vec<ElementError>);
+/// The most items a list element takes unless the channel or the field says otherwise
+/// (`#[sio(max_items = N)]`).
+pub const DEFAULT_MAX_ITEMS: usize = 1_000;
+
+/// The problems found so far while decoding one request, and the bound on list items that
+/// decoding applies.
+#[derive(Debug)]
+pub struct Errors {
+    errors: Vec<ElementError>,
+    max_items: usize,
+    next_list: Option<usize>,
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Errors::with_max_items(DEFAULT_MAX_ITEMS)
+    }
+}
 
 impl Errors {
+    /// No problems yet, with lists bounded to `max_items` items.
+    pub fn with_max_items(max_items: usize) -> Self {
+        Errors {
+            errors: Vec::new(),
+            max_items,
+            next_list: None,
+        }
+    }
+
+    /// Sets the bound of the next list decoded (a field's own `max_items`), or with `None` goes
+    /// back to the request's bound. Lists nested in that list keep the request's bound.
+    pub fn limit_next_list(&mut self, max_items: Option<usize>) {
+        self.next_list = max_items;
+    }
+
+    /// The bound of the list about to be decoded: the field's own once, then the request's.
+    pub fn list_limit(&mut self) -> usize {
+        self.next_list.take().unwrap_or(self.max_items)
+    }
+
+    /// Empty errors under the same bounds, for a wrapper that reports its inner type's problems
+    /// its own way.
+    pub(crate) fn scratch(&mut self) -> Errors {
+        Errors {
+            errors: Vec::new(),
+            max_items: self.max_items,
+            next_list: self.next_list.take(),
+        }
+    }
+
+    /// Records that a list has more than `limit` items.
+    pub fn too_many_items(&mut self, path: &Path<'_>, limit: usize) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::TooManyItems { limit },
+        });
+    }
+
+    /// Records that a JSON object has `key` more than once.
+    pub fn duplicate_key(&mut self, path: &Path<'_>, key: &str) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::DuplicateKey { key: excerpt(key) },
+        });
+    }
+
     /// Records that a required element is missing.
     pub fn missing(&mut self, path: &Path<'_>) {
-        self.0.push(ElementError {
+        self.errors.push(ElementError {
             element: path.to_string(),
             problem: ElementProblem::Missing,
         });
@@ -127,7 +224,7 @@ impl Errors {
 
     /// Records that an element is of the wrong type.
     pub fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, got: &str) {
-        self.0.push(ElementError {
+        self.errors.push(ElementError {
             element: path.to_string(),
             problem: ElementProblem::WrongType {
                 expected,
@@ -138,11 +235,13 @@ impl Errors {
 
     /// Whether nothing went wrong.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.errors.is_empty()
     }
 
     pub(crate) fn into_error(self) -> SioError {
-        SioError::InvalidInput(InvalidInput { errors: self.0 })
+        SioError::InvalidInput(InvalidInput {
+            errors: self.errors,
+        })
     }
 }
 

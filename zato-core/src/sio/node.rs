@@ -7,9 +7,10 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::SioError;
-use super::error::line_column;
+use super::error::{excerpt, line_column};
+use super::work::tick;
 use super::xml::XmlElement;
+use super::{Errors, Path, SioError};
 
 /// One input element as it came, before it is given a type.
 #[derive(Debug, Clone)]
@@ -55,6 +56,10 @@ impl<'a> Repeated<'a> {
     /// The values, in the order they came.
     pub fn values(&self) -> impl Iterator<Item = &'a str> + 'a {
         let key = self.key;
+        tick(match self.pairs {
+            PairSlice::Cow(p) => p.len(),
+            PairSlice::Owned(p) => p.len(),
+        });
         let (cow, owned) = match self.pairs {
             PairSlice::Cow(p) => (Some(p), None),
             PairSlice::Owned(p) => (None, Some(p)),
@@ -115,6 +120,7 @@ fn lookup_pairs<'a, K: AsRef<str>, V: AsRef<str>>(
     slice: PairSlice<'a>,
     name: &str,
 ) -> Option<Node<'a>> {
+    tick(pairs.len());
     let mut it = pairs.iter().filter(|(k, _)| k.as_ref() == name);
     let first = it.next()?;
     let rest = it.count();
@@ -133,18 +139,21 @@ fn lookup<'a>(layer: Layer<'a>, name: &str) -> Option<Node<'a>> {
     match layer {
         Layer::Pairs(pairs) => lookup_pairs(pairs, PairSlice::Cow(pairs), name),
         Layer::Params(pairs) => lookup_pairs(pairs, PairSlice::Owned(pairs), name),
-        // JSON objects with a duplicated key: the last one wins, as in most parsers.
-        Layer::Json(members) => members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| Node::Json(v)),
-        Layer::Xml(elem, src) => collect(
+        // Keys are unique: a JSON object with a repeated key is refused when it is parsed.
+        Layer::Json(members) => {
+            tick(members.len());
+            members
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Node::Json(v))
+        }
+        Layer::Xml(elem, src) => collect({
+            tick(elem.children.len());
             elem.children
                 .iter()
                 .filter(|c| &*c.name == name)
-                .map(|c| Node::Xml(c, src)),
-        ),
+                .map(|c| Node::Xml(c, src))
+        }),
     }
 }
 
@@ -238,6 +247,76 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
 /// The members of a JSON object, each value left unparsed until an element asks for it.
 pub(crate) struct JsonObject<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
+impl<'a> JsonObject<'a> {
+    /// Parses an object; a repeated key is an error naming it.
+    pub(crate) fn parse(text: &'a str) -> Result<Self, JsonObjectError> {
+        tick(text.len());
+        let obj = serde_json::from_str::<JsonObject<'a>>(text).map_err(JsonObjectError::Json)?;
+        match obj.duplicate() {
+            Some((key, value)) => Err(JsonObjectError::DuplicateKey {
+                key: excerpt(key),
+                offset: (value.get().as_ptr() as usize).wrapping_sub(text.as_ptr() as usize),
+            }),
+            None => Ok(obj),
+        }
+    }
+
+    /// The second member of a key that came twice, if any. Small objects compare each pair, large
+    /// ones go through a hash set, so the check is linear in the number of members.
+    fn duplicate(&self) -> Option<(&str, &'a RawValue)> {
+        const PAIRWISE: usize = 16;
+        let members = &self.0;
+        if members.len() <= PAIRWISE {
+            tick(members.len() * members.len() / 2);
+            for (i, (key, value)) in members.iter().enumerate().skip(1) {
+                if members[..i].iter().any(|(k, _)| k == key) {
+                    return Some((key, *value));
+                }
+            }
+            return None;
+        }
+        tick(members.len());
+        let mut seen = std::collections::HashSet::with_capacity(members.len());
+        members
+            .iter()
+            .find(|(key, _)| !seen.insert(&**key))
+            .map(|(key, value)| (&**key, *value))
+    }
+}
+
+/// Why a JSON object could not be read.
+pub(crate) enum JsonObjectError {
+    /// Malformed, or not an object.
+    Json(serde_json::Error),
+    /// A key came twice; `offset` is where its second value starts.
+    DuplicateKey { key: String, offset: usize },
+}
+
+impl JsonObjectError {
+    /// The error for a JSON body `text` as a whole.
+    pub(crate) fn into_body_error(self, text: &str) -> SioError {
+        match self {
+            JsonObjectError::Json(e) => json_error(&e),
+            JsonObjectError::DuplicateKey { key, offset } => {
+                let (line, column) = line_column(text.as_bytes(), offset);
+                SioError::MalformedJson {
+                    message: format!("duplicate key `{key}`"),
+                    line,
+                    column,
+                }
+            }
+        }
+    }
+
+    /// Records the error against the element at `path`, for an object nested in the body.
+    pub(crate) fn record(self, path: &Path<'_>, errors: &mut Errors) {
+        match self {
+            JsonObjectError::Json(e) => errors.wrong_type(path, "object", &e.to_string()),
+            JsonObjectError::DuplicateKey { key, .. } => errors.duplicate_key(path, &key),
+        }
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -259,27 +338,99 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
     }
 }
 
-/// The items of a JSON array, each left unparsed.
-pub(crate) struct JsonArray<'a>(pub(crate) Vec<&'a RawValue>);
+/// Why a JSON array could not be read.
+pub(crate) enum JsonArrayError {
+    /// It has more items than the limit.
+    TooMany,
+    /// It is not a well-formed array.
+    Malformed,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for JsonArray<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = JsonArray<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-                while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                    items.push(item);
-                }
-                Ok(JsonArray(items))
-            }
-        }
-        d.deserialize_seq(V)
+/// The items of a JSON array, each left unparsed, refused as soon as there are more than
+/// `limit`, before the rest is read.
+pub(crate) fn parse_json_array(text: &str, limit: usize) -> Result<Vec<&RawValue>, JsonArrayError> {
+    struct Seed<'c> {
+        limit: usize,
+        too_many: &'c std::cell::Cell<bool>,
     }
+    impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+        type Value = Vec<&'de RawValue>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Vec<&'de RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(self.limit));
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                if items.len() == self.limit {
+                    self.too_many.set(true);
+                    return Err(serde::de::Error::custom("too many items"));
+                }
+                items.push(item);
+            }
+            tick(items.len());
+            Ok(items)
+        }
+    }
+    use serde::de::DeserializeSeed;
+    tick(text.len());
+    let too_many = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Seed {
+        limit,
+        too_many: &too_many,
+    }
+    .deserialize(&mut de)
+    .and_then(|items| de.end().map(|()| items));
+    parsed.map_err(|_| {
+        if too_many.get() {
+            JsonArrayError::TooMany
+        } else {
+            JsonArrayError::Malformed
+        }
+    })
+}
+
+/// The deepest nesting of arrays and objects in a JSON body. serde_json bounds its own
+/// recursion at 128, but values kept unparsed (`RawValue`) are skipped without that bound, so
+/// the body is checked first, in one pass.
+pub const JSON_MAX_DEPTH: usize = 128;
+
+/// Whether `text` nests arrays and objects deeper than `max`, strings excepted.
+fn too_deep(text: &[u8], max: usize) -> bool {
+    tick(text.len());
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Parses a JSON body that must be an object.
@@ -292,6 +443,12 @@ pub(crate) fn parse_json_body(body: &[u8]) -> Result<JsonObject<'_>, SioError> {
             column,
         }
     })?;
+    if too_deep(body, JSON_MAX_DEPTH) {
+        return Err(SioError::JsonLimit {
+            what: "nesting depth",
+            limit: JSON_MAX_DEPTH,
+        });
+    }
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') && !trimmed.is_empty() {
         // Parse anyway so that garbage is reported as malformed with a position, and a valid
@@ -303,7 +460,7 @@ pub(crate) fn parse_json_body(body: &[u8]) -> Result<JsonObject<'_>, SioError> {
             )),
         };
     }
-    serde_json::from_str::<JsonObject<'_>>(text).map_err(|e| json_error(&e))
+    JsonObject::parse(text).map_err(|e| e.into_body_error(text))
 }
 
 pub(crate) fn json_error(e: &serde_json::Error) -> SioError {

@@ -7,7 +7,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::node::{JsonArray, ScalarText};
+use super::node::{JsonArrayError, ScalarText, parse_json_array};
+use super::work::tick;
 use super::{Errors, Node, Path, SioType, TypeDesc, Writer};
 
 /// Decodes a scalar through `parse`, recording a wrong type as `expected`.
@@ -19,13 +20,14 @@ fn scalar<T>(
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Option<T> {
     match node.scalar_text() {
-        ScalarText::Text(text) => match parse(&text) {
-            Some(v) => Some(v),
-            None => {
+        ScalarText::Text(text) => {
+            tick(text.len());
+            let parsed = parse(&text);
+            if parsed.is_none() {
                 errors.wrong_type(path, expected, &text);
-                None
             }
-        },
+            parsed
+        }
         ScalarText::Null => {
             errors.wrong_type(path, expected, "null");
             None
@@ -37,11 +39,26 @@ fn scalar<T>(
     }
 }
 
+/// Text. From JSON it must be a string: a number or a boolean where text is declared is the
+/// wrong type (`5` is not `"5"`: which spelling the caller meant, `5.0` or `5`, is lost).
 impl SioType for String {
     fn type_desc() -> TypeDesc {
         TypeDesc::Scalar("text")
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        if let Node::Json(raw) = &node {
+            if !matches!(raw.get().as_bytes().first(), Some(b'"' | b'n')) {
+                let got = raw.get();
+                let kind = match got.as_bytes().first() {
+                    Some(b't' | b'f') => "boolean",
+                    Some(b'{') => "object",
+                    Some(b'[') => "list",
+                    _ => "number",
+                };
+                errors.wrong_type(path, "text", &format!("{kind} {got}"));
+                return None;
+            }
+        }
         scalar(&node, path, errors, "text", |s| Some(s.to_owned()))
     }
     fn encode(&self, name: &str, w: &mut Writer) {
@@ -235,9 +252,19 @@ impl<T: SioType> SioType for Vec<T> {
     fn type_desc() -> TypeDesc {
         TypeDesc::List(Box::new(T::type_desc()))
     }
+    /// Refuses a list longer than its bound ([`Errors::list_limit`]) before decoding any item.
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        let limit = errors.list_limit();
         let items: Vec<Node<'_>> = match node {
+            Node::Many(items) if items.len() > limit => {
+                errors.too_many_items(path, limit);
+                return None;
+            }
             Node::Many(items) => items,
+            Node::Repeated(r) if r.len() > limit => {
+                errors.too_many_items(path, limit);
+                return None;
+            }
             Node::Repeated(r) => {
                 let mut out = Vec::with_capacity(r.len());
                 let mut ok = true;
@@ -250,9 +277,13 @@ impl<T: SioType> SioType for Vec<T> {
                 return ok.then_some(out);
             }
             Node::Json(raw) if raw.get().starts_with('[') => {
-                match serde_json::from_str::<JsonArray<'_>>(raw.get()) {
-                    Ok(arr) => arr.0.into_iter().map(Node::Json).collect(),
-                    Err(_) => {
+                match parse_json_array(raw.get(), limit) {
+                    Ok(items) => items.into_iter().map(Node::Json).collect(),
+                    Err(JsonArrayError::TooMany) => {
+                        errors.too_many_items(path, limit);
+                        return None;
+                    }
+                    Err(JsonArrayError::Malformed) => {
                         errors.wrong_type(path, "list", raw.get());
                         return None;
                     }
@@ -265,6 +296,7 @@ impl<T: SioType> SioType for Vec<T> {
             // A single value where a list is declared is a list of one.
             single => vec![single],
         };
+        tick(items.len());
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.into_iter().enumerate() {
@@ -288,7 +320,7 @@ impl<T: SioType> SioType for Vec<T> {
 }
 
 /// A list sent as one comma-separated value: `a,b,c`. Items are trimmed; an empty value is an
-/// empty list. Encoded back as one comma-separated value.
+/// empty list; the items are bounded like a `Vec`'s. Encoded back as one comma-separated value.
 ///
 /// # Examples
 ///
@@ -336,8 +368,14 @@ impl<T: SioType + fmt::Display> SioType for Csv<T> {
                 return None;
             }
         };
+        let limit = errors.list_limit();
         if text.trim().is_empty() {
             return Some(Csv(Vec::new()));
+        }
+        tick(text.len());
+        if text.bytes().filter(|&b| b == b',').count() >= limit {
+            errors.too_many_items(path, limit);
+            return None;
         }
         let mut out = Vec::new();
         let mut ok = true;
@@ -502,7 +540,7 @@ impl<T: SioType> SioType for Secret<T> {
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         // A wrong type would otherwise echo the secret back in the error message.
-        let mut inner = Errors::default();
+        let mut inner = errors.scratch();
         match T::decode(node, path, &mut inner) {
             Some(v) => Some(Secret(v)),
             None => {

@@ -3,19 +3,30 @@
 //! What we refuse, because it is how XML parsers are attacked: any DOCTYPE (so no entity can be
 //! declared, expanded or fetched, which rules out entity bombs and external entities), entities
 //! other than the five predefined ones and character references, nesting deeper than
-//! [`XmlLimits::max_depth`] and more than [`XmlLimits::max_elements`] elements.
+//! [`XmlLimits::max_depth`] and more than [`XmlLimits::max_elements`] elements. A document that
+//! declares an encoding other than UTF-8 is refused too: it would be misread.
 
 use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
 use super::SioError;
-use super::error::line_column;
+use super::decode::is_utf8_charset;
+use super::error::{excerpt, line_column};
+use super::work::tick;
 
 /// The namespace of SOAP 1.1 envelopes.
 pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The namespace of SOAP 1.2 envelopes.
 pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// The SOAP 1.1 `actor` and SOAP 1.2 `role` values that address the node receiving a message
+/// (us). No actor or role addresses the ultimate receiver, which we are too.
+const ROLES_OF_OURS: [&[u8]; 3] = [
+    b"http://schemas.xmlsoap.org/soap/actor/next",
+    b"http://www.w3.org/2003/05/soap-envelope/role/next",
+    b"http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver",
+];
 
 /// Bounds on the XML documents a channel accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,9 @@ pub struct XmlElement {
     pub children: Vec<XmlElement>,
     /// Byte range of the element's content (between its tags) in the document.
     pub(crate) inner: (usize, usize),
+    /// Whether the element carries a SOAP `mustUnderstand` of `1` or `true` and is addressed to
+    /// us (no `actor`/`role`, or one of ours): what a SOAP header block must be understood by.
+    pub(crate) must_understand: bool,
 }
 
 impl XmlElement {
@@ -96,6 +110,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
             _ => None,
         };
         let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        tick(1);
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if root.is_some() {
@@ -114,15 +129,35 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                         limit: limits.max_depth,
                     });
                 }
+                let mut must_understand = false;
+                let mut ours = true;
                 for (i, attr) in e.attributes().with_checks(true).enumerate() {
+                    tick(1);
                     if i >= limits.max_attributes {
                         return Err(SioError::XmlLimit {
                             what: "attribute count",
                             limit: limits.max_attributes,
                         });
                     }
-                    if let Err(err) = attr {
-                        return Err(malformed(bytes, before, err.to_string()));
+                    let attr = attr.map_err(|err| malformed(bytes, before, err.to_string()))?;
+                    let local = attr.key.local_name().into_inner();
+                    if !matches!(local, b"mustUnderstand" | b"actor" | b"role") {
+                        continue;
+                    }
+                    let in_soap = matches!(
+                        reader.resolve_attribute(attr.key).0,
+                        ResolveResult::Bound(ns)
+                            if ns.into_inner() == SOAP11_NS.as_bytes()
+                                || ns.into_inner() == SOAP12_NS.as_bytes()
+                    );
+                    if !in_soap {
+                        continue;
+                    }
+                    let value = attr.value.trim_ascii();
+                    if local == b"mustUnderstand" {
+                        must_understand = matches!(value, b"1" | b"true");
+                    } else {
+                        ours = ROLES_OF_OURS.contains(&value);
                     }
                 }
                 let name = std::str::from_utf8(e.local_name().into_inner())
@@ -133,6 +168,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     text: String::new(),
                     children: Vec::new(),
                     inner: (after, after),
+                    must_understand: must_understand && ours,
                 };
                 if matches!(event, Event::Start(_)) {
                     stack.push(elem);
@@ -176,8 +212,20 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     "DOCTYPE is not allowed (entity declarations are refused)",
                 ));
             }
+            Event::Decl(ref d) => {
+                // The body is read as UTF-8 whatever it declares; a document in another
+                // encoding would be misread, so it is refused.
+                if let Some(Ok(enc)) = d.encoding() {
+                    let enc = String::from_utf8_lossy(&enc);
+                    if !is_utf8_charset(&enc) {
+                        return Err(SioError::UnsupportedCharset {
+                            charset: excerpt(&enc),
+                        });
+                    }
+                }
+            }
             Event::Eof => break,
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::PI(_) | Event::Comment(_) => {}
         }
     }
     if let Some(open) = stack.last() {

@@ -16,6 +16,7 @@ pub struct Io<T> {
     retries: u32,
     #[sio(force_empty)]
     note: Option<String>,
+    #[sio(max_items = 100)]
     inner: Vec<T>,
 }
 
