@@ -17,6 +17,9 @@ Examples:
   zato enmasse import node.toml --dry-run
   zato --json service list";
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// `zato`: manage a running zato node through its admin API.
 #[derive(Parser)]
 #[command(
@@ -31,6 +34,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "ZATO_ADMIN_URL",
         default_value = "http://127.0.0.1:11224",
         value_parser = parse_url
@@ -38,17 +42,24 @@ pub(crate) struct Cli {
     pub(crate) url: Url,
 
     /// Bearer token of the admin API
-    #[arg(long, global = true, env = "ZATO_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "ZATO_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub(crate) token: Option<Token>,
 
     /// Print the admin API's JSON as it came, for scripts
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
 
     /// Give up on the admin API after this many seconds (1 to 3600)
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         value_name = "SECS",
         default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(1..=3600)
@@ -381,7 +392,7 @@ pub(crate) struct DeleteArgs {
 
 #[derive(Args)]
 pub(crate) struct IfMatchArg {
-    /// Change only if the object is still at this version (its ETag, as `get` and `list` show), or * for any
+    /// Change only if the object is still at this version (the VERSION `list` shows, the ETag of `get`), or * for any
     #[arg(long, value_name = "VERSION", value_parser = parse_if_match)]
     pub(crate) if_match: Option<String>,
 }
