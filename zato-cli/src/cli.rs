@@ -392,7 +392,7 @@ pub(crate) struct DeleteArgs {
 
 #[derive(Args)]
 pub(crate) struct IfMatchArg {
-    /// Change only if the object is still at this version (the VERSION `list` shows, the ETag of `get`), or * for any
+    /// Change only if the object is still at this version (the VERSION `list` shows), or * for any
     #[arg(long, value_name = "VERSION", value_parser = parse_if_match)]
     pub(crate) if_match: Option<String>,
 }
