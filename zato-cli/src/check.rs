@@ -13,6 +13,7 @@ pub(crate) fn run(path: &Path) -> Result<(), CliError> {
     match check_document(path, &text) {
         Ok(()) => crate::output::print(&format!("{}: ok", path.display())),
         Err(Failure::Unavailable(why)) => Err(CliError::Local(format!("config check: {why}"))),
+        Err(Failure::Usage(why)) => Err(CliError::Usage(why)),
         Err(Failure::Problems(problems)) => {
             for problem in &problems {
                 eprintln!(
@@ -40,6 +41,12 @@ enum Failure {
         allow(dead_code, reason = "built by the offline check only")
     )]
     Problems(Vec<String>),
+    /// The file cannot be a document (its extension names no format); the text names the file.
+    #[cfg_attr(
+        not(feature = "offline-check"),
+        allow(dead_code, reason = "built by the offline check only")
+    )]
+    Usage(String),
     /// This build cannot check.
     #[cfg_attr(
         feature = "offline-check",
@@ -54,8 +61,11 @@ fn check_document(path: &Path, text: &str) -> Result<(), Failure> {
     fn problems(e: zato::config::ConfigError) -> Failure {
         Failure::Problems(e.problems().iter().map(ToString::to_string).collect())
     }
-    let format = zato::config::Format::from_path(path)
-        .map_err(|e| Failure::Problems(vec![e.to_string()]))?;
+    // The message names the file already: `node.txt: cannot tell the format; …`.
+    let format = zato::config::Format::from_path(path).map_err(|e| {
+        let lines: Vec<String> = e.problems().iter().map(ToString::to_string).collect();
+        Failure::Usage(lines.join("; "))
+    })?;
     let doc = zato::config::ConfigDocument::parse(text, format).map_err(problems)?;
     zato::config::checker().check(&doc).map_err(problems)?;
     Ok(())

@@ -1,5 +1,6 @@
 //! Runs the built `zato` binary and captures what it printed.
 
+#![allow(dead_code, reason = "each test file uses some of the helpers")]
 #![allow(
     clippy::expect_used,
     reason = "helpers outside #[test] functions; a test fails loudly on what it did not expect"
