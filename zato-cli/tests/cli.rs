@@ -466,3 +466,23 @@ fn help_shows_examples_for_the_command_and_its_subcommands() {
         assert!(!run.stdout.contains(TOKEN), "zato {args:?} shows the token");
     }
 }
+
+#[tokio::test]
+async fn no_answer_within_the_timeout_exits_3() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+
+    let run = zato(&server.uri(), &["--timeout", "1", "service", "list"]);
+
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "zato: no answer from the admin API at {} within 1 s (see --timeout)\n",
+            server.uri()
+        )
+    );
+}
