@@ -243,9 +243,7 @@ impl Api {
         let label = family.label_of(&name);
         let call = Call::new(Method::POST, family.collection(), &label).json(&Value::Object(body));
         let answer = self.client.send(call).await?;
-        self.show(&answer, &label, |body| {
-            format!("created {label}{}", object_version(body))
-        })
+        self.show(&answer, &label, |body| written("created", &label, body))
     }
 
     async fn edit(
@@ -262,9 +260,7 @@ impl Api {
             .json(&Value::Object(merge_patch))
             .if_match(change.precondition.if_match.as_deref());
         let answer = self.client.send(call).await?;
-        self.show(&answer, &label, |body| {
-            format!("updated {label}{}", object_version(body))
-        })
+        self.show(&answer, &label, |body| written("updated", &label, body))
     }
 
     async fn delete(
@@ -452,10 +448,23 @@ fn items(body: &Value) -> &[Value] {
 
 /// ` (version 12)` from a write's answer: the object's version, else the store's.
 fn object_version(body: &Value) -> String {
+    let known = |v: &&Value| !v.is_null();
     body.pointer("/object/version")
-        .or_else(|| body.get("version"))
+        .filter(known)
+        .or_else(|| body.get("version").filter(known))
         .map(|v| format!(" (version {})", cell(Some(v))))
         .unwrap_or_default()
+}
+
+/// `updated outgoing swift "X" (version 12)`, or `no change to …` when the node says the write
+/// changed nothing.
+fn written(verb: &str, label: &str, body: &Value) -> String {
+    let version = object_version(body);
+    if body.get("changed") == Some(&Value::Bool(false)) {
+        format!("no change to {label}{version}")
+    } else {
+        format!("{verb} {label}{version}")
+    }
 }
 
 /// A file's bytes, refused when larger than [`MAX_FILE_BYTES`].
@@ -519,5 +528,25 @@ mod tests {
         );
         assert_eq!(object_version(&json!({"version": 40})), " (version 40)");
         assert_eq!(object_version(&json!({})), "");
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_says_so() {
+        let label = r#"outgoing swift "X""#;
+        let changed = json!({"version": 41, "changed": true, "object": {"version": 13}});
+        let same = json!({"version": 40, "changed": false, "object": {"version": 12}});
+        let null = json!({"version": 40, "object": {"version": null}});
+        assert_eq!(
+            written("updated", label, &changed),
+            r#"updated outgoing swift "X" (version 13)"#
+        );
+        assert_eq!(
+            written("updated", label, &same),
+            r#"no change to outgoing swift "X" (version 12)"#
+        );
+        assert_eq!(
+            written("created", label, &null),
+            r#"created outgoing swift "X" (version 40)"#
+        );
     }
 }
