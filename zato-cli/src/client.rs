@@ -46,6 +46,9 @@ pub(crate) struct Call<'a> {
     pub(crate) if_match: Option<&'a str>,
     /// What the call is about, as error lines name it: `outgoing swift "Invoice Dispatcher"`.
     pub(crate) label: &'a str,
+    /// The object's path in the config document (`outgoing.swift."Invoice Dispatcher"`), which
+    /// the node's messages start with; the error line names the object once, by its label.
+    pub(crate) doc_path: Option<String>,
 }
 
 impl<'a> Call<'a> {
@@ -57,11 +60,17 @@ impl<'a> Call<'a> {
             body: None,
             if_match: None,
             label,
+            doc_path: None,
         }
     }
 
     pub(crate) fn json(mut self, body: &Value) -> Self {
         self.body = Some(("application/json", body.to_string().into_bytes()));
+        self
+    }
+
+    pub(crate) fn doc_path(mut self, doc_path: String) -> Self {
+        self.doc_path = Some(doc_path);
         self
     }
 
@@ -175,7 +184,13 @@ impl AdminClient {
         if status.is_success() {
             return Ok(Answer { status, body });
         }
-        Err(self.api_error(call.label, status, &body, etag.as_deref(), call.if_match))
+        let error = self.api_error(call.label, status, &body, etag.as_deref(), call.if_match);
+        Err(match (error, &call.doc_path) {
+            (CliError::Api(line), Some(doc_path)) => {
+                CliError::Api(without_path(&line, call.label, doc_path))
+            }
+            (error, _) => error,
+        })
     }
 
     fn url(&self, call: &Call<'_>) -> Result<Url, CliError> {
@@ -269,6 +284,53 @@ impl AdminClient {
     }
 }
 
+/// `label: outgoing.swift."X": problem` → `label: problem`: the node's message names the object
+/// by its path, which the label already did.
+fn without_path(line: &str, label: &str, doc_path: &str) -> String {
+    let start = format!("{label}: ");
+    let Some(rest) = line.strip_prefix(&start) else {
+        return line.to_owned();
+    };
+    // After `ping failed: ` too, where ping failures put it.
+    let (lead, rest) = match rest.strip_prefix("ping failed: ") {
+        Some(after) => ("ping failed: ", after),
+        None => ("", rest),
+    };
+    match rest
+        .strip_prefix(doc_path)
+        .and_then(|r| r.strip_prefix(": "))
+    {
+        Some(problem) if !problem.is_empty() => format!("{start}{lead}{problem}"),
+        _ => line.to_owned(),
+    }
+}
+
+/// An object's name as the config document's paths write it: bare when it is a plain
+/// identifier, else quoted with `"` and `\` escaped (as `zato_core::config::key` does).
+pub(crate) fn doc_key(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        return name.to_owned();
+    }
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// `path: message`, or the message alone when there is no path.
 fn problem_line(problem: &Value) -> Option<String> {
     let message = problem.get("message").and_then(Value::as_str)?;
@@ -345,6 +407,35 @@ mod tests {
         );
         assert_eq!(segment("a/b?c#d%"), "a%2Fb%3Fc%23d%25");
         assert_eq!(segment("zürich"), "z%C3%BCrich");
+    }
+
+    #[test]
+    fn the_objects_own_path_is_not_repeated_after_its_label() {
+        let label = r#"outgoing swift "Invoice Dispatcher""#;
+        let path = format!("outgoing.swift.{}", doc_key("Invoice Dispatcher"));
+        assert_eq!(path, r#"outgoing.swift."Invoice Dispatcher""#);
+        assert_eq!(
+            without_path(
+                &format!("{label}: ping failed: {path}: authentication failed"),
+                label,
+                &path
+            ),
+            format!("{label}: ping failed: authentication failed")
+        );
+        assert_eq!(
+            without_path(
+                &format!("{label}: {path}: in use by channels.http.x"),
+                label,
+                &path
+            ),
+            format!("{label}: in use by channels.http.x")
+        );
+        // Another object's path, or a path that is all there is, stays.
+        let other = format!("{label}: channels.http.x: uses it");
+        assert_eq!(without_path(&other, label, &path), other);
+        assert_eq!(doc_key("crm-basic_1"), "crm-basic_1");
+        assert_eq!(doc_key("a.b"), r#""a.b""#);
+        assert_eq!(doc_key(r#"say "hi""#), r#""say \"hi\"""#);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::cli::{
     BodyArgs, ChangeArgs, ChannelCommand, Cli, Command, ConfigCommand, ConnCommand, EnmasseCommand,
     Format, SecurityCommand, ServiceCommand,
 };
-use crate::client::{AdminClient, Answer, Call, segment};
+use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
 use crate::output::{self, cell, names, pretty, print, table};
 use crate::patch;
@@ -73,6 +73,15 @@ impl Family<'_> {
             Family::Outgoing(kind) => format!("outgoing {kind}"),
             Family::Channel(kind) => format!("channel {kind}"),
             Family::Security => "security".to_owned(),
+        }
+    }
+
+    /// `outgoing.swift."Invoice Dispatcher"`: the object's path in the config document.
+    fn doc_path(self, name: &str) -> String {
+        match self {
+            Family::Outgoing(kind) => format!("outgoing.{kind}.{}", doc_key(name)),
+            Family::Channel(kind) => format!("channels.{kind}.{}", doc_key(name)),
+            Family::Security => format!("security.{}", doc_key(name)),
         }
     }
 
@@ -220,7 +229,9 @@ impl Api {
         let label = family.label_of(name);
         let answer = self
             .client
-            .send(Call::new(Method::GET, family.object(name), &label))
+            .send(
+                Call::new(Method::GET, family.object(name), &label).doc_path(family.doc_path(name)),
+            )
             .await?;
         self.show(&answer, &label, pretty)
     }
@@ -241,7 +252,9 @@ impl Api {
             }
         };
         let label = family.label_of(&name);
-        let call = Call::new(Method::POST, family.collection(), &label).json(&Value::Object(body));
+        let call = Call::new(Method::POST, family.collection(), &label)
+            .doc_path(family.doc_path(&name))
+            .json(&Value::Object(body));
         let answer = self.client.send(call).await?;
         self.show(&answer, &label, |body| written("created", &label, body))
     }
@@ -257,6 +270,7 @@ impl Api {
         patch::apply(&mut merge_patch, &change.set)
             .map_err(|e| CliError::Usage(format!("{label}: {e}")))?;
         let call = Call::new(Method::PATCH, family.object(name), &label)
+            .doc_path(family.doc_path(name))
             .json(&Value::Object(merge_patch))
             .if_match(change.precondition.if_match.as_deref());
         let answer = self.client.send(call).await?;
@@ -270,7 +284,9 @@ impl Api {
         if_match: Option<&str>,
     ) -> Result<(), CliError> {
         let label = family.label_of(name);
-        let call = Call::new(Method::DELETE, family.object(name), &label).if_match(if_match);
+        let call = Call::new(Method::DELETE, family.object(name), &label)
+            .doc_path(family.doc_path(name))
+            .if_match(if_match);
         let answer = self.client.send(call).await?;
         self.show(&answer, &label, |body| match body.get("version") {
             Some(v) => format!("deleted {label} (configuration version {})", cell(Some(v))),
@@ -285,7 +301,8 @@ impl Api {
             Method::POST,
             format!("{}/ping", family.object(name)),
             &label,
-        );
+        )
+        .doc_path(family.doc_path(name));
         let answer = self.client.send(call).await?;
         let body = answer.json(&label)?;
         if body.get("ok").and_then(Value::as_bool) != Some(true) {
@@ -340,7 +357,11 @@ impl Api {
         let path = format!("/api/services/{}/invoke", segment(name));
         let answer = self
             .client
-            .send(Call::new(Method::POST, path, &label).json(data))
+            .send(
+                Call::new(Method::POST, path, &label)
+                    .doc_path(format!("services.{}", doc_key(name)))
+                    .json(data),
+            )
             .await?;
         let body = answer.json(&label)?;
         self.show(&answer, &label, |body| match body.get("response") {
