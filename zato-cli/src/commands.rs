@@ -1,0 +1,573 @@
+//! What each command does: which call it makes and what it prints.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use crate::check;
+use crate::cli::{
+    BodyArgs, ChangeArgs, ChannelCommand, Cli, Command, ConfigCommand, ConnCommand, EnmasseCommand,
+    Format, SecurityCommand, ServiceCommand,
+};
+use crate::client::{AdminClient, Answer, Call, doc_key, segment};
+use crate::error::CliError;
+use crate::output::{self, cell, names, pretty, print, table};
+use crate::patch;
+
+/// The largest file `zato` reads: a configuration document or an object's JSON.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Runs the command `cli` names.
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        return check::run(file);
+    }
+    let api = Api {
+        client: AdminClient::new(cli.url, cli.token, cli.timeout)?,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Config(ConfigCommand::Check { .. }) => Ok(()),
+        Command::Config(ConfigCommand::History) => api.history().await,
+        Command::Enmasse(EnmasseCommand::Export { format, output }) => {
+            api.export(format, output.as_deref()).await
+        }
+        Command::Enmasse(EnmasseCommand::Import {
+            file,
+            dry_run,
+            replace,
+        }) => api.import(&file, dry_run, replace).await,
+        Command::Conn(command) => api.conn(command).await,
+        Command::Channel(command) => api.channel(command).await,
+        Command::Security(command) => api.security(command).await,
+        Command::Service(ServiceCommand::List) => api.services().await,
+        Command::Service(ServiceCommand::Invoke { name, data }) => api.invoke(&name, &data).await,
+    }
+}
+
+/// Where a family of objects lives in the admin API and how error lines name them.
+#[derive(Clone, Copy)]
+enum Family<'a> {
+    Outgoing(&'a str),
+    Channel(&'a str),
+    Security,
+}
+
+impl Family<'_> {
+    fn collection(self) -> String {
+        match self {
+            Family::Outgoing(kind) => format!("/api/outgoing/{}", segment(kind)),
+            Family::Channel(kind) => format!("/api/channels/{}", segment(kind)),
+            Family::Security => "/api/security".to_owned(),
+        }
+    }
+
+    fn object(self, name: &str) -> String {
+        format!("{}/{}", self.collection(), segment(name))
+    }
+
+    /// `outgoing swift`, `channel http`, `security`.
+    fn label(self) -> String {
+        match self {
+            Family::Outgoing(kind) => format!("outgoing {kind}"),
+            Family::Channel(kind) => format!("channel {kind}"),
+            Family::Security => "security".to_owned(),
+        }
+    }
+
+    /// `outgoing.swift."Invoice Dispatcher"`: the object's path in the config document.
+    fn doc_path(self, name: &str) -> String {
+        match self {
+            Family::Outgoing(kind) => format!("outgoing.{kind}.{}", doc_key(name)),
+            Family::Channel(kind) => format!("channels.{kind}.{}", doc_key(name)),
+            Family::Security => format!("security.{}", doc_key(name)),
+        }
+    }
+
+    /// `outgoing swift "Invoice Dispatcher"`.
+    fn label_of(self, name: &str) -> String {
+        format!("{} {}", self.label(), quoted(name))
+    }
+
+    /// The columns a list shows after NAME and VERSION: header and config field.
+    fn columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Family::Outgoing("swift") => &[
+                ("ACTIVE", "is_active"),
+                ("AUTH URL", "auth_url"),
+                ("USER", "user"),
+                ("POOL SIZE", "pool_size"),
+            ],
+            Family::Channel("http") => &[
+                ("ACTIVE", "is_active"),
+                ("URL PATH", "url_path"),
+                ("SERVICE", "service"),
+                ("SECURITY", "security"),
+            ],
+            Family::Security => &[("TYPE", "type")],
+            Family::Outgoing(_) | Family::Channel(_) => &[("ACTIVE", "is_active")],
+        }
+    }
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+struct Api {
+    client: AdminClient,
+    json: bool,
+}
+
+impl Api {
+    async fn conn(&self, command: ConnCommand) -> Result<(), CliError> {
+        match command {
+            ConnCommand::List(args) => {
+                self.list(Family::Outgoing(args.kind.as_deref().unwrap_or("swift")))
+                    .await
+            }
+            ConnCommand::Get(o) => self.get(Family::Outgoing(&o.kind), &o.name).await,
+            ConnCommand::Create(c) => self.create(Family::Outgoing(&c.kind), &c.body).await,
+            ConnCommand::Edit(e) => {
+                self.edit(Family::Outgoing(&e.kind), &e.name, &e.change)
+                    .await
+            }
+            ConnCommand::Delete(d) => {
+                self.delete(
+                    Family::Outgoing(&d.kind),
+                    &d.name,
+                    d.precondition.if_match.as_deref(),
+                )
+                .await
+            }
+            ConnCommand::Ping(o) => self.ping(&o.kind, &o.name).await,
+        }
+    }
+
+    async fn channel(&self, command: ChannelCommand) -> Result<(), CliError> {
+        match command {
+            ChannelCommand::List(args) => {
+                self.list(Family::Channel(args.kind.as_deref().unwrap_or("http")))
+                    .await
+            }
+            ChannelCommand::Get(o) => self.get(Family::Channel(&o.kind), &o.name).await,
+            ChannelCommand::Create(c) => self.create(Family::Channel(&c.kind), &c.body).await,
+            ChannelCommand::Edit(e) => {
+                self.edit(Family::Channel(&e.kind), &e.name, &e.change)
+                    .await
+            }
+            ChannelCommand::Delete(d) => {
+                self.delete(
+                    Family::Channel(&d.kind),
+                    &d.name,
+                    d.precondition.if_match.as_deref(),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn security(&self, command: SecurityCommand) -> Result<(), CliError> {
+        match command {
+            SecurityCommand::List => self.list(Family::Security).await,
+            SecurityCommand::Get { name } => self.get(Family::Security, &name).await,
+            SecurityCommand::Create(body) => self.create(Family::Security, &body).await,
+            SecurityCommand::Edit { name, change } => {
+                self.edit(Family::Security, &name, &change).await
+            }
+            SecurityCommand::Delete { name, precondition } => {
+                self.delete(Family::Security, &name, precondition.if_match.as_deref())
+                    .await
+            }
+        }
+    }
+
+    /// Prints the raw JSON with `--json`, else what `human` makes of it.
+    fn show(
+        &self,
+        answer: &Answer,
+        label: &str,
+        human: impl FnOnce(&Value) -> String,
+    ) -> Result<(), CliError> {
+        if self.json {
+            return print(&answer.text());
+        }
+        print(&human(&answer.json(label)?))
+    }
+
+    async fn list(&self, family: Family<'_>) -> Result<(), CliError> {
+        let label = family.label();
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, family.collection(), &label))
+            .await?;
+        self.show(&answer, &label, |body| {
+            let columns = family.columns();
+            let mut header = vec!["NAME", "VERSION"];
+            header.extend(columns.iter().map(|(h, _)| *h));
+            let rows: Vec<Vec<String>> = items(body)
+                .iter()
+                .map(|item| {
+                    let config = item.get("config");
+                    let mut row = vec![cell(item.get("name")), cell(item.get("version"))];
+                    for (_, field) in columns {
+                        let value = config.and_then(|c| c.get(*field));
+                        // A security definition's type is also its kind in the listing.
+                        let value = value
+                            .or_else(|| (*field == "type").then(|| item.get("kind")).flatten());
+                        row.push(cell(value));
+                    }
+                    row
+                })
+                .collect();
+            table(&header, &rows)
+        })
+    }
+
+    async fn get(&self, family: Family<'_>, name: &str) -> Result<(), CliError> {
+        let label = family.label_of(name);
+        let answer = self
+            .client
+            .send(
+                Call::new(Method::GET, family.object(name), &label).doc_path(family.doc_path(name)),
+            )
+            .await?;
+        self.show(&answer, &label, pretty)
+    }
+
+    async fn create(&self, family: Family<'_>, args: &BodyArgs) -> Result<(), CliError> {
+        let mut body = match &args.file {
+            Some(path) => json_object_file(path)?,
+            None => Map::new(),
+        };
+        patch::apply(&mut body, &args.set).map_err(CliError::Usage)?;
+        let name = match body.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "new {}: the object needs a name (--set name=NAME, or \"name\" in --file)",
+                    family.label()
+                )));
+            }
+        };
+        let label = family.label_of(&name);
+        let call = Call::new(Method::POST, family.collection(), &label)
+            .doc_path(family.doc_path(&name))
+            .json(&Value::Object(body));
+        let answer = self.client.send(call).await?;
+        self.show(&answer, &label, |body| written("created", &label, body))
+    }
+
+    async fn edit(
+        &self,
+        family: Family<'_>,
+        name: &str,
+        change: &ChangeArgs,
+    ) -> Result<(), CliError> {
+        let label = family.label_of(name);
+        let mut merge_patch = Map::new();
+        patch::apply(&mut merge_patch, &change.set)
+            .map_err(|e| CliError::Usage(format!("{label}: {e}")))?;
+        let call = Call::new(Method::PATCH, family.object(name), &label)
+            .doc_path(family.doc_path(name))
+            .json(&Value::Object(merge_patch))
+            .if_match(change.precondition.if_match.as_deref());
+        let answer = self.client.send(call).await?;
+        self.show(&answer, &label, |body| written("updated", &label, body))
+    }
+
+    async fn delete(
+        &self,
+        family: Family<'_>,
+        name: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), CliError> {
+        let label = family.label_of(name);
+        let call = Call::new(Method::DELETE, family.object(name), &label)
+            .doc_path(family.doc_path(name))
+            .if_match(if_match);
+        let answer = self.client.send(call).await?;
+        self.show(&answer, &label, |body| match body.get("version") {
+            Some(v) => format!("deleted {label} (configuration version {})", cell(Some(v))),
+            None => format!("deleted {label}"),
+        })
+    }
+
+    async fn ping(&self, kind: &str, name: &str) -> Result<(), CliError> {
+        let family = Family::Outgoing(kind);
+        let label = family.label_of(name);
+        let call = Call::new(
+            Method::POST,
+            format!("{}/ping", family.object(name)),
+            &label,
+        )
+        .doc_path(family.doc_path(name));
+        let answer = self.client.send(call).await?;
+        let body = answer.json(&label)?;
+        if body.get("ok").and_then(Value::as_bool) != Some(true) {
+            let message = body
+                .pointer("/error/message")
+                .or_else(|| body.get("message"));
+            return Err(CliError::Api(format!(
+                "{label}: ping failed: {}",
+                cell(message)
+            )));
+        }
+        self.show(&answer, &label, |body| {
+            let mut line = format!("{label}: ping ok");
+            if let Some(ms) = body.get("elapsed_ms").and_then(Value::as_f64) {
+                line.push_str(&format!(" in {ms:.1} ms"));
+            }
+            if let Some(Value::String(message)) = body.get("message")
+                && !message.is_empty()
+            {
+                line.push_str(&format!(": {message}"));
+            }
+            line
+        })
+    }
+
+    async fn services(&self) -> Result<(), CliError> {
+        let label = "services";
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, "/api/services".to_owned(), label))
+            .await?;
+        self.show(&answer, label, |body| {
+            let rows: Vec<Vec<String>> = items(body)
+                .iter()
+                .map(|item| {
+                    let active = item.pointer("/config/is_active");
+                    vec![
+                        cell(item.get("name")),
+                        cell(active),
+                        cell(item.get("deployed")),
+                        names(item.get("input")),
+                        names(item.get("output")),
+                    ]
+                })
+                .collect();
+            table(&["NAME", "ACTIVE", "DEPLOYED", "INPUT", "OUTPUT"], &rows)
+        })
+    }
+
+    async fn invoke(&self, name: &str, data: &Value) -> Result<(), CliError> {
+        let label = format!("service {}", quoted(name));
+        let path = format!("/api/services/{}/invoke", segment(name));
+        let answer = self
+            .client
+            .send(
+                Call::new(Method::POST, path, &label)
+                    .doc_path(format!("services.{}", doc_key(name)))
+                    .json(data),
+            )
+            .await?;
+        let body = answer.json(&label)?;
+        self.show(&answer, &label, |body| match body.get("response") {
+            None | Some(Value::Null) => String::new(),
+            Some(response) => pretty(response),
+        })?;
+        match body.get("status").and_then(Value::as_u64) {
+            Some(status) if status >= 400 => Err(CliError::Api(format!(
+                "{label}: failed with status {status} (cid {})",
+                cell(body.get("cid"))
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn history(&self) -> Result<(), CliError> {
+        let label = "configuration history";
+        let answer = self
+            .client
+            .send(Call::new(
+                Method::GET,
+                "/api/config/history".to_owned(),
+                label,
+            ))
+            .await?;
+        self.show(&answer, label, |body| {
+            let rows: Vec<Vec<String>> = body
+                .get("history")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| {
+                    let changes = entry
+                        .get("changes")
+                        .and_then(Value::as_array)
+                        .map(|c| {
+                            c.iter()
+                                .map(|v| cell(Some(v)))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_else(|| "-".to_owned());
+                    vec![
+                        cell(entry.get("version")),
+                        cell(entry.get("time")),
+                        cell(entry.get("author")),
+                        changes,
+                    ]
+                })
+                .collect();
+            table(&["VERSION", "TIME", "AUTHOR", "CHANGES"], &rows)
+        })
+    }
+
+    async fn export(&self, format: Option<Format>, output: Option<&Path>) -> Result<(), CliError> {
+        let format = format
+            .or_else(|| output.and_then(Format::from_extension))
+            .unwrap_or(Format::Json);
+        let label = "configuration export";
+        let mut call = Call::new(Method::GET, "/api/config".to_owned(), label);
+        call.query.push(("format", format.as_str().to_owned()));
+        let answer = self.client.send(call).await?;
+        let Some(path) = output else {
+            return print(&answer.text());
+        };
+        std::fs::write(path, &answer.body)
+            .map_err(|e| CliError::Local(format!("{}: cannot write: {e}", path.display())))?;
+        if self.json {
+            return Ok(());
+        }
+        print(&format!(
+            "exported the configuration as {} to {}",
+            format.as_str(),
+            path.display()
+        ))
+    }
+
+    async fn import(&self, path: &Path, dry_run: bool, replace: bool) -> Result<(), CliError> {
+        let Some(format) = Format::from_extension(path) else {
+            return Err(CliError::Usage(format!(
+                "{}: cannot tell the format from the extension: use .toml, .yaml, .yml or .json",
+                path.display()
+            )));
+        };
+        let text = read_file(path)?;
+        let label = format!("import of {}", path.display());
+        let mut call = Call::new(Method::POST, "/api/config/import".to_owned(), &label);
+        call.query.push(("dry_run", dry_run.to_string()));
+        call.query.push(("replace", replace.to_string()));
+        call.query.push(("format", format.as_str().to_owned()));
+        call.body = Some((format.content_type(), text));
+        let answer = self.client.send(call).await?;
+        self.show(&answer, &label, output::diff)
+    }
+}
+
+/// The `items` of a collection.
+fn items(body: &Value) -> &[Value] {
+    body.get("items")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// ` (version 12)` from a write's answer: the object's version, else the store's.
+fn object_version(body: &Value) -> String {
+    let known = |v: &&Value| !v.is_null();
+    body.pointer("/object/version")
+        .filter(known)
+        .or_else(|| body.get("version").filter(known))
+        .map(|v| format!(" (version {})", cell(Some(v))))
+        .unwrap_or_default()
+}
+
+/// `updated outgoing swift "X" (version 12)`, or `no change to …` when the node says the write
+/// changed nothing.
+fn written(verb: &str, label: &str, body: &Value) -> String {
+    let version = object_version(body);
+    if body.get("changed") == Some(&Value::Bool(false)) {
+        format!("no change to {label}{version}")
+    } else {
+        format!("{verb} {label}{version}")
+    }
+}
+
+/// A file's bytes, refused when larger than [`MAX_FILE_BYTES`].
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    let fail = |e: std::io::Error| CliError::Local(format!("{}: cannot read: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(fail)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(CliError::Local(format!(
+            "{}: larger than {} MiB",
+            path.display(),
+            MAX_FILE_BYTES / (1024 * 1024)
+        )));
+    }
+    std::fs::read(path).map_err(fail)
+}
+
+fn json_object_file(path: &Path) -> Result<Map<String, Value>, CliError> {
+    let bytes = read_file(path)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CliError::Local(format!(
+            "{}: must hold a JSON object",
+            path.display()
+        ))),
+        Err(e) => Err(CliError::Local(format!(
+            "{}: not JSON: {e}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn families_make_paths_and_labels() {
+        let swift = Family::Outgoing("swift");
+        assert_eq!(
+            swift.object("Invoice Dispatcher"),
+            "/api/outgoing/swift/Invoice%20Dispatcher"
+        );
+        assert_eq!(
+            swift.label_of("Invoice Dispatcher"),
+            r#"outgoing swift "Invoice Dispatcher""#
+        );
+        assert_eq!(Family::Channel("http").collection(), "/api/channels/http");
+        assert_eq!(
+            Family::Security.object("crm.basic"),
+            "/api/security/crm.basic"
+        );
+        assert_eq!(Family::Security.label_of(r#"a"b"#), r#"security "a\"b""#);
+    }
+
+    #[test]
+    fn writes_report_the_objects_version() {
+        assert_eq!(
+            object_version(&json!({"version": 40, "object": {"version": 12}})),
+            " (version 12)"
+        );
+        assert_eq!(object_version(&json!({"version": 40})), " (version 40)");
+        assert_eq!(object_version(&json!({})), "");
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_says_so() {
+        let label = r#"outgoing swift "X""#;
+        let changed = json!({"version": 41, "changed": true, "object": {"version": 13}});
+        let same = json!({"version": 40, "changed": false, "object": {"version": 12}});
+        let null = json!({"version": 40, "object": {"version": null}});
+        assert_eq!(
+            written("updated", label, &changed),
+            r#"updated outgoing swift "X" (version 13)"#
+        );
+        assert_eq!(
+            written("updated", label, &same),
+            r#"no change to outgoing swift "X" (version 12)"#
+        );
+        assert_eq!(
+            written("created", label, &null),
+            r#"created outgoing swift "X" (version 40)"#
+        );
+    }
+}
