@@ -566,3 +566,31 @@ fn the_example_config_and_its_toml_twin_are_the_same_valid_document() {
         ]
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_invocations_and_the_pool() {
+    let node = Node::start().await;
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        200
+    );
+    assert_eq!(
+        node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
+        200
+    );
+    assert_eq!(node.dispatch("/invoice.dispatcher", "").await.0, 400);
+    let metrics = node.text("/metrics").await;
+    for line in [
+        r#"zato_channel_requests_total{kind="http",channel="invoice.dispatcher.json",status="200"} 2"#,
+        r#"zato_channel_requests_total{kind="http",channel="invoice.dispatcher.json",status="400"} 1"#,
+        r#"zato_channel_request_duration_seconds_count{kind="http",channel="invoice.dispatcher.json"} 3"#,
+        r#"zato_service_invocations_total{service="invoice.dispatcher"} 3"#,
+        r#"zato_service_errors_total{service="invoice.dispatcher"} 1"#,
+        r#"zato_outgoing_pool_max_size{kind="swift",connection="Invoice Dispatcher"} 5"#,
+        r#"zato_outgoing_pool_in_use{kind="swift",connection="Invoice Dispatcher"} 0"#,
+        r#"zato_outgoing_pool_checkout_timeouts_total{kind="swift",connection="Invoice Dispatcher"} 0"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    node.running.shutdown().await;
+}

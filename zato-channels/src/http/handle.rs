@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -13,11 +14,13 @@ use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use zato_core::sio::ReplyFormat;
-use zato_core::{Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error};
+use zato_core::{
+    ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
+};
 
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::pattern::param_value;
-use super::router::Lookup;
+use super::router::{Lookup, Route};
 use super::security::mark_sensitive;
 use super::shared::Shared;
 use super::strict::check_request;
@@ -73,6 +76,7 @@ pub(super) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> 
 
 /// Answers one request.
 pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> HttpResponse {
+    let started = Instant::now();
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
     // request sees the shutdown.
@@ -131,6 +135,29 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
         }
     };
 
+    let resp = serve_route(&shared, &route, parts, body, path_params, format, cid).await;
+    route
+        .meter
+        .get_or_init(|| {
+            shared
+                .platform
+                .metrics()
+                .channel(ChannelKind::Http, &route.channel.name)
+        })
+        .record(resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// Answers a request routed to `route`.
+async fn serve_route(
+    shared: &Shared,
+    route: &Route,
+    parts: http::request::Parts,
+    body: Incoming,
+    path_params: Vec<(String, String)>,
+    format: ReplyFormat,
+    cid: Cid,
+) -> HttpResponse {
     if !route.is_active {
         let err =
             ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));

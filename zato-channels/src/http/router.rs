@@ -30,6 +30,8 @@ pub(super) struct Route {
     pub(super) timeout: Option<Duration>,
     /// The names of the `{param}` segments, in path order.
     pub(super) param_names: Box<[Box<str>]>,
+    /// Where the channel's requests are counted, made on its first request.
+    pub(super) meter: std::sync::OnceLock<zato_core::metrics::ChannelMeter>,
 }
 
 impl fmt::Debug for Route {
@@ -178,6 +180,7 @@ impl RouteTable {
                 max_body_size: ch.max_body_size,
                 timeout: ch.timeout,
                 param_names: checked.pattern.param_names(),
+                meter: std::sync::OnceLock::new(),
             });
             root.insert(&checked.pattern.segments, route);
         }
