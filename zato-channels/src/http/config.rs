@@ -26,6 +26,10 @@ fn yes() -> bool {
     true
 }
 
+fn default_max_items() -> usize {
+    zato_core::sio::DEFAULT_MAX_ITEMS
+}
+
 fn default_max_body_size() -> u64 {
     DEFAULT_MAX_BODY_SIZE
 }
@@ -91,12 +95,17 @@ pub struct HttpChannelConfig {
     /// The largest request body accepted, in bytes; larger ones get a 413.
     #[serde(default = "default_max_body_size")]
     pub max_body_size: u64,
+    /// The most items a list element of the input takes (a longer one is a 400 naming the
+    /// element), unless the service's field sets its own `#[sio(max_items = N)]`. Default
+    /// [`DEFAULT_MAX_ITEMS`](zato_core::sio::DEFAULT_MAX_ITEMS), 1,000.
+    #[serde(default = "default_max_items")]
+    pub max_items: usize,
     /// How long the channel waits for each of the two halves of a request: first for the
     /// caller to send the whole body (a caller slower than that gets a 408 and the connection
     /// is closed), then for the service to answer (a service slower than that gets the caller a
-    /// 504). [`DEFAULT_TIMEOUT`] (30 s) when left out; `None` (`null` in a document) sets no
-    /// limit on either, which leaves a server open to clients that declare a body and never
-    /// send it.
+    /// 504). [`DEFAULT_TIMEOUT`] (30 s) when left out; `None` (`0` in a document, or `null`
+    /// in JSON) sets no limit on either, which leaves a server open to clients that declare a
+    /// body and never send it. `None` is written as `0`, which every format can hold.
     #[serde(default = "default_timeout", with = "opt_seconds")]
     pub timeout: Option<Duration>,
     /// Whether the query string and path parameters are input (Zato's default: true).
@@ -127,6 +136,7 @@ impl HttpChannelConfig {
             data_format: DataFormat::Json,
             security: None,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_items: default_max_items(),
             timeout: Some(DEFAULT_TIMEOUT),
             merge_url_params_req: true,
             params_pri: ParamsPri::default(),
@@ -346,10 +356,8 @@ mod opt_seconds {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
+        // TOML has no null: no limit is written as 0, which reads back as no limit.
+        s.serialize_f64(v.map_or(0.0, |d| d.as_secs_f64()))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -357,6 +365,7 @@ mod opt_seconds {
     ) -> Result<Option<Duration>, D::Error> {
         match Option::<f64>::deserialize(d)? {
             None => Ok(None),
+            Some(secs) if secs == 0.0 => Ok(None),
             Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
                 serde::de::Error::custom("timeout must be a non-negative number of seconds")
             }),
@@ -392,10 +401,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unlimited.timeout, None);
-        assert_eq!(
-            serde_json::to_value(&unlimited).unwrap()["timeout"],
-            serde_json::Value::Null
-        );
+        // Written as 0, which TOML can hold and which reads back as no limit.
+        let written = serde_json::to_value(&unlimited).unwrap();
+        assert_eq!(written["timeout"], 0.0);
+        let back: HttpChannelConfig = serde_json::from_value(written).unwrap();
+        assert_eq!(back.timeout, None);
         assert_eq!(c.params_pri, ParamsPri::MsgOverChannelParams);
         assert_eq!(c.url_params_pri, UrlParamsPri::PathOverQs);
         assert!(!c.params().merge_url_params_req);

@@ -170,7 +170,8 @@ impl RouteTable {
         let mut root = Node::default();
         for (ch, checked) in channels.iter().zip(checked) {
             let info = ChannelInfo::new(ch.name.as_str(), ChannelKind::Http, ch.data_format)
-                .with_params(ch.params());
+                .with_params(ch.params())
+                .with_max_items(ch.max_items);
             let route = Arc::new(Route {
                 channel: Arc::new(info),
                 service: ch.service.as_str().into(),

@@ -205,6 +205,9 @@ pub(super) fn channel_problems(ch: &HttpChannelConfig) -> Vec<ConfigProblem> {
     if ch.service.trim().is_empty() {
         problems.push(ConfigProblem::new("service", "must not be empty"));
     }
+    if ch.max_items == 0 {
+        problems.push(ConfigProblem::new("max_items", "must be at least 1"));
+    }
     if ch.max_body_size == 0 {
         problems.push(ConfigProblem::new(
             "max_body_size",
