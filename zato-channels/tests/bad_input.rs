@@ -314,10 +314,10 @@ async fn check(
             let _ = write!(wrong, "kind {got:?}, expected {kind}; ");
         }
     }
-    if let Some(text) = &case.body_contains {
-        if !body.contains(text.as_str()) {
-            let _ = write!(wrong, "the body does not hold `{text}`; ");
-        }
+    if let Some(text) = &case.body_contains
+        && !body.contains(text.as_str())
+    {
+        let _ = write!(wrong, "the body does not hold `{text}`; ");
     }
     if case.then_close {
         match tokio::time::timeout(GENEROUS, read_response(read)).await {
