@@ -365,7 +365,7 @@ mod opt_seconds {
     ) -> Result<Option<Duration>, D::Error> {
         match Option::<f64>::deserialize(d)? {
             None => Ok(None),
-            Some(secs) if secs == 0.0 => Ok(None),
+            Some(0.0) => Ok(None),
             Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
                 serde::de::Error::custom("timeout must be a non-negative number of seconds")
             }),

@@ -31,13 +31,13 @@ pub(super) fn check_request(version: Version, headers: &HeaderMap) -> Result<(),
         ));
     }
     let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-    if let Some(first) = codings.next() {
-        if codings.next().is_some() || !first.as_bytes().eq_ignore_ascii_case(b"chunked") {
-            return Err(ServiceError::bad_request(format!(
-                "unsupported Transfer-Encoding `{}`: only chunked is accepted",
-                quoted(first)
-            )));
-        }
+    if let Some(first) = codings.next()
+        && (codings.next().is_some() || !first.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Err(ServiceError::bad_request(format!(
+            "unsupported Transfer-Encoding `{}`: only chunked is accepted",
+            quoted(first)
+        )));
     }
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let refused = value

@@ -46,18 +46,18 @@ impl SioType for String {
         TypeDesc::Scalar("text")
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
-        if let Node::Json(raw) = &node {
-            if !matches!(raw.get().as_bytes().first(), Some(b'"' | b'n')) {
-                let got = raw.get();
-                let kind = match got.as_bytes().first() {
-                    Some(b't' | b'f') => "boolean",
-                    Some(b'{') => "object",
-                    Some(b'[') => "list",
-                    _ => "number",
-                };
-                errors.wrong_type(path, "text", &format!("{kind} {got}"));
-                return None;
-            }
+        if let Node::Json(raw) = &node
+            && !matches!(raw.get().as_bytes().first(), Some(b'"' | b'n'))
+        {
+            let got = raw.get();
+            let kind = match got.as_bytes().first() {
+                Some(b't' | b'f') => "boolean",
+                Some(b'{') => "object",
+                Some(b'[') => "list",
+                _ => "number",
+            };
+            errors.wrong_type(path, "text", &format!("{kind} {got}"));
+            return None;
         }
         scalar(&node, path, errors, "text", |s| Some(s.to_owned()))
     }
