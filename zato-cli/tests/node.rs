@@ -1,5 +1,9 @@
 //! The real `zato` binary against a real node: the InvoiceDispatcher example with its admin API,
 //! doing the article's edits while the node serves, never restarted.
+#![allow(
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
 
 mod support;
 
