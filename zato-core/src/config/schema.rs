@@ -239,7 +239,8 @@ impl Checker {
         }
     }
 
-    /// Checks a document, and returns its objects in normal form.
+    /// Checks a document offline, and returns its objects in normal form. A secret written as
+    /// [`SECRET_PLACEHOLDER`] passes: it keeps whatever secret the node has.
     ///
     /// # Errors
     ///
@@ -309,11 +310,17 @@ impl Checker {
                 }
             };
             let path = k.to_string();
-            let object = match with_current_secrets(
-                schema.as_ref(),
-                object,
-                current.and_then(|c| c.get(&k)),
-            ) {
+            // Offline there is no current secret to keep: the placeholder stands as it is.
+            let Some(current) = current else {
+                match schema.normalize(object) {
+                    Ok(normal) => {
+                        objects.insert(k, normal);
+                    }
+                    Err(e) => problems.extend(e.within(&path).into_problems()),
+                }
+                continue;
+            };
+            let object = match with_current_secrets(schema.as_ref(), object, current.get(&k)) {
                 Ok(object) => object,
                 Err(p) => {
                     problems.extend(ConfigError::new(p).within(&path).into_problems());
@@ -539,7 +546,12 @@ mod tests {
             "outgoing": {"ftp": [{"name": "a", "password": SECRET_PLACEHOLDER}]}
         }))
         .unwrap();
-        let err = checker().check(&doc).unwrap_err();
+        // Offline, it stands for the node's secret, whatever it is.
+        checker().check(&doc).unwrap();
+        // On a node without one, it is refused.
+        let err = checker()
+            .check_with(&doc, Some(&Objects::new()))
+            .unwrap_err();
         assert_eq!(err.problems()[0].path, "outgoing.ftp.a.password");
         let mut current = Objects::new();
         current.insert(
