@@ -172,8 +172,9 @@ enum Body<'a> {
 }
 
 /// Checks that a Content-Type fits a channel's format. Only a clearly different structured
-/// format is refused: `curl -d` sends a form media type with a JSON body, and callers send
-/// `text/plain` for anything, so both are let through to the channel's own parser.
+/// format, or a value that is no media type at all (`;;;`), is refused: `curl -d` sends a form
+/// media type with a JSON body, and callers send `text/plain` for anything, so both are let
+/// through to the channel's own parser.
 fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<(), SioError> {
     let Some(ct) = content_type else {
         return Ok(());
@@ -186,7 +187,7 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
         .to_ascii_lowercase();
     let lenient = matches!(
         essence.as_str(),
-        "" | "text/plain" | "application/octet-stream" | "application/x-www-form-urlencoded"
+        "text/plain" | "application/octet-stream" | "application/x-www-form-urlencoded"
     );
     let is_json = essence == "application/json" || essence.ends_with("+json");
     let is_xml =
