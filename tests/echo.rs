@@ -1,5 +1,9 @@
 //! The load benchmark's echo service over real HTTP: the answer, the 400 without a target, and
 //! the cid on both.
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helper outside #[test] functions panics on what would fail the test anyway"
+)]
 
 #[path = "../examples/echo.rs"]
 #[allow(
