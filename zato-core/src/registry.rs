@@ -17,6 +17,9 @@ use crate::message::{RawRequest, RawResponse};
 use crate::service::{Request, Service};
 use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput};
 
+/// The initial capacity of a reply body: most replies fit, and a larger one grows as before.
+const REPLY_CAPACITY: usize = 256;
+
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// The result of one invocation, with the format its reply (or error) is to be written in.
@@ -57,7 +60,9 @@ impl<S: Service> ErasedService for Erased<S> {
                 http: raw.http,
             };
             let result = self.0.handle(req, &ctx).await.map(|resp| {
-                let mut body = Vec::new();
+                // Room for a typical reply at once, rather than growing from 8 bytes by
+                // reallocation as the writer appends.
+                let mut body = Vec::with_capacity(REPLY_CAPACITY);
                 resp.output.write_body(reply, &mut body);
                 let mut out = RawResponse::new(
                     resp.status,
