@@ -1,7 +1,7 @@
 //! The service registry: deploy, redeploy and undeploy while requests are in flight.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use fnv::FnvHashMap;
 
 use crate::context::Context;
 use crate::error::ServiceError;
@@ -123,7 +124,9 @@ pub enum DeployError {
     NotDeployed(String),
 }
 
-type Map = HashMap<&'static str, Arc<Deployed>>;
+/// FNV rather than SipHash: the names are the deployed services', so a caller cannot choose
+/// colliding ones, and every invocation looks one up.
+type Map = FnvHashMap<&'static str, Arc<Deployed>>;
 
 /// The deployed services by name.
 ///
