@@ -228,7 +228,8 @@ impl Platform {
     /// platform's or a remote system's making (5xx) are logged with the cid; a caller's are not.
     pub async fn dispatch(&self, service: &str, raw: RawRequest) -> RawResponse {
         let cid = raw.cid;
-        let inv = self.invoke_raw(service, raw).await;
+        // `invoke_from` directly: one future fewer around the request, which is moved once less.
+        let inv = self.invoke_from(service, raw, None).await;
         match inv.result {
             Ok(reply) => reply,
             Err(err) => {

@@ -1,7 +1,7 @@
 //! The service registry: deploy, redeploy and undeploy while requests are in flight.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,12 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use fnv::FnvHashMap;
 
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
 use crate::service::{Request, Service};
 use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput};
+
+/// The initial capacity of a reply body: most replies fit, and a larger one grows as before.
+const REPLY_CAPACITY: usize = 256;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -57,7 +61,9 @@ impl<S: Service> ErasedService for Erased<S> {
                 http: raw.http,
             };
             let result = self.0.handle(req, &ctx).await.map(|resp| {
-                let mut body = Vec::new();
+                // Room for a typical reply at once, rather than growing from 8 bytes by
+                // reallocation as the writer appends.
+                let mut body = Vec::with_capacity(REPLY_CAPACITY);
                 resp.output.write_body(reply, &mut body);
                 let mut out = RawResponse::new(
                     resp.status,
@@ -118,7 +124,9 @@ pub enum DeployError {
     NotDeployed(String),
 }
 
-type Map = HashMap<&'static str, Arc<Deployed>>;
+/// FNV rather than SipHash: the names are the deployed services', so a caller cannot choose
+/// colliding ones, and every invocation looks one up.
+type Map = FnvHashMap<&'static str, Arc<Deployed>>;
 
 /// The deployed services by name.
 ///

@@ -39,17 +39,28 @@ pub(super) fn serve_connection(
     let watcher = graceful.watcher();
     let builder = builder(shared.header_read_timeout());
 
-    tokio::spawn(async move {
+    let conn_task = tokio::spawn(async move {
         let _permit = permit;
-        let conn = builder.serve_connection(io, service);
-        tokio::select! {
-            served = watcher.watch(conn) => if let Err(e) = served {
-                tracing::debug!(error = %e, "http connection ended with an error");
-            },
-            // Dropping the connection closes it, and drops the request it was serving.
-            _ = force_close.wait_for(|f| *f) => {
-                tracing::debug!("http connection closed at the drain deadline");
-            }
+        if let Err(e) = watcher.watch(builder.serve_connection(io, service)).await {
+            tracing::debug!(error = %e, "http connection ended with an error");
+        }
+    });
+    // The drain deadline is watched from a task of its own, woken only when the connection ends
+    // or the deadline passes. Beside the connection in one `select!`, it was polled again at
+    // every wake-up of the connection, several times a request.
+    tokio::spawn(async move {
+        let mut conn_task = conn_task;
+        let deadline_passed = tokio::select! {
+            _ = &mut conn_task => false,
+            closing = force_close.wait_for(|f| *f) => closing.is_ok(),
+        };
+        if deadline_passed {
+            // Aborting drops the connection, which closes it and drops the request it was
+            // serving. The receiver is dropped only once it is gone, so the accept loop waiting
+            // for every receiver waits for every connection.
+            conn_task.abort();
+            let _ = conn_task.await;
+            tracing::debug!("http connection closed at the drain deadline");
         }
     });
 }

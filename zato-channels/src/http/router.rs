@@ -4,11 +4,11 @@
 //! configuration) and swaps it in; requests in flight keep the table they started with.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fnv::FnvHashMap;
 use http::{HeaderValue, Method};
 use zato_core::{ChannelInfo, ChannelKind, ConfigError, DataFormat};
 
@@ -63,8 +63,9 @@ impl Route {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// Keyed by the percent-decoded segment.
-    statics: HashMap<Box<[u8]>, Node>,
+    /// Keyed by the percent-decoded segment. FNV rather than SipHash: the keys are the
+    /// configured paths, so a caller cannot choose colliding ones, and every request hashes.
+    statics: FnvHashMap<Box<[u8]>, Node>,
     param: Option<Box<Node>>,
     routes: Vec<Arc<Route>>,
     /// The `Allow` header of a 405 here: every method some route of this node allows.
