@@ -15,7 +15,7 @@ mod app;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use app::{AdminSettings, AppConfig, Running};
+use app::Running;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zato::config::{ConfigRuntime, Format, MemoryStore, SECRET_PLACEHOLDER};
@@ -62,27 +62,9 @@ struct Node {
 impl Node {
     async fn start() -> Node {
         logs();
-        let config = AppConfig::parse(
-            include_str!("../examples/invoice_dispatcher/config.json"),
-            Format::Json,
-        )
-        .expect("the example's config parses");
-        let running = app::start_with_admin(
-            config,
-            "127.0.0.1:0",
-            None,
-            Some(AdminSettings {
-                addr: "127.0.0.1:0".into(),
-                token: TOKEN.to_owned().into(),
-            }),
-        )
-        .await
-        .expect("the example starts");
-        let base = format!("http://{}", running.http.local_addr());
-        let admin = format!(
-            "http://{}",
-            running.admin.as_ref().expect("admin API").local_addr()
-        );
+        let (running, base, admin) = app::start_local_node(TOKEN)
+            .await
+            .expect("the example starts");
         Node {
             running,
             base,

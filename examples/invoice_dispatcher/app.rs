@@ -317,6 +317,31 @@ pub async fn start(
     start_with_admin(config, addr, local_dir, None).await
 }
 
+/// The example as it ships (`config.json`, the local endpoint in memory), on ports of its own,
+/// with the admin API taking `token`: the node the tests drive. Returns it with the base URLs of
+/// its HTTP channels and of its admin API.
+pub async fn start_local_node(
+    token: &str,
+) -> Result<(Running, String, String), Box<dyn Error + Send + Sync>> {
+    let config = AppConfig::parse(include_str!("config.json"), Format::Json)?;
+    let running = start_with_admin(
+        config,
+        "127.0.0.1:0",
+        None,
+        Some(AdminSettings {
+            addr: "127.0.0.1:0".into(),
+            token: token.to_owned().into(),
+        }),
+    )
+    .await?;
+    let base = format!("http://{}", running.http.local_addr());
+    let admin = match &running.admin {
+        Some(admin) => format!("http://{}", admin.local_addr()),
+        None => return Err("the admin API did not start".into()),
+    };
+    Ok((running, base, admin))
+}
+
 /// Like [`start`], with the admin API on `admin.addr` when `admin` is given.
 pub async fn start_with_admin(
     mut config: AppConfig,

@@ -306,29 +306,9 @@ fn without_path(line: &str, label: &str, doc_path: &str) -> String {
 }
 
 /// An object's name as the config document's paths write it: bare when it is a plain
-/// identifier, else quoted with `"` and `\` escaped (as `zato_core::config::key` does).
+/// identifier, else quoted.
 pub(crate) fn doc_key(name: &str) -> String {
-    let plain = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        return name.to_owned();
-    }
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    zato_core::config::key(name)
 }
 
 /// `path: message`, or the message alone when there is no path.

@@ -11,9 +11,8 @@ mod support;
 #[allow(dead_code, reason = "the example's plain start is the root tests' own")]
 mod app;
 
-use app::{AdminSettings, AppConfig, Running};
+use app::Running;
 use support::{Run, TOKEN, temp_file, zato};
-use zato::config::Format;
 
 struct Node {
     running: Running,
@@ -22,27 +21,9 @@ struct Node {
 }
 
 async fn node() -> Node {
-    let config = AppConfig::parse(
-        include_str!("../../examples/invoice_dispatcher/config.json"),
-        Format::Json,
-    )
-    .expect("the example's config parses");
-    let running = app::start_with_admin(
-        config,
-        "127.0.0.1:0",
-        None,
-        Some(AdminSettings {
-            addr: "127.0.0.1:0".into(),
-            token: TOKEN.to_owned().into(),
-        }),
-    )
-    .await
-    .expect("the example starts");
-    let base = format!("http://{}", running.http.local_addr());
-    let admin = format!(
-        "http://{}",
-        running.admin.as_ref().expect("the admin API").local_addr()
-    );
+    let (running, base, admin) = app::start_local_node(TOKEN)
+        .await
+        .expect("the example starts");
     Node {
         running,
         base,
