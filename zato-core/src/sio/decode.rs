@@ -163,11 +163,14 @@ pub struct Decoded<T> {
     pub reply: ReplyFormat,
 }
 
+/// Key-value pairs of a query string or a form body, borrowed where nothing was decoded.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// The parsed body of one request.
 enum Body<'a> {
     None,
     Json(JsonObject<'a>),
-    Pairs(Vec<(Cow<'a, str>, Cow<'a, str>)>),
+    Pairs(Pairs<'a>),
     Xml(XmlElement),
 }
 
@@ -179,19 +182,17 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
     let Some(ct) = content_type else {
         return Ok(());
     };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let lenient = matches!(
-        essence.as_str(),
-        "text/plain" | "application/octet-stream" | "application/x-www-form-urlencoded"
-    );
-    let is_json = essence == "application/json" || essence.ends_with("+json");
-    let is_xml =
-        matches!(essence.as_str(), "application/xml" | "text/xml") || essence.ends_with("+xml");
+    // Compared without case rather than lowercased: no allocation on every request.
+    let (essence, params) = ct.split_once(';').unwrap_or((ct, ""));
+    let essence = essence.trim();
+    let is = |names: &[&str]| names.iter().any(|n| essence.eq_ignore_ascii_case(n));
+    let lenient = is(&[
+        "text/plain",
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+    ]);
+    let is_json = is(&["application/json"]) || ends_with_ignore_case(essence, "+json");
+    let is_xml = is(&["application/xml", "text/xml"]) || ends_with_ignore_case(essence, "+xml");
     let ok = lenient
         || match format {
             DataFormat::Json => is_json,
@@ -204,7 +205,10 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
             expected: format.as_str(),
         });
     }
-    let charset = ct.split(';').skip(1).find_map(|param| {
+    if params.is_empty() {
+        return Ok(());
+    }
+    let charset = params.split(';').find_map(|param| {
         let (name, value) = param.split_once('=')?;
         name.trim()
             .eq_ignore_ascii_case("charset")
@@ -241,6 +245,32 @@ fn check_urlencoded_utf8(input: &[u8], part: &'static str) -> Result<(), SioErro
     } else {
         Err(SioError::InvalidUtf8 { part })
     }
+}
+
+/// The key-value pairs of a query string. One without `%` or `+` has nothing to decode and is
+/// UTF-8 already, so its pairs are slices of it, split as `form_urlencoded` splits them (on `&`,
+/// empty parts skipped, then at the first `=`), without that crate's decoding pass per part.
+fn parse_query(q: &str) -> Result<Pairs<'_>, SioError> {
+    if q.bytes().any(|b| b == b'%' || b == b'+') {
+        check_urlencoded_utf8(q.as_bytes(), "query string")?;
+        return Ok(form_urlencoded::parse(q.as_bytes()).collect());
+    }
+    tick(q.len());
+    Ok(q.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            (Cow::Borrowed(key), Cow::Borrowed(value))
+        })
+        .collect())
+}
+
+/// Whether `s` ends with the lowercase ASCII `suffix`, in any case.
+fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    s.len()
+        .checked_sub(suffix.len())
+        .and_then(|start| s.as_bytes().get(start..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix.as_bytes()))
 }
 
 fn utf8(body: &[u8]) -> Result<&str, SioError> {
@@ -353,11 +383,8 @@ fn decode_parsed<T: SioObject>(source: &Source<'_>, parsed: &Body<'_>) -> Result
         body,
         ..
     } = *source;
-    let query_pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = match query {
-        Some(q) if params.merge_url_params_req && !q.is_empty() => {
-            check_urlencoded_utf8(q.as_bytes(), "query string")?;
-            form_urlencoded::parse(q.as_bytes()).collect()
-        }
+    let query_pairs = match query {
+        Some(q) if params.merge_url_params_req && !q.is_empty() => parse_query(q)?,
         _ => Vec::new(),
     };
     let path_params = if params.merge_url_params_req {
@@ -478,12 +505,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn query_strings_split_as_form_urlencoded_does() {
+        for q in [
+            "target=CRM&target=Billing",
+            "a=1&&b=&c&=d&e==f&",
+            "&&",
+            "x=a+b&y=%41%42&z=caf%C3%A9",
+            "name=żółw&k",
+        ] {
+            let ours = parse_query(q).unwrap();
+            let theirs: Vec<_> = form_urlencoded::parse(q.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{q}");
+        }
+        assert!(parse_query("a=%FF").is_err());
+    }
+
+    #[test]
     fn media_types_fit_formats() {
         use DataFormat::*;
         let ok = [
             (Json, "application/json"),
             (Json, "application/json; charset=utf-8"),
             (Json, "application/vnd.api+json"),
+            (Json, "Application/JSON; Charset=UTF-8"),
+            (Json, "application/json;"),
+            (Xml, "application/ATOM+XML"),
             (Json, "application/x-www-form-urlencoded"),
             (Json, "text/plain"),
             (Xml, "text/xml"),
@@ -500,6 +546,8 @@ mod tests {
             (Xml, "application/json"),
             (Soap, "application/json"),
             (Form, "application/json"),
+            (Json, ";;;"),
+            (Json, "json"),
         ];
         for (f, ct) in refused {
             let err = check_media_type(f, Some(ct)).unwrap_err();
