@@ -105,12 +105,12 @@ impl Metrics {
         }
     }
 
-    /// Records one invocation of `service`.
-    pub(crate) fn invoked(&self, service: &'static str, failed: bool) {
+    /// The meter of the service `service`: its counters, found once.
+    pub(crate) fn service(&self, service: &'static str) -> ServiceMeter {
         let labels: Labels = vec![("service", Cow::Borrowed(service))];
-        self.invocations.get_or_create(&labels).inc();
-        if failed {
-            self.errors.get_or_create(&labels).inc();
+        ServiceMeter {
+            invocations: self.invocations.get_or_create(&labels).clone(),
+            errors: self.errors.get_or_create(&labels).clone(),
         }
     }
 
@@ -135,6 +135,23 @@ impl Metrics {
             tracing::error!(error = %e, "metrics could not be encoded");
         }
         out
+    }
+}
+
+/// Where one deployed service counts its invocations.
+#[derive(Debug)]
+pub(crate) struct ServiceMeter {
+    invocations: Counter,
+    errors: Counter,
+}
+
+impl ServiceMeter {
+    /// Records one invocation.
+    pub(crate) fn record(&self, failed: bool) {
+        self.invocations.inc();
+        if failed {
+            self.errors.inc();
+        }
     }
 }
 
@@ -185,8 +202,8 @@ mod tests {
         meter.record(200, Duration::from_millis(3));
         meter.record(200, Duration::from_millis(4));
         meter.record(503, Duration::from_millis(1));
-        m.invoked("invoice.dispatcher", false);
-        m.invoked("invoice.dispatcher", true);
+        m.service("invoice.dispatcher").record(false);
+        m.service("invoice.dispatcher").record(true);
         let text = m.render();
         for line in [
             r#"zato_channel_requests_total{kind="http",channel="invoice.json",status="200"} 2"#,

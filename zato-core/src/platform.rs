@@ -218,9 +218,10 @@ impl Platform {
             result: Err(err),
         })
         .await;
-        self.inner
-            .metrics
-            .invoked(deployed.info.name, inv.result.is_err());
+        deployed
+            .meter
+            .get_or_init(|| self.inner.metrics.service(deployed.info.name))
+            .record(inv.result.is_err());
         inv
     }
 

@@ -83,6 +83,8 @@ impl<S: Service> ErasedService for Erased<S> {
 pub(crate) struct Deployed {
     /// Whether it takes invocations; inactive ones get a 503.
     pub(crate) active: AtomicBool,
+    /// Its counters in the platform's metrics, found on its first invocation.
+    pub(crate) meter: std::sync::OnceLock<crate::metrics::ServiceMeter>,
     pub(crate) erased: Arc<dyn ErasedService>,
     typed: Arc<dyn Any + Send + Sync>,
     pub(crate) info: ServiceInfo,
@@ -157,6 +159,7 @@ impl ServiceRegistry {
         let active = !self.inactive().contains(S::NAME);
         Arc::new(Deployed {
             active: AtomicBool::new(active),
+            meter: std::sync::OnceLock::new(),
             erased: erased.clone(),
             typed: erased,
             info: ServiceInfo {
