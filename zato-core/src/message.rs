@@ -25,6 +25,10 @@ pub struct RawRequest {
     pub content_type: Option<String>,
     /// Method, URI, headers and path parameters, for HTTP.
     pub http: Option<HttpInfo>,
+    /// Channel parameters of transports other than HTTP, as name and value: an AMQP message's
+    /// headers and properties, a ZeroMQ message's leading frames. SimpleIO reads them as it
+    /// reads HTTP's path parameters.
+    pub channel_params: Vec<(String, String)>,
 }
 
 impl RawRequest {
@@ -36,12 +40,19 @@ impl RawRequest {
             body: body.into(),
             content_type: None,
             http: None,
+            channel_params: Vec::new(),
         }
     }
 
     /// The same request with its HTTP side.
     pub fn with_http(mut self, http: HttpInfo) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// The same request with channel parameters (for transports other than HTTP).
+    pub fn with_channel_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.channel_params = params;
         self
     }
 
@@ -69,7 +80,7 @@ impl RawRequest {
             .with_xml_limits(self.channel.xml_limits)
             .with_max_items(self.channel.max_items)
             .with_query(http.and_then(HttpInfo::query))
-            .with_path_params(http.map_or(&[][..], |h| &h.path_params))
+            .with_path_params(http.map_or(&self.channel_params[..], |h| &h.path_params))
             .with_content_type(self.content_type())
     }
 

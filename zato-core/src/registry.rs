@@ -59,6 +59,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 raw_request: raw.body,
                 channel: raw.channel,
                 http: raw.http,
+                channel_params: raw.channel_params,
             };
             let result = self.0.handle(req, &ctx).await.map(|resp| {
                 // Room for a typical reply at once, rather than growing from 8 bytes by

@@ -71,6 +71,9 @@ pub struct Request<I> {
     pub channel: Arc<ChannelInfo>,
     /// Method, URI, headers and path parameters, when the request came over HTTP.
     pub http: Option<HttpInfo>,
+    /// Channel parameters of other transports: an AMQP message's headers and properties, a
+    /// ZeroMQ message's leading frames.
+    pub channel_params: Vec<(String, String)>,
 }
 
 impl<I> Request<I> {
@@ -83,6 +86,7 @@ impl<I> Request<I> {
             raw_request: Bytes::new(),
             channel: internal_channel(),
             http: None,
+            channel_params: Vec::new(),
         }
     }
 

@@ -431,3 +431,30 @@ async fn a_panic_in_a_service_invoked_by_type_is_an_error_for_its_caller() {
         .unwrap_err();
     assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// A transport without HTTP (AMQP, ZeroMQ) hands its headers or leading frames over as channel
+/// parameters: SimpleIO reads the input from them as from path parameters, and the service sees
+/// them too.
+#[tokio::test]
+async fn channel_params_of_other_transports_feed_the_input_and_reach_the_service() {
+    #[service(name = "math.add.params", crate = "zato_core")]
+    async fn add_params(req: Request<Numbers>) -> Result<Sum, ServiceError> {
+        let extra = req.channel_params.len() as i64;
+        Ok(Sum {
+            sum: req.input.a + req.input.b + extra * 1000,
+        })
+    }
+    let p = Platform::new();
+    p.services().deploy(add_params).unwrap();
+    let channel = Arc::new(zato_core::ChannelInfo::new(
+        "queue",
+        zato_core::ChannelKind::Amqp,
+        DataFormat::Json,
+    ));
+    let raw = zato_core::RawRequest::new(zato_core::Cid::new(), channel, r#"{"a": 1}"#)
+        .with_channel_params(vec![("b".to_owned(), "2".to_owned())]);
+    let reply = p.dispatch("math.add.params", raw).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["sum"], 1003);
+}
