@@ -117,7 +117,7 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http", feature = "amqp"))]
 pub use zato_channels as channels;
 
 /// A node's configuration as data: the config document, its kinds, the store and the runtime
