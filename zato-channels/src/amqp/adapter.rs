@@ -227,10 +227,7 @@ impl ChannelAdapter for AmqpAdapter {
         self.halt(&name).await;
         {
             let mut map = self.lock();
-            let stats = map
-                .get(&name)
-                .map(|e| e.stats.clone())
-                .unwrap_or_default();
+            let stats = map.get(&name).map(|e| e.stats.clone()).unwrap_or_default();
             map.insert(
                 name.clone(),
                 Entry {
@@ -303,7 +300,10 @@ impl Collector for AmqpMetrics {
         let reconnects = Family::<Labels, Counter>::default();
         let consuming = Family::<Labels, Gauge>::default();
         {
-            let map = inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
+            let map = inner
+                .channels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for (name, e) in map.iter() {
                 let channel = || ("channel", Cow::Owned(name.clone()));
                 for (outcome, value) in [

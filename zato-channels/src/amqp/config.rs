@@ -146,7 +146,10 @@ impl AmqpConnectionConfig {
             bad("username", "required");
         }
         if self.frame_max < 4096 {
-            bad("frame_max", "must be at least 4096, the smallest frame AMQP allows");
+            bad(
+                "frame_max",
+                "must be at least 4096, the smallest frame AMQP allows",
+            );
         }
         if !(1..=1000).contains(&self.pool_size) {
             bad("pool_size", "must be 1 to 1000");
@@ -395,10 +398,13 @@ mod tests {
 
     #[test]
     fn a_url_fills_the_fields_and_is_not_kept() {
-        let c = AmqpConnectionConfig::from_url("b", "amqps://u:p%40ss@mq:5999/v?heartbeat=5")
-            .unwrap();
+        let c =
+            AmqpConnectionConfig::from_url("b", "amqps://u:p%40ss@mq:5999/v?heartbeat=5").unwrap();
         assert!(c.tls);
-        assert_eq!((c.host.as_str(), c.port, c.vhost.as_str()), ("mq", 5999, "v"));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.vhost.as_str()),
+            ("mq", 5999, "v")
+        );
         assert_eq!(c.username, "u");
         assert_eq!(c.password.as_ref().unwrap().expose(), "p@ss");
         assert_eq!(c.heartbeat, 5);
@@ -421,7 +427,14 @@ mod tests {
             ..AmqpChannelConfig::default()
         };
         let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
-        for p in ["name", "connection", "queue", "service", "prefetch", "timeout"] {
+        for p in [
+            "name",
+            "connection",
+            "queue",
+            "service",
+            "prefetch",
+            "timeout",
+        ] {
             assert!(paths.contains(&p.to_owned()), "{p} in {paths:?}");
         }
     }

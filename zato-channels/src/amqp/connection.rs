@@ -13,9 +13,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::watch;
-use zato_core::{
-    ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, ServiceError,
-};
+use zato_core::{ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, ServiceError};
 
 use super::config::AmqpConnectionConfig;
 
@@ -24,8 +22,8 @@ pub(crate) async fn open(
     config: &AmqpConnectionConfig,
     purpose: &str,
 ) -> Result<Connection, OutgoingError> {
-    let props = ConnectionProperties::default()
-        .with_connection_name(format!("zato {purpose}").into());
+    let props =
+        ConnectionProperties::default().with_connection_name(format!("zato {purpose}").into());
     let uri = config.uri();
     match tokio::time::timeout(
         config.timeout_duration(),
@@ -53,16 +51,16 @@ pub(crate) async fn open(
     }
 }
 
-/// Hands out confirm-mode channels of one broker connection, opened on first use and opened
-/// again when the broker drops it.
-struct Manager {
+/// The broker connection of one configuration, opened on first use and opened again when the
+/// broker drops it.
+struct Broker {
     config: Arc<AmqpConnectionConfig>,
-    broker: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    slot: tokio::sync::Mutex<Option<Arc<Connection>>>,
 }
 
-impl Manager {
-    async fn broker(&self) -> Result<Arc<Connection>, OutgoingError> {
-        let mut slot = self.broker.lock().await;
+impl Broker {
+    async fn connection(&self) -> Result<Arc<Connection>, OutgoingError> {
+        let mut slot = self.slot.lock().await;
         if let Some(conn) = slot.as_ref()
             && conn.status().connected()
         {
@@ -74,10 +72,10 @@ impl Manager {
     }
 }
 
-impl Drop for Manager {
+impl Drop for Broker {
     fn drop(&mut self) {
-        // The last handle on an old pool is gone: close its broker connection politely.
-        let conn = self.broker.get_mut().take();
+        // The last handle on an old configuration is gone: close its connection politely.
+        let conn = self.slot.get_mut().take();
         if let (Some(conn), Ok(rt)) = (conn, tokio::runtime::Handle::try_current()) {
             rt.spawn(async move {
                 let _ = conn.close(200, "reconfigured".into()).await;
@@ -86,15 +84,20 @@ impl Drop for Manager {
     }
 }
 
+/// Hands out confirm-mode channels of one broker connection.
+struct Manager {
+    broker: Arc<Broker>,
+}
+
 impl ManageConnection for Manager {
     type Connection = Channel;
     type Error = OutgoingError;
 
     async fn connect(&self) -> Result<Channel, OutgoingError> {
-        let broker = self.broker().await?;
+        let broker = self.broker.connection().await?;
         let failed = |e: lapin::Error| {
             OutgoingError::new(
-                &self.config.name,
+                &self.broker.config.name,
                 OutgoingErrorKind::BadGateway,
                 format!("cannot open a channel: {e}"),
             )
@@ -112,7 +115,7 @@ impl ManageConnection for Manager {
             Ok(())
         } else {
             Err(OutgoingError::new(
-                &self.config.name,
+                &self.broker.config.name,
                 OutgoingErrorKind::BadGateway,
                 "the channel was closed",
             ))
@@ -127,12 +130,17 @@ impl ManageConnection for Manager {
 /// One configuration's pool.
 struct Generation {
     config: Arc<AmqpConnectionConfig>,
+    broker: Arc<Broker>,
     pool: Pool<Manager>,
     number: u64,
 }
 
 fn build(config: AmqpConnectionConfig, number: u64) -> Generation {
     let config = Arc::new(config);
+    let broker = Arc::new(Broker {
+        config: config.clone(),
+        slot: tokio::sync::Mutex::new(None),
+    });
     let pool = Pool::builder()
         .max_size(config.pool_size)
         .min_idle(Some(0))
@@ -142,11 +150,11 @@ fn build(config: AmqpConnectionConfig, number: u64) -> Generation {
         .idle_timeout(None)
         .max_lifetime(None)
         .build_unchecked(Manager {
-            config: config.clone(),
-            broker: tokio::sync::Mutex::new(None),
+            broker: broker.clone(),
         });
     Generation {
         config,
+        broker,
         pool,
         number,
     }
@@ -289,7 +297,12 @@ pub(crate) async fn publish_confirmed(
                 props,
             )
             .await
-            .map_err(|e| (OutgoingErrorKind::BadGateway, format!("publish failed: {e}")))?;
+            .map_err(|e| {
+                (
+                    OutgoingErrorKind::BadGateway,
+                    format!("publish failed: {e}"),
+                )
+            })?;
         confirm
             .await
             .map_err(|e| (OutgoingErrorKind::BadGateway, format!("no confirm: {e}")))
@@ -446,6 +459,10 @@ impl AmqpConnection {
                 "the connection is inactive",
             ));
         }
+        // bb8 opens channels in the background and only logs why it could not: open the broker
+        // connection here first, so a refused login or an unreachable broker is the caller's
+        // answer, not a pool timeout.
+        g.broker.connection().await?;
         let channel = match g.pool.get().await {
             Ok(channel) => channel,
             Err(RunError::User(e)) => return Err(e),

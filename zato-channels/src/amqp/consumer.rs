@@ -226,7 +226,13 @@ async fn consume(
         .await
     {
         Ok(c) => c,
-        Err(e) => return failed(&format!("cannot consume queue {:?}", config.queue), &e, false),
+        Err(e) => {
+            return failed(
+                &format!("cannot consume queue {:?}", config.queue),
+                &e,
+                false,
+            );
+        }
     };
     worker.stats.consuming.store(true, Ordering::Relaxed);
     tracing::info!(channel = %config.name, queue = %config.queue, prefetch = config.prefetch, "amqp channel consuming");
@@ -268,15 +274,20 @@ async fn consume(
         // closes. Any the broker sent after the cancel stay unacknowledged and go back to the
         // queue when the connection closes.
         let _ = channel
-            .basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default())
+            .basic_cancel(
+                ShortString::from(tag.as_str()),
+                BasicCancelOptions::default(),
+            )
             .await;
     }
     // Handlers of a lost connection finish too: their settlement fails and the broker
     // redelivers, at least once.
     let drain = config.timeout_duration() + Duration::from_secs(10);
-    if tokio::time::timeout(drain, async { while running.join_next().await.is_some() {} })
-        .await
-        .is_err()
+    if tokio::time::timeout(drain, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
     {
         tracing::warn!(channel = %config.name, "amqp channel: messages still being handled after {drain:?}; they go back to the queue");
         running.abort_all();
@@ -458,21 +469,18 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
     let cid = Cid::new();
     let params = channel_params(&delivery);
     let body = Bytes::from(std::mem::take(&mut delivery.data));
-    let mut raw = RawRequest::new(cid, worker.info.clone(), body.clone()).with_channel_params(params);
+    let mut raw =
+        RawRequest::new(cid, worker.info.clone(), body.clone()).with_channel_params(params);
     if let Some(ct) = delivery.properties.content_type() {
         raw = raw.with_content_type(ct.as_str());
     }
     let reply_format = raw.reply_format();
     let limit = config.timeout_duration();
-    let (reply_format, result) = match tokio::time::timeout(
-        limit,
-        worker.platform.invoke_raw(&config.service, raw),
-    )
-    .await
-    {
-        Ok(inv) => (inv.reply, inv.result),
-        Err(_) => (reply_format, Err(ServiceError::Timeout(limit))),
-    };
+    let (reply_format, result) =
+        match tokio::time::timeout(limit, worker.platform.invoke_raw(&config.service, raw)).await {
+            Ok(inv) => (inv.reply, inv.result),
+            Err(_) => (reply_format, Err(ServiceError::Timeout(limit))),
+        };
     let confirm_limit = Duration::from_secs(30);
     let props = &delivery.properties;
     let settled = match result {
@@ -515,18 +523,10 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
                     props,
                     &[(REDELIVERIES_HEADER, AMQPValue::LongUInt(count + 1))],
                 );
-                publish_confirmed(
-                    channel,
-                    "",
-                    &config.queue,
-                    true,
-                    &body,
-                    copy,
-                    confirm_limit,
-                )
-                .await
-                .map(|()| "requeued")
-                .map_err(|(_, why)| why)
+                publish_confirmed(channel, "", &config.queue, true, &body, copy, confirm_limit)
+                    .await
+                    .map(|()| "requeued")
+                    .map_err(|(_, why)| why)
             } else {
                 tracing::warn!(%cid, channel = %config.name, status = err.status().as_u16(), error = ?line, "message dead-lettered");
                 let letter = with_headers(
