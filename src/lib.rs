@@ -127,7 +127,7 @@ pub mod config {
     pub use zato_core::config::*;
 
     /// A checker knowing every kind of this build: `services`, and with their features
-    /// `channels.http`, the security types and `outgoing.swift`. Checks documents offline, as
+    /// `channels.http`, the security types, `outgoing.swift`, `outgoing.amqp` and `channels.amqp`. Checks documents offline, as
     /// `zato config check` does.
     ///
     /// # Examples
@@ -148,6 +148,10 @@ pub mod config {
         }
         #[cfg(feature = "swift")]
         checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
+        #[cfg(feature = "amqp")]
+        for schema in zato_channels::amqp::config_schemas() {
+            checker.add(schema);
+        }
         checker
     }
 }
@@ -165,6 +169,9 @@ pub mod prelude {
 
     #[cfg(feature = "swift")]
     pub use zato_swift::SwiftOutgoing;
+
+    #[cfg(feature = "amqp")]
+    pub use zato_channels::amqp::{AmqpMessage, AmqpOutgoing};
 
     #[cfg(feature = "macros")]
     pub use zato_macros::{SimpleIo, service};

@@ -268,6 +268,40 @@ impl AppConfig {
     }
 }
 
+/// The broker connection the example consumes invoices through, given `ZATO_AMQP_URL`.
+#[cfg(feature = "amqp")]
+pub const AMQP_CONNECTION: &str = "broker";
+/// The queue the example consumes, and whose dead letters go to `<queue>.dead`.
+#[cfg(feature = "amqp")]
+pub const AMQP_QUEUE: &str = "invoices";
+
+#[cfg(feature = "amqp")]
+impl AppConfig {
+    /// The same configuration, consuming `queue` at the broker at `url` into the service: the
+    /// queue is declared durable when missing, with its dead letters in `<queue>.dead`. A
+    /// message is the invoice JSON naming its own targets, `{"id":"300","target":["CRM"]}`,
+    /// and the stored object is the whole message, as over HTTP.
+    pub fn with_amqp(mut self, url: &str, queue: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("amqp".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": AMQP_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("amqp".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": format!("{queue}.amqp"),
+                "connection": AMQP_CONNECTION,
+                "queue": queue,
+                "service": "invoice.dispatcher",
+                "declare": true,
+            }));
+        self
+    }
+}
+
 /// A running InvoiceDispatcher.
 #[derive(Debug)]
 pub struct Running {
@@ -388,6 +422,15 @@ pub async fn start_with_admin(
         runtime.register(kind);
     }
     runtime.register(Arc::new(SwiftKind::new(&platform)));
+    // Built with AMQP, the node takes AMQP connections and channels, from its file or live.
+    #[cfg(feature = "amqp")]
+    let amqp = {
+        let amqp = zato::channels::amqp::AmqpAdapter::attach(&platform)?;
+        for kind in amqp.config_kinds(&platform) {
+            runtime.register(kind);
+        }
+        amqp
+    };
     let seeded = runtime
         .import(
             &config.into_document(),
@@ -399,9 +442,13 @@ pub async fn start_with_admin(
         )
         .await;
     if let Err(e) = seeded {
-        http.shutdown().await;
+        platform.shutdown().await;
         return Err(e.into());
     }
+    // Channels start in the order AMQP, then HTTP: an open HTTP port means every channel is
+    // consuming.
+    #[cfg(feature = "amqp")]
+    zato::channels::ChannelAdapter::start(&amqp).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {

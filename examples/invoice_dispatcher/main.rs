@@ -13,6 +13,11 @@
 //! Keystone v2.0 only). Without credentials the example starts a local Swift-compatible endpoint
 //! and keeps the objects under `target/invoice_dispatcher_swift/`.
 //!
+//! Built with `--features amqp` and given `ZATO_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`),
+//! it also consumes the queue `invoices` (declared durable when missing, dead letters in
+//! `invoices.dead`): each message is an invoice naming its own targets,
+//! `{"id":"300","target":["CRM"]}`.
+//!
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
@@ -69,7 +74,18 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
 }
 
 async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
-    let config = load_config()?;
+    #[allow(unused_mut, reason = "only the amqp feature changes it")]
+    let mut config = load_config()?;
+    #[cfg(feature = "amqp")]
+    if let Some(url) = env("ZATO_AMQP_URL") {
+        config = config.with_amqp(&url, app::AMQP_QUEUE);
+    }
+    #[cfg(not(feature = "amqp"))]
+    if env("ZATO_AMQP_URL").is_some() {
+        return Err(
+            "ZATO_AMQP_URL is set, but this build has no AMQP: build with --features amqp".into(),
+        );
+    }
     let addr = env("ZATO_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:11223".to_owned());
     let local_dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/invoice_dispatcher_swift");

@@ -652,7 +652,7 @@ async fn outgoing_errors_name_the_connection() {
     let good = AmqpConnectionConfig::from_url("broker", &url).unwrap();
     conn.reconfigure(good).unwrap();
     let err: ServiceError = conn
-        .publish(&AmqpMessage::new("", &unique("no-such-queue"), "x"))
+        .publish(&AmqpMessage::new("", unique("no-such-queue"), "x"))
         .await
         .unwrap_err()
         .into();
