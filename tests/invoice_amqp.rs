@@ -74,3 +74,139 @@ async fn an_invoice_published_to_the_queue_is_stored_in_each_of_its_targets() {
     }
     let _ = conn.close(200, "done".into()).await;
 }
+
+/// AMQP objects change live through the config runtime (what the admin API and the CLI call):
+/// a deactivated channel stops consuming and leaves messages on the queue, reactivating it
+/// consumes them, a connection still used by a channel cannot be deleted, and the password is
+/// never shown back.
+#[tokio::test]
+async fn amqp_objects_are_created_deactivated_and_deleted_live() {
+    use zato::config::{ChangeError, ObjectKey, PutMode, Section};
+
+    let Some(url) = std::env::var("ZATO_TEST_AMQP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: ZATO_TEST_AMQP_URL is not set");
+        return;
+    };
+    let queue = format!("zato-test.live.{}", std::process::id());
+    let config = app::AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .unwrap();
+    let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
+    let rt = &running.runtime;
+    let conn_key = ObjectKey::new(Section::Outgoing, "amqp", "live-broker");
+    let chan_key = ObjectKey::new(Section::Channels, "amqp", "live");
+    rt.put(
+        &conn_key,
+        serde_json::json!({"name": "live-broker", "url": url}),
+        PutMode::Create,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    let (shown, _) = rt.get(&conn_key).await.unwrap().unwrap();
+    assert_ne!(shown["password"], "guest", "the password is not shown");
+    assert!(shown.get("url").is_none());
+    rt.put(
+        &chan_key,
+        serde_json::json!({"name": "live", "connection": "live-broker", "queue": queue,
+                           "service": "invoice.dispatcher", "declare": true}),
+        PutMode::Create,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+
+    let conn = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let publish = |body: &'static [u8]| {
+        let ch = ch.clone();
+        let queue = queue.clone();
+        async move {
+            ch.basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_content_type("application/json".into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    };
+    let local = running.local.as_ref().expect("the local Swift endpoint");
+    let wait_for = |container: &'static str| async move {
+        let started = Instant::now();
+        while local.object(container, app::OBJECT).is_none()
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        local.object(container, app::OBJECT)
+    };
+    publish(br#"{"id":"1","target":["First"]}"#).await;
+    assert!(wait_for("First").await.is_some(), "consumed while active");
+
+    rt.put(
+        &chan_key,
+        serde_json::json!({"is_active": false}),
+        PutMode::Patch,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    publish(br#"{"id":"2","target":["Second"]}"#).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        local.object("Second", app::OBJECT).is_none(),
+        "not consumed while inactive"
+    );
+
+    rt.put(
+        &chan_key,
+        serde_json::json!({"is_active": true}),
+        PutMode::Patch,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert!(
+        wait_for("Second").await.is_some(),
+        "the waiting message consumed"
+    );
+
+    let refused = rt.delete(&conn_key, None, "test").await.unwrap_err();
+    assert!(
+        matches!(refused, ChangeError::Referenced { .. }),
+        "{refused}"
+    );
+    rt.delete(&chan_key, None, "test").await.unwrap();
+    rt.delete(&conn_key, None, "test").await.unwrap();
+    assert!(
+        !running
+            .platform
+            .channels()
+            .list()
+            .iter()
+            .any(|c| c.name == "live")
+    );
+    running.shutdown().await;
+    for q in [queue.clone(), format!("{queue}.dead")] {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "done".into()).await;
+}

@@ -64,6 +64,26 @@ impl fmt::Debug for AmqpAdapter {
     }
 }
 
+/// What an AMQP channel has done: messages by how they were settled, and its reconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AmqpChannelStats {
+    /// Messages delivered to it.
+    pub received: u64,
+    /// Messages acknowledged after their service succeeded.
+    pub acked: u64,
+    /// Failed messages put back on the queue (as a counted copy).
+    pub requeued: u64,
+    /// Messages dead-lettered.
+    pub dead_lettered: u64,
+    /// Messages whose settlement failed: the broker delivers them again.
+    pub unsettled: u64,
+    /// Times it lost its broker and connected again.
+    pub reconnects: u64,
+    /// Whether it consumes now.
+    pub consuming: bool,
+}
+
 /// How long a new or changed channel may take to begin consuming before the change returns
 /// anyway (it goes on trying in the background).
 const READY_WAIT: Duration = Duration::from_secs(15);
@@ -114,9 +134,23 @@ impl AmqpAdapter {
 
     /// How many times the channel `name` lost its broker and connected again.
     pub fn reconnects(&self, name: &str) -> u64 {
-        self.lock()
-            .get(name)
-            .map_or(0, |e| e.stats.reconnects.load(Ordering::Relaxed))
+        self.stats(name).map_or(0, |s| s.reconnects)
+    }
+
+    /// What the channel `name` has done since it was created.
+    pub fn stats(&self, name: &str) -> Option<AmqpChannelStats> {
+        self.lock().get(name).map(|e| {
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            AmqpChannelStats {
+                received: n(&e.stats.received),
+                acked: n(&e.stats.acked),
+                requeued: n(&e.stats.requeued),
+                dead_lettered: n(&e.stats.dead_lettered),
+                unsettled: n(&e.stats.unsettled),
+                reconnects: n(&e.stats.reconnects),
+                consuming: e.stats.consuming.load(Ordering::Relaxed),
+            }
+        })
     }
 
     /// Starts the consumer of `name`, and waits (a bounded time) until it consumes.

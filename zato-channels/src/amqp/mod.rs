@@ -65,7 +65,7 @@ mod connection;
 mod consumer;
 mod kinds;
 
-pub use self::adapter::AmqpAdapter;
+pub use self::adapter::{AmqpAdapter, AmqpChannelStats};
 pub use self::config::{AmqpChannelConfig, AmqpConnectionConfig, OnError};
 pub use self::connection::{AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, REDELIVERIES_HEADER, STATUS_HEADER};
