@@ -102,6 +102,8 @@
 pub mod admin;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "zmq")]
+mod zmq;
 
 pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, Channels,
@@ -114,4 +116,12 @@ pub use self::http::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT,
     HttpChannelConfig, HttpChannelKind, HttpConfig, HttpServer, SecurityDef, SecurityKind,
     X_ZATO_CID, config_schemas,
+};
+
+#[cfg(feature = "zmq")]
+pub use self::zmq::{
+    DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZmqAdapter, ZmqChannelConfig,
+    ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig, ZmqOutgoing,
+    ZmqOutgoingKind, ZmqOutgoingType, libzmq_version,
 };
