@@ -13,7 +13,7 @@ use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, Confi
 
 use super::config::ZmqChannelConfig;
 use super::receiver::{Receiver, Settings, SocketSpec};
-use super::socket::{OpenError, REBIND_WAIT};
+use super::socket::{BIND_GRACE, OpenError, REBIND_WAIT};
 
 /// The adapter's name on the platform unless another is given.
 pub const DEFAULT_ZMQ_ADAPTER: &str = "zmq";
@@ -193,7 +193,7 @@ impl ZmqAdapter {
             &self.inner.platform,
         )));
         let receiver = if config.is_active {
-            match self.open(&config, &settings).await {
+            match self.open(&config, &settings, false).await {
                 Ok(r) => Some(r),
                 Err(e) => return (None, Err(e.into_config())),
             }
@@ -232,8 +232,10 @@ impl ZmqAdapter {
             return (Some(entry), Ok(()));
         }
         if !config.is_active {
-            if let Some(old) = entry.receiver.take() {
-                old.retire();
+            if let Some(mut old) = entry.receiver.take() {
+                // Closed before returning, so the address can be bound again at once.
+                old.close().await;
+                tokio::spawn(old.drain());
             }
             entry.settings.store(Arc::new(new_settings));
             entry.config = config;
@@ -250,7 +252,9 @@ impl ZmqAdapter {
             old.close().await;
             tokio::spawn(old.drain());
         }
-        match self.open(&config, &settings).await {
+        // A channel coming back from inactive may bind the address its old socket just freed.
+        let rebinding = frees_first || entry.receiver.is_none();
+        match self.open(&config, &settings, rebinding).await {
             Ok(receiver) => {
                 if let Some(old) = entry.receiver.take() {
                     old.retire();
@@ -268,7 +272,7 @@ impl ZmqAdapter {
             Err(e) => {
                 if entry.receiver.is_none() && entry.config.is_active {
                     // The old socket was closed to free its address: bring it back.
-                    match self.open(&entry.config, &entry.settings).await {
+                    match self.open(&entry.config, &entry.settings, true).await {
                         Ok(r) => entry.receiver = Some(r),
                         Err(again) => {
                             tracing::error!(adapter = %self.inner.name, channel = %entry.config.name, error = ?again, "zmq channel: the previous socket could not be reopened; the channel receives nothing until it is changed again");
@@ -280,14 +284,16 @@ impl ZmqAdapter {
         }
     }
 
-    /// Opens a channel's socket. A bind finding its address in use is tried again for a while:
-    /// a socket just closed frees its address in libzmq's I/O thread, a moment later.
+    /// Opens a channel's socket. A bind finding its address in use is tried again for a moment,
+    /// and with `rebinding` for a while: a socket just closed frees its address in libzmq's I/O
+    /// thread, a moment later.
     async fn open(
         &self,
         config: &ZmqChannelConfig,
         settings: &Arc<ArcSwap<Settings>>,
+        rebinding: bool,
     ) -> Result<Receiver, OpenError> {
-        let deadline = Instant::now() + REBIND_WAIT;
+        let deadline = Instant::now() + if rebinding { REBIND_WAIT } else { BIND_GRACE };
         loop {
             let attempt = Receiver::open(
                 SocketSpec::of(config),

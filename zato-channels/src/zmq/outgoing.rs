@@ -311,6 +311,9 @@ fn open_socket(config: &ZmqConnectionConfig) -> Result<(::zmq::Socket, String), 
     // threads; then they are dropped.
     let linger = i32::try_from(config.send_timeout.as_millis()).unwrap_or(i32::MAX);
     socket.set_linger(linger).map_err(err)?;
+    // Messages are queued only for peers whose connection is complete: with none, a send
+    // waits (within its send timeout) instead of piling up for a peer that may never come.
+    socket.set_immediate(true).map_err(err)?;
     let endpoint = attach(&socket, &config.address, bind).map_err(err)?;
     Ok((socket, endpoint))
 }

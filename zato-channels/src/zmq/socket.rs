@@ -11,6 +11,10 @@ use zato_core::ConfigError;
 /// How often a receiving thread looks at its stop flag: its receive timeout.
 pub(super) const POLL: Duration = Duration::from_millis(50);
 
+/// How long a bind finding its address in use tries again: the socket holding it may have just
+/// been closed, and libzmq frees its address a moment later.
+pub(super) const BIND_GRACE: Duration = Duration::from_millis(250);
+
 /// How long a rebind waits for the old socket's listener to let go of the address.
 pub(super) const REBIND_WAIT: Duration = Duration::from_secs(3);
 
