@@ -388,6 +388,8 @@ pub async fn start_with_admin(
         runtime.register(kind);
     }
     runtime.register(Arc::new(SwiftKind::new(&platform)));
+    #[cfg(feature = "zmq")]
+    let zmq = zmq_channels(&platform, &runtime)?;
     let seeded = runtime
         .import(
             &config.into_document(),
@@ -400,8 +402,13 @@ pub async fn start_with_admin(
         .await;
     if let Err(e) = seeded {
         http.shutdown().await;
+        #[cfg(feature = "zmq")]
+        zato::ChannelAdapter::stop(&zmq).await;
         return Err(e.into());
     }
+    // Every other channel consumes before the HTTP port serves.
+    #[cfg(feature = "zmq")]
+    zato::ChannelAdapter::start(&zmq).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {
@@ -416,4 +423,38 @@ pub async fn start_with_admin(
         admin,
         local,
     })
+}
+
+/// The name of the PULL channel [`add_zmq_pull`] adds.
+#[cfg(feature = "zmq")]
+pub const ZMQ_PULL_CHANNEL: &str = "invoice.dispatcher.zmq";
+
+/// Adds to the document a ZeroMQ PULL channel binding `address` (`tcp://127.0.0.1:11225`) and
+/// feeding [`invoice_dispatcher`]: each message is an invoice carrying its own `target` list,
+/// `{"id":"300","target":["CRM"]}`, stored whole, as over HTTP.
+#[cfg(feature = "zmq")]
+pub fn add_zmq_pull(config: &mut AppConfig, address: &str) {
+    let key =
+        zato::config::ObjectKey::new(zato::config::Section::Channels, "zmq", ZMQ_PULL_CHANNEL);
+    let channel = serde_json::json!({
+        "name": ZMQ_PULL_CHANNEL,
+        "socket_type": "pull",
+        "socket_method": "bind",
+        "address": address,
+        "service": "invoice.dispatcher",
+    });
+    config.document.push(&key, channel);
+}
+
+/// The ZeroMQ adapter of the platform, with `channels.zmq` and `outgoing.zmq` registered on the
+/// runtime; its sockets read once it is started.
+#[cfg(feature = "zmq")]
+fn zmq_channels(
+    platform: &Platform,
+    runtime: &ConfigRuntime,
+) -> Result<zato::channels::ZmqAdapter, Box<dyn Error + Send + Sync>> {
+    let zmq = zato::channels::ZmqAdapter::new(platform)?;
+    runtime.register(zmq.config_kind());
+    runtime.register(Arc::new(zato::channels::ZmqOutgoingKind::new(platform)));
+    Ok(zmq)
 }

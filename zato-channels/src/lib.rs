@@ -7,8 +7,9 @@
 //! | --- | --- |
 //! | `http` (default) | [`HttpServer`]: HTTP/1.1 channels on hyper 1 |
 //! | `http2` | HTTP/2 besides HTTP/1.1 on the same listener (implies `http`) |
+//! | `zmq` | [`ZmqAdapter`]: ZeroMQ PULL and SUB channels; [`ZmqConnection`]: PUSH and PUB outgoing connections, on libzmq |
 //!
-//! AMQP, ZeroMQ and Swift-inbox channels will sit beside it. Every transport implements
+//! AMQP and Swift-inbox channels will sit beside them. Every transport implements
 //! zato-core's object-safe [`ChannelAdapter`], re-exported here with its errors, and is owned by
 //! the [`Platform`](zato_core::Platform) it serves: [`Platform::channels`](zato_core::Platform::channels)
 //! lists every channel of every kind and applies a [`ChannelChange`] to the adapter that owns

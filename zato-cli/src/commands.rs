@@ -105,6 +105,19 @@ impl Family<'_> {
                 ("SERVICE", "service"),
                 ("SECURITY", "security"),
             ],
+            Family::Channel("zmq") => &[
+                ("ACTIVE", "is_active"),
+                ("TYPE", "socket_type"),
+                ("METHOD", "socket_method"),
+                ("ADDRESS", "address"),
+                ("SERVICE", "service"),
+            ],
+            Family::Outgoing("zmq") => &[
+                ("ACTIVE", "is_active"),
+                ("TYPE", "socket_type"),
+                ("METHOD", "socket_method"),
+                ("ADDRESS", "address"),
+            ],
             Family::Security => &[("TYPE", "type")],
             Family::Outgoing(_) | Family::Channel(_) => &[("ACTIVE", "is_active")],
         }

@@ -1,0 +1,64 @@
+//! The InvoiceDispatcher example over ZeroMQ: an invoice pushed to its PULL socket is stored in
+//! every target it names, exactly as sent, on the local Swift-compatible endpoint.
+#![allow(
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+#[path = "../examples/invoice_dispatcher/app.rs"]
+#[allow(dead_code, reason = "the HTTP and admin parts are the other tests'")]
+mod app;
+
+use std::time::{Duration, Instant};
+
+use app::AppConfig;
+use zato::channels::{ZmqConnection, ZmqConnectionConfig, ZmqOutgoingType};
+
+#[tokio::test]
+async fn a_pushed_invoice_is_stored_in_each_of_its_targets() {
+    let mut config = AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .expect("the example's config parses");
+    app::add_zmq_pull(&mut config, "tcp://127.0.0.1:*");
+    let running = app::start(config, "127.0.0.1:0", None)
+        .await
+        .expect("the example starts");
+    let channel = running
+        .platform
+        .channels()
+        .list()
+        .into_iter()
+        .find(|c| c.name == app::ZMQ_PULL_CHANNEL)
+        .expect("the PULL channel is listed");
+    let endpoint = channel
+        .endpoint
+        .strip_prefix("pull bind ")
+        .expect("a bound PULL socket")
+        .to_owned();
+    let push = ZmqConnection::open(ZmqConnectionConfig::new(
+        "test.push",
+        ZmqOutgoingType::Push,
+        endpoint,
+    ))
+    .await
+    .expect("the PUSH socket opens");
+
+    // No target: the service refuses it, and the channel goes on.
+    push.send(r#"{"id":"299"}"#).await.expect("sent");
+    let invoice = r#"{"id":"300","target":["CRM","Billing"]}"#;
+    push.send(invoice).await.expect("sent");
+
+    let local = running.local.as_ref().expect("the local endpoint runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stored = |target: &str| local.object(target, app::OBJECT);
+    while (stored("CRM").is_none() || stored("Billing").is_none()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for target in ["CRM", "Billing"] {
+        let object = stored(target).expect("the invoice is stored");
+        assert_eq!(&object[..], invoice.as_bytes(), "{target}");
+    }
+    running.shutdown().await;
+}
