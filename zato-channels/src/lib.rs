@@ -67,6 +67,24 @@
 //! is not chunked), and a 431 for more than 100 headers or a request head (the request line and
 //! headers) over 64 KiB.
 //!
+//! # ZeroMQ
+//!
+//! With the `zmq` feature, a [`ZmqAdapter`] serves PULL and SUB channels ([`ZmqChannelConfig`],
+//! `channels.zmq`). Each socket is bound or connected, and each message invokes the channel's
+//! service. The last frame is the body. The frames before it are the channel parameters
+//! `frame0`, `frame1`, … . [`ZmqConnection`]s are named PUSH and PUB sockets
+//! ([`ZmqConnectionConfig`], `outgoing.zmq`), reached from a service with
+//! `ctx.outgoing().zmq("name")` ([`ZmqOutgoing`]).
+//!
+//! libzmq runs on threads of its own, never on the runtime, behind bounded queues:
+//!
+//! - on a channel: `rcv_hwm` messages per peer in ZeroMQ, then one hand-over slot, then
+//!   `max_concurrency` invocations;
+//! - on a connection: `snd_hwm` messages per peer, and a send waits at most `send_timeout`.
+//!
+//! ZeroMQ has nothing to acknowledge, so a message whose service fails is logged with its cid
+//! and counted in the channel's metrics under its status, and the channel goes on.
+//!
 //! # Examples
 //!
 //! ```no_run

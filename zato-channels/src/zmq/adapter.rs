@@ -43,6 +43,12 @@ struct Inner {
 /// taken address is refused at once, but nothing is read before [`start`](ChannelAdapter::start):
 /// until then messages wait in ZeroMQ's queue, up to the channel's `rcv_hwm`.
 ///
+/// Each message invokes the channel's service, at most `max_concurrency` at once, each within
+/// the channel's `timeout`. ZeroMQ has no reply, acknowledgement or requeue for PULL and SUB.
+/// So an outcome other than success goes to the logs, with the message's cid, and to the
+/// channel's metrics under its status: a warning for bad input (4xx, a non-UTF-8 leading frame
+/// among them), an error for a failure or a timeout (5xx). Then the next message is taken.
+///
 /// Changes while serving:
 ///
 /// - an edit of the service, data format, timeout or `max_items` is swapped in place: the socket
