@@ -555,6 +555,25 @@ mod tests {
     }
 
     #[test]
+    fn zmq_lists_show_the_socket() {
+        let fields = |f: Family<'_>| -> Vec<&str> { f.columns().iter().map(|c| c.1).collect() };
+        assert_eq!(
+            fields(Family::Channel("zmq")),
+            [
+                "is_active",
+                "socket_type",
+                "socket_method",
+                "address",
+                "service"
+            ]
+        );
+        assert_eq!(
+            fields(Family::Outgoing("zmq")),
+            ["is_active", "socket_type", "socket_method", "address"]
+        );
+    }
+
+    #[test]
     fn writes_report_the_objects_version() {
         assert_eq!(
             object_version(&json!({"version": 40, "object": {"version": 12}})),
