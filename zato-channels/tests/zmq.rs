@@ -602,3 +602,40 @@ async fn our_push_reaches_a_pyzmq_pull() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_read_fills_bounded_queues_then_sends_time_out() {
+    let platform = platform();
+    // Bound, not started: the channel reads nothing, so its queues fill.
+    let adapter = ZmqAdapter::new(&platform).unwrap();
+    let channel = ZmqChannelConfig::new(
+        "stalled",
+        ZmqChannelType::Pull,
+        "tcp://127.0.0.1:*",
+        "zmq.record",
+    )
+    .with_rcv_hwm(1);
+    adapter.put_channel(channel).await.unwrap();
+    let endpoint = adapter.endpoint("stalled").unwrap();
+    let config = ZmqConnectionConfig::new("stalled.push", ZmqOutgoingType::Push, endpoint.as_str())
+        .with_snd_hwm(1)
+        .with_send_timeout(Duration::from_millis(200));
+    let push = ZmqConnection::open(config).await.unwrap();
+    let frame = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    let failure = loop {
+        match push.send(frame.clone()).await {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        // The high-water marks and the kernel's socket buffers hold a few MiB at most.
+        assert!(
+            sent < 2_000,
+            "{sent} messages of 64 KiB taken by a peer that reads nothing"
+        );
+    };
+    println!("{sent} messages of 64 KiB queued before a send timed out");
+    assert_eq!(failure.kind(), OutgoingErrorKind::Timeout);
+    assert!(failure.to_string().contains("snd_hwm 1"), "{failure}");
+    adapter.stop().await;
+}
