@@ -142,5 +142,5 @@ pub use self::zmq::{
     DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
     DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZmqAdapter, ZmqChannelConfig,
     ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig, ZmqOutgoing,
-    ZmqOutgoingKind, ZmqOutgoingType, libzmq_version,
+    ZmqOutgoingKind, ZmqOutgoingType, ZmqSendStats, libzmq_version,
 };

@@ -326,6 +326,13 @@ async fn live_create_edit_deactivate_and_delete_through_the_config_runtime() {
     assert!(adapter.channel("live").is_none());
     assert!(platform.channels().list().iter().all(|c| c.name != "live"));
     assert!(adapter.remove_channel("live").await.is_err());
+    let metrics = platform.metrics().render();
+    assert!(
+        metrics.contains(
+            r#"outgoing_zmq_sends_total{kind="zmq",connection="live.push",outcome="sent"} 5"#
+        ),
+        "{metrics}"
+    );
     runtime.delete(&out, None, "test").await.unwrap();
     let gone = platform.outgoing().zmq("live.push").unwrap_err();
     assert_eq!(gone.status().as_u16(), 503);
@@ -448,6 +455,9 @@ async fn a_send_with_no_room_fails_in_time_naming_the_connection() {
     conn.reconfigure(config.with_active(false)).await.unwrap();
     let err = conn.send("x").await.unwrap_err();
     assert_eq!(err.kind(), OutgoingErrorKind::Unavailable);
+
+    let stats = conn.stats();
+    assert_eq!((stats.sent, stats.timeouts, stats.unavailable), (0, 1, 1));
 
     let platform = Platform::new();
     let missing = platform.outgoing().zmq("missing").unwrap_err();

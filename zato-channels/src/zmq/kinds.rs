@@ -1,8 +1,15 @@
 //! The ZeroMQ kinds of a node's config document: `channels.zmq` and `outgoing.zmq`.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use zato_core::config::{ConfigError, ObjectKind, ObjectSchema, Section, normalize_as};
+use zato_core::metrics::Labels;
+use zato_core::metrics::prometheus_client::collector::Collector;
+use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use zato_core::metrics::prometheus_client::metrics::counter::Counter;
+use zato_core::metrics::prometheus_client::metrics::family::Family;
 use zato_core::{OutgoingConnections, Platform};
 
 use super::adapter::{ZmqAdapter, channel_from_json};
@@ -75,8 +82,16 @@ pub struct ZmqOutgoingKind {
 }
 
 impl ZmqOutgoingKind {
-    /// The kind applying to `platform`'s outgoing connections.
+    /// The kind applying to `platform`'s outgoing connections. Also puts the sends of the
+    /// platform's ZeroMQ connections into its metrics (`outgoing_zmq_sends`, by connection and
+    /// outcome).
     pub fn new(platform: &Platform) -> Self {
+        platform.metrics().register_collector(
+            "outgoing.zmq",
+            Box::new(ZmqSends {
+                outgoing: platform.outgoing().clone(),
+            }),
+        );
         ZmqOutgoingKind {
             outgoing: Some(platform.outgoing().clone()),
         }
@@ -137,5 +152,43 @@ impl ObjectKind for ZmqOutgoingKind {
             }
             None => Err(ConfigError::one("", "no such zmq connection")),
         }
+    }
+}
+
+/// The sends of a platform's ZeroMQ connections, read at each scrape.
+#[derive(Debug)]
+struct ZmqSends {
+    outgoing: OutgoingConnections,
+}
+
+impl Collector for ZmqSends {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let sends = Family::<Labels, Counter>::default();
+        for name in self.outgoing.names::<ZmqConnection>() {
+            let Some(conn) = self.outgoing.get::<ZmqConnection>(&name) else {
+                continue;
+            };
+            let stats = conn.stats();
+            for (outcome, count) in [
+                ("sent", stats.sent),
+                ("timeout", stats.timeouts),
+                ("unavailable", stats.unavailable),
+                ("failed", stats.failed),
+            ] {
+                let labels: Labels = vec![
+                    ("kind", Cow::Borrowed("zmq")),
+                    ("connection", Cow::Owned(name.clone())),
+                    ("outcome", Cow::Borrowed(outcome)),
+                ];
+                sends.get_or_create(&labels).inc_by(count);
+            }
+        }
+        let metric = encoder.encode_descriptor(
+            "outgoing_zmq_sends",
+            "Sends through ZeroMQ outgoing connections, by outcome",
+            None,
+            sends.metric_type(),
+        )?;
+        sends.encode(metric)
     }
 }

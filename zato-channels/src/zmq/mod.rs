@@ -26,5 +26,5 @@ pub use config::{
     ZmqOutgoingType,
 };
 pub use kinds::{ZmqChannelKind, ZmqOutgoingKind};
-pub use outgoing::{ZmqConnection, ZmqOutgoing};
+pub use outgoing::{ZmqConnection, ZmqOutgoing, ZmqSendStats};
 pub use socket::libzmq_version;

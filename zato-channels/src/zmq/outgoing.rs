@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -65,6 +66,30 @@ pub struct ZmqConnection {
     name: String,
     current: ArcSwap<Generation>,
     reconfiguring: tokio::sync::Mutex<()>,
+    stats: Counters,
+}
+
+/// What a connection's sends came to, for its metrics.
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    timeouts: AtomicU64,
+    unavailable: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// How many sends of a connection ended each way, since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ZmqSendStats {
+    /// Sends libzmq queued.
+    pub sent: u64,
+    /// Sends that found no room within the send timeout (504).
+    pub timeouts: u64,
+    /// Sends refused because the connection was inactive or closing (503).
+    pub unavailable: u64,
+    /// Sends libzmq refused otherwise (502).
+    pub failed: u64,
 }
 
 impl fmt::Debug for ZmqConnection {
@@ -93,6 +118,7 @@ impl ZmqConnection {
             name: generation.config.name.clone(),
             current: ArcSwap::from_pointee(generation),
             reconfiguring: tokio::sync::Mutex::new(()),
+            stats: Counters::default(),
         })
     }
 
@@ -178,6 +204,17 @@ impl ZmqConnection {
         self.current.load().endpoint.clone()
     }
 
+    /// How many sends ended each way since the connection was opened.
+    pub fn stats(&self) -> ZmqSendStats {
+        let c = &self.stats;
+        ZmqSendStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            unavailable: c.unavailable.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+
     /// Sends a message of one frame.
     ///
     /// # Errors
@@ -200,6 +237,20 @@ impl ZmqConnection {
         B: Into<Bytes>,
     {
         let frames: Vec<Bytes> = frames.into_iter().map(Into::into).collect();
+        let result = self.send_frames(frames).await;
+        let counter = match &result {
+            Ok(()) => &self.stats.sent,
+            Err(e) => match e.kind() {
+                OutgoingErrorKind::Timeout => &self.stats.timeouts,
+                OutgoingErrorKind::Unavailable => &self.stats.unavailable,
+                _ => &self.stats.failed,
+            },
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn send_frames(&self, frames: Vec<Bytes>) -> Result<(), OutgoingError> {
         if frames.is_empty() {
             return Err(self.error(OutgoingErrorKind::BadGateway, "a message needs a frame"));
         }
