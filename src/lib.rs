@@ -118,7 +118,7 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
-#[cfg(any(feature = "http", feature = "zmq"))]
+#[cfg(any(feature = "http", feature = "amqp", feature = "zmq"))]
 pub use zato_channels as channels;
 
 /// A node's configuration as data: the config document, its kinds, the store and the runtime
@@ -128,7 +128,8 @@ pub mod config {
     pub use zato_core::config::*;
 
     /// A checker knowing every kind of this build: `services`, and with their features
-    /// `channels.http`, the security types, `outgoing.swift`, `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
+    /// `channels.http`, the security types, `outgoing.swift`, `outgoing.amqp`, `channels.amqp`,
+    /// `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
     /// `zato config check` does.
     ///
     /// # Examples
@@ -149,6 +150,10 @@ pub mod config {
         }
         #[cfg(feature = "swift")]
         checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
+        #[cfg(feature = "amqp")]
+        for schema in zato_channels::amqp::config_schemas() {
+            checker.add(schema);
+        }
         #[cfg(feature = "zmq")]
         {
             checker.add(std::sync::Arc::new(zato_channels::ZmqChannelKind::schema()));
@@ -171,6 +176,9 @@ pub mod prelude {
 
     #[cfg(feature = "swift")]
     pub use zato_swift::SwiftOutgoing;
+
+    #[cfg(feature = "amqp")]
+    pub use zato_channels::amqp::{AmqpMessage, AmqpOutgoing};
 
     #[cfg(feature = "macros")]
     pub use zato_macros::{SimpleIo, service};

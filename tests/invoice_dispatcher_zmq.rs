@@ -16,12 +16,12 @@ use zato::channels::{ZmqConnection, ZmqConnectionConfig, ZmqOutgoingType};
 
 #[tokio::test]
 async fn a_pushed_invoice_is_stored_in_each_of_its_targets() {
-    let mut config = AppConfig::parse(
+    let config = AppConfig::parse(
         include_str!("../examples/invoice_dispatcher/config.json"),
         zato::config::Format::Json,
     )
-    .expect("the example's config parses");
-    app::add_zmq_pull(&mut config, "tcp://127.0.0.1:*");
+    .expect("the example's config parses")
+    .with_zmq_pull("tcp://127.0.0.1:*");
     let running = app::start(config, "127.0.0.1:0", None)
         .await
         .expect("the example starts");

@@ -268,6 +268,40 @@ impl AppConfig {
     }
 }
 
+/// The broker connection the example consumes invoices through, given `ZATO_AMQP_URL`.
+#[cfg(feature = "amqp")]
+pub const AMQP_CONNECTION: &str = "broker";
+/// The queue the example consumes, and whose dead letters go to `<queue>.dead`.
+#[cfg(feature = "amqp")]
+pub const AMQP_QUEUE: &str = "invoices";
+
+#[cfg(feature = "amqp")]
+impl AppConfig {
+    /// The same configuration, consuming `queue` at the broker at `url` into the service: the
+    /// queue is declared durable when missing, with its dead letters in `<queue>.dead`. A
+    /// message is the invoice JSON naming its own targets, `{"id":"300","target":["CRM"]}`,
+    /// and the stored object is the whole message, as over HTTP.
+    pub fn with_amqp(mut self, url: &str, queue: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("amqp".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": AMQP_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("amqp".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": format!("{queue}.amqp"),
+                "connection": AMQP_CONNECTION,
+                "queue": queue,
+                "service": "invoice.dispatcher",
+                "declare": true,
+            }));
+        self
+    }
+}
+
 /// A running InvoiceDispatcher.
 #[derive(Debug)]
 pub struct Running {
@@ -388,6 +422,15 @@ pub async fn start_with_admin(
         runtime.register(kind);
     }
     runtime.register(Arc::new(SwiftKind::new(&platform)));
+    // Built with AMQP, the node takes AMQP connections and channels, from its file or live.
+    #[cfg(feature = "amqp")]
+    let amqp = {
+        let amqp = zato::channels::amqp::AmqpAdapter::attach(&platform)?;
+        for kind in amqp.config_kinds(&platform) {
+            runtime.register(kind);
+        }
+        amqp
+    };
     #[cfg(feature = "zmq")]
     let zmq = zmq_channels(&platform, &runtime)?;
     let seeded = runtime
@@ -401,14 +444,15 @@ pub async fn start_with_admin(
         )
         .await;
     if let Err(e) = seeded {
-        http.shutdown().await;
-        #[cfg(feature = "zmq")]
-        zato::ChannelAdapter::stop(&zmq).await;
+        platform.shutdown().await;
         return Err(e.into());
     }
-    // Every other channel consumes before the HTTP port serves.
+    // Channels start in the order AMQP, ZeroMQ, then HTTP: an open HTTP port means every
+    // channel is consuming.
+    #[cfg(feature = "amqp")]
+    zato::channels::ChannelAdapter::start(&amqp).await?;
     #[cfg(feature = "zmq")]
-    zato::ChannelAdapter::start(&zmq).await?;
+    zato::channels::ChannelAdapter::start(&zmq).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {
@@ -425,25 +469,30 @@ pub async fn start_with_admin(
     })
 }
 
-/// The name of the PULL channel [`add_zmq_pull`] adds.
+/// The name of the PULL channel [`AppConfig::with_zmq_pull`] adds.
 #[cfg(feature = "zmq")]
 pub const ZMQ_PULL_CHANNEL: &str = "invoice.dispatcher.zmq";
 
-/// Adds to the document a ZeroMQ PULL channel binding `address` (`tcp://127.0.0.1:11225`) and
-/// feeding [`invoice_dispatcher`]: each message is an invoice carrying its own `target` list,
-/// `{"id":"300","target":["CRM"]}`, stored whole, as over HTTP.
 #[cfg(feature = "zmq")]
-pub fn add_zmq_pull(config: &mut AppConfig, address: &str) {
-    let key =
-        zato::config::ObjectKey::new(zato::config::Section::Channels, "zmq", ZMQ_PULL_CHANNEL);
-    let channel = serde_json::json!({
-        "name": ZMQ_PULL_CHANNEL,
-        "socket_type": "pull",
-        "socket_method": "bind",
-        "address": address,
-        "service": "invoice.dispatcher",
-    });
-    config.document.push(&key, channel);
+impl AppConfig {
+    /// The same configuration with a ZeroMQ PULL channel, [`ZMQ_PULL_CHANNEL`], binding
+    /// `address` (`tcp://127.0.0.1:11225`) and feeding the service: a message is the invoice
+    /// JSON naming its own targets, `{"id":"300","target":["CRM"]}`, and the stored object is
+    /// the whole message, as over HTTP.
+    pub fn with_zmq_pull(mut self, address: &str) -> AppConfig {
+        self.document
+            .channels
+            .entry("zmq".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": ZMQ_PULL_CHANNEL,
+                "socket_type": "pull",
+                "socket_method": "bind",
+                "address": address,
+                "service": "invoice.dispatcher",
+            }));
+        self
+    }
 }
 
 /// The ZeroMQ adapter of the platform, with `channels.zmq` and `outgoing.zmq` registered on the

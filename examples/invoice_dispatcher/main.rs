@@ -13,12 +13,16 @@
 //! Keystone v2.0 only). Without credentials the example starts a local Swift-compatible endpoint
 //! and keeps the objects under `target/invoice_dispatcher_swift/`.
 //!
+//! Built with `--features amqp` and given `ZATO_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`),
+//! it also consumes the queue `invoices` (declared durable when missing, dead letters in
+//! `invoices.dead`): each message is an invoice naming its own targets,
+//! `{"id":"300","target":["CRM"]}`.
+//!
+//! Built with `--features zmq` and given `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`), it
+//! also binds a ZeroMQ PULL socket there, taking the same messages.
+//!
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
-//!
-//! Built with the `zmq` feature and given `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`), it
-//! also binds a ZeroMQ PULL socket there: each message is an invoice carrying its own targets,
-//! `{"id":"300","target":["CRM"]}`.
 
 #[allow(
     dead_code,
@@ -63,7 +67,7 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
             .map_err(|e| format!("ZATO_SWIFT_AUTH_VERSION: {e}"))?;
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
-        zmq_pull(&mut config, &address)?;
+        config = zmq_pull(config, &address)?;
     }
     if let Some(flag) = env("ZATO_SWIFT_API_KEY") {
         config.swift.api_key_auth = match flag.trim().to_ascii_lowercase().as_str() {
@@ -76,20 +80,30 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
 }
 
 #[cfg(feature = "zmq")]
-fn zmq_pull(config: &mut AppConfig, address: &str) -> Result<(), Box<dyn Error + Send + Sync>> {
-    app::add_zmq_pull(config, address);
-    Ok(())
+fn zmq_pull(config: AppConfig, address: &str) -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
+    Ok(config.with_zmq_pull(address))
 }
 
 #[cfg(not(feature = "zmq"))]
-fn zmq_pull(_: &mut AppConfig, _: &str) -> Result<(), Box<dyn Error + Send + Sync>> {
+fn zmq_pull(_: AppConfig, _: &str) -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
     Err("ZATO_ZMQ_PULL_ADDRESS needs the `zmq` feature: \
          cargo run --example invoice_dispatcher --features zmq"
         .into())
 }
 
 async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
-    let config = load_config()?;
+    #[allow(unused_mut, reason = "only the amqp feature changes it")]
+    let mut config = load_config()?;
+    #[cfg(feature = "amqp")]
+    if let Some(url) = env("ZATO_AMQP_URL") {
+        config = config.with_amqp(&url, app::AMQP_QUEUE);
+    }
+    #[cfg(not(feature = "amqp"))]
+    if env("ZATO_AMQP_URL").is_some() {
+        return Err(
+            "ZATO_AMQP_URL is set, but this build has no AMQP: build with --features amqp".into(),
+        );
+    }
     let addr = env("ZATO_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:11223".to_owned());
     let local_dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/invoice_dispatcher_swift");

@@ -7,9 +7,10 @@
 //! | --- | --- |
 //! | `http` (default) | [`HttpServer`]: HTTP/1.1 channels on hyper 1 |
 //! | `http2` | HTTP/2 besides HTTP/1.1 on the same listener (implies `http`) |
+//! | `amqp` | [`amqp`]: AMQP 0-9-1 channels and outgoing connections on lapin |
 //! | `zmq` | [`ZmqAdapter`]: ZeroMQ PULL and SUB channels; [`ZmqConnection`]: PUSH and PUB outgoing connections, on libzmq |
 //!
-//! AMQP and Swift-inbox channels will sit beside them. Every transport implements
+//! Swift-inbox channels will sit beside them. Every transport implements
 //! zato-core's object-safe [`ChannelAdapter`], re-exported here with its errors, and is owned by
 //! the [`Platform`](zato_core::Platform) it serves: [`Platform::channels`](zato_core::Platform::channels)
 //! lists every channel of every kind and applies a [`ChannelChange`] to the adapter that owns
@@ -119,6 +120,8 @@
 
 #[cfg(feature = "admin")]
 pub mod admin;
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "zmq")]

@@ -105,6 +105,20 @@ impl Family<'_> {
                 ("SERVICE", "service"),
                 ("SECURITY", "security"),
             ],
+            Family::Outgoing("amqp") => &[
+                ("ACTIVE", "is_active"),
+                ("HOST", "host"),
+                ("PORT", "port"),
+                ("VHOST", "vhost"),
+                ("USER", "username"),
+            ],
+            Family::Channel("amqp") => &[
+                ("ACTIVE", "is_active"),
+                ("QUEUE", "queue"),
+                ("SERVICE", "service"),
+                ("CONNECTION", "connection"),
+                ("ON ERROR", "on_error"),
+            ],
             Family::Channel("zmq") => &[
                 ("ACTIVE", "is_active"),
                 ("TYPE", "socket_type"),

@@ -1,0 +1,350 @@
+//! [`AmqpAdapter`]: the AMQP channels of a platform, each a consumer of its own.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use zato_core::metrics::Labels;
+use zato_core::metrics::prometheus_client::collector::Collector;
+use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use zato_core::metrics::prometheus_client::metrics::counter::Counter;
+use zato_core::metrics::prometheus_client::metrics::family::Family;
+use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
+use zato_core::{
+    ChannelAdapter, ChannelError, ChannelInfo, ChannelKind, ChannelSummary, ConfigError, Platform,
+};
+
+use super::config::AmqpChannelConfig;
+use super::connection::AmqpConnection;
+use super::consumer::{self, ChannelStats, Worker};
+
+/// One channel: its configuration, counters, and its consumer when it runs.
+struct Entry {
+    config: Arc<AmqpChannelConfig>,
+    stats: Arc<ChannelStats>,
+    running: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+struct Inner {
+    name: String,
+    platform: Platform,
+    channels: Mutex<BTreeMap<String, Entry>>,
+    /// Held from the start of a change to its end, so changes apply one at a time.
+    changing: tokio::sync::Mutex<()>,
+    serving: AtomicBool,
+    stopped: AtomicBool,
+}
+
+/// The AMQP channels of one platform: each consumes a queue through a broker connection of
+/// `outgoing.amqp` and invokes its service for every message, acknowledging the message only
+/// once the service succeeded (or the message was safely requeued or dead-lettered).
+///
+/// Created idle by [`AmqpAdapter::attach`]; channels are added and changed with the
+/// [`ChannelAdapter`] methods (or the config document's `channels.amqp`), consume from
+/// [`start`](ChannelAdapter::start) on, and finish the messages they hold on
+/// [`stop`](ChannelAdapter::stop).
+#[derive(Clone)]
+pub struct AmqpAdapter {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AmqpAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpAdapter")
+            .field("name", &self.inner.name)
+            .field("channels", &self.channel_names())
+            .field("serving", &self.is_serving())
+            .finish()
+    }
+}
+
+/// How long a new or changed channel may take to begin consuming before the change returns
+/// anyway (it goes on trying in the background).
+const READY_WAIT: Duration = Duration::from_secs(15);
+
+impl AmqpAdapter {
+    /// The adapter named `amqp` on `platform`, idle, with no channel; its counters join the
+    /// platform's metrics.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::DuplicateAdapter`] when the platform has an adapter of that name.
+    pub fn attach(platform: &Platform) -> Result<AmqpAdapter, ChannelError> {
+        let adapter = AmqpAdapter {
+            inner: Arc::new(Inner {
+                name: "amqp".to_owned(),
+                platform: platform.clone(),
+                channels: Mutex::new(BTreeMap::new()),
+                changing: tokio::sync::Mutex::new(()),
+                serving: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
+            }),
+        };
+        platform.channels().add(Arc::new(adapter.clone()))?;
+        platform.metrics().register_collector(
+            "channels.amqp",
+            Box::new(AmqpMetrics(Arc::downgrade(&adapter.inner))),
+        );
+        Ok(adapter)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn channel_names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Whether the channel `name` is consuming now.
+    pub fn is_consuming(&self, name: &str) -> bool {
+        self.lock()
+            .get(name)
+            .is_some_and(|e| e.stats.consuming.load(Ordering::Relaxed))
+    }
+
+    /// How many times the channel `name` lost its broker and connected again.
+    pub fn reconnects(&self, name: &str) -> u64 {
+        self.lock()
+            .get(name)
+            .map_or(0, |e| e.stats.reconnects.load(Ordering::Relaxed))
+    }
+
+    /// Starts the consumer of `name`, and waits (a bounded time) until it consumes.
+    async fn launch(&self, name: &str) {
+        let ready = {
+            let mut map = self.lock();
+            let Some(entry) = map.get_mut(name) else {
+                return;
+            };
+            if !entry.config.is_active || entry.running.is_some() {
+                return;
+            }
+            let info = ChannelInfo::new(
+                entry.config.name.as_str(),
+                ChannelKind::Amqp,
+                entry.config.data_format,
+            );
+            let worker = Arc::new(Worker {
+                config: entry.config.clone(),
+                info: Arc::new(info),
+                platform: self.inner.platform.clone(),
+                stats: entry.stats.clone(),
+            });
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let task = tokio::spawn(consumer::run(worker, stop_rx, ready_tx));
+            entry.running = Some((stop_tx, task));
+            ready_rx
+        };
+        match tokio::time::timeout(READY_WAIT, ready).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(why))) => {
+                tracing::warn!(channel = %name, error = ?why, "amqp channel not consuming yet; retrying in the background");
+            }
+            _ => {
+                tracing::warn!(channel = %name, "amqp channel not consuming after {READY_WAIT:?}; still trying");
+            }
+        }
+    }
+
+    /// Stops the consumer of `name`, letting it finish and settle the messages it holds.
+    async fn halt(&self, name: &str) {
+        let running = self.lock().get_mut(name).and_then(|e| e.running.take());
+        if let Some((stop, task)) = running {
+            let _ = stop.send(true);
+            // The consumer bounds its own drain; this only guards against a stuck broker close.
+            let limit = Duration::from_secs(120);
+            let abort = task.abort_handle();
+            if tokio::time::timeout(limit, task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for AmqpAdapter {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Amqp
+    }
+
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn channels(&self) -> Vec<ChannelSummary> {
+        self.lock()
+            .values()
+            .map(|e| {
+                ChannelSummary::new(ChannelKind::Amqp, e.config.name.as_str(), self.name())
+                    .with_service(e.config.service.as_str())
+                    .with_active(e.config.is_active)
+                    .with_endpoint(format!(
+                        "queue {:?} via {:?}",
+                        e.config.queue, e.config.connection
+                    ))
+            })
+            .collect()
+    }
+
+    fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
+        self.lock()
+            .get(name)
+            .and_then(|e| serde_json::to_value(&*e.config).ok())
+    }
+
+    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        let config: AmqpChannelConfig =
+            serde_json::from_value(config).map_err(|e| ConfigError::one("", e.to_string()))?;
+        ConfigError::check(config.problems())?;
+        if self
+            .inner
+            .platform
+            .outgoing()
+            .get::<AmqpConnection>(&config.connection)
+            .is_none()
+        {
+            return Err(ConfigError::one(
+                "connection",
+                format!(
+                    "no AMQP connection named `{}` (outgoing.amqp)",
+                    config.connection
+                ),
+            ));
+        }
+        let _one_at_a_time = self.inner.changing.lock().await;
+        let name = config.name.clone();
+        self.halt(&name).await;
+        {
+            let mut map = self.lock();
+            let stats = map.get(&name).map(|e| e.stats.clone()).unwrap_or_default();
+            map.insert(
+                name.clone(),
+                Entry {
+                    config: Arc::new(config),
+                    stats,
+                    running: None,
+                },
+            );
+        }
+        tracing::info!(channel = %name, "amqp channel configured");
+        if self.is_serving() {
+            self.launch(&name).await;
+        }
+        Ok(())
+    }
+
+    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.inner.changing.lock().await;
+        if !self.lock().contains_key(name) {
+            return Err(ConfigError::one("", "no such channel"));
+        }
+        self.halt(name).await;
+        self.lock().remove(name);
+        tracing::info!(channel = %name, "amqp channel removed");
+        Ok(())
+    }
+
+    async fn start(&self) -> Result<(), ChannelError> {
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(ChannelError::Stopped(self.inner.name.clone()));
+        }
+        if self.inner.serving.swap(true, Ordering::SeqCst) {
+            return Err(ChannelError::AlreadyServing(self.inner.name.clone()));
+        }
+        let _one_at_a_time = self.inner.changing.lock().await;
+        let names = self.channel_names();
+        futures_util::future::join_all(names.iter().map(|n| self.launch(n))).await;
+        Ok(())
+    }
+
+    fn is_serving(&self) -> bool {
+        self.inner.serving.load(Ordering::SeqCst)
+    }
+
+    async fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        let _one_at_a_time = self.inner.changing.lock().await;
+        self.inner.serving.store(false, Ordering::SeqCst);
+        let names = self.channel_names();
+        futures_util::future::join_all(names.iter().map(|n| self.halt(n))).await;
+    }
+}
+
+/// The channels' counters, read at each scrape.
+#[derive(Debug)]
+struct AmqpMetrics(Weak<Inner>);
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").field("name", &self.name).finish()
+    }
+}
+
+impl Collector for AmqpMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(inner) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let messages = Family::<Labels, Counter>::default();
+        let reconnects = Family::<Labels, Counter>::default();
+        let consuming = Family::<Labels, Gauge>::default();
+        {
+            let map = inner
+                .channels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (name, e) in map.iter() {
+                let channel = || ("channel", Cow::Owned(name.clone()));
+                for (outcome, value) in [
+                    ("received", &e.stats.received),
+                    ("acked", &e.stats.acked),
+                    ("requeued", &e.stats.requeued),
+                    ("dead_lettered", &e.stats.dead_lettered),
+                    ("unsettled", &e.stats.unsettled),
+                ] {
+                    messages
+                        .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
+                        .inc_by(value.load(Ordering::Relaxed));
+                }
+                reconnects
+                    .get_or_create(&vec![channel()])
+                    .inc_by(e.stats.reconnects.load(Ordering::Relaxed));
+                consuming
+                    .get_or_create(&vec![channel()])
+                    .set(i64::from(e.stats.consuming.load(Ordering::Relaxed)));
+            }
+        }
+        let m = encoder.encode_descriptor(
+            "amqp_channel_messages",
+            "Messages an AMQP channel received, and how each was settled",
+            None,
+            messages.metric_type(),
+        )?;
+        messages.encode(m)?;
+        let m = encoder.encode_descriptor(
+            "amqp_channel_reconnects",
+            "Times an AMQP channel lost its broker and connected again",
+            None,
+            reconnects.metric_type(),
+        )?;
+        reconnects.encode(m)?;
+        let m = encoder.encode_descriptor(
+            "amqp_channel_consuming",
+            "Whether an AMQP channel is consuming now (1) or not (0)",
+            None,
+            consuming.metric_type(),
+        )?;
+        consuming.encode(m)
+    }
+}
