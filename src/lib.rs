@@ -105,6 +105,7 @@
 //! | `http2` | no | HTTP/2 besides HTTP/1.1 on the same listener |
 //! | `swift` | yes | [`swift`]: OpenStack Swift outgoing connections |
 //! | `swift-local` | no | `swift::local`: a Swift-compatible endpoint for development and tests |
+//! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -117,7 +118,7 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
-#[cfg(any(feature = "http", feature = "amqp"))]
+#[cfg(any(feature = "http", feature = "amqp", feature = "zmq"))]
 pub use zato_channels as channels;
 
 /// A node's configuration as data: the config document, its kinds, the store and the runtime
@@ -127,7 +128,8 @@ pub mod config {
     pub use zato_core::config::*;
 
     /// A checker knowing every kind of this build: `services`, and with their features
-    /// `channels.http`, the security types, `outgoing.swift`, `outgoing.amqp` and `channels.amqp`. Checks documents offline, as
+    /// `channels.http`, the security types, `outgoing.swift`, `outgoing.amqp`, `channels.amqp`,
+    /// `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
     /// `zato config check` does.
     ///
     /// # Examples
@@ -151,6 +153,11 @@ pub mod config {
         #[cfg(feature = "amqp")]
         for schema in zato_channels::amqp::config_schemas() {
             checker.add(schema);
+        }
+        #[cfg(feature = "zmq")]
+        {
+            checker.add(std::sync::Arc::new(zato_channels::ZmqChannelKind::schema()));
+            checker.add(std::sync::Arc::new(zato_channels::ZmqOutgoingKind::schema()));
         }
         checker
     }
@@ -178,6 +185,9 @@ pub mod prelude {
 
     #[cfg(feature = "http")]
     pub use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
+
+    #[cfg(feature = "zmq")]
+    pub use zato_channels::ZmqOutgoing;
 }
 
 /// Compiles the README's examples, so it stays true.

@@ -561,6 +561,11 @@ async fn crlf_in_a_target_or_in_swifts_answer_cannot_forge_a_log_line() {
         .finish();
     // This test's runtime is single-threaded: every task it spawns logs on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // With a single dispatcher registered, tracing decides whether an event is enabled from the
+    // dispatcher of whichever thread reaches it first, and caches that for every thread: another
+    // test of this binary reaching `service failed` first, on a thread with no subscriber, would
+    // disable it here too. A second dispatcher alive makes tracing ask every dispatcher.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
     let server = swift_mock().await;
     Mock::given(method("PUT"))

@@ -431,6 +431,8 @@ pub async fn start_with_admin(
         }
         amqp
     };
+    #[cfg(feature = "zmq")]
+    let zmq = zmq_channels(&platform, &runtime)?;
     let seeded = runtime
         .import(
             &config.into_document(),
@@ -445,10 +447,12 @@ pub async fn start_with_admin(
         platform.shutdown().await;
         return Err(e.into());
     }
-    // Channels start in the order AMQP, then HTTP: an open HTTP port means every channel is
-    // consuming.
+    // Channels start in the order AMQP, ZeroMQ, then HTTP: an open HTTP port means every
+    // channel is consuming.
     #[cfg(feature = "amqp")]
     zato::channels::ChannelAdapter::start(&amqp).await?;
+    #[cfg(feature = "zmq")]
+    zato::channels::ChannelAdapter::start(&zmq).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {
@@ -463,4 +467,43 @@ pub async fn start_with_admin(
         admin,
         local,
     })
+}
+
+/// The name of the PULL channel [`AppConfig::with_zmq_pull`] adds.
+#[cfg(feature = "zmq")]
+pub const ZMQ_PULL_CHANNEL: &str = "invoice.dispatcher.zmq";
+
+#[cfg(feature = "zmq")]
+impl AppConfig {
+    /// The same configuration with a ZeroMQ PULL channel, [`ZMQ_PULL_CHANNEL`], binding
+    /// `address` (`tcp://127.0.0.1:11225`) and feeding the service: a message is the invoice
+    /// JSON naming its own targets, `{"id":"300","target":["CRM"]}`, and the stored object is
+    /// the whole message, as over HTTP.
+    pub fn with_zmq_pull(mut self, address: &str) -> AppConfig {
+        self.document
+            .channels
+            .entry("zmq".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": ZMQ_PULL_CHANNEL,
+                "socket_type": "pull",
+                "socket_method": "bind",
+                "address": address,
+                "service": "invoice.dispatcher",
+            }));
+        self
+    }
+}
+
+/// The ZeroMQ adapter of the platform, with `channels.zmq` and `outgoing.zmq` registered on the
+/// runtime; its sockets read once it is started.
+#[cfg(feature = "zmq")]
+fn zmq_channels(
+    platform: &Platform,
+    runtime: &ConfigRuntime,
+) -> Result<zato::channels::ZmqAdapter, Box<dyn Error + Send + Sync>> {
+    let zmq = zato::channels::ZmqAdapter::new(platform)?;
+    runtime.register(zmq.config_kind());
+    runtime.register(Arc::new(zato::channels::ZmqOutgoingKind::new(platform)));
+    Ok(zmq)
 }

@@ -18,6 +18,9 @@
 //! `invoices.dead`): each message is an invoice naming its own targets,
 //! `{"id":"300","target":["CRM"]}`.
 //!
+//! Built with `--features zmq` and given `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`), it
+//! also binds a ZeroMQ PULL socket there, taking the same messages.
+//!
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
@@ -63,6 +66,9 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
         config.swift.auth_version = serde_json::from_value(serde_json::Value::String(version))
             .map_err(|e| format!("ZATO_SWIFT_AUTH_VERSION: {e}"))?;
     }
+    if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
+        config = zmq_pull(config, &address)?;
+    }
     if let Some(flag) = env("ZATO_SWIFT_API_KEY") {
         config.swift.api_key_auth = match flag.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" => true,
@@ -71,6 +77,18 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
         };
     }
     Ok(config)
+}
+
+#[cfg(feature = "zmq")]
+fn zmq_pull(config: AppConfig, address: &str) -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
+    Ok(config.with_zmq_pull(address))
+}
+
+#[cfg(not(feature = "zmq"))]
+fn zmq_pull(_: AppConfig, _: &str) -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
+    Err("ZATO_ZMQ_PULL_ADDRESS needs the `zmq` feature: \
+         cargo run --example invoice_dispatcher --features zmq"
+        .into())
 }
 
 async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {

@@ -8,8 +8,9 @@
 //! | `http` (default) | [`HttpServer`]: HTTP/1.1 channels on hyper 1 |
 //! | `http2` | HTTP/2 besides HTTP/1.1 on the same listener (implies `http`) |
 //! | `amqp` | [`amqp`]: AMQP 0-9-1 channels and outgoing connections on lapin |
+//! | `zmq` | [`ZmqAdapter`]: ZeroMQ PULL and SUB channels; [`ZmqConnection`]: PUSH and PUB outgoing connections, on libzmq |
 //!
-//! ZeroMQ and Swift-inbox channels will sit beside them. Every transport implements
+//! Swift-inbox channels will sit beside them. Every transport implements
 //! zato-core's object-safe [`ChannelAdapter`], re-exported here with its errors, and is owned by
 //! the [`Platform`](zato_core::Platform) it serves: [`Platform::channels`](zato_core::Platform::channels)
 //! lists every channel of every kind and applies a [`ChannelChange`] to the adapter that owns
@@ -67,6 +68,24 @@
 //! is not chunked), and a 431 for more than 100 headers or a request head (the request line and
 //! headers) over 64 KiB.
 //!
+//! # ZeroMQ
+//!
+//! With the `zmq` feature, a [`ZmqAdapter`] serves PULL and SUB channels ([`ZmqChannelConfig`],
+//! `channels.zmq`). Each socket is bound or connected, and each message invokes the channel's
+//! service. The last frame is the body. The frames before it are the channel parameters
+//! `frame0`, `frame1`, … . [`ZmqConnection`]s are named PUSH and PUB sockets
+//! ([`ZmqConnectionConfig`], `outgoing.zmq`), reached from a service with
+//! `ctx.outgoing().zmq("name")` ([`ZmqOutgoing`]).
+//!
+//! libzmq runs on threads of its own, never on the runtime, behind bounded queues:
+//!
+//! - on a channel: `rcv_hwm` messages per peer in ZeroMQ, then one hand-over slot, then
+//!   `max_concurrency` invocations;
+//! - on a connection: `snd_hwm` messages per peer, and a send waits at most `send_timeout`.
+//!
+//! ZeroMQ has nothing to acknowledge, so a message whose service fails is logged with its cid
+//! and counted in the channel's metrics under its status, and the channel goes on.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -105,6 +124,8 @@ pub mod admin;
 pub mod amqp;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "zmq")]
+mod zmq;
 
 pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, Channels,
@@ -117,4 +138,12 @@ pub use self::http::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT,
     HttpChannelConfig, HttpChannelKind, HttpConfig, HttpServer, SecurityDef, SecurityKind,
     X_ZATO_CID, config_schemas,
+};
+
+#[cfg(feature = "zmq")]
+pub use self::zmq::{
+    DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZmqAdapter, ZmqChannelConfig,
+    ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig, ZmqOutgoing,
+    ZmqOutgoingKind, ZmqOutgoingType, ZmqSendStats, libzmq_version,
 };

@@ -119,6 +119,19 @@ impl Family<'_> {
                 ("CONNECTION", "connection"),
                 ("ON ERROR", "on_error"),
             ],
+            Family::Channel("zmq") => &[
+                ("ACTIVE", "is_active"),
+                ("TYPE", "socket_type"),
+                ("METHOD", "socket_method"),
+                ("ADDRESS", "address"),
+                ("SERVICE", "service"),
+            ],
+            Family::Outgoing("zmq") => &[
+                ("ACTIVE", "is_active"),
+                ("TYPE", "socket_type"),
+                ("METHOD", "socket_method"),
+                ("ADDRESS", "address"),
+            ],
             Family::Security => &[("TYPE", "type")],
             Family::Outgoing(_) | Family::Channel(_) => &[("ACTIVE", "is_active")],
         }
@@ -553,6 +566,25 @@ mod tests {
             "/api/security/crm.basic"
         );
         assert_eq!(Family::Security.label_of(r#"a"b"#), r#"security "a\"b""#);
+    }
+
+    #[test]
+    fn zmq_lists_show_the_socket() {
+        let fields = |f: Family<'_>| -> Vec<&str> { f.columns().iter().map(|c| c.1).collect() };
+        assert_eq!(
+            fields(Family::Channel("zmq")),
+            [
+                "is_active",
+                "socket_type",
+                "socket_method",
+                "address",
+                "service"
+            ]
+        );
+        assert_eq!(
+            fields(Family::Outgoing("zmq")),
+            ["is_active", "socket_type", "socket_method", "address"]
+        );
     }
 
     #[test]
