@@ -6,7 +6,7 @@
 //! ZATO_TEST_AMQP_URL='amqp://guest:guest@127.0.0.1:5672/%2f' cargo bench --bench amqp --features amqp
 //! ```
 //!
-//! Each round publishes `ZATO_BENCH_MESSAGES` (20 000) persistent JSON messages to a fresh
+//! Each round publishes `ZATO_BENCH_MESSAGES` (100 000) persistent JSON messages to a fresh
 //! queue, not timed, then times how long each consumer takes to acknowledge them all, from
 //! connecting to the last ack; both use the same prefetch (`ZATO_BENCH_PREFETCH`, 50) and
 //! acknowledge one message at a time. `ZATO_BENCH_ROUNDS` (3) rounds; the medians and their ratio
@@ -169,7 +169,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn run(url: String) -> Result<(), BoxError> {
-    let messages = setting("ZATO_BENCH_MESSAGES", 20_000);
+    let messages = setting("ZATO_BENCH_MESSAGES", 100_000);
     let rounds = setting("ZATO_BENCH_ROUNDS", 3);
     let prefetch = u16::try_from(setting("ZATO_BENCH_PREFETCH", 50)).unwrap_or(50);
     println!("amqp: {messages} messages per run, prefetch {prefetch}, {rounds} rounds");
