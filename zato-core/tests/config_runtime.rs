@@ -464,3 +464,55 @@ async fn edits_of_the_watched_file_are_applied_and_bad_ones_are_not() {
     assert!(history[0].author.starts_with("file "), "{:?}", history[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two nodes over one store, as in a cluster: what one writes, the other applies when it syncs,
+/// and a write through a node that is behind first applies what it missed.
+#[tokio::test]
+async fn a_node_sharing_the_store_catches_up_and_writes_on_top_of_what_it_missed() {
+    let store: Arc<dyn zato_core::config::ConfigStore> = Arc::new(MemoryStore::new());
+    let node = || {
+        let runtime = ConfigRuntime::new(Platform::new(), store.clone());
+        let ftp = Arc::new(Ftp::default());
+        runtime.register(ftp.clone());
+        (runtime, ftp)
+    };
+    let (one, ftp_one) = node();
+    let (two, ftp_two) = node();
+    one.put(
+        &key("a"),
+        json!({"pool_size": 2}),
+        PutMode::Create,
+        None,
+        "one",
+    )
+    .await
+    .unwrap();
+    one.put(&key("b"), json!({}), PutMode::Create, None, "one")
+        .await
+        .unwrap();
+    assert!(ftp_two.live().is_empty(), "nothing until it syncs");
+    assert_eq!(two.sync().await.unwrap(), (2, 2));
+    assert_eq!(ftp_two.live()["a"]["pool_size"], 2);
+    assert_eq!(two.sync().await.unwrap(), (2, 0), "nothing new");
+
+    // One changes `a` and deletes `b`; two, behind, writes `c`: it applies both first.
+    one.put(
+        &key("a"),
+        json!({"pool_size": 3}),
+        PutMode::Patch,
+        None,
+        "one",
+    )
+    .await
+    .unwrap();
+    one.delete(&key("b"), None, "one").await.unwrap();
+    two.put(&key("c"), json!({}), PutMode::Create, None, "two")
+        .await
+        .unwrap();
+    let names: Vec<String> = ftp_two.live().keys().cloned().collect();
+    assert_eq!(names, ["a", "c"]);
+    assert_eq!(ftp_two.live()["a"]["pool_size"], 3);
+    assert_eq!(two.applied_version(), 5);
+    assert_eq!(one.sync().await.unwrap(), (5, 1));
+    assert_eq!(ftp_one.live(), ftp_two.live());
+}

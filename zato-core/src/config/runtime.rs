@@ -137,6 +137,8 @@ struct Inner {
     kinds: RwLock<BTreeMap<(Section, String), Arc<dyn ObjectKind>>>,
     writing: tokio::sync::Mutex<()>,
     applied: AtomicU64,
+    /// The objects as this node applied them: what a catch-up diffs the store against.
+    applied_objects: std::sync::Mutex<Objects>,
 }
 
 impl fmt::Debug for ConfigRuntime {
@@ -204,6 +206,7 @@ impl ConfigRuntime {
                 kinds: RwLock::new(BTreeMap::new()),
                 writing: tokio::sync::Mutex::new(()),
                 applied: AtomicU64::new(0),
+                applied_objects: std::sync::Mutex::new(Objects::new()),
             }),
         };
         runtime.register(Arc::new(ServiceKind(platform)));
@@ -358,6 +361,7 @@ impl ConfigRuntime {
                 }
             }
         }
+        *self.applied_objects() = snapshot.values();
         self.inner
             .applied
             .store(snapshot.version, Ordering::Relaxed);
@@ -574,26 +578,15 @@ impl ConfigRuntime {
         next: Objects,
         author: &str,
     ) -> Result<u64, ChangeError> {
-        let mut changes: Vec<(ObjectKey, Option<Value>)> = Vec::new();
-        for (key, value) in &next {
-            if current.get(key) != Some(value) {
-                changes.push((key.clone(), Some(value.clone())));
-            }
+        // A node of a cluster may be behind the store it writes to: first apply what others
+        // changed, so this change is applied on top of the configuration it is based on.
+        if let Err(e) = self.catch_up(snapshot).await {
+            tracing::error!(error = %e, "could not apply every change made by other nodes");
         }
-        for key in current.keys() {
-            if !next.contains_key(key) {
-                changes.push((key.clone(), None));
-            }
-        }
+        let changes = ordered_changes(current, &next);
         if changes.is_empty() {
             return Ok(snapshot.version);
         }
-        // What is referred to is created first and deleted last.
-        let rank = |s: Section| Section::ALL.iter().position(|x| *x == s).unwrap_or(0);
-        changes.sort_by_key(|(k, v)| match v {
-            Some(_) => (0, rank(k.section)),
-            None => (1, Section::ALL.len() - rank(k.section)),
-        });
         let mut done: Vec<Applied> = Vec::new();
         for (key, value) in &changes {
             let old = current.get(key).cloned();
@@ -639,6 +632,7 @@ impl ConfigRuntime {
         };
         match self.inner.store.commit(commit).await {
             Ok(version) => {
+                *self.applied_objects() = next;
                 self.inner.applied.store(version, Ordering::Relaxed);
                 let what: Vec<String> = changes
                     .iter()
@@ -659,6 +653,90 @@ impl ConfigRuntime {
                 Err(ChangeError::Store(e))
             }
         }
+    }
+
+    fn applied_objects(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.inner
+            .applied_objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies what the store holds beyond what this node applied: the changes other nodes of a
+    /// cluster made. Returns the version now applied and how many objects changed.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::ApplyFailed`] listing the objects this node could not apply; the others
+    /// are applied, and the version counts as applied. Those that failed are tried again by the
+    /// next catch-up. Or the store's error.
+    pub async fn sync(&self) -> Result<(u64, usize), ChangeError> {
+        let _one = self.inner.writing.lock().await;
+        let snapshot = self.snapshot().await?;
+        let changed = self
+            .catch_up(&snapshot)
+            .await
+            .map_err(ChangeError::ApplyFailed)?;
+        Ok((self.applied_version(), changed))
+    }
+
+    /// Applies the difference between what this node applied and `snapshot`, when the snapshot
+    /// is newer. Must be called holding the write lock.
+    async fn catch_up(&self, snapshot: &Snapshot) -> Result<usize, ConfigError> {
+        let applied = self.applied_version();
+        let current = self.applied_objects().clone();
+        let next = snapshot.values();
+        if snapshot.version <= applied && current == next {
+            return Ok(0);
+        }
+        let changes = ordered_changes(&current, &next);
+        let mut now = current.clone();
+        let mut problems = Vec::new();
+        for (key, value) in &changes {
+            let old_kind = current.get(key).and_then(|o| self.kind_of(key, o));
+            let result = match value {
+                Some(v) => match self.kind_of(key, v) {
+                    Some(kind) => {
+                        // A security definition changing type leaves its old kind first.
+                        let left = match old_kind.as_ref().filter(|o| o.kind() != kind.kind()) {
+                            Some(o) => o.remove(&key.name).await,
+                            None => Ok(()),
+                        };
+                        match left {
+                            Ok(()) => kind.apply(v).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => Err(ConfigError::one("", "no kind on this node applies it")),
+                },
+                None => match &old_kind {
+                    Some(kind) => kind.remove(&key.name).await,
+                    None => Ok(()),
+                },
+            };
+            match result {
+                Ok(()) => {
+                    match value {
+                        Some(v) => now.insert(key.clone(), v.clone()),
+                        None => now.remove(key),
+                    };
+                }
+                Err(e) => problems.extend(e.within(&key.to_string()).into_problems()),
+            }
+        }
+        *self.applied_objects() = now;
+        self.inner
+            .applied
+            .store(snapshot.version.max(applied), Ordering::Relaxed);
+        if !changes.is_empty() {
+            tracing::info!(
+                version = snapshot.version,
+                changed = changes.len(),
+                failed = problems.len(),
+                "caught up with the config store"
+            );
+        }
+        ConfigError::check(problems).map(|()| changes.len())
     }
 
     /// Puts back what a failed change applied, newest first.
@@ -685,6 +763,28 @@ impl ConfigRuntime {
             }
         }
     }
+}
+
+/// The changes from `current` to `next`, in the order to apply them: what is referred to is
+/// created first and deleted last.
+fn ordered_changes(current: &Objects, next: &Objects) -> Vec<(ObjectKey, Option<Value>)> {
+    let mut changes: Vec<(ObjectKey, Option<Value>)> = Vec::new();
+    for (key, value) in next {
+        if current.get(key) != Some(value) {
+            changes.push((key.clone(), Some(value.clone())));
+        }
+    }
+    for key in current.keys() {
+        if !next.contains_key(key) {
+            changes.push((key.clone(), None));
+        }
+    }
+    let rank = |s: Section| Section::ALL.iter().position(|x| *x == s).unwrap_or(0);
+    changes.sort_by_key(|(k, v)| match v {
+        Some(_) => (0, rank(k.section)),
+        None => (1, Section::ALL.len() - rank(k.section)),
+    });
+    changes
 }
 
 /// One object a change applied, with what to put back.
