@@ -253,6 +253,18 @@ impl ConfigRuntime {
         kinds.get(&(key.section, kind)).cloned()
     }
 
+    /// The names of every registered kind's secret fields: what a store encrypts at rest.
+    pub fn secret_field_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .kinds()
+            .values()
+            .flat_map(|k| k.secret_fields().iter().map(|f| (*f).to_owned()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The version this node has applied.
     pub fn applied_version(&self) -> u64 {
         self.inner.applied.load(Ordering::Relaxed)
@@ -489,7 +501,10 @@ impl ConfigRuntime {
             (Some(_), _) => Some(Op::Updated),
             (None, _) => Some(Op::Created),
         };
-        let version = self.commit(&snapshot, &current, next, author).await?;
+        let version = match self.commit(&snapshot, &current, next, author).await {
+            Ok(version) => version,
+            Err(e) => return Err(self.stale_object(e, key, if_match).await),
+        };
         let object_version = match op {
             Some(_) => Some(version),
             None => existing.map(|s| s.version),
@@ -543,7 +558,10 @@ impl ConfigRuntime {
         let current = snapshot.values();
         let mut next = current.clone();
         next.remove(key);
-        let version = self.commit(&snapshot, &current, next, author).await?;
+        let version = match self.commit(&snapshot, &current, next, author).await {
+            Ok(version) => version,
+            Err(e) => return Err(self.stale_object(e, key, if_match).await),
+        };
         Ok(WriteOutcome {
             version,
             key: key.clone(),
@@ -652,6 +670,29 @@ impl ConfigRuntime {
                 self.undo(done).await;
                 Err(ChangeError::Store(e))
             }
+        }
+    }
+
+    /// A write with `If-Match` that lost a race in the store (another node committed first)
+    /// is, to its caller, a write based on a stale version of the object: 412, as on one node.
+    async fn stale_object(
+        &self,
+        e: ChangeError,
+        key: &ObjectKey,
+        if_match: Option<u64>,
+    ) -> ChangeError {
+        match (e, if_match) {
+            (ChangeError::Store(StoreError::Stale { .. }), Some(_)) => {
+                let current = match self.snapshot().await {
+                    Ok(s) => s.objects.get(key).map(|o| o.version),
+                    Err(e) => return ChangeError::Store(e),
+                };
+                ChangeError::Stale {
+                    key: key.clone(),
+                    current,
+                }
+            }
+            (e, _) => e,
         }
     }
 

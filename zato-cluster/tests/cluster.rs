@@ -1,0 +1,366 @@
+//! Nodes sharing one configuration through the PostgreSQL at `ZATO_TEST_PG_URL`
+//! (`postgres://postgres@127.0.0.1:5432/postgres`). Without it each test says it was skipped.
+//! Every test works in a database of its own, dropped at the end.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step fails the test"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_postgres::NoTls;
+use zato_cluster::{ClusterError, ClusterNode, NodeAck, PgSettings, PgStore};
+use zato_core::Platform;
+use zato_core::config::{
+    ChangeError, ConfigError, ConfigRuntime, ConfigStore, ObjectKey, ObjectKind, ObjectSchema,
+    PutMode, Section, StoreError, normalize_as,
+};
+
+const KEY: &str = "a passphrase of at least thirty-two characters";
+
+/// A database of the test's own, dropped when the test ends.
+struct TestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn new(what: &str) -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var("ZATO_TEST_PG_URL") else {
+            eprintln!("skipped: ZATO_TEST_PG_URL is not set");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("zato_test_{what}_{}_{nanos}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let base = admin_url.split('?').next().unwrap();
+        let root = &base[..base.rfind('/').unwrap()];
+        let url = format!("{root}/{name}");
+        Some(TestDb {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn sql(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.query(sql, &[]).await.unwrap()
+    }
+
+    async fn terminate_others(&self) -> usize {
+        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let rows = client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.name],
+            )
+            .await
+            .unwrap();
+        rows.len()
+    }
+
+    async fn drop(self) {
+        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let _ = client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FtpConfig {
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    pool_size: u32,
+}
+
+/// A kind keeping what it applied.
+#[derive(Debug, Default)]
+struct Ftp {
+    live: Mutex<BTreeMap<String, Value>>,
+}
+
+impl Ftp {
+    fn pool_size(&self, name: &str) -> Option<u64> {
+        self.live.lock().unwrap().get(name)?["pool_size"].as_u64()
+    }
+}
+
+impl ObjectSchema for Ftp {
+    fn section(&self) -> Section {
+        Section::Outgoing
+    }
+    fn kind(&self) -> &str {
+        "ftp"
+    }
+    fn normalize(&self, object: &Value) -> Result<Value, ConfigError> {
+        normalize_as::<FtpConfig>(object, self.secret_fields())
+    }
+    fn secret_fields(&self) -> &[&'static str] {
+        &["password"]
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectKind for Ftp {
+    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
+        let name = object["name"].as_str().unwrap_or_default().to_owned();
+        self.live.lock().unwrap().insert(name, object.clone());
+        Ok(())
+    }
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        self.live.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+fn key(name: &str) -> ObjectKey {
+    ObjectKey::new(Section::Outgoing, "ftp", name)
+}
+
+struct Node {
+    runtime: ConfigRuntime,
+    ftp: Arc<Ftp>,
+    cluster: ClusterNode,
+}
+
+async fn node(db: &TestDb, name: &str) -> Node {
+    let store = Arc::new(
+        PgStore::connect(PgSettings::new(db.url.clone(), KEY))
+            .await
+            .unwrap(),
+    );
+    let runtime = ConfigRuntime::new(Platform::new(), store.clone());
+    let ftp = Arc::new(Ftp::default());
+    runtime.register(ftp.clone());
+    let cluster = ClusterNode::join(store, runtime.clone(), name, "127.0.0.1:0")
+        .await
+        .unwrap();
+    Node {
+        runtime,
+        ftp,
+        cluster,
+    }
+}
+
+async fn edit(node: &Node, name: &str, pool_size: u32) -> u64 {
+    node.runtime
+        .put(
+            &key(name),
+            json!({"name": name, "pool_size": pool_size, "password": "hunter2"}),
+            PutMode::Upsert,
+            None,
+            "test",
+        )
+        .await
+        .unwrap()
+        .version
+}
+
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}
+
+#[tokio::test]
+async fn the_store_versions_commits_and_refuses_stale_ones_and_keeps_secrets_encrypted() {
+    let Some(db) = TestDb::new("store").await else {
+        return;
+    };
+    let one = node(&db, "one").await;
+    let v = edit(&one, "backup", 5).await;
+    assert_eq!(v, 1);
+    let store = one.cluster.store().clone();
+    assert_eq!(
+        store.load().await.unwrap().objects[&key("backup")].value["password"],
+        "hunter2"
+    );
+    let stale = store
+        .commit(zato_core::config::Commit {
+            base: 0,
+            author: "late".into(),
+            changes: vec![(key("other"), Some(json!({"name": "other"})))],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale, StoreError::Stale { current: 1 });
+    let history = store.history().await.unwrap();
+    assert_eq!(history[0].changes, ["created outgoing.ftp.backup"]);
+    assert_eq!(history[0].author, "test");
+
+    // With psql's eyes: the secret is nowhere in the objects or the change log.
+    for sql in [
+        "SELECT document::text FROM zato.objects",
+        "SELECT diff::text FROM zato.changes",
+    ] {
+        let rows = db.sql(sql).await;
+        let text: String = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        assert!(text.contains("pool_size"), "{text}");
+        assert!(!text.contains("hunter2"), "{sql}: {text}");
+        assert!(text.contains("zato:aes256gcm:"), "{text}");
+    }
+
+    // A wrong key, or none, is refused with a clear error.
+    let wrong = PgStore::connect(PgSettings::new(
+        db.url.clone(),
+        "another passphrase of thirty-two characters",
+    ))
+    .await
+    .unwrap_err();
+    assert!(matches!(wrong, ClusterError::KeyMismatch), "{wrong}");
+    assert!(wrong.to_string().contains("does not match"), "{wrong}");
+    let short = PgStore::connect(PgSettings::new(db.url.clone(), "short"))
+        .await
+        .unwrap_err();
+    assert!(matches!(short, ClusterError::NoKey), "{short}");
+    one.cluster.leave();
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_edit_on_one_node_is_applied_and_acked_by_the_others_within_a_second() {
+    let Some(db) = TestDb::new("propagate").await else {
+        return;
+    };
+    let nodes = [
+        node(&db, "n1").await,
+        node(&db, "n2").await,
+        node(&db, "n3").await,
+    ];
+    let mut latencies = Vec::new();
+    for i in 1..=20u32 {
+        let started = Instant::now();
+        let version = edit(&nodes[0], "backup", i).await;
+        let acks = nodes[0]
+            .cluster
+            .wait_for_acks(version, Duration::from_secs(1))
+            .await
+            .unwrap();
+        latencies.push(started.elapsed());
+        let applied: Vec<&NodeAck> = acks
+            .iter()
+            .filter(|a| matches!(a, NodeAck::Applied { .. }))
+            .collect();
+        assert_eq!(applied.len(), 3, "version {version}: {acks:?}");
+        for n in &nodes {
+            assert_eq!(n.ftp.pool_size("backup"), Some(u64::from(i)));
+        }
+    }
+    latencies.sort();
+    eprintln!(
+        "edit to last ack over 20 edits: median {:?}, max {:?}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    for n in &nodes {
+        n.cluster.leave();
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_node_that_was_away_and_nodes_cut_off_from_the_database_catch_up() {
+    let Some(db) = TestDb::new("catchup").await else {
+        return;
+    };
+    let n1 = node(&db, "n1").await;
+    let n2 = node(&db, "n2").await;
+    edit(&n1, "backup", 1).await;
+    // n3 is away while two edits are made, then comes back and is caught up.
+    {
+        let n3 = node(&db, "n3").await;
+        assert_eq!(n3.ftp.pool_size("backup"), Some(1));
+        n3.cluster.leave();
+    }
+    edit(&n1, "backup", 2).await;
+    let v = edit(&n2, "archive", 7).await;
+    let n3 = node(&db, "n3").await;
+    assert_eq!(n3.runtime.applied_version(), v);
+    assert_eq!(n3.ftp.pool_size("backup"), Some(2));
+    assert_eq!(n3.ftp.pool_size("archive"), Some(7));
+
+    // Every connection to the database is killed; an edit made once they are back reaches all.
+    let killed = db.terminate_others().await;
+    assert!(killed >= 6, "killed {killed}");
+    let reconnected = eventually(Duration::from_secs(10), || {
+        n1.cluster.is_connected() && n2.cluster.is_connected() && n3.cluster.is_connected()
+    })
+    .await;
+    assert!(reconnected);
+    let v = edit(&n1, "backup", 3).await;
+    let all = eventually(Duration::from_secs(5), || {
+        [&n1, &n2, &n3]
+            .iter()
+            .all(|n| n.runtime.applied_version() == v && n.ftp.pool_size("backup") == Some(3))
+    })
+    .await;
+    assert!(all, "every node applied version {v}");
+    for n in [&n1, &n2, &n3] {
+        n.cluster.leave();
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn two_concurrent_writes_with_the_same_if_match_one_wins() {
+    let Some(db) = TestDb::new("ifmatch").await else {
+        return;
+    };
+    let n1 = node(&db, "n1").await;
+    let n2 = node(&db, "n2").await;
+    let v = edit(&n1, "backup", 1).await;
+    let k = key("backup");
+    let (a, b) = tokio::join!(
+        n1.runtime
+            .put(&k, json!({"pool_size": 2}), PutMode::Patch, Some(v), "a"),
+        n2.runtime
+            .put(&k, json!({"pool_size": 3}), PutMode::Patch, Some(v), "b"),
+    );
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    let lost = if a.is_err() { a } else { b }.unwrap_err();
+    assert!(
+        matches!(
+            lost,
+            ChangeError::Stale { .. } | ChangeError::Store(StoreError::Stale { .. })
+        ),
+        "{lost}"
+    );
+    n1.cluster.leave();
+    n2.cluster.leave();
+    db.drop().await;
+}
