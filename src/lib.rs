@@ -166,6 +166,9 @@ pub mod config {
 #[cfg(feature = "swift")]
 pub use zato_swift as swift;
 
+#[cfg(feature = "cluster")]
+pub use zato_cluster as cluster;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 

@@ -313,12 +313,33 @@ pub struct Running {
     pub admin: Option<AdminServer>,
     /// The local Swift-compatible endpoint, when no Swift credentials were configured.
     pub local: Option<LocalSwift>,
+    /// This node's membership of a cluster, when it joined one.
+    #[cfg(feature = "cluster")]
+    pub cluster: Option<zato::cluster::ClusterNode>,
+}
+
+/// How a node joins a cluster: `ZATO_CLUSTER_DB`, `ZATO_SECRET_KEY` and `ZATO_NODE_NAME`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// The PostgreSQL URL.
+    pub db: Secret<String>,
+    /// The passphrase the secrets in the database are encrypted under.
+    pub secret_key: Secret<String>,
+    /// The node's name.
+    pub node: String,
+    /// The schema of the cluster's tables (`zato`; tests use their own).
+    pub schema: String,
 }
 
 impl Running {
     /// Stops the admin API, the platform's channels (finishing requests in flight), then the
     /// local endpoint.
     pub async fn shutdown(self) {
+        #[cfg(feature = "cluster")]
+        if let Some(node) = &self.cluster {
+            node.leave();
+        }
         if let Some(admin) = &self.admin {
             admin.shutdown().await;
         }
@@ -378,15 +399,56 @@ pub async fn start_local_node(
 
 /// Like [`start`], with the admin API on `admin.addr` when `admin` is given.
 pub async fn start_with_admin(
-    mut config: AppConfig,
+    config: AppConfig,
     addr: &str,
     local_dir: Option<PathBuf>,
     admin: Option<AdminSettings>,
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
+    start_node(config, addr, local_dir, admin, None).await
+}
+
+/// What a node in a cluster is not told by its own config: the cluster's store, and whether the
+/// node seeds it.
+#[cfg(not(feature = "cluster"))]
+pub type ClusterSettings = std::convert::Infallible;
+
+/// Like [`start_with_admin`], joining the cluster `cluster` describes when given. The first node
+/// of an empty cluster database seeds it from `config`; from then on the database is
+/// authoritative, and later nodes ignore `config`.
+pub async fn start_node(
+    mut config: AppConfig,
+    addr: &str,
+    local_dir: Option<PathBuf>,
+    admin: Option<AdminSettings>,
+    cluster: Option<ClusterSettings>,
+) -> Result<Running, Box<dyn Error + Send + Sync>> {
     let platform = Platform::new();
     platform.services().deploy(invoice_dispatcher)?;
 
-    let local = if has_credentials(&config.swift) {
+    #[cfg(feature = "cluster")]
+    let joined = match &cluster {
+        Some(c) => {
+            let settings = zato::cluster::PgSettings::new(
+                c.db.expose().clone(),
+                c.secret_key.expose().clone(),
+            )
+            .with_schema(c.schema.clone());
+            let store = Arc::new(zato::cluster::PgStore::connect(settings).await?);
+            let seeds = store.latest_version().await? == 0;
+            Some((store, seeds))
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "cluster"))]
+    let joined: Option<((), bool)> = cluster.map(|never| match never {});
+    let seeds = joined.as_ref().is_none_or(|(_, seeds)| *seeds);
+    if !seeds {
+        tracing::info!(
+            "the cluster database is authoritative: this node takes its configuration from it and ignores its config file and ZATO_SWIFT_* variables"
+        );
+    }
+
+    let local = if !seeds || has_credentials(&config.swift) {
         None
     } else {
         let local = LocalSwift::start(LocalSwiftConfig {
@@ -417,7 +479,14 @@ pub async fn start_with_admin(
     };
 
     let http = HttpServer::bind(addr, platform.clone()).await?;
-    let runtime = ConfigRuntime::new(platform.clone(), Arc::new(MemoryStore::new()));
+    #[cfg(feature = "cluster")]
+    let store: Arc<dyn zato::config::ConfigStore> = match &joined {
+        Some((pg, _)) => pg.clone(),
+        None => Arc::new(MemoryStore::new()),
+    };
+    #[cfg(not(feature = "cluster"))]
+    let store: Arc<dyn zato::config::ConfigStore> = Arc::new(MemoryStore::new());
+    let runtime = ConfigRuntime::new(platform.clone(), store);
     for kind in http.config_kinds() {
         runtime.register(kind);
     }
@@ -433,20 +502,47 @@ pub async fn start_with_admin(
     };
     #[cfg(feature = "zmq")]
     let zmq = zmq_channels(&platform, &runtime)?;
-    let seeded = runtime
-        .import(
-            &config.into_document(),
-            ImportOptions {
-                dry_run: false,
-                replace: true,
-            },
-            "config file",
-        )
-        .await;
+    let seeded =
+        if seeds {
+            match runtime
+                .import(
+                    &config.into_document(),
+                    ImportOptions {
+                        dry_run: false,
+                        replace: true,
+                    },
+                    "config file",
+                )
+                .await
+            {
+                // Another node seeded the cluster first: take its configuration.
+                Err(zato::config::ChangeError::Store(zato::config::StoreError::Stale {
+                    ..
+                })) if joined.is_some() => runtime.load().await.map(drop),
+                other => other.map(drop),
+            }
+        } else {
+            runtime.load().await.map(drop)
+        };
     if let Err(e) = seeded {
         platform.shutdown().await;
         return Err(e.into());
     }
+    #[cfg(feature = "cluster")]
+    let cluster_node = match (&joined, &cluster) {
+        (Some((store, _)), Some(c)) => {
+            let node = zato::cluster::ClusterNode::join(
+                store.clone(),
+                runtime.clone(),
+                c.node.clone(),
+                http.local_addr().to_string(),
+            )
+            .await?;
+            runtime.set_replication(Arc::new(node.clone()));
+            Some(node)
+        }
+        _ => None,
+    };
     // Channels start in the order AMQP, ZeroMQ, then HTTP: an open HTTP port means every
     // channel is consuming.
     #[cfg(feature = "amqp")]
@@ -466,6 +562,8 @@ pub async fn start_with_admin(
         runtime,
         admin,
         local,
+        #[cfg(feature = "cluster")]
+        cluster: cluster_node,
     })
 }
 

@@ -21,6 +21,11 @@
 //! Built with `--features zmq` and given `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`), it
 //! also binds a ZeroMQ PULL socket there, taking the same messages.
 //!
+//! Built with `--features cluster` and given `ZATO_CLUSTER_DB` (a PostgreSQL URL) and
+//! `ZATO_SECRET_KEY` (at least 32 characters), it is one node of a cluster named
+//! `ZATO_NODE_NAME` (default: host name and port): the first node of an empty database seeds it
+//! from its config; later ones take the database's configuration.
+//!
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
@@ -91,6 +96,49 @@ fn zmq_pull(_: AppConfig, _: &str) -> Result<AppConfig, Box<dyn Error + Send + S
         .into())
 }
 
+/// With `ZATO_CLUSTER_DB`, the node joins the cluster whose configuration that PostgreSQL holds.
+#[cfg(feature = "cluster")]
+fn cluster_settings(
+    addr: &str,
+) -> Result<Option<app::ClusterSettings>, Box<dyn Error + Send + Sync>> {
+    let Some(db) = env("ZATO_CLUSTER_DB") else {
+        return Ok(None);
+    };
+    let Some(secret_key) = env("ZATO_SECRET_KEY") else {
+        return Err(format!(
+            "ZATO_CLUSTER_DB is set but ZATO_SECRET_KEY is not: a node of a cluster needs the passphrase (at least {} characters) its secrets are encrypted under",
+            zato::cluster::MIN_PASSPHRASE
+        )
+        .into());
+    };
+    let node = env("ZATO_NODE_NAME").unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".to_owned());
+        let port = addr.rsplit(':').next().unwrap_or("0");
+        format!("{host}:{port}")
+    });
+    Ok(Some(app::ClusterSettings {
+        db: db.into(),
+        secret_key: secret_key.into(),
+        node,
+        schema: env("ZATO_CLUSTER_SCHEMA").unwrap_or_else(|| "zato".to_owned()),
+    }))
+}
+
+#[cfg(not(feature = "cluster"))]
+fn cluster_settings(
+    _addr: &str,
+) -> Result<Option<app::ClusterSettings>, Box<dyn Error + Send + Sync>> {
+    if env("ZATO_CLUSTER_DB").is_some() {
+        return Err(
+            "ZATO_CLUSTER_DB is set, but this build has no cluster: build with --features cluster"
+                .into(),
+        );
+    }
+    Ok(None)
+}
+
 async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     #[allow(unused_mut, reason = "only the amqp feature changes it")]
     let mut config = load_config()?;
@@ -119,7 +167,8 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
             None
         }
     };
-    let running = app::start_with_admin(config, &addr, Some(local_dir), admin).await?;
+    let cluster = cluster_settings(&addr)?;
+    let running = app::start_node(config, &addr, Some(local_dir), admin, cluster).await?;
     let port = running.http.local_addr().port();
     tracing::info!(
         "listening on http://{}; try:\n  curl \"localhost:{port}/invoice.dispatcher?target=CRM&target=Billing\" -d '{{\"id\":\"123\"}}'",

@@ -66,6 +66,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) timeout: u64,
 
+    /// In a cluster, fail (exit code 1) after a write unless every live node applied it; the
+    /// write itself is committed either way
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub(crate) require_all: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -131,6 +136,13 @@ pub(crate) enum Command {
     )]
     Security(SecurityCommand),
 
+    /// The cluster this node is one of: its nodes and how far each has applied the configuration
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato cluster status\n  zato --json cluster status"
+    )]
+    Cluster(ClusterCommand),
+
     /// Services: list them, invoke one
     #[command(
         subcommand,
@@ -153,6 +165,13 @@ pub(crate) enum ConfigCommand {
     /// The recent versions of the node's configuration: who changed what
     #[command(after_help = "Examples:\n  zato config history\n  zato --json config history")]
     History,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Each node with its applied version, lag, last heartbeat and last error
+    #[command(after_help = "Examples:\n  zato cluster status\n  zato --json cluster status")]
+    Status,
 }
 
 #[derive(Subcommand)]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::check;
 use crate::cli::{
-    BodyArgs, ChangeArgs, ChannelCommand, Cli, Command, ConfigCommand, ConnCommand, EnmasseCommand,
-    Format, SecurityCommand, ServiceCommand,
+    BodyArgs, ChangeArgs, ChannelCommand, Cli, ClusterCommand, Command, ConfigCommand, ConnCommand,
+    EnmasseCommand, Format, SecurityCommand, ServiceCommand,
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
@@ -26,6 +26,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     let api = Api {
         client: AdminClient::new(cli.url, cli.token, cli.timeout)?,
         json: cli.json,
+        require_all: cli.require_all,
     };
     match cli.command {
         Command::Config(ConfigCommand::Check { .. }) => Ok(()),
@@ -41,6 +42,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conn(command) => api.conn(command).await,
         Command::Channel(command) => api.channel(command).await,
         Command::Security(command) => api.security(command).await,
+        Command::Cluster(ClusterCommand::Status) => api.cluster_status().await,
         Command::Service(ServiceCommand::List) => api.services().await,
         Command::Service(ServiceCommand::Invoke { name, data }) => api.invoke(&name, &data).await,
     }
@@ -145,6 +147,7 @@ fn quoted(name: &str) -> String {
 struct Api {
     client: AdminClient,
     json: bool,
+    require_all: bool,
 }
 
 impl Api {
@@ -218,9 +221,71 @@ impl Api {
         human: impl FnOnce(&Value) -> String,
     ) -> Result<(), CliError> {
         if self.json {
-            return print(&answer.text());
+            print(&answer.text())?;
+        } else {
+            let body = answer.json(label)?;
+            let mut text = human(&body);
+            text.push_str(&node_lines(&body));
+            print(&text)?;
         }
-        print(&human(&answer.json(label)?))
+        if self.require_all
+            && let Ok(body) = answer.json(label)
+            && let Some(nodes) = body.get("nodes").and_then(Value::as_array)
+        {
+            let behind: Vec<String> = nodes
+                .iter()
+                .filter(|n| n.get("status").and_then(Value::as_str) != Some("applied"))
+                .map(|n| cell(n.get("node")))
+                .collect();
+            if !behind.is_empty() {
+                return Err(CliError::Api(format!(
+                    "{label}: committed, but not applied by every node (--require-all): {}",
+                    behind.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn cluster_status(&self) -> Result<(), CliError> {
+        let label = "cluster";
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, "/api/cluster".to_owned(), label))
+            .await?;
+        self.show(&answer, label, |body| {
+            let rows: Vec<Vec<String>> = body
+                .get("nodes")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|n| {
+                    let live = n.get("live").and_then(Value::as_bool).unwrap_or(false);
+                    vec![
+                        cell(n.get("node")),
+                        cell(n.get("applied")),
+                        cell(n.get("lag")),
+                        format!(
+                            "{} s ago{}",
+                            cell(n.get("heartbeat_secs_ago")),
+                            if live { "" } else { " (down)" }
+                        ),
+                        n.get("last_error")
+                            .filter(|e| !e.is_null())
+                            .map_or_else(|| "-".to_owned(), |e| cell(Some(e))),
+                    ]
+                })
+                .collect();
+            format!(
+                "configuration version {}\n{}",
+                cell(body.get("version")),
+                table(
+                    &["NODE", "APPLIED", "LAG", "HEARTBEAT", "LAST ERROR"],
+                    &rows
+                )
+            )
+        })
     }
 
     async fn list(&self, family: Family<'_>) -> Result<(), CliError> {
@@ -484,6 +549,27 @@ impl Api {
         let answer = self.client.send(call).await?;
         self.show(&answer, &label, output::diff)
     }
+}
+
+/// In a cluster, one line per node after a write: `  node n2: applied`.
+fn node_lines(body: &Value) -> String {
+    let Some(nodes) = body.get("nodes").and_then(Value::as_array) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    // A write's acknowledgements carry a status; a cluster's listing of nodes does not.
+    for n in nodes {
+        let Some(status) = n.get("status").and_then(Value::as_str) else {
+            continue;
+        };
+        let shown = match status {
+            "not_answered" => "not answered".to_owned(),
+            "failed" => format!("failed: {}", cell(n.get("error"))),
+            other => other.to_owned(),
+        };
+        out.push_str(&format!("\n  node {}: {shown}", cell(n.get("node"))));
+    }
+    out
 }
 
 /// The `items` of a collection.

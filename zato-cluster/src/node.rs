@@ -290,3 +290,50 @@ async fn listen(inner: &Arc<Inner>, stop: &mut watch::Receiver<bool>) -> Result<
     drop(client);
     result
 }
+
+#[async_trait::async_trait]
+impl zato_core::config::Replication for ClusterNode {
+    async fn acks(
+        &self,
+        version: u64,
+        limit: Duration,
+    ) -> Result<Vec<serde_json::Value>, zato_core::config::StoreError> {
+        let acks = self.wait_for_acks(version, limit).await?;
+        Ok(acks
+            .iter()
+            .map(|a| serde_json::to_value(a).unwrap_or_default())
+            .collect())
+    }
+
+    async fn status(&self) -> Result<serde_json::Value, zato_core::config::StoreError> {
+        let nodes = self.inner.store.nodes(LIVE_WITHIN).await?;
+        let latest = self.inner.store.latest_version().await?;
+        let nodes: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "node": n.name,
+                    "addresses": n.addresses,
+                    "started": n.started,
+                    "applied": n.applied,
+                    "lag": n.lag,
+                    "heartbeat_secs_ago": (n.heartbeat_secs_ago * 10.0).round() / 10.0,
+                    "live": n.live,
+                    "last_error": n.last_error,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({"version": latest, "this_node": self.inner.name, "nodes": nodes}))
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.is_connected() {
+            Ok(())
+        } else {
+            Err(
+                "the cluster database cannot be reached; serving the last applied configuration"
+                    .to_owned(),
+            )
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The admin API's requests: authentication, routing and the answers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -282,6 +283,18 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
             ),
             Err(e) => store_error(&e),
         },
+        (&Method::GET, ["api", "cluster"]) => match runtime.replication() {
+            Some(replication) => match replication.status().await {
+                Ok(status) => json_reply(StatusCode::OK, &status),
+                Err(e) => store_error(&e),
+            },
+            None => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "this node is not in a cluster: it keeps its configuration to itself",
+                &[],
+            ),
+        },
         (&Method::GET, ["api", "services"]) => services(inner).await,
         (&Method::POST, ["api", "services", name, "invoke"]) => {
             let name = (*name).to_owned();
@@ -345,6 +358,12 @@ async fn ready(inner: &Inner) -> Reply {
         .map(|a| a.name().to_owned())
         .collect();
     let version = inner.runtime.applied_version();
+    if let Some(Err(why)) = inner.runtime.replication().map(|r| r.ready()) {
+        return json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not ready", "version": version, "cluster": why}),
+        );
+    }
     if idle.is_empty() {
         json_reply(
             StatusCode::OK,
@@ -398,6 +417,10 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
         (Ok(d), Ok(r)) => (d, r),
         (Err(e), _) | (_, Err(e)) => return e.reply(),
     };
+    let wait = match ack_wait(&q) {
+        Ok(w) => w,
+        Err(refusal) => return refusal.reply(),
+    };
     let by_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -446,7 +469,15 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
         .import(&doc, ImportOptions { dry_run, replace }, &author)
         .await
     {
-        Ok(outcome) => json_reply(StatusCode::OK, &json!(outcome)),
+        Ok(outcome) => {
+            let mut body = json!(outcome);
+            if !outcome.dry_run
+                && let Some(nodes) = nodes_after(inner, outcome.version, wait).await
+            {
+                body["nodes"] = nodes;
+            }
+            json_reply(StatusCode::OK, &body)
+        }
         Err(e) => change_error(&e),
     }
 }
@@ -536,6 +567,10 @@ async fn collection(
     (section, kind): (Section, String),
 ) -> Reply {
     let runtime = &inner.runtime;
+    let wait = match ack_wait(&query(&req)) {
+        Ok(w) => w,
+        Err(refusal) => return refusal.reply(),
+    };
     match *req.method() {
         Method::GET => match runtime.list(section, &kind).await {
             Ok((version, items)) => {
@@ -566,12 +601,10 @@ async fn collection(
                 );
             };
             let key = ObjectKey::new(section, kind, name);
-            write_reply(
-                runtime
-                    .put(&key, object, PutMode::Create, None, &author)
-                    .await,
-                StatusCode::CREATED,
-            )
+            let result = runtime
+                .put(&key, object, PutMode::Create, None, &author)
+                .await;
+            write_reply(inner, result, StatusCode::CREATED, wait).await
         }
         _ => error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -584,6 +617,10 @@ async fn collection(
 
 async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply {
     let runtime = &inner.runtime;
+    let wait = match ack_wait(&query(&req)) {
+        Ok(w) => w,
+        Err(refusal) => return refusal.reply(),
+    };
     let wanted = match if_match(&req) {
         Ok(w) => w,
         Err(refusal) => return refusal.reply(),
@@ -619,27 +656,29 @@ async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply 
             } else {
                 StatusCode::OK
             };
-            write_reply(
-                runtime
-                    .put(&key, object, PutMode::Upsert, version, &author)
-                    .await,
-                status,
-            )
+            let result = runtime
+                .put(&key, object, PutMode::Upsert, version, &author)
+                .await;
+            write_reply(inner, result, status, wait).await
         }
         Method::PATCH => {
             let patch = match json_body(req).await {
                 Ok(v) => v,
                 Err(refusal) => return refusal.reply(),
             };
-            write_reply(
-                runtime
-                    .put(&key, patch, PutMode::Patch, version, &author)
-                    .await,
-                StatusCode::OK,
-            )
+            let result = runtime
+                .put(&key, patch, PutMode::Patch, version, &author)
+                .await;
+            write_reply(inner, result, StatusCode::OK, wait).await
         }
         Method::DELETE => match runtime.delete(&key, version, &author).await {
-            Ok(outcome) => json_reply(StatusCode::OK, &json!({"version": outcome.version})),
+            Ok(outcome) => {
+                let mut body = json!({"version": outcome.version});
+                if let Some(nodes) = nodes_after(inner, outcome.version, wait).await {
+                    body["nodes"] = nodes;
+                }
+                json_reply(StatusCode::OK, &body)
+            }
             Err(e) => change_error(&e),
         },
         _ => error(
@@ -651,10 +690,44 @@ async fn object(inner: &Inner, req: Request<Incoming>, key: ObjectKey) -> Reply 
     }
 }
 
-fn write_reply(result: Result<WriteOutcome, ChangeError>, status: StatusCode) -> Reply {
+/// How long a write waits for the cluster's nodes to apply it: `?wait=SECONDS` (0 to 60), 5 s
+/// by default.
+fn ack_wait(query: &[(String, String)]) -> Result<Duration, Refusal> {
+    match query.iter().find(|(k, _)| k == "wait") {
+        None => Ok(Duration::from_secs(5)),
+        Some((_, v)) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && (0.0..=60.0).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    "`wait` is the seconds to wait for the cluster's nodes, 0 to 60",
+                )
+            }),
+    }
+}
+
+/// In a cluster, what each live node did with `version`, waiting up to `wait`.
+async fn nodes_after(inner: &Inner, version: u64, wait: Duration) -> Option<Value> {
+    let replication = inner.runtime.replication()?;
+    Some(match replication.acks(version, wait).await {
+        Ok(acks) => Value::Array(acks),
+        Err(e) => json!([{"node": "*", "status": "not_answered", "error": e.to_string()}]),
+    })
+}
+
+async fn write_reply(
+    inner: &Inner,
+    result: Result<WriteOutcome, ChangeError>,
+    status: StatusCode,
+    wait: Duration,
+) -> Reply {
     match result {
         Ok(outcome) => {
-            let body = json!({
+            let mut body = json!({
                 "version": outcome.version,
                 "changed": outcome.op.is_some(),
                 "object": {
@@ -664,6 +737,9 @@ fn write_reply(result: Result<WriteOutcome, ChangeError>, status: StatusCode) ->
                     "version": outcome.object_version,
                 },
             });
+            if let Some(nodes) = nodes_after(inner, outcome.version, wait).await {
+                body["nodes"] = nodes;
+            }
             let reply = json_reply(status, &body);
             match outcome.object_version {
                 Some(v) => with_etag(reply, v),

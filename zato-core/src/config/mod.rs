@@ -52,8 +52,8 @@ pub use schema::{
     normalize_as,
 };
 pub use store::{
-    Commit, ConfigStore, DEFAULT_HISTORY, HistoryEntry, MemoryStore, Op, Snapshot, StoreError,
-    Stored,
+    Commit, ConfigStore, DEFAULT_HISTORY, HistoryEntry, MemoryStore, Op, Replication, Snapshot,
+    StoreError, Stored,
 };
 #[cfg(feature = "watch")]
 pub use watch::{FileWatch, Prepare};

@@ -139,6 +139,7 @@ struct Inner {
     applied: AtomicU64,
     /// The objects as this node applied them: what a catch-up diffs the store against.
     applied_objects: std::sync::Mutex<Objects>,
+    replication: RwLock<Option<Arc<dyn super::store::Replication>>>,
 }
 
 impl fmt::Debug for ConfigRuntime {
@@ -207,6 +208,7 @@ impl ConfigRuntime {
                 writing: tokio::sync::Mutex::new(()),
                 applied: AtomicU64::new(0),
                 applied_objects: std::sync::Mutex::new(Objects::new()),
+                replication: RwLock::new(None),
             }),
         };
         runtime.register(Arc::new(ServiceKind(platform)));
@@ -251,6 +253,24 @@ impl ConfigRuntime {
             _ => key.kind.clone(),
         };
         kinds.get(&(key.section, kind)).cloned()
+    }
+
+    /// Makes this node one of a cluster: writes then report each node's acknowledgement.
+    pub fn set_replication(&self, replication: Arc<dyn super::store::Replication>) {
+        *self
+            .inner
+            .replication
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(replication);
+    }
+
+    /// The cluster this node is one of, if any.
+    pub fn replication(&self) -> Option<Arc<dyn super::store::Replication>> {
+        self.inner
+            .replication
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The names of every registered kind's secret fields: what a store encrypts at rest.

@@ -267,3 +267,35 @@ impl ConfigStore for MemoryStore {
         Ok(self.lock().1.iter().cloned().collect())
     }
 }
+
+/// What a node knows of the other nodes sharing its store: a cluster. The admin API shows each
+/// write's acknowledgements and the cluster's state through it, and counts the node ready only
+/// when it is in touch with the store.
+#[async_trait::async_trait]
+pub trait Replication: Send + Sync + fmt::Debug {
+    /// Waits up to `limit` until every live node applied `version`; one JSON object per node:
+    /// `{"node", "status": "applied" | "failed" | "not_answered", "error"?}`.
+    ///
+    /// # Errors
+    ///
+    /// The store's, when the acknowledgements cannot be read.
+    async fn acks(
+        &self,
+        version: u64,
+        limit: std::time::Duration,
+    ) -> Result<Vec<Value>, StoreError>;
+
+    /// The nodes, each with its applied version, lag, last heartbeat and last error.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    async fn status(&self) -> Result<Value, StoreError>;
+
+    /// `Ok` when the node is in touch with the store; why not otherwise.
+    ///
+    /// # Errors
+    ///
+    /// Why the node is not ready.
+    fn ready(&self) -> Result<(), String>;
+}
