@@ -272,6 +272,49 @@ async fn three_nodes_share_one_configuration() {
     }
     assert!(caught_up, "every node applied version {v}");
 
+    // The database goes away (no connection allowed, the existing ones killed): the nodes go
+    // on serving with what they applied and say they are not ready; once it is back they are.
+    pg.batch_execute(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .await
+    .unwrap();
+    pg.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        &[&name],
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut not_ready = false;
+    while started.elapsed() < Duration::from_secs(15) && !not_ready {
+        let r = reqwest::get(format!("{}/health/ready", n2.admin))
+            .await
+            .unwrap();
+        not_ready = r.status() == StatusCode::SERVICE_UNAVAILABLE;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        not_ready,
+        "n2 says it is not ready while its database is away"
+    );
+    for n in [&n1, &n2, &n3] {
+        assert_eq!(dispatch(n).await, StatusCode::OK, "{} still serves", n.name);
+    }
+    pg.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(20) && !ready {
+        ready = true;
+        for n in [&n1, &n2, &n3] {
+            ready &= applied(n).await == Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "every node is ready again once the database is back");
+
     // Two writes of the same object with the same If-Match, through two nodes: one wins, the
     // other gets 412.
     let etag = reqwest::Client::new()

@@ -486,3 +486,74 @@ async fn no_answer_within_the_timeout_exits_3() {
         )
     );
 }
+
+#[tokio::test]
+async fn in_a_cluster_a_write_prints_each_nodes_ack_and_require_all_fails_when_one_is_behind() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path(DISPATCHER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "version": 42,
+            "object": {"section": "outgoing", "kind": "swift", "name": "Invoice Dispatcher", "version": 42},
+            "nodes": [
+                {"node": "n1", "status": "applied"},
+                {"node": "n2", "status": "failed", "error": "outgoing.swift: cannot build the pool"},
+                {"node": "n3", "status": "not_answered"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let edit = [
+        "conn",
+        "edit",
+        "swift",
+        "Invoice Dispatcher",
+        "--set",
+        "pool_size=6",
+    ];
+
+    // Committed: exit 0, each node's outcome printed.
+    let run = zato(&server.uri(), &edit).ok();
+    assert_eq!(
+        run.stdout,
+        "updated outgoing swift \"Invoice Dispatcher\" (version 42)\n  node n1: applied\n  \
+         node n2: failed: outgoing.swift: cannot build the pool\n  node n3: not answered\n"
+    );
+
+    // With --require-all, a node that did not apply it is an error, naming the nodes.
+    let mut args = edit.to_vec();
+    args.push("--require-all");
+    let run = zato(&server.uri(), &args);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("n2, n3"), "{}", run.stderr);
+    assert!(run.stderr.contains("committed"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn cluster_status_lists_each_node_with_its_version_lag_heartbeat_and_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/cluster"))
+        .and(header("authorization", bearer().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "version": 44, "this_node": "n1",
+            "nodes": [
+                {"node": "n1", "applied": 44, "lag": 0, "heartbeat_secs_ago": 0.4, "live": true, "last_error": null},
+                {"node": "n2", "applied": 41, "lag": 3, "heartbeat_secs_ago": 31.0, "live": false,
+                 "last_error": "outgoing.swift: cannot build the pool"}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let run = zato(&server.uri(), &["cluster", "status"]).ok();
+
+    assert_eq!(
+        run.stdout,
+        "configuration version 44\n\
+         NODE  APPLIED  LAG  HEARTBEAT          LAST ERROR\n\
+         n1    44       0    0.4 s ago          -\n\
+         n2    41       3    31.0 s ago (down)  outgoing.swift: cannot build the pool\n"
+    );
+}
