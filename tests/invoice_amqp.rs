@@ -16,22 +16,33 @@ use std::time::{Duration, Instant};
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
-#[tokio::test]
-async fn an_invoice_published_to_the_queue_is_stored_in_each_of_its_targets() {
-    let Some(url) = std::env::var("ZATO_TEST_AMQP_URL")
+/// The broker of the test, or `None` (and "skipped") without one.
+fn amqp_url() -> Option<String> {
+    let url = std::env::var("ZATO_TEST_AMQP_URL")
         .ok()
-        .filter(|u| !u.is_empty())
-    else {
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
         eprintln!("skipped: ZATO_TEST_AMQP_URL is not set");
-        return;
-    };
-    let queue = format!("zato-test.invoices.{}", std::process::id());
-    let config = app::AppConfig::parse(
+    }
+    url
+}
+
+/// The example's shipped configuration.
+fn shipped() -> app::AppConfig {
+    app::AppConfig::parse(
         include_str!("../examples/invoice_dispatcher/config.json"),
         zato::config::Format::Json,
     )
     .unwrap()
-    .with_amqp(&url, &queue);
+}
+
+#[tokio::test]
+async fn an_invoice_published_to_the_queue_is_stored_in_each_of_its_targets() {
+    let Some(url) = amqp_url() else {
+        return;
+    };
+    let queue = format!("zato-test.invoices.{}", std::process::id());
+    let config = shipped().with_amqp(&url, &queue);
     let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
     let channels = running.platform.channels().list();
     assert!(
@@ -83,19 +94,11 @@ async fn an_invoice_published_to_the_queue_is_stored_in_each_of_its_targets() {
 async fn amqp_objects_are_created_deactivated_and_deleted_live() {
     use zato::config::{ChangeError, ObjectKey, PutMode, Section};
 
-    let Some(url) = std::env::var("ZATO_TEST_AMQP_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("skipped: ZATO_TEST_AMQP_URL is not set");
+    let Some(url) = amqp_url() else {
         return;
     };
     let queue = format!("zato-test.live.{}", std::process::id());
-    let config = app::AppConfig::parse(
-        include_str!("../examples/invoice_dispatcher/config.json"),
-        zato::config::Format::Json,
-    )
-    .unwrap();
+    let config = shipped();
     let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
     let rt = &running.runtime;
     let conn_key = ObjectKey::new(Section::Outgoing, "amqp", "live-broker");

@@ -143,6 +143,16 @@ impl Broker {
     }
 }
 
+/// A broker view with a queue of the test's own and its dead-letter queue.
+async fn with_dead_letters(url: &str, what: &str) -> (Broker, String, String) {
+    let mut broker = Broker::new(url).await;
+    let queue = unique(what);
+    let dead = format!("{queue}.dead");
+    broker.queue(&queue).await;
+    broker.queue(&dead).await;
+    (broker, queue, dead)
+}
+
 fn header(props: &BasicProperties, name: &str) -> Option<String> {
     let v = props.headers().as_ref()?.inner().get(name)?.clone();
     Some(match v {
@@ -296,11 +306,7 @@ async fn a_message_invokes_the_service_with_its_headers_and_is_acked_after() {
 #[tokio::test]
 async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
     let Some(url) = url() else { return };
-    let mut broker = Broker::new(&url).await;
-    let queue = unique("fail");
-    let dead = format!("{queue}.dead");
-    broker.queue(&queue).await;
-    broker.queue(&dead).await;
+    let (mut broker, queue, dead) = with_dead_letters(&url, "fail").await;
     let recorder = Recorder::default();
     recorder
         .failing
@@ -341,11 +347,7 @@ async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
 #[tokio::test]
 async fn malformed_input_goes_straight_to_the_dead_letters_and_dead_letter_policy_skips_requeue() {
     let Some(url) = url() else { return };
-    let mut broker = Broker::new(&url).await;
-    let queue = unique("malformed");
-    let dead = format!("{queue}.dead");
-    broker.queue(&queue).await;
-    broker.queue(&dead).await;
+    let (mut broker, queue, dead) = with_dead_letters(&url, "malformed").await;
     let recorder = Recorder::default();
     let (platform, adapter, _) = node(&url, &recorder);
     add_channel(
