@@ -306,7 +306,7 @@ async fn a_message_invokes_the_service_with_its_headers_and_is_acked_after() {
 #[tokio::test]
 async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
     let Some(url) = url() else { return };
-    let (mut broker, queue, dead) = with_dead_letters(&url, "fail").await;
+    let (broker, queue, dead) = with_dead_letters(&url, "fail").await;
     let recorder = Recorder::default();
     recorder
         .failing
@@ -347,7 +347,7 @@ async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
 #[tokio::test]
 async fn malformed_input_goes_straight_to_the_dead_letters_and_dead_letter_policy_skips_requeue() {
     let Some(url) = url() else { return };
-    let (mut broker, queue, dead) = with_dead_letters(&url, "malformed").await;
+    let (broker, queue, dead) = with_dead_letters(&url, "malformed").await;
     let recorder = Recorder::default();
     let (platform, adapter, _) = node(&url, &recorder);
     add_channel(
