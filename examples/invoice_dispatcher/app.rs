@@ -32,12 +32,14 @@ pub const OBJECT: &str = "Invoice";
 /// The input: the applications to send the invoice to. The invoice itself is the raw body.
 #[derive(SimpleIo, Debug)]
 pub struct Dispatch {
+    /// The applications to send the invoice to: each is a Swift container.
     pub target: Vec<String>,
 }
 
 /// The output: the targets the invoice was stored for.
 #[derive(SimpleIo, Debug)]
 pub struct Dispatched {
+    /// The applications the invoice was stored for.
     pub stored: Vec<String>,
 }
 

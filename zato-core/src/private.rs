@@ -55,6 +55,7 @@ pub fn element<T: SioType>(name: &'static str, required: bool) -> ElementDesc {
         name,
         ty: T::type_desc(),
         required: required && T::when_missing().is_none(),
+        description: None,
     }
 }
 

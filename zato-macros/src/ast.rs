@@ -36,6 +36,8 @@ pub(crate) struct Field<'a> {
     /// The element's name on the wire: the field's name or its `rename`.
     pub(crate) wire_name: String,
     pub(crate) attrs: FieldAttrs,
+    /// The field's doc comment, its lines joined, if it has one.
+    pub(crate) doc: Option<String>,
 }
 
 impl<'a> Container<'a> {
@@ -63,6 +65,7 @@ impl<'a> Container<'a> {
                     ty: &f.ty,
                     wire_name,
                     attrs,
+                    doc: doc_comment(&f.attrs),
                 })
             })
             .collect();
@@ -208,4 +211,31 @@ impl<'a> ServiceFn<'a> {
     pub(crate) fn krate(&self) -> TokenStream {
         attr::krate(self.args.krate.as_ref())
     }
+}
+
+/// The text of `///` comments (`#[doc = "…"]`), one leading space of each line dropped, lines
+/// joined; `None` when there is none or it is blank.
+fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }

@@ -71,7 +71,11 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
         let ops = ops(f.ty);
         let name = &f.wire_name;
         let required = f.attrs.default.is_none();
-        quote!(#ops.__sio_element(#name, #required))
+        let description = match &f.doc {
+            Some(doc) => quote!(::core::option::Option::Some(#doc)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#ops.__sio_element(#name, #required).with_description(#description))
     });
 
     let decode = c.fields.iter().zip(&vars).map(|(f, var)| {

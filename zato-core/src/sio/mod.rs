@@ -101,6 +101,17 @@ pub struct ElementDesc {
     pub ty: TypeDesc,
     /// Whether a caller must send it.
     pub required: bool,
+    /// What it is, from the field's doc comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'static str>,
+}
+
+impl ElementDesc {
+    /// The same element with a description (a doc comment, as `#[derive(SimpleIo)]` passes it).
+    pub fn with_description(mut self, description: Option<&'static str>) -> Self {
+        self.description = description;
+        self
+    }
 }
 
 /// The type of a declared element, for service listings and documentation.
