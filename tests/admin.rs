@@ -576,3 +576,82 @@ async fn metrics_count_requests_invocations_and_the_pool() {
     }
     node.running.shutdown().await;
 }
+
+/// The OpenAPI document of the HTTP channels, generated from the live channel table and the
+/// service's SimpleIO description; checked by an independent validator when it is installed.
+#[tokio::test]
+async fn the_openapi_document_describes_the_channels_and_follows_live_changes() {
+    let node = Node::start().await;
+    let (status, _, doc) = node.call(Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let post = &doc["paths"]["/invoice.dispatcher"]["post"];
+    let target = post["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "target")
+        .expect("target in the query");
+    assert_eq!(target["in"], "query");
+    assert_eq!(target["style"], "form");
+    assert_eq!(target["explode"], true);
+    assert_eq!(target["schema"]["type"], "array");
+    let input = &doc["components"]["schemas"]["invoice.dispatcher.Input"];
+    assert_eq!(input["required"], json!(["target"]));
+    assert_eq!(
+        input["properties"]["target"]["description"],
+        "The applications to send the invoice to: each is a Swift container."
+    );
+    assert!(post["responses"]["502"].is_object());
+    assert!(doc["paths"]["/xml/invoice.dispatcher"]["post"]["requestBody"]["content"]["application/xml"].is_object());
+    assert!(
+        doc["paths"]["/soap/invoice.dispatcher"].is_null(),
+        "SOAP is the WSDL's"
+    );
+
+    // A channel added live shows at once.
+    let (status, _, _) = node
+        .call(
+            Method::POST,
+            "/api/channels/http",
+            Some(json!({"name": "lookup", "url_path": "/lookup/{id}", "service": "invoice.dispatcher", "methods": ["GET"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, doc) = node.call(Method::GET, "/openapi.json", None).await;
+    let get = &doc["paths"]["/lookup/{id}"]["get"];
+    assert_eq!(get["parameters"][0]["name"], "id");
+    assert_eq!(get["parameters"][0]["in"], "path");
+    let yaml = node.text("/openapi.yaml").await;
+    assert!(
+        yaml.lines()
+            .any(|l| l.starts_with("openapi:") && l.contains("3.1.0")),
+        "{yaml}"
+    );
+
+    let validator = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if validator {
+        let path = std::env::temp_dir().join(format!("zato-openapi-{}.json", std::process::id()));
+        std::fs::write(&path, doc.to_string()).expect("written");
+        let out = std::process::Command::new("python3")
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&path)
+            .output()
+            .expect("the validator runs");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!(
+            "skipped: the validation by openapi-spec-validator (pip install openapi-spec-validator)"
+        );
+    }
+    node.running.shutdown().await;
+}

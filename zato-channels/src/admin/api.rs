@@ -295,6 +295,22 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
                 &[],
             ),
         },
+        (&Method::GET, ["openapi.json"]) => match openapi(inner).await {
+            Ok(doc) => json_reply(StatusCode::OK, &doc),
+            Err(e) => store_error(&e),
+        },
+        (&Method::GET, ["openapi.yaml"]) => match openapi(inner).await {
+            Ok(doc) => match zato_core::config::Format::Yaml.render(&doc) {
+                Ok(text) => text_reply(StatusCode::OK, "application/yaml", text),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    &e.to_string(),
+                    &[],
+                ),
+            },
+            Err(e) => store_error(&e),
+        },
         (&Method::GET, ["api", "services"]) => services(inner).await,
         (&Method::POST, ["api", "services", name, "invoke"]) => {
             let name = (*name).to_owned();
@@ -346,6 +362,25 @@ fn address<'a>(section: &str, rest: &[&'a str]) -> Option<((Section, String), Op
             _ => None,
         }
     }
+}
+
+/// The OpenAPI document of this node's HTTP channels, as they are now.
+async fn openapi(inner: &Inner) -> Result<Value, StoreError> {
+    let runtime = &inner.runtime;
+    let (version, channels) = runtime.list(Section::Channels, "http").await?;
+    let (_, security) = runtime
+        .list(Section::Security, Section::Security.sole_kind())
+        .await?;
+    let channels: Vec<Value> = channels.into_iter().map(|(_, config, _)| config).collect();
+    let security: Vec<Value> = security.into_iter().map(|(_, config, _)| config).collect();
+    let services = runtime.platform().services().list();
+    Ok(crate::openapi_document(
+        "zato-rs node",
+        &format!("config-{version}"),
+        &channels,
+        &services,
+        &security,
+    ))
 }
 
 async fn ready(inner: &Inner) -> Reply {

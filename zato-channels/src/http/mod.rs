@@ -15,6 +15,7 @@ mod config;
 mod connection;
 mod handle;
 mod kinds;
+mod openapi;
 mod pattern;
 mod router;
 mod security;
@@ -30,6 +31,7 @@ pub use config::{
 };
 pub use handle::X_ZATO_CID;
 pub use kinds::{HttpChannelKind, SecurityKind, config_schemas};
+pub use openapi::{openapi_document, type_schema};
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };

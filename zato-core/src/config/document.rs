@@ -138,6 +138,25 @@ pub enum Format {
 }
 
 impl Format {
+    /// `value` written in this format: pretty JSON, TOML or YAML.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the format cannot hold the value (TOML has no null).
+    pub fn render(self, value: &Value) -> Result<String, ConfigError> {
+        let cannot = |e: &dyn fmt::Display| ConfigError::one("", format!("as {self}: {e}"));
+        match self {
+            Format::Json => serde_json::to_string_pretty(value)
+                .map(|mut s| {
+                    s.push('\n');
+                    s
+                })
+                .map_err(|e| cannot(&e)),
+            Format::Toml => toml::to_string(value).map_err(|e| cannot(&e)),
+            Format::Yaml => serde_saphyr::to_string(value).map_err(|e| cannot(&e)),
+        }
+    }
+
     /// The format named `name`: `json`, `toml`, `yaml` or `yml`, in any case.
     pub fn from_name(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
@@ -384,18 +403,7 @@ impl ConfigDocument {
     ///
     /// A [`ConfigError`] when the format cannot hold a value of the document.
     pub fn to_text(&self, format: Format) -> Result<String, ConfigError> {
-        let value = self.to_value();
-        let cannot = |e: &dyn fmt::Display| ConfigError::one("", format!("as {format}: {e}"));
-        match format {
-            Format::Json => serde_json::to_string_pretty(&value)
-                .map(|mut s| {
-                    s.push('\n');
-                    s
-                })
-                .map_err(|e| cannot(&e)),
-            Format::Toml => toml::to_string(&value).map_err(|e| cannot(&e)),
-            Format::Yaml => serde_saphyr::to_string(&value).map_err(|e| cannot(&e)),
-        }
+        format.render(&self.to_value())
     }
 
     /// Every object with its path by position (`channels.http[2]`), in document order.

@@ -1,0 +1,294 @@
+//! OpenAPI 3.1 for a node's HTTP channels, generated from their configuration and their
+//! services' SimpleIO descriptions: always in step with the code and the live channel table.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use zato_core::ServiceInfo;
+use zato_core::sio::{ElementDesc, TypeDesc};
+
+/// The error statuses every operation may answer, with the structured error body.
+const ERRORS: &[(u16, &str)] = &[
+    (
+        400,
+        "Bad input: a missing element, a wrong type, a malformed body",
+    ),
+    (401, "Authentication failed"),
+    (404, "No such path, or the service is not deployed"),
+    (405, "The path does not take this method"),
+    (413, "The body is larger than the channel takes"),
+    (415, "The media type does not fit the channel's format"),
+    (502, "An outgoing connection failed"),
+    (
+        503,
+        "The channel or service is inactive, or a connection has no capacity",
+    ),
+    (
+        504,
+        "The service or an outgoing connection did not answer in time",
+    ),
+];
+
+/// The methods a channel with no `methods` takes, as the document lists them.
+const ANY_METHOD: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+/// The JSON Schema of one SimpleIO type. `nullable` for optional output elements, which are
+/// written as `null` when unset.
+pub fn type_schema(ty: &TypeDesc, nullable: bool) -> Value {
+    let mut schema = match ty {
+        TypeDesc::Scalar(name) => scalar_schema(name),
+        TypeDesc::List(item) => json!({"type": "array", "items": type_schema(item, false)}),
+        TypeDesc::Object(elements) => object_schema(elements, true),
+    };
+    if nullable
+        && let Some(t) = schema.get("type").cloned()
+        && let Some(t) = t.as_str()
+    {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+fn scalar_schema(name: &str) -> Value {
+    match name {
+        "integer" => json!({"type": "integer", "format": "int64"}),
+        "unsigned integer" => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        "float" => json!({"type": "number", "format": "double"}),
+        "boolean" => json!({"type": "boolean"}),
+        // Written as text, to keep every digit.
+        "decimal" => {
+            json!({"type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"})
+        }
+        "date" => json!({"type": "string", "format": "date"}),
+        "datetime" => json!({"type": "string", "format": "date-time"}),
+        "uuid" => json!({"type": "string", "format": "uuid"}),
+        "csv list" => json!({"type": "string", "description": "Comma-separated values"}),
+        "secret" => json!({"type": "string", "format": "password", "writeOnly": true}),
+        // Any JSON value, or XML, as received.
+        "raw" => json!({}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// An object of `elements`; `required` lists those a caller must send.
+fn object_schema(elements: &[ElementDesc], with_required: bool) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for e in elements {
+        let mut schema = type_schema(&e.ty, false);
+        if let Some(d) = e.description
+            && let Some(map) = schema.as_object_mut()
+        {
+            map.insert("description".into(), d.into());
+        }
+        properties.insert(e.name.to_owned(), schema);
+        if e.required && with_required {
+            required.push(e.name);
+        }
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// The schema of a service's reply: every element, optional ones nullable.
+fn output_schema(elements: &[ElementDesc]) -> Value {
+    let mut properties = Map::new();
+    for e in elements {
+        let mut schema = type_schema(&e.ty, !e.required);
+        if let Some(d) = e.description
+            && let Some(map) = schema.as_object_mut()
+        {
+            map.insert("description".into(), d.into());
+        }
+        properties.insert(e.name.to_owned(), schema);
+    }
+    let required: Vec<&str> = elements.iter().map(|e| e.name).collect();
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// The error body every channel answers with in JSON.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["cid", "status", "code", "message"],
+        "properties": {
+            "cid": {"type": "string", "description": "The correlation id, also in X-Zato-CID"},
+            "status": {"type": "integer"},
+            "code": {"type": "string", "description": "invalid_input, not_found, unauthorized, …"},
+            "message": {"type": "string"},
+            "connection": {"type": "string", "description": "The outgoing connection that failed"},
+            "line": {"type": "integer"},
+            "column": {"type": "integer"},
+            "elements": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "problem"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "problem": {"type": "string", "enum": ["missing", "wrong_type", "too_many_items", "duplicate_key"]},
+                        "expected": {"type": "string"},
+                        "got": {"type": "string"},
+                        "limit": {"type": "integer"},
+                        "key": {"type": "string"}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A name usable as a component key.
+fn component_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The OpenAPI 3.1 document of `channels` (HTTP channel configurations, as the config document
+/// holds them), invoking `services`, under `security` (security definitions, secrets redacted).
+/// SOAP channels are left out: their contract is their WSDL.
+pub fn openapi_document(
+    title: &str,
+    version: &str,
+    channels: &[Value],
+    services: &[ServiceInfo],
+    security: &[Value],
+) -> Value {
+    let by_name: BTreeMap<&str, &ServiceInfo> = services.iter().map(|s| (s.name, s)).collect();
+    let mut schemas = Map::new();
+    schemas.insert("Error".into(), error_schema());
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut schemes = Map::new();
+    for def in security {
+        let (Some(name), Some(ty)) = (def["name"].as_str(), def["type"].as_str()) else {
+            continue;
+        };
+        let scheme = match ty {
+            "basic_auth" => json!({"type": "http", "scheme": "basic"}),
+            "apikey" => json!({"type": "apiKey", "in": "header",
+                               "name": def["header"].as_str().unwrap_or("X-API-Key")}),
+            _ => continue,
+        };
+        schemes.insert(component_name(name), scheme);
+    }
+    for channel in channels {
+        let format = channel["data_format"].as_str().unwrap_or("json");
+        if format == "soap" {
+            continue;
+        }
+        let (Some(name), Some(url_path), Some(service)) = (
+            channel["name"].as_str(),
+            channel["url_path"].as_str(),
+            channel["service"].as_str(),
+        ) else {
+            continue;
+        };
+        let Some(info) = by_name.get(service) else {
+            continue;
+        };
+        let input_name = component_name(&format!("{service}.Input"));
+        let output_name = component_name(&format!("{service}.Output"));
+        schemas.insert(input_name.clone(), object_schema(&info.input, true));
+        schemas.insert(output_name.clone(), output_schema(&info.output));
+
+        let path_params: Vec<&str> = url_path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        let mut parameters: Vec<Value> = path_params
+            .iter()
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        // An element may come from the query string instead of the body: each is listed there,
+        // optional.
+        for e in info.input.iter().filter(|e| !path_params.contains(&e.name)) {
+            let mut p = json!({"name": e.name, "in": "query", "required": false,
+                               "schema": type_schema(&e.ty, false)});
+            if matches!(e.ty, TypeDesc::List(_)) {
+                p["style"] = "form".into();
+                p["explode"] = true.into();
+            }
+            if let Some(d) = e.description {
+                p["description"] = d.into();
+            }
+            parameters.push(p);
+        }
+        let media = match format {
+            "xml" => "application/xml",
+            "form" => "application/x-www-form-urlencoded",
+            _ => "application/json",
+        };
+        let reply_media = if format == "xml" {
+            "application/xml"
+        } else {
+            "application/json"
+        };
+        let mut responses = Map::new();
+        responses.insert(
+            "200".into(),
+            json!({"description": "The service's reply",
+                   "content": {reply_media: {"schema": {"$ref": format!("#/components/schemas/{output_name}")}}}}),
+        );
+        for (status, why) in ERRORS {
+            if *status == 401 && channel["security"].is_null() {
+                continue;
+            }
+            responses.insert(
+                status.to_string(),
+                json!({"description": why,
+                       "content": {reply_media: {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let methods: Vec<String> = match channel["methods"].as_array() {
+            Some(m) if !m.is_empty() => m
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            _ => ANY_METHOD.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        let item = paths.entry(url_path.to_owned()).or_default();
+        for method in methods {
+            let mut op = json!({
+                "operationId": component_name(&format!("{name}.{method}")),
+                "summary": format!("{service}, through channel {name}"),
+                "parameters": parameters,
+                "responses": responses,
+            });
+            if method != "get" && method != "delete" {
+                op["requestBody"] = json!({
+                    "required": false,
+                    "content": {media: {"schema": {"$ref": format!("#/components/schemas/{input_name}")}}}
+                });
+            }
+            if let Some(sec) = channel["security"].as_str() {
+                op["security"] = json!([{component_name(sec): []}]);
+            }
+            item.insert(method, op);
+        }
+    }
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    });
+    if !schemes.is_empty() {
+        doc["components"]["securitySchemes"] = Value::Object(schemes);
+    }
+    doc
+}
