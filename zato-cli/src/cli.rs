@@ -143,6 +143,16 @@ pub(crate) enum Command {
     )]
     Cluster(ClusterCommand),
 
+    /// The OpenAPI 3.1 document of the node's HTTP channels, generated from their services
+    #[command(
+        after_help = "Examples:\n  zato apispec\n  zato apispec --format yaml > openapi.yaml"
+    )]
+    Apispec {
+        /// The format
+        #[arg(long, value_enum, default_value = "json")]
+        format: SpecFormat,
+    },
+
     /// Services: list them, invoke one
     #[command(
         subcommand,
@@ -165,6 +175,13 @@ pub(crate) enum ConfigCommand {
     /// The recent versions of the node's configuration: who changed what
     #[command(after_help = "Examples:\n  zato config history\n  zato --json config history")]
     History,
+}
+
+/// The format of an API specification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SpecFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Subcommand)]

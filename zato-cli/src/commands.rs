@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::check;
 use crate::cli::{
     BodyArgs, ChangeArgs, ChannelCommand, Cli, ClusterCommand, Command, ConfigCommand, ConnCommand,
-    EnmasseCommand, Format, SecurityCommand, ServiceCommand,
+    EnmasseCommand, Format, SecurityCommand, ServiceCommand, SpecFormat,
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
@@ -43,6 +43,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Channel(command) => api.channel(command).await,
         Command::Security(command) => api.security(command).await,
         Command::Cluster(ClusterCommand::Status) => api.cluster_status().await,
+        Command::Apispec { format } => api.apispec(format).await,
         Command::Service(ServiceCommand::List) => api.services().await,
         Command::Service(ServiceCommand::Invoke { name, data }) => api.invoke(&name, &data).await,
     }
@@ -245,6 +246,19 @@ impl Api {
             }
         }
         Ok(())
+    }
+
+    async fn apispec(&self, format: SpecFormat) -> Result<(), CliError> {
+        let (path, label) = match format {
+            SpecFormat::Json => ("/openapi.json", "OpenAPI document"),
+            SpecFormat::Yaml => ("/openapi.yaml", "OpenAPI document"),
+        };
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, path.to_owned(), label))
+            .await?;
+        // The document itself, whatever --json says: it is already the machine's format.
+        print(answer.text().trim_end())
     }
 
     async fn cluster_status(&self) -> Result<(), CliError> {

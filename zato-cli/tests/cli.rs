@@ -557,3 +557,25 @@ async fn cluster_status_lists_each_node_with_its_version_lag_heartbeat_and_error
          n2    41       3    31.0 s ago (down)  outgoing.swift: cannot build the pool\n"
     );
 }
+
+#[tokio::test]
+async fn apispec_prints_the_nodes_openapi_document_in_the_format_asked() {
+    let server = MockServer::start().await;
+    let doc = json!({"openapi": "3.1.0", "info": {"title": "zato-rs node", "version": "config-3"}, "paths": {}});
+    Mock::given(method("GET"))
+        .and(path("/openapi.json"))
+        .and(header("authorization", bearer().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&doc))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/openapi.yaml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("openapi: 3.1.0\npaths: {}\n"))
+        .mount(&server)
+        .await;
+
+    let run = zato(&server.uri(), &["apispec"]).ok();
+    assert_eq!(serde_json::from_str::<Value>(&run.stdout).unwrap(), doc);
+    let run = zato(&server.uri(), &["apispec", "--format", "yaml"]).ok();
+    assert_eq!(run.stdout, "openapi: 3.1.0\npaths: {}\n");
+}
