@@ -655,3 +655,69 @@ async fn the_openapi_document_describes_the_channels_and_follows_live_changes() 
     }
     node.running.shutdown().await;
 }
+
+/// zeep (PyPI), a SOAP toolkit that has never seen our code, calls the service through the WSDL
+/// the node generates, over SOAP 1.1 and 1.2, and gets a refused target back as a SOAP Fault.
+#[tokio::test]
+async fn a_soap_toolkit_calls_the_service_through_the_generated_wsdl() {
+    let zeep = std::process::Command::new("python3")
+        .args(["-c", "import zeep"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !zeep {
+        eprintln!("skipped: zeep is not installed (pip install zeep)");
+        return;
+    }
+    let node = Node::start().await;
+    let wsdl = node
+        .text("/api/channels/http/invoice.dispatcher.soap/wsdl")
+        .await;
+    assert!(wsdl.contains("soap12:binding"), "{wsdl}");
+    assert!(
+        wsdl.contains(&format!(
+            "location=\"{}/soap/invoice.dispatcher\"",
+            node.base
+        )),
+        "{wsdl}"
+    );
+    let path = std::env::temp_dir().join(format!("zato-{}.wsdl", std::process::id()));
+    std::fs::write(&path, &wsdl).expect("written");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/soap/zeep_client.py");
+    // The toolkit calls the node that runs in this process: it waits on another thread.
+    let file = path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&file)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("python runs");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" reply ")).count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" fault ")).count(),
+        2,
+        "{stdout}"
+    );
+    let (status, _, _) = node
+        .call(
+            Method::GET,
+            "/api/channels/http/invoice.dispatcher.json/wsdl",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a JSON channel has no WSDL");
+    node.running.shutdown().await;
+}

@@ -143,14 +143,18 @@ pub(crate) enum Command {
     )]
     Cluster(ClusterCommand),
 
-    /// The OpenAPI 3.1 document of the node's HTTP channels, generated from their services
+    /// The API specification of the node's HTTP channels, generated from their services: OpenAPI
+    /// 3.1, or the WSDL of one SOAP channel
     #[command(
-        after_help = "Examples:\n  zato apispec\n  zato apispec --format yaml > openapi.yaml"
+        after_help = "Examples:\n  zato apispec\n  zato apispec --format yaml > openapi.yaml\n  zato apispec --format wsdl --channel invoice.dispatcher.soap > invoice.wsdl"
     )]
     Apispec {
         /// The format
         #[arg(long, value_enum, default_value = "json")]
         format: SpecFormat,
+        /// With `--format wsdl`: the SOAP channel
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
     },
 
     /// Services: list them, invoke one
@@ -182,6 +186,7 @@ pub(crate) enum ConfigCommand {
 pub(crate) enum SpecFormat {
     Json,
     Yaml,
+    Wsdl,
 }
 
 #[derive(Subcommand)]

@@ -43,7 +43,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Channel(command) => api.channel(command).await,
         Command::Security(command) => api.security(command).await,
         Command::Cluster(ClusterCommand::Status) => api.cluster_status().await,
-        Command::Apispec { format } => api.apispec(format).await,
+        Command::Apispec { format, channel } => api.apispec(format, channel.as_deref()).await,
         Command::Service(ServiceCommand::List) => api.services().await,
         Command::Service(ServiceCommand::Invoke { name, data }) => api.invoke(&name, &data).await,
     }
@@ -248,14 +248,23 @@ impl Api {
         Ok(())
     }
 
-    async fn apispec(&self, format: SpecFormat) -> Result<(), CliError> {
-        let (path, label) = match format {
-            SpecFormat::Json => ("/openapi.json", "OpenAPI document"),
-            SpecFormat::Yaml => ("/openapi.yaml", "OpenAPI document"),
+    async fn apispec(&self, format: SpecFormat, channel: Option<&str>) -> Result<(), CliError> {
+        let (path, label) = match (format, channel) {
+            (SpecFormat::Json, _) => ("/openapi.json".to_owned(), "OpenAPI document".to_owned()),
+            (SpecFormat::Yaml, _) => ("/openapi.yaml".to_owned(), "OpenAPI document".to_owned()),
+            (SpecFormat::Wsdl, Some(name)) => (
+                format!("{}/wsdl", Family::Channel("http").object(name)),
+                format!("WSDL of channel http {}", quoted(name)),
+            ),
+            (SpecFormat::Wsdl, None) => {
+                return Err(CliError::Usage(
+                    "--format wsdl needs --channel NAME, a SOAP channel".to_owned(),
+                ));
+            }
         };
         let answer = self
             .client
-            .send(Call::new(Method::GET, path.to_owned(), label))
+            .send(Call::new(Method::GET, path, &label))
             .await?;
         // The document itself, whatever --json says: it is already the machine's format.
         print(answer.text().trim_end())

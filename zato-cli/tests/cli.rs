@@ -579,3 +579,29 @@ async fn apispec_prints_the_nodes_openapi_document_in_the_format_asked() {
     let run = zato(&server.uri(), &["apispec", "--format", "yaml"]).ok();
     assert_eq!(run.stdout, "openapi: 3.1.0\npaths: {}\n");
 }
+
+#[tokio::test]
+async fn apispec_wsdl_fetches_the_soap_channels_wsdl_and_needs_the_channel() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/channels/http/invoice.dispatcher.soap/wsdl"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<wsdl:definitions/>\n"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let run = zato(
+        &server.uri(),
+        &[
+            "apispec",
+            "--format",
+            "wsdl",
+            "--channel",
+            "invoice.dispatcher.soap",
+        ],
+    )
+    .ok();
+    assert_eq!(run.stdout, "<wsdl:definitions/>\n");
+    let run = zato(&server.uri(), &["apispec", "--format", "wsdl"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("--channel"), "{}", run.stderr);
+}

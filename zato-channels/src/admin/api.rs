@@ -311,6 +311,13 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
             },
             Err(e) => store_error(&e),
         },
+        (&Method::GET, ["api", "channels", "http", name, "wsdl"]) => {
+            let location = query(&req)
+                .into_iter()
+                .find(|(k, _)| k == "location")
+                .map(|(_, v)| v);
+            wsdl(inner, name, location).await
+        }
         (&Method::GET, ["api", "services"]) => services(inner).await,
         (&Method::POST, ["api", "services", name, "invoke"]) => {
             let name = (*name).to_owned();
@@ -362,6 +369,58 @@ fn address<'a>(section: &str, rest: &[&'a str]) -> Option<((Section, String), Op
             _ => None,
         }
     }
+}
+
+/// The WSDL of the SOAP channel `name`, at `location` or, by default, the URL of its listener.
+async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
+    let runtime = &inner.runtime;
+    let key = ObjectKey::new(Section::Channels, "http", name);
+    let config = match runtime.get(&key).await {
+        Ok(Some((config, _))) => config,
+        Ok(None) => return change_error(&ChangeError::NotFound(key)),
+        Err(e) => return store_error(&e),
+    };
+    if config["data_format"] != "soap" {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!(
+                "channels.http.{name} is not a SOAP channel: its contract is in /openapi.json"
+            ),
+            &[],
+        );
+    }
+    let service = config["service"].as_str().unwrap_or_default();
+    let platform = runtime.platform();
+    let Some(info) = platform
+        .services()
+        .list()
+        .into_iter()
+        .find(|s| s.name == service)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("the service `{service}` is not deployed on this node"),
+            &[],
+        );
+    };
+    let location = location.unwrap_or_else(|| {
+        let listener = platform
+            .channels()
+            .owner(zato_core::ChannelKind::Http, name)
+            .map(|a| a.name().trim_start_matches("http@").to_owned())
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        format!(
+            "http://{listener}{}",
+            config["url_path"].as_str().unwrap_or("/")
+        )
+    });
+    text_reply(
+        StatusCode::OK,
+        "text/xml; charset=utf-8",
+        crate::wsdl_document(name, &info, &location),
+    )
 }
 
 /// The OpenAPI document of this node's HTTP channels, as they are now.

@@ -23,6 +23,7 @@ mod server;
 mod shared;
 mod strict;
 mod validate;
+mod wsdl;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::{
@@ -35,3 +36,4 @@ pub use openapi::{openapi_document, type_schema};
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };
+pub use wsdl::{wsdl_document, xsd_type};

@@ -1,0 +1,190 @@
+//! WSDL 1.1, document/literal, for a SOAP channel: its types as XML Schema from the service's
+//! SimpleIO description, one operation with a SOAP 1.1 and a SOAP 1.2 binding, and a fault
+//! message for the SOAP Faults the channel answers with.
+
+use std::fmt::Write as _;
+
+use zato_core::ServiceInfo;
+use zato_core::sio::{ElementDesc, TypeDesc};
+
+/// Text escaped for an XML attribute or text node.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The XML Schema type of a scalar SimpleIO type.
+pub fn xsd_type(name: &str) -> &'static str {
+    match name {
+        "integer" => "xsd:long",
+        "unsigned integer" => "xsd:unsignedLong",
+        "float" => "xsd:double",
+        "boolean" => "xsd:boolean",
+        "decimal" => "xsd:decimal",
+        "date" => "xsd:date",
+        "datetime" => "xsd:dateTime",
+        "raw" => "xsd:anyType",
+        // text, uuid, csv list, secret
+        _ => "xsd:string",
+    }
+}
+
+/// One `<xsd:element>` for `e`, nested objects inline.
+fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
+    let pad = " ".repeat(indent);
+    let min = if e.required { "1" } else { "0" };
+    let (ty, max) = match &e.ty {
+        TypeDesc::List(item) => (item.as_ref(), "unbounded"),
+        other => (other, "1"),
+    };
+    // An empty list is written as no element at all.
+    let min = if max == "unbounded" { "0" } else { min };
+    // Unset optional elements of a reply are written empty.
+    let nillable = if in_reply && !e.required {
+        " nillable=\"true\""
+    } else {
+        ""
+    };
+    let doc = e.description.map(|d| {
+        format!(
+            "{pad}  <xsd:annotation><xsd:documentation>{}</xsd:documentation></xsd:annotation>\n",
+            esc(d)
+        )
+    });
+    match ty {
+        TypeDesc::Object(children) => {
+            let _ = writeln!(
+                out,
+                "{pad}<xsd:element name=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}>",
+                esc(e.name)
+            );
+            if let Some(d) = &doc {
+                out.push_str(d);
+            }
+            let _ = writeln!(out, "{pad}  <xsd:complexType><xsd:sequence>");
+            for c in children {
+                element(out, c, indent + 4, in_reply);
+            }
+            let _ = writeln!(out, "{pad}  </xsd:sequence></xsd:complexType>");
+            let _ = writeln!(out, "{pad}</xsd:element>");
+        }
+        TypeDesc::Scalar(name) => match &doc {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}>\n{d}{pad}</xsd:element>",
+                    esc(e.name),
+                    xsd_type(name)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}/>",
+                    esc(e.name),
+                    xsd_type(name)
+                );
+            }
+        },
+        TypeDesc::List(_) => {
+            // A list of lists has no XML form in SimpleIO: any content.
+            let _ = writeln!(
+                out,
+                "{pad}<xsd:element name=\"{}\" type=\"xsd:anyType\" minOccurs=\"0\" maxOccurs=\"unbounded\"/>",
+                esc(e.name)
+            );
+        }
+    }
+}
+
+/// The WSDL of the SOAP channel `channel` invoking `service`, reached at `location`.
+///
+/// The request element is `request` and the reply's `response`, as SimpleIO reads and writes
+/// them, in no namespace, their children unqualified; the fault detail is the channel's
+/// `error` element.
+pub fn wsdl_document(channel: &str, service: &ServiceInfo, location: &str) -> String {
+    let tns = format!("urn:zato:{}", service.name);
+    let mut types = String::new();
+    let _ = writeln!(types, "    <xsd:schema elementFormDefault=\"unqualified\">");
+    for (root, elements, in_reply) in [
+        ("request", &service.input, false),
+        ("response", &service.output, true),
+    ] {
+        let _ = writeln!(types, "      <xsd:element name=\"{root}\">");
+        let _ = writeln!(types, "        <xsd:complexType><xsd:sequence>");
+        for e in elements {
+            element(&mut types, e, 10, in_reply);
+        }
+        let _ = writeln!(types, "        </xsd:sequence></xsd:complexType>");
+        let _ = writeln!(types, "      </xsd:element>");
+    }
+    types.push_str(
+        r#"      <xsd:element name="error">
+        <xsd:complexType><xsd:sequence>
+          <xsd:element name="cid" type="xsd:string"/>
+          <xsd:element name="status" type="xsd:int"/>
+          <xsd:element name="code" type="xsd:string"/>
+          <xsd:element name="message" type="xsd:string"/>
+          <xsd:any minOccurs="0" maxOccurs="unbounded" processContents="skip"/>
+        </xsd:sequence></xsd:complexType>
+      </xsd:element>
+    </xsd:schema>
+"#,
+    );
+    let op = esc(service.name);
+    let name = esc(channel);
+    let location = esc(location);
+    let binding = |prefix: &str, suffix: &str| {
+        format!(
+            r#"  <wsdl:binding name="{name}{suffix}" type="tns:{name}.PortType">
+    <{prefix}:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <wsdl:operation name="{op}">
+      <{prefix}:operation soapAction="" style="document"/>
+      <wsdl:input><{prefix}:body use="literal"/></wsdl:input>
+      <wsdl:output><{prefix}:body use="literal"/></wsdl:output>
+      <wsdl:fault name="error"><{prefix}:fault name="error" use="literal"/></wsdl:fault>
+    </wsdl:operation>
+  </wsdl:binding>
+"#
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<wsdl:definitions name="{name}" targetNamespace="{tns}"
+    xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+    xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+    xmlns:tns="{tns}">
+  <wsdl:types>
+{types}  </wsdl:types>
+  <wsdl:message name="{op}.Request"><wsdl:part name="parameters" element="request"/></wsdl:message>
+  <wsdl:message name="{op}.Response"><wsdl:part name="parameters" element="response"/></wsdl:message>
+  <wsdl:message name="{op}.Fault"><wsdl:part name="error" element="error"/></wsdl:message>
+  <wsdl:portType name="{name}.PortType">
+    <wsdl:operation name="{op}">
+      <wsdl:input message="tns:{op}.Request"/>
+      <wsdl:output message="tns:{op}.Response"/>
+      <wsdl:fault name="error" message="tns:{op}.Fault"/>
+    </wsdl:operation>
+  </wsdl:portType>
+{b11}{b12}  <wsdl:service name="{name}">
+    <wsdl:port name="{name}.Soap11" binding="tns:{name}.Soap11"><soap:address location="{location}"/></wsdl:port>
+    <wsdl:port name="{name}.Soap12" binding="tns:{name}.Soap12"><soap12:address location="{location}"/></wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>
+"#,
+        b11 = binding("soap", ".Soap11"),
+        b12 = binding("soap12", ".Soap12"),
+    )
+}
