@@ -3,8 +3,12 @@
 //! the request needs them (path parameters, the body).
 
 use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -13,6 +17,8 @@ use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use tokio::task::{Unconstrained, unconstrained};
+use tokio::time::Sleep;
 use zato_core::sio::ReplyFormat;
 use zato_core::{
     ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
@@ -32,9 +38,14 @@ pub(super) type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// The format the channel answers its own errors in, before a service has looked at the body.
 fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    // Only SOAP looks at the media type: other formats skip the header lookup.
+    let content_type = if format == DataFormat::Soap {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    } else {
+        None
+    };
     ReplyFormat::decide(format, content_type, None)
 }
 
@@ -74,15 +85,20 @@ pub(super) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> 
     into_http(render_error(err, format, cid), cid)
 }
 
-/// Answers one request.
-pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> HttpResponse {
+/// Answers one request. hyper's service itself, so that no `async` block around it moves its
+/// future once more: it never fails, every error is a reply.
+pub(super) async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
+
     let started = Instant::now();
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
     // request sees the shutdown.
     let Some(_in_flight) = shared.enter() else {
         let err = ServiceError::Unavailable("the server is shutting down".into());
-        return closing(error_reply(&err, ReplyFormat::Json, cid));
+        return Ok(closing(error_reply(&err, ReplyFormat::Json, cid)));
     };
 
     let (parts, body) = req.into_parts();
@@ -125,13 +141,13 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 HeaderValue::from_static("identity"),
             );
         }
-        return resp;
+        return Ok(resp);
     }
     let (route, path_params) = match found {
         Ok(found) => found,
         Err(err) => {
             refused(&err, &parts, cid);
-            return error_reply(&err, format, cid);
+            return Ok(error_reply(&err, format, cid));
         }
     };
 
@@ -145,7 +161,7 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 .channel(ChannelKind::Http, &route.channel.name)
         })
         .record(resp.status().as_u16(), started.elapsed());
-    resp
+    Ok(resp)
 }
 
 /// Answers a request routed to `route`.
@@ -226,13 +242,15 @@ async fn serve_route(
         headers,
         path_params,
     };
-    let raw = RawRequest::new(cid, Arc::clone(&route.channel), body).with_http(http);
-    let dispatch = shared.platform.dispatch(&route.service, raw);
+    let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
+    raw.http = Some(http);
+    // Pinned where it is, so the timeout below moves a reference, not the whole call.
+    let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
     let reply = match route.timeout {
         None => dispatch.await,
-        Some(limit) => match tokio::time::timeout(limit, dispatch).await {
-            Ok(reply) => reply,
-            Err(_) => {
+        Some(limit) => match within(limit, dispatch).await {
+            Some(reply) => reply,
+            None => {
                 tracing::warn!(%cid, channel = %route.channel.name, service = %route.service, "service timed out");
                 return error_reply(&ServiceError::Timeout(limit), format, cid);
             }
@@ -240,6 +258,33 @@ async fn serve_route(
     };
     drop(reservation);
     into_http(reply, cid)
+}
+
+/// `fut`'s output, or `None` when it is not ready within `limit`, as `tokio::time::timeout`
+/// gives it. The deadline is taken at once, but its timer is made only when `fut` is first
+/// pending: a service that answers at once, the usual one, never sets a timer up.
+async fn within<F: Future>(limit: Duration, mut fut: Pin<&mut F>) -> Option<F::Output> {
+    // Past the clock's range is never, as for `tokio::time::timeout`.
+    let deadline = tokio::time::Instant::now().checked_add(limit);
+    // Unconstrained, as `timeout` polls its timer when the future spent the task's budget:
+    // otherwise a future that keeps the budget spent would never time out.
+    let mut timer = pin!(None::<Unconstrained<Sleep>>);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        if timer.is_none() {
+            timer.set(Some(unconstrained(tokio::time::sleep_until(deadline))));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// `resp`, telling the client the connection closes after it.
