@@ -26,7 +26,7 @@ use zato_core::{
 
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::pattern::param_value;
-use super::router::{Lookup, Route};
+use super::router::Lookup;
 use super::security::mark_sensitive;
 use super::shared::Shared;
 use super::strict::check_request;
@@ -91,7 +91,6 @@ pub(super) async fn handle(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
-
     let started = Instant::now();
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
@@ -151,7 +150,102 @@ pub(super) async fn handle(
         }
     };
 
-    let resp = serve_route(&shared, &route, parts, body, path_params, format, cid).await;
+    // The routed request is served in this block rather than by a function of its own: that
+    // function's future, holding the service call's, was moved twice more per request.
+    let resp = 'serve: {
+        if !route.is_active {
+            let err =
+                ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
+            break 'serve error_reply(&err, format, cid);
+        }
+        if let Some(security) = &route.security
+            && !security.check(&parts.headers)
+        {
+            tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
+            let err = ServiceError::Unauthorized("authentication required".into());
+            let mut resp = error_reply(&err, format, cid);
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
+            break 'serve resp;
+        }
+
+        // The channel's timeout bounds reading the body too: a client that declares a body and
+        // stops sending it would otherwise hold the request, its share of the body budget and a
+        // graceful shutdown forever. The budget is held until the request has been answered.
+        let mut reservation = Reservation::new(&shared.body_budget);
+        // In a block of its own, so that the pinned read gives back the borrows it holds.
+        let read = {
+            let read = pin!(read_body(
+                route.max_body_size,
+                &parts.headers,
+                body,
+                &mut reservation
+            ));
+            match route.timeout {
+                None => read.await,
+                Some(limit) => match within(limit, read).await {
+                    Some(read) => read,
+                    None => {
+                        tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
+                        // The caller's fault: 408. The rest of the body is never read, so the connection
+                        // is closed.
+                        break 'serve closing(error_reply(
+                            &ServiceError::RequestTimeout(limit),
+                            format,
+                            cid,
+                        ));
+                    }
+                },
+            }
+        };
+        let body = match read {
+            Ok(body) => body,
+            Err(err) => {
+                let over_budget = matches!(err, BodyError::OverBudget);
+                let err = err.into_service_error();
+                if over_budget {
+                    tracing::warn!(%cid, channel = %route.channel.name, budget = shared.body_budget.limit(), "request refused: the body memory budget is spent");
+                } else {
+                    refused(&err, &parts, cid);
+                }
+                // The body is left unread: the connection cannot carry another request.
+                let mut resp = closing(error_reply(&err, format, cid));
+                if over_budget {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                }
+                break 'serve resp;
+            }
+        };
+
+        let mut headers = parts.headers;
+        mark_sensitive(
+            &mut headers,
+            route.security.as_ref().and_then(|s| s.secret_header()),
+        );
+        let http = HttpInfo {
+            method: parts.method,
+            uri: parts.uri,
+            headers,
+            path_params,
+        };
+        let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
+        raw.http = Some(http);
+        // Pinned where it is, so the timeout below moves a reference, not the whole call.
+        let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
+        let reply = match route.timeout {
+            None => dispatch.await,
+            Some(limit) => match within(limit, dispatch).await {
+                Some(reply) => reply,
+                None => {
+                    tracing::warn!(%cid, channel = %route.channel.name, service = %route.service, "service timed out");
+                    break 'serve error_reply(&ServiceError::Timeout(limit), format, cid);
+                }
+            },
+        };
+        drop(reservation);
+        into_http(reply, cid)
+    };
     route
         .meter
         .get_or_init(|| {
@@ -162,102 +256,6 @@ pub(super) async fn handle(
         })
         .record(resp.status().as_u16(), started.elapsed());
     Ok(resp)
-}
-
-/// Answers a request routed to `route`.
-async fn serve_route(
-    shared: &Shared,
-    route: &Route,
-    parts: http::request::Parts,
-    body: Incoming,
-    path_params: Vec<(String, String)>,
-    format: ReplyFormat,
-    cid: Cid,
-) -> HttpResponse {
-    if !route.is_active {
-        let err =
-            ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
-        return error_reply(&err, format, cid);
-    }
-    if let Some(security) = &route.security
-        && !security.check(&parts.headers)
-    {
-        tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
-        let err = ServiceError::Unauthorized("authentication required".into());
-        let mut resp = error_reply(&err, format, cid);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-        return resp;
-    }
-
-    // The channel's timeout bounds reading the body too: a client that declares a body and
-    // stops sending it would otherwise hold the request, its share of the body budget and a
-    // graceful shutdown forever. The budget is held until the request has been answered.
-    let mut reservation = Reservation::new(&shared.body_budget);
-    let read = read_body(route.max_body_size, &parts.headers, body, &mut reservation);
-    let read = match route.timeout {
-        None => read.await,
-        Some(limit) => match tokio::time::timeout(limit, read).await {
-            Ok(read) => read,
-            Err(_) => {
-                tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
-                // The caller's fault: 408. The rest of the body is never read, so the connection
-                // is closed.
-                return closing(error_reply(
-                    &ServiceError::RequestTimeout(limit),
-                    format,
-                    cid,
-                ));
-            }
-        },
-    };
-    let body = match read {
-        Ok(body) => body,
-        Err(err) => {
-            let over_budget = matches!(err, BodyError::OverBudget);
-            let err = err.into_service_error();
-            if over_budget {
-                tracing::warn!(%cid, channel = %route.channel.name, budget = shared.body_budget.limit(), "request refused: the body memory budget is spent");
-            } else {
-                refused(&err, &parts, cid);
-            }
-            // The body is left unread: the connection cannot carry another request.
-            let mut resp = closing(error_reply(&err, format, cid));
-            if over_budget {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
-            return resp;
-        }
-    };
-
-    let mut headers = parts.headers;
-    mark_sensitive(
-        &mut headers,
-        route.security.as_ref().and_then(|s| s.secret_header()),
-    );
-    let http = HttpInfo {
-        method: parts.method,
-        uri: parts.uri,
-        headers,
-        path_params,
-    };
-    let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
-    raw.http = Some(http);
-    // Pinned where it is, so the timeout below moves a reference, not the whole call.
-    let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
-    let reply = match route.timeout {
-        None => dispatch.await,
-        Some(limit) => match within(limit, dispatch).await {
-            Some(reply) => reply,
-            None => {
-                tracing::warn!(%cid, channel = %route.channel.name, service = %route.service, "service timed out");
-                return error_reply(&ServiceError::Timeout(limit), format, cid);
-            }
-        },
-    };
-    drop(reservation);
-    into_http(reply, cid)
 }
 
 /// `fut`'s output, or `None` when it is not ready within `limit`, as `tokio::time::timeout`
