@@ -19,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::task::{Unconstrained, unconstrained};
 use tokio::time::Sleep;
-use zato_core::sio::ReplyFormat;
+use zato_core::sio::{ReplyFormat, SoapVersion};
 use zato_core::{
     ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
 };
@@ -55,9 +55,25 @@ fn header_safe(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'\t' | 0x20..=0x7e))
 }
 
+/// The media types of the reply formats, as header values made (and checked) at compile time.
+const REPLY_CONTENT_TYPES: [HeaderValue; 4] = [
+    HeaderValue::from_static(ReplyFormat::Json.content_type()),
+    HeaderValue::from_static(ReplyFormat::Xml.content_type()),
+    HeaderValue::from_static(ReplyFormat::Soap(SoapVersion::V11).content_type()),
+    HeaderValue::from_static(ReplyFormat::Soap(SoapVersion::V12).content_type()),
+];
+
 fn content_type_value(ct: Cow<'static, str>) -> Option<HeaderValue> {
+    // The usual case, a reply format's own: no check at run time.
+    if let Cow::Borrowed(s) = ct
+        && let Some(value) = REPLY_CONTENT_TYPES
+            .iter()
+            .find(|v| v.as_bytes() == s.as_bytes())
+    {
+        return Some(value.clone());
+    }
     match ct {
-        // The usual case, a format's own constant: no copy.
+        // Another constant: no copy.
         Cow::Borrowed(s) if header_safe(s) => Some(HeaderValue::from_static(s)),
         Cow::Borrowed(s) => HeaderValue::from_str(s).ok(),
         Cow::Owned(s) => HeaderValue::try_from(s).ok(),
@@ -308,7 +324,6 @@ fn status_only(status: StatusCode) -> RawResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zato_core::sio::SoapVersion;
 
     #[test]
     fn soap_errors_follow_the_media_type() {

@@ -43,7 +43,7 @@ pub enum ReplyFormat {
 
 impl ReplyFormat {
     /// The Content-Type of a reply in this format.
-    pub fn content_type(self) -> &'static str {
+    pub const fn content_type(self) -> &'static str {
         match self {
             ReplyFormat::Json => "application/json",
             ReplyFormat::Xml => "application/xml; charset=utf-8",
