@@ -90,7 +90,7 @@ pub(super) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
     if has_body && let Some(ct) = content_type_value(raw.content_type) {
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
+    if let Ok(v) = HeaderValue::from_bytes(cid.as_bytes()) {
         headers.insert(X_ZATO_CID, v);
     }
     resp
