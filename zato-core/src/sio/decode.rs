@@ -183,7 +183,12 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
         return Ok(());
     };
     // Compared without case rather than lowercased: no allocation on every request.
-    let (essence, params) = ct.split_once(';').unwrap_or((ct, ""));
+    // Cut at the first `;` with a byte search: `split_once`'s searcher costs more on a string
+    // this short, and `;` is ASCII, so the cut falls on a character boundary.
+    let (essence, params) = match ct.bytes().position(|b| b == b';') {
+        Some(i) => (&ct[..i], &ct[i + 1..]),
+        None => (ct, ""),
+    };
     let essence = essence.trim();
     let is = |names: &[&str]| names.iter().any(|n| essence.eq_ignore_ascii_case(n));
     let lenient = is(&[

@@ -185,6 +185,15 @@ impl<'a> Node<'a> {
             Node::Json(raw) => {
                 let text = raw.get();
                 match text.as_bytes().first() {
+                    // Without escapes, a string is the text between its quotes: the parser
+                    // that cut out this value has already checked it (no control characters).
+                    Some(b'"')
+                        if text.len() >= 2
+                            && text.ends_with('"')
+                            && !text.as_bytes().contains(&b'\\') =>
+                    {
+                        ScalarText::Text(Cow::Borrowed(&text[1..text.len() - 1]))
+                    }
                     Some(b'"') => match serde_json::from_str::<CowStr<'a>>(text) {
                         Ok(s) => ScalarText::Text(s.0),
                         Err(_) => ScalarText::NotScalar(text.to_owned()),
