@@ -203,8 +203,8 @@ pub(super) async fn handle(
                     Some(read) => read,
                     None => {
                         tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
-                        // The caller's fault: 408. The rest of the body is never read, so the connection
-                        // is closed.
+                        // The caller's fault: 408. The rest of the body is never read, so the
+                        // connection is closed.
                         break 'serve closing(error_reply(
                             &ServiceError::RequestTimeout(limit),
                             format,
@@ -363,6 +363,34 @@ mod tests {
         let resp = into_http(raw, cid);
         assert!(resp.headers().get(header::CONTENT_TYPE).is_none());
         assert!(!header_safe("caf\u{e9}") && !header_safe("a\u{7f}") && header_safe("a\tb ~"));
+    }
+
+    #[tokio::test]
+    async fn within_answers_what_is_ready_and_times_out_what_is_not() {
+        let limit = Duration::from_millis(50);
+        assert_eq!(within(limit, pin!(async { 7 })).await, Some(7));
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            8
+        };
+        assert_eq!(within(limit, pin!(late)).await, Some(8));
+        let never = std::future::pending::<()>();
+        assert_eq!(within(limit, pin!(never)).await, None);
+        // A limit past the clock's range never times out.
+        assert_eq!(within(Duration::MAX, pin!(async { 9 })).await, Some(9));
+    }
+
+    #[test]
+    fn reply_formats_have_their_content_type_values() {
+        for ct in ["application/json", "text/xml; charset=utf-8", "text/plain"] {
+            let value = content_type_value(Cow::Borrowed(ct));
+            assert_eq!(
+                value.as_ref().map(HeaderValue::as_bytes),
+                Some(ct.as_bytes())
+            );
+        }
+        let owned = content_type_value(Cow::Owned("application/xml; charset=utf-8".into()));
+        assert_eq!(owned.unwrap(), "application/xml; charset=utf-8");
     }
 
     #[test]

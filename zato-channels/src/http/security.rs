@@ -250,6 +250,22 @@ mod tests {
     }
 
     #[test]
+    fn credentials_are_marked_sensitive_and_nothing_else() {
+        let mut h = HeaderMap::new();
+        h.append(header::AUTHORIZATION, HeaderValue::from_static("a"));
+        h.append(header::AUTHORIZATION, HeaderValue::from_static("b"));
+        h.insert(header::COOKIE, HeaderValue::from_static("c"));
+        h.insert(header::HOST, HeaderValue::from_static("h"));
+        let key = HeaderName::from_static("x-api-key");
+        h.insert(key.clone(), HeaderValue::from_static("k"));
+        mark_sensitive(&mut h, Some(&key));
+        for (name, value) in &h {
+            assert_eq!(value.is_sensitive(), *name != header::HOST, "{name}");
+        }
+        assert_eq!(h.get_all(header::AUTHORIZATION).iter().count(), 2);
+    }
+
+    #[test]
     fn basic_auth_accepts_only_the_pair() {
         let check = SecurityCheck::new(&SecurityDef::basic_auth("b", "crm", "p:w")).unwrap();
         assert!(check.check(&basic("crm:p:w")));

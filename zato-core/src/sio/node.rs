@@ -485,3 +485,30 @@ pub(crate) fn json_error(e: &serde_json::Error) -> SioError {
         column: e.column(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(json: &str) -> String {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        match Node::Json(raw).scalar_text() {
+            ScalarText::Text(t) => t.into_owned(),
+            ScalarText::Null => "<null>".to_owned(),
+            ScalarText::NotScalar(what) => format!("<{what}>"),
+        }
+    }
+
+    #[test]
+    fn json_strings_read_with_and_without_escapes() {
+        assert_eq!(text_of(r#""123""#), "123");
+        assert_eq!(text_of(r#""""#), "");
+        assert_eq!(
+            text_of(r#""caf\u00e9 \"x\" \\ \n""#),
+            "caf\u{e9} \"x\" \\ \n"
+        );
+        assert_eq!(text_of(r#""żółw""#), "żółw");
+        assert_eq!(text_of("5"), "5");
+        assert_eq!(text_of("null"), "<null>");
+    }
+}
