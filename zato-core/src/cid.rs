@@ -81,6 +81,11 @@ impl Cid {
         // Every byte comes from ALPHABET, which is ASCII.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+
+    /// The id as ASCII bytes: the text without the UTF-8 check, for a header value.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl Default for Cid {
@@ -112,6 +117,7 @@ mod tests {
         assert_eq!(ids.len(), 10_000);
         for id in ids.iter().take(50) {
             assert!(id.as_str().bytes().all(|b| ALPHABET.contains(&b)), "{id}");
+            assert_eq!(id.as_bytes(), id.as_str().as_bytes());
         }
     }
 }

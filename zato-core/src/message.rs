@@ -87,7 +87,14 @@ impl RawRequest {
     /// The format to answer in before the body was read: the channel's, and for SOAP the
     /// version the media type suggests.
     pub fn reply_format(&self) -> ReplyFormat {
-        ReplyFormat::decide(self.channel.data_format, self.content_type(), None)
+        let format = self.channel.data_format;
+        // Only SOAP looks at the media type: other formats skip the header lookup.
+        let content_type = if format == DataFormat::Soap {
+            self.content_type()
+        } else {
+            None
+        };
+        ReplyFormat::decide(format, content_type, None)
     }
 }
 

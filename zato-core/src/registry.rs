@@ -53,13 +53,24 @@ impl<S: Service> ErasedService for Erased<S> {
                     };
                 }
             };
+            // Taken apart whole, so no part of `raw` outlives this point: a request only
+            // partly moved out would be kept in the boxed future across the service's await,
+            // beside the copy in `req`, and a larger box costs more to allocate and to free.
+            let RawRequest {
+                cid,
+                channel,
+                body,
+                content_type: _,
+                http,
+                channel_params,
+            } = raw;
             let req = Request {
-                cid: raw.cid,
+                cid,
                 input,
-                raw_request: raw.body,
-                channel: raw.channel,
-                http: raw.http,
-                channel_params: raw.channel_params,
+                raw_request: body,
+                channel,
+                http,
+                channel_params,
             };
             let result = self.0.handle(req, &ctx).await.map(|resp| {
                 // Room for a typical reply at once, rather than growing from 8 bytes by

@@ -2,7 +2,6 @@
 //! HTTP/1.1 and HTTP/2 told apart by the connection preface. Only the builder differs between
 //! the two; the serving, the graceful drain and the forced close are the same code.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,10 +31,7 @@ pub(super) fn serve_connection(
     }
     let io = TokioIo::new(stream);
     let conn_shared = Arc::clone(shared);
-    let service = service_fn(move |req| {
-        let shared = Arc::clone(&conn_shared);
-        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-    });
+    let service = service_fn(move |req| handle(Arc::clone(&conn_shared), req));
     let watcher = graceful.watcher();
     let builder = builder(shared.header_read_timeout());
 

@@ -3,8 +3,12 @@
 //! the request needs them (path parameters, the body).
 
 use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -13,14 +17,16 @@ use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use zato_core::sio::ReplyFormat;
+use tokio::task::{Unconstrained, unconstrained};
+use tokio::time::Sleep;
+use zato_core::sio::{ReplyFormat, SoapVersion};
 use zato_core::{
     ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
 };
 
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::pattern::param_value;
-use super::router::{Lookup, Route};
+use super::router::Lookup;
 use super::security::mark_sensitive;
 use super::shared::Shared;
 use super::strict::check_request;
@@ -32,9 +38,14 @@ pub(super) type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// The format the channel answers its own errors in, before a service has looked at the body.
 fn error_format(format: DataFormat, headers: &HeaderMap) -> ReplyFormat {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    // Only SOAP looks at the media type: other formats skip the header lookup.
+    let content_type = if format == DataFormat::Soap {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    } else {
+        None
+    };
     ReplyFormat::decide(format, content_type, None)
 }
 
@@ -44,9 +55,25 @@ fn header_safe(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'\t' | 0x20..=0x7e))
 }
 
+/// The media types of the reply formats, as header values made (and checked) at compile time.
+const REPLY_CONTENT_TYPES: [HeaderValue; 4] = [
+    HeaderValue::from_static(ReplyFormat::Json.content_type()),
+    HeaderValue::from_static(ReplyFormat::Xml.content_type()),
+    HeaderValue::from_static(ReplyFormat::Soap(SoapVersion::V11).content_type()),
+    HeaderValue::from_static(ReplyFormat::Soap(SoapVersion::V12).content_type()),
+];
+
 fn content_type_value(ct: Cow<'static, str>) -> Option<HeaderValue> {
+    // The usual case, a reply format's own: no check at run time.
+    if let Cow::Borrowed(s) = ct
+        && let Some(value) = REPLY_CONTENT_TYPES
+            .iter()
+            .find(|v| v.as_bytes() == s.as_bytes())
+    {
+        return Some(value.clone());
+    }
     match ct {
-        // The usual case, a format's own constant: no copy.
+        // Another constant: no copy.
         Cow::Borrowed(s) if header_safe(s) => Some(HeaderValue::from_static(s)),
         Cow::Borrowed(s) => HeaderValue::from_str(s).ok(),
         Cow::Owned(s) => HeaderValue::try_from(s).ok(),
@@ -63,7 +90,7 @@ pub(super) fn into_http(raw: RawResponse, cid: Cid) -> HttpResponse {
     if has_body && let Some(ct) = content_type_value(raw.content_type) {
         headers.insert(header::CONTENT_TYPE, ct);
     }
-    if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
+    if let Ok(v) = HeaderValue::from_bytes(cid.as_bytes()) {
         headers.insert(X_ZATO_CID, v);
     }
     resp
@@ -74,15 +101,19 @@ pub(super) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> 
     into_http(render_error(err, format, cid), cid)
 }
 
-/// Answers one request.
-pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> HttpResponse {
+/// Answers one request. hyper's service itself, so that no `async` block around it moves its
+/// future once more: it never fails, every error is a reply.
+pub(super) async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
     let started = Instant::now();
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
     // request sees the shutdown.
     let Some(_in_flight) = shared.enter() else {
         let err = ServiceError::Unavailable("the server is shutting down".into());
-        return closing(error_reply(&err, ReplyFormat::Json, cid));
+        return Ok(closing(error_reply(&err, ReplyFormat::Json, cid)));
     };
 
     let (parts, body) = req.into_parts();
@@ -125,17 +156,112 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 HeaderValue::from_static("identity"),
             );
         }
-        return resp;
+        return Ok(resp);
     }
     let (route, path_params) = match found {
         Ok(found) => found,
         Err(err) => {
             refused(&err, &parts, cid);
-            return error_reply(&err, format, cid);
+            return Ok(error_reply(&err, format, cid));
         }
     };
 
-    let resp = serve_route(&shared, &route, parts, body, path_params, format, cid).await;
+    // The routed request is served in this block rather than by a function of its own: that
+    // function's future, holding the service call's, was moved twice more per request.
+    let resp = 'serve: {
+        if !route.is_active {
+            let err =
+                ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
+            break 'serve error_reply(&err, format, cid);
+        }
+        if let Some(security) = &route.security
+            && !security.check(&parts.headers)
+        {
+            tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
+            let err = ServiceError::Unauthorized("authentication required".into());
+            let mut resp = error_reply(&err, format, cid);
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
+            break 'serve resp;
+        }
+
+        // The channel's timeout bounds reading the body too: a client that declares a body and
+        // stops sending it would otherwise hold the request, its share of the body budget and a
+        // graceful shutdown forever. The budget is held until the request has been answered.
+        let mut reservation = Reservation::new(&shared.body_budget);
+        // In a block of its own, so that the pinned read gives back the borrows it holds.
+        let read = {
+            let read = pin!(read_body(
+                route.max_body_size,
+                &parts.headers,
+                body,
+                &mut reservation
+            ));
+            match route.timeout {
+                None => read.await,
+                Some(limit) => match within(limit, read).await {
+                    Some(read) => read,
+                    None => {
+                        tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
+                        // The caller's fault: 408. The rest of the body is never read, so the
+                        // connection is closed.
+                        break 'serve closing(error_reply(
+                            &ServiceError::RequestTimeout(limit),
+                            format,
+                            cid,
+                        ));
+                    }
+                },
+            }
+        };
+        let body = match read {
+            Ok(body) => body,
+            Err(err) => {
+                let over_budget = matches!(err, BodyError::OverBudget);
+                let err = err.into_service_error();
+                if over_budget {
+                    tracing::warn!(%cid, channel = %route.channel.name, budget = shared.body_budget.limit(), "request refused: the body memory budget is spent");
+                } else {
+                    refused(&err, &parts, cid);
+                }
+                // The body is left unread: the connection cannot carry another request.
+                let mut resp = closing(error_reply(&err, format, cid));
+                if over_budget {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                }
+                break 'serve resp;
+            }
+        };
+
+        let mut headers = parts.headers;
+        mark_sensitive(
+            &mut headers,
+            route.security.as_ref().and_then(|s| s.secret_header()),
+        );
+        let http = HttpInfo {
+            method: parts.method,
+            uri: parts.uri,
+            headers,
+            path_params,
+        };
+        let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
+        raw.http = Some(http);
+        // Pinned where it is, so the timeout below moves a reference, not the whole call.
+        let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
+        let reply = match route.timeout {
+            None => dispatch.await,
+            Some(limit) => match within(limit, dispatch).await {
+                Some(reply) => reply,
+                None => {
+                    tracing::warn!(%cid, channel = %route.channel.name, service = %route.service, "service timed out");
+                    break 'serve error_reply(&ServiceError::Timeout(limit), format, cid);
+                }
+            },
+        };
+        drop(reservation);
+        into_http(reply, cid)
+    };
     route
         .meter
         .get_or_init(|| {
@@ -145,101 +271,34 @@ pub(super) async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -
                 .channel(ChannelKind::Http, &route.channel.name)
         })
         .record(resp.status().as_u16(), started.elapsed());
-    resp
+    Ok(resp)
 }
 
-/// Answers a request routed to `route`.
-async fn serve_route(
-    shared: &Shared,
-    route: &Route,
-    parts: http::request::Parts,
-    body: Incoming,
-    path_params: Vec<(String, String)>,
-    format: ReplyFormat,
-    cid: Cid,
-) -> HttpResponse {
-    if !route.is_active {
-        let err =
-            ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
-        return error_reply(&err, format, cid);
-    }
-    if let Some(security) = &route.security
-        && !security.check(&parts.headers)
-    {
-        tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
-        let err = ServiceError::Unauthorized("authentication required".into());
-        let mut resp = error_reply(&err, format, cid);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-        return resp;
-    }
-
-    // The channel's timeout bounds reading the body too: a client that declares a body and
-    // stops sending it would otherwise hold the request, its share of the body budget and a
-    // graceful shutdown forever. The budget is held until the request has been answered.
-    let mut reservation = Reservation::new(&shared.body_budget);
-    let read = read_body(route.max_body_size, &parts.headers, body, &mut reservation);
-    let read = match route.timeout {
-        None => read.await,
-        Some(limit) => match tokio::time::timeout(limit, read).await {
-            Ok(read) => read,
-            Err(_) => {
-                tracing::debug!(%cid, channel = %route.channel.name, "request body not received in time");
-                // The caller's fault: 408. The rest of the body is never read, so the connection
-                // is closed.
-                return closing(error_reply(
-                    &ServiceError::RequestTimeout(limit),
-                    format,
-                    cid,
-                ));
-            }
-        },
-    };
-    let body = match read {
-        Ok(body) => body,
-        Err(err) => {
-            let over_budget = matches!(err, BodyError::OverBudget);
-            let err = err.into_service_error();
-            if over_budget {
-                tracing::warn!(%cid, channel = %route.channel.name, budget = shared.body_budget.limit(), "request refused: the body memory budget is spent");
-            } else {
-                refused(&err, &parts, cid);
-            }
-            // The body is left unread: the connection cannot carry another request.
-            let mut resp = closing(error_reply(&err, format, cid));
-            if over_budget {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
-            return resp;
+/// `fut`'s output, or `None` when it is not ready within `limit`, as `tokio::time::timeout`
+/// gives it. The deadline is taken at once, but its timer is made only when `fut` is first
+/// pending: a service that answers at once, the usual one, never sets a timer up.
+async fn within<F: Future>(limit: Duration, mut fut: Pin<&mut F>) -> Option<F::Output> {
+    // Past the clock's range is never, as for `tokio::time::timeout`.
+    let deadline = tokio::time::Instant::now().checked_add(limit);
+    // Unconstrained, as `timeout` polls its timer when the future spent the task's budget:
+    // otherwise a future that keeps the budget spent would never time out.
+    let mut timer = pin!(None::<Unconstrained<Sleep>>);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
         }
-    };
-
-    let mut headers = parts.headers;
-    mark_sensitive(
-        &mut headers,
-        route.security.as_ref().and_then(|s| s.secret_header()),
-    );
-    let http = HttpInfo {
-        method: parts.method,
-        uri: parts.uri,
-        headers,
-        path_params,
-    };
-    let raw = RawRequest::new(cid, Arc::clone(&route.channel), body).with_http(http);
-    let dispatch = shared.platform.dispatch(&route.service, raw);
-    let reply = match route.timeout {
-        None => dispatch.await,
-        Some(limit) => match tokio::time::timeout(limit, dispatch).await {
-            Ok(reply) => reply,
-            Err(_) => {
-                tracing::warn!(%cid, channel = %route.channel.name, service = %route.service, "service timed out");
-                return error_reply(&ServiceError::Timeout(limit), format, cid);
-            }
-        },
-    };
-    drop(reservation);
-    into_http(reply, cid)
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        if timer.is_none() {
+            timer.set(Some(unconstrained(tokio::time::sleep_until(deadline))));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// `resp`, telling the client the connection closes after it.
@@ -265,7 +324,6 @@ fn status_only(status: StatusCode) -> RawResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zato_core::sio::SoapVersion;
 
     #[test]
     fn soap_errors_follow_the_media_type() {
@@ -305,6 +363,34 @@ mod tests {
         let resp = into_http(raw, cid);
         assert!(resp.headers().get(header::CONTENT_TYPE).is_none());
         assert!(!header_safe("caf\u{e9}") && !header_safe("a\u{7f}") && header_safe("a\tb ~"));
+    }
+
+    #[tokio::test]
+    async fn within_answers_what_is_ready_and_times_out_what_is_not() {
+        let limit = Duration::from_millis(50);
+        assert_eq!(within(limit, pin!(async { 7 })).await, Some(7));
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            8
+        };
+        assert_eq!(within(limit, pin!(late)).await, Some(8));
+        let never = std::future::pending::<()>();
+        assert_eq!(within(limit, pin!(never)).await, None);
+        // A limit past the clock's range never times out.
+        assert_eq!(within(Duration::MAX, pin!(async { 9 })).await, Some(9));
+    }
+
+    #[test]
+    fn reply_formats_have_their_content_type_values() {
+        for ct in ["application/json", "text/xml; charset=utf-8", "text/plain"] {
+            let value = content_type_value(Cow::Borrowed(ct));
+            assert_eq!(
+                value.as_ref().map(HeaderValue::as_bytes),
+                Some(ct.as_bytes())
+            );
+        }
+        let owned = content_type_value(Cow::Owned("application/xml; charset=utf-8".into()));
+        assert_eq!(owned.unwrap(), "application/xml; charset=utf-8");
     }
 
     #[test]

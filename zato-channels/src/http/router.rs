@@ -137,6 +137,27 @@ impl Node {
     }
 }
 
+/// The non-empty segments of a URL path, as `path.split('/').filter(|s| !s.is_empty())` gives
+/// them, found with a byte loop: `str::split`'s searcher costs more on paths this short.
+#[derive(Debug, Clone)]
+struct Segments<'p>(&'p str);
+
+impl<'p> Iterator for Segments<'p> {
+    type Item = &'p str;
+
+    fn next(&mut self) -> Option<&'p str> {
+        let path = self.0;
+        // `/` is ASCII, so every cut falls on a character boundary.
+        let start = path.bytes().position(|b| b != b'/')?;
+        let end = path[start..]
+            .bytes()
+            .position(|b| b == b'/')
+            .map_or(path.len(), |i| start + i);
+        self.0 = &path[end..];
+        Some(&path[start..end])
+    }
+}
+
 /// What a path and method matched.
 #[derive(Debug)]
 pub(super) enum Lookup<'t, 'p> {
@@ -196,7 +217,7 @@ impl RouteTable {
 
     /// Finds the channel for a path and method. Allocates only when the route has parameters.
     pub(super) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
-        let segments = path.split('/').filter(|s| !s.is_empty());
+        let segments = Segments(path);
         let mut params = Vec::new();
         // Allocates only for a 405 on a path several patterns match.
         let mut wrong_method = Vec::new();
@@ -244,6 +265,24 @@ fn allow_header<'r>(routes: impl Iterator<Item = &'r Arc<Route>>) -> Option<Head
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_split_as_str_split_does() {
+        for path in [
+            "/",
+            "",
+            "/echo",
+            "echo",
+            "//a//b/",
+            "/a/b/c",
+            "/ż/ółw/",
+            "///",
+        ] {
+            let ours: Vec<&str> = Segments(path).collect();
+            let theirs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            assert_eq!(ours, theirs, "{path}");
+        }
+    }
 
     fn table(channels: &[HttpChannelConfig]) -> RouteTable {
         RouteTable::build(channels, &[]).unwrap()

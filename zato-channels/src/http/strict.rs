@@ -18,8 +18,26 @@ const QUOTED_MAX: usize = 64;
 /// ([`ServiceError::UnsupportedContentEncoding`]) for a `Content-Encoding` other than
 /// `identity`, naming it.
 pub(super) fn check_request(version: Version, headers: &HeaderMap) -> Result<(), ServiceError> {
+    // One pass over the headers rather than a hashed lookup per name: a request has few.
+    let mut hosts = 0usize;
+    let mut codings = 0usize;
+    let mut first_coding = None;
+    let mut refused_encoding = None;
+    for (name, value) in headers {
+        if *name == header::HOST {
+            hosts += 1;
+        } else if *name == header::TRANSFER_ENCODING {
+            codings += 1;
+            first_coding.get_or_insert(value);
+        } else if *name == header::CONTENT_ENCODING && refused_encoding.is_none() {
+            refused_encoding = value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
+        }
+    }
     // HTTP/2 carries the authority in its own pseudo-header; a `Host` beside it is optional.
-    let hosts = headers.get_all(header::HOST).iter().count();
     if hosts > 1 {
         return Err(ServiceError::bad_request(format!(
             "the request has {hosts} Host headers; exactly one is required"
@@ -30,26 +48,18 @@ pub(super) fn check_request(version: Version, headers: &HeaderMap) -> Result<(),
             "an HTTP/1.1 request must have a Host header",
         ));
     }
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-    if let Some(first) = codings.next()
-        && (codings.next().is_some() || !first.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    if let Some(first) = first_coding
+        && (codings > 1 || !first.as_bytes().eq_ignore_ascii_case(b"chunked"))
     {
         return Err(ServiceError::bad_request(format!(
             "unsupported Transfer-Encoding `{}`: only chunked is accepted",
             quoted(first)
         )));
     }
-    for value in headers.get_all(header::CONTENT_ENCODING) {
-        let refused = value
-            .as_bytes()
-            .split(|b| *b == b',')
-            .map(<[u8]>::trim_ascii)
-            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
-        if let Some(coding) = refused {
-            return Err(ServiceError::UnsupportedContentEncoding(quote_bytes(
-                coding,
-            )));
-        }
+    if let Some(coding) = refused_encoding {
+        return Err(ServiceError::UnsupportedContentEncoding(quote_bytes(
+            coding,
+        )));
     }
     Ok(())
 }

@@ -185,6 +185,15 @@ impl<'a> Node<'a> {
             Node::Json(raw) => {
                 let text = raw.get();
                 match text.as_bytes().first() {
+                    // Without escapes, a string is the text between its quotes: the parser
+                    // that cut out this value has already checked it (no control characters).
+                    Some(b'"')
+                        if text.len() >= 2
+                            && text.ends_with('"')
+                            && !text.as_bytes().contains(&b'\\') =>
+                    {
+                        ScalarText::Text(Cow::Borrowed(&text[1..text.len() - 1]))
+                    }
                     Some(b'"') => match serde_json::from_str::<CowStr<'a>>(text) {
                         Ok(s) => ScalarText::Text(s.0),
                         Err(_) => ScalarText::NotScalar(text.to_owned()),
@@ -474,5 +483,32 @@ pub(crate) fn json_error(e: &serde_json::Error) -> SioError {
         message,
         line: e.line(),
         column: e.column(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(json: &str) -> String {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        match Node::Json(raw).scalar_text() {
+            ScalarText::Text(t) => t.into_owned(),
+            ScalarText::Null => "<null>".to_owned(),
+            ScalarText::NotScalar(what) => format!("<{what}>"),
+        }
+    }
+
+    #[test]
+    fn json_strings_read_with_and_without_escapes() {
+        assert_eq!(text_of(r#""123""#), "123");
+        assert_eq!(text_of(r#""""#), "");
+        assert_eq!(
+            text_of(r#""caf\u00e9 \"x\" \\ \n""#),
+            "caf\u{e9} \"x\" \\ \n"
+        );
+        assert_eq!(text_of(r#""żółw""#), "żółw");
+        assert_eq!(text_of("5"), "5");
+        assert_eq!(text_of("null"), "<null>");
     }
 }

@@ -43,7 +43,7 @@ pub enum ReplyFormat {
 
 impl ReplyFormat {
     /// The Content-Type of a reply in this format.
-    pub fn content_type(self) -> &'static str {
+    pub const fn content_type(self) -> &'static str {
         match self {
             ReplyFormat::Json => "application/json",
             ReplyFormat::Xml => "application/xml; charset=utf-8",
@@ -95,7 +95,10 @@ struct Frame {
 pub struct Writer<'b> {
     buf: &'b mut Vec<u8>,
     xml: bool,
-    stack: Vec<Frame>,
+    /// The innermost open object or list. Kept apart from the ones around it so that a flat
+    /// output, the usual one, never allocates a stack.
+    top: Option<Frame>,
+    outer: Vec<Frame>,
 }
 
 impl<'b> Writer<'b> {
@@ -104,13 +107,24 @@ impl<'b> Writer<'b> {
         Writer {
             buf,
             xml,
-            stack: Vec::with_capacity(4),
+            top: None,
+            outer: Vec::new(),
         }
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if let Some(parent) = self.top.replace(frame) {
+            self.outer.push(parent);
+        }
+    }
+
+    fn pop(&mut self) {
+        self.top = self.outer.pop();
     }
 
     /// Writes the separator and key a JSON value needs in its position.
     fn json_key(&mut self, name: &str) {
-        let Some(top) = self.stack.last_mut() else {
+        let Some(top) = self.top.as_mut() else {
             return;
         };
         if !top.first {
@@ -156,6 +170,20 @@ impl<'b> Writer<'b> {
         } else {
             self.json_key(name);
             let _ = write!(self.buf, "{value}");
+        }
+    }
+
+    /// An integer, written without going through `fmt`.
+    pub(crate) fn integer<I: itoa::Integer>(&mut self, name: &str, value: I) {
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(value).as_bytes();
+        if self.xml {
+            self.xml_open(name);
+            self.buf.extend_from_slice(text);
+            self.xml_close(name);
+        } else {
+            self.json_key(name);
+            self.buf.extend_from_slice(text);
         }
     }
 
@@ -208,7 +236,7 @@ impl<'b> Writer<'b> {
             self.json_key(name);
             self.buf.push(b'{');
         }
-        self.stack.push(Frame {
+        self.push(Frame {
             list: false,
             first: true,
         });
@@ -216,7 +244,7 @@ impl<'b> Writer<'b> {
 
     /// Closes the object opened last.
     pub fn end_object(&mut self, name: &str) {
-        self.stack.pop();
+        self.pop();
         if self.xml {
             self.xml_close(name);
         } else {
@@ -230,7 +258,7 @@ impl<'b> Writer<'b> {
             self.json_key(name);
             self.buf.push(b'[');
         }
-        self.stack.push(Frame {
+        self.push(Frame {
             list: true,
             first: true,
         });
@@ -238,7 +266,7 @@ impl<'b> Writer<'b> {
 
     /// Closes the list opened last.
     pub fn end_list(&mut self) {
-        self.stack.pop();
+        self.pop();
         if !self.xml {
             self.buf.push(b']');
         }
@@ -254,7 +282,7 @@ impl<'b> Writer<'b> {
             self.buf.push(b'"');
         }
         self.buf.push(b'>');
-        self.stack.push(Frame {
+        self.push(Frame {
             list: false,
             first: true,
         });

@@ -79,7 +79,7 @@ macro_rules! integers {
                 scalar(&node, path, errors, $desc, |s| s.trim().parse().ok())
             }
             fn encode(&self, name: &str, w: &mut Writer) {
-                w.number(name, self);
+                w.integer(name, *self);
             }
         }
     )*};
