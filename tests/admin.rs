@@ -669,32 +669,33 @@ async fn a_soap_toolkit_calls_the_service_through_the_generated_wsdl() {
         return;
     }
     let node = Node::start().await;
+    // From the admin API, and at the channel's own URL with `?wsdl`, as toolkits fetch it.
     let wsdl = node
         .text("/api/channels/http/invoice.dispatcher.soap/wsdl")
         .await;
     assert!(wsdl.contains("soap12:binding"), "{wsdl}");
-    assert!(
-        wsdl.contains(&format!(
-            "location=\"{}/soap/invoice.dispatcher\"",
-            node.base
-        )),
-        "{wsdl}"
-    );
-    let path = std::env::temp_dir().join(format!("zato-{}.wsdl", std::process::id()));
-    std::fs::write(&path, &wsdl).expect("written");
+    let url = format!("{}/soap/invoice.dispatcher", node.base);
+    assert!(wsdl.contains(&format!("location=\"{url}\"")), "{wsdl}");
+    let resp = node
+        .client
+        .get(format!("{url}?wsdl"))
+        .send()
+        .await
+        .expect("the channel answers");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.expect("body"), wsdl, "the same document");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/soap/zeep_client.py");
     // The toolkit calls the node that runs in this process: it waits on another thread.
-    let file = path.clone();
+    let wsdl_url = format!("{url}?wsdl");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
             .arg(script)
-            .arg(&file)
+            .arg(&wsdl_url)
             .output()
     })
     .await
     .expect("joined")
     .expect("python runs");
-    let _ = std::fs::remove_file(&path);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

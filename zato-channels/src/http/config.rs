@@ -108,6 +108,11 @@ pub struct HttpChannelConfig {
     /// body and never send it. `None` is written as `0`, which every format can hold.
     #[serde(default = "default_timeout", with = "opt_seconds")]
     pub timeout: Option<Duration>,
+    /// The URL callers reach the channel at, when it is not the one they fetch its WSDL from
+    /// (behind a proxy): the WSDL's `soap:address`. By default the WSDL names the URL it was
+    /// fetched from, by its `Host` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Whether the query string and path parameters are input (Zato's default: true).
     #[serde(default = "yes")]
     pub merge_url_params_req: bool,
@@ -138,6 +143,7 @@ impl HttpChannelConfig {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_items: default_max_items(),
             timeout: Some(DEFAULT_TIMEOUT),
+            public_url: None,
             merge_url_params_req: true,
             params_pri: ParamsPri::default(),
             url_params_pri: UrlParamsPri::default(),

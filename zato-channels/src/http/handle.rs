@@ -11,10 +11,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::HeaderMap;
-#[cfg(test)]
-use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::task::{Unconstrained, unconstrained};
@@ -158,6 +156,13 @@ pub(super) async fn handle(
         }
         return Ok(resp);
     }
+    // `GET <channel>?wsdl` on a SOAP channel: its contract, as SOAP toolkits expect it.
+    if parts.method == Method::GET
+        && parts.uri.query() == Some("wsdl")
+        && let Some(resp) = wsdl_reply(&shared, &parts, cid)
+    {
+        return Ok(resp);
+    }
     let (route, path_params) = match found {
         Ok(found) => found,
         Err(err) => {
@@ -272,6 +277,57 @@ pub(super) async fn handle(
         })
         .record(resp.status().as_u16(), started.elapsed());
     Ok(resp)
+}
+
+/// The WSDL of the SOAP channel at the request's path, or `None` when there is none there. The
+/// channel's security applies; the `soap:address` is the channel's `public_url`, else the URL
+/// the WSDL was fetched from.
+fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option<HttpResponse> {
+    let route = {
+        let table = shared.routes.load();
+        match table.lookup(parts.uri.path(), &Method::POST) {
+            Lookup::Found(route, _) if route.data_format() == DataFormat::Soap => Arc::clone(route),
+            _ => return None,
+        }
+    };
+    let format = ReplyFormat::Json;
+    if let Some(security) = &route.security
+        && !security.check(&parts.headers)
+    {
+        let err = ServiceError::Unauthorized("authentication required".into());
+        let mut resp = error_reply(&err, format, cid);
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
+        return Some(resp);
+    }
+    let Some(info) = shared
+        .platform
+        .services()
+        .list()
+        .into_iter()
+        .find(|s| *s.name == *route.service)
+    else {
+        let err = ServiceError::not_found(format!("service `{}`", route.service));
+        return Some(error_reply(&err, format, cid));
+    };
+    let location = match &route.public_url {
+        Some(url) => url.to_string(),
+        None => {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
+                .unwrap_or("localhost");
+            format!("http://{host}{}", parts.uri.path())
+        }
+    };
+    let body = super::wsdl::wsdl_document(&route.channel.name, &info, &location);
+    let resp = into_http(
+        RawResponse::new(StatusCode::OK, "text/xml; charset=utf-8", body),
+        cid,
+    );
+    Some(resp)
 }
 
 /// `fut`'s output, or `None` when it is not ready within `limit`, as `tokio::time::timeout`

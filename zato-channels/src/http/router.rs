@@ -32,6 +32,8 @@ pub(super) struct Route {
     pub(super) param_names: Box<[Box<str>]>,
     /// Where the channel's requests are counted, made on its first request.
     pub(super) meter: std::sync::OnceLock<zato_core::metrics::ChannelMeter>,
+    /// The `soap:address` of its WSDL, when configured.
+    pub(super) public_url: Option<Box<str>>,
 }
 
 impl fmt::Debug for Route {
@@ -204,6 +206,7 @@ impl RouteTable {
                 timeout: ch.timeout,
                 param_names: checked.pattern.param_names(),
                 meter: std::sync::OnceLock::new(),
+                public_url: ch.public_url.as_deref().map(Into::into),
             });
             root.insert(&checked.pattern.segments, route);
         }

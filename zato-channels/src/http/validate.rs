@@ -189,6 +189,15 @@ pub(super) fn channel_problems(ch: &HttpChannelConfig) -> Vec<ConfigProblem> {
     if let Err(msg) = Pattern::parse(&ch.url_path) {
         problems.push(ConfigProblem::new("url_path", msg));
     }
+    if let Some(url) = &ch.public_url {
+        let scheme = url.starts_with("http://") || url.starts_with("https://");
+        if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            problems.push(ConfigProblem::new(
+                "public_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+    }
     for (i, m) in ch.methods.iter().enumerate() {
         if m.is_empty() || Method::from_bytes(m.as_bytes()).is_err() {
             problems.push(ConfigProblem::new(
