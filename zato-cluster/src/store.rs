@@ -13,6 +13,10 @@ use zato_core::config::{
 
 use crate::crypto::{MIN_PASSPHRASE, SecretBox};
 
+/// The longest a statement may run on the server, and an operation wait for its answer.
+const STATEMENT_TIMEOUT: &str = "15s";
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How many versions [`ConfigStore::history`] lists.
 const HISTORY: i64 = 100;
 
@@ -127,7 +131,10 @@ pub(crate) async fn connect(settings: &PgSettings) -> Result<Client, String> {
         }
     });
     client
-        .batch_execute(&format!("SET search_path TO \"{}\"", settings.schema))
+        .batch_execute(&format!(
+            "SET search_path TO \"{}\"; SET statement_timeout = '{STATEMENT_TIMEOUT}'",
+            settings.schema
+        ))
         .await
         .map_err(|e| e.to_string())?;
     Ok(client)
@@ -145,7 +152,15 @@ macro_rules! with_retry {
             let Some($client) = guard.as_mut() else {
                 return Err(backend("no connection"));
             };
-            let outcome: Result<_, Fail> = async { $body }.await;
+            let Ok(outcome) = tokio::time::timeout(OPERATION_TIMEOUT, async { $body }).await else {
+                // No answer: the connection may be half-dead; the next operation opens another.
+                *guard = None;
+                result = Err(backend(format!(
+                    "no answer from the database within {OPERATION_TIMEOUT:?}"
+                )));
+                break;
+            };
+            let outcome: Result<_, Fail> = outcome;
             match outcome {
                 Ok(v) => {
                     result = Ok(v);
