@@ -56,7 +56,19 @@ pub fn element<T: SioType>(name: &'static str, required: bool) -> ElementDesc {
         ty: T::type_desc(),
         required: required && T::when_missing().is_none(),
         description: None,
+        default: None,
     }
+}
+
+/// `value` as SimpleIO writes it in JSON, as JSON text: an element's default, for descriptions.
+pub fn default_json<T: SioType>(value: &T) -> Option<String> {
+    let mut buf = Vec::with_capacity(64);
+    let mut w = Writer::new(&mut buf, false);
+    w.begin_object("");
+    value.encode("v", &mut w);
+    w.end_object("");
+    let parsed: serde_json::Value = serde_json::from_slice(&buf).ok()?;
+    parsed.get("v").map(serde_json::Value::to_string)
 }
 
 /// Decodes a nested object from a JSON object or an XML element.
@@ -139,6 +151,11 @@ pub trait ElementOps<T: SioType> {
         field::<T>(fields, name, path, errors)
     }
 
+    /// See [`default_json`].
+    fn __sio_default(&self, default: impl FnOnce() -> T) -> Option<String> {
+        default_json::<T>(&default())
+    }
+
     /// See [`field_or`].
     fn __sio_field_or(
         &self,
@@ -169,6 +186,11 @@ pub trait NotElementOps<T> {
 
     /// Never runs.
     fn __sio_field(&self, _: &Fields<'_>, _: &str, _: &Path<'_>, _: &mut Errors) -> Option<T> {
+        unreachable!("a SimpleIO field of a type that is not an element type")
+    }
+
+    /// Never runs.
+    fn __sio_default(&self, _: impl FnOnce() -> T) -> Option<String> {
         unreachable!("a SimpleIO field of a type that is not an element type")
     }
 

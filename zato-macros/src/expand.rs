@@ -75,7 +75,18 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
             Some(doc) => quote!(::core::option::Option::Some(#doc)),
             None => quote!(::core::option::Option::None),
         };
-        quote!(#ops.__sio_element(#name, #required).with_description(#description))
+        let default = match &f.attrs.default {
+            None => quote!(::core::option::Option::None),
+            Some(None) => {
+                let ty = f.ty;
+                let default = quote_spanned!(ty.span()=> ::core::default::Default::default);
+                quote!(#ops.__sio_default(#default))
+            }
+            Some(Some(func)) => quote!(#ops.__sio_default(#func)),
+        };
+        quote!(#ops.__sio_element(#name, #required)
+            .with_description(#description)
+            .with_default(#default))
     });
 
     let decode = c.fields.iter().zip(&vars).map(|(f, var)| {

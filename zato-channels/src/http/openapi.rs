@@ -70,17 +70,30 @@ fn scalar_schema(name: &str) -> Value {
     }
 }
 
+/// An element's description and default, on its schema.
+fn annotate(schema: &mut Value, e: &ElementDesc) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(d) = e.description {
+        map.insert("description".into(), d.into());
+    }
+    if let Some(default) = e
+        .default
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+    {
+        map.insert("default".into(), default);
+    }
+}
+
 /// An object of `elements`; `required` lists those a caller must send.
 fn object_schema(elements: &[ElementDesc], with_required: bool) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for e in elements {
         let mut schema = type_schema(&e.ty, false);
-        if let Some(d) = e.description
-            && let Some(map) = schema.as_object_mut()
-        {
-            map.insert("description".into(), d.into());
-        }
+        annotate(&mut schema, e);
         properties.insert(e.name.to_owned(), schema);
         if e.required && with_required {
             required.push(e.name);
@@ -98,11 +111,7 @@ fn output_schema(elements: &[ElementDesc]) -> Value {
     let mut properties = Map::new();
     for e in elements {
         let mut schema = type_schema(&e.ty, !e.required);
-        if let Some(d) = e.description
-            && let Some(map) = schema.as_object_mut()
-        {
-            map.insert("description".into(), d.into());
-        }
+        annotate(&mut schema, e);
         properties.insert(e.name.to_owned(), schema);
     }
     let required: Vec<&str> = elements.iter().map(|e| e.name).collect();
@@ -216,8 +225,15 @@ pub fn openapi_document(
         // An element may come from the query string instead of the body: each is listed there,
         // optional.
         for e in info.input.iter().filter(|e| !path_params.contains(&e.name)) {
-            let mut p = json!({"name": e.name, "in": "query", "required": false,
-                               "schema": type_schema(&e.ty, false)});
+            let mut schema = type_schema(&e.ty, false);
+            if let Some(default) = e
+                .default
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            {
+                schema["default"] = default;
+            }
+            let mut p = json!({"name": e.name, "in": "query", "required": false, "schema": schema});
             if matches!(e.ty, TypeDesc::List(_)) {
                 p["style"] = "form".into();
                 p["explode"] = true.into();
@@ -291,4 +307,47 @@ pub fn openapi_document(
         doc["components"]["securitySchemes"] = Value::Object(schemes);
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element(name: &'static str, ty: TypeDesc, required: bool) -> ElementDesc {
+        ElementDesc {
+            name,
+            ty,
+            required,
+            description: None,
+            default: None,
+        }
+    }
+
+    #[test]
+    fn elements_carry_their_type_format_description_and_default() {
+        let attempts = element("attempts", TypeDesc::Scalar("unsigned integer"), false)
+            .with_description(Some("How many times"))
+            .with_default(Some("5".to_owned()));
+        let when = element("when", TypeDesc::Scalar("datetime"), true);
+        let tags = element(
+            "tags",
+            TypeDesc::List(Box::new(TypeDesc::Scalar("text"))),
+            true,
+        );
+        let schema = object_schema(&[attempts, when, tags], true);
+        assert_eq!(
+            schema["properties"]["attempts"],
+            json!({"type": "integer", "format": "int64", "minimum": 0,
+                   "description": "How many times", "default": 5})
+        );
+        assert_eq!(schema["properties"]["when"]["format"], "date-time");
+        assert_eq!(schema["properties"]["tags"]["items"]["type"], "string");
+        assert_eq!(schema["required"], json!(["when", "tags"]));
+        // In a reply, an optional element may be null.
+        let reply = output_schema(&[element("note", TypeDesc::Scalar("text"), false)]);
+        assert_eq!(
+            reply["properties"]["note"]["type"],
+            json!(["string", "null"])
+        );
+    }
 }

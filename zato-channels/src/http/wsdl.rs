@@ -55,6 +55,17 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     } else {
         ""
     };
+    // XML Schema takes a default on a simple type only, as text.
+    let default = match (&e.ty, e.default.as_deref()) {
+        (TypeDesc::Scalar(_), Some(json)) => {
+            match serde_json::from_str::<serde_json::Value>(json) {
+                Ok(serde_json::Value::String(text)) => format!(" default=\"{}\"", esc(&text)),
+                Ok(serde_json::Value::Null) | Err(_) => String::new(),
+                Ok(other) => format!(" default=\"{}\"", esc(&other.to_string())),
+            }
+        }
+        _ => String::new(),
+    };
     let doc = e.description.map(|d| {
         format!(
             "{pad}  <xsd:annotation><xsd:documentation>{}</xsd:documentation></xsd:annotation>\n",
@@ -82,7 +93,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             Some(d) => {
                 let _ = writeln!(
                     out,
-                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}>\n{d}{pad}</xsd:element>",
+                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}>\n{d}{pad}</xsd:element>",
                     esc(e.name),
                     xsd_type(name)
                 );
@@ -90,7 +101,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             None => {
                 let _ = writeln!(
                     out,
-                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}/>",
+                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}/>",
                     esc(e.name),
                     xsd_type(name)
                 );
@@ -187,4 +198,42 @@ pub fn wsdl_document(channel: &str, service: &ServiceInfo, location: &str) -> St
         b11 = binding("soap", ".Soap11"),
         b12 = binding("soap12", ".Soap12"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_lists_defaults_and_descriptions_become_xml_schema() {
+        let mut out = String::new();
+        let e = ElementDesc {
+            name: "attempts",
+            ty: TypeDesc::Scalar("integer"),
+            required: false,
+            description: Some("How many <times>"),
+            default: Some("5".to_owned()),
+        };
+        element(&mut out, &e, 0, false);
+        assert!(
+            out.contains(
+                r#"name="attempts" type="xsd:long" minOccurs="0" maxOccurs="1" default="5""#
+            ),
+            "{out}"
+        );
+        assert!(out.contains("How many &lt;times&gt;"), "{out}");
+        let mut out = String::new();
+        let list = ElementDesc {
+            name: "target",
+            ty: TypeDesc::List(Box::new(TypeDesc::Scalar("text"))),
+            required: true,
+            description: None,
+            default: None,
+        };
+        element(&mut out, &list, 0, false);
+        assert!(
+            out.contains(r#"type="xsd:string" minOccurs="0" maxOccurs="unbounded""#),
+            "{out}"
+        );
+    }
 }

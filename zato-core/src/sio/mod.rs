@@ -104,12 +104,21 @@ pub struct ElementDesc {
     /// What it is, from the field's doc comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<&'static str>,
+    /// The value it takes when not sent, as JSON text, for an element with a default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 impl ElementDesc {
     /// The same element with a description (a doc comment, as `#[derive(SimpleIo)]` passes it).
     pub fn with_description(mut self, description: Option<&'static str>) -> Self {
         self.description = description;
+        self
+    }
+
+    /// The same element with the value it takes when not sent, as JSON text.
+    pub fn with_default(mut self, default: Option<String>) -> Self {
+        self.default = default;
         self
     }
 }
