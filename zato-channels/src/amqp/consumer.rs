@@ -461,6 +461,50 @@ fn is_malformed(err: &ServiceError) -> bool {
     matches!(err.status().as_u16(), 400 | 413 | 415 | 422)
 }
 
+/// How a handled message was made safe before its ack.
+enum Settled {
+    /// Its service succeeded.
+    Acked,
+    /// A counted copy is on the queue.
+    Requeued,
+    /// It is with the dead letters.
+    DeadLettered,
+}
+
+/// Sends `answer` to the message's `reply_to`, if it has one, with its correlation id, the cid
+/// and the status. The request was handled: a reply that cannot be delivered (its queue gone)
+/// is logged, and the request is not handled again.
+async fn reply(
+    channel: &Channel,
+    config: &AmqpChannelConfig,
+    props: &BasicProperties,
+    cid: Cid,
+    answer: &zato_core::RawResponse,
+    limit: Duration,
+) {
+    let Some(reply_to) = props.reply_to() else {
+        return;
+    };
+    let mut reply = BasicProperties::default()
+        .with_content_type(ShortString::from(answer.content_type.as_ref()))
+        .with_headers(reply_headers(cid, answer.status.as_u16()));
+    if let Some(id) = props.correlation_id() {
+        reply = reply.with_correlation_id(id.clone());
+    }
+    let sent = publish_confirmed(
+        channel,
+        "",
+        reply_to.as_str(),
+        false,
+        &answer.body,
+        reply,
+        limit,
+    );
+    if let Err((_, why)) = sent.await {
+        tracing::warn!(%cid, channel = %config.name, reply_to = ?reply_to.as_str(), error = ?why, "amqp reply not sent");
+    }
+}
+
 /// Handles one message: invokes the service, replies when asked, and settles it.
 async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
     let stats = &worker.stats;
@@ -485,31 +529,8 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
     let props = &delivery.properties;
     let settled = match result {
         Ok(resp) => {
-            if let Some(reply_to) = props.reply_to() {
-                let reply = BasicProperties::default()
-                    .with_content_type(ShortString::from(resp.content_type.as_ref()))
-                    .with_headers(reply_headers(cid, resp.status.as_u16()));
-                let reply = match props.correlation_id() {
-                    Some(id) => reply.with_correlation_id(id.clone()),
-                    None => reply,
-                };
-                // The request was handled: a reply that cannot be delivered (its queue gone)
-                // is logged, and the request is not handled again.
-                if let Err((_, why)) = publish_confirmed(
-                    channel,
-                    "",
-                    reply_to.as_str(),
-                    false,
-                    &resp.body,
-                    reply,
-                    confirm_limit,
-                )
-                .await
-                {
-                    tracing::warn!(%cid, channel = %config.name, reply_to = ?reply_to.as_str(), error = ?why, "amqp reply not sent");
-                }
-            }
-            Ok("acked")
+            reply(channel, config, props, cid, &resp, confirm_limit).await;
+            Ok(Settled::Acked)
         }
         Err(err) => {
             let line = error_line(&err);
@@ -525,7 +546,7 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
                 );
                 publish_confirmed(channel, "", &config.queue, true, &body, copy, confirm_limit)
                     .await
-                    .map(|()| "requeued")
+                    .map(|()| Settled::Requeued)
                     .map_err(|(_, why)| why)
             } else {
                 tracing::warn!(%cid, channel = %config.name, status = err.status().as_u16(), error = ?line, "message dead-lettered");
@@ -549,30 +570,12 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
                     confirm_limit,
                 )
                 .await;
-                if dead.is_ok()
-                    && let Some(reply_to) = props.reply_to()
-                {
+                if dead.is_ok() {
                     // The caller of an RPC hears the failure.
                     let rendered = render_error(&err, reply_format, cid);
-                    let reply = BasicProperties::default()
-                        .with_content_type(ShortString::from(rendered.content_type.as_ref()))
-                        .with_headers(reply_headers(cid, rendered.status.as_u16()));
-                    let reply = match props.correlation_id() {
-                        Some(id) => reply.with_correlation_id(id.clone()),
-                        None => reply,
-                    };
-                    let _ = publish_confirmed(
-                        channel,
-                        "",
-                        reply_to.as_str(),
-                        false,
-                        &rendered.body,
-                        reply,
-                        confirm_limit,
-                    )
-                    .await;
+                    reply(channel, config, props, cid, &rendered, confirm_limit).await;
                 }
-                dead.map(|()| "dead_lettered").map_err(|(_, why)| why)
+                dead.map(|()| Settled::DeadLettered).map_err(|(_, why)| why)
             }
         }
     };
@@ -580,9 +583,9 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
         Ok(outcome) => match delivery.ack(BasicAckOptions::default()).await {
             Ok(_) => {
                 let counter = match outcome {
-                    "requeued" => &stats.requeued,
-                    "dead_lettered" => &stats.dead_lettered,
-                    _ => &stats.acked,
+                    Settled::Acked => &stats.acked,
+                    Settled::Requeued => &stats.requeued,
+                    Settled::DeadLettered => &stats.dead_lettered,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
