@@ -124,6 +124,8 @@ pub mod admin;
 pub mod amqp;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "swift-inbox")]
+pub mod swift_inbox;
 #[cfg(feature = "zmq")]
 mod zmq;
 

@@ -6,11 +6,16 @@
 //! its version (`LISTEN`/`NOTIFY`), each node applies what is new and records an acknowledgement
 //! per version, and a node also polls, so a missed notification, a lost connection or a restart
 //! always ends with the node caught up from the version it last applied.
+//!
+//! A node that joins also claims shared work through the cluster ([`PgClaims`]): a Swift inbox
+//! polled by every node hands each object to one node at a time.
 
+mod claims;
 mod crypto;
 mod node;
 mod store;
 
+pub use self::claims::PgClaims;
 pub use self::crypto::MIN_PASSPHRASE;
 pub use self::node::{
     ClusterNode, DEFAULT_ACK_WAIT, HEARTBEAT_INTERVAL, LIVE_WITHIN, NodeAck, POLL_INTERVAL,

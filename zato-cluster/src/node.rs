@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_postgres::AsyncMessage;
 use zato_core::config::{ChangeError, ConfigRuntime};
 
+use crate::claims::PgClaims;
 use crate::store::PgStore;
 
 /// How often a node checks the latest version on its own, besides notifications.
@@ -72,8 +73,9 @@ impl std::fmt::Debug for ClusterNode {
 }
 
 impl ClusterNode {
-    /// Joins: registers the node under `name` (serving on `addresses`), applies the store's
-    /// configuration, and from then on follows it.
+    /// Joins: registers the node under `name` (serving on `addresses`), sets the cluster's
+    /// [`PgClaims`] as the platform's claim store, applies the store's configuration, and from
+    /// then on follows it.
     ///
     /// # Errors
     ///
@@ -86,6 +88,10 @@ impl ClusterNode {
     ) -> Result<ClusterNode, ChangeError> {
         let name = name.into();
         store.protect(runtime.secret_field_names());
+        // Before the configuration is applied, so that no channel claims work elsewhere first.
+        runtime
+            .platform()
+            .set_claims(Arc::new(PgClaims::new(store.settings().clone())));
         store.register_node(&name, &addresses.into()).await?;
         let (stop, _) = watch::channel(false);
         let node = ClusterNode {

@@ -36,6 +36,7 @@
 
 pub mod channel;
 mod cid;
+pub mod claims;
 pub mod config;
 mod context;
 mod error;

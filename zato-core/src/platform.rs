@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::Cid;
 use crate::channel::{ChannelError, Channels};
+use crate::claims::ClaimStore;
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
@@ -36,6 +37,8 @@ struct Inner {
     /// One permit per background invocation running; all of them free means none runs.
     background: Arc<tokio::sync::Semaphore>,
     max_background: usize,
+    /// Where channels claim shared work, when the node has such a store (a cluster's).
+    claims: arc_swap::ArcSwapOption<Arc<dyn ClaimStore>>,
 }
 
 impl Default for Inner {
@@ -55,6 +58,7 @@ impl Inner {
             metrics: Metrics::default(),
             background: Arc::new(tokio::sync::Semaphore::new(max)),
             max_background: max,
+            claims: arc_swap::ArcSwapOption::empty(),
         }
     }
 }
@@ -105,6 +109,17 @@ impl Platform {
     /// collect.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Sets where channels claim shared work (a Swift inbox claims each object there): a node of
+    /// a cluster sets the cluster's store, so that its nodes never handle one object at once.
+    pub fn set_claims(&self, claims: Arc<dyn ClaimStore>) {
+        self.inner.claims.store(Some(Arc::new(claims)));
+    }
+
+    /// Where channels claim shared work, when [`set_claims`](Self::set_claims) said.
+    pub fn claims(&self) -> Option<Arc<dyn ClaimStore>> {
+        self.inner.claims.load().as_deref().cloned()
     }
 
     /// The channel adapters, and through them every channel of every kind.
