@@ -105,7 +105,10 @@
 //! | `http2` | no | HTTP/2 besides HTTP/1.1 on the same listener |
 //! | `swift` | yes | [`swift`]: OpenStack Swift outgoing connections |
 //! | `swift-local` | no | `swift::local`: a Swift-compatible endpoint for development and tests |
+//! | `swift-inbox` | yes | `channels::swift_inbox`: a Swift container polled for objects, each handed to a service once |
+//! | `amqp` | no | `channels::amqp`: AMQP 0-9-1 channels and outgoing connections, on lapin |
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
+//! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -118,7 +121,12 @@ pub use zato_core::{
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
 
-#[cfg(any(feature = "http", feature = "amqp", feature = "zmq"))]
+#[cfg(any(
+    feature = "http",
+    feature = "amqp",
+    feature = "zmq",
+    feature = "swift-inbox"
+))]
 pub use zato_channels as channels;
 
 /// A node's configuration as data: the config document, its kinds, the store and the runtime
@@ -128,8 +136,8 @@ pub mod config {
     pub use zato_core::config::*;
 
     /// A checker knowing every kind of this build: `services`, and with their features
-    /// `channels.http`, the security types, `outgoing.swift`, `outgoing.amqp`, `channels.amqp`,
-    /// `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
+    /// `channels.http`, the security types, `outgoing.swift`, `channels.swift_inbox`,
+    /// `outgoing.amqp`, `channels.amqp`, `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
     /// `zato config check` does.
     ///
     /// # Examples
@@ -150,6 +158,10 @@ pub mod config {
         }
         #[cfg(feature = "swift")]
         checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
+        #[cfg(feature = "swift-inbox")]
+        checker.add(std::sync::Arc::new(
+            zato_channels::swift_inbox::SwiftInboxKind::schema(),
+        ));
         #[cfg(feature = "amqp")]
         for schema in zato_channels::amqp::config_schemas() {
             checker.add(schema);

@@ -503,3 +503,64 @@ async fn an_html_error_page_from_swift_is_summarised_not_relayed() {
     );
     running.shutdown().await;
 }
+
+/// `ZATO_SWIFT_INBOX=invoices-in`: an invoice dropped into the inbox is dispatched to its
+/// targets as an HTTP call would store it, then archived; one without targets is set aside with
+/// the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_dispatches_dropped_invoices_and_sets_bad_ones_aside() {
+    use zato::swift::{PutOptions, SwiftOutgoing};
+
+    let (running, _base) = start(config().with_swift_inbox("invoices-in")).await;
+    let local = running.local.as_ref().expect("the local endpoint");
+    let conn = running
+        .platform
+        .outgoing()
+        .swift(app::CONNECTION)
+        .expect("the connection");
+    let client = conn.client().await.expect("a client");
+    client
+        .create_container("invoices-in", &zato::swift::Metadata::new())
+        .await
+        .expect("the inbox");
+    let good = r#"{"id":"500","target":["CRM","Billing"]}"#;
+    let bad = r#"{"id":"501","target":[]}"#;
+    // Decoded as JSON whatever the content type says.
+    let opts = PutOptions::default().content_type("application/octet-stream");
+    client
+        .put_object("invoices-in", "500.json", good, &opts)
+        .await
+        .expect("dropped");
+    client
+        .put_object("invoices-in", "501.json", bad, &opts)
+        .await
+        .expect("dropped");
+    drop(client);
+    // Polled every 5 s at most.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline
+        && (local.object(app::INBOX_ARCHIVE, "500.json").is_none()
+            || local.object(app::INBOX_ERRORS, "501.json").is_none())
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        local.object(app::INBOX_ARCHIVE, "500.json").as_deref(),
+        Some(good.as_bytes())
+    );
+    for target in ["CRM", "Billing"] {
+        let stored = local.object(target, app::OBJECT).expect("stored");
+        assert_eq!(&stored[..], good.as_bytes(), "{target}");
+    }
+    assert!(local.object_names("invoices-in").is_empty());
+    let client = conn.client().await.expect("a client");
+    let info = client
+        .head_object(app::INBOX_ERRORS, "501.json")
+        .await
+        .expect("set aside");
+    let error = &info.metadata["zato-error"];
+    assert!(error.contains("target"), "{error}");
+    assert_eq!(info.metadata["zato-status"], "400");
+    drop(client);
+    running.shutdown().await;
+}

@@ -304,6 +304,39 @@ impl AppConfig {
     }
 }
 
+/// The Swift inbox channel [`AppConfig::with_swift_inbox`] adds.
+pub const INBOX_CHANNEL: &str = "invoices.inbox";
+/// Where the inbox channel moves the invoices it dispatched.
+pub const INBOX_ARCHIVE: &str = "invoices-archive";
+/// Where the inbox channel moves the invoices it could not dispatch, with the error.
+pub const INBOX_ERRORS: &str = "invoices-error";
+
+impl AppConfig {
+    /// The same configuration, polling the container `inbox` through the Swift connection
+    /// [`CONNECTION`] every 5 s at most: each object is an invoice JSON naming its own targets,
+    /// `{"id":"300","target":["CRM"]}`, decoded as JSON whatever its content type, and
+    /// dispatched as an HTTP call would be. Dispatched objects go to [`INBOX_ARCHIVE`], failed
+    /// ones to [`INBOX_ERRORS`]; the containers are created when missing.
+    pub fn with_swift_inbox(mut self, inbox: &str) -> AppConfig {
+        self.document
+            .channels
+            .entry("swift_inbox".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": INBOX_CHANNEL,
+                "connection": CONNECTION,
+                "container": inbox,
+                "service": "invoice.dispatcher",
+                "poll_interval": 5.0,
+                "data_format": "json",
+                "archive_container": INBOX_ARCHIVE,
+                "error_container": INBOX_ERRORS,
+                "create_containers": true,
+            }));
+        self
+    }
+}
+
 /// A running InvoiceDispatcher.
 #[derive(Debug)]
 pub struct Running {
@@ -504,6 +537,9 @@ pub async fn start_node(
     };
     #[cfg(feature = "zmq")]
     let zmq = zmq_channels(&platform, &runtime)?;
+    // Swift inbox channels, from the file or live: containers polled for invoices.
+    let inbox = zato::channels::swift_inbox::SwiftInboxAdapter::attach(&platform)?;
+    runtime.register(inbox.config_kind());
     let seeded =
         if seeds {
             match runtime
@@ -545,12 +581,13 @@ pub async fn start_node(
         }
         _ => None,
     };
-    // Channels start in the order AMQP, ZeroMQ, then HTTP: an open HTTP port means every
-    // channel is consuming.
+    // Channels start in the order AMQP, ZeroMQ, Swift inbox, then HTTP: an open HTTP port
+    // means every channel is consuming.
     #[cfg(feature = "amqp")]
     zato::channels::ChannelAdapter::start(&amqp).await?;
     #[cfg(feature = "zmq")]
     zato::channels::ChannelAdapter::start(&zmq).await?;
+    zato::channels::ChannelAdapter::start(&inbox).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {

@@ -26,6 +26,11 @@
 //! `ZATO_NODE_NAME` (default: host name and port): the first node of an empty database seeds it
 //! from its config; later ones take the database's configuration.
 //!
+//! Given `ZATO_SWIFT_INBOX` (`invoices-in`), it also polls that container every 5 s: each
+//! object is an invoice naming its own targets, dispatched as an HTTP call would be, then moved
+//! to `invoices-archive` (or, when it fails, to `invoices-error` with the error in its
+//! metadata). The containers are created when missing.
+//!
 //! With `ZATO_ADMIN_TOKEN` set, the admin API listens on `ZATO_ADMIN_ADDR` (default
 //! `127.0.0.1:11224`), and the `zato` CLI changes the configuration while requests flow.
 
@@ -70,6 +75,9 @@ fn load_config() -> Result<AppConfig, Box<dyn Error + Send + Sync>> {
     if let Some(version) = env("ZATO_SWIFT_AUTH_VERSION") {
         config.swift.auth_version = serde_json::from_value(serde_json::Value::String(version))
             .map_err(|e| format!("ZATO_SWIFT_AUTH_VERSION: {e}"))?;
+    }
+    if let Some(inbox) = env("ZATO_SWIFT_INBOX") {
+        config = config.with_swift_inbox(inbox.trim());
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
         config = zmq_pull(config, &address)?;

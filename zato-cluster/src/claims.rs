@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
 use zato_core::claims::{ClaimError, ClaimItem, ClaimStore};
 
 use crate::store::{PgSettings, connect};
@@ -55,7 +55,7 @@ RETURNING attempts
 "#;
 
 const RENEW: &str = "UPDATE claims SET expires = now() + make_interval(secs => $4), updated = now() \
-     WHERE scope = $1 AND key = $2 AND holder = $3 AND NOT done";
+     WHERE scope = $1 AND key = $2 AND holder = $3 AND NOT done RETURNING 1";
 
 const RELEASE: &str = "UPDATE claims SET holder = NULL, expires = now() + make_interval(secs => $4), \
      attempts = CASE WHEN $5 THEN attempts ELSE greatest(attempts - 1, 0) END, updated = now() \
@@ -72,6 +72,8 @@ const FINISH: &str = "UPDATE claims SET holder = NULL, done = true, \
 /// - A claim counts its attempt in the row, so the count survives restarts of every node.
 /// - A done item keeps its row for an hour, marked done with its version, so a listing that
 ///   still shows a deleted object does not get it handled twice.
+/// - Its statements commit without waiting for the disk (`synchronous_commit = off`): a
+///   database crash may forget the last claims, so an object may be handled twice then.
 /// - Rows of done items are removed after that hour, rows of items let go and never claimed
 ///   again after a week ([`prune`](ClaimStore::prune)).
 ///
@@ -79,7 +81,16 @@ const FINISH: &str = "UPDATE claims SET holder = NULL, done = true, \
 /// ([`ClusterNode::join`](crate::ClusterNode::join)); it may be built on its own, too.
 pub struct PgClaims {
     settings: PgSettings,
-    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    client: tokio::sync::Mutex<Option<Arc<Conn>>>,
+}
+
+/// A connection with the claim statements prepared on it.
+struct Conn {
+    client: Client,
+    claim: Statement,
+    renew: Statement,
+    release: Statement,
+    finish: Statement,
 }
 
 impl fmt::Debug for PgClaims {
@@ -104,42 +115,56 @@ impl PgClaims {
         }
     }
 
-    /// The open connection, opened (and the table created) when there is none.
-    async fn client(&self) -> Result<Arc<Client>, ClaimError> {
+    /// The open connection, opened (the table created and the statements prepared) when there
+    /// is none.
+    async fn conn(&self) -> Result<Arc<Conn>, ClaimError> {
         let mut guard = self.client.lock().await;
-        if let Some(client) = guard.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
+        if let Some(conn) = guard.as_ref().filter(|c| !c.client.is_closed()) {
+            return Ok(conn.clone());
         }
         *guard = None;
+        let db =
+            |e: tokio_postgres::Error| ClaimError(format!("the cluster database: {}", message(&e)));
         let client = connect(&self.settings)
             .await
             .map_err(|e| ClaimError(format!("the cluster database: {e}")))?;
+        // A claim is a lease, not a record to keep: its commit does not wait for the disk.
+        // A database crash may forget the last claims committed, which only lets an object
+        // be claimed again (handled twice at worst, never lost).
         client
-            .batch_execute(SETUP)
+            .batch_execute(&format!("SET synchronous_commit = off; {SETUP}"))
             .await
-            .map_err(|e| ClaimError(format!("the cluster database: {e}")))?;
-        let client = Arc::new(client);
-        *guard = Some(client.clone());
-        Ok(client)
+            .map_err(db)?;
+        let conn = Arc::new(Conn {
+            claim: client.prepare(CLAIM).await.map_err(db)?,
+            renew: client.prepare(RENEW).await.map_err(db)?,
+            release: client.prepare(RELEASE).await.map_err(db)?,
+            finish: client.prepare(FINISH).await.map_err(db)?,
+            client,
+        });
+        *guard = Some(conn.clone());
+        Ok(conn)
     }
 
-    /// Runs one statement, bounded in time; a connection that failed is replaced next time.
+    /// Runs one prepared statement, bounded in time; a connection that failed is replaced
+    /// next time.
     async fn run(
         &self,
-        sql: &str,
+        statement: fn(&Conn) -> &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, ClaimError> {
-        let client = self.client().await?;
-        match tokio::time::timeout(OPERATION_TIMEOUT, client.query(sql, params)).await {
+        let conn = self.conn().await?;
+        let query = conn.client.query(statement(&conn), params);
+        match tokio::time::timeout(OPERATION_TIMEOUT, query).await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(e)) => {
-                if e.is_closed() || client.is_closed() {
-                    self.forget(&client).await;
+                if e.is_closed() || conn.client.is_closed() {
+                    self.forget(&conn).await;
                 }
                 Err(ClaimError(format!("the cluster database: {}", message(&e))))
             }
             Err(_) => {
-                self.forget(&client).await;
+                self.forget(&conn).await;
                 Err(ClaimError(format!(
                     "the cluster database did not answer within {OPERATION_TIMEOUT:?}"
                 )))
@@ -147,7 +172,7 @@ impl PgClaims {
         }
     }
 
-    async fn forget(&self, failed: &Arc<Client>) {
+    async fn forget(&self, failed: &Arc<Conn>) {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
             *guard = None;
@@ -177,7 +202,7 @@ impl ClaimStore for PgClaims {
         let lease = seconds(lease);
         let rows = self
             .run(
-                CLAIM,
+                |c| &c.claim,
                 &[&item.scope, &item.key, &item.version, &holder, &lease],
             )
             .await?;
@@ -193,15 +218,10 @@ impl ClaimStore for PgClaims {
         lease: Duration,
     ) -> Result<bool, ClaimError> {
         let lease = seconds(lease);
-        let client = self.client().await?;
-        let changed = tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            client.execute(RENEW, &[&item.scope, &item.key, &holder, &lease]),
-        )
-        .await
-        .map_err(|_| ClaimError("the cluster database did not answer".to_owned()))?
-        .map_err(|e| ClaimError(format!("the cluster database: {}", message(&e))))?;
-        Ok(changed == 1)
+        let rows = self
+            .run(|c| &c.renew, &[&item.scope, &item.key, &holder, &lease])
+            .await?;
+        Ok(rows.len() == 1)
     }
 
     async fn release(
@@ -213,7 +233,7 @@ impl ClaimStore for PgClaims {
     ) -> Result<(), ClaimError> {
         let after = seconds(retry_after);
         self.run(
-            RELEASE,
+            |c| &c.release,
             &[&item.scope, &item.key, &holder, &after, &counted],
         )
         .await
@@ -221,9 +241,12 @@ impl ClaimStore for PgClaims {
     }
 
     async fn finish(&self, item: &ClaimItem<'_>, holder: &str) -> Result<(), ClaimError> {
-        self.run(FINISH, &[&item.scope, &item.key, &holder, &DONE_KEPT_SECS])
-            .await
-            .map(drop)
+        self.run(
+            |c| &c.finish,
+            &[&item.scope, &item.key, &holder, &DONE_KEPT_SECS],
+        )
+        .await
+        .map(drop)
     }
 
     async fn prune(&self, scope: &str) -> Result<(), ClaimError> {
@@ -231,6 +254,11 @@ impl ClaimStore for PgClaims {
             "DELETE FROM claims WHERE scope = $1 AND \
              ((done AND expires < now()) OR updated < now() - interval '{STALE_AFTER}')"
         );
-        self.run(&sql, &[&scope]).await.map(drop)
+        let conn = self.conn().await?;
+        tokio::time::timeout(OPERATION_TIMEOUT, conn.client.execute(&sql, &[&scope]))
+            .await
+            .map_err(|_| ClaimError("the cluster database did not answer".to_owned()))?
+            .map_err(|e| ClaimError(format!("the cluster database: {}", message(&e))))
+            .map(drop)
     }
 }

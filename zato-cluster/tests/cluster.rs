@@ -364,3 +364,70 @@ async fn two_concurrent_writes_with_the_same_if_match_one_wins() {
     n2.cluster.leave();
     db.drop().await;
 }
+
+#[tokio::test]
+async fn joined_nodes_claim_work_through_the_cluster_database_one_at_a_time() {
+    use zato_core::claims::ClaimItem;
+
+    let Some(db) = TestDb::new("claims").await else {
+        return;
+    };
+    let a = node(&db, "a").await;
+    let b = node(&db, "b").await;
+    let claims_a = a.runtime.platform().claims().unwrap();
+    let claims_b = b.runtime.platform().claims().unwrap();
+    assert_eq!(claims_a.kind(), "postgresql");
+    let v1 = ClaimItem {
+        scope: "inbox",
+        key: "1.json",
+        version: "etag1/t1",
+    };
+    let lease = Duration::from_secs(30);
+    assert_eq!(claims_a.claim(&v1, "a", lease).await.unwrap(), Some(1));
+    assert_eq!(claims_b.claim(&v1, "b", lease).await.unwrap(), None);
+    assert!(claims_a.renew(&v1, "a", lease).await.unwrap());
+    assert!(!claims_b.renew(&v1, "b", lease).await.unwrap());
+    // Let go after a failure: taken by the other node as the second attempt.
+    claims_a
+        .release(&v1, "a", Duration::ZERO, true)
+        .await
+        .unwrap();
+    assert_eq!(claims_b.claim(&v1, "b", lease).await.unwrap(), Some(2));
+    // A failure of storage takes its attempt back.
+    claims_b
+        .release(&v1, "b", Duration::ZERO, false)
+        .await
+        .unwrap();
+    assert_eq!(claims_a.claim(&v1, "a", lease).await.unwrap(), Some(2));
+    assert!(!claims_b.renew(&v1, "b", lease).await.unwrap());
+    // Done: that version is not claimed again, a new version of the same object is.
+    claims_a.finish(&v1, "a").await.unwrap();
+    assert_eq!(claims_b.claim(&v1, "b", lease).await.unwrap(), None);
+    let v2 = ClaimItem {
+        version: "etag2/t2",
+        ..v1
+    };
+    assert_eq!(claims_b.claim(&v2, "b", lease).await.unwrap(), Some(1));
+    // A lease that ran out is taken over, counting the attempt.
+    let short = ClaimItem {
+        key: "2.json",
+        ..v1
+    };
+    assert_eq!(
+        claims_a
+            .claim(&short, "a", Duration::from_millis(200))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(claims_b.claim(&short, "b", lease).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(claims_b.claim(&short, "b", lease).await.unwrap(), Some(2));
+    let rows = db
+        .sql("SELECT count(*) FROM zato.claims WHERE scope = 'inbox'")
+        .await;
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+    a.cluster.leave();
+    b.cluster.leave();
+    db.drop().await;
+}

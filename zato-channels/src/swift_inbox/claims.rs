@@ -4,13 +4,21 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use zato_core::claims::{ClaimError, ClaimItem, ClaimStore};
-use zato_swift::{PutOptions, SwiftConnection, SwiftError, SwiftErrorKind};
+use zato_swift::{
+    ListOptions, ObjectEntry, PutOptions, SwiftConnection, SwiftError, SwiftErrorKind,
+};
 
 /// How long a node that took over a run-out claim waits before reading it back, so that a
 /// node writing at the same moment is seen.
 const SETTLE: Duration = Duration::from_millis(250);
+
+/// A claim object not written for this long is pruned.
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// The most claim objects one prune deletes.
+const MAX_PRUNED: usize = 1000;
 
 /// One claim, the body of its claim object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +61,9 @@ fn failed(e: &SwiftError) -> ClaimError {
 ///   of the lease;
 /// - the claim object is deleted once its item is done, so a listing that still shows a deleted
 ///   object lets it be claimed again; the object is then found gone and not handled.
+///
+/// Claim objects no one wrote for a week (their objects were removed from the inbox by hand)
+/// are deleted by [`prune`](ClaimStore::prune).
 ///
 /// In each of these windows an object may be handled twice; none loses one. A node of a cluster
 /// claims in PostgreSQL instead, which is exact.
@@ -180,8 +191,45 @@ impl ClaimStore for SwiftClaims {
         if self.held(item.key, holder).await?.is_none() {
             return Ok(());
         }
+        self.delete(item.key).await
+    }
+
+    /// Deletes the claims no one wrote for a week: a live claim is renewed, a claim let go is
+    /// claimed again within minutes while its object is there, so these are claims of objects
+    /// that were removed from the inbox by hand.
+    async fn prune(&self, _scope: &str) -> Result<(), ClaimError> {
+        let cutoff = chrono::Utc::now().naive_utc() - STALE_AFTER;
+        let mut stale = Vec::new();
+        {
+            let client = self.conn.client().await.map_err(|e| failed(&e))?;
+            let mut listing =
+                std::pin::pin!(client.objects(&self.container, ListOptions::default()));
+            while let Some(entry) = listing.next().await {
+                let entry = entry.map_err(|e| failed(&e))?;
+                let ObjectEntry::Object(o) = entry else {
+                    continue;
+                };
+                let written =
+                    chrono::NaiveDateTime::parse_from_str(&o.last_modified, "%Y-%m-%dT%H:%M:%S%.f");
+                if written.is_ok_and(|w| w < cutoff) {
+                    stale.push(o.name);
+                }
+                if stale.len() >= MAX_PRUNED {
+                    break;
+                }
+            }
+        }
+        for name in stale {
+            self.delete(&name).await?;
+        }
+        Ok(())
+    }
+}
+
+impl SwiftClaims {
+    async fn delete(&self, key: &str) -> Result<(), ClaimError> {
         let client = self.conn.client().await.map_err(|e| failed(&e))?;
-        match client.delete_object(&self.container, item.key).await {
+        match client.delete_object(&self.container, key).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(failed(&e)),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use zato_core::claims::{ClaimItem, ClaimStore};
@@ -281,25 +282,42 @@ async fn poll(
         };
         let full = page.len() >= config.batch_size as usize;
         let last = page.last().map(|e| e.name().to_owned());
-        for entry in page {
-            let ObjectEntry::Object(object) = entry else {
-                continue;
-            };
-            if worker.in_flight().contains(&object.name) {
-                continue;
+        let candidates = page.into_iter().filter_map(|entry| match entry {
+            ObjectEntry::Object(o) if !worker.in_flight().contains(&o.name) => Some(o),
+            _ => None,
+        });
+        // Up to `concurrency` claims at once, each holding a permit first, so that what is
+        // claimed can be handled at once. Once a permit is held its claim runs to its end:
+        // stopping only drops the claims still waiting for a permit.
+        let waiting = stop.clone();
+        let attempts = candidates.map(|object| {
+            let mut stop = waiting.clone();
+            let claims = &claims;
+            async move {
+                let permit = tokio::select! {
+                    permit = permits.clone().acquire_owned() => permit.ok()?,
+                    () = stopped(&mut stop) => return None,
+                };
+                let version = format!("{}/{}", object.hash, object.last_modified);
+                let item = ClaimItem {
+                    scope: &config.container,
+                    key: &object.name,
+                    version: &version,
+                };
+                let won = claims
+                    .claim(&item, &worker.holder, config.lease_duration())
+                    .await;
+                Some((object, version, permit, won))
             }
-            let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => permit.map_err(|e| e.to_string())?,
-                () = stopped(stop) => return Ok(claimed),
+        });
+        let mut attempts =
+            std::pin::pin!(stream::iter(attempts).buffer_unordered(config.concurrency as usize));
+        let mut failure = None;
+        while let Some(attempt) = attempts.next().await {
+            let Some((object, version, permit, won)) = attempt else {
+                continue;
             };
-            let version = format!("{}/{}", object.hash, object.last_modified);
-            let item = ClaimItem {
-                scope: &config.container,
-                key: &object.name,
-                version: &version,
-            };
-            let lease = config.lease_duration();
-            match claims.claim(&item, &worker.holder, lease).await {
+            match won {
                 Ok(Some(attempt)) => {
                     add(&worker.stats.claimed);
                     claimed += 1;
@@ -316,8 +334,17 @@ async fn poll(
                     while tasks.try_join_next().is_some() {}
                 }
                 Ok(None) => add(&worker.stats.contended),
-                Err(e) => return Err(format!("claims ({}): {e}", claims.kind())),
+                Err(e) => {
+                    failure.get_or_insert_with(|| format!("claims ({}): {e}", claims.kind()));
+                }
             }
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        drop(attempts);
+        if *stop.borrow() {
+            return Ok(claimed);
         }
         match last {
             Some(last) if full => opts.marker = Some(last),
