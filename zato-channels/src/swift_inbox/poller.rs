@@ -342,7 +342,6 @@ async fn poll(
         if let Some(failure) = failure {
             return Err(failure);
         }
-        drop(attempts);
         if *stop.borrow() {
             return Ok(claimed);
         }
