@@ -143,6 +143,19 @@ async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// The channel's counters once `done` holds for them (an object is counted after it was moved).
+async fn stats_when(
+    adapter: &SwiftInboxAdapter,
+    name: &str,
+    done: impl Fn(&zato_channels::swift_inbox::SwiftInboxStats) -> bool,
+) -> zato_channels::swift_inbox::SwiftInboxStats {
+    eventually(Duration::from_secs(10), || {
+        done(&adapter.stats(name).unwrap())
+    })
+    .await;
+    adapter.stats(name).unwrap()
+}
+
 fn swift_config(local: &LocalSwift) -> SwiftConfig {
     let mut config = SwiftConfig::v1("swift", local.auth_url(), local.user(), local.key());
     config.pool_size = 32;
@@ -232,7 +245,12 @@ async fn a_thousand_objects_over_many_listing_pages_are_each_handled_once() {
     })
     .await;
     assert!(all, "archived: {}", local.object_names("t1-archive").len());
-    assert!(local.object_names("t1-in").is_empty());
+    assert!(
+        eventually(Duration::from_secs(10), || local
+            .object_names("t1-in")
+            .is_empty())
+        .await
+    );
     let got = seen_with_prefix("t1-");
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
     for s in &got {
@@ -250,7 +268,7 @@ async fn a_thousand_objects_over_many_listing_pages_are_each_handled_once() {
             .is_empty())
         .await
     );
-    let stats = adapter.stats("t1").unwrap();
+    let stats = stats_when(&adapter, "t1", |s| s.succeeded == 1000).await;
     assert_eq!(stats.succeeded, 1000);
     assert_eq!(stats.failed + stats.malformed + stats.retried, 0);
     platform.shutdown().await;
@@ -290,7 +308,12 @@ async fn success_archives_the_object_with_its_cid_or_deletes_it() {
             .is_some())
         .await
     );
-    assert!(local.object("t2-in", "2026/a.json").is_none());
+    assert!(
+        eventually(Duration::from_secs(10), || local
+            .object("t2-in", "2026/a.json")
+            .is_none())
+        .await
+    );
     assert_eq!(
         local.object("t2-archive", "2026/a.json").unwrap(),
         body.as_bytes()
@@ -349,7 +372,7 @@ async fn a_transient_failure_is_retried_and_then_succeeds() {
     );
     let attempts: Vec<u32> = seen("t3-x").iter().map(|s| s.attempt).collect();
     assert_eq!(attempts, [1, 2, 3]);
-    let stats = adapter.stats("t3").unwrap();
+    let stats = stats_when(&adapter, "t3", |s| s.succeeded == 1).await;
     assert_eq!((stats.retried, stats.succeeded, stats.failed), (2, 1, 0));
     assert!(local.object_names("t3-in-error").is_empty());
     platform.shutdown().await;
@@ -378,7 +401,12 @@ async fn a_permanent_failure_goes_to_the_error_container_with_its_error() {
         .await
     );
     assert_eq!(seen("t4-x").len(), 3);
-    assert!(local.object_names("t4-in").is_empty());
+    assert!(
+        eventually(Duration::from_secs(10), || local
+            .object_names("t4-in")
+            .is_empty())
+        .await
+    );
     assert!(local.object_names("t4-archive").is_empty());
     let info = client(&swift)
         .await
@@ -395,7 +423,7 @@ async fn a_permanent_failure_goes_to_the_error_container_with_its_error() {
     assert_eq!(info.metadata["zato-attempts"], "3");
     assert_eq!(info.metadata["zato-status"], "500");
     assert_eq!(info.metadata["zato-cid"], seen("t4-x")[2].cid.to_string());
-    let stats = adapter.stats("t4").unwrap();
+    let stats = stats_when(&adapter, "t4", |s| s.failed == 1).await;
     assert_eq!((stats.retried, stats.failed), (2, 1));
     platform.shutdown().await;
     local.shutdown().await;
@@ -446,7 +474,7 @@ async fn malformed_objects_go_to_the_error_container_at_once() {
     let m = why("big.json").await;
     assert_eq!(m["zato-status"], "413");
     assert!(m[ERROR_META].contains("max_bytes"), "{m:?}");
-    let stats = adapter.stats("t5").unwrap();
+    let stats = stats_when(&adapter, "t5", |s| s.malformed == 3).await;
     assert_eq!((stats.malformed, stats.retried), (3, 0));
     platform.shutdown().await;
     local.shutdown().await;
@@ -503,7 +531,12 @@ async fn two_nodes(
     })
     .await;
     assert!(all, "archived {}", local.object_names(&archive).len());
-    assert!(local.object_names(&inbox).is_empty());
+    assert!(
+        eventually(Duration::from_secs(10), || local
+            .object_names(&inbox)
+            .is_empty())
+        .await
+    );
     let per_node = [0, 1].map(|i| {
         seen_with_prefix(&format!("{tag}-"))
             .iter()
@@ -817,11 +850,21 @@ async fn live_edits_deactivate_reactivate_reroute_and_delete_the_channel() {
     assert!(err.to_string().contains("error_container"), "{err}");
     assert!(adapter.stats("live").unwrap().polling);
 
-    let metrics = platform.metrics().render();
     assert!(
-        metrics.contains(r#"swift_inbox_objects_total{channel="live",outcome="succeeded"} 2"#),
-        "{metrics}"
+        eventually(Duration::from_secs(10), || adapter
+            .stats("live")
+            .unwrap()
+            .succeeded
+            == 2)
+        .await
     );
+    let metrics = platform.metrics().render();
+    for line in [
+        r#"swift_inbox_objects_total{channel="live",outcome="succeeded"} 2"#,
+        r#"zato_channel_requests_total{kind="swift_inbox",channel="live",status="200"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     runtime.delete(&key, None, "test").await.unwrap();
     assert!(adapter.channel("live").is_none());
     assert!(platform.channels().list().iter().all(|c| c.name != "live"));

@@ -10,6 +10,7 @@ use futures_util::{StreamExt, stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use zato_core::claims::{ClaimItem, ClaimStore};
+use zato_core::metrics::ChannelMeter;
 use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, Platform, RawRequest, ServiceError};
 use zato_swift::{
     ListOptions, Metadata, ObjectEntry, ObjectSummary, SwiftConnection, SwiftError, SwiftOutgoing,
@@ -67,6 +68,8 @@ pub(crate) struct Worker {
     infos: Vec<(DataFormat, Arc<ChannelInfo>)>,
     /// The names of the objects being handled here, so one poll does not claim them again.
     in_flight: Mutex<HashSet<String>>,
+    /// Requests (objects handed to the service) by status, and their durations.
+    meter: ChannelMeter,
 }
 
 impl Worker {
@@ -93,6 +96,9 @@ impl Worker {
             std::process::id(),
             rand::random::<u64>()
         );
+        let meter = platform
+            .metrics()
+            .channel(ChannelKind::SwiftInbox, &config.name);
         Worker {
             config,
             platform,
@@ -100,6 +106,7 @@ impl Worker {
             holder,
             infos,
             in_flight: Mutex::new(HashSet::new()),
+            meter,
         }
     }
 
@@ -476,6 +483,7 @@ impl Job {
                 "the object has {} bytes, more than max_bytes ({})",
                 self.object.bytes, config.max_bytes
             );
+            self.worker.meter.record(413, Duration::ZERO);
             return self.set_aside(cid, &error, Some(413), true).await;
         }
         let object = {
@@ -495,6 +503,7 @@ impl Job {
                 "no data format for the content type {:?}",
                 content_type.unwrap_or("")
             );
+            self.worker.meter.record(415, Duration::ZERO);
             return self.set_aside(cid, &error, Some(415), true).await;
         };
         let mut params = vec![
@@ -531,11 +540,16 @@ impl Job {
             raw = raw.with_content_type(ct);
         }
         let limit = config.timeout_duration();
+        let started = Instant::now();
         let invoke = self.worker.platform.invoke_raw(&config.service, raw);
         let result = match tokio::time::timeout(limit, invoke).await {
             Ok(invocation) => invocation.result,
             Err(_) => Err(ServiceError::Timeout(limit)),
         };
+        let status = result
+            .as_ref()
+            .map_or_else(|e| e.status().as_u16(), |_| 200);
+        self.worker.meter.record(status, started.elapsed());
         match result {
             Ok(_) => self.succeed(cid).await,
             Err(err) => {
