@@ -42,6 +42,7 @@ pub struct Context {
     platform: Platform,
     cid: Cid,
     service: Option<&'static str>,
+    parent: Option<Cid>,
 }
 
 impl Context {
@@ -50,7 +51,24 @@ impl Context {
             platform,
             cid,
             service,
+            parent: None,
         }
+    }
+
+    /// A context for work this call starts in the background, under `cid`.
+    pub(crate) fn child(&self, cid: Cid) -> Self {
+        Context {
+            platform: self.platform.clone(),
+            cid,
+            service: self.service,
+            parent: Some(self.cid),
+        }
+    }
+
+    /// For work started in the background by a pattern (fan-out, invoke-retry), the cid of the
+    /// call that started it.
+    pub fn parent(&self) -> Option<Cid> {
+        self.parent
     }
 
     /// The correlation id of the request being handled. A service invoked from another runs

@@ -43,6 +43,7 @@ mod error;
 mod message;
 pub mod metrics;
 mod outgoing;
+pub mod patterns;
 mod platform;
 mod registry;
 mod render;
