@@ -143,18 +143,22 @@ pub enum ChannelKind {
     ZeroMq,
     /// A Swift container polled for new objects.
     SwiftInbox,
+    /// A scheduled job.
+    Scheduler,
     /// Another service, through [`Context::invoke`](crate::Context::invoke).
     Internal,
 }
 
 impl ChannelKind {
-    /// The kind's name in configuration: `http`, `amqp`, `zmq`, `swift_inbox`, `internal`.
+    /// The kind's name in configuration: `http`, `amqp`, `zmq`, `swift_inbox`, `scheduler`,
+    /// `internal`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Http => "http",
             ChannelKind::Amqp => "amqp",
             ChannelKind::ZeroMq => "zmq",
             ChannelKind::SwiftInbox => "swift_inbox",
+            ChannelKind::Scheduler => "scheduler",
             ChannelKind::Internal => "internal",
         }
     }

@@ -607,6 +607,23 @@ impl ConfigRuntime {
         Ok(kind.ping(&key.name).await)
     }
 
+    /// Runs the object `key` names now (a scheduled job), through its kind.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::NotFound`] when there is no such object; the run's own refusal is the
+    /// inner `Err`.
+    pub async fn run(&self, key: &ObjectKey) -> Result<Result<String, String>, ChangeError> {
+        let snapshot = self.snapshot().await?;
+        let Some(stored) = snapshot.objects.get(key) else {
+            return Err(ChangeError::NotFound(key.clone()));
+        };
+        let Some(kind) = self.kind_of(key, &stored.value) else {
+            return Err(ChangeError::NotFound(key.clone()));
+        };
+        Ok(kind.run(&key.name).await)
+    }
+
     /// Applies the change from `current` to `next` and commits it. Must be called holding the
     /// write lock.
     async fn commit(

@@ -87,6 +87,15 @@ pub trait ObjectKind: ObjectSchema {
     async fn ping(&self, _name: &str) -> Result<String, String> {
         Err(format!("a {} cannot be pinged", self.kind()))
     }
+
+    /// Runs the object `name` now, for kinds that run (a scheduled job), and says what started.
+    ///
+    /// # Errors
+    ///
+    /// Why it could not be run, in one line; by default, that this kind does not run.
+    async fn run(&self, _name: &str) -> Result<String, String> {
+        Err(format!("a {} cannot be run", self.kind()))
+    }
 }
 
 /// Parses `object` as `T` and writes it back: the normal form of a kind whose schema is a serde
