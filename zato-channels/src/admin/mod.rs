@@ -20,6 +20,7 @@
 //! secret.
 
 mod api;
+mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -81,6 +82,7 @@ pub struct AdminServer {
 struct Inner {
     runtime: ConfigRuntime,
     token: Secret<String>,
+    sessions: web::Sessions,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     stopped: watch::Sender<bool>,
@@ -124,6 +126,7 @@ impl AdminServer {
         let inner = Arc::new(Inner {
             runtime,
             token,
+            sessions: web::Sessions::default(),
             local_addr,
             stop,
             stopped,
