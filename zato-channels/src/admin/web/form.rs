@@ -239,6 +239,12 @@ pub(crate) fn template(schema: &dyn ObjectSchema, security_type: Option<&str>) -
     if let Some(ty) = security_type {
         object.insert("type".into(), Value::String(ty.to_owned()));
     }
+    // A missing secret is reported without its name (its error must quote nothing): give each
+    // a stand-in from the start.
+    let secrets = schema.secret_fields();
+    for field in secrets {
+        object.insert((*field).to_owned(), Value::String(CANDIDATES[0].to_owned()));
+    }
     let mut filled: Vec<String> = Vec::new();
     let mut tries: Vec<(String, usize)> = Vec::new();
     // Bounded: each round fills a field or moves one field to its next candidate.
@@ -251,6 +257,9 @@ pub(crate) fn template(schema: &dyn ObjectSchema, security_type: Option<&str>) -
                     }
                 }
                 normal.insert("name".into(), Value::String(String::new()));
+                for field in secrets {
+                    normal.insert((*field).to_owned(), Value::Null);
+                }
                 return normal;
             }
             Ok(_) => break,
@@ -291,12 +300,22 @@ pub(crate) fn template(schema: &dyn ObjectSchema, security_type: Option<&str>) -
         object.insert(field.clone(), Value::String(String::new()));
     }
     object.insert("name".into(), Value::String(String::new()));
+    for field in secrets {
+        object.insert((*field).to_owned(), Value::Null);
+    }
     object
 }
 
+/// What a path segment of the admin's URLs escapes: all but letters, digits and `-._~`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The object's name as a path segment of the admin's URLs.
 pub(crate) fn segment(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
 }
 
 #[cfg(test)]
@@ -318,6 +337,29 @@ mod tests {
         );
         assert_eq!(field_of(&c, "channels.http.crmx.url_path"), None);
         assert_eq!(field_of(&c, "security.basic"), None);
+    }
+
+    #[test]
+    fn a_new_object_s_form_shows_every_field_with_its_default() {
+        let kinds = crate::http::SecurityKind::all(None);
+        let basic = kinds.iter().find(|k| k.kind() == "basic_auth");
+        let shape = basic.map(|k| template(k, Some("basic_auth"))).unwrap_or_default();
+        assert_eq!(
+            Value::Object(shape),
+            serde_json::json!({
+                "name": "", "type": "basic_auth", "username": "", "password": null, "realm": "zato"
+            }),
+            "required fields empty, defaults filled in, the secret without a value"
+        );
+        let http = template(&crate::http::HttpChannelKind::schema(), None);
+        for (field, default) in [
+            ("url_path", serde_json::json!("")),
+            ("service", serde_json::json!("")),
+            ("is_active", serde_json::json!(true)),
+            ("max_items", serde_json::json!(1000)),
+        ] {
+            assert_eq!(http.get(field), Some(&default), "{field}");
+        }
     }
 
     #[tokio::test]

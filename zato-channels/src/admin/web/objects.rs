@@ -103,6 +103,7 @@ pub(super) async fn get(
         return Some(list(ctx, section).await);
     };
     match rest {
+        [] if section == Section::Security => Some(list(ctx, section).await),
         [] => Some(redirect(&format!(
             "/admin/{section}#{}",
             pages::slug(&kind_title(section, &kind))

@@ -387,6 +387,7 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
     let creating = f.version.is_none();
     html! {
         (errors_list(f.general))
+        div.object-page {
         form.object method="post" action=(f.action) novalidate {
             (csrf_input(csrf))
             @if let Some(v) = f.version { input type="hidden" name="version" value=(v); }
@@ -394,7 +395,8 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
                 input type="hidden" name="type" value=(ty);
                 p { "Type: " strong { (ty) } }
             }
-            @for (name, example) in f.shape {
+            // The name first, then the fields in the schema's order.
+            @for (name, example) in f.shape.iter().filter(|(k, _)| *k == "name").chain(f.shape.iter().filter(|(k, _)| *k != "name")) {
                 @let errors = f.errors.get(name.as_str());
                 @if name == "type" && f.security_type.is_some() {
                 } @else if f.secrets.contains(&name.as_str()) {
@@ -418,7 +420,7 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
         }
         @if let Some(action) = &f.secret_action {
             section.secret {
-                h2 { "Change " (f.secrets.join(", ")) }
+                h2 { "Secrets" }
                 p.hint { "Secrets are write-only: they are never shown. A new value replaces the one in force." }
                 @for secret in f.secrets {
                     @let errors = f.secret_errors.get(*secret);
@@ -438,6 +440,7 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
                     }
                 }
             }
+        }
         }
     }
 }
