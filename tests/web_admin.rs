@@ -84,10 +84,8 @@ fn free_port() -> u16 {
 async fn start_browser(chromedriver: &Path) -> (Client, Driver) {
     use std::os::unix::process::CommandExt;
     let port = free_port();
-    let profile = std::env::temp_dir().join(format!(
-        "zato-web-admin-{}-{port}",
-        std::process::id()
-    ));
+    let profile =
+        std::env::temp_dir().join(format!("zato-web-admin-{}-{port}", std::process::id()));
     let child = Command::new(chromedriver)
         .arg(format!("--port={port}"))
         .process_group(0)
@@ -305,7 +303,12 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
     admin.fill("#token", "not-the-token").await;
     admin.click("form button[type=submit]").await;
     assert_eq!(admin.path().await, "/admin/login");
-    assert!(admin.text("[role=alert]").await.contains("not the admin token"));
+    assert!(
+        admin
+            .text("[role=alert]")
+            .await
+            .contains("not the admin token")
+    );
     admin.find("#token").await;
 
     admin.log_in().await;
@@ -313,10 +316,7 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
 
     // The services page invokes a service with JSON and shows the response and its cid.
     admin
-        .fill(
-            "#payload-invoice-dispatcher",
-            r#"{"target": ["Billing"]}"#,
-        )
+        .fill("#payload-invoice-dispatcher", r#"{"target": ["Billing"]}"#)
         .await;
     admin.click("form.invoke button").await;
     assert_eq!(admin.text("#status").await, "200");
@@ -402,19 +402,26 @@ async fn the_swift_key_changed_through_the_form_breaks_and_heals_dispatch() {
     // A wrong key, typed twice: the change is live, and the next dispatch fails on it.
     admin.fill("#secret-key", "wrong-key").await;
     admin.fill("#secret-key-again", "wrong-key").await;
-    admin.click("form:has(#secret-key) button[type=submit]").await;
+    admin
+        .click("form:has(#secret-key) button[type=submit]")
+        .await;
     let flash = admin.text(".flash").await;
     assert!(flash.contains("Changed the key"), "{flash}");
     assert!(flash.contains("New version"), "{flash}");
     let (status, body) = admin.dispatch(JSON_CHANNEL).await;
     assert!(status.is_server_error(), "{status} {body}");
-    assert!(body.contains("Invoice Dispatcher"), "names the connection: {body}");
+    assert!(
+        body.contains("Invoice Dispatcher"),
+        "names the connection: {body}"
+    );
 
     // Two values that differ change nothing.
     let version = admin.config_version().await;
     admin.fill("#secret-key", "one").await;
     admin.fill("#secret-key-again", "other").await;
-    admin.click("form:has(#secret-key) button[type=submit]").await;
+    admin
+        .click("form:has(#secret-key) button[type=submit]")
+        .await;
     assert!(admin.html().await.contains("the two values differ"));
     assert_eq!(admin.config_version().await, version);
 
@@ -422,11 +429,34 @@ async fn the_swift_key_changed_through_the_form_breaks_and_heals_dispatch() {
     let key = admin.swift_key();
     admin.fill("#secret-key", &key).await;
     admin.fill("#secret-key-again", &key).await;
-    admin.click("form:has(#secret-key) button[type=submit]").await;
+    admin
+        .click("form:has(#secret-key) button[type=submit]")
+        .await;
     assert!(admin.text(".flash").await.contains("Changed the key"));
     let (status, body) = admin.dispatch(JSON_CHANNEL).await;
     assert_eq!(status, 200, "{body}");
     assert!(!admin.html().await.contains(&key), "the key is never shown");
+
+    // The metrics page counts the channel's requests and the failed one.
+    admin.goto("/admin/metrics").await;
+    let rows = admin
+        .browser
+        .find_all(Locator::Css("#metrics tbody tr"))
+        .await
+        .expect("rows");
+    let mut seen = false;
+    for r in rows {
+        let text = r.text().await.expect("text");
+        if text.contains("invoice.dispatcher.json") {
+            seen = true;
+            // Kind, channel, requests, 4xx, 5xx, error rate: three calls, one failed.
+            let cells: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(cells[2], "3", "{text}");
+            assert_eq!(cells[4], "1", "{text}");
+            assert!(text.contains("33.3 %"), "{text}");
+        }
+    }
+    assert!(seen, "the channel has a row");
     admin.finish().await;
 }
 
@@ -459,21 +489,35 @@ async fn an_import_is_reviewed_as_a_diff_before_it_applies() {
     let _ = std::fs::remove_file(&file);
 
     // The review: what would change, and nothing changed yet.
-    assert!(admin.text("#diff tr.created").await.contains("imported.orders"));
+    assert!(
+        admin
+            .text("#diff tr.created")
+            .await
+            .contains("imported.orders")
+    );
     assert!(
         admin
             .text("#diff tr.updated")
             .await
             .contains("invoice.dispatcher.json")
     );
-    assert_eq!(admin.config_version().await, version, "a review applies nothing");
+    assert_eq!(
+        admin.config_version().await,
+        version,
+        "a review applies nothing"
+    );
     let (status, _) = admin.dispatch("/imported/orders").await;
     assert_eq!(status, 404, "not there before the confirmation");
 
-    admin.click("form[action='/admin/import/apply'] button").await;
+    admin
+        .click("form[action='/admin/import/apply'] button")
+        .await;
     let flash = admin.text(".flash").await;
     assert!(flash.contains("1 created, 1 updated, 0 deleted"), "{flash}");
-    assert!(flash.contains(&format!("New version: {}", version + 1)), "{flash}");
+    assert!(
+        flash.contains(&format!("New version: {}", version + 1)),
+        "{flash}"
+    );
     let (status, body) = admin.dispatch("/imported/orders").await;
     assert_eq!(status, 200, "{body}");
     admin.finish().await;
@@ -522,7 +566,11 @@ async fn invalid_values_show_field_errors_and_change_nothing() {
     for field in ["url_path", "max_items"] {
         let input = admin.find(&format!("#field-{field}")).await;
         assert_eq!(
-            input.attr("aria-invalid").await.expect("attribute").as_deref(),
+            input
+                .attr("aria-invalid")
+                .await
+                .expect("attribute")
+                .as_deref(),
             Some("true"),
             "{field} is marked invalid"
         );
@@ -590,10 +638,7 @@ async fn no_page_shows_a_secret() {
     for page in pages {
         admin.goto(page).await;
         let html = admin.html().await;
-        assert!(
-            !html.contains("Not found"),
-            "{page} is a page of the admin"
-        );
+        assert!(!html.contains("Not found"), "{page} is a page of the admin");
         for secret in &secrets {
             assert!(!html.contains(secret.as_str()), "{page} shows a secret");
         }
@@ -607,7 +652,10 @@ async fn no_page_shows_a_secret() {
     for format in ["toml", "yaml", "json"] {
         let resp = admin
             .http
-            .get(format!("{}/admin/export/download?format={format}", admin.admin))
+            .get(format!(
+                "{}/admin/export/download?format={format}",
+                admin.admin
+            ))
             .header("cookie", format!("zato_admin={}", session.value()))
             .send()
             .await
@@ -622,7 +670,10 @@ async fn no_page_shows_a_secret() {
         let text = resp.text().await.expect("body");
         assert!(text.contains("Invoice Dispatcher"), "{format}: {text}");
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "the {format} export shows a secret");
+            assert!(
+                !text.contains(secret.as_str()),
+                "the {format} export shows a secret"
+            );
         }
     }
     admin.finish().await;
@@ -717,9 +768,17 @@ async fn forms_without_the_csrf_token_or_the_session_cookie_are_refused() {
     let deactivate = format!("{admin}/admin/channels/http/invoice.dispatcher.json/active");
     let attempts: [(&str, Option<&str>, Option<&str>); 4] = [
         ("no CSRF token", Some(&session_cookie), None),
-        ("a wrong CSRF token", Some(&session_cookie), Some("0123abcd")),
+        (
+            "a wrong CSRF token",
+            Some(&session_cookie),
+            Some("0123abcd"),
+        ),
         ("no session cookie", None, Some(&csrf)),
-        ("an unknown session", Some("zato_admin=feedbeef"), Some(&csrf)),
+        (
+            "an unknown session",
+            Some("zato_admin=feedbeef"),
+            Some(&csrf),
+        ),
     ];
     for (what, cookie, token) in attempts {
         let mut req = http.post(&deactivate);

@@ -42,7 +42,11 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
     text_reply(status, "application/json", text)
 }
 
-pub(super) fn text_reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+pub(super) fn text_reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut reply = Response::new(Full::new(body.into()));
     *reply.status_mut() = status;
     reply

@@ -231,7 +231,10 @@ pub(crate) fn field_of(key: &ObjectKey, path: &str) -> Option<String> {
 /// schema is asked, not copied: required fields are found from its "required" problems and
 /// filled with placeholders until it accepts the object, so a kind's own defaults show. When it
 /// never does, the fields found so far are the shape.
-pub(crate) fn template(schema: &dyn ObjectSchema, security_type: Option<&str>) -> Map<String, Value> {
+pub(crate) fn template(
+    schema: &dyn ObjectSchema,
+    security_type: Option<&str>,
+) -> Map<String, Value> {
     // Stand-ins the schema's checks accept for common kinds of text: a plain word, a path, a URL.
     const CANDIDATES: [&str; 5] = ["x", "/x", "http://127.0.0.1/", "x@example.com", "1"];
     let mut object = Map::new();
@@ -343,7 +346,9 @@ mod tests {
     fn a_new_object_s_form_shows_every_field_with_its_default() {
         let kinds = crate::http::SecurityKind::all(None);
         let basic = kinds.iter().find(|k| k.kind() == "basic_auth");
-        let shape = basic.map(|k| template(k, Some("basic_auth"))).unwrap_or_default();
+        let shape = basic
+            .map(|k| template(k, Some("basic_auth")))
+            .unwrap_or_default();
         assert_eq!(
             Value::Object(shape),
             serde_json::json!({
@@ -368,7 +373,8 @@ mod tests {
             "name": "", "is_active": true, "pool_size": 10, "security": null,
             "methods": [], "password": null
         });
-        let body = "f.name=crm&f.pool_size=abc&f.security=&f.methods=%5B%22POST%22%5D&f.password=s3cret";
+        let body =
+            "f.name=crm&f.pool_size=abc&f.security=&f.methods=%5B%22POST%22%5D&f.password=s3cret";
         let form = Form::read("application/x-www-form-urlencoded", Bytes::from(body))
             .await
             .unwrap_or_default();

@@ -98,7 +98,10 @@ fn secure_headers(h: &mut http::HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 fn redirect(to: &str) -> Reply {
@@ -151,8 +154,8 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>, segs: &[&
         (&Method::GET, ["login"]) => return login_page(None, StatusCode::OK),
         _ => {}
     }
-    let session = cookie(&req, SESSION_COOKIE)
-        .and_then(|id| inner.sessions.csrf(&id).map(|csrf| (id, csrf)));
+    let session =
+        cookie(&req, SESSION_COOKIE).and_then(|id| inner.sessions.csrf(&id).map(|csrf| (id, csrf)));
     if method == Method::POST {
         let login_token = cookie(&req, LOGIN_COOKIE);
         let content_type = req

@@ -59,7 +59,12 @@ struct Kind {
 }
 
 impl Kind {
-    fn find(ctx: &Ctx<'_>, section: Section, kind: &str, security_type: Option<&str>) -> Option<Kind> {
+    fn find(
+        ctx: &Ctx<'_>,
+        section: Section,
+        kind: &str,
+        security_type: Option<&str>,
+    ) -> Option<Kind> {
         let schema_kind = match section {
             Section::Security => security_type?,
             _ => kind,
@@ -92,11 +97,7 @@ impl Kind {
 }
 
 /// A `GET` of a section's pages; `None` when the path names nothing.
-pub(super) async fn get(
-    ctx: &Ctx<'_>,
-    segs: &[&str],
-    query: &[(String, String)],
-) -> Option<Reply> {
+pub(super) async fn get(ctx: &Ctx<'_>, segs: &[&str], query: &[(String, String)]) -> Option<Reply> {
     let (section, kind, used) = section_of(segs)?;
     let rest = &segs[used..];
     let Some(kind) = kind else {
@@ -116,7 +117,16 @@ pub(super) async fn get(
             let kind = Kind::find(ctx, section, &kind, ty)?;
             let shape = form::template(kind.schema.as_ref(), ty);
             let title = format!("New: {}", kind_title(section, &kind.kind));
-            Some(form_page(ctx, StatusCode::OK, &title, &kind, None, &shape, &shape, &Problems::default()))
+            Some(form_page(
+                ctx,
+                StatusCode::OK,
+                &title,
+                &kind,
+                None,
+                &shape,
+                &shape,
+                &Problems::default(),
+            ))
         }
         [name] => {
             let key = ObjectKey::new(section, kind.clone(), *name);
@@ -165,7 +175,12 @@ async fn list(ctx: &Ctx<'_>, section: Section) -> Reply {
             base: base(section, ""),
             create: kinds
                 .iter()
-                .map(|t| (format!("New {t}"), format!("/admin/security/new?type={}", form::segment(t))))
+                .map(|t| {
+                    (
+                        format!("New {t}"),
+                        format!("/admin/security/new?type={}", form::segment(t)),
+                    )
+                })
                 .collect(),
             secrets: kinds.iter().flat_map(|k| secrets_of(k)).collect(),
             items: items.into_iter().map(|(k, o, v)| (k.name, o, v)).collect(),
@@ -178,7 +193,10 @@ async fn list(ctx: &Ctx<'_>, section: Section) -> Reply {
             };
             let title = kind_title(section, kind);
             lists.push(KindList {
-                create: vec![(format!("New {kind}"), format!("{}/new", base(section, kind)))],
+                create: vec![(
+                    format!("New {kind}"),
+                    format!("{}/new", base(section, kind)),
+                )],
                 title,
                 base: base(section, kind),
                 secrets: secrets_of(kind),
@@ -209,7 +227,10 @@ impl Problems {
                 for problem in c.problems() {
                     match form::field_of(key, &problem.path) {
                         Some(field) if !field.is_empty() => {
-                            p.fields.entry(field).or_default().push(problem.message.clone());
+                            p.fields
+                                .entry(field)
+                                .or_default()
+                                .push(problem.message.clone());
                         }
                         _ => p.general.push(problem.to_string()),
                     }
@@ -239,13 +260,16 @@ fn form_page(
     problems: &Problems,
 ) -> Reply {
     let base = kind.base();
-    let name = values.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = values
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let action = match version {
         None => base.clone(),
         Some(_) => format!("{base}/{}", form::segment(name)),
     };
-    let secret_action = (version.is_some() && !kind.secrets().is_empty())
-        .then(|| format!("{action}/secret"));
+    let secret_action =
+        (version.is_some() && !kind.secrets().is_empty()).then(|| format!("{action}/secret"));
     let f = ObjectForm {
         action,
         version,
@@ -259,7 +283,12 @@ fn form_page(
         secret_errors: &problems.secrets,
         back: format!("/admin/{}", kind.section),
     };
-    ctx.page_with(status, title, nav(kind.section), pages::object_form(&ctx.csrf, &f))
+    ctx.page_with(
+        status,
+        title,
+        nav(kind.section),
+        pages::object_form(&ctx.csrf, &f),
+    )
 }
 
 /// A `POST` to a section's pages; `None` when the path names nothing.
@@ -347,17 +376,38 @@ async fn create(ctx: &Ctx<'_>, section: Section, kind: &str, form: &Form) -> Rep
             problems.fields.entry(field).or_default().push(message);
         }
         if name.is_empty() {
-            problems.fields.entry("name".into()).or_default().push("required".into());
+            problems
+                .fields
+                .entry("name".into())
+                .or_default()
+                .push("required".into());
         }
-        problems.general.push("Correct the highlighted fields.".into());
-        return form_page(ctx, StatusCode::BAD_REQUEST, &title, &kind, None, &shape, &object, &problems);
+        problems
+            .general
+            .push("Correct the highlighted fields.".into());
+        return form_page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            &title,
+            &kind,
+            None,
+            &shape,
+            &object,
+            &problems,
+        );
     }
     let mut with_secrets = object.clone();
     with_secrets.extend(form::secrets_from(kind.secrets(), form));
     let result = ctx
         .inner
         .runtime
-        .put(&key, Value::Object(with_secrets), PutMode::Create, None, AUTHOR)
+        .put(
+            &key,
+            Value::Object(with_secrets),
+            PutMode::Create,
+            None,
+            AUTHOR,
+        )
         .await;
     match result {
         Ok(o) => done(ctx, &kind, &key, o, "Created").await,
@@ -374,7 +424,13 @@ async fn create(ctx: &Ctx<'_>, section: Section, kind: &str, form: &Form) -> Rep
     }
 }
 
-async fn update(ctx: &Ctx<'_>, kind: &Kind, key: &ObjectKey, current: &Value, form: &Form) -> Reply {
+async fn update(
+    ctx: &Ctx<'_>,
+    kind: &Kind,
+    key: &ObjectKey,
+    current: &Value,
+    form: &Form,
+) -> Reply {
     let shape = current.as_object().cloned().unwrap_or_default();
     let (mut object, bad_json) = form::object_from(&shape, kind.secrets(), form);
     // The name is the object's address, not a field of the form.
@@ -385,15 +441,32 @@ async fn update(ctx: &Ctx<'_>, kind: &Kind, key: &ObjectKey, current: &Value, fo
         for (field, message) in bad_json {
             problems.fields.entry(field).or_default().push(message);
         }
-        problems.general.push("Correct the highlighted fields.".into());
-        return form_page(ctx, StatusCode::BAD_REQUEST, &key.to_string(), kind, version.or(Some(0)), &shape, &object, &problems);
+        problems
+            .general
+            .push("Correct the highlighted fields.".into());
+        return form_page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            &key.to_string(),
+            kind,
+            version.or(Some(0)),
+            &shape,
+            &object,
+            &problems,
+        );
     }
     let mut written = object.clone();
     form::keep_secrets(&mut written, current, kind.secrets());
     let result = ctx
         .inner
         .runtime
-        .put(key, Value::Object(written), PutMode::Upsert, version, AUTHOR)
+        .put(
+            key,
+            Value::Object(written),
+            PutMode::Upsert,
+            version,
+            AUTHOR,
+        )
         .await;
     match result {
         Ok(o) => done(ctx, kind, key, o, "Saved").await,
@@ -437,8 +510,19 @@ async fn change_secret(
     if let Some(why) = refusal {
         let mut problems = Problems::default();
         problems.secrets.insert((*field).to_owned(), vec![why]);
-        problems.general.push(format!("The {field} was not changed."));
-        return form_page(ctx, StatusCode::BAD_REQUEST, &key.to_string(), kind, Some(version), &shape, &shape, &problems);
+        problems
+            .general
+            .push(format!("The {field} was not changed."));
+        return form_page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            &key.to_string(),
+            kind,
+            Some(version),
+            &shape,
+            &shape,
+            &problems,
+        );
     }
     let patch = serde_json::json!({ *field: one });
     let result = ctx
@@ -464,7 +548,16 @@ async fn change_secret(
             if let Some(p) = problems.fields.remove(*field) {
                 problems.secrets.insert((*field).to_owned(), p);
             }
-            form_page(ctx, StatusCode::UNPROCESSABLE_ENTITY, &key.to_string(), kind, Some(version), &shape, &shape, &problems)
+            form_page(
+                ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &key.to_string(),
+                kind,
+                Some(version),
+                &shape,
+                &shape,
+                &problems,
+            )
         }
     }
 }
@@ -486,7 +579,16 @@ async fn outcome(
         Ok(o) => done(ctx, kind, key, o, what).await,
         Err(e) => {
             let shape = current.as_object().cloned().unwrap_or_default();
-            form_page(ctx, StatusCode::UNPROCESSABLE_ENTITY, &key.to_string(), kind, Some(version), &shape, &shape, &Problems::of(key, &e))
+            form_page(
+                ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &key.to_string(),
+                kind,
+                Some(version),
+                &shape,
+                &shape,
+                &Problems::of(key, &e),
+            )
         }
     }
 }

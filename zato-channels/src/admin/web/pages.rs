@@ -262,8 +262,16 @@ pub(crate) struct KindList {
 
 /// The fields a list shows besides the name, when an object has them.
 const SUMMARY: [&str; 10] = [
-    "type", "url_path", "service", "data_format", "address", "queue", "auth_url", "user",
-    "username", "security",
+    "type",
+    "url_path",
+    "service",
+    "data_format",
+    "address",
+    "queue",
+    "auth_url",
+    "user",
+    "username",
+    "security",
 ];
 
 pub(crate) fn kind_lists(csrf: &str, lists: &[KindList]) -> Markup {
@@ -473,7 +481,13 @@ pub(crate) fn import_form(csrf: &str, general: &[String]) -> Markup {
     }
 }
 
-pub(crate) fn import_review(csrf: &str, pending: &str, file: &str, replace: bool, diff: &Diff) -> Markup {
+pub(crate) fn import_review(
+    csrf: &str,
+    pending: &str,
+    file: &str,
+    replace: bool,
+    diff: &Diff,
+) -> Markup {
     let groups: [(&str, &Vec<String>); 4] = [
         ("Created", &diff.created),
         ("Updated", &diff.updated),

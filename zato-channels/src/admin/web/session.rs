@@ -202,7 +202,11 @@ mod tests {
         let (ca, cb) = (sessions.csrf(&a), sessions.csrf(&b));
         assert!(ca.is_some() && cb.is_some());
         assert_ne!(ca, cb);
-        assert_ne!(ca.as_deref(), Some(a.as_str()), "the CSRF token is not the session id");
+        assert_ne!(
+            ca.as_deref(),
+            Some(a.as_str()),
+            "the CSRF token is not the session id"
+        );
         sessions.close(&a);
         assert_eq!(sessions.csrf(&a), None);
         assert!(sessions.csrf(&b).is_some());
@@ -211,8 +215,7 @@ mod tests {
 
     #[test]
     fn an_idle_session_expires() {
-        let sessions =
-            Sessions::with_limits(8, Duration::from_millis(50), Duration::from_secs(60));
+        let sessions = Sessions::with_limits(8, Duration::from_millis(50), Duration::from_secs(60));
         let id = sessions.open();
         assert!(sessions.csrf(&id).is_some());
         std::thread::sleep(Duration::from_millis(80));
@@ -222,8 +225,7 @@ mod tests {
 
     #[test]
     fn a_session_expires_at_its_maximum_age_even_when_used() {
-        let sessions =
-            Sessions::with_limits(8, Duration::from_secs(60), Duration::from_millis(60));
+        let sessions = Sessions::with_limits(8, Duration::from_secs(60), Duration::from_millis(60));
         let id = sessions.open();
         for _ in 0..3 {
             assert!(sessions.csrf(&id).is_some());
