@@ -836,3 +836,151 @@ async fn forms_without_the_csrf_token_or_the_session_cookie_are_refused() {
     assert_eq!(resp.status(), 403, "a closed session");
     running.shutdown().await;
 }
+
+/// Logs in to the web admin at `admin` without a browser: the session cookie and its CSRF token.
+#[cfg(feature = "cluster")]
+async fn web_session(http: &reqwest::Client, admin: &str) -> (String, String) {
+    let login = http
+        .get(format!("{admin}/admin/login"))
+        .send()
+        .await
+        .expect("answers");
+    let (login_cookie, _) = cookie_of(&login, "zato_admin_login").expect("a login cookie");
+    let login_csrf = csrf_of(&login.text().await.expect("body"));
+    let logged_in = http
+        .post(format!("{admin}/admin/login"))
+        .header("cookie", format!("zato_admin_login={login_cookie}"))
+        .form(&[("token", TOKEN), ("csrf", login_csrf.as_str())])
+        .send()
+        .await
+        .expect("answers");
+    let (session, _) = cookie_of(&logged_in, "zato_admin").expect("logged in");
+    let cookie = format!("zato_admin={session}");
+    let page = http
+        .get(format!("{admin}/admin/services"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    let csrf = csrf_of(&page.text().await.expect("body"));
+    (cookie, csrf)
+}
+
+/// Two nodes of a cluster in this process, sharing the PostgreSQL at `ZATO_TEST_PG_URL` (in a
+/// database of the test's own, dropped at the end): the cluster page lists both with the version
+/// each applied, and a change made through one node's forms shows each node's ack.
+#[cfg(feature = "cluster")]
+#[tokio::test]
+async fn in_a_cluster_the_admin_shows_the_nodes_and_their_acks() {
+    let Ok(pg_url) = std::env::var("ZATO_TEST_PG_URL") else {
+        eprintln!("skipped: ZATO_TEST_PG_URL is not set");
+        return;
+    };
+    let name = format!("zato_test_web_admin_{}", std::process::id());
+    let (pg, conn) = tokio_postgres::connect(&pg_url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers");
+    tokio::spawn(conn);
+    pg.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("a database of the test's own");
+    let base = pg_url.split('?').next().unwrap_or_default();
+    let db = format!("{}/{name}", &base[..base.rfind('/').unwrap_or(base.len())]);
+    let start = |node: &'static str| {
+        let db = db.clone();
+        async move {
+            let config = app::AppConfig::parse(
+                include_str!("../examples/invoice_dispatcher/config.json"),
+                zato::config::Format::Json,
+            )
+            .expect("the example's config");
+            app::start_node(
+                config,
+                "127.0.0.1:0",
+                None,
+                Some(app::AdminSettings {
+                    addr: "127.0.0.1:0".into(),
+                    token: TOKEN.to_owned().into(),
+                }),
+                Some(app::ClusterSettings {
+                    db: db.into(),
+                    secret_key: "the passphrase of the web admin's test cluster".to_owned().into(),
+                    node: node.to_owned(),
+                    schema: "zato".into(),
+                }),
+            )
+            .await
+            .expect("the node starts")
+        }
+    };
+    let n1 = start("web-n1").await;
+    let n2 = start("web-n2").await;
+    let admin = format!(
+        "http://{}",
+        n1.admin.as_ref().expect("an admin listener").local_addr()
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let (cookie, csrf) = web_session(&http, &admin).await;
+    let get = |path: &'static str| {
+        let (http, admin, cookie) = (http.clone(), admin.clone(), cookie.clone());
+        async move {
+            http.get(format!("{admin}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+
+    let page = get("/admin/cluster").await;
+    for node in ["web-n1", "web-n2"] {
+        assert!(page.contains(&format!("<td>{node}</td>")), "{node} listed: {page}");
+    }
+    assert!(page.contains("<th scope=\"col\">applied</th>"), "{page}");
+
+    // A change through n1's form: the next page shows the new version and both nodes' acks.
+    let resp = http
+        .post(format!(
+            "{admin}/admin/channels/http/invoice.dispatcher.json/active"
+        ))
+        .header("cookie", &cookie)
+        .form(&[("is_active", "false"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 303);
+    let page = get("/admin/channels").await;
+    let flash = page
+        .split("<section class=\"flash\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .unwrap_or_default();
+    assert!(flash.contains("New version"), "{page}");
+    for node in ["web-n1", "web-n2"] {
+        assert!(
+            flash.contains(&format!("<td>{node}</td><td>applied</td>")),
+            "{node} acked: {flash}"
+        );
+    }
+    let n2_http = format!("http://{}", n2.http.local_addr());
+    let status = http
+        .post(format!("{n2_http}{JSON_CHANNEL}?target=CRM"))
+        .body("{}")
+        .send()
+        .await
+        .expect("n2 answers")
+        .status();
+    assert_ne!(status, 200, "deactivated on n2 as well");
+
+    n2.shutdown().await;
+    n1.shutdown().await;
+    let _ = pg
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+}

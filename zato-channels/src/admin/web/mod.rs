@@ -6,6 +6,7 @@
 //! every `POST` under `/admin/` is checked for it before it is routed: without it the answer is
 //! 403. Pages are HTML rendered on the server; no form needs JavaScript.
 
+mod document;
 mod form;
 mod objects;
 mod pages;
@@ -21,20 +22,21 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
-use zato_core::config::{ChangeError, ConfigDocument, Format, ImportOptions, Section};
+use zato_core::config::Section;
 
 use super::Inner;
 use super::api::{self, Reply};
 use form::Form;
 use pages::{Frame, Nav};
 pub(crate) use session::Sessions;
-use session::{Flash, PendingImport};
+use session::Flash;
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "zato_admin";
 /// The cookie the login form's CSRF token is checked against: there is no session yet.
 const LOGIN_COOKIE: &str = "zato_admin_login";
-/// How long a refused login waits before answering.
+/// How long a refused login waits before answering; refusals are answered one at a time, so at
+/// most one guess a second is answered.
 const LOGIN_DELAY: Duration = Duration::from_secs(1);
 /// Who the store records for changes made here.
 const AUTHOR: &str = "web-admin";
@@ -216,7 +218,7 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>, segs: &[&
         csrf,
     };
     if segs.as_slice() == ["export", "download"] {
-        return download(inner, &req).await;
+        return document::download(inner, &req).await;
     }
     let query: Vec<(String, String)> = req
         .uri()
@@ -236,6 +238,8 @@ fn login_page(error: Option<&str>, status: StatusCode) -> Reply {
 async fn log_in(inner: &Inner, form: &Form) -> Reply {
     let given = form.get("token").unwrap_or_default().trim();
     if !same(given, inner.token.expose()) {
+        // One refusal at a time, each after the delay: guesses sent side by side wait in turn.
+        let _turn = inner.sessions.refusals.lock().await;
         tokio::time::sleep(LOGIN_DELAY).await;
         return login_page(
             Some("That is not the admin token."),
@@ -279,8 +283,8 @@ async fn post(ctx: &Ctx<'_>, segs: &[&str], form: &Form) -> Reply {
             reply
         }
         ["services", name, "invoke"] => invoke(ctx, name, form).await,
-        ["import"] => import_review(ctx, form).await,
-        ["import", "apply"] => import_apply(ctx, form).await,
+        ["import"] => document::review(ctx, form).await,
+        ["import", "apply"] => document::apply(ctx, form).await,
         _ => objects::post(ctx, segs, form)
             .await
             .unwrap_or_else(not_found),
@@ -331,184 +335,6 @@ async fn invoke(ctx: &Ctx<'_>, name: &str, form: &Form) -> Reply {
         response,
     };
     services(ctx, Some(invoked)).await
-}
-
-async fn import_review(ctx: &Ctx<'_>, form: &Form) -> Reply {
-    let again = |errors: Vec<String>| {
-        ctx.page_with(
-            StatusCode::BAD_REQUEST,
-            "Import",
-            Nav::Import,
-            pages::import_form(&ctx.csrf, &errors),
-        )
-    };
-    let Some(upload) = form.file("document") else {
-        return again(vec!["Choose a document to upload.".into()]);
-    };
-    let format = match form.get("format").filter(|f| !f.is_empty()) {
-        Some(f) => Format::from_name(f),
-        None => Format::from_path(&upload.file_name).ok(),
-    };
-    let Some(format) = format else {
-        return again(vec![format!(
-            "{}: say its format, or name it .toml, .yaml or .json",
-            upload.file_name
-        )]);
-    };
-    let Ok(text) = std::str::from_utf8(&upload.bytes) else {
-        return again(vec!["The document is not UTF-8.".into()]);
-    };
-    let doc = match ConfigDocument::parse(text, format) {
-        Ok(doc) => doc,
-        Err(e) => return again(e.problems().iter().map(ToString::to_string).collect()),
-    };
-    let replace = form.get("replace") == Some("true");
-    let options = ImportOptions {
-        dry_run: true,
-        replace,
-    };
-    match ctx.inner.runtime.import(&doc, options, AUTHOR).await {
-        Ok(outcome) => {
-            let pending = PendingImport {
-                id: session::token(),
-                doc,
-                replace,
-                version: outcome.version,
-                diff: outcome.diff,
-            };
-            let body = pages::import_review(
-                &ctx.csrf,
-                &pending.id,
-                &upload.file_name,
-                replace,
-                &pending.diff,
-            );
-            ctx.inner.sessions.set_pending(&ctx.session, pending);
-            ctx.page("Review the import", Nav::Import, body)
-        }
-        Err(e) => again(change_messages(&e)),
-    }
-}
-
-async fn import_apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
-    let id = form.get("pending").unwrap_or_default();
-    let Some(pending) = ctx.inner.sessions.take_pending(&ctx.session, id) else {
-        return ctx.page_with(
-            StatusCode::CONFLICT,
-            "Import",
-            Nav::Import,
-            pages::import_form(
-                &ctx.csrf,
-                &["That import is no longer waiting: upload it again.".into()],
-            ),
-        );
-    };
-    let runtime = &ctx.inner.runtime;
-    // Applied only as reviewed: when the configuration changed meanwhile, review it again.
-    if runtime.applied_version() != pending.version {
-        let options = ImportOptions {
-            dry_run: true,
-            replace: pending.replace,
-        };
-        return match runtime.import(&pending.doc, options, AUTHOR).await {
-            Ok(outcome) => {
-                let pending = PendingImport {
-                    id: session::token(),
-                    version: outcome.version,
-                    diff: outcome.diff,
-                    ..pending
-                };
-                let body = maud::html! {
-                    div.errors role="alert" { p { "The configuration changed since your review: this is what the import would change now." } }
-                    (pages::import_review(&ctx.csrf, &pending.id, "the document", pending.replace, &pending.diff))
-                };
-                ctx.inner.sessions.set_pending(&ctx.session, pending);
-                ctx.page_with(StatusCode::CONFLICT, "Review the import", Nav::Import, body)
-            }
-            Err(e) => ctx.page_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Import",
-                Nav::Import,
-                pages::import_form(&ctx.csrf, &change_messages(&e)),
-            ),
-        };
-    }
-    let options = ImportOptions {
-        dry_run: false,
-        replace: pending.replace,
-    };
-    match runtime.import(&pending.doc, options, AUTHOR).await {
-        Ok(outcome) => {
-            let d = &outcome.diff;
-            let message = format!(
-                "Imported: {} created, {} updated, {} deleted.",
-                d.created.len(),
-                d.updated.len(),
-                d.deleted.len()
-            );
-            let nodes = api::nodes_after(ctx.inner, outcome.version, ACK_WAIT).await;
-            ctx.done(
-                Flash {
-                    message,
-                    version: Some(outcome.version),
-                    nodes: nodes.and_then(|n| n.as_array().cloned()),
-                },
-                "/admin/import",
-            )
-        }
-        Err(e) => ctx.page_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Import",
-            Nav::Import,
-            pages::import_form(&ctx.csrf, &change_messages(&e)),
-        ),
-    }
-}
-
-/// A refused change as lines for a page.
-fn change_messages(e: &ChangeError) -> Vec<String> {
-    match e {
-        ChangeError::Invalid(c) | ChangeError::ApplyFailed(c) => {
-            c.problems().iter().map(ToString::to_string).collect()
-        }
-        other => vec![other.to_string()],
-    }
-}
-
-/// The export's download: `?format=toml|yaml|json`.
-async fn download(inner: &Inner, req: &Request<Incoming>) -> Reply {
-    let format = req
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned())
-        .and_then(|mut q| q.find(|(k, _)| k == "format"))
-        .and_then(|(_, f)| Format::from_name(&f));
-    let Some(format) = format else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "Export",
-            "Choose TOML, YAML or JSON.",
-        );
-    };
-    let exported = inner.runtime.export().await;
-    let text = exported
-        .map_err(|e| e.to_string())
-        .and_then(|(v, doc)| Ok((v, doc.to_text(format).map_err(|e| e.to_string())?)));
-    match text {
-        Ok((version, text)) => {
-            let mut reply = api::text_reply(StatusCode::OK, format.media_type(), text);
-            let name = format!(
-                "attachment; filename=\"zato-config-v{version}.{}\"",
-                format.as_str()
-            );
-            if let Ok(v) = HeaderValue::from_str(&name) {
-                reply.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-            }
-            secure_headers(reply.headers_mut());
-            reply
-        }
-        Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "Export", &e),
-    }
 }
 
 async fn cluster(ctx: &Ctx<'_>) -> Reply {

@@ -65,6 +65,8 @@ struct Session {
 /// The sessions of one admin listener.
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Held while a refused login waits.
+    pub(crate) refusals: tokio::sync::Mutex<()>,
     max: usize,
     idle: Duration,
     max_age: Duration,
@@ -89,6 +91,7 @@ impl Sessions {
     pub(crate) fn with_limits(max: usize, idle: Duration, max_age: Duration) -> Self {
         Sessions {
             map: Mutex::new(HashMap::new()),
+            refusals: tokio::sync::Mutex::new(()),
             max: max.max(1),
             idle,
             max_age,
