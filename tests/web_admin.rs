@@ -190,6 +190,13 @@ impl Admin {
         }
     }
 
+    async fn find_all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+        self.browser
+            .find_all(Locator::Css(css))
+            .await
+            .expect("a search")
+    }
+
     async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("text")
     }
@@ -278,7 +285,9 @@ impl Admin {
         let png = self.browser.screenshot().await.expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let mut dirs = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR"))];
-        if std::env::var("ZATO_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        if README_SCREENSHOTS.contains(&name)
+            && std::env::var("ZATO_UPDATE_SCREENSHOTS").as_deref() == Ok("1")
+        {
             dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
         }
         for dir in dirs {
@@ -289,6 +298,9 @@ impl Admin {
 }
 
 const JSON_CHANNEL: &str = "/invoice.dispatcher";
+
+/// The screenshots the README shows; the others stay in the test's directory.
+const README_SCREENSHOTS: [&str; 2] = ["services", "connection"];
 
 #[tokio::test]
 async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
@@ -343,6 +355,7 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
         overflow.as_i64().is_some_and(|px| px <= 0),
         "the page is {overflow} px wider than a narrow window"
     );
+    admin.screenshot("services-narrow").await;
     admin
         .browser
         .set_window_size(1280, 800)
@@ -366,6 +379,7 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
         "{flash}"
     );
     assert!(admin.html().await.contains("/crm/orders"));
+    admin.screenshot("channels").await;
 
     // It serves at once.
     let (status, body) = admin.dispatch("/crm/orders").await;
@@ -374,6 +388,16 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
         serde_json::from_str::<Value>(&body).expect("JSON"),
         json!({"stored": ["CRM"]})
     );
+
+    // Deleting it asks first, then it is gone.
+    admin.click("#row-crm-orders a[href$='/delete']").await;
+    assert!(admin.html().await.contains("channels.http.\"crm.orders\""));
+    admin.click("form.object button.danger").await;
+    assert_eq!(admin.path().await, "/admin/channels");
+    assert!(admin.text(".flash").await.contains("Deleted"));
+    assert!(admin.find_all("#row-crm-orders").await.is_empty());
+    let (status, _) = admin.dispatch("/crm/orders").await;
+    assert_eq!(status, 404, "deleted");
 
     // Logging out ends the session: the pages lead to the login form again.
     admin.click("form.logout button").await;
@@ -506,6 +530,7 @@ async fn an_import_is_reviewed_as_a_diff_before_it_applies() {
         version,
         "a review applies nothing"
     );
+    admin.screenshot("import-review").await;
     let (status, _) = admin.dispatch("/imported/orders").await;
     assert_eq!(status, 404, "not there before the confirmation");
 
@@ -581,6 +606,7 @@ async fn invalid_values_show_field_errors_and_change_nothing() {
         assert!(!message.is_empty(), "{field} says what is wrong");
     }
     assert!(admin.text(".errors").await.contains("Nothing was changed"));
+    admin.screenshot("field-errors").await;
     // What was typed stays in the form, to be corrected.
     let typed = admin
         .find("#field-url_path")
@@ -904,7 +930,9 @@ async fn in_a_cluster_the_admin_shows_the_nodes_and_their_acks() {
                 }),
                 Some(app::ClusterSettings {
                     db: db.into(),
-                    secret_key: "the passphrase of the web admin's test cluster".to_owned().into(),
+                    secret_key: "the passphrase of the web admin's test cluster"
+                        .to_owned()
+                        .into(),
                     node: node.to_owned(),
                     schema: "zato".into(),
                 }),
@@ -940,7 +968,10 @@ async fn in_a_cluster_the_admin_shows_the_nodes_and_their_acks() {
 
     let page = get("/admin/cluster").await;
     for node in ["web-n1", "web-n2"] {
-        assert!(page.contains(&format!("<td>{node}</td>")), "{node} listed: {page}");
+        assert!(
+            page.contains(&format!("<td>{node}</td>")),
+            "{node} listed: {page}"
+        );
     }
     assert!(page.contains("<th scope=\"col\">applied</th>"), "{page}");
 

@@ -189,4 +189,3 @@ pub(super) async fn download(inner: &Inner, req: &Request<Incoming>) -> Reply {
         Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "Export", &e),
     }
 }
-

@@ -28,8 +28,8 @@ use super::Inner;
 use super::api::{self, Reply};
 use form::Form;
 use pages::{Frame, Nav};
-pub(crate) use session::Sessions;
 use session::Flash;
+pub(crate) use session::Sessions;
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "zato_admin";

@@ -128,6 +128,19 @@ pub(super) async fn get(ctx: &Ctx<'_>, segs: &[&str], query: &[(String, String)]
                 &Problems::default(),
             ))
         }
+        [name, "delete"] => {
+            let key = ObjectKey::new(section, kind.clone(), *name);
+            if !matches!(ctx.inner.runtime.get(&key).await, Ok(Some(_))) {
+                return None;
+            }
+            let action = format!("{}/{}/delete", base(section, &kind), form::segment(name));
+            let back = format!("/admin/{section}");
+            Some(ctx.page(
+                "Delete",
+                nav(section),
+                pages::confirm_delete(&ctx.csrf, &key.to_string(), &action, &back),
+            ))
+        }
         [name] => {
             let key = ObjectKey::new(section, kind.clone(), *name);
             let (current, version) = match ctx.inner.runtime.get(&key).await {

@@ -200,17 +200,17 @@ pub(crate) fn services(csrf: &str, items: &[Value], invoked: Option<&Invoked>) -
             }
         }
         div.scroll {
-            table {
+            table.stack {
                 thead { tr { th scope="col" { "Service" } th scope="col" { "Deployed" } th scope="col" { "Active" } th scope="col" { "Invoke with JSON" } } }
                 tbody {
                     @for item in items {
                         @let name = item["name"].as_str().unwrap_or_default();
                         @let id = format!("payload-{}", slug(name));
                         tr {
-                            td { strong { (name) } }
-                            td { (yes_no(item["deployed"].as_bool())) }
-                            td { (yes_no(item["is_active"].as_bool())) }
-                            td {
+                            td data-label="Service" { strong { (name) } }
+                            td data-label="Deployed" { (yes_no(item["deployed"].as_bool())) }
+                            td data-label="Active" { (yes_no(item["is_active"].as_bool())) }
+                            td.wide {
                                 @if item["deployed"].as_bool() == Some(true) {
                                     form.invoke method="post" action={ "/admin/services/" (super::form::segment(name)) "/invoke" } {
                                         (csrf_input(csrf))
@@ -286,10 +286,10 @@ pub(crate) fn kind_lists(csrf: &str, lists: &[KindList]) -> Markup {
                 } @else {
                     @let columns: Vec<&str> = SUMMARY.iter().copied()
                         .filter(|c| !list.secrets.iter().any(|s| s == c))
-                        .filter(|c| list.items.iter().any(|(_, o, _)| o.get(*c).is_some()))
+                        .filter(|c| list.items.iter().any(|(_, o, _)| o.get(*c).is_some_and(|v| !v.is_null())))
                         .collect();
                     div.scroll {
-                        table {
+                        table.stack {
                             thead { tr {
                                 th scope="col" { "Name" }
                                 @for c in &columns { th scope="col" { (c) } }
@@ -300,10 +300,10 @@ pub(crate) fn kind_lists(csrf: &str, lists: &[KindList]) -> Markup {
                                     @let href = format!("{}/{}", list.base, super::form::segment(name));
                                     @let active = object.get("is_active").and_then(Value::as_bool);
                                     tr id={ "row-" (slug(name)) } {
-                                        td { a href=(href) { (name) } }
-                                        @for c in &columns { td { (cell(&object[*c])) } }
-                                        td.active { (yes_no(active)) }
-                                        td { (version) }
+                                        td data-label="Name" { a href=(href) { (name) } }
+                                        @for c in &columns { td data-label=(c) { (cell(&object[*c])) } }
+                                        td.active data-label="Active" { (yes_no(active)) }
+                                        td data-label="Version" { (version) }
                                         td.row-actions {
                                             a.button href=(href) { "Edit" }
                                             @if let Some(active) = active {
@@ -313,10 +313,7 @@ pub(crate) fn kind_lists(csrf: &str, lists: &[KindList]) -> Markup {
                                                     button type="submit" { @if active { "Deactivate" } @else { "Activate" } }
                                                 }
                                             }
-                                            form method="post" action={ (href) "/delete" } {
-                                                (csrf_input(csrf))
-                                                button.danger type="submit" { "Delete" }
-                                            }
+                                            " " a.button.danger href={ (href) "/delete" } { "Delete" }
                                         }
                                     }
                                 }
@@ -583,6 +580,20 @@ pub(crate) fn metrics(rows: &[ChannelStats]) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Asks before a deletion, which cannot be undone.
+pub(crate) fn confirm_delete(csrf: &str, path: &str, action: &str, back: &str) -> Markup {
+    html! {
+        form.object method="post" action=(action) {
+            (csrf_input(csrf))
+            p { "Delete " code { (path) } "? It stops at once on this node and, in a cluster, on every node." }
+            div.buttons {
+                button.danger type="submit" { "Delete" }
+                a href=(back) { "Cancel" }
             }
         }
     }
