@@ -644,6 +644,16 @@ async fn no_page_shows_a_secret() {
         admin.html().await
     );
 
+    // Edited through its form, the password untouched: it still guards what it guarded.
+    admin.goto("/admin/security/crm.basic").await;
+    admin.fill("#field-realm", "crm").await;
+    admin.click("form.object button[type=submit]").await;
+    let flash = admin.text(".flash").await;
+    assert!(flash.contains("Saved security"), "{flash}");
+    let (_, def) = admin.api("/api/security/crm.basic").await;
+    assert_eq!(def["realm"], "crm");
+    assert_eq!(def["password"], "******", "the password is kept");
+
     let secrets = [basic_secret.to_owned(), admin.swift_key(), TOKEN.to_owned()];
     let pages = [
         "/admin/services",

@@ -12,6 +12,9 @@ use super::pages::{self, Nav};
 use super::session::{self, Flash, PendingImport};
 use super::{ACK_WAIT, AUTHOR, Ctx, Inner, refused, secure_headers};
 
+/// The largest document the import form takes: 2 MiB.
+const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
+
 pub(super) async fn review(ctx: &Ctx<'_>, form: &Form) -> Reply {
     let again = |errors: Vec<String>| {
         ctx.page_with(
@@ -24,6 +27,14 @@ pub(super) async fn review(ctx: &Ctx<'_>, form: &Form) -> Reply {
     let Some(upload) = form.file("document") else {
         return again(vec!["Choose a document to upload.".into()]);
     };
+    // A reviewed import is kept in its session until confirmed: bounded by the sessions' number
+    // and this size.
+    if upload.bytes.len() > MAX_DOCUMENT {
+        return again(vec![format!(
+            "The document is larger than {} MiB.",
+            MAX_DOCUMENT / (1024 * 1024)
+        )]);
+    }
     let format = match form.get("format").filter(|f| !f.is_empty()) {
         Some(f) => Format::from_name(f),
         None => Format::from_path(&upload.file_name).ok(),

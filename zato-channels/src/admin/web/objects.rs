@@ -446,8 +446,12 @@ async fn update(
 ) -> Reply {
     let shape = current.as_object().cloned().unwrap_or_default();
     let (mut object, bad_json) = form::object_from(&shape, kind.secrets(), form);
-    // The name is the object's address, not a field of the form.
+    // The name is the object's address and a security definition's type is fixed: neither is a
+    // field of the form.
     object.insert("name".into(), Value::String(key.name.clone()));
+    if let Some(ty) = &kind.security_type {
+        object.insert("type".into(), Value::String(ty.clone()));
+    }
     let version = form.get("version").and_then(|v| v.parse::<u64>().ok());
     if !bad_json.is_empty() {
         let mut problems = Problems::default();
