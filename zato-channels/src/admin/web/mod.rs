@@ -159,6 +159,11 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>, segs: &[&
     let session =
         cookie(&req, SESSION_COOKIE).and_then(|id| inner.sessions.csrf(&id).map(|csrf| (id, csrf)));
     if method == Method::POST {
+        // Without a session only the login form can carry a valid token: refused before its
+        // body is read.
+        if session.is_none() && segs.as_slice() != ["login"] {
+            return refused(StatusCode::FORBIDDEN, "Forbidden", "Log in first.");
+        }
         let login_token = cookie(&req, LOGIN_COOKIE);
         let content_type = req
             .headers()
