@@ -337,6 +337,16 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
     assert_eq!(cid.len(), 26, "a cid: {cid:?}");
     admin.screenshot("services").await;
 
+    // A service deactivated from its row refuses invocations until activated again.
+    admin.click("form[action$='/active'] button").await;
+    assert!(admin.text(".flash").await.contains("Deactivated services"));
+    let (status, _) = admin.dispatch(JSON_CHANNEL).await;
+    assert_ne!(status, 200, "an inactive service is not invoked");
+    admin.click("form[action$='/active'] button").await;
+    assert!(admin.text(".flash").await.contains("Activated services"));
+    let (status, body) = admin.dispatch(JSON_CHANNEL).await;
+    assert_eq!(status, 200, "{body}");
+
     // Readable on a narrow screen: nothing wider than the window but the tables' own scrolling.
     admin
         .browser
@@ -438,6 +448,12 @@ async fn the_swift_key_changed_through_the_form_breaks_and_heals_dispatch() {
         body.contains("Invoice Dispatcher"),
         "names the connection: {body}"
     );
+    admin.click("section.ping button").await;
+    let flash = admin.text(".flash").await;
+    assert!(
+        flash.contains("failed"),
+        "the ping fails on the wrong key: {flash}"
+    );
 
     // Two values that differ change nothing.
     let version = admin.config_version().await;
@@ -460,6 +476,20 @@ async fn the_swift_key_changed_through_the_form_breaks_and_heals_dispatch() {
     let (status, body) = admin.dispatch(JSON_CHANNEL).await;
     assert_eq!(status, 200, "{body}");
     assert!(!admin.html().await.contains(&key), "the key is never shown");
+    admin.click("section.ping button").await;
+    let flash = admin.text(".flash").await;
+    assert!(
+        flash.contains(": ok in"),
+        "the ping succeeds again: {flash}"
+    );
+
+    // The history names each change and who made it.
+    admin.goto("/admin/history").await;
+    let history = admin.text("#history").await;
+    assert!(
+        history.contains("web-admin") && history.contains("outgoing.swift"),
+        "{history}"
+    );
 
     // The metrics page counts the channel's requests and the failed one.
     admin.goto("/admin/metrics").await;
@@ -670,6 +700,7 @@ async fn no_page_shows_a_secret() {
         "/admin/export",
         "/admin/cluster",
         "/admin/metrics",
+        "/admin/history",
     ];
     for page in pages {
         admin.goto(page).await;

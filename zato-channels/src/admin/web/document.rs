@@ -8,7 +8,8 @@ use zato_core::config::{ChangeError, ConfigDocument, Format, ImportOptions};
 
 use super::api::{self, Reply};
 use super::form::Form;
-use super::pages::{self, Nav};
+use super::pages::Nav;
+use super::reports;
 use super::session::{self, Flash, PendingImport};
 use super::{ACK_WAIT, AUTHOR, Ctx, Inner, refused, secure_headers};
 
@@ -21,7 +22,7 @@ pub(super) async fn review(ctx: &Ctx<'_>, form: &Form) -> Reply {
             StatusCode::BAD_REQUEST,
             "Import",
             Nav::Import,
-            pages::import_form(&ctx.csrf, &errors),
+            reports::import_form(&ctx.csrf, &errors),
         )
     };
     let Some(upload) = form.file("document") else {
@@ -66,7 +67,7 @@ pub(super) async fn review(ctx: &Ctx<'_>, form: &Form) -> Reply {
                 version: outcome.version,
                 diff: outcome.diff,
             };
-            let body = pages::import_review(
+            let body = reports::import_review(
                 &ctx.csrf,
                 &pending.id,
                 &upload.file_name,
@@ -87,7 +88,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
             StatusCode::CONFLICT,
             "Import",
             Nav::Import,
-            pages::import_form(
+            reports::import_form(
                 &ctx.csrf,
                 &["That import is no longer waiting: upload it again.".into()],
             ),
@@ -110,7 +111,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
                 };
                 let body = maud::html! {
                     div.errors role="alert" { p { "The configuration changed since your review: this is what the import would change now." } }
-                    (pages::import_review(&ctx.csrf, &pending.id, "the document", pending.replace, &pending.diff))
+                    (reports::import_review(&ctx.csrf, &pending.id, "the document", pending.replace, &pending.diff))
                 };
                 ctx.inner.sessions.set_pending(&ctx.session, pending);
                 ctx.page_with(StatusCode::CONFLICT, "Review the import", Nav::Import, body)
@@ -119,7 +120,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Import",
                 Nav::Import,
-                pages::import_form(&ctx.csrf, &change_messages(&e)),
+                reports::import_form(&ctx.csrf, &change_messages(&e)),
             ),
         };
     }
@@ -150,7 +151,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
             StatusCode::UNPROCESSABLE_ENTITY,
             "Import",
             Nav::Import,
-            pages::import_form(&ctx.csrf, &change_messages(&e)),
+            reports::import_form(&ctx.csrf, &change_messages(&e)),
         ),
     }
 }

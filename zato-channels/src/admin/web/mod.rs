@@ -10,6 +10,7 @@ mod document;
 mod form;
 mod objects;
 mod pages;
+mod reports;
 mod session;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
-use zato_core::config::Section;
+use zato_core::config::{ObjectKey, PutMode, Section};
 
 use super::Inner;
 use super::api::{self, Reply};
@@ -263,13 +264,17 @@ async fn get(ctx: &Ctx<'_>, segs: &[&str], query: &[(String, String)]) -> Reply 
     match segs {
         [] => redirect("/admin/services"),
         ["services"] => services(ctx, None).await,
-        ["import"] => ctx.page("Import", Nav::Import, pages::import_form(&ctx.csrf, &[])),
-        ["export"] => ctx.page("Export", Nav::Export, pages::export()),
+        ["import"] => ctx.page("Import", Nav::Import, reports::import_form(&ctx.csrf, &[])),
+        ["export"] => ctx.page("Export", Nav::Export, reports::export()),
         ["cluster"] => cluster(ctx).await,
+        ["history"] => match ctx.inner.runtime.history().await {
+            Ok(entries) => ctx.page("History", Nav::History, reports::history(&entries)),
+            Err(e) => store_failed(ctx, &e.to_string()),
+        },
         ["metrics"] => ctx.page(
             "Metrics",
             Nav::Metrics,
-            pages::metrics(&channel_stats(
+            reports::metrics(&channel_stats(
                 &ctx.inner.runtime.platform().metrics().render(),
             )),
         ),
@@ -288,6 +293,7 @@ async fn post(ctx: &Ctx<'_>, segs: &[&str], form: &Form) -> Reply {
             reply
         }
         ["services", name, "invoke"] => invoke(ctx, name, form).await,
+        ["services", name, "active"] => service_active(ctx, name, form).await,
         ["import"] => document::review(ctx, form).await,
         ["import", "apply"] => document::apply(ctx, form).await,
         _ => objects::post(ctx, segs, form)
@@ -324,6 +330,35 @@ fn store_failed(ctx: &Ctx<'_>, why: &str) -> Reply {
     )
 }
 
+/// Activates or deactivates a service: its settings in the `services` section.
+async fn service_active(ctx: &Ctx<'_>, name: &str, form: &Form) -> Reply {
+    let active = form.get("is_active") == Some("true");
+    let key = ObjectKey::new(Section::Services, Section::Services.sole_kind(), name);
+    let settings = serde_json::json!({"name": name, "is_active": active});
+    let runtime = &ctx.inner.runtime;
+    let flash = match runtime
+        .put(&key, settings, PutMode::Upsert, None, AUTHOR)
+        .await
+    {
+        Ok(o) => Flash {
+            message: format!(
+                "{} {key}.",
+                if active { "Activated" } else { "Deactivated" }
+            ),
+            version: o.op.is_some().then_some(o.version),
+            nodes: api::nodes_after(ctx.inner, o.version, ACK_WAIT)
+                .await
+                .and_then(|n| n.as_array().cloned()),
+        },
+        Err(e) => Flash {
+            message: format!("Nothing was changed: {e}"),
+            version: None,
+            nodes: None,
+        },
+    };
+    ctx.done(flash, "/admin/services")
+}
+
 async fn invoke(ctx: &Ctx<'_>, name: &str, form: &Form) -> Reply {
     let payload = form.get("payload").unwrap_or_default().to_owned();
     let (cid, status, response) =
@@ -347,12 +382,12 @@ async fn cluster(ctx: &Ctx<'_>) -> Reply {
         Some(r) => Some(r.status().await.map_err(|e| e.to_string())),
         None => None,
     };
-    ctx.page("Cluster", Nav::Cluster, pages::cluster(status))
+    ctx.page("Cluster", Nav::Cluster, reports::cluster(status))
 }
 
 /// Requests per channel, from the Prometheus text of the platform's metrics.
-fn channel_stats(text: &str) -> Vec<pages::ChannelStats> {
-    let mut rows: Vec<pages::ChannelStats> = Vec::new();
+fn channel_stats(text: &str) -> Vec<reports::ChannelStats> {
+    let mut rows: Vec<reports::ChannelStats> = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("zato_channel_requests_total{") else {
             continue;
@@ -380,10 +415,10 @@ fn channel_stats(text: &str) -> Vec<pages::ChannelStats> {
         {
             Some(i) => i,
             None => {
-                rows.push(pages::ChannelStats {
+                rows.push(reports::ChannelStats {
                     kind,
                     channel,
-                    ..pages::ChannelStats::default()
+                    ..reports::ChannelStats::default()
                 });
                 rows.len() - 1
             }

@@ -283,6 +283,8 @@ fn form_page(
     };
     let secret_action =
         (version.is_some() && !kind.secrets().is_empty()).then(|| format!("{action}/secret"));
+    let ping_action =
+        (version.is_some() && kind.section == Section::Outgoing).then(|| format!("{action}/ping"));
     let f = ObjectForm {
         action,
         version,
@@ -294,6 +296,7 @@ fn form_page(
         general: &problems.general,
         secret_action,
         secret_errors: &problems.secrets,
+        ping_action,
         back: format!("/admin/{}", kind.section),
     };
     ctx.page_with(
@@ -345,6 +348,23 @@ pub(super) async fn post(ctx: &Ctx<'_>, segs: &[&str], form: &Form) -> Option<Re
                     Err(e) => list_with_error(ctx, section, &e).await,
                 }),
                 ["secret"] => Some(change_secret(ctx, &kind, &key, &current, version, form).await),
+                ["ping"] if section == Section::Outgoing => {
+                    let started = std::time::Instant::now();
+                    let message = match runtime.ping(&key).await {
+                        Ok(Ok(what)) => format!(
+                            "Ping of {key}: ok in {} ms, {what}.",
+                            started.elapsed().as_millis()
+                        ),
+                        Ok(Err(why)) => format!("Ping of {key} failed: {why}"),
+                        Err(e) => format!("Ping of {key} failed: {e}"),
+                    };
+                    let flash = Flash {
+                        message,
+                        version: None,
+                        nodes: None,
+                    };
+                    Some(ctx.done(flash, &format!("{}/{}", kind.base(), form::segment(name))))
+                }
                 _ => None,
             }
         }

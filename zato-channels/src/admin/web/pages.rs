@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use maud::{DOCTYPE, Markup, html};
 use serde_json::{Map, Value};
-use zato_core::config::Diff;
 
 use super::form::{FieldType, input_name, shown};
 use super::session::Flash;
@@ -20,10 +19,11 @@ pub(crate) enum Nav {
     Export,
     Cluster,
     Metrics,
+    History,
     None,
 }
 
-const NAV: [(Nav, &str, &str); 8] = [
+const NAV: [(Nav, &str, &str); 9] = [
     (Nav::Services, "/admin/services", "Services"),
     (Nav::Channels, "/admin/channels", "Channels"),
     (Nav::Outgoing, "/admin/outgoing", "Outgoing"),
@@ -32,6 +32,7 @@ const NAV: [(Nav, &str, &str); 8] = [
     (Nav::Export, "/admin/export", "Export"),
     (Nav::Cluster, "/admin/cluster", "Cluster"),
     (Nav::Metrics, "/admin/metrics", "Metrics"),
+    (Nav::History, "/admin/history", "History"),
 ];
 
 /// What every page of a session shows around its content.
@@ -109,7 +110,7 @@ fn flash_box(flash: &Flash) -> Markup {
 }
 
 /// Per-node acknowledgements or states, whatever fields they have.
-fn nodes_table(caption: &str, nodes: &[Value]) -> Markup {
+pub(crate) fn nodes_table(caption: &str, nodes: &[Value]) -> Markup {
     let mut columns: Vec<String> = Vec::new();
     for node in nodes {
         if let Some(map) = node.as_object() {
@@ -209,7 +210,16 @@ pub(crate) fn services(csrf: &str, items: &[Value], invoked: Option<&Invoked>) -
                         tr {
                             td data-label="Service" { strong { (name) } }
                             td data-label="Deployed" { (yes_no(item["deployed"].as_bool())) }
-                            td data-label="Active" { (yes_no(item["is_active"].as_bool())) }
+                            td data-label="Active" {
+                                (yes_no(item["is_active"].as_bool()))
+                                @if let Some(active) = item["is_active"].as_bool() {
+                                    form.inline method="post" action={ "/admin/services/" (super::form::segment(name)) "/active" } {
+                                        (csrf_input(csrf))
+                                        input type="hidden" name="is_active" value=(!active);
+                                        button type="submit" { @if active { "Deactivate" } @else { "Activate" } }
+                                    }
+                                }
+                            }
                             td.wide {
                                 @if item["deployed"].as_bool() == Some(true) {
                                     form.invoke method="post" action={ "/admin/services/" (super::form::segment(name)) "/invoke" } {
@@ -343,10 +353,12 @@ pub(crate) struct ObjectForm<'a> {
     /// Where the change-secret form posts, for an existing object with secrets.
     pub(crate) secret_action: Option<String>,
     pub(crate) secret_errors: &'a BTreeMap<String, Vec<String>>,
+    /// Where the ping form posts, for an existing outgoing connection.
+    pub(crate) ping_action: Option<String>,
     pub(crate) back: String,
 }
 
-fn errors_list(general: &[String]) -> Markup {
+pub(crate) fn errors_list(general: &[String]) -> Markup {
     html! {
         @if !general.is_empty() {
             div.errors role="alert" {
@@ -423,6 +435,17 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
                 " " a href=(f.back) { "Cancel" }
             }
         }
+        div.side {
+        @if let Some(action) = &f.ping_action {
+            section.ping {
+                h2 { "Ping" }
+                p.hint { "Tries the remote system with the configuration in force." }
+                form method="post" action=(action) {
+                    (csrf_input(csrf))
+                    button type="submit" { "Ping" }
+                }
+            }
+        }
         @if let Some(action) = &f.secret_action {
             section.secret {
                 h2 { "Secrets" }
@@ -447,140 +470,6 @@ pub(crate) fn object_form(csrf: &str, f: &ObjectForm<'_>) -> Markup {
             }
         }
         }
-    }
-}
-
-pub(crate) fn import_form(csrf: &str, general: &[String]) -> Markup {
-    html! {
-        (errors_list(general))
-        p { "Upload a configuration document (TOML, YAML or JSON). You will see what it changes before anything is applied." }
-        form.object method="post" action="/admin/import" enctype="multipart/form-data" {
-            (csrf_input(csrf))
-            div.field {
-                label for="document" { "Document" }
-                input #document type="file" name="document" accept=".toml,.yaml,.yml,.json";
-            }
-            div.field {
-                label for="format" { "Format" }
-                select #format name="format" {
-                    option value="" { "by the file name" }
-                    option value="toml" { "TOML" } option value="yaml" { "YAML" } option value="json" { "JSON" }
-                }
-            }
-            div.field {
-                label.check for="replace" {
-                    input #replace type="checkbox" name="replace" value="true";
-                    " Replace: delete the objects the document does not hold"
-                }
-            }
-            div.buttons { button type="submit" { "Review changes" } }
-        }
-    }
-}
-
-pub(crate) fn import_review(
-    csrf: &str,
-    pending: &str,
-    file: &str,
-    replace: bool,
-    diff: &Diff,
-) -> Markup {
-    let groups: [(&str, &Vec<String>); 4] = [
-        ("Created", &diff.created),
-        ("Updated", &diff.updated),
-        ("Deleted", &diff.deleted),
-        ("Unchanged", &diff.unchanged),
-    ];
-    html! {
-        p { "What importing " strong { (file) } @if replace { " with replace" } " would change. Nothing is applied until you confirm." }
-        div.scroll {
-            table #diff {
-                thead { tr { th scope="col" { "Change" } th scope="col" { "Object" } } }
-                tbody {
-                    @for (label, paths) in groups {
-                        @for path in paths {
-                            tr class=(label.to_ascii_lowercase()) { td { (label) } td { code { (path) } } }
-                        }
-                    }
-                }
-            }
-        }
-        @if diff.is_empty() {
-            p { "The document changes nothing." }
-        } @else {
-            form method="post" action="/admin/import/apply" {
-                (csrf_input(csrf))
-                input type="hidden" name="pending" value=(pending);
-                div.buttons {
-                    button type="submit" { "Apply these changes" }
-                    " " a href="/admin/import" { "Cancel" }
-                }
-            }
-        }
-    }
-}
-
-pub(crate) fn export() -> Markup {
-    html! {
-        p { "The whole configuration as one document. Secrets are written as " code { "******" } ", which an import reads as “keep the secret in force”." }
-        ul.downloads {
-            @for (f, label) in [("toml", "TOML"), ("yaml", "YAML"), ("json", "JSON")] {
-                li { a.button href={ "/admin/export/download?format=" (f) } download { "Download " (label) } }
-            }
-        }
-    }
-}
-
-pub(crate) fn cluster(status: Option<Result<Value, String>>) -> Markup {
-    html! {
-        @match status {
-            None => p { "This node is not in a cluster: it keeps its configuration to itself." },
-            Some(Err(e)) => div.errors role="alert" { p { "The cluster's state could not be read: " (e) } },
-            Some(Ok(status)) => {
-                p { "Cluster version " strong { (shown(&status["version"])) } "; this node is " strong { (shown(&status["this_node"])) } "." }
-                @let nodes = status["nodes"].as_array().cloned().unwrap_or_default();
-                (nodes_table("Nodes and the versions they applied", &nodes))
-            }
-        }
-    }
-}
-
-/// Requests of one channel.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct ChannelStats {
-    pub(crate) kind: String,
-    pub(crate) channel: String,
-    pub(crate) requests: u64,
-    pub(crate) client_errors: u64,
-    pub(crate) server_errors: u64,
-}
-
-pub(crate) fn metrics(rows: &[ChannelStats]) -> Markup {
-    html! {
-        p { "Requests answered per channel since this node started. The full set is at " code { "/metrics" } " (Prometheus)." }
-        @if rows.is_empty() {
-            p { "No channel has answered a request yet." }
-        } @else {
-            div.scroll {
-                table #metrics {
-                    thead { tr {
-                        th scope="col" { "Kind" } th scope="col" { "Channel" } th.num scope="col" { "Requests" }
-                        th.num scope="col" { "4xx" } th.num scope="col" { "5xx" } th.num scope="col" { "Error rate" }
-                    } }
-                    tbody {
-                        @for r in rows {
-                            @let rate = if r.requests == 0 { 0.0 } else {
-                                (r.client_errors + r.server_errors) as f64 * 100.0 / r.requests as f64
-                            };
-                            tr {
-                                td { (r.kind) } td { (r.channel) } td.num { (r.requests) }
-                                td.num { (r.client_errors) } td.num { (r.server_errors) }
-                                td.num class=[(rate > 0.0).then_some("bad")] { (format!("{rate:.1} %")) }
-                            }
-                        }
-                    }
-                }
-            }
         }
     }
 }
