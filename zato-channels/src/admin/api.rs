@@ -19,7 +19,7 @@ use zato_core::{ChannelInfo, ChannelKind, Cid, ConfigProblem, DataFormat, RawReq
 
 use super::{ADMIN_MAX_BODY, Inner, READ_TIMEOUT};
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
 /// One error answer: `{"error": {"status", "kind", "message", "problems"}}`.
 fn error(status: StatusCode, kind: &str, message: &str, problems: &[ConfigProblem]) -> Reply {
@@ -42,7 +42,11 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
     text_reply(status, "application/json", text)
 }
 
-fn text_reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+pub(super) fn text_reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut reply = Response::new(Full::new(body.into()));
     *reply.status_mut() = status;
     reply
@@ -100,10 +104,10 @@ fn store_error(e: &StoreError) -> Reply {
 }
 
 /// A request refused before it reaches the store: what [`error`] answers with.
-struct Refusal {
-    status: StatusCode,
+pub(super) struct Refusal {
+    pub(super) status: StatusCode,
     kind: &'static str,
-    message: String,
+    pub(super) message: String,
 }
 
 impl Refusal {
@@ -115,7 +119,7 @@ impl Refusal {
         }
     }
 
-    fn reply(self) -> Reply {
+    pub(super) fn reply(self) -> Reply {
         error(self.status, self.kind, &self.message, &[])
     }
 }
@@ -203,7 +207,7 @@ fn if_match(req: &Request<Incoming>) -> Result<IfMatch, Refusal> {
 }
 
 /// The request's body, bounded in size and time.
-async fn body(req: Request<Incoming>) -> Result<Bytes, Refusal> {
+pub(super) async fn body(req: Request<Incoming>) -> Result<Bytes, Refusal> {
     let limited = Limited::new(req.into_body(), ADMIN_MAX_BODY);
     match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -252,6 +256,11 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().clone();
+    // The web admin has its own sessions: its pages are for a browser, which holds no bearer
+    // token.
+    if segs.first() == Some(&"admin") {
+        return super::web::handle(inner, req, &segs[1..]).await;
+    }
     match (&method, segs.as_slice()) {
         (&Method::GET, ["health", "live"]) => {
             return json_reply(StatusCode::OK, &json!({"status": "live"}));
@@ -577,14 +586,21 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
 }
 
 async fn services(inner: &Inner) -> Reply {
+    match service_items(inner).await {
+        Ok((version, items)) => {
+            json_reply(StatusCode::OK, &json!({"version": version, "items": items}))
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// The services deployed on this node, and those only configured, with their settings: what
+/// `GET /api/services` lists and the web admin's services page shows.
+pub(super) async fn service_items(inner: &Inner) -> Result<(u64, Vec<Value>), StoreError> {
     let runtime = &inner.runtime;
-    let (version, configured) = match runtime
+    let (version, configured) = runtime
         .list(Section::Services, Section::Services.sole_kind())
-        .await
-    {
-        Ok(x) => x,
-        Err(e) => return store_error(&e),
-    };
+        .await?;
     let mut items: Vec<Value> = Vec::new();
     let deployed = runtime.platform().services().list();
     for info in &deployed {
@@ -612,7 +628,7 @@ async fn services(inner: &Inner) -> Reply {
             }));
         }
     }
-    json_reply(StatusCode::OK, &json!({"version": version, "items": items}))
+    Ok((version, items))
 }
 
 async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
@@ -620,6 +636,16 @@ async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
         Ok(b) => b,
         Err(refusal) => return refusal.reply(),
     };
+    let (cid, status, response) = invoke_service(inner, name, bytes).await;
+    json_reply(
+        StatusCode::OK,
+        &json!({"cid": cid.to_string(), "status": status, "response": response}),
+    )
+}
+
+/// Invokes the service `name` with a JSON body, as the channel `admin`: the cid, the status and
+/// the response (JSON when it is, else text).
+pub(super) async fn invoke_service(inner: &Inner, name: &str, bytes: Bytes) -> (Cid, u16, Value) {
     let channel = Arc::new(ChannelInfo::new(
         "admin",
         ChannelKind::Internal,
@@ -634,10 +660,7 @@ async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
         serde_json::from_slice(&reply.body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&reply.body).into_owned()))
     };
-    json_reply(
-        StatusCode::OK,
-        &json!({"cid": cid.to_string(), "status": reply.status.as_u16(), "response": response}),
-    )
+    (cid, reply.status.as_u16(), response)
 }
 
 async fn ping(inner: &Inner, key: &ObjectKey) -> Reply {
@@ -805,7 +828,7 @@ fn ack_wait(query: &[(String, String)]) -> Result<Duration, Refusal> {
 }
 
 /// In a cluster, what each live node did with `version`, waiting up to `wait`.
-async fn nodes_after(inner: &Inner, version: u64, wait: Duration) -> Option<Value> {
+pub(super) async fn nodes_after(inner: &Inner, version: u64, wait: Duration) -> Option<Value> {
     let replication = inner.runtime.replication()?;
     Some(match replication.acks(version, wait).await {
         Ok(acks) => Value::Array(acks),

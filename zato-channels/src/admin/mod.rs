@@ -13,13 +13,19 @@
 //! | `GET /api/config?format=json\|toml\|yaml` | exports the whole document |
 //! | `POST /api/config/import?dry_run=&replace=&format=` | imports one: all or nothing |
 //! | `GET /api/config/history` | who changed what |
+//! | `GET, POST /admin/…` | the web admin: HTML forms, behind a login with the token and a session cookie |
 //!
 //! Each object's version is its `ETag`; a write carrying `If-Match` with another version gets a
 //! 412. A write answers once this node has applied it, or failed to (422, nothing changed).
 //! Secrets are write-only: reads and exports show `******`, and writing `******` back keeps the
 //! secret.
+//!
+//! The web admin under `/admin/` makes the same changes through the same runtime calls, for a
+//! browser: a login with the admin token opens a bounded, expiring session, and every form carries
+//! a CSRF token checked before routing.
 
 mod api;
+mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -81,6 +87,7 @@ pub struct AdminServer {
 struct Inner {
     runtime: ConfigRuntime,
     token: Secret<String>,
+    sessions: web::Sessions,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     stopped: watch::Sender<bool>,
@@ -124,6 +131,7 @@ impl AdminServer {
         let inner = Arc::new(Inner {
             runtime,
             token,
+            sessions: web::Sessions::default(),
             local_addr,
             stop,
             stopped,

@@ -233,6 +233,16 @@ impl ConfigRuntime {
             .clone()
     }
 
+    /// The kinds registered in `section`, sorted: `http`, `swift`; for security definitions,
+    /// their types (`apikey`, `basic_auth`).
+    pub fn kind_names(&self, section: Section) -> Vec<String> {
+        self.kinds()
+            .into_keys()
+            .filter(|(s, _)| *s == section)
+            .map(|(_, k)| k)
+            .collect()
+    }
+
     /// The platform it applies to.
     pub fn platform(&self) -> &Platform {
         &self.inner.platform
