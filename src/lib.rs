@@ -108,6 +108,7 @@
 //! | `swift-inbox` | yes | `channels::swift_inbox`: a Swift container polled for objects, each handed to a service once |
 //! | `amqp` | no | `channels::amqp`: AMQP 0-9-1 channels and outgoing connections, on lapin |
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
+//! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 
 pub use zato_core as core;
@@ -137,6 +138,7 @@ pub mod config {
 
     /// A checker knowing every kind of this build: `services`, and with their features
     /// `channels.http`, the security types, `outgoing.swift`, `channels.swift_inbox`,
+    /// `channels.scheduler`,
     /// `outgoing.amqp`, `channels.amqp`, `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
     /// `zato config check` does.
     ///
@@ -158,6 +160,8 @@ pub mod config {
         }
         #[cfg(feature = "swift")]
         checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
+        #[cfg(feature = "scheduler")]
+        checker.add(std::sync::Arc::new(zato_scheduler::SchedulerKind::schema()));
         #[cfg(feature = "swift-inbox")]
         checker.add(std::sync::Arc::new(
             zato_channels::swift_inbox::SwiftInboxKind::schema(),
@@ -180,6 +184,9 @@ pub use zato_swift as swift;
 
 #[cfg(feature = "cluster")]
 pub use zato_cluster as cluster;
+
+#[cfg(feature = "scheduler")]
+pub use zato_scheduler as scheduler;
 
 #[doc(hidden)]
 pub use zato_core::__private;

@@ -540,6 +540,9 @@ pub async fn start_node(
     // Swift inbox channels, from the file or live: containers polled for invoices.
     let inbox = zato::channels::swift_inbox::SwiftInboxAdapter::attach(&platform)?;
     runtime.register(inbox.config_kind());
+    // Scheduled jobs, from the file or live; in a cluster each due run runs on one node.
+    let scheduler = zato::scheduler::Scheduler::attach(&platform)?;
+    runtime.register(scheduler.config_kind());
     let seeded =
         if seeds {
             match runtime
@@ -588,6 +591,7 @@ pub async fn start_node(
     #[cfg(feature = "zmq")]
     zato::channels::ChannelAdapter::start(&zmq).await?;
     zato::channels::ChannelAdapter::start(&inbox).await?;
+    zato::channels::ChannelAdapter::start(&scheduler).await?;
     http.start().await?;
     let admin = match admin {
         Some(settings) => {

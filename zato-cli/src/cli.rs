@@ -157,6 +157,14 @@ pub(crate) enum Command {
         channel: Option<String>,
     },
 
+    /// Scheduled jobs (channels of kind scheduler): list, create, edit, pause, resume, delete,
+    /// run now
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato scheduler list\n  zato scheduler create --set name=daily --set service=invoice.dispatcher --set type=cron --set cron='0 6 * * *' --set timezone=Europe/Warsaw\n  zato scheduler pause daily\n  zato scheduler run-now daily"
+    )]
+    Scheduler(SchedulerCommand),
+
     /// Services: list them, invoke one
     #[command(
         subcommand,
@@ -316,6 +324,59 @@ pub(crate) enum ChannelCommand {
     /// Delete a channel
     #[command(after_help = "Examples:\n  zato channel delete http crm.ping")]
     Delete(DeleteArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SchedulerCommand {
+    /// List the jobs; with --json, a JSON array of jobs, each with its name
+    #[command(after_help = "Examples:\n  zato scheduler list\n  zato --json scheduler list")]
+    List,
+    /// Print one job's configuration
+    #[command(after_help = "Examples:\n  zato scheduler get daily")]
+    Get {
+        /// The job's name
+        name: String,
+    },
+    /// Create a job from a JSON file and/or --set pairs (which must include name, service and
+    /// type: one_time, interval or cron)
+    #[command(
+        after_help = "Examples:\n  zato scheduler create --set name=ping --set service=demo.ping --set type=interval --set minutes=5\n  zato scheduler create --set name=daily --set service=invoice.dispatcher --set type=cron --set cron='0 6 * * *' --set timezone=Europe/Warsaw --set extra='{\"target\":[\"CRM\"]}'"
+    )]
+    Create(BodyArgs),
+    /// Change fields of a job (a JSON merge patch)
+    #[command(after_help = "Examples:\n  zato scheduler edit daily --set cron='0 7 * * *'")]
+    Edit {
+        /// The job's name
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Stop running a job when due (is_active=false); it can still be run by hand
+    #[command(after_help = "Examples:\n  zato scheduler pause daily")]
+    Pause {
+        /// The job's name
+        name: String,
+    },
+    /// Run a paused job when due again (is_active=true); runs missed meanwhile are not replayed
+    #[command(after_help = "Examples:\n  zato scheduler resume daily")]
+    Resume {
+        /// The job's name
+        name: String,
+    },
+    /// Delete a job
+    #[command(after_help = "Examples:\n  zato scheduler delete daily")]
+    Delete {
+        /// The job's name
+        name: String,
+        #[command(flatten)]
+        precondition: IfMatchArg,
+    },
+    /// Run a job now, active or not, on the node asked
+    #[command(after_help = "Examples:\n  zato scheduler run-now daily")]
+    RunNow {
+        /// The job's name
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -3,12 +3,13 @@
 use std::path::Path;
 
 use reqwest::Method;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::check;
 use crate::cli::{
     BodyArgs, ChangeArgs, ChannelCommand, Cli, ClusterCommand, Command, ConfigCommand, ConnCommand,
-    EnmasseCommand, Format, SecurityCommand, ServiceCommand, SpecFormat,
+    EnmasseCommand, Format, IfMatchArg, SchedulerCommand, SecurityCommand, ServiceCommand,
+    SpecFormat,
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
@@ -42,6 +43,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conn(command) => api.conn(command).await,
         Command::Channel(command) => api.channel(command).await,
         Command::Security(command) => api.security(command).await,
+        Command::Scheduler(command) => api.scheduler(command).await,
         Command::Cluster(ClusterCommand::Status) => api.cluster_status().await,
         Command::Apispec { format, channel } => api.apispec(format, channel.as_deref()).await,
         Command::Service(ServiceCommand::List) => api.services().await,
@@ -197,6 +199,108 @@ impl Api {
                 .await
             }
         }
+    }
+
+    async fn scheduler(&self, command: SchedulerCommand) -> Result<(), CliError> {
+        let jobs = Family::Channel("scheduler");
+        let active = |name: String, on: bool| -> Result<(String, ChangeArgs), CliError> {
+            let set = crate::patch::Assignment::parse(&format!("is_active={on}"))
+                .map_err(CliError::Usage)?;
+            Ok((
+                name,
+                ChangeArgs {
+                    set: vec![set],
+                    precondition: IfMatchArg { if_match: None },
+                },
+            ))
+        };
+        match command {
+            SchedulerCommand::List => self.list_jobs().await,
+            SchedulerCommand::Get { name } => self.get(jobs, &name).await,
+            SchedulerCommand::Create(body) => self.create(jobs, &body).await,
+            SchedulerCommand::Edit { name, change } => self.edit(jobs, &name, &change).await,
+            SchedulerCommand::Pause { name } => {
+                let (name, change) = active(name, false)?;
+                self.edit(jobs, &name, &change).await
+            }
+            SchedulerCommand::Resume { name } => {
+                let (name, change) = active(name, true)?;
+                self.edit(jobs, &name, &change).await
+            }
+            SchedulerCommand::Delete { name, precondition } => {
+                self.delete(jobs, &name, precondition.if_match.as_deref())
+                    .await
+            }
+            SchedulerCommand::RunNow { name } => {
+                let label = jobs.label_of(&name);
+                let call = Call::new(Method::POST, format!("{}/run", jobs.object(&name)), &label)
+                    .doc_path(jobs.doc_path(&name));
+                let answer = self.client.send(call).await?;
+                self.show(&answer, &label, |body| {
+                    format!("{label}: {}", cell(body.get("message")))
+                })
+            }
+        }
+    }
+
+    /// The jobs: with --json a JSON array, each job's configuration with its name and version.
+    async fn list_jobs(&self) -> Result<(), CliError> {
+        let jobs = Family::Channel("scheduler");
+        let label = jobs.label();
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, jobs.collection(), &label))
+            .await?;
+        let body = answer.json(&label)?;
+        let list: Vec<Value> = items(&body)
+            .iter()
+            .map(|item| {
+                let mut job = item.get("config").cloned().unwrap_or_else(|| json!({}));
+                if let Some(map) = job.as_object_mut() {
+                    map.insert("name".into(), item.get("name").cloned().unwrap_or_default());
+                    map.insert(
+                        "version".into(),
+                        item.get("version").cloned().unwrap_or_default(),
+                    );
+                }
+                job
+            })
+            .collect();
+        if self.json {
+            return print(&serde_json::to_string_pretty(&list).unwrap_or_default());
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|job| {
+                let when = match job.get("type").and_then(Value::as_str) {
+                    Some("cron") => format!(
+                        "cron {} {}",
+                        cell(job.get("cron")),
+                        cell(job.get("timezone"))
+                    ),
+                    Some("one_time") => format!("once at {}", cell(job.get("start_date"))),
+                    _ => {
+                        let secs = ["weeks", "days", "hours", "minutes", "seconds"]
+                            .iter()
+                            .zip([604_800u64, 86_400, 3600, 60, 1])
+                            .map(|(f, n)| job.get(*f).and_then(Value::as_u64).unwrap_or(0) * n)
+                            .sum::<u64>();
+                        format!("every {secs} s")
+                    }
+                };
+                vec![
+                    cell(job.get("name")),
+                    cell(job.get("version")),
+                    cell(job.get("is_active")),
+                    when,
+                    cell(job.get("service")),
+                ]
+            })
+            .collect();
+        print(&table(
+            &["NAME", "VERSION", "ACTIVE", "WHEN", "SERVICE"],
+            &rows,
+        ))
     }
 
     async fn security(&self, command: SecurityCommand) -> Result<(), CliError> {

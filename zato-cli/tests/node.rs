@@ -191,3 +191,79 @@ async fn the_articles_edits_from_the_command_line_with_no_restart() {
     assert!(invoked.stdout.contains("CRM"), "{invoked:?}");
     node.running.shutdown().await;
 }
+
+/// `zato scheduler`: the example's daily job is listed as JSON, run by hand while paused (it
+/// dispatches its extra), resumed, paused, edited with a bad cron (refused, naming the field),
+/// created and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_jobs_from_the_command_line() {
+    let node = node().await;
+    let list = node.zato(&["--json", "scheduler", "list"]).await.ok();
+    let jobs: serde_json::Value = serde_json::from_str(&list.stdout).expect("a JSON array");
+    let jobs = jobs.as_array().expect("an array");
+    let daily = jobs
+        .iter()
+        .find(|j| j["name"] == "invoices.daily")
+        .expect("the example's job");
+    assert_eq!(daily["is_active"], false);
+    assert_eq!(daily["type"], "cron");
+
+    let run = node
+        .zato(&["scheduler", "run-now", "invoices.daily"])
+        .await
+        .ok();
+    assert!(run.stdout.contains("started"), "{run:?}");
+    let local = node.running.local.as_ref().expect("the local endpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while local.object("Billing", app::OBJECT).is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        local.object("Billing", app::OBJECT).as_deref(),
+        Some(&br#"{"id":"daily","target":["CRM","Billing"]}"#[..])
+    );
+
+    node.zato(&["scheduler", "resume", "invoices.daily"])
+        .await
+        .ok();
+    let human = node.zato(&["scheduler", "list"]).await.ok();
+    assert!(human.stdout.contains("invoices.daily"), "{human:?}");
+    assert!(human.stdout.contains(" yes "), "{human:?}");
+    node.zato(&["scheduler", "pause", "invoices.daily"])
+        .await
+        .ok();
+    let bad = node
+        .zato(&[
+            "scheduler",
+            "edit",
+            "invoices.daily",
+            "--set",
+            "cron=61 * * * *",
+        ])
+        .await;
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.all().contains("cron"), "{bad:?}");
+
+    node.zato(&[
+        "scheduler",
+        "create",
+        "--set",
+        "name=ping",
+        "--set",
+        "service=invoice.dispatcher",
+        "--set",
+        "type=interval",
+        "--set",
+        "minutes=5",
+        "--set",
+        "is_active=false",
+    ])
+    .await
+    .ok();
+    let get = node.zato(&["scheduler", "get", "ping"]).await.ok();
+    assert!(get.stdout.contains("minutes"), "{get:?}");
+    node.zato(&["scheduler", "delete", "ping"]).await.ok();
+    let missing = node.zato(&["scheduler", "run-now", "ping"]).await;
+    assert_ne!(missing.code, Some(0));
+    node.running.shutdown().await;
+}

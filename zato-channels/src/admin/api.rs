@@ -332,6 +332,10 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
             let name = (*name).to_owned();
             invoke(inner, req, &name).await
         }
+        (&Method::POST, ["api", "channels", kind, name, "run"]) => {
+            let key = ObjectKey::new(Section::Channels, *kind, *name);
+            run(inner, &key).await
+        }
         (&Method::POST, ["api", "outgoing", kind, name, "ping"]) => {
             let key = ObjectKey::new(Section::Outgoing, *kind, *name);
             ping(inner, &key).await
@@ -673,6 +677,22 @@ async fn ping(inner: &Inner, key: &ObjectKey) -> Reply {
         Ok(Err(why)) => json_reply(
             StatusCode::BAD_GATEWAY,
             &json!({"ok": false, "error": {"status": 502, "kind": "ping_failed", "message": format!("{key}: {why}")}}),
+        ),
+        Err(e) => change_error(&e),
+    }
+}
+
+/// Runs a channel that runs (a scheduled job) now: 202, since the run goes on in the
+/// background; 409 for a kind that does not run.
+async fn run(inner: &Inner, key: &ObjectKey) -> Reply {
+    match inner.runtime.run(key).await {
+        Ok(Ok(message)) => json_reply(
+            StatusCode::ACCEPTED,
+            &json!({"ok": true, "message": message}),
+        ),
+        Ok(Err(why)) => json_reply(
+            StatusCode::CONFLICT,
+            &json!({"ok": false, "error": {"status": 409, "kind": "not_run", "message": format!("{key}: {why}")}}),
         ),
         Err(e) => change_error(&e),
     }

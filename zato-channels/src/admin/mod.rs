@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET, POST /api/channels/{kind}` | list, create |
 //! | `GET, PUT, PATCH, DELETE /api/channels/{kind}/{name}` | read, replace, merge-patch, delete |
+//! | `POST /api/channels/{kind}/{name}/run` | runs a scheduled job now (202) |
 //! | `… /api/outgoing/{kind}[/{name}]`, `POST …/{name}/ping` | the same, and a ping |
 //! | `… /api/security[/{name}]`, `… /api/services[/{name}]` | the same |
 //! | `POST /api/services/{name}/invoke` | invokes a service with a JSON body |
