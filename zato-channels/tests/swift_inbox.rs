@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::NoTls;
 use zato_channels::swift_inbox::{
     ClaimsMode, ERROR_META, MAX_META_VALUE, SwiftInboxAdapter, SwiftInboxConfig,
 };
+use zato_cluster::testing::TestDb;
 use zato_core::claims::{ClaimError, ClaimItem, ClaimStore};
 use zato_core::config::{ConfigRuntime, MemoryStore, ObjectKey, PutMode, Section};
 use zato_core::{ChannelAdapter, Cid, Platform, Request, ServiceError};
@@ -563,64 +563,11 @@ async fn two_nodes_with_swift_claims_handle_every_object_and_count_their_duplica
     assert_eq!(duplicates, 0, "{per_id:?}");
 }
 
-/// A database of the test's own, dropped when the test ends.
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn new(what: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("ZATO_TEST_PG_URL") else {
-            eprintln!("skipped: ZATO_TEST_PG_URL is not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("zato_test_inbox_{what}_{}_{nanos}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let root = &base[..base.rfind('/').unwrap()];
-        let url = format!("{root}/{name}");
-        Some(TestDb {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    fn claims(&self) -> Arc<dyn ClaimStore> {
-        let settings =
-            zato_cluster::PgSettings::new(self.url.clone(), "x".repeat(32)).with_schema("inbox");
-        Arc::new(zato_cluster::PgClaims::new(settings))
-    }
-
-    async fn sql(&self, sql: &str) -> Vec<tokio_postgres::Row> {
-        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.query(sql, &[]).await.unwrap()
-    }
-
-    async fn drop(self) {
-        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let _ = client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await;
-    }
+/// The claims of a cluster whose database is `db`, in the schema `inbox`.
+fn claims(db: &TestDb) -> Arc<dyn ClaimStore> {
+    let settings =
+        zato_cluster::PgSettings::new(db.url.clone(), "x".repeat(32)).with_schema("inbox");
+    Arc::new(zato_cluster::PgClaims::new(settings))
 }
 
 /// The schema the claims live in (a node of a cluster has it from joining).
@@ -630,11 +577,11 @@ async fn create_schema(db: &TestDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_with_postgresql_claims_handle_each_object_exactly_once() {
-    let Some(db) = TestDb::new("two").await else {
+    let Some(db) = TestDb::new("inbox_two").await else {
         return;
     };
     create_schema(&db).await;
-    let (per_id, per_node) = two_nodes("t7", 300, Some(db.claims()), ClaimsMode::Cluster).await;
+    let (per_id, per_node) = two_nodes("t7", 300, Some(claims(&db)), ClaimsMode::Cluster).await;
     assert_eq!(per_id.len(), 300, "an object was skipped");
     let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "handled twice: {twice:?}");
@@ -736,7 +683,7 @@ async fn killed_mid_object(tag: &str, mode: ClaimsMode, db: Option<&TestDb>) {
 
     let (platform, adapter) = node(swift.clone()).await;
     if let Some(db) = db {
-        platform.set_claims(db.claims());
+        platform.set_claims(claims(db));
     }
     put_channel(
         &adapter,
@@ -773,7 +720,7 @@ async fn a_node_killed_mid_object_loses_it_to_another_after_the_swift_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_object_loses_it_to_another_after_the_postgresql_lease() {
-    let Some(db) = TestDb::new("kill").await else {
+    let Some(db) = TestDb::new("inbox_kill").await else {
         return;
     };
     create_schema(&db).await;

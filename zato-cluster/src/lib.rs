@@ -14,6 +14,8 @@ mod claims;
 mod crypto;
 mod node;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use self::claims::PgClaims;
 pub use self::crypto::MIN_PASSPHRASE;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio_postgres::NoTls;
+use zato_cluster::testing::TestDb;
 use zato_cluster::{ClusterError, ClusterNode, NodeAck, PgSettings, PgStore};
 use zato_core::Platform;
 use zato_core::config::{
@@ -21,76 +21,6 @@ use zato_core::config::{
 };
 
 const KEY: &str = "a passphrase of at least thirty-two characters";
-
-/// A database of the test's own, dropped when the test ends.
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn new(what: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("ZATO_TEST_PG_URL") else {
-            eprintln!("skipped: ZATO_TEST_PG_URL is not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("zato_test_{what}_{}_{nanos}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let root = &base[..base.rfind('/').unwrap()];
-        let url = format!("{root}/{name}");
-        Some(TestDb {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn sql(&self, sql: &str) -> Vec<tokio_postgres::Row> {
-        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.query(sql, &[]).await.unwrap()
-    }
-
-    async fn terminate_others(&self) -> usize {
-        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let rows = client
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&self.name],
-            )
-            .await
-            .unwrap();
-        rows.len()
-    }
-
-    async fn drop(self) {
-        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let _ = client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await;
-    }
-}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -49,6 +49,7 @@ mod registry;
 mod render;
 mod service;
 pub mod sio;
+pub mod tasks;
 
 pub use channel::{ChannelAdapter, ChannelChange, ChannelError, ChannelSummary, Channels};
 pub use cid::Cid;

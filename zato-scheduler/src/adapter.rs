@@ -1,9 +1,8 @@
 //! [`Scheduler`]: the jobs of a platform, each a timer of its own.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use zato_core::metrics::prometheus_client::metrics::counter::Counter;
 use zato_core::metrics::prometheus_client::metrics::family::Family;
 use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
 use zato_core::metrics::{ChannelMeter, Labels};
+use zato_core::tasks::ChannelTasks;
 use zato_core::{
     ChannelAdapter, ChannelError, ChannelInfo, ChannelKind, ChannelSummary, Cid, ConfigError,
     DataFormat, Platform, RawRequest, ServiceError,
@@ -40,6 +40,14 @@ struct Counters {
     elsewhere: AtomicU64,
     running: AtomicU64,
     last: Mutex<Option<LastRun>>,
+    /// When the job is due next, while its timer runs.
+    next: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Counters {
+    fn set_next(&self, next: Option<DateTime<Utc>>) {
+        *self.next.lock().unwrap_or_else(PoisonError::into_inner) = next;
+    }
 }
 
 /// The last run of a job.
@@ -78,20 +86,10 @@ pub struct JobStats {
     pub next: Option<DateTime<Utc>>,
 }
 
-struct Entry {
-    config: Arc<JobConfig>,
-    counters: Arc<Counters>,
-    next: Arc<Mutex<Option<DateTime<Utc>>>>,
-    running: Option<(watch::Sender<bool>, JoinHandle<()>)>,
-}
-
 struct Inner {
     platform: Platform,
     clock: Arc<dyn Clock>,
-    jobs: Mutex<BTreeMap<String, Entry>>,
-    changing: tokio::sync::Mutex<()>,
-    serving: AtomicBool,
-    stopped: AtomicBool,
+    tasks: ChannelTasks<JobConfig, Counters>,
     info: Arc<ChannelInfo>,
     /// Who this node claims due runs as.
     holder: String,
@@ -117,8 +115,7 @@ pub struct Scheduler {
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scheduler")
-            .field("jobs", &self.job_names())
-            .field("serving", &self.is_serving())
+            .field("tasks", &self.inner.tasks)
             .finish()
     }
 }
@@ -146,10 +143,7 @@ impl Scheduler {
             inner: Arc::new(Inner {
                 platform: platform.clone(),
                 clock,
-                jobs: Mutex::new(BTreeMap::new()),
-                changing: tokio::sync::Mutex::new(()),
-                serving: AtomicBool::new(false),
-                stopped: AtomicBool::new(false),
+                tasks: ChannelTasks::new("scheduler"),
                 info: Arc::new(ChannelInfo::new(
                     "scheduler",
                     ChannelKind::Scheduler,
@@ -166,26 +160,14 @@ impl Scheduler {
         Ok(scheduler)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn job_names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
-    }
-
     /// The job `name`'s configuration.
     pub fn job(&self, name: &str) -> Option<Arc<JobConfig>> {
-        self.lock().get(name).map(|e| e.config.clone())
+        self.inner.tasks.get(name).map(|(config, _)| config)
     }
 
     /// What the job `name` has done on this node.
     pub fn stats(&self, name: &str) -> Option<JobStats> {
-        self.lock().get(name).map(|e| {
-            let c = &e.counters;
+        self.inner.tasks.get(name).map(|(_, c)| {
             let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
             JobStats {
                 runs: n(&c.runs),
@@ -198,7 +180,7 @@ impl Scheduler {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone(),
-                next: *e.next.lock().unwrap_or_else(PoisonError::into_inner),
+                next: *c.next.lock().unwrap_or_else(PoisonError::into_inner),
             }
         })
     }
@@ -210,9 +192,9 @@ impl Scheduler {
     /// When there is no such job.
     pub fn run_now(&self, name: &str) -> Result<Cid, ConfigError> {
         let (config, counters) = self
-            .lock()
+            .inner
+            .tasks
             .get(name)
-            .map(|e| (e.config.clone(), e.counters.clone()))
             .ok_or_else(|| ConfigError::one("", format!("no job named `{name}`")))?;
         let cid = Cid::new();
         let due = self.inner.clock.now();
@@ -220,43 +202,20 @@ impl Scheduler {
         Ok(cid)
     }
 
-    fn launch(&self, name: &str) {
-        let mut map = self.lock();
-        let Some(entry) = map.get_mut(name) else {
-            return;
-        };
-        if !entry.config.is_active || entry.running.is_some() {
-            return;
-        }
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(timer(
-            self.inner.clone(),
-            entry.config.clone(),
-            entry.counters.clone(),
-            entry.next.clone(),
-            stopped,
-        ));
-        entry.running = Some((stop, task));
-    }
-
-    /// Stops the job's timer; a run going on finishes on its own.
-    async fn halt(&self, name: &str) {
-        let running = self.lock().get_mut(name).and_then(|e| {
-            *e.next.lock().unwrap_or_else(PoisonError::into_inner) = None;
-            e.running.take()
-        });
-        if let Some((stop, task)) = running {
-            let _ = stop.send(true);
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+    /// Starts a job's timer.
+    fn launcher(
+        &self,
+    ) -> impl Fn(Arc<JobConfig>, Arc<Counters>, watch::Receiver<bool>) -> JoinHandle<()>
+    + Send
+    + Sync
+    + use<> {
+        let inner = self.inner.clone();
+        move |config, counters, stop| tokio::spawn(timer(inner.clone(), config, counters, stop))
     }
 }
+
+/// How long a change waits for a job's timer to stop (a run going on is not waited for).
+const TIMER_STOP: Duration = Duration::from_secs(5);
 
 /// A job's timer: waits for each due time and fires it, until stopped or the job is never due
 /// again.
@@ -264,7 +223,6 @@ async fn timer(
     inner: Arc<Inner>,
     config: Arc<JobConfig>,
     counters: Arc<Counters>,
-    next_slot: Arc<Mutex<Option<DateTime<Utc>>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(schedule) = config.schedule() else {
@@ -280,13 +238,16 @@ async fn timer(
     loop {
         let Some(next) = schedule.next_after(cursor) else {
             tracing::info!(job = %config.name, "the job is not due again");
-            *next_slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            counters.set_next(None);
             return;
         };
-        *next_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(next);
+        counters.set_next(Some(next));
         tokio::select! {
             () = inner.clock.sleep_until(next) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => {
+                counters.set_next(None);
+                return;
+            }
         }
         cursor = next;
         // A clock set forward past several due times fires the latest only: runs missed are
@@ -421,106 +382,69 @@ impl ChannelAdapter for Scheduler {
     }
 
     fn channels(&self) -> Vec<ChannelSummary> {
-        self.lock()
-            .values()
-            .map(|e| {
-                let c = &e.config;
-                let when = match c.kind {
-                    crate::JobKind::OneTime => {
-                        format!("once at {}", c.start_date.as_deref().unwrap_or(""))
-                    }
-                    crate::JobKind::Interval => format!("every {} s", c.interval_secs()),
-                    crate::JobKind::Cron => {
-                        format!("cron {:?} {}", c.cron.as_deref().unwrap_or(""), c.timezone)
-                    }
-                };
-                ChannelSummary::new(ChannelKind::Scheduler, c.name.as_str(), "scheduler")
-                    .with_service(c.service.as_str())
-                    .with_active(c.is_active)
-                    .with_endpoint(when)
-            })
-            .collect()
+        self.inner.tasks.map(|_, c, _| {
+            let when = match c.kind {
+                crate::JobKind::OneTime => {
+                    format!("once at {}", c.start_date.as_deref().unwrap_or(""))
+                }
+                crate::JobKind::Interval => format!("every {} s", c.interval_secs()),
+                crate::JobKind::Cron => {
+                    format!("cron {:?} {}", c.cron.as_deref().unwrap_or(""), c.timezone)
+                }
+            };
+            ChannelSummary::new(ChannelKind::Scheduler, c.name.as_str(), "scheduler")
+                .with_service(c.service.as_str())
+                .with_active(c.is_active)
+                .with_endpoint(when)
+        })
     }
 
     fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
-        self.lock()
-            .get(name)
-            .and_then(|e| serde_json::to_value(&*e.config).ok())
+        self.job(name).and_then(|c| serde_json::to_value(&*c).ok())
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
         let config: JobConfig =
             serde_json::from_value(config).map_err(|e| ConfigError::one("", e.to_string()))?;
         ConfigError::check(config.problems())?;
-        let _one_at_a_time = self.inner.changing.lock().await;
         let name = config.name.clone();
-        self.halt(&name).await;
-        {
-            let mut map = self.lock();
-            let (counters, next) = map
-                .get(&name)
-                .map(|e| (e.counters.clone(), e.next.clone()))
-                .unwrap_or_default();
-            map.insert(
-                name.clone(),
-                Entry {
-                    config: Arc::new(config),
-                    counters,
-                    next,
-                    running: None,
-                },
-            );
-        }
+        let launch = self.launcher();
+        self.inner
+            .tasks
+            .upsert(&name, config, TIMER_STOP, |c| c.is_active, &launch)
+            .await;
         tracing::info!(job = %name, "job configured");
-        if self.is_serving() {
-            self.launch(&name);
-        }
         Ok(())
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
-        let _one_at_a_time = self.inner.changing.lock().await;
-        if !self.lock().contains_key(name) {
+        if !self.inner.tasks.remove(name, TIMER_STOP).await {
             return Err(ConfigError::one("", "no such job"));
         }
-        self.halt(name).await;
-        self.lock().remove(name);
         tracing::info!(job = %name, "job removed");
         Ok(())
     }
 
     async fn start(&self) -> Result<(), ChannelError> {
-        if self.inner.stopped.load(Ordering::SeqCst) {
-            return Err(ChannelError::Stopped("scheduler".into()));
-        }
-        if self.inner.serving.swap(true, Ordering::SeqCst) {
-            return Err(ChannelError::AlreadyServing("scheduler".into()));
-        }
-        let _one_at_a_time = self.inner.changing.lock().await;
-        for name in self.job_names() {
-            self.launch(&name);
-        }
-        Ok(())
+        let launch = self.launcher();
+        self.inner.tasks.start(|c| c.is_active, &launch).await
     }
 
     fn is_serving(&self) -> bool {
-        self.inner.serving.load(Ordering::SeqCst)
+        self.inner.tasks.is_serving()
     }
 
     async fn stop(&self) {
-        self.inner.stopped.store(true, Ordering::SeqCst);
-        let _one_at_a_time = self.inner.changing.lock().await;
-        self.inner.serving.store(false, Ordering::SeqCst);
-        for name in self.job_names() {
-            self.halt(&name).await;
-        }
+        self.inner.tasks.stop(TIMER_STOP).await;
         // Runs going on finish within their timeout; wait for them, bounded.
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline
             && self
-                .lock()
-                .values()
-                .any(|e| e.counters.running.load(Ordering::SeqCst) > 0)
+                .inner
+                .tasks
+                .map(|_, _, c| c.running.load(Ordering::SeqCst))
+                .iter()
+                .any(|n| *n > 0)
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -540,42 +464,38 @@ impl Collector for JobMetrics {
         let last_run = Family::<Labels, Gauge>::default();
         let last_duration = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let last_ok = Family::<Labels, Gauge>::default();
-        {
-            let map = inner.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-            for (name, e) in map.iter() {
-                let c = &e.counters;
-                let job = || ("job", Cow::Owned(name.clone()));
-                let ok = c
-                    .runs
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(c.failures.load(Ordering::Relaxed));
-                for (outcome, value) in [
-                    ("ok", ok),
-                    ("failed", c.failures.load(Ordering::Relaxed)),
-                    ("skipped", c.skipped.load(Ordering::Relaxed)),
-                    ("elsewhere", c.elsewhere.load(Ordering::Relaxed)),
-                ] {
-                    runs.get_or_create(&vec![job(), ("outcome", Cow::Borrowed(outcome))])
-                        .inc_by(value);
-                }
-                if let Some(last) = c
-                    .last
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_ref()
-                {
-                    last_run
-                        .get_or_create(&vec![job()])
-                        .set(last.started.timestamp());
-                    last_duration
-                        .get_or_create(&vec![job()])
-                        .set(last.duration.as_secs_f64());
-                    last_ok
-                        .get_or_create(&vec![job()])
-                        .set(i64::from(last.outcome.is_ok()));
-                }
+        inner.tasks.map(|name, _, c| {
+            let job = || ("job", Cow::Owned(name.to_owned()));
+            let ok = c
+                .runs
+                .load(Ordering::Relaxed)
+                .saturating_sub(c.failures.load(Ordering::Relaxed));
+            for (outcome, value) in [
+                ("ok", ok),
+                ("failed", c.failures.load(Ordering::Relaxed)),
+                ("skipped", c.skipped.load(Ordering::Relaxed)),
+                ("elsewhere", c.elsewhere.load(Ordering::Relaxed)),
+            ] {
+                runs.get_or_create(&vec![job(), ("outcome", Cow::Borrowed(outcome))])
+                    .inc_by(value);
             }
-        }
+            if let Some(last) = c
+                .last
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            {
+                last_run
+                    .get_or_create(&vec![job()])
+                    .set(last.started.timestamp());
+                last_duration
+                    .get_or_create(&vec![job()])
+                    .set(last.duration.as_secs_f64());
+                last_ok
+                    .get_or_create(&vec![job()])
+                    .set(i64::from(last.outcome.is_ok()));
+            }
+        });
         let m = encoder.encode_descriptor(
             "scheduler_runs",
             "Due runs of a job on this node, by outcome: ok, failed, skipped (the previous run still ran), elsewhere (another node ran it)",

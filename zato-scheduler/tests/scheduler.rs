@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::NoTls;
+use zato_cluster::testing::TestDb;
 use zato_core::{ChannelAdapter, Platform, Request, ServiceError};
 use zato_macros::{SimpleIo, service};
 use zato_scheduler::{JobConfig, ManualClock, Scheduler};
@@ -340,61 +340,12 @@ async fn run_now_runs_an_inactive_job_and_catch_up_makes_up_for_one_missed_run()
     platform.shutdown().await;
 }
 
-/// A database of the test's own, dropped at the end.
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn new() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("ZATO_TEST_PG_URL") else {
-            eprintln!("skipped: ZATO_TEST_PG_URL is not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("zato_test_scheduler_{}_{nanos}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        let (db, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        db.batch_execute("CREATE SCHEMA zato").await.unwrap();
-        Some(TestDb {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn drop(self) {
-        let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let _ = client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_sharing_postgresql_run_each_second_once_and_one_goes_on_alone() {
-    let Some(db) = TestDb::new().await else {
+    let Some(db) = TestDb::new("scheduler").await else {
         return;
     };
+    db.sql("CREATE SCHEMA zato").await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
         let platform = Platform::new();

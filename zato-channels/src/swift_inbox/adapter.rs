@@ -1,10 +1,9 @@
 //! [`SwiftInboxAdapter`]: the Swift inbox channels of a platform, each a poller of its own.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,32 +15,21 @@ use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeM
 use zato_core::metrics::prometheus_client::metrics::counter::Counter;
 use zato_core::metrics::prometheus_client::metrics::family::Family;
 use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
+use zato_core::tasks::ChannelTasks;
 use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError, Platform};
 use zato_swift::SwiftConnection;
 
 use super::config::SwiftInboxConfig;
 use super::poller::{self, InboxStats, Worker};
 
-/// One channel: its configuration, counters, and its poller when it runs.
-struct Entry {
-    config: Arc<SwiftInboxConfig>,
-    stats: Arc<InboxStats>,
-    running: Option<(watch::Sender<bool>, JoinHandle<()>)>,
-}
-
 struct Inner {
-    name: String,
     platform: Platform,
-    channels: Mutex<BTreeMap<String, Entry>>,
-    /// Held from the start of a change to its end, so changes apply one at a time.
-    changing: tokio::sync::Mutex<()>,
-    serving: AtomicBool,
-    stopped: AtomicBool,
+    tasks: ChannelTasks<SwiftInboxConfig, InboxStats>,
 }
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Inner").field("name", &self.name).finish()
+        f.debug_struct("Inner").field("tasks", &self.tasks).finish()
     }
 }
 
@@ -60,9 +48,7 @@ pub struct SwiftInboxAdapter {
 impl fmt::Debug for SwiftInboxAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SwiftInboxAdapter")
-            .field("name", &self.inner.name)
-            .field("channels", &self.channel_names())
-            .field("serving", &self.is_serving())
+            .field("tasks", &self.inner.tasks)
             .finish()
     }
 }
@@ -109,12 +95,8 @@ impl SwiftInboxAdapter {
     pub fn attach(platform: &Platform) -> Result<SwiftInboxAdapter, ChannelError> {
         let adapter = SwiftInboxAdapter {
             inner: Arc::new(Inner {
-                name: "swift_inbox".to_owned(),
                 platform: platform.clone(),
-                channels: Mutex::new(BTreeMap::new()),
-                changing: tokio::sync::Mutex::new(()),
-                serving: AtomicBool::new(false),
-                stopped: AtomicBool::new(false),
+                tasks: ChannelTasks::new("swift_inbox"),
             }),
         };
         platform.channels().add(Arc::new(adapter.clone()))?;
@@ -125,26 +107,14 @@ impl SwiftInboxAdapter {
         Ok(adapter)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
-        self.inner
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn channel_names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
-    }
-
     /// The configuration of the channel `name`.
     pub fn channel(&self, name: &str) -> Option<Arc<SwiftInboxConfig>> {
-        self.lock().get(name).map(|e| e.config.clone())
+        self.inner.tasks.get(name).map(|(config, _)| config)
     }
 
     /// What the channel `name` has done since it was created.
     pub fn stats(&self, name: &str) -> Option<SwiftInboxStats> {
-        self.lock().get(name).map(|e| {
-            let s = &e.stats;
+        self.inner.tasks.get(name).map(|(_, s)| {
             let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
             SwiftInboxStats {
                 polls: n(&s.polls),
@@ -164,41 +134,19 @@ impl SwiftInboxAdapter {
         })
     }
 
-    /// Starts the poller of `name`.
-    fn launch(&self, name: &str) {
-        let mut map = self.lock();
-        let Some(entry) = map.get_mut(name) else {
-            return;
-        };
-        if !entry.config.is_active || entry.running.is_some() {
-            return;
-        }
-        let worker = Arc::new(Worker::new(
-            entry.config.clone(),
-            self.inner.platform.clone(),
-            entry.stats.clone(),
-        ));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let drain = drain_limit(&entry.config);
-        let task = tokio::spawn(poller::run(worker, stop_rx, drain));
-        entry.running = Some((stop_tx, task));
-        tracing::info!(channel = %name, container = %entry.config.container, "swift inbox polling");
-    }
-
-    /// Stops the poller of `name`: it polls no more at once, and finishes the objects it holds.
-    async fn halt(&self, name: &str) {
-        let running = self.lock().get_mut(name).and_then(|e| e.running.take());
-        if let Some((stop, task)) = running {
-            let _ = stop.send(true);
-            let abort = task.abort_handle();
-            // The poller bounds its own drain; this only guards against a stuck task.
-            let limit = self
-                .channel(name)
-                .map_or(Duration::from_secs(120), |c| drain_limit(&c))
-                + Duration::from_secs(10);
-            if tokio::time::timeout(limit, task).await.is_err() {
-                abort.abort();
-            }
+    /// Starts a channel's poller.
+    fn launcher(
+        &self,
+    ) -> impl Fn(Arc<SwiftInboxConfig>, Arc<InboxStats>, watch::Receiver<bool>) -> JoinHandle<()>
+    + Send
+    + Sync
+    + use<> {
+        let platform = self.inner.platform.clone();
+        move |config, stats, stop| {
+            tracing::info!(channel = %config.name, container = %config.container, "swift inbox polling");
+            let drain = drain_limit(&config);
+            let worker = Arc::new(Worker::new(config, platform.clone(), stats));
+            tokio::spawn(poller::run(worker, stop, drain))
         }
     }
 }
@@ -216,29 +164,24 @@ impl ChannelAdapter for SwiftInboxAdapter {
     }
 
     fn name(&self) -> &str {
-        &self.inner.name
+        self.inner.tasks.adapter()
     }
 
     fn channels(&self) -> Vec<ChannelSummary> {
-        self.lock()
-            .values()
-            .map(|e| {
-                let c = &e.config;
-                ChannelSummary::new(ChannelKind::SwiftInbox, c.name.as_str(), self.name())
-                    .with_service(c.service.as_str())
-                    .with_active(c.is_active)
-                    .with_endpoint(format!(
-                        "container {:?} via {:?}",
-                        c.container, c.connection
-                    ))
-            })
-            .collect()
+        self.inner.tasks.map(|_, c, _| {
+            ChannelSummary::new(ChannelKind::SwiftInbox, c.name.as_str(), self.name())
+                .with_service(c.service.as_str())
+                .with_active(c.is_active)
+                .with_endpoint(format!(
+                    "container {:?} via {:?}",
+                    c.container, c.connection
+                ))
+        })
     }
 
     fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
-        self.lock()
-            .get(name)
-            .and_then(|e| serde_json::to_value(&*e.config).ok())
+        self.channel(name)
+            .and_then(|c| serde_json::to_value(&*c).ok())
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
@@ -260,63 +203,41 @@ impl ChannelAdapter for SwiftInboxAdapter {
                 ),
             ));
         }
-        let _one_at_a_time = self.inner.changing.lock().await;
         let name = config.name.clone();
-        self.halt(&name).await;
-        {
-            let mut map = self.lock();
-            let stats = map.get(&name).map(|e| e.stats.clone()).unwrap_or_default();
-            map.insert(
-                name.clone(),
-                Entry {
-                    config: Arc::new(config),
-                    stats,
-                    running: None,
-                },
-            );
-        }
+        let limit = drain_limit(&config) + Duration::from_secs(10);
+        let launch = self.launcher();
+        self.inner
+            .tasks
+            .upsert(&name, config, limit, |c| c.is_active, &launch)
+            .await;
         tracing::info!(channel = %name, "swift inbox channel configured");
-        if self.is_serving() {
-            self.launch(&name);
-        }
         Ok(())
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
-        let _one_at_a_time = self.inner.changing.lock().await;
-        if !self.lock().contains_key(name) {
+        let limit = self
+            .channel(name)
+            .map_or(Duration::from_secs(120), |c| drain_limit(&c))
+            + Duration::from_secs(10);
+        if !self.inner.tasks.remove(name, limit).await {
             return Err(ConfigError::one("", "no such channel"));
         }
-        self.halt(name).await;
-        self.lock().remove(name);
         tracing::info!(channel = %name, "swift inbox channel removed");
         Ok(())
     }
 
     async fn start(&self) -> Result<(), ChannelError> {
-        if self.inner.stopped.load(Ordering::SeqCst) {
-            return Err(ChannelError::Stopped(self.inner.name.clone()));
-        }
-        if self.inner.serving.swap(true, Ordering::SeqCst) {
-            return Err(ChannelError::AlreadyServing(self.inner.name.clone()));
-        }
-        let _one_at_a_time = self.inner.changing.lock().await;
-        for name in self.channel_names() {
-            self.launch(&name);
-        }
-        Ok(())
+        let launch = self.launcher();
+        self.inner.tasks.start(|c| c.is_active, &launch).await
     }
 
     fn is_serving(&self) -> bool {
-        self.inner.serving.load(Ordering::SeqCst)
+        self.inner.tasks.is_serving()
     }
 
     async fn stop(&self) {
-        self.inner.stopped.store(true, Ordering::SeqCst);
-        let _one_at_a_time = self.inner.changing.lock().await;
-        self.inner.serving.store(false, Ordering::SeqCst);
-        let names = self.channel_names();
-        futures_util::future::join_all(names.iter().map(|n| self.halt(n))).await;
+        // Each poller bounds its own drain by its channel's timeout; this bounds a stuck one.
+        self.inner.tasks.stop(Duration::from_secs(24 * 3600)).await;
     }
 }
 
@@ -332,39 +253,32 @@ impl Collector for InboxMetrics {
         let objects = Family::<Labels, Counter>::default();
         let polls = Family::<Labels, Counter>::default();
         let in_flight = Family::<Labels, Gauge>::default();
-        {
-            let map = inner
-                .channels
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (name, e) in map.iter() {
-                let s = &e.stats;
-                let channel = || ("channel", Cow::Owned(name.clone()));
-                for (outcome, value) in [
-                    ("claimed", &s.claimed),
-                    ("contended", &s.contended),
-                    ("succeeded", &s.succeeded),
-                    ("retried", &s.retried),
-                    ("failed", &s.failed),
-                    ("malformed", &s.malformed),
-                    ("gone", &s.gone),
-                    ("storage_error", &s.storage_errors),
-                    ("lease_lost", &s.leases_lost),
-                ] {
-                    objects
-                        .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
-                        .inc_by(value.load(Ordering::Relaxed));
-                }
-                for (outcome, value) in [("ok", &s.polls), ("failed", &s.poll_errors)] {
-                    polls
-                        .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
-                        .inc_by(value.load(Ordering::Relaxed));
-                }
-                in_flight
-                    .get_or_create(&vec![channel()])
-                    .set(i64::try_from(s.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        inner.tasks.map(|name, _, s| {
+            let channel = || ("channel", Cow::Owned(name.to_owned()));
+            for (outcome, value) in [
+                ("claimed", &s.claimed),
+                ("contended", &s.contended),
+                ("succeeded", &s.succeeded),
+                ("retried", &s.retried),
+                ("failed", &s.failed),
+                ("malformed", &s.malformed),
+                ("gone", &s.gone),
+                ("storage_error", &s.storage_errors),
+                ("lease_lost", &s.leases_lost),
+            ] {
+                objects
+                    .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
+                    .inc_by(value.load(Ordering::Relaxed));
             }
-        }
+            for (outcome, value) in [("ok", &s.polls), ("failed", &s.poll_errors)] {
+                polls
+                    .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
+                    .inc_by(value.load(Ordering::Relaxed));
+            }
+            in_flight
+                .get_or_create(&vec![channel()])
+                .set(i64::try_from(s.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        });
         let m = encoder.encode_descriptor(
             "swift_inbox_objects",
             "Objects of a Swift inbox channel, by what became of them",
