@@ -20,6 +20,10 @@ const DONE_KEPT_SECS: f64 = 3600.0;
 /// How long the row of an item that was let go and never came back is kept.
 const STALE_AFTER: &str = "7 days";
 
+/// How long a claim whose lease ran out is kept when no one took its item over: after that its
+/// holder is taken to be gone for good, and so is its item.
+const HELD_GRACE: &str = "10 minutes";
+
 pub(crate) const SETUP: &str = r#"
 CREATE TABLE IF NOT EXISTS claims (
     scope text NOT NULL,
@@ -74,8 +78,9 @@ const FINISH: &str = "UPDATE claims SET holder = NULL, done = true, \
 ///   still shows a deleted object does not get it handled twice.
 /// - Its statements commit without waiting for the disk (`synchronous_commit = off`): a
 ///   database crash may forget the last claims, so an object may be handled twice then.
-/// - Rows of done items are removed after that hour, rows of items let go and never claimed
-///   again after a week ([`prune`](ClaimStore::prune)).
+/// - [`prune`](ClaimStore::prune) removes the rows of done items after that hour, claims whose
+///   lease ran out with no one taking the item over after 10 minutes more, and rows of items
+///   let go and never claimed again after a week.
 ///
 /// A node of a cluster sets it on its platform when it joins
 /// ([`ClusterNode::join`](crate::ClusterNode::join)); it may be built on its own, too.
@@ -252,7 +257,9 @@ impl ClaimStore for PgClaims {
     async fn prune(&self, scope: &str) -> Result<(), ClaimError> {
         let sql = format!(
             "DELETE FROM claims WHERE scope = $1 AND \
-             ((done AND expires < now()) OR updated < now() - interval '{STALE_AFTER}')"
+             ((done AND expires < now()) \
+              OR (NOT done AND holder IS NOT NULL AND expires < now() - interval '{HELD_GRACE}') \
+              OR updated < now() - interval '{STALE_AFTER}')"
         );
         let conn = self.conn().await?;
         tokio::time::timeout(OPERATION_TIMEOUT, conn.client.execute(&sql, &[&scope]))

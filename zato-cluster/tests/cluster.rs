@@ -357,6 +357,20 @@ async fn joined_nodes_claim_work_through_the_cluster_database_one_at_a_time() {
         .sql("SELECT count(*) FROM zato.claims WHERE scope = 'inbox'")
         .await;
     assert_eq!(rows[0].get::<_, i64>(0), 2);
+    // Pruning forgets nothing live; a lease that ran out 11 minutes ago with no taker, it does.
+    claims_a.prune("inbox").await.unwrap();
+    let rows = db
+        .sql("SELECT count(*) FROM zato.claims WHERE scope = 'inbox'")
+        .await;
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+    db.sql("UPDATE zato.claims SET expires = now() - interval '11 minutes' WHERE key = '2.json'")
+        .await;
+    claims_a.prune("inbox").await.unwrap();
+    let rows = db
+        .sql("SELECT key FROM zato.claims WHERE scope = 'inbox'")
+        .await;
+    let keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(keys, ["1.json"]);
     a.cluster.leave();
     b.cluster.leave();
     db.drop().await;

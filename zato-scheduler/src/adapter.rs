@@ -27,9 +27,22 @@ use zato_core::{
 use crate::clock::{Clock, SystemClock};
 use crate::job::JobConfig;
 
-/// How long a claim on a due run is kept: a due time is claimed once, and its row is pruned
-/// after this.
-const RUN_CLAIM: Duration = Duration::from_secs(86_400);
+/// How often a job's timer asks the claim store to forget the claims of old due runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// How long the claim of a due run lasts: twice the job's interval, at least an hour and at most
+/// a week. Within it no node runs that due time again, not even a node catching up after a
+/// restart (the latest due time it makes up for is at most one interval old); after it the
+/// claim store prunes the row.
+fn run_claim(config: &JobConfig) -> Duration {
+    let interval = match config.kind {
+        crate::JobKind::Interval => config.interval_secs(),
+        // A day covers the daily jobs cron mostly names; a week any.
+        crate::JobKind::Cron => 86_400,
+        crate::JobKind::OneTime => 3600,
+    };
+    Duration::from_secs(interval.saturating_mul(2).clamp(3600, 7 * 86_400))
+}
 
 /// What one job has done.
 #[derive(Debug, Default)]
@@ -229,6 +242,7 @@ async fn timer(
         return;
     };
     let mut cursor = inner.clock.now();
+    let mut pruned = Instant::now();
     if config.catch_up
         && let Some(missed) = schedule.last_at_or_before(cursor)
     {
@@ -258,6 +272,17 @@ async fn timer(
             cursor = latest;
         }
         fire(&inner, &config, &counters, cursor);
+        if pruned.elapsed() >= PRUNE_EVERY
+            && let Some(claims) = inner.platform.claims()
+        {
+            pruned = Instant::now();
+            let scope = format!("scheduler/{}", config.name);
+            tokio::spawn(async move {
+                if let Err(e) = claims.prune(&scope).await {
+                    tracing::debug!(%scope, error = %e, "old run claims not pruned");
+                }
+            });
+        }
     }
 }
 
@@ -302,7 +327,7 @@ async fn run(
     };
     let claims = inner.platform.claims().filter(|_| scheduled);
     if let Some(claims) = &claims {
-        match claims.claim(&item, &inner.holder, RUN_CLAIM).await {
+        match claims.claim(&item, &inner.holder, run_claim(&config)).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 counters.elsewhere.fetch_add(1, Ordering::Relaxed);
@@ -355,11 +380,6 @@ async fn run(
         outcome,
         cid,
     });
-    if let Some(claims) = claims
-        && let Err(e) = claims.finish(&item, &inner.holder).await
-    {
-        tracing::debug!(job = %config.name, error = %e, "the run's claim was not marked done; it runs out");
-    }
 }
 
 /// Counts a run as going on until dropped.
