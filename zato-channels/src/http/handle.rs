@@ -22,6 +22,7 @@ use zato_core::{
     ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
 };
 
+use super::connection::Conn;
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::pattern::param_value;
 use super::router::Lookup;
@@ -102,10 +103,13 @@ pub(super) fn error_reply(err: &ServiceError, format: ReplyFormat, cid: Cid) -> 
 /// Answers one request. hyper's service itself, so that no `async` block around it moves its
 /// future once more: it never fails, every error is a reply.
 pub(super) async fn handle(
-    shared: Arc<Shared>,
+    conn: Arc<Conn>,
     req: hyper::Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
     let started = Instant::now();
+    // Until this request is answered, the connection awaits no head.
+    let _head = conn.request_started(req.version());
+    let shared = &conn.shared;
     let cid = Cid::new();
     // Counted before the draining flag is read, so a shutdown either sees this request or this
     // request sees the shutdown.
@@ -159,7 +163,7 @@ pub(super) async fn handle(
     // `GET <channel>?wsdl` on a SOAP channel: its contract, as SOAP toolkits expect it.
     if parts.method == Method::GET
         && parts.uri.query() == Some("wsdl")
-        && let Some(resp) = wsdl_reply(&shared, &parts, cid)
+        && let Some(resp) = wsdl_reply(shared, &parts, cid)
     {
         return Ok(resp);
     }

@@ -9,13 +9,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use zato_core::{ChannelAdapter, ChannelError, ConfigError, Platform};
 
 use super::config::HttpConfig;
-use super::connection::serve_connection;
+use super::connection::{Signals, serve_connection};
 use super::shared::{Phase, Shared, to_ms};
 
 /// How long a client may take to send a request's headers unless
@@ -396,9 +395,10 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, ChannelError> {
 /// waits for the requests in flight and the connections, up to the drain timeout, and closes
 /// what remains.
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    // Set when the drain deadline passes: every connection still open closes. Each connection
-    // holds a receiver, so the sender sees them all gone.
+    // Set when draining begins: every connection finishes its request and closes. Each
+    // connection holds a receiver, so the sender sees them all gone.
+    let (graceful, _) = watch::channel(false);
+    // Set when the drain deadline passes: every connection still open closes.
     let (force_close, _) = watch::channel(false);
     let open = Arc::new(Semaphore::new(
         shared
@@ -418,7 +418,11 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    serve_connection(&shared, &graceful, force_close.subscribe(), stream, permit);
+                    let signals = Signals {
+                        graceful: graceful.subscribe(),
+                        force_close: force_close.subscribe(),
+                    };
+                    serve_connection(&shared, signals, stream, permit);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
@@ -433,7 +437,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
     tracing::info!(adapter = %shared.name, "http channel draining");
     let drain = async {
         shared.wait_idle().await;
-        graceful.shutdown().await;
+        graceful.send_replace(true);
+        graceful.closed().await;
     };
     let drained = match shared.drain_timeout() {
         None => {
