@@ -11,8 +11,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
-use http::header;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use zato_core::ServiceError;
@@ -123,15 +121,6 @@ impl BodyError {
     }
 }
 
-/// The declared `Content-Length`, when there is exactly one readable value. hyper has already
-/// refused conflicting ones, and drops the header when `Transfer-Encoding` is present.
-pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
 /// Collects the body, refusing one over `max_body_size` by its Content-Length at once, or while
 /// reading when the length is not declared; and one the budget cannot hold, before reading it
 /// when its length is declared, as it arrives otherwise.
@@ -140,7 +129,6 @@ pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// copy; one arriving in pieces is copied once, into a buffer sized by its declared length.
 pub(super) async fn read_body(
     max_body_size: u64,
-    headers: &HeaderMap,
     mut body: Incoming,
     reservation: &mut Reservation<'_>,
 ) -> Result<Bytes, BodyError> {
@@ -152,7 +140,9 @@ pub(super) async fn read_body(
             .into(),
         )
     };
-    let declared = declared_length(headers);
+    // The declared length, as hyper read it from the framing (`Content-Length`, which it has
+    // checked, never beside `Transfer-Encoding`): no second parse of the header.
+    let declared = hyper::body::Body::size_hint(&body).exact();
     if let Some(len) = declared {
         if len > max_body_size {
             return Err(too_large());

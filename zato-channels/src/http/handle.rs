@@ -200,12 +200,7 @@ pub(super) async fn handle(
         let mut reservation = Reservation::new(&shared.body_budget);
         // In a block of its own, so that the pinned read gives back the borrows it holds.
         let read = {
-            let read = pin!(read_body(
-                route.max_body_size,
-                &parts.headers,
-                body,
-                &mut reservation
-            ));
+            let read = pin!(read_body(route.max_body_size, body, &mut reservation));
             match route.timeout {
                 None => read.await,
                 Some(limit) => match within(limit, read).await {
@@ -335,11 +330,10 @@ fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option
 }
 
 /// `fut`'s output, or `None` when it is not ready within `limit`, as `tokio::time::timeout`
-/// gives it. The deadline is taken at once, but its timer is made only when `fut` is first
-/// pending: a service that answers at once, the usual one, never sets a timer up.
+/// gives it, the time counted from the first poll that found it pending. Only then are the
+/// clock read and the timer made: a body already received, or a service that answers at
+/// once, the usual ones, cost neither.
 async fn within<F: Future>(limit: Duration, mut fut: Pin<&mut F>) -> Option<F::Output> {
-    // Past the clock's range is never, as for `tokio::time::timeout`.
-    let deadline = tokio::time::Instant::now().checked_add(limit);
     // Unconstrained, as `timeout` polls its timer when the future spent the task's budget:
     // otherwise a future that keeps the budget spent would never time out.
     let mut timer = pin!(None::<Unconstrained<Sleep>>);
@@ -347,10 +341,11 @@ async fn within<F: Future>(limit: Duration, mut fut: Pin<&mut F>) -> Option<F::O
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
-        let Some(deadline) = deadline else {
-            return Poll::Pending;
-        };
         if timer.is_none() {
+            // Past the clock's range is never, as for `tokio::time::timeout`.
+            let Some(deadline) = tokio::time::Instant::now().checked_add(limit) else {
+                return Poll::Pending;
+            };
             timer.set(Some(unconstrained(tokio::time::sleep_until(deadline))));
         }
         match timer.as_mut().as_pin_mut() {
