@@ -119,6 +119,31 @@ pub fn from_response<O, E: Into<ServiceError>>(
     result.map_err(Into::into)
 }
 
+/// What [`Service::handle`] returns for a `#[service]` function: the function's future with its
+/// result turned by [`into_response`]. A combinator rather than an `async` block: a block
+/// would keep the request it was given beside the function's future holding it, and the
+/// future the registry boxes for every request would be twice the size.
+pub fn plain_response<F, O, E>(
+    fut: F,
+) -> impl Future<Output = Result<Response<O>, ServiceError>> + Send
+where
+    F: Future<Output = Result<O, E>> + Send,
+    E: Into<ServiceError>,
+{
+    futures_util::FutureExt::map(fut, into_response)
+}
+
+/// The same for a function that returns a [`Response`] itself, turned by [`from_response`].
+pub fn full_response<F, O, E>(
+    fut: F,
+) -> impl Future<Output = Result<Response<O>, ServiceError>> + Send
+where
+    F: Future<Output = Result<Response<O>, E>> + Send,
+    E: Into<ServiceError>,
+{
+    futures_util::FutureExt::map(fut, from_response)
+}
+
 /// The field operations the `SimpleIo` derive calls, chosen per field type by autoref: for an
 /// element type method lookup finds [`ElementOps`] on `FieldOps<T>`; for any other type it takes
 /// one more `&` and finds [`NotElementOps`], whose bodies never run, because the derive's

@@ -195,8 +195,8 @@ pub(crate) fn service(s: &ServiceFn<'_>) -> syn::Result<TokenStream> {
     let body = &item.block;
 
     let convert = match output {
-        Output::Plain(_) => quote!(#p::into_response),
-        Output::Response(_) => quote!(#p::from_response),
+        Output::Plain(_) => quote!(#p::plain_response),
+        Output::Response(_) => quote!(#p::full_response),
     };
     let output = output.ty();
     let (call, ctx_name) = if s.takes_context() {
@@ -225,7 +225,7 @@ pub(crate) fn service(s: &ServiceFn<'_>) -> syn::Result<TokenStream> {
                 ) -> impl ::core::future::Future<
                     Output = ::core::result::Result<#p::Response<#output>, #p::ServiceError>,
                 > + ::core::marker::Send {
-                    async move { #convert(#call.await) }
+                    #convert(#call)
                 }
             }
         };
