@@ -238,16 +238,26 @@ async fn three_nodes_share_one_configuration() {
     assert_eq!(conn["retries"], 8);
 
     // Every database connection is killed; an edit made afterwards reaches every node within
-    // 5 s of its reconnecting.
-    let killed = pg
+    // 5 s of its reconnecting. A node is back when its new listening connection (the session
+    // whose last statement is its `LISTEN`) shows in `pg_stat_activity`.
+    let killed: Vec<i32> = pg
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             &[&name],
         )
         .await
         .unwrap()
-        .len();
-    assert!(killed >= 6, "killed {killed} connections");
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    pg.execute(
+        "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
+        &[&killed],
+    )
+    .await
+    .unwrap();
+    assert!(killed.len() >= 6, "killed {} connections", killed.len());
+    let killed_at = Instant::now();
     let (status, body) = admin(
         &n1,
         reqwest::Method::PATCH,
@@ -257,20 +267,46 @@ async fn three_nodes_share_one_configuration() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let v = body["version"].as_u64().unwrap();
-    let started = Instant::now();
-    let mut caught_up = false;
-    while started.elapsed() < Duration::from_secs(15) {
+    let mut reconnected_at = None;
+    let mut caught_up_at = None;
+    while killed_at.elapsed() < Duration::from_secs(30) && caught_up_at.is_none() {
+        if reconnected_at.is_none() {
+            let listening: i64 = pg
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                     AND query LIKE 'LISTEN %' AND NOT (pid = ANY($2))",
+                    &[&name, &killed],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if listening >= 3 {
+                reconnected_at = Some(Instant::now());
+            }
+        }
         let mut all = true;
         for n in [&n1, &n2, &n3] {
             all &= applied(n).await == Some(v);
         }
         if all {
-            caught_up = true;
-            break;
+            caught_up_at = Some(Instant::now());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(caught_up, "every node applied version {v}");
+    let caught_up_at = caught_up_at.expect("every node applied the edit made after the kill");
+    // Caught up before the third listening session was seen: it was back already.
+    let reconnected_at = reconnected_at.unwrap_or(caught_up_at);
+    let after_reconnect = caught_up_at.saturating_duration_since(reconnected_at);
+    println!(
+        "connections killed: all three nodes listening again after {:.0} ms, every node applied \
+         the edit {:.0} ms after that",
+        reconnected_at.duration_since(killed_at).as_secs_f64() * 1000.0,
+        after_reconnect.as_secs_f64() * 1000.0
+    );
+    assert!(
+        after_reconnect <= Duration::from_secs(5),
+        "version {v} applied {after_reconnect:?} after the nodes reconnected"
+    );
 
     // The database goes away (no connection allowed, the existing ones killed): the nodes go
     // on serving with what they applied and say they are not ready; once it is back they are.

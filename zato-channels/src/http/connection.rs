@@ -115,12 +115,9 @@ impl HeadClock {
                 .unwrap_or(OFF - 1)
                 .min(OFF - 1);
             // Only from `AWAITED`: an HTTP/2 stream may have turned the deadline off meanwhile.
-            let _ = self.state.compare_exchange(
-                AWAITED,
-                since,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.state
+                    .compare_exchange(AWAITED, since, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 

@@ -22,8 +22,8 @@ use zato_core::{
     ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
 };
 
-use super::connection::Conn;
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
+use super::connection::Conn;
 use super::pattern::param_value;
 use super::router::Lookup;
 use super::security::mark_sensitive;
