@@ -64,7 +64,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
         }
         other => (other, usize::from(e.required), "1".to_owned()),
     };
-    // Unset optional elements of a reply are written empty.
+    // Unset optional elements of a reply are written `xsi:nil="true"`.
     let nillable = if in_reply && !e.required {
         " nillable=\"true\""
     } else {

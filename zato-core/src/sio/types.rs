@@ -227,9 +227,10 @@ impl<T: SioType> SioType for Option<T> {
     fn type_desc() -> TypeDesc {
         T::type_desc()
     }
+    /// JSON `null` and XML `xsi:nil="true"` are `None`; so is an empty value for every type but
+    /// text.
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
-        let is_null = matches!(&node, Node::Json(raw) if raw.get() == "null");
-        if is_null || (node.is_blank() && blank_is_none::<T>()) {
+        if node.is_null() || (node.is_blank() && blank_is_none::<T>()) {
             return Some(None);
         }
         T::decode(node, path, errors).map(Some)
