@@ -50,6 +50,19 @@ enum Bounds {
 fn schema_of(ty: &TypeDesc, nullable: bool, bounds: Bounds) -> Value {
     let mut schema = match ty {
         TypeDesc::Scalar(name) => scalar_schema(name),
+        TypeDesc::Text(rule) => {
+            let mut text = json!({"type": "string"});
+            if rule.min_length > 0 {
+                text["minLength"] = json!(rule.min_length);
+            }
+            if let Some(max) = rule.max_length {
+                text["maxLength"] = json!(max);
+            }
+            if let Some(pattern) = rule.pattern {
+                text["pattern"] = json!(pattern);
+            }
+            text
+        }
         TypeDesc::List {
             item,
             min_items,
@@ -275,6 +288,14 @@ pub fn openapi_document(
             }
             parameters.push(p);
         }
+        // The body schema lists every element with its required flag, so a body is required
+        // when one of them is (and no path parameter is it): that is the request the document
+        // describes. The query string may stand in for the body's elements, which OpenAPI cannot
+        // tie to the body's `required`.
+        let body_required = info
+            .input
+            .iter()
+            .any(|e| e.required && !path_params.contains(&e.name));
         let media = match format {
             "xml" => "application/xml",
             "form" => "application/x-www-form-urlencoded",
@@ -319,7 +340,7 @@ pub fn openapi_document(
             });
             if method != "get" && method != "delete" {
                 op["requestBody"] = json!({
-                    "required": false,
+                    "required": body_required,
                     "content": {media: {"schema": {"$ref": format!("#/components/schemas/{input_name}")}}}
                 });
             }
@@ -429,6 +450,7 @@ mod tests {
             &[],
         );
         let post = &doc["paths"]["/c"]["post"];
+        assert_eq!(post["requestBody"]["required"], true);
         assert_eq!(post["parameters"][0]["schema"]["minItems"], 1);
         assert_eq!(post["parameters"][0]["required"], false);
         assert_eq!(post["parameters"][0]["explode"], true);
@@ -440,5 +462,39 @@ mod tests {
                 ["minimum"]["type"],
             "integer"
         );
+    }
+
+    #[test]
+    fn a_text_rule_becomes_string_facets_and_a_body_is_required_only_with_a_required_element() {
+        let rule = zato_core::sio::TextRule {
+            name: "code",
+            min_length: 3,
+            max_length: Some(3),
+            pattern: Some("^[A-Z]{3}$"),
+        };
+        assert_eq!(
+            type_schema(&TypeDesc::Text(rule), false),
+            json!({"type": "string", "minLength": 3, "maxLength": 3, "pattern": "^[A-Z]{3}$"})
+        );
+        let service = |input: Vec<ElementDesc>| ServiceInfo {
+            name: "s",
+            type_name: "S",
+            input,
+            output: Vec::new(),
+            version: 1,
+            is_active: true,
+        };
+        let body_required = |info: ServiceInfo, url_path: &str| {
+            let channel =
+                json!({"name": "c", "url_path": url_path, "service": "s", "methods": ["POST"]});
+            let doc = openapi_document("t", "1", &[channel], &[info], &[]);
+            doc["paths"][url_path]["post"]["requestBody"]["required"].clone()
+        };
+        let id = || element("id", TypeDesc::Scalar("text"), true);
+        let note = || element("note", TypeDesc::Scalar("text"), false);
+        assert_eq!(body_required(service(vec![id(), note()]), "/c"), true);
+        assert_eq!(body_required(service(vec![note()]), "/c"), false);
+        // A required element in the path needs no body.
+        assert_eq!(body_required(service(vec![id(), note()]), "/c/{id}"), false);
     }
 }

@@ -72,7 +72,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     };
     // XML Schema takes a default on a simple type only, as text.
     let default = match (&e.ty, e.default.as_deref()) {
-        (TypeDesc::Scalar(_), Some(json)) => {
+        (TypeDesc::Scalar(_) | TypeDesc::Text(_), Some(json)) => {
             match serde_json::from_str::<serde_json::Value>(json) {
                 Ok(serde_json::Value::String(text)) => format!(" default=\"{}\"", esc(&text)),
                 Ok(serde_json::Value::Null) | Err(_) => String::new(),
@@ -104,8 +104,13 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             let _ = writeln!(out, "{pad}  </xsd:sequence></xsd:complexType>");
             let _ = writeln!(out, "{pad}</xsd:element>");
         }
-        TypeDesc::Scalar(name) => {
-            let xsd = xsd_type(name);
+        TypeDesc::Scalar(_) | TypeDesc::Text(_) => {
+            // A text rule's pattern is written for JSON Schema, whose dialect XML Schema's is not:
+            // the type is stated as text, and the rule is checked when the value is decoded.
+            let xsd = match ty {
+                TypeDesc::Scalar(name) => xsd_type(name),
+                _ => "xsd:string",
+            };
             match &doc {
                 Some(d) => {
                     let _ = writeln!(

@@ -167,6 +167,8 @@ impl ElementDesc {
 pub enum TypeDesc {
     /// A scalar, by name: "text", "integer", "boolean", "date", …
     Scalar(&'static str),
+    /// Text its type holds to a rule (a Swift container name, for one).
+    Text(TextRule),
     /// A list of elements of one type.
     List {
         /// The type of each item.
@@ -182,6 +184,38 @@ pub enum TypeDesc {
     },
     /// A nested object.
     Object(Vec<ElementDesc>),
+}
+
+/// The rule a text element's type holds its values to, as [`TypeDesc::Text`] describes it: the
+/// type's decoding checks it (a value breaking it is the wrong type), and the API specifications
+/// state it.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::{TextRule, TypeDesc};
+///
+/// const CODE: TextRule = TextRule {
+///     name: "currency code",
+///     min_length: 3,
+///     max_length: Some(3),
+///     pattern: Some("^[A-Z]{3}$"),
+/// };
+/// assert_eq!(TypeDesc::Text(CODE).to_string(), "currency code");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TextRule {
+    /// What the text is, in listings and error messages: "container name".
+    pub name: &'static str,
+    /// The fewest characters a value has.
+    pub min_length: usize,
+    /// The most characters a value has, if bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// A regular expression every value matches, anchored with `^…$`, written in the subset
+    /// JSON Schema's dialect (ECMA-262) and Python's `re` read alike.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<&'static str>,
 }
 
 impl TypeDesc {
@@ -204,6 +238,7 @@ impl fmt::Display for TypeDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TypeDesc::Scalar(s) => f.write_str(s),
+            TypeDesc::Text(rule) => f.write_str(rule.name),
             TypeDesc::List { item, .. } => write!(f, "list of {item}"),
             TypeDesc::Object(_) => f.write_str("object"),
         }
