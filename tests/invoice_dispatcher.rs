@@ -137,6 +137,61 @@ async fn bad_input_is_a_400_and_stores_nothing() {
     running.shutdown().await;
 }
 
+/// An empty `target` is refused by SimpleIO (`#[sio(min_items = 1)]`) before the service runs,
+/// in every format; a caller handing typed input over (`invoke_typed`, which bypasses SimpleIO)
+/// meets the service's own checks.
+#[tokio::test]
+async fn an_empty_target_is_a_400_from_simpleio_and_from_the_service_for_typed_callers() {
+    let (running, base) = start(config()).await;
+    let resp = post(&format!("{base}/invoice.dispatcher"), r#"{"target":[]}"#).await;
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(v["code"], "invalid_input");
+    assert_eq!(
+        v["elements"],
+        serde_json::json!([{"name": "target", "problem": "too_few_items", "minimum": 1}])
+    );
+    assert_eq!(
+        v["message"],
+        "invalid input: element `target` needs at least 1 item, got 0"
+    );
+    // In XML an empty list is no element: a missing one.
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/xml/invoice.dispatcher"))
+        .header("content-type", "application/xml")
+        .body("<request></request>")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("missing required element `target`"), "{text}");
+
+    let ctx = running.platform.context();
+    let err = ctx
+        .invoke_typed::<app::invoice_dispatcher>(app::Dispatch { target: vec![] })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.status().as_u16(), 400);
+    assert_eq!(
+        err.to_string(),
+        "bad request: at least one target is required"
+    );
+    // The same for too many.
+    let crm = zato::swift::ContainerName::new("CRM").expect("a container name");
+    let err = ctx
+        .invoke_typed::<app::invoice_dispatcher>(app::Dispatch {
+            target: vec![crm; app::MAX_TARGETS + 1],
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "bad request: too many values of `target`: 101, at most 100"
+    );
+    running.shutdown().await;
+}
+
 /// A wiremock Swift with auth v1.0 answering a storage URL on itself.
 async fn mock_swift() -> MockServer {
     let server = MockServer::start().await;
@@ -340,8 +395,23 @@ async fn dot_targets_are_a_400_and_nothing_is_sent_to_swift() {
         let resp = post(&format!("{base}/invoice.dispatcher?{query}"), SEED_BODY).await;
         assert_eq!(resp.status(), 400, "{query}");
         let v: serde_json::Value = resp.json().await.unwrap();
+        // Refused by SimpleIO, as the wrong type: each target is a `ContainerName`.
+        assert_eq!(v["code"], "invalid_input", "{query}: {v}");
+        let element = &v["elements"][0];
+        assert!(
+            element["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("target[")),
+            "{query}: {v}"
+        );
+        assert_eq!(element["problem"], "wrong_type", "{query}: {v}");
+        assert!(
+            element["expected"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("container name")),
+            "{query}: {v}"
+        );
         let message = v["message"].as_str().unwrap_or_default();
-        assert!(message.contains("invalid target"), "{query}: {v}");
         assert!(!message.contains('\n'), "{query}: {v}");
     }
     // Not even an authentication: the targets are checked before a client is taken.
@@ -377,9 +447,14 @@ async fn more_targets_than_the_limit_is_a_400_naming_target_and_the_limit() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
+    // Refused by SimpleIO (`max_items = 100`), before the service runs.
     assert_eq!(
         v["message"].as_str().unwrap_or_default(),
-        format!("bad request: too many values of `target`: {over}, at most 100")
+        "invalid input: element `target` has more than 100 items"
+    );
+    assert_eq!(
+        v["elements"],
+        serde_json::json!([{"name": "target", "problem": "too_many_items", "limit": 100}])
     );
     assert!(server.received_requests().await.unwrap().is_empty());
 

@@ -21,7 +21,9 @@ use zato::config::{
 };
 use zato::prelude::*;
 use zato::swift::local::{LocalSwift, LocalSwiftConfig};
-use zato::swift::{Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError, SwiftKind};
+use zato::swift::{
+    ContainerName, Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError, SwiftKind,
+};
 use zato::{OutgoingError, OutgoingErrorKind};
 
 /// The outgoing connection the service stores invoices through.
@@ -30,10 +32,16 @@ pub const CONNECTION: &str = "Invoice Dispatcher";
 pub const OBJECT: &str = "Invoice";
 
 /// The input: the applications to send the invoice to. The invoice itself is the raw body.
+///
+/// SimpleIO holds `target` to its rules before the service runs, whatever channel the request
+/// came through (HTTP, AMQP, ZeroMQ, the scheduler, the Swift inbox): one target at least and
+/// [`MAX_TARGETS`] at most, each a name Swift takes as a container (`ContainerName`). So the
+/// generated OpenAPI document states them all, and a request it calls valid is accepted.
 #[derive(SimpleIo, Debug)]
 pub struct Dispatch {
     /// The applications to send the invoice to: each is a Swift container.
-    pub target: Vec<String>,
+    #[sio(min_items = 1, max_items = 100)]
+    pub target: Vec<ContainerName>,
 }
 
 /// The output: the targets the invoice was stored for.
@@ -52,8 +60,9 @@ pub const CONCURRENT_WRITES: u32 = 4;
 /// Stores the raw request as the object [`OBJECT`] in one container per target.
 ///
 /// Targets are checked first (at least one, at most [`MAX_TARGETS`], each a valid container
-/// name), so a bad request writes nothing. A target named twice is stored once: the duplicates
-/// are dropped, the first occurrence keeps its place, and the reply lists each target once.
+/// name: by SimpleIO, see [`Dispatch`]), so a bad request writes nothing. A target named twice
+/// is stored once: the duplicates are dropped, the first occurrence keeps its place, and the
+/// reply lists each target once.
 ///
 /// Targets are written concurrently, at most [`CONCURRENT_WRITES`] at a time (and no more than
 /// the pool's size); each write checks out its own client and returns it when done, so a slow
@@ -100,9 +109,11 @@ pub async fn invoice_dispatcher(
     }
 }
 
-/// Target names become container names: refuse the ones Swift would, or that a URL would
-/// rewrite, before storing anything. Returns the targets without duplicates, in order.
-fn check_targets(targets: &[String]) -> Result<Vec<String>, ServiceError> {
+/// Checks the number of targets and returns them without duplicates, in order, so a bad request
+/// writes nothing. From a channel, SimpleIO has checked them already (`min_items`, `max_items`,
+/// and each a [`ContainerName`]); a caller handing typed input over (`invoke_typed`) meets these
+/// checks instead.
+fn check_targets(targets: &[ContainerName]) -> Result<Vec<String>, ServiceError> {
     if targets.is_empty() {
         return Err(ServiceError::bad_request("at least one target is required"));
     }
@@ -112,28 +123,17 @@ fn check_targets(targets: &[String]) -> Result<Vec<String>, ServiceError> {
             targets.len()
         )));
     }
-    let bad: Vec<String> = targets
-        .iter()
-        .filter_map(|t| {
-            zato::swift::check_container(t)
-                .err()
-                .map(|e| format!("{t:?}: {e}"))
-        })
-        .collect();
-    if !bad.is_empty() {
-        return Err(ServiceError::bad_request(format!(
-            "invalid target: {}",
-            bad.join("; ")
-        )));
-    }
     let mut unique: Vec<String> = Vec::with_capacity(targets.len());
     for t in targets {
-        if !unique.contains(t) {
-            unique.push(t.clone());
+        if !unique.iter().any(|u| u == t.as_str()) {
+            unique.push(t.to_string());
         }
     }
     Ok(unique)
 }
+
+// The field's `max_items` is a literal: it must say what the constant says.
+const _: () = assert!(MAX_TARGETS == 100);
 
 /// Stores the invoice in `container`, creating the container when it is missing.
 async fn store(client: &SwiftClient, container: &str, invoice: Bytes) -> Result<(), SwiftError> {

@@ -16,7 +16,7 @@ for port in ["invoice.dispatcher.soap.Soap11", "invoice.dispatcher.soap.Soap12"]
     try:
         service["invoice.dispatcher"](target=["."])
     except Fault as fault:
-        assert "invalid target" in fault.message, fault.message
+        assert "container name" in fault.message, fault.message
         print(port, "fault", fault.code)
     else:
         sys.exit(port + ": a refused target raised no fault")

@@ -533,12 +533,13 @@ async fn the_broker_closing_our_connection_mid_stream_loses_nothing_of_1000_mess
         "{}",
         metrics
             .lines()
-            .filter(|l| l.starts_with("amqp_"))
+            // The registry prefixes every name with `zato_`.
+            .filter(|l| l.starts_with("zato_amqp_"))
             .collect::<Vec<_>>()
             .join("\n")
     );
     assert!(
-        metrics.contains("amqp_channel_reconnects_total{channel=\""),
+        metrics.contains("zato_amqp_channel_reconnects_total{channel=\""),
         "{metrics}"
     );
     platform.shutdown().await;

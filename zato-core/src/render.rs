@@ -46,6 +46,10 @@ fn error_fields(err: &ServiceError, cid: Cid, w: &mut Writer<'_>) {
                     w.string("problem", "too_many_items");
                     w.number("limit", limit);
                 }
+                ElementProblem::TooFewItems { minimum, .. } => {
+                    w.string("problem", "too_few_items");
+                    w.number("minimum", minimum);
+                }
                 ElementProblem::DuplicateKey { key } => {
                     w.string("problem", "duplicate_key");
                     w.string("key", key);

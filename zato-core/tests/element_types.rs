@@ -361,3 +361,78 @@ fn empty_values_leave_optional_non_text_elements_unset() {
         }
     );
 }
+
+/// XML Schema's null, `xsi:nil="true"`, is JSON's `null`: unset for an optional element (text
+/// included, where an empty element is an empty text), the wrong type for a required one.
+#[test]
+fn xsi_nil_is_null() {
+    #[derive(SimpleIo, Debug, PartialEq)]
+    #[sio(crate = "zato_core")]
+    struct Opt {
+        count: Option<u32>,
+        note: Option<String>,
+        day: Option<NaiveDate>,
+        tags: Vec<Option<String>>,
+    }
+    const XSI: &str = r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#;
+    let doc = format!(
+        r#"<r {XSI}><count xsi:nil="true"/><note xsi:nil="true"></note><day xsi:nil="1"/>
+           <tags>a</tags><tags xsi:nil="true"/></r>"#
+    );
+    let expected = Opt {
+        count: None,
+        note: None,
+        day: None,
+        tags: vec![Some("a".into()), None],
+    };
+    assert_eq!(
+        decode::<Opt>(&request(DataFormat::Xml, None, &doc, None)).unwrap(),
+        expected
+    );
+    let soap = soap_prefixed(SOAP12, &doc);
+    assert_eq!(
+        decode::<Opt>(&request(DataFormat::Soap, None, &soap, None)).unwrap(),
+        expected
+    );
+    // `xsi:nil="false"`, or a `nil` of another namespace, is no null.
+    let doc =
+        format!(r#"<r {XSI} xmlns:o="urn:o"><note xsi:nil="false"/><tags o:nil="true"/></r>"#);
+    let v = decode::<Opt>(&request(DataFormat::Xml, None, &doc, None)).unwrap();
+    assert_eq!(
+        (v.note, v.tags),
+        (Some(String::new()), vec![Some(String::new())])
+    );
+
+    #[derive(SimpleIo, Debug)]
+    #[sio(crate = "zato_core")]
+    struct Req {
+        name: String,
+        count: u32,
+    }
+    let doc = format!(r#"<r {XSI}><name xsi:nil="true"/><count xsi:nil="true"/></r>"#);
+    let e = decode::<Req>(&request(DataFormat::Xml, None, &doc, None)).unwrap_err();
+    let problems: Vec<_> = e.element_errors().iter().map(|e| &e.problem).collect();
+    assert_eq!(
+        problems,
+        [
+            &ElementProblem::WrongType {
+                expected: "text",
+                got: "null".into()
+            },
+            &ElementProblem::WrongType {
+                expected: "unsigned integer",
+                got: "null".into()
+            }
+        ]
+    );
+    // Nil with content is refused rather than either half guessed.
+    let doc = format!(r#"<r {XSI}><name>n</name><count xsi:nil="true">5</count></r>"#);
+    let e = decode::<Req>(&request(DataFormat::Xml, None, &doc, None)).unwrap_err();
+    assert!(
+        matches!(&e.element_errors()[0].problem, ElementProblem::WrongType { got, .. } if got.contains("nil")),
+        "{e}"
+    );
+    let doc = format!(r#"<r {XSI}><count xsi:nil="true">5</count></r>"#);
+    let e = decode::<Opt>(&request(DataFormat::Xml, None, &doc, None)).unwrap_err();
+    assert_eq!(e.element_errors()[0].element, "count", "{e}");
+}

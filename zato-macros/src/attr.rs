@@ -25,6 +25,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) force_empty: bool,
     /// `max_items = N`: the most items the field's list takes.
     pub(crate) max_items: Option<syn::LitInt>,
+    /// `min_items = N`: the fewest items the field's list takes when sent.
+    pub(crate) min_items: Option<syn::LitInt>,
 }
 
 fn sio_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -84,9 +86,18 @@ pub(crate) fn field(cx: &mut Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     ));
                 }
                 out.max_items = Some(lit);
+            } else if meta.path.is_ident("min_items") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                if lit.base10_parse::<usize>()? == 0 {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "min_items = 0 is every list's minimum already; leave it out (to let a caller leave the list out altogether, use `default` or `Option`)",
+                    ));
+                }
+                out.min_items = Some(lit);
             } else {
                 return Err(meta.error(
-                    "unknown sio field attribute; expected `rename`, `default`, `force_empty` or `max_items`",
+                    "unknown sio field attribute; expected `rename`, `default`, `force_empty`, `min_items` or `max_items`",
                 ));
             }
             Ok(())

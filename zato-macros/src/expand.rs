@@ -16,6 +16,17 @@ fn opt_str(lit: Option<&syn::LitStr>) -> TokenStream {
     }
 }
 
+fn opt_usize(lit: Option<&syn::LitInt>) -> TokenStream {
+    match lit {
+        // Unsuffixed, so the literal is a usize whatever its spelling.
+        Some(l) => {
+            let n = syn::LitInt::new(l.base10_digits(), l.span());
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 /// Whether `tokens` hold one of `idents`.
 fn names_any(tokens: TokenStream, idents: &[Ident]) -> bool {
     tokens.into_iter().any(|tt| match tt {
@@ -84,9 +95,18 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
             }
             Some(Some(func)) => quote!(#ops.__sio_default(#func)),
         };
+        let bounds = match (&f.attrs.min_items, &f.attrs.max_items) {
+            (None, None) => TokenStream::new(),
+            (min, max) => {
+                let min = opt_usize(min.as_ref());
+                let max = opt_usize(max.as_ref());
+                quote!(.with_list_bounds(#min, #max))
+            }
+        };
         quote!(#ops.__sio_element(#name, #required)
             .with_description(#description)
-            .with_default(#default))
+            .with_default(#default)
+            #bounds)
     });
 
     let decode = c.fields.iter().zip(&vars).map(|(f, var)| {
@@ -101,16 +121,41 @@ pub(crate) fn simple_io(c: &Container<'_>) -> TokenStream {
             }
             Some(Some(func)) => quote!(#ops.__sio_field_or(fields, #name, path, errors, #func)),
         };
-        match &f.attrs.max_items {
-            None => quote!(let #var = #call;),
-            Some(max) => quote! {
-                let #var = {
-                    errors.limit_next_list(::core::option::Option::Some(#max));
-                    let value = #call;
-                    errors.limit_next_list(::core::option::Option::None);
-                    value
-                };
-            },
+        // A field's own bounds hold for the next list decoded, its own, and are dropped after,
+        // whether or not a list took them.
+        let (min, max) = (f.attrs.min_items.as_ref(), f.attrs.max_items.as_ref());
+        if min.is_none() && max.is_none() {
+            return quote!(let #var = #call;);
+        }
+        let none = quote!(::core::option::Option::None);
+        let (set_min, reset_min) = match min {
+            Some(_) => {
+                let min = opt_usize(min);
+                (
+                    quote!(errors.require_next_list(#min);),
+                    quote!(errors.require_next_list(#none);),
+                )
+            }
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+        let (set_max, reset_max) = match max {
+            Some(_) => {
+                let max = opt_usize(max);
+                (
+                    quote!(errors.limit_next_list(#max);),
+                    quote!(errors.limit_next_list(#none);),
+                )
+            }
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+        let (set, reset) = (quote!(#set_min #set_max), quote!(#reset_min #reset_max));
+        quote! {
+            let #var = {
+                #set
+                let value = #call;
+                #reset
+                value
+            };
         }
     });
 

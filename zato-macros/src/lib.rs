@@ -44,7 +44,10 @@ use crate::ctxt::Ctxt;
 /// `default` or `default = "path::to::fn"` (the field is optional and takes that value when
 /// absent), `force_empty` (written even when empty under `skip_empty_keys`), `max_items = N`
 /// (the most items the field's list or `Csv` takes, instead of the channel's bound; more is a
-/// 400 naming the element and the bound).
+/// 400 naming the element and the bound), `min_items = N` (the fewest items the field's list or
+/// `Csv` takes when sent, at least 1 and at most `max_items`; fewer is a 400 naming the element
+/// and the minimum; a list left out is still missing, or takes its `default`). Both bounds are in
+/// the element's description, so in the generated OpenAPI (`minItems`, `maxItems`) and WSDL.
 #[proc_macro_derive(SimpleIo, attributes(sio))]
 pub fn derive_simple_io(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as syn::DeriveInput);

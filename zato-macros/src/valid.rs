@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use quote::ToTokens;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
-use crate::ast::{Container, ParamKind, ServiceFn, Shape};
+use crate::ast::{Container, Field, ParamKind, ServiceFn, Shape};
 use crate::ctxt::Ctxt;
 
 /// The signature a service function must have, quoted in each error about it.
@@ -79,6 +79,27 @@ pub(crate) fn check_container(cx: &mut Ctxt, c: &Container<'_>) {
         if field.wire_name.is_empty() {
             cx.error_spanned_by(field.member, "an element name cannot be empty");
         }
+        check_list_bounds(cx, field);
+    }
+}
+
+/// `min_items` no greater than `max_items`: no list could satisfy both.
+fn check_list_bounds(cx: &mut Ctxt, field: &Field<'_>) {
+    let (Some(min), Some(max)) = (&field.attrs.min_items, &field.attrs.max_items) else {
+        return;
+    };
+    // Both parsed as usize already, when the attributes were read.
+    let (Ok(lo), Ok(hi)) = (min.base10_parse::<usize>(), max.base10_parse::<usize>()) else {
+        return;
+    };
+    if lo > hi {
+        cx.error_spanned_by(
+            min,
+            format!(
+                "min_items = {lo} is greater than max_items = {hi}: no list of `{}` could be accepted",
+                field.wire_name
+            ),
+        );
     }
 }
 

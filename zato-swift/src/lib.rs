@@ -45,6 +45,7 @@ mod auth;
 mod client;
 mod config;
 mod connection;
+mod container_name;
 mod error;
 mod large;
 mod listing;
@@ -59,6 +60,7 @@ pub mod local;
 pub use client::{Metadata, SwiftClient};
 pub use config::{AuthVersion, Secret, SwiftConfig};
 pub use connection::{PoolStats, PooledSwiftClient, SwiftConnection, SwiftOutgoing};
+pub use container_name::ContainerName;
 pub use error::{SwiftError, SwiftErrorKind};
 pub use large::{BulkDeleteResult, TempUrlDigest, temp_url};
 pub use listing::{

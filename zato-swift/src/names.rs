@@ -58,20 +58,44 @@ fn invalid(kind: &'static str, name: &str, reason: &'static str) -> SwiftError {
 /// assert_eq!(err.to_string(), r#"invalid container name "..": must not be `.` or `..`"#);
 /// ```
 pub fn check_container(name: &str) -> Result<(), SwiftError> {
-    let reason = if name.is_empty() {
-        "must not be empty"
+    match container_problem(name) {
+        Some(problem) => Err(invalid("container", name, problem.reason)),
+        None => Ok(()),
+    }
+}
+
+/// Why a text cannot be a container name: the reason, and the same said as what was expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ContainerProblem {
+    pub(crate) reason: &'static str,
+    pub(crate) expected: &'static str,
+}
+
+/// What keeps `name` from being a container name, if anything: the rule of [`check_container`].
+pub(crate) fn container_problem(name: &str) -> Option<ContainerProblem> {
+    let (reason, expected) = if name.is_empty() {
+        ("must not be empty", "container name, not empty")
     } else if name.len() > MAX_CONTAINER_NAME {
-        "longer than 256 bytes"
+        (
+            "longer than 256 bytes",
+            "container name of at most 256 bytes",
+        )
     } else if name.contains('/') {
-        "must not contain `/`"
+        ("must not contain `/`", "container name without `/`")
     } else if name.chars().any(char::is_control) {
-        "must not contain control characters"
+        (
+            "must not contain control characters",
+            "container name without control characters",
+        )
     } else if is_dot_segment(name) {
-        "must not be `.` or `..`"
+        (
+            "must not be `.` or `..`",
+            "container name other than `.` or `..`",
+        )
     } else {
-        return Ok(());
+        return None;
     };
-    Err(invalid("container", name, reason))
+    Some(ContainerProblem { reason, expected })
 }
 
 /// Refuses an object name that is empty, longer than 1024 bytes, holds a control character, or

@@ -32,13 +32,54 @@ const ERRORS: &[(u16, &str)] = &[
 /// The methods a channel with no `methods` takes, as the document lists them.
 const ANY_METHOD: &[&str] = &["get", "post", "put", "patch", "delete"];
 
-/// The JSON Schema of one SimpleIO type. `nullable` for optional output elements, which are
-/// written as `null` when unset.
+/// The JSON Schema of one SimpleIO type, as a caller sends it: a list with its field's bounds
+/// (`minItems`, `maxItems`). `nullable` for optional output elements, which are written as `null`
+/// when unset.
 pub fn type_schema(ty: &TypeDesc, nullable: bool) -> Value {
+    schema_of(ty, nullable, Bounds::Stated)
+}
+
+/// Whether a list's schema states the bounds its field declares. Only input is held to them:
+/// a service's reply is written as the service made it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bounds {
+    Stated,
+    Left,
+}
+
+fn schema_of(ty: &TypeDesc, nullable: bool, bounds: Bounds) -> Value {
     let mut schema = match ty {
         TypeDesc::Scalar(name) => scalar_schema(name),
-        TypeDesc::List(item) => json!({"type": "array", "items": type_schema(item, false)}),
-        TypeDesc::Object(elements) => object_schema(elements, true),
+        TypeDesc::Text(rule) => {
+            let mut text = json!({"type": "string"});
+            if rule.min_length > 0 {
+                text["minLength"] = json!(rule.min_length);
+            }
+            if let Some(max) = rule.max_length {
+                text["maxLength"] = json!(max);
+            }
+            if let Some(pattern) = rule.pattern {
+                text["pattern"] = json!(pattern);
+            }
+            text
+        }
+        TypeDesc::List {
+            item,
+            min_items,
+            max_items,
+        } => {
+            let mut list = json!({"type": "array", "items": schema_of(item, false, bounds)});
+            if bounds == Bounds::Stated {
+                if *min_items > 0 {
+                    list["minItems"] = json!(min_items);
+                }
+                if let Some(max) = max_items {
+                    list["maxItems"] = json!(max);
+                }
+            }
+            list
+        }
+        TypeDesc::Object(elements) => object_schema(elements, true, bounds),
     };
     if nullable
         && let Some(t) = schema.get("type").cloned()
@@ -88,11 +129,11 @@ fn annotate(schema: &mut Value, e: &ElementDesc) {
 }
 
 /// An object of `elements`; `required` lists those a caller must send.
-fn object_schema(elements: &[ElementDesc], with_required: bool) -> Value {
+fn object_schema(elements: &[ElementDesc], with_required: bool, bounds: Bounds) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for e in elements {
-        let mut schema = type_schema(&e.ty, false);
+        let mut schema = schema_of(&e.ty, false, bounds);
         annotate(&mut schema, e);
         properties.insert(e.name.to_owned(), schema);
         if e.required && with_required {
@@ -110,7 +151,7 @@ fn object_schema(elements: &[ElementDesc], with_required: bool) -> Value {
 fn output_schema(elements: &[ElementDesc]) -> Value {
     let mut properties = Map::new();
     for e in elements {
-        let mut schema = type_schema(&e.ty, !e.required);
+        let mut schema = schema_of(&e.ty, !e.required, Bounds::Left);
         annotate(&mut schema, e);
         properties.insert(e.name.to_owned(), schema);
     }
@@ -142,10 +183,11 @@ fn error_schema() -> Value {
                     "required": ["name", "problem"],
                     "properties": {
                         "name": {"type": "string"},
-                        "problem": {"type": "string", "enum": ["missing", "wrong_type", "too_many_items", "duplicate_key"]},
+                        "problem": {"type": "string", "enum": ["missing", "wrong_type", "too_many_items", "too_few_items", "duplicate_key"]},
                         "expected": {"type": "string"},
                         "got": {"type": "string"},
                         "limit": {"type": "integer"},
+                        "minimum": {"type": "integer"},
                         "key": {"type": "string"}
                     }
                 }
@@ -211,7 +253,10 @@ pub fn openapi_document(
         };
         let input_name = component_name(&format!("{service}.Input"));
         let output_name = component_name(&format!("{service}.Output"));
-        schemas.insert(input_name.clone(), object_schema(&info.input, true));
+        schemas.insert(
+            input_name.clone(),
+            object_schema(&info.input, true, Bounds::Stated),
+        );
         schemas.insert(output_name.clone(), output_schema(&info.output));
 
         let path_params: Vec<&str> = url_path
@@ -223,7 +268,7 @@ pub fn openapi_document(
             .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         // An element may come from the query string instead of the body: each is listed there,
-        // optional.
+        // optional, with the schema it has in the body (a list sent there holds its bounds too).
         for e in info.input.iter().filter(|e| !path_params.contains(&e.name)) {
             let mut schema = type_schema(&e.ty, false);
             if let Some(default) = e
@@ -234,7 +279,7 @@ pub fn openapi_document(
                 schema["default"] = default;
             }
             let mut p = json!({"name": e.name, "in": "query", "required": false, "schema": schema});
-            if matches!(e.ty, TypeDesc::List(_)) {
+            if matches!(e.ty, TypeDesc::List { .. }) {
                 p["style"] = "form".into();
                 p["explode"] = true.into();
             }
@@ -243,6 +288,14 @@ pub fn openapi_document(
             }
             parameters.push(p);
         }
+        // The body schema lists every element with its required flag, so a body is required
+        // when one of them is (and no path parameter is it): that is the request the document
+        // describes. The query string may stand in for the body's elements, which OpenAPI cannot
+        // tie to the body's `required`.
+        let body_required = info
+            .input
+            .iter()
+            .any(|e| e.required && !path_params.contains(&e.name));
         let media = match format {
             "xml" => "application/xml",
             "form" => "application/x-www-form-urlencoded",
@@ -287,7 +340,7 @@ pub fn openapi_document(
             });
             if method != "get" && method != "delete" {
                 op["requestBody"] = json!({
-                    "required": false,
+                    "required": body_required,
                     "content": {media: {"schema": {"$ref": format!("#/components/schemas/{input_name}")}}}
                 });
             }
@@ -329,12 +382,8 @@ mod tests {
             .with_description(Some("How many times"))
             .with_default(Some("5".to_owned()));
         let when = element("when", TypeDesc::Scalar("datetime"), true);
-        let tags = element(
-            "tags",
-            TypeDesc::List(Box::new(TypeDesc::Scalar("text"))),
-            true,
-        );
-        let schema = object_schema(&[attempts, when, tags], true);
+        let tags = element("tags", TypeDesc::list(TypeDesc::Scalar("text")), true);
+        let schema = object_schema(&[attempts, when, tags], true, Bounds::Stated);
         assert_eq!(
             schema["properties"]["attempts"],
             json!({"type": "integer", "format": "int64", "minimum": 0,
@@ -342,6 +391,9 @@ mod tests {
         );
         assert_eq!(schema["properties"]["when"]["format"], "date-time");
         assert_eq!(schema["properties"]["tags"]["items"]["type"], "string");
+        // A list without bounds of its own states none.
+        assert!(schema["properties"]["tags"].get("minItems").is_none());
+        assert!(schema["properties"]["tags"].get("maxItems").is_none());
         assert_eq!(schema["required"], json!(["when", "tags"]));
         // In a reply, an optional element may be null.
         let reply = output_schema(&[element("note", TypeDesc::Scalar("text"), false)]);
@@ -349,5 +401,100 @@ mod tests {
             reply["properties"]["note"]["type"],
             json!(["string", "null"])
         );
+    }
+
+    #[test]
+    fn a_list_states_its_fields_bounds_in_requests_only() {
+        let bounded = |min, max| {
+            element("target", TypeDesc::list(TypeDesc::Scalar("text")), true)
+                .with_list_bounds(min, max)
+        };
+        let input = object_schema(&[bounded(Some(1), Some(100))], true, Bounds::Stated);
+        assert_eq!(
+            input["properties"]["target"],
+            json!({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100})
+        );
+        let only_min = object_schema(&[bounded(Some(2), None)], true, Bounds::Stated);
+        assert_eq!(only_min["properties"]["target"]["minItems"], 2);
+        assert!(only_min["properties"]["target"].get("maxItems").is_none());
+        // The public form is the request's.
+        assert_eq!(
+            type_schema(&bounded(None, Some(3)).ty, false)["maxItems"],
+            3
+        );
+        // A reply is not held to them.
+        let reply = output_schema(&[bounded(Some(1), Some(100))]);
+        assert_eq!(
+            reply["properties"]["target"],
+            json!({"type": "array", "items": {"type": "string"}})
+        );
+    }
+
+    #[test]
+    fn the_query_parameter_of_a_bounded_list_holds_its_bounds() {
+        let target = element("target", TypeDesc::list(TypeDesc::Scalar("text")), true)
+            .with_list_bounds(Some(1), None);
+        let info = ServiceInfo {
+            name: "s",
+            type_name: "S",
+            input: vec![target],
+            output: Vec::new(),
+            version: 1,
+            is_active: true,
+        };
+        let doc = openapi_document(
+            "t",
+            "1",
+            &[json!({"name": "c", "url_path": "/c", "service": "s", "methods": ["POST"]})],
+            &[info],
+            &[],
+        );
+        let post = &doc["paths"]["/c"]["post"];
+        assert_eq!(post["requestBody"]["required"], true);
+        assert_eq!(post["parameters"][0]["schema"]["minItems"], 1);
+        assert_eq!(post["parameters"][0]["required"], false);
+        assert_eq!(post["parameters"][0]["explode"], true);
+        let input = &doc["components"]["schemas"]["s.Input"];
+        assert_eq!(input["properties"]["target"]["minItems"], 1);
+        assert_eq!(input["required"], json!(["target"]));
+        assert_eq!(
+            doc["components"]["schemas"]["Error"]["properties"]["elements"]["items"]["properties"]
+                ["minimum"]["type"],
+            "integer"
+        );
+    }
+
+    #[test]
+    fn a_text_rule_becomes_string_facets_and_a_body_is_required_only_with_a_required_element() {
+        let rule = zato_core::sio::TextRule {
+            name: "code",
+            min_length: 3,
+            max_length: Some(3),
+            pattern: Some("^[A-Z]{3}$"),
+        };
+        assert_eq!(
+            type_schema(&TypeDesc::Text(rule), false),
+            json!({"type": "string", "minLength": 3, "maxLength": 3, "pattern": "^[A-Z]{3}$"})
+        );
+        let service = |input: Vec<ElementDesc>| ServiceInfo {
+            name: "s",
+            type_name: "S",
+            input,
+            output: Vec::new(),
+            version: 1,
+            is_active: true,
+        };
+        let body_required = |info: ServiceInfo, url_path: &str| {
+            let channel =
+                json!({"name": "c", "url_path": url_path, "service": "s", "methods": ["POST"]});
+            let doc = openapi_document("t", "1", &[channel], &[info], &[]);
+            doc["paths"][url_path]["post"]["requestBody"]["required"].clone()
+        };
+        let id = || element("id", TypeDesc::Scalar("text"), true);
+        let note = || element("note", TypeDesc::Scalar("text"), false);
+        assert_eq!(body_required(service(vec![id(), note()]), "/c"), true);
+        assert_eq!(body_required(service(vec![note()]), "/c"), false);
+        // A required element in the path needs no body.
+        assert_eq!(body_required(service(vec![id(), note()]), "/c/{id}"), false);
     }
 }

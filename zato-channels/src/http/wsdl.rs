@@ -42,14 +42,29 @@ pub fn xsd_type(name: &str) -> &'static str {
 /// One `<xsd:element>` for `e`, nested objects inline.
 fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     let pad = " ".repeat(indent);
-    let min = if e.required { "1" } else { "0" };
-    let (ty, max) = match &e.ty {
-        TypeDesc::List(item) => (item.as_ref(), "unbounded"),
-        other => (other, "1"),
+    let (ty, min, max) = match &e.ty {
+        // A list is its items repeated, and an empty one no element at all. A reply is written
+        // as the service made it: any number. A request holds its field's bounds, and a required
+        // list at least one item, since none is the same as a missing list.
+        TypeDesc::List {
+            item,
+            min_items,
+            max_items,
+        } => {
+            let min = if in_reply || !e.required {
+                0
+            } else {
+                (*min_items).max(1)
+            };
+            let max = match max_items {
+                Some(max) if !in_reply => max.to_string(),
+                _ => "unbounded".to_owned(),
+            };
+            (item.as_ref(), min, max)
+        }
+        other => (other, usize::from(e.required), "1".to_owned()),
     };
-    // An empty list is written as no element at all.
-    let min = if max == "unbounded" { "0" } else { min };
-    // Unset optional elements of a reply are written empty.
+    // Unset optional elements of a reply are written `xsi:nil="true"`.
     let nillable = if in_reply && !e.required {
         " nillable=\"true\""
     } else {
@@ -57,7 +72,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     };
     // XML Schema takes a default on a simple type only, as text.
     let default = match (&e.ty, e.default.as_deref()) {
-        (TypeDesc::Scalar(_), Some(json)) => {
+        (TypeDesc::Scalar(_) | TypeDesc::Text(_), Some(json)) => {
             match serde_json::from_str::<serde_json::Value>(json) {
                 Ok(serde_json::Value::String(text)) => format!(" default=\"{}\"", esc(&text)),
                 Ok(serde_json::Value::Null) | Err(_) => String::new(),
@@ -89,25 +104,31 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             let _ = writeln!(out, "{pad}  </xsd:sequence></xsd:complexType>");
             let _ = writeln!(out, "{pad}</xsd:element>");
         }
-        TypeDesc::Scalar(name) => match &doc {
-            Some(d) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}>\n{d}{pad}</xsd:element>",
-                    esc(e.name),
-                    xsd_type(name)
-                );
+        TypeDesc::Scalar(_) | TypeDesc::Text(_) => {
+            // A text rule's pattern is written for JSON Schema, whose dialect XML Schema's is not:
+            // the type is stated as text, and the rule is checked when the value is decoded.
+            let xsd = match ty {
+                TypeDesc::Scalar(name) => xsd_type(name),
+                _ => "xsd:string",
+            };
+            match &doc {
+                Some(d) => {
+                    let _ = writeln!(
+                        out,
+                        "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}>\n{d}{pad}</xsd:element>",
+                        esc(e.name),
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}/>",
+                        esc(e.name),
+                    );
+                }
             }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "{pad}<xsd:element name=\"{}\" type=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}/>",
-                    esc(e.name),
-                    xsd_type(name)
-                );
-            }
-        },
-        TypeDesc::List(_) => {
+        }
+        TypeDesc::List { .. } => {
             // A list of lists has no XML form in SimpleIO: any content.
             let _ = writeln!(
                 out,
@@ -225,14 +246,86 @@ mod tests {
         let mut out = String::new();
         let list = ElementDesc {
             name: "target",
-            ty: TypeDesc::List(Box::new(TypeDesc::Scalar("text"))),
+            ty: TypeDesc::list(TypeDesc::Scalar("text")),
             required: true,
             description: None,
             default: None,
         };
+        // A required list is one item at least in a request: none is a missing list.
         element(&mut out, &list, 0, false);
         assert!(
+            out.contains(r#"type="xsd:string" minOccurs="1" maxOccurs="unbounded""#),
+            "{out}"
+        );
+        // In a reply, an empty list is written as no element at all.
+        let mut out = String::new();
+        element(&mut out, &list, 0, true);
+        assert!(
             out.contains(r#"type="xsd:string" minOccurs="0" maxOccurs="unbounded""#),
+            "{out}"
+        );
+    }
+
+    fn occurs(e: &ElementDesc, in_reply: bool) -> String {
+        let mut out = String::new();
+        element(&mut out, e, 0, in_reply);
+        let at = out.find("minOccurs").expect("minOccurs");
+        let end = out[at..]
+            .find(" nillable")
+            .or(out[at..].find("/>"))
+            .expect("end");
+        out[at..at + end].trim().to_owned()
+    }
+
+    #[test]
+    fn a_list_holds_its_fields_bounds_in_requests() {
+        let list = |required: bool, min, max| {
+            ElementDesc {
+                name: "target",
+                ty: TypeDesc::list(TypeDesc::Scalar("text")),
+                required,
+                description: None,
+                default: None,
+            }
+            .with_list_bounds(min, max)
+        };
+        let cases = [
+            (true, Some(2), Some(5), r#"minOccurs="2" maxOccurs="5""#),
+            (
+                true,
+                Some(3),
+                None,
+                r#"minOccurs="3" maxOccurs="unbounded""#,
+            ),
+            (true, None, Some(4), r#"minOccurs="1" maxOccurs="4""#),
+            // Optional: left out is fine, whatever it holds when sent.
+            (false, Some(2), Some(5), r#"minOccurs="0" maxOccurs="5""#),
+        ];
+        for (required, min, max, expected) in cases {
+            assert_eq!(
+                occurs(&list(required, min, max), false),
+                expected,
+                "{required} {min:?} {max:?}"
+            );
+            assert_eq!(
+                occurs(&list(required, min, max), true),
+                r#"minOccurs="0" maxOccurs="unbounded""#,
+                "a reply: {required} {min:?} {max:?}"
+            );
+        }
+        // A list of objects too.
+        let objects = ElementDesc {
+            name: "line",
+            ty: TypeDesc::list(TypeDesc::Object(Vec::new())),
+            required: true,
+            description: None,
+            default: None,
+        }
+        .with_list_bounds(Some(2), None);
+        let mut out = String::new();
+        element(&mut out, &objects, 0, false);
+        assert!(
+            out.contains(r#"name="line" minOccurs="2" maxOccurs="unbounded">"#),
             "{out}"
         );
     }

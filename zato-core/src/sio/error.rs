@@ -22,6 +22,14 @@ pub enum ElementProblem {
         /// The most items the element takes.
         limit: usize,
     },
+    /// A list has fewer items than its element takes (`#[sio(min_items = N)]`). In XML an empty
+    /// list is no element at all, so a required one is [`Missing`](Self::Missing) instead.
+    TooFewItems {
+        /// The fewest items the element takes.
+        minimum: usize,
+        /// How many came.
+        got: usize,
+    },
     /// A JSON object names the same key twice (which value was meant cannot be told).
     DuplicateKey {
         /// The repeated key, truncated to a few dozen characters.
@@ -50,6 +58,12 @@ impl fmt::Display for ElementError {
             ElementProblem::TooManyItems { limit } => {
                 write!(f, "element `{}` has more than {limit} items", self.element)
             }
+            ElementProblem::TooFewItems { minimum, got } => write!(
+                f,
+                "element `{}` needs at least {minimum} item{}, got {got}",
+                self.element,
+                if *minimum == 1 { "" } else { "s" }
+            ),
             ElementProblem::DuplicateKey { key } => write!(
                 f,
                 "element `{}` has the key `{key}` more than once",

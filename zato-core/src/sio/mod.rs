@@ -14,7 +14,8 @@
 //! Decoding is strict where leniency would guess: a JSON number or boolean is not text (send
 //! `"5"` for a text element; a JSON string does make a number), a JSON object may not repeat a
 //! key, a list takes at most [`DEFAULT_MAX_ITEMS`] items unless the channel or the field
-//! (`#[sio(max_items = N)]`) says otherwise, and only UTF-8 is read. A SOAP envelope has exactly
+//! (`#[sio(max_items = N)]`) says otherwise, and at least as many as its field says
+//! (`#[sio(min_items = N)]`, none by default), and only UTF-8 is read. A SOAP envelope has exactly
 //! one Body holding exactly one request element; an envelope in another namespace is a
 //! `VersionMismatch` fault, and a header block marked `mustUnderstand` for us a `MustUnderstand`
 //! fault (we understand no header), both 400 (see [`SioError::status`]).
@@ -121,6 +122,43 @@ impl ElementDesc {
         self.default = default;
         self
     }
+
+    /// The same element with the bounds its field declares on its list (`#[sio(min_items = N,
+    /// max_items = M)]`), as `#[derive(SimpleIo)]` passes them. They describe the outermost list
+    /// of the element's type; an element that is no list (a [`Csv`], checked against the same
+    /// bounds, is described as text) is left as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_core::sio::{ElementDesc, SioObject, TypeDesc};
+    /// use zato_macros::SimpleIo; // `zato::prelude` re-exports it
+    ///
+    /// #[derive(SimpleIo)]
+    /// #[sio(crate = "zato_core")]
+    /// struct Dispatch {
+    ///     #[sio(min_items = 1, max_items = 100)]
+    ///     target: Vec<String>,
+    /// }
+    ///
+    /// let target = &Dispatch::elements()[0];
+    /// assert!(matches!(
+    ///     target.ty,
+    ///     TypeDesc::List { min_items: 1, max_items: Some(100), .. }
+    /// ));
+    /// ```
+    pub fn with_list_bounds(mut self, min: Option<usize>, max: Option<usize>) -> Self {
+        if let TypeDesc::List {
+            min_items,
+            max_items,
+            ..
+        } = &mut self.ty
+        {
+            *min_items = min.unwrap_or(0);
+            *max_items = max;
+        }
+        self
+    }
 }
 
 /// The type of a declared element, for service listings and documentation.
@@ -129,17 +167,79 @@ impl ElementDesc {
 pub enum TypeDesc {
     /// A scalar, by name: "text", "integer", "boolean", "date", …
     Scalar(&'static str),
+    /// Text its type holds to a rule (a Swift container name, for one).
+    Text(TextRule),
     /// A list of elements of one type.
-    List(Box<TypeDesc>),
+    List {
+        /// The type of each item.
+        item: Box<TypeDesc>,
+        /// The fewest items a caller must send when sending the list (`#[sio(min_items = N)]`);
+        /// 0 when the field sets none.
+        #[serde(skip_serializing_if = "is_zero")]
+        min_items: usize,
+        /// The most items the field itself allows (`#[sio(max_items = N)]`); `None` when the
+        /// channel's bound applies.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_items: Option<usize>,
+    },
     /// A nested object.
     Object(Vec<ElementDesc>),
+}
+
+/// The rule a text element's type holds its values to, as [`TypeDesc::Text`] describes it: the
+/// type's decoding checks it (a value breaking it is the wrong type), and the API specifications
+/// state it.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::{TextRule, TypeDesc};
+///
+/// const CODE: TextRule = TextRule {
+///     name: "currency code",
+///     min_length: 3,
+///     max_length: Some(3),
+///     pattern: Some("^[A-Z]{3}$"),
+/// };
+/// assert_eq!(TypeDesc::Text(CODE).to_string(), "currency code");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TextRule {
+    /// What the text is, in listings and error messages: "container name".
+    pub name: &'static str,
+    /// The fewest characters a value has.
+    pub min_length: usize,
+    /// The most characters a value has, if bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// A regular expression every value matches, anchored with `^…$`, written in the subset
+    /// JSON Schema's dialect (ECMA-262) and Python's `re` read alike.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<&'static str>,
+}
+
+impl TypeDesc {
+    /// A list of `item`, with no bounds of its own.
+    pub fn list(item: TypeDesc) -> Self {
+        TypeDesc::List {
+            item: Box::new(item),
+            min_items: 0,
+            max_items: None,
+        }
+    }
+}
+
+/// For `skip_serializing_if`, which passes a reference.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl fmt::Display for TypeDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TypeDesc::Scalar(s) => f.write_str(s),
-            TypeDesc::List(t) => write!(f, "list of {t}"),
+            TypeDesc::Text(rule) => f.write_str(rule.name),
+            TypeDesc::List { item, .. } => write!(f, "list of {item}"),
             TypeDesc::Object(_) => f.write_str("object"),
         }
     }
@@ -169,16 +269,18 @@ impl fmt::Display for Path<'_> {
 }
 
 /// The most items a list element takes unless the channel or the field says otherwise
-/// (`#[sio(max_items = N)]`).
+/// (`#[sio(max_items = N)]`). A list takes no fewest unless its field says so
+/// (`#[sio(min_items = N)]`).
 pub const DEFAULT_MAX_ITEMS: usize = 1_000;
 
-/// The problems found so far while decoding one request, and the bound on list items that
+/// The problems found so far while decoding one request, and the bounds on list items that
 /// decoding applies.
 #[derive(Debug)]
 pub struct Errors {
     errors: Vec<ElementError>,
     max_items: usize,
     next_list: Option<usize>,
+    next_min: Option<usize>,
 }
 
 impl Default for Errors {
@@ -194,6 +296,7 @@ impl Errors {
             errors: Vec::new(),
             max_items,
             next_list: None,
+            next_min: None,
         }
     }
 
@@ -203,9 +306,20 @@ impl Errors {
         self.next_list = max_items;
     }
 
+    /// Sets the fewest items the next list decoded takes (a field's own `min_items`), or with
+    /// `None` goes back to none. Lists nested in that list take any number.
+    pub fn require_next_list(&mut self, min_items: Option<usize>) {
+        self.next_min = min_items;
+    }
+
     /// The bound of the list about to be decoded: the field's own once, then the request's.
     pub fn list_limit(&mut self) -> usize {
         self.next_list.take().unwrap_or(self.max_items)
+    }
+
+    /// The fewest items the list about to be decoded takes: the field's own once, then 0.
+    pub fn list_minimum(&mut self) -> usize {
+        self.next_min.take().unwrap_or(0)
     }
 
     /// Empty errors under the same bounds, for a wrapper that reports its inner type's problems
@@ -215,6 +329,7 @@ impl Errors {
             errors: Vec::new(),
             max_items: self.max_items,
             next_list: self.next_list.take(),
+            next_min: self.next_min.take(),
         }
     }
 
@@ -223,6 +338,14 @@ impl Errors {
         self.errors.push(ElementError {
             element: path.to_string(),
             problem: ElementProblem::TooManyItems { limit },
+        });
+    }
+
+    /// Records that a list has `got` items, fewer than the `minimum` it takes.
+    pub fn too_few_items(&mut self, path: &Path<'_>, minimum: usize, got: usize) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::TooFewItems { minimum, got },
         });
     }
 

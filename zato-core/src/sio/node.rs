@@ -204,6 +204,13 @@ impl<'a> Node<'a> {
                     _ => ScalarText::Text(Cow::Borrowed(text)),
                 }
             }
+            Node::Xml(elem, _) if elem.nil => {
+                if elem.children.is_empty() && elem.text.trim().is_empty() {
+                    ScalarText::Null
+                } else {
+                    ScalarText::NotScalar("an element both nil and with content".to_owned())
+                }
+            }
             Node::Xml(elem, _) => {
                 if elem.children.is_empty() {
                     ScalarText::Text(Cow::Borrowed(&elem.text))
@@ -224,6 +231,18 @@ impl<'a> Node<'a> {
             Node::Json(raw) => raw.get() == "null",
             Node::Xml(elem, _) => elem.children.is_empty() && elem.text.is_empty(),
             Node::Many(_) | Node::Repeated(_) => false,
+        }
+    }
+
+    /// Whether the element is a null: JSON `null`, or an XML element with `xsi:nil="true"` and
+    /// no content (one with content is no null: its value is refused as the wrong type).
+    pub(crate) fn is_null(&self) -> bool {
+        match self {
+            Node::Json(raw) => raw.get() == "null",
+            Node::Xml(elem, _) => {
+                elem.nil && elem.children.is_empty() && elem.text.trim().is_empty()
+            }
+            Node::Text(_) | Node::Many(_) | Node::Repeated(_) => false,
         }
     }
 }

@@ -9,7 +9,7 @@ use quick_xml::escape::escape;
 use super::SioObject;
 use super::format::DataFormat;
 use super::types::RawKind;
-use super::xml::{SOAP11_NS, SOAP12_NS};
+use super::xml::{SOAP11_NS, SOAP12_NS, XSI_NS};
 
 /// The two SOAP versions, told apart by their envelope namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,12 +200,17 @@ impl<'b> Writer<'b> {
         }
     }
 
-    /// An element without a value: `null` in JSON, an empty element in XML.
+    /// An element without a value: `null` in JSON, and in XML an empty element marked
+    /// `xsi:nil="true"`, as XML Schema writes a null, declaring the `xsi` prefix on the element
+    /// itself (so the document needs no declaration elsewhere): a bare `<count/>` would be an
+    /// empty string, which no schema of a number, date or boolean takes.
     pub fn null(&mut self, name: &str) {
         if self.xml {
             self.buf.push(b'<');
             self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b"/>");
+            self.buf.extend_from_slice(b" xmlns:xsi=\"");
+            self.buf.extend_from_slice(XSI_NS.as_bytes());
+            self.buf.extend_from_slice(b"\" xsi:nil=\"true\"/>");
         } else {
             self.json_key(name);
             self.buf.extend_from_slice(b"null");

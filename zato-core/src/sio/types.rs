@@ -227,9 +227,10 @@ impl<T: SioType> SioType for Option<T> {
     fn type_desc() -> TypeDesc {
         T::type_desc()
     }
+    /// JSON `null` and XML `xsi:nil="true"` are `None`; so is an empty value for every type but
+    /// text.
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
-        let is_null = matches!(&node, Node::Json(raw) if raw.get() == "null");
-        if is_null || (node.is_blank() && blank_is_none::<T>()) {
+        if node.is_null() || (node.is_blank() && blank_is_none::<T>()) {
             return Some(None);
         }
         T::decode(node, path, errors).map(Some)
@@ -250,21 +251,29 @@ impl<T: SioType> SioType for Option<T> {
 
 impl<T: SioType> SioType for Vec<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::List(Box::new(T::type_desc()))
+        TypeDesc::list(T::type_desc())
     }
-    /// Refuses a list longer than its bound ([`Errors::list_limit`]) before decoding any item.
+    /// Refuses a list longer than its bound ([`Errors::list_limit`]), or shorter than its
+    /// minimum ([`Errors::list_minimum`]), before decoding any item.
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
+        // Both taken now, so that a list nested in this one is held to neither.
         let limit = errors.list_limit();
+        let minimum = errors.list_minimum();
+        let count = |len: usize, errors: &mut Errors| {
+            if len > limit {
+                errors.too_many_items(path, limit);
+                false
+            } else if len < minimum {
+                errors.too_few_items(path, minimum, len);
+                false
+            } else {
+                true
+            }
+        };
         let items: Vec<Node<'_>> = match node {
-            Node::Many(items) if items.len() > limit => {
-                errors.too_many_items(path, limit);
-                return None;
-            }
+            Node::Many(items) if !count(items.len(), errors) => return None,
             Node::Many(items) => items,
-            Node::Repeated(r) if r.len() > limit => {
-                errors.too_many_items(path, limit);
-                return None;
-            }
+            Node::Repeated(r) if !count(r.len(), errors) => return None,
             Node::Repeated(r) => {
                 let mut out = Vec::with_capacity(r.len());
                 let mut ok = true;
@@ -278,6 +287,7 @@ impl<T: SioType> SioType for Vec<T> {
             }
             Node::Json(raw) if raw.get().starts_with('[') => {
                 match parse_json_array(raw.get(), limit) {
+                    Ok(items) if !count(items.len(), errors) => return None,
                     Ok(items) => items.into_iter().map(Node::Json).collect(),
                     Err(JsonArrayError::TooMany) => {
                         errors.too_many_items(path, limit);
@@ -294,6 +304,7 @@ impl<T: SioType> SioType for Vec<T> {
                 return None;
             }
             // A single value where a list is declared is a list of one.
+            _ if !count(1, errors) => return None,
             single => vec![single],
         };
         tick(items.len());
@@ -320,7 +331,7 @@ impl<T: SioType> SioType for Vec<T> {
 }
 
 /// A list sent as one comma-separated value: `a,b,c`. Items are trimmed; an empty value is an
-/// empty list; the items are bounded like a `Vec`'s. Encoded back as one comma-separated value.
+/// empty list; the items are bounded like a `Vec`'s, above and below. Encoded back as one comma-separated value.
 ///
 /// # Examples
 ///
@@ -369,12 +380,22 @@ impl<T: SioType + fmt::Display> SioType for Csv<T> {
             }
         };
         let limit = errors.list_limit();
+        let minimum = errors.list_minimum();
         if text.trim().is_empty() {
+            if minimum > 0 {
+                errors.too_few_items(path, minimum, 0);
+                return None;
+            }
             return Some(Csv(Vec::new()));
         }
         tick(text.len());
-        if text.bytes().filter(|&b| b == b',').count() >= limit {
+        let items = text.bytes().filter(|&b| b == b',').count() + 1;
+        if items > limit {
             errors.too_many_items(path, limit);
+            return None;
+        }
+        if items < minimum {
+            errors.too_few_items(path, minimum, items);
             return None;
         }
         let mut out = Vec::new();

@@ -20,6 +20,9 @@ pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The namespace of SOAP 1.2 envelopes.
 pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 
+/// The namespace of XML Schema instance attributes (`xsi:nil`).
+pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
 /// The SOAP 1.1 `actor` and SOAP 1.2 `role` values that address the node receiving a message
 /// (us). No actor or role addresses the ultimate receiver, which we are too.
 const ROLES_OF_OURS: [&[u8]; 3] = [
@@ -66,6 +69,9 @@ pub struct XmlElement {
     /// Whether the element carries a SOAP `mustUnderstand` of `1` or `true` and is addressed to
     /// us (no `actor`/`role`, or one of ours): what a SOAP header block must be understood by.
     pub(crate) must_understand: bool,
+    /// Whether the element carries `xsi:nil="true"` (or `"1"`): XML Schema's null, which
+    /// SimpleIO reads as JSON's `null`.
+    pub(crate) nil: bool,
 }
 
 impl XmlElement {
@@ -131,6 +137,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                 }
                 let mut must_understand = false;
                 let mut ours = true;
+                let mut nil = false;
                 for (i, attr) in e.attributes().with_checks(true).enumerate() {
                     tick(1);
                     if i >= limits.max_attributes {
@@ -141,6 +148,17 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     }
                     let attr = attr.map_err(|err| malformed(bytes, before, err.to_string()))?;
                     let local = attr.key.local_name().into_inner();
+                    if local == b"nil" {
+                        // Only in the XML Schema instance namespace: a `nil` of the caller's own
+                        // vocabulary is no null.
+                        let in_xsi = matches!(
+                            reader.resolve_attribute(attr.key).0,
+                            ResolveResult::Bound(ns) if ns.into_inner() == XSI_NS.as_bytes()
+                        );
+                        // xsd:boolean's two spellings of true, whitespace collapsed.
+                        nil = in_xsi && matches!(attr.value.trim_ascii(), b"true" | b"1");
+                        continue;
+                    }
                     if !matches!(local, b"mustUnderstand" | b"actor" | b"role") {
                         continue;
                     }
@@ -169,6 +187,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     children: Vec::new(),
                     inner: (after, after),
                     must_understand: must_understand && ours,
+                    nil,
                 };
                 if matches!(event, Event::Start(_)) {
                     stack.push(elem);
@@ -265,6 +284,19 @@ mod tests {
         let root = parse(doc, XmlLimits::default()).unwrap();
         let x = root.child("x").unwrap();
         assert_eq!(&doc[x.inner.0..x.inner.1], "<y>1</y>");
+    }
+
+    #[test]
+    fn xsi_nil_is_read_only_in_its_namespace() {
+        let doc = r#"<r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:o="urn:o">
+            <a xsi:nil="true"/><b xsi:nil=" 1 "/><c xsi:nil="false"/><d o:nil="true"/>
+            <e nil="true"/><f/></r>"#;
+        let root = parse(doc, XmlLimits::default()).unwrap();
+        let nil: Vec<bool> = root.children.iter().map(|c| c.nil).collect();
+        assert_eq!(nil, [true, true, false, false, false, false]);
+        // A prefix bound to no namespace is no XML Schema instance attribute.
+        let root = parse(r#"<r><a xsi:nil="true"/></r>"#, XmlLimits::default()).unwrap();
+        assert!(!root.children[0].nil);
     }
 
     #[test]

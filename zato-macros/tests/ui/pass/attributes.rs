@@ -1,5 +1,6 @@
 // Every attribute the derive and the service attribute accept.
 use zato::prelude::*;
+use zato::sio::{SioObject, TypeDesc};
 
 fn two() -> u32 {
     2
@@ -16,8 +17,12 @@ pub struct Io<T> {
     retries: u32,
     #[sio(force_empty)]
     note: Option<String>,
-    #[sio(max_items = 100)]
+    #[sio(min_items = 1, max_items = 100)]
     inner: Vec<T>,
+    #[sio(min_items = 2)]
+    tags: Option<Vec<String>>,
+    #[sio(max_items = 3, default)]
+    codes: Csv<u16>,
 }
 
 #[derive(SimpleIo, Default)]
@@ -31,4 +36,15 @@ pub async fn x_y(req: Request<Io<Unit>>) -> Result<Response<Io<Unit>>, ServiceEr
 
 fn main() {
     Platform::new().services().deploy(x_y).unwrap();
+    // The bounds are in the description, on the list they bound.
+    let elements = Io::<Unit>::elements();
+    assert!(matches!(
+        elements[4].ty,
+        TypeDesc::List { min_items: 1, max_items: Some(100), .. }
+    ));
+    assert!(matches!(
+        elements[5].ty,
+        TypeDesc::List { min_items: 2, max_items: None, .. }
+    ));
+    assert!(!elements[5].required);
 }
