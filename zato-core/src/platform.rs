@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -204,49 +206,69 @@ impl Platform {
 
     /// The one invocation path: a span named `invoke` with the cid, the service and its caller,
     /// and a panic caught and answered as a 500 with the cid.
-    pub(crate) async fn invoke_from(
+    ///
+    /// The service is looked up and its call made before the first poll, so the request is
+    /// moved once, into the service's boxed future, rather than through one future per layer.
+    pub(crate) fn invoke_from(
         &self,
         service: &str,
         raw: RawRequest,
         caller: Option<&'static str>,
-    ) -> Invocation {
+    ) -> Invoking {
         let Some(deployed) = self.inner.services.get(service) else {
-            return Invocation {
-                reply: raw.reply_format(),
-                result: Err(ServiceError::not_found(format!("service `{service}`"))),
-            };
+            return Invoking::done(
+                "",
+                Invocation {
+                    reply: raw.reply_format(),
+                    result: Err(ServiceError::not_found(format!("service `{service}`"))),
+                },
+            );
         };
+        let name = deployed.info.name;
         if !deployed.active.load(std::sync::atomic::Ordering::Relaxed) {
-            return Invocation {
-                reply: raw.reply_format(),
-                result: Err(ServiceError::Unavailable(format!(
-                    "service `{service}` is inactive"
-                ))),
-            };
+            return Invoking::done(
+                name,
+                Invocation {
+                    reply: raw.reply_format(),
+                    result: Err(ServiceError::Unavailable(format!(
+                        "service `{service}` is inactive"
+                    ))),
+                },
+            );
         }
         let cid = raw.cid;
         let reply = raw.reply_format();
-        let ctx = Context::new(self.clone(), cid, Some(deployed.info.name));
-        let call = deployed.erased.clone().call(raw, ctx);
-        let inv = guarded(cid, deployed.info.name, caller, call, |err| Invocation {
-            reply,
-            result: Err(err),
-        })
-        .await;
+        // Made now, so that finishing the call only counts it.
         deployed
             .meter
-            .get_or_init(|| self.inner.metrics.service(deployed.info.name))
-            .record(inv.result.is_err());
-        inv
+            .get_or_init(|| self.inner.metrics.service(name));
+        let ctx = Context::new(self.clone(), cid, Some(name));
+        let call = deployed.erased.clone().call(raw, ctx);
+        let span = tracing::debug_span!("invoke", %cid, service = name, caller);
+        Invoking {
+            service: name,
+            state: InvokingState::Running {
+                call: AssertUnwindSafe(call).catch_unwind().instrument(span),
+                deployed,
+                cid,
+                reply,
+            },
+        }
     }
 
     /// Like [`invoke_raw`](Self::invoke_raw), with an error rendered as the reply. Errors of the
     /// platform's or a remote system's making (5xx) are logged with the cid; a caller's are not.
-    pub async fn dispatch(&self, service: &str, raw: RawRequest) -> RawResponse {
+    ///
+    /// The service is looked up and its call made at once; the future returned borrows nothing.
+    pub fn dispatch(
+        &self,
+        service: &str,
+        raw: RawRequest,
+    ) -> impl Future<Output = RawResponse> + Send + use<> {
         let cid = raw.cid;
-        // `invoke_from` directly: one future fewer around the request, which is moved once less.
-        let inv = self.invoke_from(service, raw, None).await;
-        match inv.result {
+        let invoking = self.invoke_from(service, raw, None);
+        let service = invoking.service;
+        invoking.map(move |inv| match inv.result {
             Ok(reply) => reply,
             Err(err) => {
                 if err.status().is_server_error() {
@@ -255,8 +277,108 @@ impl Platform {
                 }
                 render_error(&err, inv.reply, cid)
             }
+        })
+    }
+}
+
+/// A service call under way, from [`Platform::invoke_from`]: the call inside its span, with a
+/// panic caught; its result counted in the service's metrics when it ends.
+#[derive(Debug)]
+pub(crate) struct Invoking {
+    /// The service's name; empty when no such service is deployed.
+    service: &'static str,
+    state: InvokingState,
+}
+
+type GuardedCall = tracing::instrument::Instrumented<
+    futures_util::future::CatchUnwind<AssertUnwindSafe<crate::registry::BoxFuture<Invocation>>>,
+>;
+
+enum InvokingState {
+    /// Answered without calling the service (not deployed, inactive); taken when polled.
+    /// Boxed, so that this rare case does not make every call's future a reply larger.
+    Done(Option<Box<Invocation>>),
+    Running {
+        call: GuardedCall,
+        deployed: Arc<crate::registry::Deployed>,
+        cid: Cid,
+        reply: crate::sio::ReplyFormat,
+    },
+    /// Polled to its end.
+    Finished,
+}
+
+impl std::fmt::Debug for InvokingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokingState::Done(inv) => f.debug_tuple("Done").field(inv).finish(),
+            InvokingState::Running { cid, .. } => f
+                .debug_struct("Running")
+                .field("cid", cid)
+                .finish_non_exhaustive(),
+            InvokingState::Finished => f.write_str("Finished"),
         }
     }
+}
+
+impl Invoking {
+    fn done(service: &'static str, inv: Invocation) -> Self {
+        Invoking {
+            service,
+            state: InvokingState::Done(Some(Box::new(inv))),
+        }
+    }
+}
+
+impl Future for Invoking {
+    type Output = Invocation;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Invocation> {
+        // Every part is `Unpin`: the service's future is boxed.
+        let this = self.get_mut();
+        // Nothing is moved out of the state but the result: the state is as large as a reply.
+        let inv = match &mut this.state {
+            InvokingState::Running {
+                call,
+                deployed,
+                cid,
+                reply,
+            } => {
+                let Poll::Ready(result) = Pin::new(call).poll(cx) else {
+                    return Poll::Pending;
+                };
+                let inv = result.unwrap_or_else(|panic| {
+                    let what = panic_message(panic.as_ref());
+                    tracing::error!(%cid, service = this.service, panic = ?what, "service panicked");
+                    Invocation {
+                        reply: *reply,
+                        result: Err(ServiceError::internal("the service failed unexpectedly")),
+                    }
+                });
+                if let Some(meter) = deployed.meter.get() {
+                    meter.record(inv.result.is_err());
+                }
+                inv
+            }
+            InvokingState::Done(inv) => match inv.take() {
+                Some(inv) => *inv,
+                None => return Poll::Pending,
+            },
+            // The `Future` contract leaves this open; waiting forever is the quiet choice.
+            InvokingState::Finished => return Poll::Pending,
+        };
+        this.state = InvokingState::Finished;
+        Poll::Ready(inv)
+    }
+}
+
+/// What a panic said, when it said it as text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic".to_owned())
 }
 
 /// Runs one service call inside its `invoke` span, turning a panic into a 500 for the caller and
@@ -274,11 +396,7 @@ pub(crate) async fn guarded<T>(
     match AssertUnwindSafe(call).catch_unwind().instrument(span).await {
         Ok(out) => out,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic".to_owned());
+            let what = panic_message(panic.as_ref());
             tracing::error!(%cid, service, panic = ?what, "service panicked");
             on_panic(ServiceError::internal("the service failed unexpectedly"))
         }

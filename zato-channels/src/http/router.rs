@@ -176,6 +176,11 @@ pub(super) enum Lookup<'t, 'p> {
 #[derive(Debug, Default)]
 pub(super) struct RouteTable {
     root: Node,
+    /// The routes of each pattern without parameters, by its path as a request in canonical
+    /// form spells it (`/invoice/list`), in the order the tree holds them. A request whose path
+    /// is one of these is answered from here with one hash, not a walk: the static chain is the
+    /// walk's first try at every segment, so its pick is the walk's whenever it has one.
+    exact: FnvHashMap<Box<str>, Vec<Arc<Route>>>,
     pub(super) channels: Vec<HttpChannelConfig>,
     pub(super) security: Vec<SecurityDef>,
 }
@@ -192,6 +197,7 @@ impl RouteTable {
     ) -> Result<RouteTable, ConfigError> {
         let checked = check_config(channels, security)?;
         let mut root = Node::default();
+        let mut exact: FnvHashMap<Box<str>, Vec<Arc<Route>>> = FnvHashMap::default();
         for (ch, checked) in channels.iter().zip(checked) {
             let info = ChannelInfo::new(ch.name.as_str(), ChannelKind::Http, ch.data_format)
                 .with_params(ch.params())
@@ -208,11 +214,15 @@ impl RouteTable {
                 meter: std::sync::OnceLock::new(),
                 public_url: ch.public_url.as_deref().map(Into::into),
             });
+            if let Some(path) = canonical_path(&checked.pattern.segments) {
+                exact.entry(path).or_default().push(Arc::clone(&route));
+            }
             root.insert(&checked.pattern.segments, route);
         }
         root.finish();
         Ok(RouteTable {
             root,
+            exact,
             channels: channels.to_vec(),
             security: security.to_vec(),
         })
@@ -220,6 +230,19 @@ impl RouteTable {
 
     /// Finds the channel for a path and method. Allocates only when the route has parameters.
     pub(super) fn lookup<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
+        if let Some(routes) = self.exact.get(path)
+            && let Some(route) = routes
+                .iter()
+                .find(|r| r.allows(method))
+                .or_else(|| routes.iter().find(|r| r.allows_as_get(method)))
+        {
+            return Lookup::Found(route, Vec::new());
+        }
+        self.walk(path, method)
+    }
+
+    /// [`lookup`](Self::lookup) by walking the tree alone.
+    fn walk<'t, 'p>(&'t self, path: &'p str, method: &Method) -> Lookup<'t, 'p> {
         let segments = Segments(path);
         let mut params = Vec::new();
         // Allocates only for a 405 on a path several patterns match.
@@ -247,6 +270,28 @@ impl RouteTable {
             },
         }
     }
+}
+
+/// The path a request spells a pattern without parameters with when it has no empty segment
+/// and no escape, or `None` when the pattern has a parameter or a segment that only an escape
+/// can spell (`%`, `/`, bytes that are not UTF-8).
+fn canonical_path(segments: &[Segment]) -> Option<Box<str>> {
+    let mut path = String::new();
+    for seg in segments {
+        let Segment::Static(bytes) = seg else {
+            return None;
+        };
+        let text = std::str::from_utf8(bytes).ok()?;
+        if text.contains(['%', '/']) {
+            return None;
+        }
+        path.push('/');
+        path.push_str(text);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Some(path.into())
 }
 
 /// The `Allow` header of a 405: every method some of `routes` allows, HEAD with GET.
@@ -289,6 +334,56 @@ mod tests {
 
     fn table(channels: &[HttpChannelConfig]) -> RouteTable {
         RouteTable::build(channels, &[]).unwrap()
+    }
+
+    /// What a lookup found, comparably: the channel and its parameters, or the 405's `Allow`.
+    fn outcome(found: Lookup<'_, '_>) -> String {
+        match found {
+            Lookup::Found(r, p) => format!("found {} {p:?}", r.channel.name),
+            Lookup::WrongMethod(allow, format) => format!("405 {allow:?} {format:?}"),
+            Lookup::NotFound => "404".to_owned(),
+        }
+    }
+
+    #[test]
+    fn exact_paths_pick_what_the_walk_picks() {
+        let t = table(&[
+            HttpChannelConfig::new("root", "/", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("get", "/x", "s").with_methods(["GET"]),
+            HttpChannelConfig::new("post", "/x", "s").with_methods(["POST"]),
+            HttpChannelConfig::new("param", "/{p}", "s").with_methods(["DELETE"]),
+            HttpChannelConfig::new("deep", "/a/b/c", "s").with_methods(["PUT"]),
+            HttpChannelConfig::new("deep-param", "/a/{x}/c", "s"),
+            HttpChannelConfig::new("escaped", "/e%2Ff", "s"),
+            HttpChannelConfig::new("percent", "/p%25q", "s"),
+            HttpChannelConfig::new("text", "/ż", "s"),
+        ]);
+        // `/`, `/x` (two routes), `/a/b/c`, `/ż`: patterns with a parameter or an escape-only
+        // segment have none.
+        assert_eq!(t.exact.len(), 4, "{:?}", t.exact.keys());
+        for path in [
+            "/", "", "/x", "/x/", "//x", "/%78", "/y", "/a/b/c", "/a/b/c/", "/a/z/c", "/e/f",
+            "/e%2Ff", "/p%q", "/p%25q", "/ż", "/%C5%BC",
+        ] {
+            for method in [
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+            ] {
+                assert_eq!(
+                    outcome(t.lookup(path, &method)),
+                    outcome(t.walk(path, &method)),
+                    "{method} {path}"
+                );
+            }
+        }
+        assert_eq!(found(&t, "/x", Method::HEAD).0, "get");
+        assert_eq!(
+            found(&t, "/a/b/c", Method::GET),
+            ("deep-param", vec!["b".into()])
+        );
     }
 
     fn found<'t>(t: &'t RouteTable, path: &str, method: Method) -> (&'t str, Vec<String>) {
