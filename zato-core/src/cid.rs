@@ -9,6 +9,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const LEN: usize = 26;
 
+/// Every 10-bit value as its two characters, the high 5 bits first.
+const PAIRS: [[u8; 2]; 1024] = {
+    let mut table = [[0u8; 2]; 1024];
+    let mut i = 0;
+    while i < 1024 {
+        table[i] = [ALPHABET[i >> 5], ALPHABET[i & 0x1f]];
+        i += 1;
+    }
+    table
+};
+
 /// A correlation id: 26 characters of Crockford base32 (130 bits of which 128 are used).
 ///
 /// Every request gets one; it appears in the tracing span, the `X-Zato-CID` response header and
@@ -48,6 +59,19 @@ fn seed() -> &'static Seed {
     })
 }
 
+/// `value` in base32, most significant character first. Two characters (10 bits) at a time
+/// from the right: 13 table loads. The leftmost pair gets the top 8 bits, so its first
+/// character carries only the three highest.
+fn encode(value: u128) -> [u8; LEN] {
+    let mut out = [0u8; LEN];
+    let mut rest = value;
+    for pair in out.chunks_exact_mut(2).rev() {
+        pair.copy_from_slice(&PAIRS[(rest & 0x3ff) as usize]);
+        rest >>= 10;
+    }
+    out
+}
+
 /// SplitMix64's finaliser: a bijection on u64, so distinct counters give distinct outputs.
 fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -62,18 +86,7 @@ impl Cid {
         let seed = seed();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let value = (u128::from(seed.prefix) << 64) | u128::from(mix64(n ^ seed.mix));
-        let mut out = [0u8; LEN];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let shift = 5 * (LEN - 1 - i);
-            // The top character carries only the three highest bits of the 128.
-            let index = if shift >= 128 {
-                0
-            } else {
-                (value >> shift) & 0x1f
-            };
-            *slot = ALPHABET[index as usize];
-        }
-        Cid(out)
+        Cid(encode(value))
     }
 
     /// The id as text.
@@ -110,6 +123,35 @@ impl fmt::Debug for Cid {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// The encoding by its definition: character `i` is bits `5 * (25 - i)` and up.
+    fn by_definition(value: u128) -> [u8; LEN] {
+        let mut out = [0u8; LEN];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let shift = 5 * (LEN - 1 - i);
+            let index = if shift >= 128 {
+                0
+            } else {
+                (value >> shift) & 0x1f
+            };
+            *slot = ALPHABET[index as usize];
+        }
+        out
+    }
+
+    #[test]
+    fn the_pair_table_encodes_as_the_definition() {
+        let seed = seed();
+        for n in [0, 1, 2, 1023, 1024, u64::MAX - 1, u64::MAX] {
+            let value = (u128::from(seed.prefix) << 64) | u128::from(mix64(n ^ seed.mix));
+            assert_eq!(encode(value), by_definition(value), "{n}");
+        }
+        for value in [0, 1, u128::MAX, u128::MAX >> 3, 1 << 127, 0x3ff << 118] {
+            assert_eq!(encode(value), by_definition(value), "{value:#x}");
+        }
+        // The top character carries three bits: all ones is its eighth letter.
+        assert_eq!(encode(u128::MAX)[0], b'7');
+    }
 
     #[test]
     fn ids_are_unique_and_well_formed() {

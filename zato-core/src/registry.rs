@@ -77,14 +77,16 @@ impl<S: Service> ErasedService for Erased<S> {
                 // reallocation as the writer appends.
                 let mut body = Vec::with_capacity(REPLY_CAPACITY);
                 resp.output.write_body(reply, &mut body);
-                let mut out = RawResponse::new(
-                    resp.status,
-                    resp.content_type
+                // Whole, not `RawResponse::new` and then the headers: that would make and drop
+                // an empty map on every call.
+                RawResponse {
+                    status: resp.status,
+                    headers: resp.headers,
+                    content_type: resp
+                        .content_type
                         .unwrap_or(std::borrow::Cow::Borrowed(reply.content_type())),
-                    Bytes::from(body),
-                );
-                out.headers = resp.headers;
-                out
+                    body: Bytes::from(body),
+                }
             });
             Invocation { reply, result }
         })
