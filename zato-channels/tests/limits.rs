@@ -238,3 +238,61 @@ async fn bodies_past_the_memory_budget_are_refused_with_503_and_retry_after() {
     drop(slow);
     server.shutdown().await;
 }
+
+/// Sends `body` in pieces of `piece` bytes, with a pause now and then so that the server reads
+/// it as many frames, declared by `Content-Length` or chunked.
+async fn send_in_pieces(conn: &mut RawConn, body: &[u8], piece: usize, chunked: bool) {
+    let head = if chunked {
+        "POST /lookup HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+    } else {
+        post_head("/lookup", body.len())
+    };
+    conn.send(head.as_bytes()).await;
+    for (i, part) in body.chunks(piece).enumerate() {
+        if chunked {
+            let mut framed = format!("{:x}\r\n", part.len()).into_bytes();
+            framed.extend_from_slice(part);
+            framed.extend_from_slice(b"\r\n");
+            conn.send(&framed).await;
+        } else {
+            conn.send(part).await;
+        }
+        if i % 64 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    if chunked {
+        conn.send(b"0\r\n\r\n").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_several_mib_arriving_in_pieces_reaches_the_service_whole() {
+    let server = serve(
+        vec![
+            HttpChannelConfig::new("lookup", "/lookup", "demo.lookup").with_max_body_size(8 << 20),
+        ],
+        |_| {},
+    )
+    .await;
+    // An id of 3 MiB and some, every character in its place: the body spans several of the
+    // blocks a body in pieces is gathered in, and a piece out of order would show.
+    let id: String = (0..(3 << 20) + 777)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let body = format!(r#"{{"id":"{id}"}}"#);
+    for (piece, chunked) in [(4096, false), (65_537, true), (1000, true)] {
+        let mut conn = RawConn::connect(server.local_addr()).await.unwrap();
+        send_in_pieces(&mut conn, body.as_bytes(), piece, chunked).await;
+        let (status, _, answer) = tokio::time::timeout(GENEROUS, conn.read_response())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status, 200, "{piece} {chunked}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert!(
+            answer["id"] == id.as_str(),
+            "{piece} {chunked}: the id came back changed"
+        );
+    }
+}
