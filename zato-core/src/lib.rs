@@ -40,6 +40,7 @@ pub mod claims;
 pub mod config;
 mod context;
 mod error;
+pub mod kind;
 mod message;
 pub mod metrics;
 mod outgoing;

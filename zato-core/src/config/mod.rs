@@ -48,8 +48,8 @@ pub use runtime::{
     merge_patch,
 };
 pub use schema::{
-    Checker, ObjectKind, ObjectSchema, Objects, Reference, ServiceSchema, ServiceSettings,
-    normalize_as,
+    Checked, Checker, ObjectKind, ObjectSchema, Objects, Reference, ServiceSchema, ServiceSettings,
+    decode_as, normalize_as,
 };
 pub use store::{
     Commit, ConfigStore, DEFAULT_HISTORY, HistoryEntry, MemoryStore, Op, Replication, Snapshot,

@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::document::{ConfigDocument, ObjectKey, Section};
 use super::error::{ConfigError, ConfigProblem};
-use super::schema::{Checker, ObjectKind, ObjectSchema, Objects, redacted};
+use super::schema::{Checked, Checker, ObjectKind, ObjectSchema, Objects, redacted};
 use super::store::{Commit, ConfigStore, HistoryEntry, Op, Snapshot, StoreError};
 use crate::Platform;
+use crate::kind::{self, Description, Kind, KindInfo};
 
 /// What an import would change, or changed: object paths, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -161,23 +162,23 @@ impl fmt::Debug for ConfigRuntime {
 #[derive(Debug)]
 struct ServiceKind(Platform);
 
-impl ObjectSchema for ServiceKind {
-    fn section(&self) -> Section {
-        Section::Services
-    }
-    fn kind(&self) -> &str {
-        Section::Services.sole_kind()
-    }
-    fn normalize(&self, object: &Value) -> Result<Value, ConfigError> {
-        super::schema::ServiceSchema.normalize(object)
-    }
-}
-
 #[async_trait::async_trait]
-impl ObjectKind for ServiceKind {
-    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
-        let settings: super::schema::ServiceSettings = serde_json::from_value(object.clone())
-            .map_err(|e| ConfigError::one("", e.to_string()))?;
+impl Kind for ServiceKind {
+    type Config = super::schema::ServiceSettings;
+    const SECTION: Section = Section::Services;
+    const NAME: &'static str = "service";
+
+    fn describe() -> Description<Self::Config> {
+        Description::new(
+            "a service's settings: whether it takes invocations",
+            super::schema::ServiceSettings {
+                name: "invoice.dispatcher".into(),
+                is_active: true,
+            },
+        )
+    }
+
+    async fn apply(&self, settings: Arc<Self::Config>) -> Result<(), ConfigError> {
         if !self
             .0
             .services()
@@ -211,7 +212,7 @@ impl ConfigRuntime {
                 replication: RwLock::new(None),
             }),
         };
-        runtime.register(Arc::new(ServiceKind(platform)));
+        runtime.register(kind::live(ServiceKind(platform)));
         runtime
     }
 
@@ -241,6 +242,12 @@ impl ConfigRuntime {
             .filter(|(s, _)| *s == section)
             .map(|(_, k)| k)
             .collect()
+    }
+
+    /// Every registered kind as the admin API, the web admin and the CLI show it, sorted by
+    /// section and kind.
+    pub fn describe(&self) -> Vec<KindInfo> {
+        self.kinds().values().map(|k| k.describe()).collect()
     }
 
     /// The platform it applies to.
@@ -392,7 +399,7 @@ impl ConfigRuntime {
             {
                 match self.kind_of(key, &stored.value) {
                     Some(kind) => {
-                        if let Err(e) = kind.apply(&stored.value).await {
+                        if let Err(e) = kind.apply(&Checked::untyped(stored.value.clone())).await {
                             problems.extend(e.within(&key.to_string()).into_problems());
                         }
                     }
@@ -433,9 +440,9 @@ impl ConfigRuntime {
         let current = snapshot.values();
         let checker = self.checker();
         let given = checker
-            .check_with(doc, Some(&current))
+            .check_typed(doc, Some(&current))
             .map_err(ChangeError::Invalid)?;
-        let next = if options.replace {
+        let checked = if options.replace {
             given.clone()
         } else {
             // The document's objects first, so that positions in errors are the document's.
@@ -446,9 +453,10 @@ impl ConfigRuntime {
                 }
             }
             checker
-                .check_with(&merged, Some(&current))
+                .check_typed(&merged, Some(&current))
                 .map_err(ChangeError::Invalid)?
         };
+        let next = normals(&checked);
         let mut diff = diff(&current, &next);
         // Without replace, the objects the document left out are not its business.
         diff.unchanged
@@ -460,7 +468,9 @@ impl ConfigRuntime {
                 diff,
             });
         }
-        let version = self.commit(&snapshot, &current, next, author).await?;
+        let version = self
+            .commit(&snapshot, &current, next, Some(&checked), author)
+            .await?;
         Ok(ImportOutcome {
             dry_run: false,
             version,
@@ -522,16 +532,20 @@ impl ConfigRuntime {
         for (k, v) in current.iter().filter(|(k, _)| *k != key) {
             doc.push(k, v.clone());
         }
-        let next = self
+        let checked = self
             .checker()
-            .check_with(&doc, Some(&current))
+            .check_typed(&doc, Some(&current))
             .map_err(ChangeError::Invalid)?;
+        let next = normals(&checked);
         let op = match (current.get(key), next.get(key)) {
             (Some(a), Some(b)) if a == b => None,
             (Some(_), _) => Some(Op::Updated),
             (None, _) => Some(Op::Created),
         };
-        let version = match self.commit(&snapshot, &current, next, author).await {
+        let version = match self
+            .commit(&snapshot, &current, next, Some(&checked), author)
+            .await
+        {
             Ok(version) => version,
             Err(e) => return Err(self.stale_object(e, key, if_match).await),
         };
@@ -588,7 +602,7 @@ impl ConfigRuntime {
         let current = snapshot.values();
         let mut next = current.clone();
         next.remove(key);
-        let version = match self.commit(&snapshot, &current, next, author).await {
+        let version = match self.commit(&snapshot, &current, next, None, author).await {
             Ok(version) => version,
             Err(e) => return Err(self.stale_object(e, key, if_match).await),
         };
@@ -641,6 +655,7 @@ impl ConfigRuntime {
         snapshot: &Snapshot,
         current: &Objects,
         next: Objects,
+        checked: Option<&BTreeMap<ObjectKey, Checked>>,
         author: &str,
     ) -> Result<u64, ChangeError> {
         // A node of a cluster may be behind the store it writes to: first apply what others
@@ -665,8 +680,12 @@ impl ConfigRuntime {
                             Some(o) => o.remove(&key.name).await,
                             None => Ok(()),
                         };
+                        let object = match checked.and_then(|c| c.get(key)) {
+                            Some(c) if c.normal() == v => c.clone(),
+                            _ => Checked::untyped(v.clone()),
+                        };
                         match left {
-                            Ok(()) => kind.apply(v).await.map(|()| Some(kind)),
+                            Ok(()) => kind.apply(&object).await.map(|()| Some(kind)),
                             Err(e) => Err(e),
                         }
                     }
@@ -791,7 +810,7 @@ impl ConfigRuntime {
                             None => Ok(()),
                         };
                         match left {
-                            Ok(()) => kind.apply(v).await,
+                            Ok(()) => kind.apply(&Checked::untyped(v.clone())).await,
                             Err(e) => Err(e),
                         }
                     }
@@ -839,7 +858,7 @@ impl ConfigRuntime {
                         _ => Ok(()),
                     };
                     match left {
-                        Ok(()) => old_kind.apply(old).await,
+                        Ok(()) => old_kind.apply(&Checked::untyped(old.clone())).await,
                         Err(e) => Err(e),
                     }
                 }
@@ -851,6 +870,14 @@ impl ConfigRuntime {
             }
         }
     }
+}
+
+/// The normal forms of checked objects.
+fn normals(checked: &BTreeMap<ObjectKey, Checked>) -> Objects {
+    checked
+        .iter()
+        .map(|(k, c)| (k.clone(), c.normal().clone()))
+        .collect()
 }
 
 /// The changes from `current` to `next`, in the order to apply them: what is referred to is

@@ -1,6 +1,7 @@
 //! The kinds of objects a document holds: their schemas, which check a document offline, and
 //! the kinds a node applies.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -11,9 +12,56 @@ use serde_json::Value;
 
 use super::document::{ConfigDocument, ObjectKey, SECRET_PLACEHOLDER, Section, kind_of};
 use super::error::{ConfigError, ConfigProblem, key};
+use crate::kind::KindInfo;
 
 /// A document's objects by address, each in its normal form (see [`ObjectSchema::normalize`]).
 pub type Objects = BTreeMap<ObjectKey, Value>;
+
+/// One object as its kind checked it: its normal form, and the kind's typed configuration
+/// decoded from it, so applying it decodes nothing again.
+#[derive(Clone)]
+pub struct Checked {
+    normal: Value,
+    typed: Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The normal form holds secrets: show only the object's name.
+        f.debug_struct("Checked")
+            .field("name", &self.normal.get("name"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checked {
+    /// An object in normal form with the configuration its kind decoded it to.
+    pub fn new<T: Any + Send + Sync>(normal: Value, typed: T) -> Self {
+        Checked {
+            normal,
+            typed: Arc::new(typed),
+        }
+    }
+
+    /// An object in normal form, of a kind that works on JSON: its typed configuration is the
+    /// normal form itself.
+    pub fn untyped(normal: Value) -> Self {
+        Checked {
+            typed: Arc::new(normal.clone()),
+            normal,
+        }
+    }
+
+    /// The normal form, secrets included.
+    pub fn normal(&self) -> &Value {
+        &self.normal
+    }
+
+    /// The typed configuration, when it is a `T`.
+    pub fn typed<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.typed.clone().downcast::<T>().ok()
+    }
+}
 
 /// One object naming another: a channel naming its security definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +103,21 @@ pub trait ObjectSchema: Send + Sync + fmt::Debug {
     fn references(&self, _object: &Value) -> Vec<Reference> {
         Vec::new()
     }
+
+    /// Checks one object as [`normalize`](Self::normalize) does, and keeps what it was decoded
+    /// to, for [`ObjectKind::apply`]. By default the typed configuration is the normal form.
+    ///
+    /// # Errors
+    ///
+    /// As [`normalize`](Self::normalize).
+    fn check(&self, object: &Value) -> Result<Checked, ConfigError> {
+        self.normalize(object).map(Checked::untyped)
+    }
+
+    /// What the admin API, the web admin and the CLI show of the kind. By default, its name.
+    fn describe(&self) -> KindInfo {
+        KindInfo::new(self.section(), self.kind())
+    }
 }
 
 /// A kind a node applies: its schema, and how an object of it is built and swapped in.
@@ -64,12 +127,13 @@ pub trait ObjectSchema: Send + Sync + fmt::Debug {
 /// is applied, and fails on use.
 #[async_trait::async_trait]
 pub trait ObjectKind: ObjectSchema {
-    /// Creates or replaces the object; it comes normalized, with its secrets.
+    /// Creates or replaces the object; it comes checked by [`ObjectSchema::check`], with its
+    /// secrets.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] relative to the object when it cannot be built; nothing changed.
-    async fn apply(&self, object: &Value) -> Result<(), ConfigError>;
+    async fn apply(&self, object: &Checked) -> Result<(), ConfigError>;
 
     /// Removes the object `name`. Work already running on it finishes.
     ///
@@ -126,6 +190,18 @@ pub fn normalize_as<T: DeserializeOwned + Serialize>(
     object: &Value,
     secrets: &[&str],
 ) -> Result<Value, ConfigError> {
+    decode_as::<T>(object, secrets).map(|(_, normal)| normal)
+}
+
+/// Like [`normalize_as`], returning the decoded value beside its normal form.
+///
+/// # Errors
+///
+/// As [`normalize_as`].
+pub fn decode_as<T: DeserializeOwned + Serialize>(
+    object: &Value,
+    secrets: &[&str],
+) -> Result<(T, Value), ConfigError> {
     let mut trimmed = object.clone();
     let mut problems = Vec::new();
     // serde stops at the first unknown field: take each out and read again, so every one is
@@ -164,7 +240,7 @@ pub fn normalize_as<T: DeserializeOwned + Serialize>(
             normal.insert((*field).to_owned(), v);
         }
     }
-    Ok(normal)
+    Ok((parsed, normal))
 }
 
 /// The field of serde's "unknown field `x`, expected …".
@@ -267,8 +343,18 @@ impl Checker {
         doc: &ConfigDocument,
         current: Option<&Objects>,
     ) -> Result<Objects, ConfigError> {
+        self.check_typed(doc, current)
+            .map(|checked| checked.into_iter().map(|(k, c)| (k, c.normal)).collect())
+    }
+
+    /// Like [`check_with`](Self::check_with), keeping each object as its kind decoded it.
+    pub(crate) fn check_typed(
+        &self,
+        doc: &ConfigDocument,
+        current: Option<&Objects>,
+    ) -> Result<BTreeMap<ObjectKey, Checked>, ConfigError> {
         let mut problems = Vec::new();
-        let mut objects = Objects::new();
+        let mut objects = BTreeMap::new();
         let mut seen_kinds = BTreeSet::new();
         let mut names = BTreeSet::new();
         for (section, kind, at, object) in doc.entries() {
@@ -321,7 +407,7 @@ impl Checker {
             let path = k.to_string();
             // Offline there is no current secret to keep: the placeholder stands as it is.
             let Some(current) = current else {
-                match schema.normalize(object) {
+                match schema.check(object) {
                     Ok(normal) => {
                         objects.insert(k, normal);
                     }
@@ -336,7 +422,7 @@ impl Checker {
                     continue;
                 }
             };
-            match schema.normalize(&object) {
+            match schema.check(&object) {
                 Ok(normal) => {
                     objects.insert(k, normal);
                 }
@@ -344,10 +430,10 @@ impl Checker {
             }
         }
         for (k, object) in &objects {
-            let Some(schema) = self.schema_of(k, object) else {
+            let Some(schema) = self.schema_of(k, &object.normal) else {
                 continue;
             };
-            for r in schema.references(object) {
+            for r in schema.references(&object.normal) {
                 if !objects.contains_key(&r.to) {
                     let what = match r.to.section {
                         Section::Security => "security definition".to_owned(),
@@ -362,6 +448,11 @@ impl Checker {
             }
         }
         ConfigError::check(problems).map(|()| objects)
+    }
+
+    /// Every kind it knows, as the admin API and the CLI show it, sorted by section and kind.
+    pub fn describe(&self) -> Vec<KindInfo> {
+        self.schemas.values().map(|s| s.describe()).collect()
     }
 
     /// The kinds known in `section`.
