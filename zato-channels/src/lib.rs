@@ -123,11 +123,11 @@ pub mod admin;
 #[cfg(feature = "amqp")]
 pub mod amqp;
 #[cfg(feature = "http")]
-mod http;
+pub mod http;
 #[cfg(feature = "swift-inbox")]
 pub mod swift_inbox;
 #[cfg(feature = "zmq")]
-mod zmq;
+pub mod zmq;
 
 pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary, Channels,
@@ -136,10 +136,11 @@ pub use zato_core::{
 
 #[cfg(feature = "http")]
 pub use self::http::{
-    DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET, DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT,
-    HttpChannelConfig, HttpChannelKind, HttpConfig, HttpServer, SecurityDef, SecurityKind,
-    X_ZATO_CID, config_schemas, openapi_document, type_schema, wsdl_document, xsd_type,
+    ApiKeyKind, BasicAuthKind, DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET,
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, HttpChannelConfig, HttpChannelKind, HttpConfig,
+    HttpServer, SecurityDef, X_ZATO_CID, config_schemas, openapi_document, type_schema,
+    wsdl_document, xsd_type,
 };
 
 #[cfg(feature = "zmq")]
@@ -147,5 +148,5 @@ pub use self::zmq::{
     DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
     DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZmqAdapter, ZmqChannelConfig,
     ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig, ZmqOutgoing,
-    ZmqOutgoingKind, ZmqOutgoingType, ZmqSendStats, libzmq_version,
+    ZmqOutgoingKind, ZmqOutgoingType, ZmqPlugin, ZmqSendStats, libzmq_version,
 };

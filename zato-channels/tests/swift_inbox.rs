@@ -740,7 +740,7 @@ async fn live_edits_deactivate_reactivate_reroute_and_delete_the_channel() {
     let adapter = SwiftInboxAdapter::attach(&platform).unwrap();
     adapter.start().await.unwrap();
     let runtime = ConfigRuntime::new(platform.clone(), Arc::new(MemoryStore::new()));
-    runtime.register(Arc::new(SwiftKind::new(&platform)));
+    runtime.register(zato_core::kind::live(SwiftKind::new(&platform)));
     runtime.register(adapter.config_kind());
     let conn = ObjectKey::new(Section::Outgoing, "swift", "swift");
     let mut object = serde_json::to_value(&swift).unwrap();

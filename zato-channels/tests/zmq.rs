@@ -255,7 +255,7 @@ async fn live_create_edit_deactivate_and_delete_through_the_config_runtime() {
     adapter.start().await.unwrap();
     let runtime = ConfigRuntime::new(platform.clone(), Arc::new(MemoryStore::new()));
     runtime.register(adapter.config_kind());
-    runtime.register(Arc::new(ZmqOutgoingKind::new(&platform)));
+    runtime.register(zato_core::kind::live(ZmqOutgoingKind::new(&platform)));
     let port = free_port();
     let address = format!("tcp://127.0.0.1:{port}");
     let key = ObjectKey::new(Section::Channels, "zmq", "live");
@@ -494,8 +494,7 @@ async fn a_send_with_no_room_fails_in_time_naming_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kinds_check_documents_offline() {
-    use zato_core::config::ObjectSchema;
-    let channel = ZmqChannelKind::schema();
+    let channel = zato_core::kind::schema::<ZmqChannelKind>();
     let err = channel
         .normalize(&serde_json::json!({
             "name": "x", "socket_type": "pull", "address": "tcp://127.0.0.1:1",
@@ -510,7 +509,7 @@ async fn the_kinds_check_documents_offline() {
         .unwrap();
     assert_eq!(normal["socket_method"], "bind");
     assert_eq!(normal["socket_type"], "sub");
-    let outgoing = ZmqOutgoingKind::schema();
+    let outgoing = zato_core::kind::schema::<ZmqOutgoingKind>();
     let err = outgoing
         .normalize(&serde_json::json!({
             "name": "o", "socket_type": "push", "address": "udp://x", "snd_hwm": 0

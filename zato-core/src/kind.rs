@@ -279,6 +279,16 @@ fn check_object<K: Kind>(object: &Value) -> Result<(Value, K::Config), ConfigErr
     Ok((normal, config))
 }
 
+/// Decodes and checks one object of `K`, as the config runtime does before applying it: for
+/// APIs that take an object as JSON.
+///
+/// # Errors
+///
+/// A [`ConfigError`] listing every problem, paths relative to the object.
+pub fn decode<K: Kind>(object: &Value) -> Result<K::Config, ConfigError> {
+    check_object::<K>(object).map(|(_, config)| config)
+}
+
 /// The example of `K` in normal form, with the fields it describes.
 fn describe<K: Kind>() -> KindInfo {
     let description = K::describe();

@@ -391,6 +391,33 @@ impl Drop for Running {
     }
 }
 
+impl Scheduler {
+    /// Creates the job `job` names, or replaces the one of that name; the job is checked
+    /// already.
+    pub async fn upsert(&self, job: JobConfig) {
+        let name = job.name.clone();
+        let launch = self.launcher();
+        self.inner
+            .tasks
+            .upsert(&name, job, TIMER_STOP, |c| c.is_active, &launch)
+            .await;
+        tracing::info!(job = %name, "job configured");
+    }
+
+    /// Removes the job `name`; a run in progress finishes.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when there is no such job.
+    pub async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        if !self.inner.tasks.remove(name, TIMER_STOP).await {
+            return Err(ConfigError::one("", "no such job"));
+        }
+        tracing::info!(job = %name, "job removed");
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ChannelAdapter for Scheduler {
     fn kind(&self) -> ChannelKind {
@@ -424,25 +451,13 @@ impl ChannelAdapter for Scheduler {
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        let config: JobConfig =
-            serde_json::from_value(config).map_err(|e| ConfigError::one("", e.to_string()))?;
-        ConfigError::check(config.problems())?;
-        let name = config.name.clone();
-        let launch = self.launcher();
-        self.inner
-            .tasks
-            .upsert(&name, config, TIMER_STOP, |c| c.is_active, &launch)
-            .await;
-        tracing::info!(job = %name, "job configured");
+        let config = zato_core::kind::decode::<crate::SchedulerKind>(&config)?;
+        self.upsert(config).await;
         Ok(())
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
-        if !self.inner.tasks.remove(name, TIMER_STOP).await {
-            return Err(ConfigError::one("", "no such job"));
-        }
-        tracing::info!(job = %name, "job removed");
-        Ok(())
+        self.remove(name).await
     }
 
     async fn start(&self) -> Result<(), ChannelError> {

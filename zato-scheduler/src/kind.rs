@@ -1,74 +1,88 @@
-//! The config document's kind `channels.scheduler`.
+//! The config document's kind `channels.scheduler`, and the scheduler's plug-in.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
-use zato_core::ChannelAdapter;
-use zato_core::config::{ConfigError, ObjectKind, ObjectSchema, Section, normalize_as};
+use zato_core::Platform;
+use zato_core::config::{ConfigError, ConfigProblem, ObjectKind, ObjectSchema, Section};
+use zato_core::kind::{self, AttachError, Description, Kind, Plugin};
 
 use crate::adapter::Scheduler;
 use crate::job::JobConfig;
 
-/// `channels.scheduler`: jobs, applied to one scheduler (or only checked, without one).
-#[derive(Debug, Clone, Default)]
+/// `channels.scheduler`: jobs, applied to one scheduler.
+#[derive(Debug, Clone)]
 pub struct SchedulerKind {
-    scheduler: Option<Scheduler>,
+    scheduler: Scheduler,
 }
 
 impl SchedulerKind {
     /// The kind applying to `scheduler`.
     pub fn new(scheduler: Scheduler) -> Self {
-        SchedulerKind {
-            scheduler: Some(scheduler),
-        }
-    }
-
-    /// The kind's schema alone, for checking documents offline.
-    pub fn schema() -> Self {
-        SchedulerKind { scheduler: None }
-    }
-
-    fn scheduler(&self) -> Result<&Scheduler, ConfigError> {
-        self.scheduler
-            .as_ref()
-            .ok_or_else(|| ConfigError::one("", "this node has no scheduler to apply it to"))
-    }
-}
-
-impl ObjectSchema for SchedulerKind {
-    fn section(&self) -> Section {
-        Section::Channels
-    }
-
-    fn kind(&self) -> &str {
-        "scheduler"
-    }
-
-    fn normalize(&self, object: &Value) -> Result<Value, ConfigError> {
-        let normal = normalize_as::<JobConfig>(object, &[])?;
-        let job: JobConfig = serde_json::from_value(normal.clone())
-            .map_err(|e| ConfigError::one("", e.to_string()))?;
-        ConfigError::check(job.problems())?;
-        Ok(normal)
+        SchedulerKind { scheduler }
     }
 }
 
 #[async_trait]
-impl ObjectKind for SchedulerKind {
-    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
-        ChannelAdapter::upsert_channel(self.scheduler()?, object.clone()).await
+impl Kind for SchedulerKind {
+    type Config = JobConfig;
+    const SECTION: Section = Section::Channels;
+    const NAME: &'static str = "scheduler";
+
+    fn describe() -> Description<JobConfig> {
+        let mut example = JobConfig::default();
+        example.name = "invoices.hourly".into();
+        example.service = "invoice.dispatcher".into();
+        example.hours = 1;
+        Description::new(
+            "a scheduled job: a service invoked once, on an interval or on a cron expression",
+            example,
+        )
+        .runs()
+    }
+
+    fn check(job: &JobConfig) -> Vec<ConfigProblem> {
+        job.problems()
+    }
+
+    async fn apply(&self, job: Arc<JobConfig>) -> Result<(), ConfigError> {
+        self.scheduler.upsert(JobConfig::clone(&job)).await;
+        Ok(())
     }
 
     async fn remove(&self, name: &str) -> Result<(), ConfigError> {
-        ChannelAdapter::remove_channel(self.scheduler()?, name).await
+        self.scheduler.remove(name).await
     }
 
     /// Runs the job now, active or not, on this node.
     async fn run(&self, name: &str) -> Result<String, String> {
-        let scheduler = self.scheduler().map_err(|e| e.to_string())?;
-        let cid = scheduler.run_now(name).map_err(|e| e.to_string())?;
+        let cid = self.scheduler.run_now(name).map_err(|e| e.to_string())?;
         Ok(format!("job `{name}` started, cid {cid}"))
+    }
+}
+
+/// The scheduler's plug-in: `channels.scheduler`, on a scheduler attached to the platform.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SchedulerPlugin;
+
+/// The scheduler's plug-in, for `zato::Node`.
+pub fn plugin() -> SchedulerPlugin {
+    SchedulerPlugin
+}
+
+#[async_trait]
+impl Plugin for SchedulerPlugin {
+    fn name(&self) -> &str {
+        "scheduler"
+    }
+
+    fn schemas(&self) -> Vec<Arc<dyn ObjectSchema>> {
+        vec![kind::schema::<SchedulerKind>()]
+    }
+
+    async fn attach(&self, platform: &Platform) -> Result<Vec<Arc<dyn ObjectKind>>, AttachError> {
+        let scheduler = Scheduler::attach(platform)?;
+        Ok(vec![scheduler.config_kind()])
     }
 }
 
@@ -76,6 +90,6 @@ impl Scheduler {
     /// The config document's kind `channels.scheduler` on this scheduler. Register it with a
     /// [`ConfigRuntime`](zato_core::config::ConfigRuntime).
     pub fn config_kind(&self) -> Arc<dyn ObjectKind> {
-        Arc::new(SchedulerKind::new(self.clone()))
+        kind::live(SchedulerKind::new(self.clone()))
     }
 }

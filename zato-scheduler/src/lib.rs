@@ -50,4 +50,4 @@ mod kind;
 pub use self::adapter::{JobStats, LastRun, Scheduler};
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::job::{JobConfig, JobKind, Schedule};
-pub use self::kind::SchedulerKind;
+pub use self::kind::{SchedulerKind, SchedulerPlugin, plugin};

@@ -47,9 +47,9 @@ mod config;
 mod connection;
 mod container_name;
 mod error;
+mod kind;
 mod large;
 mod listing;
-mod live;
 mod names;
 mod object;
 mod retry;
@@ -62,11 +62,11 @@ pub use config::{AuthVersion, Secret, SwiftConfig};
 pub use connection::{PoolStats, PooledSwiftClient, SwiftConnection, SwiftOutgoing};
 pub use container_name::ContainerName;
 pub use error::{SwiftError, SwiftErrorKind};
+pub use kind::{SwiftKind, SwiftPlugin, plugin};
 pub use large::{BulkDeleteResult, TempUrlDigest, temp_url};
 pub use listing::{
     AccountInfo, ContainerEntry, ContainerInfo, ListOptions, ObjectEntry, ObjectSummary,
 };
-pub use live::SwiftKind;
 pub use names::{MAX_CONTAINER_NAME, MAX_OBJECT_NAME, check_container, check_object};
 pub use object::{GetOptions, Object, ObjectInfo, ObjectStream, PutOptions};
 /// The configuration error every adapter and connection of zato-rs reports.

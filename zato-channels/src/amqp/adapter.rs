@@ -206,41 +206,14 @@ impl AmqpAdapter {
     }
 }
 
-#[async_trait]
-impl ChannelAdapter for AmqpAdapter {
-    fn kind(&self) -> ChannelKind {
-        ChannelKind::Amqp
-    }
-
-    fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    fn channels(&self) -> Vec<ChannelSummary> {
-        self.lock()
-            .values()
-            .map(|e| {
-                ChannelSummary::new(ChannelKind::Amqp, e.config.name.as_str(), self.name())
-                    .with_service(e.config.service.as_str())
-                    .with_active(e.config.is_active)
-                    .with_endpoint(format!(
-                        "queue {:?} via {:?}",
-                        e.config.queue, e.config.connection
-                    ))
-            })
-            .collect()
-    }
-
-    fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
-        self.lock()
-            .get(name)
-            .and_then(|e| serde_json::to_value(&*e.config).ok())
-    }
-
-    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        let config: AmqpChannelConfig =
-            serde_json::from_value(config).map_err(|e| ConfigError::one("", e.to_string()))?;
-        ConfigError::check(config.problems())?;
+impl AmqpAdapter {
+    /// Creates the channel `config` names, or replaces the one of that name; the config is
+    /// checked already. A replaced consumer settles the messages it holds first.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] at `connection` when the platform has no such AMQP connection.
+    pub async fn upsert(&self, config: AmqpChannelConfig) -> Result<(), ConfigError> {
         if self
             .inner
             .platform
@@ -278,7 +251,12 @@ impl ChannelAdapter for AmqpAdapter {
         Ok(())
     }
 
-    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+    /// Removes the channel `name`, once its consumer settled the messages it holds.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when there is no such channel.
+    pub async fn remove(&self, name: &str) -> Result<(), ConfigError> {
         let _one_at_a_time = self.inner.changing.lock().await;
         if !self.lock().contains_key(name) {
             return Err(ConfigError::one("", "no such channel"));
@@ -287,6 +265,47 @@ impl ChannelAdapter for AmqpAdapter {
         self.lock().remove(name);
         tracing::info!(channel = %name, "amqp channel removed");
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for AmqpAdapter {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Amqp
+    }
+
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn channels(&self) -> Vec<ChannelSummary> {
+        self.lock()
+            .values()
+            .map(|e| {
+                ChannelSummary::new(ChannelKind::Amqp, e.config.name.as_str(), self.name())
+                    .with_service(e.config.service.as_str())
+                    .with_active(e.config.is_active)
+                    .with_endpoint(format!(
+                        "queue {:?} via {:?}",
+                        e.config.queue, e.config.connection
+                    ))
+            })
+            .collect()
+    }
+
+    fn channel_config(&self, name: &str) -> Option<serde_json::Value> {
+        self.lock()
+            .get(name)
+            .and_then(|e| serde_json::to_value(&*e.config).ok())
+    }
+
+    async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        self.upsert(zato_core::kind::decode::<super::AmqpChannelKind>(&config)?)
+            .await
+    }
+
+    async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
+        self.remove(name).await
     }
 
     async fn start(&self) -> Result<(), ChannelError> {

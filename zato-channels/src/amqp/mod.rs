@@ -63,10 +63,10 @@ mod adapter;
 mod config;
 mod connection;
 mod consumer;
-mod kinds;
+mod kind;
 
 pub use self::adapter::{AmqpAdapter, AmqpChannelStats};
 pub use self::config::{AmqpChannelConfig, AmqpConnectionConfig, OnError};
 pub use self::connection::{AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, REDELIVERIES_HEADER, STATUS_HEADER};
-pub use self::kinds::{AmqpChannelKind, AmqpConnectionKind, config_schemas};
+pub use self::kind::{AmqpChannelKind, AmqpConnectionKind, AmqpPlugin, config_schemas, plugin};

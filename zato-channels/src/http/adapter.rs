@@ -25,7 +25,7 @@ use super::validate::{channel_from_json, check_channel_among, security_problems}
 
 /// How a channel is put into the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Put {
+pub(super) enum Put {
     /// Only a new name.
     Add,
     /// Only an existing name.
@@ -183,7 +183,11 @@ impl HttpServer {
     }
 
     /// Adds or replaces a channel. Paths in errors are relative to the channel.
-    fn put_channel(&self, channel: HttpChannelConfig, put: Put) -> Result<(), ConfigError> {
+    pub(super) fn put_channel(
+        &self,
+        channel: HttpChannelConfig,
+        put: Put,
+    ) -> Result<(), ConfigError> {
         let _writer = self.shared.lock_writer();
         let current = self.shared.routes.load_full();
         let slot = current.channels.iter().position(|c| c.name == channel.name);
@@ -224,7 +228,7 @@ impl HttpServer {
     }
 
     /// Removes a channel. Paths in errors are relative to the channel.
-    fn take_channel(&self, name: &str) -> Result<HttpChannelConfig, ConfigError> {
+    pub(super) fn take_channel(&self, name: &str) -> Result<HttpChannelConfig, ConfigError> {
         let mut removed = None;
         self.change(|channels, _| {
             let at = channels

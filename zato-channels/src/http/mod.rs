@@ -14,7 +14,7 @@ mod body;
 mod config;
 mod connection;
 mod handle;
-mod kinds;
+mod kind;
 mod openapi;
 mod pattern;
 mod router;
@@ -31,7 +31,7 @@ pub use config::{
     SecurityDef,
 };
 pub use handle::X_ZATO_CID;
-pub use kinds::{HttpChannelKind, SecurityKind, config_schemas};
+pub use kind::{ApiKeyKind, BasicAuthKind, HttpChannelKind, config_schemas};
 pub use openapi::{openapi_document, type_schema};
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,

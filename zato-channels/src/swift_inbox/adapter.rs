@@ -157,6 +157,58 @@ fn drain_limit(config: &SwiftInboxConfig) -> Duration {
     config.timeout_duration() + Duration::from_secs(30)
 }
 
+impl SwiftInboxAdapter {
+    /// Creates the channel `config` names, or replaces the one of that name; the config is
+    /// checked already.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] at `connection` when the platform has no such Swift connection.
+    pub async fn upsert(&self, config: SwiftInboxConfig) -> Result<(), ConfigError> {
+        if self
+            .inner
+            .platform
+            .outgoing()
+            .get::<SwiftConnection>(&config.connection)
+            .is_none()
+        {
+            return Err(ConfigError::one(
+                "connection",
+                format!(
+                    "no Swift connection named `{}` (outgoing.swift)",
+                    config.connection
+                ),
+            ));
+        }
+        let name = config.name.clone();
+        let limit = drain_limit(&config) + Duration::from_secs(10);
+        let launch = self.launcher();
+        self.inner
+            .tasks
+            .upsert(&name, config, limit, |c| c.is_active, &launch)
+            .await;
+        tracing::info!(channel = %name, "swift inbox channel configured");
+        Ok(())
+    }
+
+    /// Removes the channel `name`; the objects it is handling finish.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when there is no such channel.
+    pub async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        let limit = self
+            .channel(name)
+            .map_or(Duration::from_secs(120), |c| drain_limit(&c))
+            + Duration::from_secs(10);
+        if !self.inner.tasks.remove(name, limit).await {
+            return Err(ConfigError::one("", "no such channel"));
+        }
+        tracing::info!(channel = %name, "swift inbox channel removed");
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ChannelAdapter for SwiftInboxAdapter {
     fn kind(&self) -> ChannelKind {
@@ -185,45 +237,12 @@ impl ChannelAdapter for SwiftInboxAdapter {
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        let config: SwiftInboxConfig =
-            serde_json::from_value(config).map_err(|e| ConfigError::one("", e.to_string()))?;
-        ConfigError::check(config.problems())?;
-        if self
-            .inner
-            .platform
-            .outgoing()
-            .get::<SwiftConnection>(&config.connection)
-            .is_none()
-        {
-            return Err(ConfigError::one(
-                "connection",
-                format!(
-                    "no Swift connection named `{}` (outgoing.swift)",
-                    config.connection
-                ),
-            ));
-        }
-        let name = config.name.clone();
-        let limit = drain_limit(&config) + Duration::from_secs(10);
-        let launch = self.launcher();
-        self.inner
-            .tasks
-            .upsert(&name, config, limit, |c| c.is_active, &launch)
-            .await;
-        tracing::info!(channel = %name, "swift inbox channel configured");
-        Ok(())
+        self.upsert(zato_core::kind::decode::<super::SwiftInboxKind>(&config)?)
+            .await
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {
-        let limit = self
-            .channel(name)
-            .map_or(Duration::from_secs(120), |c| drain_limit(&c))
-            + Duration::from_secs(10);
-        if !self.inner.tasks.remove(name, limit).await {
-            return Err(ConfigError::one("", "no such channel"));
-        }
-        tracing::info!(channel = %name, "swift inbox channel removed");
-        Ok(())
+        self.remove(name).await
     }
 
     async fn start(&self) -> Result<(), ChannelError> {

@@ -76,11 +76,11 @@
 mod adapter;
 mod claims;
 mod config;
-mod kinds;
+mod kind;
 mod poller;
 
 pub use self::adapter::{SwiftInboxAdapter, SwiftInboxStats};
 pub use self::claims::SwiftClaims;
 pub use self::config::{ClaimsMode, InboxFormat, SwiftInboxConfig};
-pub use self::kinds::SwiftInboxKind;
+pub use self::kind::{SwiftInboxKind, SwiftInboxPlugin, plugin};
 pub use self::poller::{CID_META, ERROR_META, MAX_META_VALUE};

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use zato_core::config::normalize_as;
 use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError, Platform};
 
 use super::config::ZmqChannelConfig;
@@ -346,7 +345,7 @@ impl ZmqAdapter {
     /// The config document's kind this adapter applies, `channels.zmq`: register it with a
     /// [`ConfigRuntime`](zato_core::config::ConfigRuntime).
     pub fn config_kind(&self) -> Arc<dyn zato_core::config::ObjectKind> {
-        Arc::new(super::kinds::ZmqChannelKind::new(self.clone()))
+        zato_core::kind::live(super::kind::ZmqChannelKind::new(self.clone()))
     }
 }
 
@@ -367,8 +366,7 @@ fn summary(adapter: &str, entry: &Entry) -> ChannelSummary {
 pub(super) fn channel_from_json(
     value: &serde_json::Value,
 ) -> Result<ZmqChannelConfig, ConfigError> {
-    let normal = normalize_as::<ZmqChannelConfig>(value, &[])?;
-    serde_json::from_value(normal).map_err(|e| ConfigError::one("", e.to_string()))
+    zato_core::kind::decode::<super::kind::ZmqChannelKind>(value)
 }
 
 #[async_trait]

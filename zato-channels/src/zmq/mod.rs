@@ -14,7 +14,7 @@
 
 mod adapter;
 mod config;
-mod kinds;
+mod kind;
 mod outgoing;
 mod receiver;
 mod socket;
@@ -25,6 +25,6 @@ pub use config::{
     DEFAULT_SERVICE_TIMEOUT, SocketMethod, ZmqChannelConfig, ZmqChannelType, ZmqConnectionConfig,
     ZmqOutgoingType,
 };
-pub use kinds::{ZmqChannelKind, ZmqOutgoingKind};
+pub use kind::{ZmqChannelKind, ZmqOutgoingKind, ZmqPlugin, plugin};
 pub use outgoing::{ZmqConnection, ZmqOutgoing, ZmqSendStats};
 pub use socket::libzmq_version;

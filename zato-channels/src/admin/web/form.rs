@@ -344,10 +344,10 @@ mod tests {
 
     #[test]
     fn a_new_object_s_form_shows_every_field_with_its_default() {
-        let kinds = crate::http::SecurityKind::all(None);
+        let kinds = crate::http::config_schemas();
         let basic = kinds.iter().find(|k| k.kind() == "basic_auth");
         let shape = basic
-            .map(|k| template(k, Some("basic_auth")))
+            .map(|k| template(k.as_ref(), Some("basic_auth")))
             .unwrap_or_default();
         assert_eq!(
             Value::Object(shape),
@@ -356,7 +356,10 @@ mod tests {
             }),
             "required fields empty, defaults filled in, the secret without a value"
         );
-        let http = template(&crate::http::HttpChannelKind::schema(), None);
+        let http = template(
+            zato_core::kind::schema::<crate::http::HttpChannelKind>().as_ref(),
+            None,
+        );
         for (field, default) in [
             ("url_path", serde_json::json!("")),
             ("service", serde_json::json!("")),

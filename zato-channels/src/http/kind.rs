@@ -1,0 +1,166 @@
+//! The HTTP kinds of a node's config document: `channels.http`, and the security definitions
+//! (`basic_auth`, `apikey`) its channels name.
+//!
+//! HTTP is the node's own listener rather than a plug-in: a node binds one [`HttpServer`] and
+//! registers [`HttpServer::config_kinds`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use zato_core::config::{
+    ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema, Reference, Section,
+};
+use zato_core::kind::{self, Description, Kind};
+
+use super::adapter::Put;
+use super::config::{HttpChannelConfig, SecurityDef};
+use super::server::HttpServer;
+use super::validate::{channel_problems, security_problems};
+
+/// `channels.http`: HTTP channels, applied to one server.
+#[derive(Debug, Clone)]
+pub struct HttpChannelKind {
+    server: HttpServer,
+}
+
+impl HttpChannelKind {
+    /// The kind applying to `server`.
+    pub fn new(server: HttpServer) -> Self {
+        HttpChannelKind { server }
+    }
+}
+
+#[async_trait]
+impl Kind for HttpChannelKind {
+    type Config = HttpChannelConfig;
+    const SECTION: Section = Section::Channels;
+    const NAME: &'static str = "http";
+
+    fn describe() -> Description<HttpChannelConfig> {
+        Description::new(
+            "an HTTP channel: a URL path and methods answered by a service",
+            HttpChannelConfig::new(
+                "invoice.dispatcher.json",
+                "/invoice.dispatcher",
+                "invoice.dispatcher",
+            ),
+        )
+    }
+
+    fn check(channel: &HttpChannelConfig) -> Vec<ConfigProblem> {
+        channel_problems(channel)
+    }
+
+    fn references(channel: &HttpChannelConfig) -> Vec<Reference> {
+        channel
+            .security
+            .as_deref()
+            .map(|name| Reference {
+                field: "security".to_owned(),
+                to: ObjectKey::new(Section::Security, Section::Security.sole_kind(), name),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    async fn apply(&self, channel: Arc<HttpChannelConfig>) -> Result<(), ConfigError> {
+        self.server
+            .put_channel(HttpChannelConfig::clone(&channel), Put::Upsert)
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        self.server.take_channel(name).map(drop)
+    }
+}
+
+/// The security type `basic_auth`: HTTP Basic Auth, applied to one server's definitions.
+#[derive(Debug, Clone)]
+pub struct BasicAuthKind {
+    server: HttpServer,
+}
+
+/// The security type `apikey`: an API key in a request header, applied to one server's
+/// definitions.
+#[derive(Debug, Clone)]
+pub struct ApiKeyKind {
+    server: HttpServer,
+}
+
+#[async_trait]
+impl Kind for BasicAuthKind {
+    type Config = SecurityDef;
+    const SECTION: Section = Section::Security;
+    const NAME: &'static str = "basic_auth";
+    const SECRETS: &'static [&'static str] = &["password"];
+
+    fn describe() -> Description<SecurityDef> {
+        Description::new(
+            "HTTP Basic Auth: a user name and a password",
+            SecurityDef::basic_auth("crm", "crm", "secret"),
+        )
+    }
+
+    fn check(def: &SecurityDef) -> Vec<ConfigProblem> {
+        security_problems(def)
+    }
+
+    async fn apply(&self, def: Arc<SecurityDef>) -> Result<(), ConfigError> {
+        self.server.set_security(SecurityDef::clone(&def))
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        self.server.remove_security(name)
+    }
+}
+
+#[async_trait]
+impl Kind for ApiKeyKind {
+    type Config = SecurityDef;
+    const SECTION: Section = Section::Security;
+    const NAME: &'static str = "apikey";
+    const SECRETS: &'static [&'static str] = &["key"];
+
+    fn describe() -> Description<SecurityDef> {
+        Description::new(
+            "an API key in a request header",
+            SecurityDef::api_key("partner", "X-API-Key", "secret"),
+        )
+    }
+
+    fn check(def: &SecurityDef) -> Vec<ConfigProblem> {
+        security_problems(def)
+    }
+
+    async fn apply(&self, def: Arc<SecurityDef>) -> Result<(), ConfigError> {
+        self.server.set_security(SecurityDef::clone(&def))
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
+        self.server.remove_security(name)
+    }
+}
+
+impl HttpServer {
+    /// The config document's kinds this server applies: `channels.http` and the security types.
+    /// Register them with a [`ConfigRuntime`](zato_core::config::ConfigRuntime).
+    pub fn config_kinds(&self) -> Vec<Arc<dyn ObjectKind>> {
+        vec![
+            kind::live(HttpChannelKind::new(self.clone())),
+            kind::live(BasicAuthKind {
+                server: self.clone(),
+            }),
+            kind::live(ApiKeyKind {
+                server: self.clone(),
+            }),
+        ]
+    }
+}
+
+/// The schemas of the HTTP kinds, for checking documents offline.
+pub fn config_schemas() -> Vec<Arc<dyn ObjectSchema>> {
+    vec![
+        kind::schema::<HttpChannelKind>(),
+        kind::schema::<BasicAuthKind>(),
+        kind::schema::<ApiKeyKind>(),
+    ]
+}
