@@ -137,10 +137,9 @@ pub mod config {
     pub use zato_core::config::*;
 
     /// A checker knowing every kind of this build: `services`, and with their features
-    /// `channels.http`, the security types, `outgoing.swift`, `channels.swift_inbox`,
-    /// `channels.scheduler`,
-    /// `outgoing.amqp`, `channels.amqp`, `channels.zmq` and `outgoing.zmq`. Checks documents offline, as
-    /// `zato config check` does.
+    /// `channels.http` and the security types, and the kinds of every plug-in
+    /// [`compiled_in`](crate::compiled_in). Checks documents offline, as `zato config check`
+    /// does.
     ///
     /// # Examples
     ///
@@ -152,32 +151,50 @@ pub mod config {
     /// assert!(err.problems().iter().any(|p| p.path == "outgoing.swift.s.pool_size"));
     /// ```
     pub fn checker() -> Checker {
-        #[allow(unused_mut, reason = "without features nothing is added")]
+        checker_of(&crate::compiled_in())
+    }
+
+    /// A checker knowing `services`, HTTP's kinds and those of `plugins`.
+    pub(crate) fn checker_of(plugins: &[std::sync::Arc<dyn crate::kind::Plugin>]) -> Checker {
         let mut checker = Checker::new();
         #[cfg(feature = "http")]
         for schema in zato_channels::config_schemas() {
             checker.add(schema);
         }
-        #[cfg(feature = "swift")]
-        checker.add(std::sync::Arc::new(zato_swift::SwiftKind::schema()));
-        #[cfg(feature = "scheduler")]
-        checker.add(std::sync::Arc::new(zato_scheduler::SchedulerKind::schema()));
-        #[cfg(feature = "swift-inbox")]
-        checker.add(std::sync::Arc::new(
-            zato_channels::swift_inbox::SwiftInboxKind::schema(),
-        ));
-        #[cfg(feature = "amqp")]
-        for schema in zato_channels::amqp::config_schemas() {
-            checker.add(schema);
-        }
-        #[cfg(feature = "zmq")]
-        {
-            checker.add(std::sync::Arc::new(zato_channels::ZmqChannelKind::schema()));
-            checker.add(std::sync::Arc::new(zato_channels::ZmqOutgoingKind::schema()));
+        for plugin in plugins {
+            for schema in plugin.schemas() {
+                checker.add(schema);
+            }
         }
         checker
     }
 }
+
+/// The plug-ins of the kinds this build compiles in, one line each: a kind added to the
+/// workspace adds its line here, and its feature to this crate. A node also takes plug-ins of
+/// the host's own ([`Node::plugin`]).
+pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
+    vec![
+        #[cfg(feature = "swift")]
+        std::sync::Arc::new(zato_swift::plugin()),
+        #[cfg(feature = "swift-inbox")]
+        std::sync::Arc::new(zato_channels::swift_inbox::plugin()),
+        #[cfg(feature = "scheduler")]
+        std::sync::Arc::new(zato_scheduler::plugin()),
+        #[cfg(feature = "amqp")]
+        std::sync::Arc::new(zato_channels::amqp::plugin()),
+        #[cfg(feature = "zmq")]
+        std::sync::Arc::new(zato_channels::zmq::plugin()),
+    ]
+}
+
+/// The plug-in seam: [`Kind`](kind::Kind), [`Plugin`](kind::Plugin) and their helpers.
+pub use zato_core::kind;
+
+#[cfg(feature = "http")]
+mod node;
+#[cfg(feature = "http")]
+pub use node::{ClusterSettings, DEFAULT_HTTP_ADDR, Node, NodeError, RunningNode};
 
 #[cfg(feature = "swift")]
 pub use zato_swift as swift;
