@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn a_new_object_s_form_shows_every_field_with_its_default() {
-        let kinds = crate::http::SecurityKind::all(None);
+        let kinds = zato_channels::SecurityKind::all(None);
         let basic = kinds.iter().find(|k| k.kind() == "basic_auth");
         let shape = basic
             .map(|k| template(k, Some("basic_auth")))
@@ -356,7 +356,7 @@ mod tests {
             }),
             "required fields empty, defaults filled in, the secret without a value"
         );
-        let http = template(&crate::http::HttpChannelKind::schema(), None);
+        let http = template(&zato_channels::HttpChannelKind::schema(), None);
         for (field, default) in [
             ("url_path", serde_json::json!("")),
             ("service", serde_json::json!("")),
