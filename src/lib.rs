@@ -103,6 +103,7 @@
 //! | `macros` | yes | `#[service]` and `#[derive(SimpleIo)]` |
 //! | `http` | yes | [`channels`]: the HTTP channel on hyper 1 |
 //! | `http2` | no | HTTP/2 besides HTTP/1.1 on the same listener |
+//! | `admin` | yes | [`admin`]: the admin API (JSON REST) and the web admin, on a listener of their own |
 //! | `swift` | yes | [`swift`]: OpenStack Swift outgoing connections |
 //! | `swift-local` | no | `swift::local`: a Swift-compatible endpoint for development and tests |
 //! | `swift-inbox` | yes | `channels::swift_inbox`: a Swift container polled for objects, each handed to a service once |
@@ -129,6 +130,9 @@ pub use zato_macros::{SimpleIo, service};
     feature = "swift-inbox"
 ))]
 pub use zato_channels as channels;
+
+#[cfg(feature = "admin")]
+pub use zato_admin as admin;
 
 /// A node's configuration as data: the config document, its kinds, the store and the runtime
 /// that applies changes live (see [`zato_core::config`]), and a checker knowing every kind

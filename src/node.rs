@@ -60,7 +60,7 @@ use zato_core::{Platform, Service};
 
 use zato_channels::HttpServer;
 #[cfg(feature = "admin")]
-use zato_channels::admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, AdminServer, DEFAULT_ADMIN_ADDR};
+use zato_admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, AdminServer, DEFAULT_ADMIN_ADDR};
 
 /// Where the HTTP channels listen unless `ZATO_HTTP_ADDR` says otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:11223";

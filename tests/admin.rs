@@ -159,10 +159,9 @@ async fn the_admin_api_never_runs_open() {
         assert_eq!(resp.status(), 200, "{health}");
     }
     let runtime = ConfigRuntime::new(zato::Platform::new(), Arc::new(MemoryStore::new()));
-    let refused =
-        zato::channels::admin::AdminServer::serve("127.0.0.1:0", runtime, String::new().into())
-            .await
-            .unwrap_err();
+    let refused = zato::admin::AdminServer::serve("127.0.0.1:0", runtime, String::new().into())
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("never runs open"), "{refused}");
     node.running.shutdown().await;
 }

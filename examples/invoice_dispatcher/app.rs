@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
+use zato::admin::AdminServer;
 use zato::channels::HttpServer;
-use zato::channels::admin::AdminServer;
 use zato::config::{
     ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions, MemoryStore,
 };

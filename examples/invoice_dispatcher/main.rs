@@ -45,7 +45,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use app::{AdminSettings, AppConfig};
-use zato::channels::admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, DEFAULT_ADMIN_ADDR};
+use zato::admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, DEFAULT_ADMIN_ADDR};
 use zato::config::Format;
 
 const DEFAULT_CONFIG: &str = concat!(

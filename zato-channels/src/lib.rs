@@ -118,8 +118,6 @@
 //! # }
 //! ```
 
-#[cfg(feature = "admin")]
-pub mod admin;
 #[cfg(feature = "amqp")]
 pub mod amqp;
 #[cfg(feature = "http")]

@@ -68,7 +68,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use zato_channels::admin::AdminServer;
+/// use zato_admin::AdminServer;
 /// use zato_core::config::{ConfigRuntime, MemoryStore};
 /// use zato_core::Platform;
 ///

@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn a_new_object_s_form_shows_every_field_with_its_default() {
-        let kinds = crate::http::config_schemas();
+        let kinds = zato_channels::config_schemas();
         let basic = kinds.iter().find(|k| k.kind() == "basic_auth");
         let shape = basic
             .map(|k| template(k.as_ref(), Some("basic_auth")))
@@ -357,7 +357,7 @@ mod tests {
             "required fields empty, defaults filled in, the secret without a value"
         );
         let http = template(
-            zato_core::kind::schema::<crate::http::HttpChannelKind>().as_ref(),
+            zato_core::kind::schema::<zato_channels::HttpChannelKind>().as_ref(),
             None,
         );
         for (field, default) in [

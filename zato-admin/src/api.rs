@@ -17,7 +17,7 @@ use zato_core::config::{
 };
 use zato_core::{ChannelInfo, ChannelKind, Cid, ConfigProblem, DataFormat, RawRequest};
 
-use super::{ADMIN_MAX_BODY, Inner, READ_TIMEOUT};
+use crate::{ADMIN_MAX_BODY, Inner, READ_TIMEOUT};
 
 pub(super) type Reply = Response<Full<Bytes>>;
 
@@ -259,7 +259,7 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
     // The web admin has its own sessions: its pages are for a browser, which holds no bearer
     // token.
     if segs.first() == Some(&"admin") {
-        return super::web::handle(inner, req, &segs[1..]).await;
+        return crate::web::handle(inner, req, &segs[1..]).await;
     }
     match (&method, segs.as_slice()) {
         (&Method::GET, ["health", "live"]) => {
@@ -432,7 +432,7 @@ async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
     text_reply(
         StatusCode::OK,
         "text/xml; charset=utf-8",
-        crate::wsdl_document(name, &info, &location),
+        zato_channels::wsdl_document(name, &info, &location),
     )
 }
 
@@ -446,7 +446,7 @@ async fn openapi(inner: &Inner) -> Result<Value, StoreError> {
     let channels: Vec<Value> = channels.into_iter().map(|(_, config, _)| config).collect();
     let security: Vec<Value> = security.into_iter().map(|(_, config, _)| config).collect();
     let services = runtime.platform().services().list();
-    Ok(crate::openapi_document(
+    Ok(zato_channels::openapi_document(
         "zato-rs node",
         &format!("config-{version}"),
         &channels,

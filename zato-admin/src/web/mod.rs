@@ -25,8 +25,8 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use zato_core::config::{ObjectKey, PutMode, Section};
 
-use super::Inner;
-use super::api::{self, Reply};
+use crate::Inner;
+use crate::api::{self, Reply};
 use form::Form;
 use pages::{Frame, Nav};
 use session::Flash;
