@@ -11,9 +11,7 @@
     reason = "a bench panics on any setup error"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the bench uses the start of the example only")]
-mod app;
+use invoice_dispatcher as app;
 
 use std::time::{Duration, Instant};
 

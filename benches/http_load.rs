@@ -23,13 +23,6 @@
 //! fixed number of requests with `ZATO_BENCH_ROLE=count ZATO_BENCH_ADDR=127.0.0.1:PORT
 //! ZATO_BENCH_REQUESTS=N`.
 
-#[path = "../examples/echo.rs"]
-#[allow(
-    dead_code,
-    reason = "the example's `main` is not used here, only its service"
-)]
-mod echo;
-
 use std::convert::Infallible;
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -192,13 +192,28 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
     ]
 }
 
+/// An error and every cause beneath it on one line, `: `-separated, as a `main` reports it:
+/// `the HTTP channels cannot listen: could not listen on 127.0.0.1:11223: Address in use`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut shown = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        shown.push_str(": ");
+        shown.push_str(&c.to_string());
+        cause = c.source();
+    }
+    shown
+}
+
 /// The plug-in seam: [`Kind`](kind::Kind), [`Plugin`](kind::Plugin) and their helpers.
 pub use zato_core::kind;
 
 #[cfg(feature = "http")]
 mod node;
 #[cfg(feature = "http")]
-pub use node::{ClusterSettings, DEFAULT_HTTP_ADDR, Node, NodeError, RunningNode};
+pub use node::{
+    ClusterMembership, ClusterSettings, DEFAULT_HTTP_ADDR, Node, NodeError, RunningNode,
+};
 
 #[cfg(feature = "swift")]
 pub use zato_swift as swift;

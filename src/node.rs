@@ -58,9 +58,9 @@ use zato_core::config::{
 use zato_core::kind::Plugin;
 use zato_core::{Platform, Service};
 
-use zato_channels::HttpServer;
 #[cfg(feature = "admin")]
 use zato_admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, AdminServer, DEFAULT_ADMIN_ADDR};
+use zato_channels::HttpServer;
 
 /// Where the HTTP channels listen unless `ZATO_HTTP_ADDR` says otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:11223";
@@ -134,6 +134,8 @@ pub struct Node {
     cluster: Option<ClusterSettings>,
     plugins: Vec<Arc<dyn Plugin>>,
     env: bool,
+    /// Whether the plug-ins' environment has been applied to `document`.
+    prepared: bool,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -159,6 +161,7 @@ impl Node {
             cluster: None,
             plugins: crate::compiled_in(),
             env: false,
+            prepared: false,
         }
     }
 
@@ -238,21 +241,31 @@ impl Node {
         self
     }
 
-    /// The document the node will be seeded from, read from its file the first time, to be
-    /// adjusted before [`start`](Self::start).
+    /// The document the node will be seeded from, read from its file the first time, with
+    /// what the plug-ins read from the environment applied (for a node made by
+    /// [`from_env`](Self::from_env)), to be adjusted before [`start`](Self::start).
     ///
     /// # Errors
     ///
-    /// A [`NodeError`] when the file cannot be read or is not a config document.
+    /// A [`NodeError`] when the file cannot be read or is not a config document, or an
+    /// environment variable is wrong.
     pub fn document_mut(&mut self) -> Result<&mut ConfigDocument, NodeError> {
-        if self.document.is_none() {
-            let doc = match &self.config_path {
+        let mut doc = match self.document.take() {
+            Some(doc) => doc,
+            None => match &self.config_path {
                 Some(path) => read_document(path)?,
                 None => ConfigDocument::default(),
-            };
-            self.document = Some(doc);
+            },
+        };
+        if self.env && !self.prepared {
+            for plugin in &self.plugins {
+                plugin
+                    .prepare(&mut doc, &env_var_sync)
+                    .map_err(|e| NodeError::with("the environment is wrong", e))?;
+            }
+            self.prepared = true;
         }
-        Ok(self.document.get_or_insert_with(ConfigDocument::default))
+        Ok(self.document.insert(doc))
     }
 
     /// The HTTP channels listen on `addr` (`127.0.0.1:0` takes a free port).
@@ -330,25 +343,11 @@ impl Node {
     ///
     /// A [`NodeError`] saying which step failed; what was started is stopped again.
     pub async fn start(mut self) -> Result<RunningNode, NodeError> {
-        let mut document = match self.document.take() {
-            Some(doc) => doc,
-            None => match &self.config_path {
-                Some(path) => read_document(path)?,
-                None => ConfigDocument::default(),
-            },
-        };
+        let document = self.document_mut()?.clone();
         let platform = self.platform.clone();
         let joined = join_store(self.cluster.as_ref()).await?;
         let seeds = joined.as_ref().is_none_or(|(_, seeds)| *seeds);
-        if seeds {
-            if self.env {
-                for plugin in &self.plugins {
-                    plugin
-                        .prepare(&mut document, &env_var_sync)
-                        .map_err(|e| NodeError::with("the environment is wrong", e))?;
-                }
-            }
-        } else {
+        if !seeds {
             tracing::info!(
                 "the cluster database is authoritative: this node takes its configuration from it and ignores its config file"
             );
@@ -484,10 +483,14 @@ async fn join_store(cluster: Option<&ClusterSettings>) -> Result<Joined, NodeErr
     }
 }
 
+/// A node's membership of a cluster: [`zato::cluster::ClusterNode`](zato_cluster::ClusterNode)
+/// with the `cluster` feature; without it, there is none.
 #[cfg(feature = "cluster")]
-type Membership = zato_cluster::ClusterNode;
+pub type ClusterMembership = zato_cluster::ClusterNode;
+/// A node's membership of a cluster: with the `cluster` feature, `zato::cluster::ClusterNode`;
+/// without it, there is none.
 #[cfg(not(feature = "cluster"))]
-type Membership = std::convert::Infallible;
+pub type ClusterMembership = std::convert::Infallible;
 
 #[cfg(feature = "cluster")]
 async fn join(
@@ -495,7 +498,7 @@ async fn join(
     runtime: &ConfigRuntime,
     settings: &ClusterSettings,
     http: &HttpServer,
-) -> Result<Membership, NodeError> {
+) -> Result<ClusterMembership, NodeError> {
     let node = zato_cluster::ClusterNode::join(
         store,
         runtime.clone(),
@@ -514,7 +517,7 @@ async fn join(
     _runtime: &ConfigRuntime,
     _settings: &ClusterSettings,
     _http: &HttpServer,
-) -> Result<Membership, NodeError> {
+) -> Result<ClusterMembership, NodeError> {
     Err(NodeError::new("this build has no cluster"))
 }
 
@@ -527,7 +530,7 @@ pub struct RunningNode {
     runtime: ConfigRuntime,
     #[cfg(feature = "admin")]
     admin: Option<AdminServer>,
-    cluster: Option<Membership>,
+    cluster: Option<ClusterMembership>,
 }
 
 impl RunningNode {
@@ -553,8 +556,7 @@ impl RunningNode {
     }
 
     /// Its membership of a cluster, when it joined one.
-    #[cfg(feature = "cluster")]
-    pub fn cluster(&self) -> Option<&zato_cluster::ClusterNode> {
+    pub fn cluster(&self) -> Option<&ClusterMembership> {
         self.cluster.as_ref()
     }
 
@@ -565,8 +567,6 @@ impl RunningNode {
         if let Some(node) = &self.cluster {
             node.leave();
         }
-        #[cfg(not(feature = "cluster"))]
-        let _ = &self.cluster;
         #[cfg(feature = "admin")]
         if let Some(admin) = &self.admin {
             admin.shutdown().await;

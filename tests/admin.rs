@@ -5,12 +5,7 @@
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(
-    dead_code,
-    reason = "the example's plain start is the other tests' own"
-)]
-mod app;
+use invoice_dispatcher as app;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -10,9 +10,7 @@
     reason = "a failed step fails the test"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the other tests use the rest of the example")]
-mod app;
+use invoice_dispatcher as app;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

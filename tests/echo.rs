@@ -5,13 +5,6 @@
     reason = "the helper outside #[test] functions panics on what would fail the test anyway"
 )]
 
-#[path = "../examples/echo.rs"]
-#[allow(
-    dead_code,
-    reason = "the example's `main` and address helpers are not used here"
-)]
-mod echo;
-
 use serde_json::{Value, json};
 
 async fn post(base: &str, query: &str, body: &'static str) -> (u16, bool, Value) {

@@ -7,9 +7,7 @@
     reason = "a failed step fails the test"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the HTTP and admin parts are other tests'")]
-mod app;
+use invoice_dispatcher as app;
 
 use std::time::{Duration, Instant};
 

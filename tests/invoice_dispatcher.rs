@@ -5,9 +5,7 @@
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the admin API's parts are tests/admin.rs's")]
-mod app;
+use invoice_dispatcher as app;
 
 use std::time::Duration;
 

@@ -5,9 +5,7 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the HTTP and admin parts are the other tests'")]
-mod app;
+use invoice_dispatcher as app;
 
 use std::time::{Duration, Instant};
 

@@ -10,12 +10,7 @@
     reason = "helpers outside #[test] functions panic on what would fail the test anyway"
 )]
 
-#[path = "../examples/invoice_dispatcher/app.rs"]
-#[allow(
-    dead_code,
-    reason = "the example's plain start is the other tests' own"
-)]
-mod app;
+use invoice_dispatcher as app;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -7,9 +7,7 @@
 
 mod support;
 
-#[path = "../../examples/invoice_dispatcher/app.rs"]
-#[allow(dead_code, reason = "the example's plain start is the root tests' own")]
-mod app;
+use invoice_dispatcher as app;
 
 use app::Running;
 use support::{Run, TOKEN, temp_file, zato};

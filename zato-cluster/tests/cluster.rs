@@ -16,8 +16,8 @@ use zato_cluster::testing::TestDb;
 use zato_cluster::{ClusterError, ClusterNode, NodeAck, PgSettings, PgStore};
 use zato_core::Platform;
 use zato_core::config::{
-    ChangeError, ConfigError, ConfigRuntime, ConfigStore, ObjectKey, ObjectKind, ObjectSchema,
-    PutMode, Section, StoreError, normalize_as,
+    ChangeError, Checked, ConfigError, ConfigRuntime, ConfigStore, ObjectKey, ObjectKind,
+    ObjectSchema, PutMode, Section, StoreError, normalize_as,
 };
 
 const KEY: &str = "a passphrase of at least thirty-two characters";
@@ -61,7 +61,8 @@ impl ObjectSchema for Ftp {
 
 #[async_trait::async_trait]
 impl ObjectKind for Ftp {
-    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
+    async fn apply(&self, object: &Checked) -> Result<(), ConfigError> {
+        let object = object.normal();
         let name = object["name"].as_str().unwrap_or_default().to_owned();
         self.live.lock().unwrap().insert(name, object.clone());
         Ok(())

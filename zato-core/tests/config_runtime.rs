@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use zato_core::Platform;
 use zato_core::config::{
-    ChangeError, ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions, MemoryStore,
-    ObjectKey, ObjectKind, ObjectSchema, PutMode, Reference, SECRET_PLACEHOLDER, Section,
-    normalize_as,
+    ChangeError, Checked, ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions,
+    MemoryStore, ObjectKey, ObjectKind, ObjectSchema, PutMode, Reference, SECRET_PLACEHOLDER,
+    Section, normalize_as,
 };
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -76,7 +76,8 @@ impl ObjectSchema for Ftp {
 
 #[async_trait::async_trait]
 impl ObjectKind for Ftp {
-    async fn apply(&self, object: &Value) -> Result<(), ConfigError> {
+    async fn apply(&self, object: &Checked) -> Result<(), ConfigError> {
+        let object = object.normal();
         if object["pool_size"] == 13 {
             return Err(ConfigError::one("", "could not build the pool"));
         }

@@ -1,30 +1,44 @@
-//! The InvoiceDispatcher of the seed article: the service, and the platform around it (its HTTP
-//! channels and its Swift connection), built from configuration.
+//! The InvoiceDispatcher of the seed article: the service, the document helpers that add its
+//! other channels, and a node built around it with [`zato::Node`].
 //!
-//! `main.rs` runs it; `tests/invoice_dispatcher.rs` drives it end to end.
-
-#![allow(
-    unreachable_pub,
-    reason = "public for the test crate that includes this file too"
-)]
+//! `main.rs` runs it (`cargo run --example invoice_dispatcher`); the facade's tests drive it end
+//! to end through [`start_local_node`] and [`start_node`].
+//!
+//! Besides the node's own variables (see [`zato::Node`]), `main` reads:
+//! - `ZATO_SWIFT_INBOX` (`invoices-in`): also poll that container every 5 s; each object is an
+//!   invoice naming its own targets, dispatched as an HTTP call would be, then moved to
+//!   `invoices-archive` (or, when it fails, to `invoices-error` with the error in its metadata);
+//! - `ZATO_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`, built with `--features amqp`):
+//!   also consume the queue `invoices` (declared durable when missing, dead letters in
+//!   `invoices.dead`);
+//! - `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`, built with `--features zmq`): also bind a
+//!   ZeroMQ PULL socket there, taking the same messages.
+//!
+//! Without Swift credentials (in the file or in `ZATO_SWIFT_AUTH_URL`…), it starts a local
+//! Swift-compatible endpoint and keeps the objects under `target/invoice_dispatcher_swift/`.
 
 use std::error::Error;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use zato::admin::AdminServer;
 use zato::channels::HttpServer;
-use zato::config::{
-    ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions, MemoryStore,
-};
+use zato::config::{ConfigDocument, ConfigError, ConfigRuntime, Format};
 use zato::prelude::*;
 use zato::swift::local::{LocalSwift, LocalSwiftConfig};
-use zato::swift::{
-    ContainerName, Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError, SwiftKind,
-};
+use zato::swift::{ContainerName, Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError};
 use zato::{OutgoingError, OutgoingErrorKind};
+
+/// The config document the example ships, read unless `ZATO_CONFIG` names another (`config.toml`
+/// beside it is its twin).
+pub const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.json");
+/// Where the local Swift-compatible endpoint keeps its objects when `main` starts it:
+/// `target/invoice_dispatcher_swift/` of the workspace.
+pub const LOCAL_SWIFT_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/invoice_dispatcher_swift"
+);
 
 /// The outgoing connection the service stores invoices through.
 pub const CONNECTION: &str = "Invoice Dispatcher";
@@ -224,7 +238,11 @@ pub struct AppConfig {
 impl AppConfig {
     /// Reads a config document holding the connection named [`CONNECTION`].
     pub fn parse(text: &str, format: Format) -> Result<AppConfig, ConfigError> {
-        let document = ConfigDocument::parse(text, format)?;
+        AppConfig::from_document(ConfigDocument::parse(text, format)?)
+    }
+
+    /// A config document holding the connection named [`CONNECTION`].
+    pub fn from_document(document: ConfigDocument) -> Result<AppConfig, ConfigError> {
         let found = document
             .outgoing
             .get("swift")
@@ -271,13 +289,10 @@ impl AppConfig {
 }
 
 /// The broker connection the example consumes invoices through, given `ZATO_AMQP_URL`.
-#[cfg(feature = "amqp")]
 pub const AMQP_CONNECTION: &str = "broker";
 /// The queue the example consumes, and whose dead letters go to `<queue>.dead`.
-#[cfg(feature = "amqp")]
 pub const AMQP_QUEUE: &str = "invoices";
 
-#[cfg(feature = "amqp")]
 impl AppConfig {
     /// The same configuration, consuming `queue` at the broker at `url` into the service: the
     /// queue is declared durable when missing, with its dead letters in `<queue>.dead`. A
@@ -340,7 +355,9 @@ impl AppConfig {
 /// A running InvoiceDispatcher.
 #[derive(Debug)]
 pub struct Running {
+    /// The node's platform.
     pub platform: Platform,
+    /// Its HTTP listener.
     pub http: HttpServer,
     /// The node's configuration, live: what the admin API changes.
     pub runtime: ConfigRuntime,
@@ -349,39 +366,28 @@ pub struct Running {
     /// The local Swift-compatible endpoint, when no Swift credentials were configured.
     pub local: Option<LocalSwift>,
     /// This node's membership of a cluster, when it joined one.
-    #[cfg(feature = "cluster")]
-    pub cluster: Option<zato::cluster::ClusterNode>,
+    pub cluster: Option<zato::ClusterMembership>,
+    node: zato::RunningNode,
 }
 
-/// How a node joins a cluster: `ZATO_CLUSTER_DB`, `ZATO_SECRET_KEY` and `ZATO_NODE_NAME`.
-#[cfg(feature = "cluster")]
-#[derive(Debug, Clone)]
-pub struct ClusterSettings {
-    /// The PostgreSQL URL.
-    pub db: Secret<String>,
-    /// The passphrase the secrets in the database are encrypted under.
-    pub secret_key: Secret<String>,
-    /// The node's name.
-    pub node: String,
-    /// The schema of the cluster's tables (`zato`; tests use their own).
-    pub schema: String,
-}
+/// How a node joins a cluster.
+pub use zato::ClusterSettings;
 
 impl Running {
-    /// Stops the admin API, the platform's channels (finishing requests in flight), then the
-    /// local endpoint.
+    /// Stops the node (the cluster, the admin API, the channels, finishing requests in flight),
+    /// then the local endpoint.
     pub async fn shutdown(self) {
-        #[cfg(feature = "cluster")]
-        if let Some(node) = &self.cluster {
-            node.leave();
-        }
-        if let Some(admin) = &self.admin {
-            admin.shutdown().await;
-        }
-        self.platform.shutdown().await;
+        self.node.shutdown().await;
         if let Some(local) = self.local {
             local.shutdown().await;
         }
+    }
+
+    /// Serves until Ctrl-C, then shuts down.
+    pub async fn run_until_ctrl_c(self) {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        self.shutdown().await;
     }
 }
 
@@ -393,7 +399,9 @@ fn has_credentials(swift: &SwiftConfig) -> bool {
 /// Where the admin API listens and the token callers must present.
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
+    /// The listening address.
     pub addr: String,
+    /// The bearer token.
     pub token: Secret<String>,
 }
 
@@ -442,179 +450,113 @@ pub async fn start_with_admin(
     start_node(config, addr, local_dir, admin, None).await
 }
 
-/// What a node in a cluster is not told by its own config: the cluster's store, and whether the
-/// node seeds it.
-#[cfg(not(feature = "cluster"))]
-pub type ClusterSettings = std::convert::Infallible;
+/// When the document's Swift connection has no credentials, starts the local Swift-compatible
+/// endpoint (keeping objects in `local_dir`, or in memory) and points the connection at it.
+pub async fn local_swift_if_needed(
+    doc: &mut ConfigDocument,
+    local_dir: Option<PathBuf>,
+) -> Result<Option<LocalSwift>, Box<dyn Error + Send + Sync>> {
+    let mut config = AppConfig::from_document(std::mem::take(doc))?;
+    if has_credentials(&config.swift) {
+        *doc = config.into_document();
+        return Ok(None);
+    }
+    let local = LocalSwift::start(LocalSwiftConfig {
+        dir: local_dir.clone(),
+        ..LocalSwiftConfig::default()
+    })
+    .await?;
+    config.swift = SwiftConfig {
+        auth_url: Some(local.auth_url()),
+        user: Some(local.user().to_owned()),
+        key: Some(local.key().into()),
+        auth_version: zato::swift::AuthVersion::V1,
+        ..config.swift
+    };
+    match &local_dir {
+        Some(dir) => tracing::info!(
+            auth_url = %local.auth_url(),
+            objects = %dir.join("data").display(),
+            "no Swift credentials configured: started the local Swift-compatible endpoint; \
+             each invoice is the file <objects>/<target>/{OBJECT}"
+        ),
+        None => tracing::info!(
+            auth_url = %local.auth_url(),
+            "no Swift credentials configured: started the local Swift-compatible endpoint, in memory"
+        ),
+    }
+    *doc = config.into_document();
+    Ok(Some(local))
+}
+
+/// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL` and
+/// `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started when there are
+/// no credentials.
+pub async fn prepare_from_env(
+    doc: &mut ConfigDocument,
+    local_dir: Option<PathBuf>,
+) -> Result<Option<LocalSwift>, Box<dyn Error + Send + Sync>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut config = AppConfig::from_document(std::mem::take(doc))?;
+    if let Some(inbox) = env("ZATO_SWIFT_INBOX") {
+        config = config.with_swift_inbox(inbox.trim());
+    }
+    if let Some(url) = env("ZATO_AMQP_URL") {
+        config = config.with_amqp(&url, AMQP_QUEUE);
+    }
+    if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
+        config = config.with_zmq_pull(&address);
+    }
+    *doc = config.into_document();
+    local_swift_if_needed(doc, local_dir).await
+}
 
 /// Like [`start_with_admin`], joining the cluster `cluster` describes when given. The first node
 /// of an empty cluster database seeds it from `config`; from then on the database is
 /// authoritative, and later nodes ignore `config`.
 pub async fn start_node(
-    mut config: AppConfig,
+    config: AppConfig,
     addr: &str,
     local_dir: Option<PathBuf>,
     admin: Option<AdminSettings>,
     cluster: Option<ClusterSettings>,
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
-    let platform = Platform::new();
-    platform.services().deploy(invoice_dispatcher)?;
-
-    #[cfg(feature = "cluster")]
-    let joined = match &cluster {
-        Some(c) => {
-            let settings = zato::cluster::PgSettings::new(
-                c.db.expose().clone(),
-                c.secret_key.expose().clone(),
-            )
-            .with_schema(c.schema.clone());
-            let store = Arc::new(zato::cluster::PgStore::connect(settings).await?);
-            let seeds = store.latest_version().await? == 0;
-            Some((store, seeds))
-        }
-        None => None,
-    };
-    #[cfg(not(feature = "cluster"))]
-    let joined: Option<((), bool)> = cluster.map(|never| match never {});
-    let seeds = joined.as_ref().is_none_or(|(_, seeds)| *seeds);
-    if !seeds {
-        tracing::info!(
-            "the cluster database is authoritative: this node takes its configuration from it and ignores its config file and ZATO_SWIFT_* variables"
-        );
+    let mut doc = config.into_document();
+    let local = local_swift_if_needed(&mut doc, local_dir).await?;
+    let mut node = zato::Node::new().http_addr(addr).document(doc);
+    if let Some(admin) = admin {
+        node = node.admin(admin.addr, admin.token.expose().clone());
     }
-
-    let local = if !seeds || has_credentials(&config.swift) {
-        None
-    } else {
-        let local = LocalSwift::start(LocalSwiftConfig {
-            dir: local_dir.clone(),
-            ..LocalSwiftConfig::default()
-        })
-        .await?;
-        config.swift = SwiftConfig {
-            auth_url: Some(local.auth_url()),
-            user: Some(local.user().to_owned()),
-            key: Some(local.key().into()),
-            auth_version: zato::swift::AuthVersion::V1,
-            ..config.swift
-        };
-        match &local_dir {
-            Some(dir) => tracing::info!(
-                auth_url = %local.auth_url(),
-                objects = %dir.join("data").display(),
-                "no Swift credentials configured: started the local Swift-compatible endpoint; \
-                 each invoice is the file <objects>/<target>/{OBJECT}"
-            ),
-            None => tracing::info!(
-                auth_url = %local.auth_url(),
-                "no Swift credentials configured: started the local Swift-compatible endpoint, in memory"
-            ),
-        }
-        Some(local)
-    };
-
-    let http = HttpServer::bind(addr, platform.clone()).await?;
-    #[cfg(feature = "cluster")]
-    let store: Arc<dyn zato::config::ConfigStore> = match &joined {
-        Some((pg, _)) => pg.clone(),
-        None => Arc::new(MemoryStore::new()),
-    };
-    #[cfg(not(feature = "cluster"))]
-    let store: Arc<dyn zato::config::ConfigStore> = Arc::new(MemoryStore::new());
-    let runtime = ConfigRuntime::new(platform.clone(), store);
-    for kind in http.config_kinds() {
-        runtime.register(kind);
+    if let Some(cluster) = cluster {
+        node = node.cluster(cluster);
     }
-    runtime.register(Arc::new(SwiftKind::new(&platform)));
-    // Built with AMQP, the node takes AMQP connections and channels, from its file or live.
-    #[cfg(feature = "amqp")]
-    let amqp = {
-        let amqp = zato::channels::amqp::AmqpAdapter::attach(&platform)?;
-        for kind in amqp.config_kinds(&platform) {
-            runtime.register(kind);
-        }
-        amqp
+    let started = match node.deploy(invoice_dispatcher) {
+        Ok(node) => node.start().await,
+        Err(e) => Err(e),
     };
-    #[cfg(feature = "zmq")]
-    let zmq = zmq_channels(&platform, &runtime)?;
-    // Swift inbox channels, from the file or live: containers polled for invoices.
-    let inbox = zato::channels::swift_inbox::SwiftInboxAdapter::attach(&platform)?;
-    runtime.register(inbox.config_kind());
-    // Scheduled jobs, from the file or live; in a cluster each due run runs on one node.
-    let scheduler = zato::scheduler::Scheduler::attach(&platform)?;
-    runtime.register(scheduler.config_kind());
-    let seeded =
-        if seeds {
-            match runtime
-                .import(
-                    &config.into_document(),
-                    ImportOptions {
-                        dry_run: false,
-                        replace: true,
-                    },
-                    "config file",
-                )
-                .await
-            {
-                // Another node seeded the cluster first: take its configuration.
-                Err(zato::config::ChangeError::Store(zato::config::StoreError::Stale {
-                    ..
-                })) if joined.is_some() => runtime.load().await.map(drop),
-                other => other.map(drop),
+    let node = match started {
+        Ok(node) => node,
+        Err(e) => {
+            if let Some(local) = local {
+                local.shutdown().await;
             }
-        } else {
-            runtime.load().await.map(drop)
-        };
-    if let Err(e) = seeded {
-        platform.shutdown().await;
-        return Err(e.into());
-    }
-    #[cfg(feature = "cluster")]
-    let cluster_node = match (&joined, &cluster) {
-        (Some((store, _)), Some(c)) => {
-            let node = zato::cluster::ClusterNode::join(
-                store.clone(),
-                runtime.clone(),
-                c.node.clone(),
-                http.local_addr().to_string(),
-            )
-            .await?;
-            runtime.set_replication(Arc::new(node.clone()));
-            Some(node)
+            return Err(e.into());
         }
-        _ => None,
-    };
-    // Channels start in the order AMQP, ZeroMQ, Swift inbox, then HTTP: an open HTTP port
-    // means every channel is consuming.
-    #[cfg(feature = "amqp")]
-    zato::channels::ChannelAdapter::start(&amqp).await?;
-    #[cfg(feature = "zmq")]
-    zato::channels::ChannelAdapter::start(&zmq).await?;
-    zato::channels::ChannelAdapter::start(&inbox).await?;
-    zato::channels::ChannelAdapter::start(&scheduler).await?;
-    http.start().await?;
-    let admin = match admin {
-        Some(settings) => {
-            Some(AdminServer::serve(&settings.addr, runtime.clone(), settings.token).await?)
-        }
-        None => None,
     };
     Ok(Running {
-        platform,
-        http,
-        runtime,
-        admin,
+        platform: node.platform().clone(),
+        http: node.http().clone(),
+        runtime: node.runtime().clone(),
+        admin: node.admin().cloned(),
         local,
-        #[cfg(feature = "cluster")]
-        cluster: cluster_node,
+        cluster: node.cluster().cloned(),
+        node,
     })
 }
 
 /// The name of the PULL channel [`AppConfig::with_zmq_pull`] adds.
-#[cfg(feature = "zmq")]
 pub const ZMQ_PULL_CHANNEL: &str = "invoice.dispatcher.zmq";
 
-#[cfg(feature = "zmq")]
 impl AppConfig {
     /// The same configuration with a ZeroMQ PULL channel, [`ZMQ_PULL_CHANNEL`], binding
     /// `address` (`tcp://127.0.0.1:11225`) and feeding the service: a message is the invoice
@@ -634,17 +576,4 @@ impl AppConfig {
             }));
         self
     }
-}
-
-/// The ZeroMQ adapter of the platform, with `channels.zmq` and `outgoing.zmq` registered on the
-/// runtime; its sockets read once it is started.
-#[cfg(feature = "zmq")]
-fn zmq_channels(
-    platform: &Platform,
-    runtime: &ConfigRuntime,
-) -> Result<zato::channels::ZmqAdapter, Box<dyn Error + Send + Sync>> {
-    let zmq = zato::channels::ZmqAdapter::new(platform)?;
-    runtime.register(zmq.config_kind());
-    runtime.register(Arc::new(zato::channels::ZmqOutgoingKind::new(platform)));
-    Ok(zmq)
 }
