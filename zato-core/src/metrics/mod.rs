@@ -1,41 +1,62 @@
 //! A platform's metrics, in the Prometheus text format: requests per channel by status with
 //! their latency, invocations and errors per service, and whatever the adapter crates collect
 //! (pools of outgoing connections).
+//!
+//! The types are our own ([`Counter`], [`Gauge`], [`FloatGauge`], [`Histogram`], their families
+//! keyed by string [`Labels`], [`Collector`]): the Prometheus library behind them is not part
+//! of the public API.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::message::ChannelKind;
 
-/// The metrics crate, for adapter crates' collectors: the same version as the registry's.
-pub use prometheus_client;
+mod family;
 
-/// Labels: names are static, values borrowed when they can be.
-pub type Labels = Vec<(&'static str, Cow<'static, str>)>;
+use family::{Adapter, AnyFamily};
+pub use family::{
+    Buckets, Collector, Counter, CounterFamily, FloatGauge, FloatGaugeFamily, Gauge, GaugeFamily,
+    Histogram, HistogramFamily, Labels, Scrape,
+};
 
-type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
+fn latency_buckets() -> Buckets {
     // 0.5 ms to about 16 s.
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    Buckets::exponential(0.0005, 2.0, 16)
 }
 
-/// The metrics of one platform.
+/// The metrics of one platform: a registry of metric families under the `zato_` prefix, and
+/// the meters of channels and services recording into it.
+///
+/// Adapter crates add families of their own, recorded as events happen
+/// ([`counters`](Self::counters), [`gauges`](Self::gauges), [`histograms`](Self::histograms)),
+/// or [`Collector`]s that report state at each scrape.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use zato_core::Platform;
+/// use zato_core::metrics::Labels;
+///
+/// let platform = Platform::new();
+/// let sent = platform.metrics().counters("mail_sent", "Mails sent, by server");
+/// let labels: Labels = vec![("server", Cow::Borrowed("smtp.example.com"))];
+/// sent.get_or_create(&labels).inc();
+/// let text = platform.metrics().render();
+/// assert!(text.contains("# HELP zato_mail_sent Mails sent, by server."), "{text}");
+/// assert!(text.contains(r#"zato_mail_sent_total{server="smtp.example.com"} 1"#), "{text}");
+/// ```
 pub struct Metrics {
     registry: Mutex<Registry>,
     collectors: Mutex<std::collections::HashSet<&'static str>>,
-    requests: Family<Labels, Counter>,
-    latency: Histograms,
-    invocations: Family<Labels, Counter>,
-    errors: Family<Labels, Counter>,
+    requests: CounterFamily,
+    latency: HistogramFamily,
+    invocations: CounterFamily,
+    errors: CounterFamily,
 }
 
 impl fmt::Debug for Metrics {
@@ -46,39 +67,43 @@ impl fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let requests = Family::<Labels, Counter>::default();
-        let latency: Histograms = Family::new_with_constructor(latency_histogram);
-        let invocations = Family::<Labels, Counter>::default();
-        let errors = Family::<Labels, Counter>::default();
-        let mut registry = Registry::with_prefix("zato");
-        registry.register(
-            "channel_requests",
-            "Requests answered per channel, by status",
-            requests.clone(),
-        );
-        registry.register(
-            "channel_request_duration_seconds",
-            "Time from a request's arrival to its answer, per channel",
-            latency.clone(),
-        );
-        registry.register(
-            "service_invocations",
-            "Invocations per service",
-            invocations.clone(),
-        );
-        registry.register(
-            "service_errors",
-            "Invocations per service that ended in an error",
-            errors.clone(),
-        );
-        Metrics {
-            registry: Mutex::new(registry),
+        let mut metrics = Metrics {
+            registry: Mutex::new(Registry::with_prefix("zato")),
             collectors: Mutex::default(),
-            requests,
-            latency,
-            invocations,
-            errors,
+            requests: CounterFamily::default(),
+            latency: HistogramFamily::new(latency_buckets()),
+            invocations: CounterFamily::default(),
+            errors: CounterFamily::default(),
+        };
+        let registry = metrics
+            .registry
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, help, family) in [
+            (
+                "channel_requests",
+                "Requests answered per channel, by status",
+                AnyFamily::Counter(metrics.requests.clone()),
+            ),
+            (
+                "channel_request_duration_seconds",
+                "Time from a request's arrival to its answer, per channel",
+                AnyFamily::Histogram(metrics.latency.clone()),
+            ),
+            (
+                "service_invocations",
+                "Invocations per service",
+                AnyFamily::Counter(metrics.invocations.clone()),
+            ),
+            (
+                "service_errors",
+                "Invocations per service that ended in an error",
+                AnyFamily::Counter(metrics.errors.clone()),
+            ),
+        ] {
+            family.register(registry, name, help);
         }
+        metrics
     }
 }
 
@@ -90,6 +115,42 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn register(&self, name: &str, help: &str, family: AnyFamily) {
+        family.register(&mut self.registry(), name, help);
+    }
+
+    /// Registers a family of counters named `name` (rendered as `zato_NAME_total`), described by
+    /// `help`, and gives it back to record into. Register each name once: a second family of
+    /// the same name would be rendered beside the first.
+    pub fn counters(&self, name: &str, help: &str) -> CounterFamily {
+        let family = CounterFamily::default();
+        self.register(name, help, AnyFamily::Counter(family.clone()));
+        family
+    }
+
+    /// Registers a family of gauges, as [`counters`](Self::counters) does counters.
+    pub fn gauges(&self, name: &str, help: &str) -> GaugeFamily {
+        let family = GaugeFamily::default();
+        self.register(name, help, AnyFamily::Gauge(family.clone()));
+        family
+    }
+
+    /// Registers a family of gauges with fractions, as [`counters`](Self::counters) does
+    /// counters.
+    pub fn float_gauges(&self, name: &str, help: &str) -> FloatGaugeFamily {
+        let family = FloatGaugeFamily::default();
+        self.register(name, help, AnyFamily::FloatGauge(family.clone()));
+        family
+    }
+
+    /// Registers a family of histograms with `buckets`, as [`counters`](Self::counters) does
+    /// counters.
+    pub fn histograms(&self, name: &str, help: &str, buckets: Buckets) -> HistogramFamily {
+        let family = HistogramFamily::new(buckets);
+        self.register(name, help, AnyFamily::Histogram(family.clone()));
+        family
+    }
+
     /// The meter of the channel `name` of `kind`: hold it for as long as the channel lives, and
     /// record each request on it.
     pub fn channel(&self, kind: ChannelKind, name: &str) -> ChannelMeter {
@@ -98,7 +159,7 @@ impl Metrics {
             ("channel", Cow::Owned(name.to_owned())),
         ];
         ChannelMeter {
-            latency: self.latency.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels),
             by_status: (0..STATUSES).map(|_| OnceLock::new()).collect(),
             requests: self.requests.clone(),
             labels,
@@ -109,8 +170,8 @@ impl Metrics {
     pub(crate) fn service(&self, service: &'static str) -> ServiceMeter {
         let labels: Labels = vec![("service", Cow::Borrowed(service))];
         ServiceMeter {
-            invocations: self.invocations.get_or_create(&labels).clone(),
-            errors: self.errors.get_or_create(&labels).clone(),
+            invocations: self.invocations.get_or_create(&labels),
+            errors: self.errors.get_or_create(&labels),
         }
     }
 
@@ -124,7 +185,8 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key);
         if first {
-            self.registry().register_collector(collector);
+            self.registry()
+                .register_collector(Box::new(Adapter(collector)));
         }
     }
 
@@ -163,7 +225,7 @@ const STATUSES: usize = 500;
 pub struct ChannelMeter {
     latency: Histogram,
     by_status: Box<[OnceLock<Counter>]>,
-    requests: Family<Labels, Counter>,
+    requests: CounterFamily,
     labels: Labels,
 }
 
@@ -184,7 +246,7 @@ impl ChannelMeter {
             cell.get_or_init(|| {
                 let mut labels = self.labels.clone();
                 labels.push(("status", Cow::Owned(status.to_string())));
-                self.requests.get_or_create(&labels).clone()
+                self.requests.get_or_create(&labels)
             })
             .inc();
         }
@@ -198,7 +260,7 @@ mod tests {
     #[test]
     fn requests_by_status_latency_and_invocations_render() {
         let m = Metrics::default();
-        let meter = m.channel(ChannelKind::Http, "invoice.json");
+        let meter = m.channel(ChannelKind::new("http"), "invoice.json");
         meter.record(200, Duration::from_millis(3));
         meter.record(200, Duration::from_millis(4));
         meter.record(503, Duration::from_millis(1));
