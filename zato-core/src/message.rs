@@ -298,3 +298,64 @@ pub(crate) fn internal_channel() -> Arc<ChannelInfo> {
         })
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Web(Vec<(String, String)>);
+
+    impl Transport for Web {
+        fn query(&self) -> Option<&str> {
+            Some("a=1")
+        }
+        fn params(&self) -> &[(String, String)] {
+            &self.0
+        }
+        fn content_type(&self) -> Option<&str> {
+            Some("application/xml")
+        }
+    }
+
+    #[test]
+    fn kinds_sort_and_serialize_by_name() {
+        let mut kinds = [
+            ChannelKind::new("zmq"),
+            ChannelKind::INTERNAL,
+            ChannelKind::new("http"),
+            ChannelKind::new("amqp"),
+        ];
+        kinds.sort();
+        let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["amqp", "http", "internal", "zmq"]);
+        assert_eq!(
+            serde_json::to_string(&ChannelKind::new("swift_inbox")).unwrap(),
+            r#""swift_inbox""#
+        );
+    }
+
+    #[test]
+    fn simpleio_reads_the_transport_and_a_service_its_type() {
+        let channel = Arc::new(ChannelInfo::new(
+            "c",
+            ChannelKind::new("web"),
+            DataFormat::Json,
+        ));
+        let raw = RawRequest::new(Cid::new(), channel, "{}")
+            .with_content_type("text/plain")
+            .with_channel_params(vec![("ignored".into(), "x".into())])
+            .with_transport(Web(vec![("id".into(), "7".into())]));
+        let source = raw.sio_source();
+        assert_eq!(source.query, Some("a=1"));
+        assert_eq!(source.path_params, [("id".to_owned(), "7".to_owned())]);
+        assert_eq!(raw.content_type(), Some("application/xml"));
+        assert_eq!(raw.transport::<Web>().map(|w| w.0.len()), Some(1));
+        assert!(raw.transport::<Other>().is_none());
+    }
+
+    #[derive(Debug)]
+    struct Other;
+
+    impl Transport for Other {}
+}

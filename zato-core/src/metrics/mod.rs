@@ -277,4 +277,44 @@ mod tests {
             assert!(text.contains(line), "{line} not in:\n{text}");
         }
     }
+
+    #[derive(Debug)]
+    struct Pools;
+
+    impl Collector for Pools {
+        fn collect(&self, scrape: &mut Scrape) {
+            let labels: Labels = vec![("connection", Cow::Borrowed("crm"))];
+            let size = scrape.gauges("pool_size", "Clients a pool holds now");
+            let took = scrape.float_gauges("pool_last_wait_seconds", "The last wait");
+            let waits = scrape.counters("pool_waits", "Checkouts that waited");
+            size.get_or_create(&labels).set(4);
+            took.get_or_create(&labels).set(0.25);
+            waits.get_or_create(&labels).inc_by(7);
+        }
+    }
+
+    #[test]
+    fn collectors_and_registered_families_render_under_the_prefix() {
+        let m = Metrics::default();
+        m.register_collector("pools", Box::new(Pools));
+        // A second registration under the same key is ignored.
+        m.register_collector("pools", Box::new(Pools));
+        let sizes = m.histograms("mail_size_bytes", "Sizes of mails", Buckets::new([10.0, 100.0]));
+        let labels: Labels = vec![("server", Cow::Borrowed("smtp"))];
+        sizes.get_or_create(&labels).observe(50.0);
+        let text = m.render();
+        for line in [
+            "# HELP zato_pool_size Clients a pool holds now",
+            "# TYPE zato_pool_size gauge",
+            r#"zato_pool_size{connection="crm"} 4"#,
+            r#"zato_pool_last_wait_seconds{connection="crm"} 0.25"#,
+            "# TYPE zato_pool_waits counter",
+            r#"zato_pool_waits_total{connection="crm"} 7"#,
+            r#"zato_mail_size_bytes_bucket{le="100.0",server="smtp"} 1"#,
+            r#"zato_mail_size_bytes_count{server="smtp"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
+        assert_eq!(text.matches("# TYPE zato_pool_size gauge").count(), 1);
+    }
 }
