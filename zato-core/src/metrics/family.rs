@@ -140,18 +140,21 @@ macro_rules! family {
 
 family!(
     /// [`Counter`]s by labels.
+    #[derive(Default)]
     CounterFamily,
     Counter,
     PCounter
 );
 family!(
     /// [`Gauge`]s by labels.
+    #[derive(Default)]
     GaugeFamily,
     Gauge,
     PGauge
 );
 family!(
     /// [`FloatGauge`]s by labels.
+    #[derive(Default)]
     FloatGaugeFamily,
     FloatGauge,
     PGauge<f64, AtomicU64>
@@ -163,24 +166,6 @@ family!(
     PHistogram,
     Buckets
 );
-
-impl Default for CounterFamily {
-    fn default() -> Self {
-        CounterFamily(PFamily::default())
-    }
-}
-
-impl Default for GaugeFamily {
-    fn default() -> Self {
-        GaugeFamily(PFamily::default())
-    }
-}
-
-impl Default for FloatGaugeFamily {
-    fn default() -> Self {
-        FloatGaugeFamily(PFamily::default())
-    }
-}
 
 impl HistogramFamily {
     /// A family whose histograms have `buckets`.

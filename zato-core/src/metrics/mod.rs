@@ -299,7 +299,11 @@ mod tests {
         m.register_collector("pools", Box::new(Pools));
         // A second registration under the same key is ignored.
         m.register_collector("pools", Box::new(Pools));
-        let sizes = m.histograms("mail_size_bytes", "Sizes of mails", Buckets::new([10.0, 100.0]));
+        let sizes = m.histograms(
+            "mail_size_bytes",
+            "Sizes of mails",
+            Buckets::new([10.0, 100.0]),
+        );
         let labels: Labels = vec![("server", Cow::Borrowed("smtp"))];
         sizes.get_or_create(&labels).observe(50.0);
         let text = m.render();
