@@ -9,7 +9,9 @@
 //!
 //! This crate knows no transport and no remote system: channel adapters and outgoing connections
 //! live in their own crates and plug in through [`RawRequest`]/[`RawResponse`] and
-//! [`OutgoingConnections`].
+//! [`OutgoingConnections`]. What a transport tells of a request (HTTP's method and headers) rides
+//! along as a [`Transport`] the adapter crate defines, each kind of channel names itself with a
+//! [`ChannelKind`] of its own, and metrics are recorded through [`metrics`]' own types.
 //!
 //! # Examples
 //!
