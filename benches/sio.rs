@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use zato::channels::HTTP_KIND;
 use zato::prelude::*;
 use zato::sio;
-use zato::{ChannelInfo, ChannelKind, Cid, DataFormat, HttpInfo, RawRequest};
+use zato::{ChannelInfo, Cid, DataFormat, HttpInfo, RawRequest};
 
 #[derive(SimpleIo, serde::Deserialize, Debug, PartialEq)]
 struct Dispatch {
@@ -30,12 +31,12 @@ const XML: &str = "<request><target>CRM</target><target>Billing</target></reques
 const SOAP11: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><inv:request xmlns:inv="urn:invoices"><inv:target>CRM</inv:target><inv:target>Billing</inv:target></inv:request></soapenv:Body></soapenv:Envelope>"#;
 
 fn raw(format: DataFormat, uri: &str, body: &'static str) -> RawRequest {
-    let channel = Arc::new(ChannelInfo::new("bench", ChannelKind::Http, format));
+    let channel = Arc::new(ChannelInfo::new("bench", HTTP_KIND, format));
     let http = HttpInfo {
         uri: uri.parse().expect("uri"),
         ..Default::default()
     };
-    RawRequest::new(Cid::new(), channel, Bytes::from_static(body.as_bytes())).with_http(http)
+    RawRequest::new(Cid::new(), channel, Bytes::from_static(body.as_bytes())).with_transport(http)
 }
 
 /// One decode through the SimpleIO path; not inlined, so profilers (callgrind) can count it.

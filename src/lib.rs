@@ -115,10 +115,14 @@
 pub use zato_core as core;
 pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelInfo, ChannelKind, ChannelSummary,
-    Channels, Cid, ConfigError, ConfigProblem, Context, DataFormat, HttpInfo, OutgoingConnections,
+    Channels, Cid, ConfigError, ConfigProblem, Context, DataFormat, OutgoingConnections,
     OutgoingError, OutgoingErrorKind, Platform, RawRequest, RawResponse, Request, Response,
-    Service, ServiceError, ServiceRegistry, render_error, sio,
+    Service, ServiceError, ServiceRegistry, Transport, render_error, sio,
 };
+
+/// The HTTP side of a request, defined by the HTTP channel: also `zato::channels::HttpInfo`.
+#[cfg(feature = "http")]
+pub use zato_channels::HttpInfo;
 
 #[cfg(feature = "macros")]
 pub use zato_macros::{SimpleIo, service};
@@ -242,7 +246,9 @@ pub mod prelude {
     pub use zato_macros::{SimpleIo, service};
 
     #[cfg(feature = "http")]
-    pub use zato_channels::{HttpChannelConfig, HttpConfig, HttpServer, SecurityDef};
+    pub use zato_channels::{
+        HttpChannelConfig, HttpConfig, HttpInfo, HttpRequestExt, HttpServer, SecurityDef,
+    };
 
     #[cfg(feature = "zmq")]
     pub use zato_channels::ZmqOutgoing;

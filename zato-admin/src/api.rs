@@ -421,7 +421,7 @@ async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
     let location = location.unwrap_or_else(|| {
         let listener = platform
             .channels()
-            .owner(zato_core::ChannelKind::Http, name)
+            .owner(zato_channels::HTTP_KIND, name)
             .map(|a| a.name().trim_start_matches("http@").to_owned())
             .unwrap_or_else(|| "127.0.0.1".to_owned());
         format!(
@@ -652,7 +652,7 @@ async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
 pub(super) async fn invoke_service(inner: &Inner, name: &str, bytes: Bytes) -> (Cid, u16, Value) {
     let channel = Arc::new(ChannelInfo::new(
         "admin",
-        ChannelKind::Internal,
+        ChannelKind::INTERNAL,
         DataFormat::Json,
     ));
     let cid = Cid::new();

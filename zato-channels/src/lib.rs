@@ -136,15 +136,15 @@ pub use zato_core::{
 pub use self::http::{
     ApiKeyKind, BasicAuthKind, DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, HttpChannelConfig, HttpChannelKind, HttpConfig,
-    HttpServer, SecurityDef, X_ZATO_CID, config_schemas, openapi_document, type_schema,
-    wsdl_document, xsd_type,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, HTTP_KIND, HttpChannelConfig, HttpChannelKind,
+    HttpConfig, HttpInfo, HttpRequestExt, HttpServer, SecurityDef, X_ZATO_CID, config_schemas,
+    openapi_document, type_schema, wsdl_document, xsd_type,
 };
 
 #[cfg(feature = "zmq")]
 pub use self::zmq::{
     DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
-    DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZmqAdapter, ZmqChannelConfig,
-    ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig, ZmqOutgoing,
-    ZmqOutgoingKind, ZmqOutgoingType, ZmqPlugin, ZmqSendStats, libzmq_version,
+    DEFAULT_SERVICE_TIMEOUT, DEFAULT_ZMQ_ADAPTER, SocketMethod, ZMQ_KIND, ZmqAdapter,
+    ZmqChannelConfig, ZmqChannelKind, ZmqChannelType, ZmqConnection, ZmqConnectionConfig,
+    ZmqOutgoing, ZmqOutgoingKind, ZmqOutgoingType, ZmqPlugin, ZmqSendStats, libzmq_version,
 };

@@ -6,12 +6,14 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use zato_channels::{ChannelChange, ChannelError, HttpChannelConfig, HttpConfig, HttpServer};
-use zato_core::{ChannelKind, Platform};
+use zato_channels::{
+    ChannelChange, ChannelError, HTTP_KIND, HttpChannelConfig, HttpConfig, HttpServer,
+};
+use zato_core::Platform;
 
 fn upsert(config: serde_json::Value) -> ChannelChange {
     ChannelChange::Upsert {
-        kind: ChannelKind::Http,
+        kind: HTTP_KIND,
         config,
         adapter: None,
     }
@@ -19,7 +21,7 @@ fn upsert(config: serde_json::Value) -> ChannelChange {
 
 fn remove(name: &str) -> ChannelChange {
     ChannelChange::Remove {
-        kind: ChannelKind::Http,
+        kind: HTTP_KIND,
         name: name.to_owned(),
     }
 }
@@ -76,10 +78,10 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
             ),
         ]
     );
-    assert!(listed.iter().all(|c| c.kind == ChannelKind::Http));
+    assert!(listed.iter().all(|c| c.kind == HTTP_KIND));
     let mut json_channel = platform
         .channels()
-        .config(ChannelKind::Http, "invoice.json")
+        .config(HTTP_KIND, "invoice.json")
         .unwrap();
     assert_eq!(json_channel["url_path"], "/invoice.dispatcher");
     assert_eq!(
@@ -107,10 +109,7 @@ async fn two_channels_are_listed_and_reconfigured_through_the_platform_alone() {
     assert_eq!(moved.json()["stored"][0], "CRM");
 
     // Deactivate the other.
-    let mut lookup_channel = platform
-        .channels()
-        .config(ChannelKind::Http, "lookup")
-        .unwrap();
+    let mut lookup_channel = platform.channels().config(HTTP_KIND, "lookup").unwrap();
     assert_eq!(get(&client, &format!("{base}/lookup/7")).await.status, 200);
     lookup_channel["is_active"] = json!(false);
     platform
@@ -223,7 +222,7 @@ async fn a_new_channel_goes_to_the_server_the_change_names() {
     platform
         .channels()
         .apply(ChannelChange::Upsert {
-            kind: ChannelKind::Http,
+            kind: HTTP_KIND,
             config: channel,
             adapter: Some("b".to_owned()),
         })

@@ -199,7 +199,7 @@ async fn secrets_never_show_in_debug_errors_or_listings() {
 #[derive(zato_macros::SimpleIo, Debug)]
 #[sio(crate = "zato_core")]
 pub struct Shown {
-    /// `format!("{:?}", req.http)`.
+    /// `format!("{:?}", req.http())`.
     pub debug: String,
 }
 
@@ -207,7 +207,7 @@ pub struct Shown {
 #[zato_macros::service(name = "demo.debug_http", crate = "zato_core")]
 pub async fn debug_http(req: zato_core::Request<()>) -> Result<Shown, zato_core::ServiceError> {
     Ok(Shown {
-        debug: format!("{:?}", req.http),
+        debug: format!("{:?}", zato_channels::HttpRequestExt::http(&req)),
     })
 }
 

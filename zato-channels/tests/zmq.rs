@@ -19,7 +19,7 @@ use zato_channels::{
     ZmqConnectionConfig, ZmqOutgoing, ZmqOutgoingKind, ZmqOutgoingType,
 };
 use zato_core::config::{ConfigRuntime, MemoryStore, ObjectKey, PutMode, Section};
-use zato_core::{ChannelAdapter, ChannelKind, OutgoingErrorKind, Platform, Request, ServiceError};
+use zato_core::{ChannelAdapter, OutgoingErrorKind, Platform, Request, ServiceError};
 use zato_macros::{SimpleIo, service};
 
 /// What a recording service saw of one message.
@@ -189,7 +189,7 @@ async fn push_reaches_pull_and_leading_frames_are_channel_params() {
 
     let listed = platform.channels().list();
     let summary = listed.iter().find(|c| c.name == "frames").unwrap();
-    assert_eq!(summary.kind, ChannelKind::ZeroMq);
+    assert_eq!(summary.kind, zato_channels::ZMQ_KIND);
     assert_eq!(summary.endpoint, format!("pull bind {endpoint}"));
     adapter.stop().await;
     assert!(!adapter.is_serving());

@@ -44,7 +44,8 @@ impl ChannelSummary {
     /// ```
     /// use zato_core::{ChannelKind, ChannelSummary};
     ///
-    /// let summary = ChannelSummary::new(ChannelKind::Http, "invoice.json", "http@127.0.0.1:11223")
+    /// const HTTP: ChannelKind = ChannelKind::new("http");
+    /// let summary = ChannelSummary::new(HTTP, "invoice.json", "http@127.0.0.1:11223")
     ///     .with_service("invoice.dispatcher")
     ///     .with_endpoint("POST /invoice.dispatcher");
     /// assert!(summary.is_active);
@@ -185,12 +186,15 @@ pub enum ChannelError {
 /// use zato_core::{ChannelAdapter, ChannelChange, ChannelError, ChannelKind, ChannelSummary};
 /// use zato_core::{ConfigError, Platform};
 ///
+/// /// The kind's name in the config document: `channels.listed`.
+/// const LISTED: ChannelKind = ChannelKind::new("listed");
+///
 /// #[derive(Debug, Default)]
 /// struct Listed(Mutex<Vec<String>>);
 ///
 /// #[async_trait::async_trait]
 /// impl ChannelAdapter for Listed {
-///     fn kind(&self) -> ChannelKind { ChannelKind::ZeroMq }
+///     fn kind(&self) -> ChannelKind { LISTED }
 ///     fn name(&self) -> &str { "listed" }
 ///     fn channels(&self) -> Vec<ChannelSummary> {
 ///         let names = self.0.lock().unwrap();
@@ -218,7 +222,7 @@ pub enum ChannelError {
 /// let platform = Platform::new();
 /// platform.channels().add(Arc::new(Listed::default())).unwrap();
 /// let config = serde_json::json!({ "name": "orders" });
-/// platform.channels().apply(ChannelChange::upsert(ChannelKind::ZeroMq, config)).await.unwrap();
+/// platform.channels().apply(ChannelChange::upsert(LISTED, config)).await.unwrap();
 /// assert_eq!(platform.channels().list()[0].name, "orders");
 /// # });
 /// ```

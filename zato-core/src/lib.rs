@@ -9,7 +9,9 @@
 //!
 //! This crate knows no transport and no remote system: channel adapters and outgoing connections
 //! live in their own crates and plug in through [`RawRequest`]/[`RawResponse`] and
-//! [`OutgoingConnections`].
+//! [`OutgoingConnections`]. What a transport tells of a request (HTTP's method and headers) rides
+//! along as a [`Transport`] the adapter crate defines, each kind of channel names itself with a
+//! [`ChannelKind`] of its own, and metrics are recorded through [`metrics`]' own types.
 //!
 //! # Examples
 //!
@@ -48,6 +50,7 @@ pub mod patterns;
 mod platform;
 mod registry;
 mod render;
+mod secret;
 mod service;
 pub mod sio;
 pub mod tasks;
@@ -57,13 +60,14 @@ pub use cid::Cid;
 pub use config::{ConfigError, ConfigProblem};
 pub use context::Context;
 pub use error::{FaultCode, OutgoingError, OutgoingErrorKind, ServiceError};
-pub use message::{ChannelInfo, ChannelKind, HttpInfo, RawRequest, RawResponse};
+pub use message::{ChannelInfo, ChannelKind, RawRequest, RawResponse, Transport};
 pub use outgoing::OutgoingConnections;
 pub use platform::{DEFAULT_MAX_BACKGROUND, DEFAULT_SHUTDOWN_TIMEOUT, Platform};
 pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
 pub use render::render_error;
+pub use secret::Secret;
 pub use service::{Request, Response, Service};
-pub use sio::{DataFormat, Secret};
+pub use sio::DataFormat;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -1,12 +1,13 @@
 //! The messages between channels and the platform: a request and a reply as bytes, and what a
-//! request came through (its channel, and for HTTP its method, URI, headers and path parameters).
+//! request came through (its channel, and what its transport tells of it, see [`Transport`]).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, StatusCode};
 
 use crate::Cid;
 use crate::sio::{DataFormat, ParamsPriority, ReplyFormat, Source, XmlLimits};
@@ -21,13 +22,15 @@ pub struct RawRequest {
     pub channel: Arc<ChannelInfo>,
     /// The body exactly as received.
     pub body: Bytes,
-    /// The body's media type, for transports without HTTP headers (AMQP's `content_type`).
+    /// The body's media type, for transports that carry it beside the message (AMQP's
+    /// `content_type`) rather than in their [`Transport`].
     pub content_type: Option<String>,
-    /// Method, URI, headers and path parameters, for HTTP.
-    pub http: Option<HttpInfo>,
-    /// Channel parameters of transports other than HTTP, as name and value: an AMQP message's
-    /// headers and properties, a ZeroMQ message's leading frames. SimpleIO reads them as it
-    /// reads HTTP's path parameters.
+    /// What the transport tells of the request (for HTTP its method, URI, headers and path
+    /// parameters), read back with [`RawRequest::transport`].
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Channel parameters of transports without a [`Transport`] of their own, as name and value:
+    /// an AMQP message's headers and properties, a ZeroMQ message's leading frames. SimpleIO
+    /// reads them as it reads HTTP's path parameters.
     pub channel_params: Vec<(String, String)>,
 }
 
@@ -39,15 +42,21 @@ impl RawRequest {
             channel,
             body: body.into(),
             content_type: None,
-            http: None,
+            transport: None,
             channel_params: Vec::new(),
         }
     }
 
-    /// The same request with its HTTP side.
-    pub fn with_http(mut self, http: HttpInfo) -> Self {
-        self.http = Some(http);
+    /// The same request with what its transport tells of it.
+    pub fn with_transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
         self
+    }
+
+    /// What the transport told of the request, as the type it gave: `None` when it gave none
+    /// or another type.
+    pub fn transport<T: Transport>(&self) -> Option<&T> {
+        downcast(self.transport.as_deref())
     }
 
     /// The same request with channel parameters (for transports other than HTTP).
@@ -62,25 +71,25 @@ impl RawRequest {
         self
     }
 
-    /// The body's media type: the HTTP `Content-Type` header, or the transport's own.
+    /// The body's media type: the [`Transport`]'s (HTTP's `Content-Type` header), or the one
+    /// given beside the message.
     pub fn content_type(&self) -> Option<&str> {
-        self.http
-            .as_ref()
-            .and_then(|h| h.headers.get(header::CONTENT_TYPE))
-            .and_then(|v| v.to_str().ok())
+        self.transport
+            .as_deref()
+            .and_then(Transport::content_type)
             .or(self.content_type.as_deref())
     }
 
     /// The request as SimpleIO reads it: the channel's format and rules, the query string and
-    /// path parameters, the body and its media type.
+    /// channel parameters, the body and its media type.
     pub fn sio_source(&self) -> Source<'_> {
-        let http = self.http.as_ref();
+        let transport = self.transport.as_deref();
         Source::new(self.channel.data_format, &self.body)
             .with_params(self.channel.params)
             .with_xml_limits(self.channel.xml_limits)
             .with_max_items(self.channel.max_items)
-            .with_query(http.and_then(HttpInfo::query))
-            .with_path_params(http.map_or(&self.channel_params[..], |h| &h.path_params))
+            .with_query(transport.and_then(Transport::query))
+            .with_path_params(transport.map_or(&self.channel_params[..], Transport::params))
             .with_content_type(self.content_type())
     }
 
@@ -128,46 +137,108 @@ impl RawResponse {
     }
 }
 
-/// The transport a request came over; its name is the channel kind of the config document
+/// The kind of channel a request came over, by its name in the config document
 /// (`channels.http`, `channels.amqp`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ChannelKind {
-    /// An HTTP channel.
-    Http,
-    /// An AMQP channel.
-    Amqp,
-    /// A ZeroMQ channel.
-    #[serde(rename = "zmq")]
-    ZeroMq,
-    /// A Swift container polled for new objects.
-    SwiftInbox,
-    /// A scheduled job.
-    Scheduler,
-    /// Another service, through [`Context::invoke`](crate::Context::invoke).
-    Internal,
-}
+///
+/// Open: each kind defines its own constant where it is implemented (`zato_channels::HTTP_KIND`,
+/// `zato_scheduler::SCHEDULER_KIND`, one of a user's crate), and this crate knows only
+/// [`ChannelKind::INTERNAL`]. Kinds compare and sort by name.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::ChannelKind;
+///
+/// /// The kind of a channel reading lines from a serial port.
+/// pub const SERIAL_KIND: ChannelKind = ChannelKind::new("serial");
+///
+/// assert_eq!(SERIAL_KIND.as_str(), "serial");
+/// assert_eq!(SERIAL_KIND.to_string(), "serial");
+/// assert!(ChannelKind::INTERNAL < SERIAL_KIND);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelKind(&'static str);
 
 impl ChannelKind {
-    /// The kind's name in configuration: `http`, `amqp`, `zmq`, `swift_inbox`, `scheduler`,
-    /// `internal`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Http => "http",
-            ChannelKind::Amqp => "amqp",
-            ChannelKind::ZeroMq => "zmq",
-            ChannelKind::SwiftInbox => "swift_inbox",
-            ChannelKind::Scheduler => "scheduler",
-            ChannelKind::Internal => "internal",
-        }
+    /// Requests made by one service to another, through [`Context::invoke`](crate::Context::invoke).
+    pub const INTERNAL: ChannelKind = ChannelKind::new("internal");
+
+    /// The kind named `name`, as the config document names it (`http`, `zmq`, `swift_inbox`).
+    pub const fn new(name: &'static str) -> Self {
+        ChannelKind(name)
+    }
+
+    /// The kind's name in configuration.
+    pub const fn as_str(self) -> &'static str {
+        self.0
     }
 }
 
 impl fmt::Display for ChannelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0)
     }
+}
+
+impl serde::Serialize for ChannelKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+/// What a transport tells of one request beyond its body, for SimpleIO and for services: HTTP's
+/// method, URI, headers and path parameters, say. A channel attaches it to a [`RawRequest`] with
+/// [`RawRequest::with_transport`]; SimpleIO reads the query string, the channel parameters and
+/// the media type through this trait, and a service reads the rest through the concrete type,
+/// with [`Request::transport`](crate::Request::transport).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, RawRequest, Transport};
+///
+/// /// A line read from a serial port, and the port.
+/// #[derive(Debug)]
+/// struct SerialLine {
+///     port: String,
+///     params: Vec<(String, String)>,
+/// }
+///
+/// impl Transport for SerialLine {
+///     fn params(&self) -> &[(String, String)] {
+///         &self.params
+///     }
+/// }
+///
+/// let channel = Arc::new(ChannelInfo::new("ttyS0", ChannelKind::new("serial"), DataFormat::Json));
+/// let line = SerialLine { port: "/dev/ttyS0".into(), params: vec![("id".into(), "7".into())] };
+/// let raw = RawRequest::new(Cid::new(), channel, "{}").with_transport(line);
+/// assert_eq!(raw.transport::<SerialLine>().unwrap().port, "/dev/ttyS0");
+/// assert_eq!(raw.sio_source().path_params, [("id".to_owned(), "7".to_owned())]);
+/// ```
+pub trait Transport: Any + fmt::Debug + Send + Sync {
+    /// The raw query string, if the transport has one.
+    fn query(&self) -> Option<&str> {
+        None
+    }
+
+    /// Channel parameters as name and value (HTTP's path parameters), which SimpleIO merges
+    /// with the body under the channel's [`ParamsPriority`].
+    fn params(&self) -> &[(String, String)] {
+        &[]
+    }
+
+    /// The body's media type, if the transport says it.
+    fn content_type(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// `transport` as a `T`, if it is one.
+pub(crate) fn downcast<T: Transport>(transport: Option<&dyn Transport>) -> Option<&T> {
+    let any: &dyn Any = transport?;
+    any.downcast_ref()
 }
 
 /// What a request came through: shared by every request of one channel, so it costs a
@@ -214,39 +285,6 @@ impl ChannelInfo {
     }
 }
 
-/// The HTTP side of a request that came over HTTP.
-#[derive(Debug, Clone, Default)]
-pub struct HttpInfo {
-    /// The request method.
-    pub method: Method,
-    /// The request URI, query string included.
-    pub uri: Uri,
-    /// The request headers.
-    pub headers: HeaderMap,
-    /// Values of the `{param}` segments of the channel's URL path, in path order.
-    pub path_params: Vec<(String, String)>,
-}
-
-impl HttpInfo {
-    /// The URL path.
-    pub fn path(&self) -> &str {
-        self.uri.path()
-    }
-
-    /// The raw query string, if any.
-    pub fn query(&self) -> Option<&str> {
-        self.uri.query()
-    }
-
-    /// The value of a path parameter.
-    pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.path_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// The channel of requests made by one service to another.
 pub(crate) fn internal_channel() -> Arc<ChannelInfo> {
     static INTERNAL: std::sync::OnceLock<Arc<ChannelInfo>> = std::sync::OnceLock::new();
@@ -254,9 +292,70 @@ pub(crate) fn internal_channel() -> Arc<ChannelInfo> {
         .get_or_init(|| {
             Arc::new(ChannelInfo::new(
                 "internal",
-                ChannelKind::Internal,
+                ChannelKind::INTERNAL,
                 DataFormat::Json,
             ))
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Web(Vec<(String, String)>);
+
+    impl Transport for Web {
+        fn query(&self) -> Option<&str> {
+            Some("a=1")
+        }
+        fn params(&self) -> &[(String, String)] {
+            &self.0
+        }
+        fn content_type(&self) -> Option<&str> {
+            Some("application/xml")
+        }
+    }
+
+    #[test]
+    fn kinds_sort_and_serialize_by_name() {
+        let mut kinds = [
+            ChannelKind::new("zmq"),
+            ChannelKind::INTERNAL,
+            ChannelKind::new("http"),
+            ChannelKind::new("amqp"),
+        ];
+        kinds.sort();
+        let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["amqp", "http", "internal", "zmq"]);
+        assert_eq!(
+            serde_json::to_string(&ChannelKind::new("swift_inbox")).unwrap(),
+            r#""swift_inbox""#
+        );
+    }
+
+    #[test]
+    fn simpleio_reads_the_transport_and_a_service_its_type() {
+        let channel = Arc::new(ChannelInfo::new(
+            "c",
+            ChannelKind::new("web"),
+            DataFormat::Json,
+        ));
+        let raw = RawRequest::new(Cid::new(), channel, "{}")
+            .with_content_type("text/plain")
+            .with_channel_params(vec![("ignored".into(), "x".into())])
+            .with_transport(Web(vec![("id".into(), "7".into())]));
+        let source = raw.sio_source();
+        assert_eq!(source.query, Some("a=1"));
+        assert_eq!(source.path_params, [("id".to_owned(), "7".to_owned())]);
+        assert_eq!(raw.content_type(), Some("application/xml"));
+        assert_eq!(raw.transport::<Web>().map(|w| w.0.len()), Some(1));
+        assert!(raw.transport::<Other>().is_none());
+    }
+
+    #[derive(Debug)]
+    struct Other;
+
+    impl Transport for Other {}
 }

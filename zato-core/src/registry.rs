@@ -61,7 +61,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 channel,
                 body,
                 content_type: _,
-                http,
+                transport,
                 channel_params,
             } = raw;
             let req = Request {
@@ -69,7 +69,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 input,
                 raw_request: body,
                 channel,
-                http,
+                transport,
                 channel_params,
             };
             let result = self.0.handle(req, &ctx).await.map(|resp| {

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode};
 use crate::Cid;
 use crate::context::Context;
 use crate::error::ServiceError;
-use crate::message::{ChannelInfo, HttpInfo, internal_channel};
+use crate::message::{ChannelInfo, Transport, downcast, internal_channel};
 use crate::sio::{SioInput, SioOutput};
 
 /// A service: a named unit of business logic with a declared input and output.
@@ -69,10 +69,11 @@ pub struct Request<I> {
     pub raw_request: Bytes,
     /// The channel the request came through.
     pub channel: Arc<ChannelInfo>,
-    /// Method, URI, headers and path parameters, when the request came over HTTP.
-    pub http: Option<HttpInfo>,
-    /// Channel parameters of other transports: an AMQP message's headers and properties, a
-    /// ZeroMQ message's leading frames.
+    /// What the transport told of the request (for HTTP its method, URI, headers and path
+    /// parameters), read back with [`Request::transport`].
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Channel parameters of transports without a [`Transport`] of their own: an AMQP
+    /// message's headers and properties, a ZeroMQ message's leading frames.
     pub channel_params: Vec<(String, String)>,
 }
 
@@ -85,9 +86,15 @@ impl<I> Request<I> {
             input,
             raw_request: Bytes::new(),
             channel: internal_channel(),
-            http: None,
+            transport: None,
             channel_params: Vec::new(),
         }
+    }
+
+    /// What the transport told of the request, as the type it gave (`zato_channels::HttpInfo`
+    /// for HTTP): `None` when it gave none or another type.
+    pub fn transport<T: Transport>(&self) -> Option<&T> {
+        downcast(self.transport.as_deref())
     }
 
     /// The same request with this raw body.

@@ -14,6 +14,10 @@ use zato_core::{
 };
 use zato_macros::service;
 
+const HTTP: ChannelKind = ChannelKind::new("http");
+const AMQP: ChannelKind = ChannelKind::new("amqp");
+const ZMQ: ChannelKind = ChannelKind::new("zmq");
+
 /// An adapter keeping its channels as JSON in memory; a channel needs a `service`.
 #[derive(Debug)]
 struct Memory {
@@ -98,16 +102,16 @@ fn upsert(kind: ChannelKind, config: serde_json::Value, adapter: Option<&str>) -
 #[tokio::test]
 async fn changes_reach_the_adapter_that_owns_the_channel() {
     let platform = Platform::new();
-    let front = std::sync::Arc::new(Memory::new("front", ChannelKind::Http));
-    let back = std::sync::Arc::new(Memory::new("back", ChannelKind::Http));
-    let broker = std::sync::Arc::new(Memory::new("broker", ChannelKind::Amqp));
+    let front = std::sync::Arc::new(Memory::new("front", HTTP));
+    let back = std::sync::Arc::new(Memory::new("back", HTTP));
+    let broker = std::sync::Arc::new(Memory::new("broker", AMQP));
     platform.channels().add(front.clone()).unwrap();
     platform.channels().add(back.clone()).unwrap();
     platform.channels().add(broker.clone()).unwrap();
 
     let duplicate = platform
         .channels()
-        .add(std::sync::Arc::new(Memory::new("front", ChannelKind::Http)))
+        .add(std::sync::Arc::new(Memory::new("front", HTTP)))
         .unwrap_err();
     assert!(matches!(duplicate, ChannelError::DuplicateAdapter(ref n) if n == "front"));
 
@@ -115,7 +119,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     let err = platform
         .channels()
         .apply(upsert(
-            ChannelKind::Http,
+            HTTP,
             json!({"name": "orders", "service": "a"}),
             None,
         ))
@@ -125,7 +129,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     platform
         .channels()
         .apply(upsert(
-            ChannelKind::Http,
+            HTTP,
             json!({"name": "orders", "service": "a"}),
             Some("back"),
         ))
@@ -134,7 +138,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     platform
         .channels()
         .apply(upsert(
-            ChannelKind::Amqp,
+            AMQP,
             json!({"name": "in.queue", "service": "b"}),
             None,
         ))
@@ -146,7 +150,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     let err = platform
         .channels()
         .apply(upsert(
-            ChannelKind::Http,
+            HTTP,
             json!({"name": "orders", "service": "c"}),
             Some("front"),
         ))
@@ -159,7 +163,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     platform
         .channels()
         .apply(upsert(
-            ChannelKind::Http,
+            HTTP,
             json!({"name": "orders", "service": "c"}),
             None,
         ))
@@ -167,10 +171,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
         .unwrap();
     assert!(front.channels().is_empty());
     assert_eq!(
-        platform
-            .channels()
-            .config(ChannelKind::Http, "orders")
-            .unwrap()["service"],
+        platform.channels().config(HTTP, "orders").unwrap()["service"],
         "c"
     );
 
@@ -191,7 +192,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     // A channel is addressed by its name: a config without one is refused before any adapter.
     let err = platform
         .channels()
-        .apply(upsert(ChannelKind::Amqp, json!({"service": "b"}), None))
+        .apply(upsert(AMQP, json!({"service": "b"}), None))
         .await
         .unwrap_err();
     assert_eq!(
@@ -202,7 +203,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     // The adapter's own problems come back placed in the document.
     let err = platform
         .channels()
-        .apply(upsert(ChannelKind::Amqp, json!({"name": "in.queue"}), None))
+        .apply(upsert(AMQP, json!({"name": "in.queue"}), None))
         .await
         .unwrap_err();
     assert_eq!(
@@ -213,7 +214,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     platform
         .channels()
         .apply(ChannelChange::Remove {
-            kind: ChannelKind::Http,
+            kind: HTTP,
             name: "orders".into(),
         })
         .await
@@ -221,7 +222,7 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
     let err = platform
         .channels()
         .apply(ChannelChange::Remove {
-            kind: ChannelKind::Http,
+            kind: HTTP,
             name: "orders".into(),
         })
         .await
@@ -235,8 +236,8 @@ async fn changes_reach_the_adapter_that_owns_the_channel() {
 #[tokio::test]
 async fn the_platform_starts_and_stops_every_adapter() {
     let platform = Platform::new();
-    let a = std::sync::Arc::new(Memory::new("a", ChannelKind::Http));
-    let b = std::sync::Arc::new(Memory::new("b", ChannelKind::ZeroMq));
+    let a = std::sync::Arc::new(Memory::new("a", HTTP));
+    let b = std::sync::Arc::new(Memory::new("b", ZMQ));
     platform.channels().add(a.clone()).unwrap();
     platform.channels().add(b.clone()).unwrap();
     platform.start().await.unwrap();

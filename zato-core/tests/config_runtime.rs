@@ -378,7 +378,7 @@ impl zato_core::Service for Ping {
 async fn ping_status(platform: &Platform) -> u16 {
     let channel = Arc::new(zato_core::ChannelInfo::new(
         "test",
-        zato_core::ChannelKind::Internal,
+        zato_core::ChannelKind::INTERNAL,
         zato_core::DataFormat::Json,
     ));
     let raw = zato_core::RawRequest::new(zato_core::Cid::new(), channel, "{}");

@@ -448,7 +448,7 @@ async fn channel_params_of_other_transports_feed_the_input_and_reach_the_service
     p.services().deploy(add_params).unwrap();
     let channel = Arc::new(zato_core::ChannelInfo::new(
         "queue",
-        zato_core::ChannelKind::Amqp,
+        zato_core::ChannelKind::new("amqp"),
         DataFormat::Json,
     ));
     let raw = zato_core::RawRequest::new(zato_core::Cid::new(), channel, r#"{"a": 1}"#)

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use zato::channels::HTTP_KIND;
 use zato::prelude::*;
-use zato::{ChannelInfo, ChannelKind, Cid, DataFormat, RawRequest};
+use zato::{ChannelInfo, Cid, DataFormat, RawRequest};
 
 #[derive(SimpleIo, Debug, PartialEq)]
 struct Targets {
@@ -31,12 +32,12 @@ async fn invoice_dispatcher(req: Request<Targets>, _ctx: &Context) -> Result<Sto
     reason = "a test helper; a query that does not parse is a mistake in the test"
 )]
 fn json_request(query: &str, body: &'static str) -> RawRequest {
-    let channel = Arc::new(ChannelInfo::new("t", ChannelKind::Http, DataFormat::Json));
+    let channel = Arc::new(ChannelInfo::new("t", HTTP_KIND, DataFormat::Json));
     let http = zato::HttpInfo {
         uri: format!("/invoice.dispatcher?{query}").parse().unwrap(),
         ..Default::default()
     };
-    RawRequest::new(Cid::new(), channel, Bytes::from_static(body.as_bytes())).with_http(http)
+    RawRequest::new(Cid::new(), channel, Bytes::from_static(body.as_bytes())).with_transport(http)
 }
 
 #[tokio::test]

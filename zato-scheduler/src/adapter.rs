@@ -12,12 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zato_core::claims::ClaimItem;
-use zato_core::metrics::prometheus_client::collector::Collector;
-use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use zato_core::metrics::prometheus_client::metrics::counter::Counter;
-use zato_core::metrics::prometheus_client::metrics::family::Family;
-use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
-use zato_core::metrics::{ChannelMeter, Labels};
+use zato_core::metrics::{ChannelMeter, Collector, Scrape};
 use zato_core::tasks::ChannelTasks;
 use zato_core::{
     ChannelAdapter, ChannelError, ChannelInfo, ChannelKind, ChannelSummary, Cid, ConfigError,
@@ -159,7 +154,7 @@ impl Scheduler {
                 tasks: ChannelTasks::new("scheduler"),
                 info: Arc::new(ChannelInfo::new(
                     "scheduler",
-                    ChannelKind::Scheduler,
+                    crate::SCHEDULER_KIND,
                     DataFormat::Json,
                 )),
                 holder: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
@@ -360,7 +355,7 @@ async fn run(
     let meter: ChannelMeter = inner
         .platform
         .metrics()
-        .channel(ChannelKind::Scheduler, &config.name);
+        .channel(crate::SCHEDULER_KIND, &config.name);
     let outcome = match &result {
         Ok(()) => {
             meter.record(200, duration);
@@ -421,7 +416,7 @@ impl Scheduler {
 #[async_trait]
 impl ChannelAdapter for Scheduler {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Scheduler
+        crate::SCHEDULER_KIND
     }
 
     fn name(&self) -> &str {
@@ -439,7 +434,7 @@ impl ChannelAdapter for Scheduler {
                     format!("cron {:?} {}", c.cron.as_deref().unwrap_or(""), c.timezone)
                 }
             };
-            ChannelSummary::new(ChannelKind::Scheduler, c.name.as_str(), "scheduler")
+            ChannelSummary::new(crate::SCHEDULER_KIND, c.name.as_str(), "scheduler")
                 .with_service(c.service.as_str())
                 .with_active(c.is_active)
                 .with_endpoint(when)
@@ -491,14 +486,26 @@ impl ChannelAdapter for Scheduler {
 struct JobMetrics(Weak<Inner>);
 
 impl Collector for JobMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+    fn collect(&self, scrape: &mut Scrape) {
         let Some(inner) = self.0.upgrade() else {
-            return Ok(());
+            return;
         };
-        let runs = Family::<Labels, Counter>::default();
-        let last_run = Family::<Labels, Gauge>::default();
-        let last_duration = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
-        let last_ok = Family::<Labels, Gauge>::default();
+        let runs = scrape.counters(
+            "scheduler_runs",
+            "Due runs of a job on this node, by outcome: ok, failed, skipped (the previous run still ran), elsewhere (another node ran it)",
+        );
+        let last_run = scrape.gauges(
+            "scheduler_last_run_timestamp_seconds",
+            "When a job's last run on this node started",
+        );
+        let last_duration = scrape.float_gauges(
+            "scheduler_last_run_duration_seconds",
+            "How long a job's last run on this node took",
+        );
+        let last_ok = scrape.gauges(
+            "scheduler_last_run_ok",
+            "Whether a job's last run on this node succeeded (1) or failed (0)",
+        );
         inner.tasks.map(|name, _, c| {
             let job = || ("job", Cow::Owned(name.to_owned()));
             let ok = c
@@ -531,33 +538,5 @@ impl Collector for JobMetrics {
                     .set(i64::from(last.outcome.is_ok()));
             }
         });
-        let m = encoder.encode_descriptor(
-            "scheduler_runs",
-            "Due runs of a job on this node, by outcome: ok, failed, skipped (the previous run still ran), elsewhere (another node ran it)",
-            None,
-            runs.metric_type(),
-        )?;
-        runs.encode(m)?;
-        let m = encoder.encode_descriptor(
-            "scheduler_last_run_timestamp_seconds",
-            "When a job's last run on this node started",
-            None,
-            last_run.metric_type(),
-        )?;
-        last_run.encode(m)?;
-        let m = encoder.encode_descriptor(
-            "scheduler_last_run_duration_seconds",
-            "How long a job's last run on this node took",
-            None,
-            last_duration.metric_type(),
-        )?;
-        last_duration.encode(m)?;
-        let m = encoder.encode_descriptor(
-            "scheduler_last_run_ok",
-            "Whether a job's last run on this node succeeded (1) or failed (0)",
-            None,
-            last_ok.metric_type(),
-        )?;
-        last_ok.encode(m)
     }
 }

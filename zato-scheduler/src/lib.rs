@@ -51,3 +51,6 @@ pub use self::adapter::{JobStats, LastRun, Scheduler};
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::job::{JobConfig, JobKind, Schedule};
 pub use self::kind::{SchedulerKind, SchedulerPlugin, plugin};
+
+/// The kind of scheduled jobs: `channels.scheduler` in the config document.
+pub const SCHEDULER_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("scheduler");

@@ -12,12 +12,7 @@ use zato_core::config::{
     ConfigDocument, ConfigError, ConfigProblem, ObjectKind, ObjectSchema, Section,
 };
 use zato_core::kind::{self, AttachError, Description, Env, Kind, Plugin};
-use zato_core::metrics::Labels;
-use zato_core::metrics::prometheus_client::collector::Collector;
-use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use zato_core::metrics::prometheus_client::metrics::counter::Counter;
-use zato_core::metrics::prometheus_client::metrics::family::Family;
-use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
+use zato_core::metrics::{Collector, Labels, Scrape};
 use zato_core::{OutgoingConnections, Platform};
 
 use crate::config::SwiftConfig;
@@ -231,12 +226,18 @@ struct SwiftPools {
 }
 
 impl Collector for SwiftPools {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let max_size = Family::<Labels, Gauge>::default();
-        let size = Family::<Labels, Gauge>::default();
-        let in_use = Family::<Labels, Gauge>::default();
-        let waits = Family::<Labels, Counter>::default();
-        let timeouts = Family::<Labels, Counter>::default();
+    fn collect(&self, scrape: &mut Scrape) {
+        let max_size = scrape.gauges("outgoing_pool_max_size", "The most clients a pool may hold");
+        let size = scrape.gauges("outgoing_pool_size", "Clients a pool holds now");
+        let in_use = scrape.gauges("outgoing_pool_in_use", "Clients checked out of a pool now");
+        let waits = scrape.counters(
+            "outgoing_pool_waits",
+            "Checkouts that found no idle client and waited",
+        );
+        let timeouts = scrape.counters(
+            "outgoing_pool_checkout_timeouts",
+            "Checkouts that waited for a client in vain",
+        );
         for name in self.outgoing.names::<SwiftConnection>() {
             let Some(conn) = self.outgoing.get::<SwiftConnection>(&name) else {
                 continue;
@@ -256,37 +257,5 @@ impl Collector for SwiftPools {
                 .get_or_create(&labels)
                 .inc_by(stats.checkout_timeouts);
         }
-        for (name, help, family) in [
-            (
-                "outgoing_pool_max_size",
-                "The most clients a pool may hold",
-                &max_size,
-            ),
-            ("outgoing_pool_size", "Clients a pool holds now", &size),
-            (
-                "outgoing_pool_in_use",
-                "Clients checked out of a pool now",
-                &in_use,
-            ),
-        ] {
-            let metric = encoder.encode_descriptor(name, help, None, family.metric_type())?;
-            family.encode(metric)?;
-        }
-        for (name, help, family) in [
-            (
-                "outgoing_pool_waits",
-                "Checkouts that found no idle client and waited",
-                &waits,
-            ),
-            (
-                "outgoing_pool_checkout_timeouts",
-                "Checkouts that waited for a client in vain",
-                &timeouts,
-            ),
-        ] {
-            let metric = encoder.encode_descriptor(name, help, None, family.metric_type())?;
-            family.encode(metric)?;
-        }
-        Ok(())
     }
 }

@@ -10,12 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use zato_core::metrics::Labels;
-use zato_core::metrics::prometheus_client::collector::Collector;
-use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use zato_core::metrics::prometheus_client::metrics::counter::Counter;
-use zato_core::metrics::prometheus_client::metrics::family::Family;
-use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
+use zato_core::metrics::{Collector, Scrape};
 use zato_core::{
     ChannelAdapter, ChannelError, ChannelInfo, ChannelKind, ChannelSummary, ConfigError, Platform,
 };
@@ -165,7 +160,7 @@ impl AmqpAdapter {
             }
             let info = ChannelInfo::new(
                 entry.config.name.as_str(),
-                ChannelKind::Amqp,
+                super::AMQP_KIND,
                 entry.config.data_format,
             );
             let worker = Arc::new(Worker {
@@ -271,7 +266,7 @@ impl AmqpAdapter {
 #[async_trait]
 impl ChannelAdapter for AmqpAdapter {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Amqp
+        super::AMQP_KIND
     }
 
     fn name(&self) -> &str {
@@ -282,7 +277,7 @@ impl ChannelAdapter for AmqpAdapter {
         self.lock()
             .values()
             .map(|e| {
-                ChannelSummary::new(ChannelKind::Amqp, e.config.name.as_str(), self.name())
+                ChannelSummary::new(super::AMQP_KIND, e.config.name.as_str(), self.name())
                     .with_service(e.config.service.as_str())
                     .with_active(e.config.is_active)
                     .with_endpoint(format!(
@@ -345,59 +340,45 @@ impl fmt::Debug for Inner {
 }
 
 impl Collector for AmqpMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+    fn collect(&self, scrape: &mut Scrape) {
         let Some(inner) = self.0.upgrade() else {
-            return Ok(());
+            return;
         };
-        let messages = Family::<Labels, Counter>::default();
-        let reconnects = Family::<Labels, Counter>::default();
-        let consuming = Family::<Labels, Gauge>::default();
-        {
-            let map = inner
-                .channels
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (name, e) in map.iter() {
-                let channel = || ("channel", Cow::Owned(name.clone()));
-                for (outcome, value) in [
-                    ("received", &e.stats.received),
-                    ("acked", &e.stats.acked),
-                    ("requeued", &e.stats.requeued),
-                    ("dead_lettered", &e.stats.dead_lettered),
-                    ("unsettled", &e.stats.unsettled),
-                ] {
-                    messages
-                        .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
-                        .inc_by(value.load(Ordering::Relaxed));
-                }
-                reconnects
-                    .get_or_create(&vec![channel()])
-                    .inc_by(e.stats.reconnects.load(Ordering::Relaxed));
-                consuming
-                    .get_or_create(&vec![channel()])
-                    .set(i64::from(e.stats.consuming.load(Ordering::Relaxed)));
-            }
-        }
-        let m = encoder.encode_descriptor(
+        let messages = scrape.counters(
             "amqp_channel_messages",
             "Messages an AMQP channel received, and how each was settled",
-            None,
-            messages.metric_type(),
-        )?;
-        messages.encode(m)?;
-        let m = encoder.encode_descriptor(
+        );
+        let reconnects = scrape.counters(
             "amqp_channel_reconnects",
             "Times an AMQP channel lost its broker and connected again",
-            None,
-            reconnects.metric_type(),
-        )?;
-        reconnects.encode(m)?;
-        let m = encoder.encode_descriptor(
+        );
+        let consuming = scrape.gauges(
             "amqp_channel_consuming",
             "Whether an AMQP channel is consuming now (1) or not (0)",
-            None,
-            consuming.metric_type(),
-        )?;
-        consuming.encode(m)
+        );
+        let map = inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (name, e) in map.iter() {
+            let channel = || ("channel", Cow::Owned(name.clone()));
+            for (outcome, value) in [
+                ("received", &e.stats.received),
+                ("acked", &e.stats.acked),
+                ("requeued", &e.stats.requeued),
+                ("dead_lettered", &e.stats.dead_lettered),
+                ("unsettled", &e.stats.unsettled),
+            ] {
+                messages
+                    .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
+                    .inc_by(value.load(Ordering::Relaxed));
+            }
+            reconnects
+                .get_or_create(&vec![channel()])
+                .inc_by(e.stats.reconnects.load(Ordering::Relaxed));
+            consuming
+                .get_or_create(&vec![channel()])
+                .set(i64::from(e.stats.consuming.load(Ordering::Relaxed)));
+        }
     }
 }

@@ -70,3 +70,6 @@ pub use self::config::{AmqpChannelConfig, AmqpConnectionConfig, OnError};
 pub use self::connection::{AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, REDELIVERIES_HEADER, STATUS_HEADER};
 pub use self::kind::{AmqpChannelKind, AmqpConnectionKind, AmqpPlugin, config_schemas, plugin};
+
+/// The kind of AMQP channels: `channels.amqp` in the config document.
+pub const AMQP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("amqp");

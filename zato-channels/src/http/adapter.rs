@@ -36,7 +36,7 @@ pub(super) enum Put {
 
 /// Where a change to the channel `name` is reported, as the platform reports it.
 fn channel_path(name: &str) -> String {
-    format!("channels.{}.{}", ChannelKind::Http, key(name))
+    format!("channels.{}.{}", super::HTTP_KIND, key(name))
 }
 
 fn security_path(name: &str) -> String {
@@ -173,7 +173,7 @@ impl HttpServer {
             .shared
             .platform
             .channels()
-            .owner(ChannelKind::Http, name)?;
+            .owner(super::HTTP_KIND, name)?;
         (owner.name() != &*self.shared.name).then(|| {
             format!(
                 "`{name}` is a channel of the adapter `{}` on the same platform",
@@ -287,7 +287,7 @@ fn summary(adapter: &str, ch: &HttpChannelConfig) -> ChannelSummary {
         let methods: Vec<String> = ch.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
         format!("{} {}", methods.join(","), ch.url_path)
     };
-    ChannelSummary::new(ChannelKind::Http, ch.name.as_str(), adapter)
+    ChannelSummary::new(super::HTTP_KIND, ch.name.as_str(), adapter)
         .with_service(ch.service.as_str())
         .with_active(ch.is_active)
         .with_endpoint(endpoint)
@@ -296,7 +296,7 @@ fn summary(adapter: &str, ch: &HttpChannelConfig) -> ChannelSummary {
 #[async_trait]
 impl ChannelAdapter for HttpServer {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Http
+        super::HTTP_KIND
     }
 
     fn name(&self) -> &str {

@@ -18,12 +18,11 @@ use hyper::body::Incoming;
 use tokio::task::{Unconstrained, unconstrained};
 use tokio::time::Sleep;
 use zato_core::sio::{ReplyFormat, SoapVersion};
-use zato_core::{
-    ChannelKind, Cid, DataFormat, HttpInfo, RawRequest, RawResponse, ServiceError, render_error,
-};
+use zato_core::{Cid, DataFormat, RawRequest, RawResponse, ServiceError, render_error};
 
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
 use super::connection::Conn;
+use super::info::HttpInfo;
 use super::pattern::param_value;
 use super::router::Lookup;
 use super::security::mark_sensitive;
@@ -250,7 +249,8 @@ pub(super) async fn handle(
             path_params,
         };
         let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
-        raw.http = Some(http);
+        // The one allocation the transport's side of a request costs.
+        raw.transport = Some(Arc::new(http));
         // Pinned where it is, so the timeout below moves a reference, not the whole call.
         let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
         let reply = match route.timeout {
@@ -272,7 +272,7 @@ pub(super) async fn handle(
             shared
                 .platform
                 .metrics()
-                .channel(ChannelKind::Http, &route.channel.name)
+                .channel(super::HTTP_KIND, &route.channel.name)
         })
         .record(resp.status().as_u16(), started.elapsed());
     Ok(resp)

@@ -14,6 +14,7 @@ mod body;
 mod config;
 mod connection;
 mod handle;
+mod info;
 mod kind;
 mod openapi;
 mod pattern;
@@ -31,9 +32,13 @@ pub use config::{
     SecurityDef,
 };
 pub use handle::X_ZATO_CID;
+pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{ApiKeyKind, BasicAuthKind, HttpChannelKind, config_schemas};
 pub use openapi::{openapi_document, type_schema};
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };
 pub use wsdl::{wsdl_document, xsd_type};
+
+/// The kind of HTTP channels: `channels.http` in the config document.
+pub const HTTP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("http");

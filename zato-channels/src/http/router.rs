@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fnv::FnvHashMap;
 use http::{HeaderValue, Method};
-use zato_core::{ChannelInfo, ChannelKind, ConfigError, DataFormat};
+use zato_core::{ChannelInfo, ConfigError, DataFormat};
 
 use super::config::{HttpChannelConfig, SecurityDef};
 use super::pattern::{Segment, static_key};
@@ -199,7 +199,7 @@ impl RouteTable {
         let mut root = Node::default();
         let mut exact: FnvHashMap<Box<str>, Vec<Arc<Route>>> = FnvHashMap::default();
         for (ch, checked) in channels.iter().zip(checked) {
-            let info = ChannelInfo::new(ch.name.as_str(), ChannelKind::Http, ch.data_format)
+            let info = ChannelInfo::new(ch.name.as_str(), super::HTTP_KIND, ch.data_format)
                 .with_params(ch.params())
                 .with_max_items(ch.max_items);
             let route = Arc::new(Route {

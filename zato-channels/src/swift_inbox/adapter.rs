@@ -9,12 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zato_core::metrics::Labels;
-use zato_core::metrics::prometheus_client::collector::Collector;
-use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use zato_core::metrics::prometheus_client::metrics::counter::Counter;
-use zato_core::metrics::prometheus_client::metrics::family::Family;
-use zato_core::metrics::prometheus_client::metrics::gauge::Gauge;
+use zato_core::metrics::{Collector, Scrape};
 use zato_core::tasks::ChannelTasks;
 use zato_core::{ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError, Platform};
 use zato_swift::SwiftConnection;
@@ -212,7 +207,7 @@ impl SwiftInboxAdapter {
 #[async_trait]
 impl ChannelAdapter for SwiftInboxAdapter {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::SwiftInbox
+        super::SWIFT_INBOX_KIND
     }
 
     fn name(&self) -> &str {
@@ -221,7 +216,7 @@ impl ChannelAdapter for SwiftInboxAdapter {
 
     fn channels(&self) -> Vec<ChannelSummary> {
         self.inner.tasks.map(|_, c, _| {
-            ChannelSummary::new(ChannelKind::SwiftInbox, c.name.as_str(), self.name())
+            ChannelSummary::new(super::SWIFT_INBOX_KIND, c.name.as_str(), self.name())
                 .with_service(c.service.as_str())
                 .with_active(c.is_active)
                 .with_endpoint(format!(
@@ -265,13 +260,22 @@ impl ChannelAdapter for SwiftInboxAdapter {
 struct InboxMetrics(Weak<Inner>);
 
 impl Collector for InboxMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+    fn collect(&self, scrape: &mut Scrape) {
         let Some(inner) = self.0.upgrade() else {
-            return Ok(());
+            return;
         };
-        let objects = Family::<Labels, Counter>::default();
-        let polls = Family::<Labels, Counter>::default();
-        let in_flight = Family::<Labels, Gauge>::default();
+        let objects = scrape.counters(
+            "swift_inbox_objects",
+            "Objects of a Swift inbox channel, by what became of them",
+        );
+        let polls = scrape.counters(
+            "swift_inbox_polls",
+            "Passes of a Swift inbox channel over its container",
+        );
+        let in_flight = scrape.gauges(
+            "swift_inbox_in_flight",
+            "Objects a Swift inbox channel is handling now",
+        );
         inner.tasks.map(|name, _, s| {
             let channel = || ("channel", Cow::Owned(name.to_owned()));
             for (outcome, value) in [
@@ -298,26 +302,5 @@ impl Collector for InboxMetrics {
                 .get_or_create(&vec![channel()])
                 .set(i64::try_from(s.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
         });
-        let m = encoder.encode_descriptor(
-            "swift_inbox_objects",
-            "Objects of a Swift inbox channel, by what became of them",
-            None,
-            objects.metric_type(),
-        )?;
-        objects.encode(m)?;
-        let m = encoder.encode_descriptor(
-            "swift_inbox_polls",
-            "Passes of a Swift inbox channel over its container",
-            None,
-            polls.metric_type(),
-        )?;
-        polls.encode(m)?;
-        let m = encoder.encode_descriptor(
-            "swift_inbox_in_flight",
-            "Objects a Swift inbox channel is handling now",
-            None,
-            in_flight.metric_type(),
-        )?;
-        in_flight.encode(m)
     }
 }

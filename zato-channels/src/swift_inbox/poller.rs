@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use zato_core::claims::{ClaimItem, ClaimStore};
 use zato_core::metrics::ChannelMeter;
-use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, Platform, RawRequest, ServiceError};
+use zato_core::{ChannelInfo, Cid, DataFormat, Platform, RawRequest, ServiceError};
 use zato_swift::{
     ListOptions, Metadata, ObjectEntry, ObjectSummary, SwiftConnection, SwiftError, SwiftOutgoing,
 };
@@ -86,7 +86,7 @@ impl Worker {
         ]
         .into_iter()
         .map(|f| {
-            let info = ChannelInfo::new(config.name.as_str(), ChannelKind::SwiftInbox, f);
+            let info = ChannelInfo::new(config.name.as_str(), super::SWIFT_INBOX_KIND, f);
             (f, Arc::new(info))
         })
         .collect();
@@ -98,7 +98,7 @@ impl Worker {
         );
         let meter = platform
             .metrics()
-            .channel(ChannelKind::SwiftInbox, &config.name);
+            .channel(super::SWIFT_INBOX_KIND, &config.name);
         Worker {
             config,
             platform,

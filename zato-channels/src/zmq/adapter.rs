@@ -165,7 +165,7 @@ impl ZmqAdapter {
             .inner
             .platform
             .channels()
-            .owner(ChannelKind::ZeroMq, &config.name)
+            .owner(super::ZMQ_KIND, &config.name)
             .filter(|o| o.name() != self.inner.name)
         {
             return Err(ConfigError::one(
@@ -356,7 +356,7 @@ fn summary(adapter: &str, entry: &Entry) -> ChannelSummary {
         .receiver
         .as_ref()
         .map_or(c.address.as_str(), |r| r.endpoint.as_str());
-    ChannelSummary::new(ChannelKind::ZeroMq, c.name.as_str(), adapter)
+    ChannelSummary::new(super::ZMQ_KIND, c.name.as_str(), adapter)
         .with_service(c.service.as_str())
         .with_active(c.is_active)
         .with_endpoint(format!("{} {} {at}", c.socket_type, c.socket_method))
@@ -372,7 +372,7 @@ pub(super) fn channel_from_json(
 #[async_trait]
 impl ChannelAdapter for ZmqAdapter {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::ZeroMq
+        super::ZMQ_KIND
     }
 
     fn name(&self) -> &str {

@@ -7,11 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zato_core::config::{ConfigError, ConfigProblem, ObjectKind, ObjectSchema, Section};
 use zato_core::kind::{self, AttachError, Description, Kind, Plugin};
-use zato_core::metrics::Labels;
-use zato_core::metrics::prometheus_client::collector::Collector;
-use zato_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use zato_core::metrics::prometheus_client::metrics::counter::Counter;
-use zato_core::metrics::prometheus_client::metrics::family::Family;
+use zato_core::metrics::{Collector, Labels, Scrape};
 use zato_core::{OutgoingConnections, Platform};
 
 use super::adapter::ZmqAdapter;
@@ -178,8 +174,11 @@ struct ZmqSends {
 }
 
 impl Collector for ZmqSends {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let sends = Family::<Labels, Counter>::default();
+    fn collect(&self, scrape: &mut Scrape) {
+        let sends = scrape.counters(
+            "outgoing_zmq_sends",
+            "Sends through ZeroMQ outgoing connections, by outcome",
+        );
         for name in self.outgoing.names::<ZmqConnection>() {
             let Some(conn) = self.outgoing.get::<ZmqConnection>(&name) else {
                 continue;
@@ -199,12 +198,5 @@ impl Collector for ZmqSends {
                 sends.get_or_create(&labels).inc_by(count);
             }
         }
-        let metric = encoder.encode_descriptor(
-            "outgoing_zmq_sends",
-            "Sends through ZeroMQ outgoing connections, by outcome",
-            None,
-            sends.metric_type(),
-        )?;
-        sends.encode(metric)
     }
 }

@@ -28,3 +28,6 @@ pub use config::{
 pub use kind::{ZmqChannelKind, ZmqOutgoingKind, ZmqPlugin, plugin};
 pub use outgoing::{ZmqConnection, ZmqOutgoing, ZmqSendStats};
 pub use socket::libzmq_version;
+
+/// The kind of ZeroMQ channels: `channels.zmq` in the config document.
+pub const ZMQ_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("zmq");

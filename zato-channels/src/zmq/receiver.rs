@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use zato_core::metrics::ChannelMeter;
-use zato_core::{ChannelInfo, ChannelKind, Cid, Platform, RawRequest};
+use zato_core::{ChannelInfo, Cid, Platform, RawRequest};
 
 use super::config::{SocketMethod, ZmqChannelConfig, ZmqChannelType};
 use super::socket::{OpenError, POLL, attach, context};
@@ -69,17 +69,11 @@ impl Settings {
         Settings {
             service: config.service.clone(),
             info: Arc::new(
-                ChannelInfo::new(
-                    config.name.as_str(),
-                    ChannelKind::ZeroMq,
-                    config.data_format,
-                )
-                .with_max_items(config.max_items),
+                ChannelInfo::new(config.name.as_str(), super::ZMQ_KIND, config.data_format)
+                    .with_max_items(config.max_items),
             ),
             timeout: config.timeout,
-            meter: platform
-                .metrics()
-                .channel(ChannelKind::ZeroMq, &config.name),
+            meter: platform.metrics().channel(super::ZMQ_KIND, &config.name),
         }
     }
 }

@@ -12,9 +12,31 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use zato_core::sio::{self, ParamsPriority, ReplyFormat, SioError, SioInput};
-use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, HttpInfo, RawRequest};
+use zato_core::{ChannelInfo, ChannelKind, Cid, DataFormat, RawRequest, Transport};
+
+/// What an HTTP-like transport tells of a request: a query string, path parameters and a media
+/// type, all SimpleIO reads.
+#[derive(Debug, Default)]
+pub struct WebTransport {
+    pub query: Option<String>,
+    pub path_params: Vec<(String, String)>,
+    pub content_type: Option<String>,
+}
+
+impl Transport for WebTransport {
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    fn params(&self) -> &[(String, String)] {
+        &self.path_params
+    }
+
+    fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+}
 
 /// A request as an HTTP channel would build it.
 pub fn request(
@@ -41,25 +63,18 @@ pub fn request_with(
     body: &str,
     content_type: Option<&str>,
 ) -> RawRequest {
-    let channel = Arc::new(ChannelInfo::new("test", ChannelKind::Http, format).with_params(params));
-    let uri: Uri = match query {
-        Some(q) => format!("/test?{q}").parse().expect("test uri"),
-        None => "/test".parse().expect("test uri"),
-    };
-    let mut headers = HeaderMap::new();
-    if let Some(ct) = content_type {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).expect("ct"));
-    }
-    let http = HttpInfo {
-        method: Method::POST,
-        uri,
-        headers,
+    let kind = ChannelKind::new("http");
+    let channel = Arc::new(ChannelInfo::new("test", kind, format).with_params(params));
+    let transport = WebTransport {
+        query: query.map(str::to_owned),
         path_params: path_params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        content_type: content_type.map(str::to_owned),
     };
-    RawRequest::new(Cid::new(), channel, Bytes::copy_from_slice(body.as_bytes())).with_http(http)
+    RawRequest::new(Cid::new(), channel, Bytes::copy_from_slice(body.as_bytes()))
+        .with_transport(transport)
 }
 
 /// Decodes `T` from a request.
