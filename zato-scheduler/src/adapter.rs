@@ -31,10 +31,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// claim store prunes the row.
 fn run_claim(config: &JobConfig) -> Duration {
     let interval = match config.kind {
-        crate::JobKind::Interval => config.interval_secs(),
+        crate::job::JobKind::Interval => config.interval_secs(),
         // A day covers the daily jobs cron mostly names; a week any.
-        crate::JobKind::Cron => 86_400,
-        crate::JobKind::OneTime => 3600,
+        crate::job::JobKind::Cron => 86_400,
+        crate::job::JobKind::OneTime => 3600,
     };
     Duration::from_secs(interval.saturating_mul(2).clamp(3600, 7 * 86_400))
 }
@@ -154,7 +154,7 @@ impl Scheduler {
                 tasks: ChannelTasks::new("scheduler"),
                 info: Arc::new(ChannelInfo::new(
                     "scheduler",
-                    crate::SCHEDULER_KIND,
+                    crate::job::SCHEDULER_KIND,
                     DataFormat::Json,
                 )),
                 holder: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
@@ -355,7 +355,7 @@ async fn run(
     let meter: ChannelMeter = inner
         .platform
         .metrics()
-        .channel(crate::SCHEDULER_KIND, &config.name);
+        .channel(crate::job::SCHEDULER_KIND, &config.name);
     let outcome = match &result {
         Ok(()) => {
             meter.record(200, duration);
@@ -416,7 +416,7 @@ impl Scheduler {
 #[async_trait]
 impl ChannelAdapter for Scheduler {
     fn kind(&self) -> ChannelKind {
-        crate::SCHEDULER_KIND
+        crate::job::SCHEDULER_KIND
     }
 
     fn name(&self) -> &str {
@@ -426,15 +426,15 @@ impl ChannelAdapter for Scheduler {
     fn channels(&self) -> Vec<ChannelSummary> {
         self.inner.tasks.map(|_, c, _| {
             let when = match c.kind {
-                crate::JobKind::OneTime => {
+                crate::job::JobKind::OneTime => {
                     format!("once at {}", c.start_date.as_deref().unwrap_or(""))
                 }
-                crate::JobKind::Interval => format!("every {} s", c.interval_secs()),
-                crate::JobKind::Cron => {
+                crate::job::JobKind::Interval => format!("every {} s", c.interval_secs()),
+                crate::job::JobKind::Cron => {
                     format!("cron {:?} {}", c.cron.as_deref().unwrap_or(""), c.timezone)
                 }
             };
-            ChannelSummary::new(crate::SCHEDULER_KIND, c.name.as_str(), "scheduler")
+            ChannelSummary::new(crate::job::SCHEDULER_KIND, c.name.as_str(), "scheduler")
                 .with_service(c.service.as_str())
                 .with_active(c.is_active)
                 .with_endpoint(when)
@@ -446,7 +446,8 @@ impl ChannelAdapter for Scheduler {
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        let config = zato_core::kind::decode::<crate::SchedulerKind>(&config)?;
+        let (config, _) = zato_core::config::decode_as::<JobConfig>(&config, &[])?;
+        ConfigError::check(config.problems())?;
         self.upsert(config).await;
         Ok(())
     }

@@ -377,6 +377,9 @@ impl Schedule {
     }
 }
 
+/// The kind of scheduled jobs: `channels.scheduler` in the config document.
+pub const SCHEDULER_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("scheduler");
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -49,8 +49,6 @@ mod kind;
 
 pub use self::adapter::{JobStats, LastRun, Scheduler};
 pub use self::clock::{Clock, ManualClock, SystemClock};
+pub use self::job::SCHEDULER_KIND;
 pub use self::job::{JobConfig, JobKind, Schedule};
 pub use self::kind::{SchedulerKind, SchedulerPlugin, plugin};
-
-/// The kind of scheduled jobs: `channels.scheduler` in the config document.
-pub const SCHEDULER_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("scheduler");

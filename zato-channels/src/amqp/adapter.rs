@@ -160,7 +160,7 @@ impl AmqpAdapter {
             }
             let info = ChannelInfo::new(
                 entry.config.name.as_str(),
-                super::AMQP_KIND,
+                super::config::AMQP_KIND,
                 entry.config.data_format,
             );
             let worker = Arc::new(Worker {
@@ -266,7 +266,7 @@ impl AmqpAdapter {
 #[async_trait]
 impl ChannelAdapter for AmqpAdapter {
     fn kind(&self) -> ChannelKind {
-        super::AMQP_KIND
+        super::config::AMQP_KIND
     }
 
     fn name(&self) -> &str {
@@ -277,13 +277,17 @@ impl ChannelAdapter for AmqpAdapter {
         self.lock()
             .values()
             .map(|e| {
-                ChannelSummary::new(super::AMQP_KIND, e.config.name.as_str(), self.name())
-                    .with_service(e.config.service.as_str())
-                    .with_active(e.config.is_active)
-                    .with_endpoint(format!(
-                        "queue {:?} via {:?}",
-                        e.config.queue, e.config.connection
-                    ))
+                ChannelSummary::new(
+                    super::config::AMQP_KIND,
+                    e.config.name.as_str(),
+                    self.name(),
+                )
+                .with_service(e.config.service.as_str())
+                .with_active(e.config.is_active)
+                .with_endpoint(format!(
+                    "queue {:?} via {:?}",
+                    e.config.queue, e.config.connection
+                ))
             })
             .collect()
     }
@@ -295,8 +299,9 @@ impl ChannelAdapter for AmqpAdapter {
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        self.upsert(zato_core::kind::decode::<super::AmqpChannelKind>(&config)?)
-            .await
+        let (config, _) = zato_core::config::decode_as::<AmqpChannelConfig>(&config, &[])?;
+        ConfigError::check(config.problems())?;
+        self.upsert(config).await
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {

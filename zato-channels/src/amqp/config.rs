@@ -391,6 +391,9 @@ impl AmqpChannelConfig {
     }
 }
 
+/// The kind of AMQP channels: `channels.amqp` in the config document.
+pub const AMQP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("amqp");
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -66,10 +66,8 @@ mod consumer;
 mod kind;
 
 pub use self::adapter::{AmqpAdapter, AmqpChannelStats};
+pub use self::config::AMQP_KIND;
 pub use self::config::{AmqpChannelConfig, AmqpConnectionConfig, OnError};
 pub use self::connection::{AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, REDELIVERIES_HEADER, STATUS_HEADER};
 pub use self::kind::{AmqpChannelKind, AmqpConnectionKind, AmqpPlugin, config_schemas, plugin};
-
-/// The kind of AMQP channels: `channels.amqp` in the config document.
-pub const AMQP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("amqp");

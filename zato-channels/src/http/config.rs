@@ -379,6 +379,9 @@ mod opt_seconds {
     }
 }
 
+/// The kind of HTTP channels: `channels.http` in the config document.
+pub const HTTP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("http");
+
 #[cfg(test)]
 mod tests {
     use super::*;

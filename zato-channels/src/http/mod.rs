@@ -27,6 +27,7 @@ mod validate;
 mod wsdl;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
+pub use config::HTTP_KIND;
 pub use config::{
     DEFAULT_API_KEY_HEADER, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, HttpChannelConfig, HttpConfig,
     SecurityDef,
@@ -39,6 +40,3 @@ pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };
 pub use wsdl::{wsdl_document, xsd_type};
-
-/// The kind of HTTP channels: `channels.http` in the config document.
-pub const HTTP_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("http");

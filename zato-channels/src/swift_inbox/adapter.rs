@@ -207,7 +207,7 @@ impl SwiftInboxAdapter {
 #[async_trait]
 impl ChannelAdapter for SwiftInboxAdapter {
     fn kind(&self) -> ChannelKind {
-        super::SWIFT_INBOX_KIND
+        super::config::SWIFT_INBOX_KIND
     }
 
     fn name(&self) -> &str {
@@ -216,13 +216,17 @@ impl ChannelAdapter for SwiftInboxAdapter {
 
     fn channels(&self) -> Vec<ChannelSummary> {
         self.inner.tasks.map(|_, c, _| {
-            ChannelSummary::new(super::SWIFT_INBOX_KIND, c.name.as_str(), self.name())
-                .with_service(c.service.as_str())
-                .with_active(c.is_active)
-                .with_endpoint(format!(
-                    "container {:?} via {:?}",
-                    c.container, c.connection
-                ))
+            ChannelSummary::new(
+                super::config::SWIFT_INBOX_KIND,
+                c.name.as_str(),
+                self.name(),
+            )
+            .with_service(c.service.as_str())
+            .with_active(c.is_active)
+            .with_endpoint(format!(
+                "container {:?} via {:?}",
+                c.container, c.connection
+            ))
         })
     }
 
@@ -232,8 +236,9 @@ impl ChannelAdapter for SwiftInboxAdapter {
     }
 
     async fn upsert_channel(&self, config: serde_json::Value) -> Result<(), ConfigError> {
-        self.upsert(zato_core::kind::decode::<super::SwiftInboxKind>(&config)?)
-            .await
+        let (config, _) = zato_core::config::decode_as::<SwiftInboxConfig>(&config, &[])?;
+        ConfigError::check(config.problems())?;
+        self.upsert(config).await
     }
 
     async fn remove_channel(&self, name: &str) -> Result<(), ConfigError> {

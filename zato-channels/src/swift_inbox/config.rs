@@ -344,6 +344,9 @@ impl SwiftInboxConfig {
     }
 }
 
+/// The kind of Swift inbox channels: `channels.swift_inbox` in the config document.
+pub const SWIFT_INBOX_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("swift_inbox");
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -81,9 +81,7 @@ mod poller;
 
 pub use self::adapter::{SwiftInboxAdapter, SwiftInboxStats};
 pub use self::claims::SwiftClaims;
+pub use self::config::SWIFT_INBOX_KIND;
 pub use self::config::{ClaimsMode, InboxFormat, SwiftInboxConfig};
 pub use self::kind::{SwiftInboxKind, SwiftInboxPlugin, plugin};
 pub use self::poller::{CID_META, ERROR_META, MAX_META_VALUE};
-
-/// The kind of Swift inbox channels: `channels.swift_inbox` in the config document.
-pub const SWIFT_INBOX_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("swift_inbox");

@@ -86,7 +86,7 @@ impl Worker {
         ]
         .into_iter()
         .map(|f| {
-            let info = ChannelInfo::new(config.name.as_str(), super::SWIFT_INBOX_KIND, f);
+            let info = ChannelInfo::new(config.name.as_str(), super::config::SWIFT_INBOX_KIND, f);
             (f, Arc::new(info))
         })
         .collect();
@@ -98,7 +98,7 @@ impl Worker {
         );
         let meter = platform
             .metrics()
-            .channel(super::SWIFT_INBOX_KIND, &config.name);
+            .channel(super::config::SWIFT_INBOX_KIND, &config.name);
         Worker {
             config,
             platform,

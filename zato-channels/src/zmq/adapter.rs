@@ -165,7 +165,7 @@ impl ZmqAdapter {
             .inner
             .platform
             .channels()
-            .owner(super::ZMQ_KIND, &config.name)
+            .owner(super::config::ZMQ_KIND, &config.name)
             .filter(|o| o.name() != self.inner.name)
         {
             return Err(ConfigError::one(
@@ -341,12 +341,6 @@ impl ZmqAdapter {
             tracing::warn!(channel = %config.name, service = %config.service, "zmq channel names a service not deployed");
         }
     }
-
-    /// The config document's kind this adapter applies, `channels.zmq`: register it with a
-    /// [`ConfigRuntime`](zato_core::config::ConfigRuntime).
-    pub fn config_kind(&self) -> Arc<dyn zato_core::config::ObjectKind> {
-        zato_core::kind::live(super::kind::ZmqChannelKind::new(self.clone()))
-    }
 }
 
 /// One channel as the platform lists it: its endpoint is `pull bind tcp://127.0.0.1:11225`.
@@ -356,7 +350,7 @@ fn summary(adapter: &str, entry: &Entry) -> ChannelSummary {
         .receiver
         .as_ref()
         .map_or(c.address.as_str(), |r| r.endpoint.as_str());
-    ChannelSummary::new(super::ZMQ_KIND, c.name.as_str(), adapter)
+    ChannelSummary::new(super::config::ZMQ_KIND, c.name.as_str(), adapter)
         .with_service(c.service.as_str())
         .with_active(c.is_active)
         .with_endpoint(format!("{} {} {at}", c.socket_type, c.socket_method))
@@ -366,13 +360,15 @@ fn summary(adapter: &str, entry: &Entry) -> ChannelSummary {
 pub(super) fn channel_from_json(
     value: &serde_json::Value,
 ) -> Result<ZmqChannelConfig, ConfigError> {
-    zato_core::kind::decode::<super::kind::ZmqChannelKind>(value)
+    let (config, _) = zato_core::config::decode_as::<ZmqChannelConfig>(value, &[])?;
+    config.validate()?;
+    Ok(config)
 }
 
 #[async_trait]
 impl ChannelAdapter for ZmqAdapter {
     fn kind(&self) -> ChannelKind {
-        super::ZMQ_KIND
+        super::config::ZMQ_KIND
     }
 
     fn name(&self) -> &str {

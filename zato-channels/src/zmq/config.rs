@@ -469,6 +469,9 @@ mod seconds {
     }
 }
 
+/// The kind of ZeroMQ channels: `channels.zmq` in the config document.
+pub const ZMQ_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("zmq");
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -167,6 +167,14 @@ impl Plugin for ZmqPlugin {
     }
 }
 
+impl ZmqAdapter {
+    /// The config document's kind this adapter applies, `channels.zmq`: register it with a
+    /// [`ConfigRuntime`](zato_core::config::ConfigRuntime).
+    pub fn config_kind(&self) -> Arc<dyn ObjectKind> {
+        kind::live(ZmqChannelKind::new(self.clone()))
+    }
+}
+
 /// The sends of a platform's ZeroMQ connections, read at each scrape.
 #[derive(Debug)]
 struct ZmqSends {

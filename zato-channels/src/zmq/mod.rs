@@ -20,6 +20,7 @@ mod receiver;
 mod socket;
 
 pub use adapter::{DEFAULT_ZMQ_ADAPTER, ZmqAdapter};
+pub use config::ZMQ_KIND;
 pub use config::{
     DEFAULT_HWM, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_MSG_SIZE, DEFAULT_SEND_TIMEOUT,
     DEFAULT_SERVICE_TIMEOUT, SocketMethod, ZmqChannelConfig, ZmqChannelType, ZmqConnectionConfig,
@@ -28,6 +29,3 @@ pub use config::{
 pub use kind::{ZmqChannelKind, ZmqOutgoingKind, ZmqPlugin, plugin};
 pub use outgoing::{ZmqConnection, ZmqOutgoing, ZmqSendStats};
 pub use socket::libzmq_version;
-
-/// The kind of ZeroMQ channels: `channels.zmq` in the config document.
-pub const ZMQ_KIND: zato_core::ChannelKind = zato_core::ChannelKind::new("zmq");

@@ -69,11 +69,17 @@ impl Settings {
         Settings {
             service: config.service.clone(),
             info: Arc::new(
-                ChannelInfo::new(config.name.as_str(), super::ZMQ_KIND, config.data_format)
-                    .with_max_items(config.max_items),
+                ChannelInfo::new(
+                    config.name.as_str(),
+                    super::config::ZMQ_KIND,
+                    config.data_format,
+                )
+                .with_max_items(config.max_items),
             ),
             timeout: config.timeout,
-            meter: platform.metrics().channel(super::ZMQ_KIND, &config.name),
+            meter: platform
+                .metrics()
+                .channel(super::config::ZMQ_KIND, &config.name),
         }
     }
 }
