@@ -525,7 +525,7 @@ pub async fn start_node(
     for kind in http.config_kinds() {
         runtime.register(kind);
     }
-    runtime.register(Arc::new(SwiftKind::new(&platform)));
+    runtime.register(zato::kind::live(SwiftKind::new(&platform)));
     // Built with AMQP, the node takes AMQP connections and channels, from its file or live.
     #[cfg(feature = "amqp")]
     let amqp = {
