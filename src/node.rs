@@ -58,9 +58,9 @@ use zato_core::config::{
 use zato_core::kind::Plugin;
 use zato_core::{Platform, Service};
 
-use zato_channels::HttpServer;
 #[cfg(feature = "admin")]
 use zato_admin::{ADMIN_ADDR_ENV, ADMIN_TOKEN_ENV, AdminServer, DEFAULT_ADMIN_ADDR};
+use zato_channels::HttpServer;
 
 /// Where the HTTP channels listen unless `ZATO_HTTP_ADDR` says otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:11223";

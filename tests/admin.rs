@@ -179,7 +179,10 @@ async fn the_node_tells_its_kinds_and_refuses_one_it_lacks_by_naming_those_it_ha
             .unwrap_or_else(|| panic!("{section}.{kind} in {body}"))
     };
     let swift = find("outgoing", "swift");
-    assert!(!swift["summary"].as_str().unwrap_or("").is_empty(), "{swift}");
+    assert!(
+        !swift["summary"].as_str().unwrap_or("").is_empty(),
+        "{swift}"
+    );
     assert_eq!(swift["pings"], true);
     let key = swift["fields"]
         .as_array()
@@ -205,7 +208,10 @@ async fn the_node_tells_its_kinds_and_refuses_one_it_lacks_by_naming_those_it_ha
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["kind"], "unknown_kind");
     let message = body["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("`ftp`") && message.contains("swift"), "{message}");
+    assert!(
+        message.contains("`ftp`") && message.contains("swift"),
+        "{message}"
+    );
     let (status, _, _) = node
         .call(
             Method::POST,
@@ -228,7 +234,8 @@ async fn the_node_tells_its_kinds_and_refuses_one_it_lacks_by_naming_those_it_ha
     };
     let before = node.call(Method::GET, "/api/config", None).await.1;
     let before = before.get("etag").cloned().expect("an ETag");
-    let bad = json!({"outgoing": {"swift": [{"name": "s", "pool_size": 0}], "ftp": [{"name": "f"}]}});
+    let bad =
+        json!({"outgoing": {"swift": [{"name": "s", "pool_size": 0}], "ftp": [{"name": "f"}]}});
     let resp = check(bad).await.unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
