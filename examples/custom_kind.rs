@@ -7,7 +7,7 @@
 //! ZATO_ADMIN_TOKEN=dev-token-123 cargo run --example custom_kind
 //! # READY http=127.0.0.1:11223 admin=127.0.0.1:11224
 //! curl localhost:11223/file_sink/append -d '{"sink": "audit", "event": "paid"}'
-//! # {"bytes":34}   and file_sink.audit.log ends with the request's line
+//! # {"bytes":35}: file_sink.audit.log ends with the request as one line
 //! ZATO_ADMIN_TOKEN=dev-token-123 zato kinds
 //! ZATO_ADMIN_TOKEN=dev-token-123 zato conn create file_sink --set name=errors --set path=/tmp/errors.log
 //! ZATO_ADMIN_TOKEN=dev-token-123 zato conn ping file_sink errors
