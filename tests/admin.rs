@@ -162,6 +162,96 @@ async fn the_admin_api_never_runs_open() {
 }
 
 #[tokio::test]
+async fn the_node_tells_its_kinds_and_refuses_one_it_lacks_by_naming_those_it_has() {
+    let node = Node::start().await;
+    let (status, _, body) = node.call(Method::GET, "/api/kinds", None).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().expect("a list of kinds");
+    let find = |section: &str, kind: &str| {
+        items
+            .iter()
+            .find(|k| k["section"] == section && k["kind"] == kind)
+            .unwrap_or_else(|| panic!("{section}.{kind} in {body}"))
+    };
+    let swift = find("outgoing", "swift");
+    assert!(
+        !swift["summary"].as_str().unwrap_or("").is_empty(),
+        "{swift}"
+    );
+    assert_eq!(swift["pings"], true);
+    let key = swift["fields"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "key"))
+        .expect("swift's key field");
+    assert_eq!(key["secret"], true);
+    // A secret never shows, not even the example's.
+    assert!(swift["example"].get("key").is_none(), "{swift}");
+    find("channels", "http");
+    find("security", "basic_auth");
+    assert_eq!(find("channels", "scheduler")["runs"], true);
+    // Behind the token like the rest.
+    let open = node
+        .client
+        .get(format!("{}/api/kinds", node.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 401);
+
+    // A kind the node lacks: a 404 that names the kinds it has.
+    let (status, _, body) = node.call(Method::GET, "/api/outgoing/ftp", None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["kind"], "unknown_kind");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("`ftp`") && message.contains("swift"),
+        "{message}"
+    );
+    let (status, _, _) = node
+        .call(
+            Method::POST,
+            "/api/outgoing/ftp",
+            Some(json!({"name": "x", "host": "h"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // A whole document checked on the node, nothing applied: the import's dry run with replace.
+    let check = |doc: Value| {
+        node.client
+            .post(format!(
+                "{}/api/config/import?dry_run=true&replace=true",
+                node.admin
+            ))
+            .bearer_auth(TOKEN)
+            .json(&doc)
+            .send()
+    };
+    let before = node.call(Method::GET, "/api/config", None).await.1;
+    let before = before.get("etag").cloned().expect("an ETag");
+    let bad =
+        json!({"outgoing": {"swift": [{"name": "s", "pool_size": 0}], "ftp": [{"name": "f"}]}});
+    let resp = check(bad).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let paths: Vec<&str> = body["error"]["problems"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["path"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(paths.contains(&"outgoing.swift.s.pool_size"), "{body}");
+    assert!(paths.contains(&"outgoing.ftp"), "{body}");
+    let resp = check(json!({"services": [{"name": "invoice.dispatcher"}]}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["dry_run"], true, "{body}");
+    let after = node.call(Method::GET, "/api/config", None).await.1;
+    assert_eq!(after.get("etag"), Some(&before), "a check changes nothing");
+    node.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn channels_change_live_with_versions() {
     let node = Node::start().await;
     let (status, headers, channel) = node.call(Method::GET, JSON_CHANNEL, None).await;

@@ -327,6 +327,11 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
                 .map(|(_, v)| v);
             wsdl(inner, name, location).await
         }
+        (&Method::GET, ["api", "kinds"]) => json_reply(
+            StatusCode::OK,
+            // Secrets never show: each kind's example has them removed already.
+            &json!({"items": runtime.describe()}),
+        ),
         (&Method::GET, ["api", "services"]) => services(inner).await,
         (&Method::POST, ["api", "services", name, "invoke"]) => {
             let name = (*name).to_owned();
@@ -344,6 +349,9 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
             let Some((key_or_kind, name)) = address(section, rest) else {
                 return not_found(req.uri().path());
             };
+            if let Some(reply) = unknown_kind(inner, &key_or_kind) {
+                return reply;
+            }
             match name {
                 None => collection(inner, req, key_or_kind).await,
                 Some(name) => {
@@ -363,6 +371,31 @@ fn not_found(path: &str) -> Reply {
         &format!("no such resource: {path:?}"),
         &[],
     )
+}
+
+/// A 404 naming the kinds this node has, when `kind` is none of them: the CLI and scripts
+/// learn the kinds from the node, never from a list of their own.
+fn unknown_kind(inner: &Inner, (section, kind): &(Section, String)) -> Option<Reply> {
+    if !section.has_kinds() {
+        return None;
+    }
+    let known = inner.runtime.kind_names(*section);
+    if known.iter().any(|k| k == kind) {
+        return None;
+    }
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    Some(error(
+        StatusCode::NOT_FOUND,
+        "unknown_kind",
+        &format!(
+            "this node has no {section} kind `{kind}`; its {section} kinds: {known} (GET /api/kinds, or `zato kinds`, describes them)"
+        ),
+        &[],
+    ))
 }
 
 /// The section and kind a path addresses, and the object's name if it names one.

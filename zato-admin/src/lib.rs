@@ -5,14 +5,15 @@
 //! |---|---|
 //! | `GET /health/live`, `GET /health/ready` | no token needed |
 //! | `GET /metrics` | Prometheus text |
-//! | `GET, POST /api/channels/{kind}` | list, create |
+//! | `GET /api/kinds` | the node's kinds: section, kind, summary, fields, an example (no secrets) |
+//! | `GET, POST /api/channels/{kind}` | list, create; a kind the node lacks is a 404 naming those it has |
 //! | `GET, PUT, PATCH, DELETE /api/channels/{kind}/{name}` | read, replace, merge-patch, delete |
 //! | `POST /api/channels/{kind}/{name}/run` | runs a scheduled job now (202) |
 //! | `… /api/outgoing/{kind}[/{name}]`, `POST …/{name}/ping` | the same, and a ping |
 //! | `… /api/security[/{name}]`, `… /api/services[/{name}]` | the same |
 //! | `POST /api/services/{name}/invoke` | invokes a service with a JSON body |
 //! | `GET /api/config?format=json\|toml\|yaml` | exports the whole document |
-//! | `POST /api/config/import?dry_run=&replace=&format=` | imports one: all or nothing |
+//! | `POST /api/config/import?dry_run=&replace=&format=` | imports one: all or nothing; `dry_run=true&replace=true` checks a whole document with the node's kinds and changes nothing |
 //! | `GET /api/config/history` | who changed what |
 //! | `GET, POST /admin/…` | the web admin: HTML forms, behind a login with the token and a session cookie |
 //!

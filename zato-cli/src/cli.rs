@@ -101,10 +101,10 @@ fn parse_url(value: &str) -> Result<Url, String> {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// The node's configuration document: offline check and change history
+    /// The node's configuration document: check (offline or on the node) and change history
     #[command(
         subcommand,
-        after_help = "Examples:\n  zato config check node.toml\n  zato config history"
+        after_help = "Examples:\n  zato config check node.toml\n  zato config check --node node.toml\n  zato config history"
     )]
     Config(ConfigCommand),
 
@@ -115,19 +115,25 @@ pub(crate) enum Command {
     )]
     Enmasse(EnmasseCommand),
 
-    /// Outgoing connections, addressed as KIND NAME (kinds: swift)
+    /// Outgoing connections, addressed as KIND NAME; the kinds come from the node (`zato kinds`
+    /// lists them)
     #[command(
         subcommand,
-        after_help = "Examples:\n  zato conn list swift\n  zato conn edit swift \"Invoice Dispatcher\" --set key=NEW --set pool_size=10\n  zato conn ping swift \"Invoice Dispatcher\""
+        after_help = "Examples:\n  zato kinds\n  zato conn list swift\n  zato conn edit swift \"Invoice Dispatcher\" --set key=NEW --set pool_size=10\n  zato conn ping swift \"Invoice Dispatcher\""
     )]
     Conn(ConnCommand),
 
-    /// Channels, addressed as KIND NAME (kinds: http)
+    /// Channels, addressed as KIND NAME; the kinds come from the node (`zato kinds` lists them)
     #[command(
         subcommand,
-        after_help = "Examples:\n  zato channel list http\n  zato channel edit http invoice.dispatcher.json --set is_active=false"
+        after_help = "Examples:\n  zato kinds\n  zato channel list http\n  zato channel edit http invoice.dispatcher.json --set is_active=false"
     )]
     Channel(ChannelCommand),
+
+    /// The kinds of channels, outgoing connections and security definitions the node has, its
+    /// plug-ins' included: section, kind and summary
+    #[command(after_help = "Examples:\n  zato kinds\n  zato --json kinds")]
+    Kinds,
 
     /// Security definitions, addressed by NAME
     #[command(
@@ -175,13 +181,18 @@ pub(crate) enum Command {
 
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Validate a configuration document offline and print every problem
+    /// Validate a configuration document and print every problem: offline with the kinds built
+    /// into this CLI (naming those it does not know as not checked), or with --node on the
+    /// running node, which knows its own kinds
     #[command(
-        after_help = "Examples:\n  zato config check node.toml\n  zato config check node.yaml"
+        after_help = "Examples:\n  zato config check node.toml\n  zato config check node.yaml\n  zato config check --node node.toml"
     )]
     Check {
         /// The document; its format comes from the extension (.toml, .yaml, .yml, .json)
         file: PathBuf,
+        /// Ask the node at --url (ZATO_ADMIN_URL) to check the whole document, changing nothing
+        #[arg(long)]
+        node: bool,
     },
 
     /// The recent versions of the node's configuration: who changed what
@@ -433,7 +444,8 @@ pub(crate) enum ServiceCommand {
 
 #[derive(Args)]
 pub(crate) struct ListArgs {
-    /// The kind to list (default: the only kind there is today)
+    /// The kind to list (default: swift for conn, http for channel; `zato kinds` lists the
+    /// node's)
     pub(crate) kind: Option<String>,
 }
 

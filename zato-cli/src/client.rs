@@ -137,6 +137,16 @@ impl AdminClient {
 
     /// Sends `call` and returns a 2xx answer; anything else becomes the error line.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Answer, CliError> {
+        self.exchange(call, false).await
+    }
+
+    /// Sends `call` and returns its answer, 2xx or 4xx (a document's problems, to print one per
+    /// line); 401, 5xx and the rest become the error line.
+    pub(crate) async fn send_for_problems(&self, call: Call<'_>) -> Result<Answer, CliError> {
+        self.exchange(call, true).await
+    }
+
+    async fn exchange(&self, call: Call<'_>, client_errors: bool) -> Result<Answer, CliError> {
         let url = self.url(&call)?;
         let is_write = call.method != Method::GET;
         let mut request = self.http.request(call.method.clone(), url);
@@ -181,7 +191,9 @@ impl AdminClient {
             }
             body.extend_from_slice(&chunk);
         }
-        if status.is_success() {
+        if status.is_success()
+            || (client_errors && status.is_client_error() && status != StatusCode::UNAUTHORIZED)
+        {
             return Ok(Answer { status, body });
         }
         let error = self.api_error(call.label, status, &body, etag.as_deref(), call.if_match);

@@ -21,7 +21,7 @@ const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Runs the command `cli` names.
 pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
-    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+    if let Command::Config(ConfigCommand::Check { file, node: false }) = &cli.command {
         return check::run(file);
     }
     let api = Api {
@@ -30,7 +30,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         require_all: cli.require_all,
     };
     match cli.command {
-        Command::Config(ConfigCommand::Check { .. }) => Ok(()),
+        Command::Config(ConfigCommand::Check { file, node: true }) => api.check(&file).await,
+        Command::Config(ConfigCommand::Check { node: false, .. }) => Ok(()),
+        Command::Kinds => api.kinds().await,
         Command::Config(ConfigCommand::History) => api.history().await,
         Command::Enmasse(EnmasseCommand::Export { format, output }) => {
             api.export(format, output.as_deref()).await
@@ -95,6 +97,12 @@ impl Family<'_> {
         format!("{} {}", self.label(), quoted(name))
     }
 
+    /// The columns a list shows after NAME and VERSION, header and config field, for the kinds
+    /// that ship with zato; `None` for the others, whose columns follow from their objects.
+    fn known_columns(self) -> Option<&'static [(&'static str, &'static str)]> {
+        Some(self.columns()).filter(|c| !c.is_empty())
+    }
+
     /// The columns a list shows after NAME and VERSION: header and config field.
     fn columns(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -138,7 +146,7 @@ impl Family<'_> {
                 ("ADDRESS", "address"),
             ],
             Family::Security => &[("TYPE", "type")],
-            Family::Outgoing(_) | Family::Channel(_) => &[("ACTIVE", "is_active")],
+            Family::Outgoing(_) | Family::Channel(_) => &[],
         }
     }
 }
@@ -422,7 +430,14 @@ impl Api {
             .send(Call::new(Method::GET, family.collection(), &label))
             .await?;
         self.show(&answer, &label, |body| {
-            let columns = family.columns();
+            let derived = derived_columns(items(body));
+            let columns: Vec<(&str, &str)> = match family.known_columns() {
+                Some(known) => known.to_vec(),
+                None => derived
+                    .iter()
+                    .map(|(h, f)| (h.as_str(), f.as_str()))
+                    .collect(),
+            };
             let mut header = vec!["NAME", "VERSION"];
             header.extend(columns.iter().map(|(h, _)| *h));
             let rows: Vec<Vec<String>> = items(body)
@@ -430,7 +445,7 @@ impl Api {
                 .map(|item| {
                     let config = item.get("config");
                     let mut row = vec![cell(item.get("name")), cell(item.get("version"))];
-                    for (_, field) in columns {
+                    for (_, field) in &columns {
                         let value = config.and_then(|c| c.get(*field));
                         // A security definition's type is also its kind in the listing.
                         let value = value
@@ -545,6 +560,94 @@ impl Api {
             }
             line
         })
+    }
+
+    /// The node's kinds: section, kind, summary.
+    async fn kinds(&self) -> Result<(), CliError> {
+        let label = "kinds";
+        let answer = self
+            .client
+            .send(Call::new(Method::GET, "/api/kinds".to_owned(), label))
+            .await?;
+        self.show(&answer, label, |body| {
+            let rows: Vec<Vec<String>> = items(body)
+                .iter()
+                .map(|k| {
+                    let mut flags = Vec::new();
+                    if k.get("pings") == Some(&Value::Bool(true)) {
+                        flags.push("ping");
+                    }
+                    if k.get("runs") == Some(&Value::Bool(true)) {
+                        flags.push("run");
+                    }
+                    vec![
+                        cell(k.get("section")),
+                        cell(k.get("kind")),
+                        cell(k.get("summary")),
+                        if flags.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            flags.join(", ")
+                        },
+                    ]
+                })
+                .collect();
+            table(&["SECTION", "KIND", "SUMMARY", "ACTIONS"], &rows)
+        })
+    }
+
+    /// Asks the node to check the whole document at `path` with its kinds: an import's dry run
+    /// with `replace`, which changes nothing.
+    async fn check(&self, path: &Path) -> Result<(), CliError> {
+        let Some(format) = Format::from_extension(path) else {
+            return Err(CliError::Usage(format!(
+                "{}: cannot tell the format from the extension: use .toml, .yaml, .yml or .json",
+                path.display()
+            )));
+        };
+        let text = read_file(path)?;
+        let label = format!("check of {}", path.display());
+        let mut call = Call::new(Method::POST, "/api/config/import".to_owned(), &label);
+        call.query.push(("dry_run", "true".to_owned()));
+        call.query.push(("replace", "true".to_owned()));
+        call.query.push(("format", format.as_str().to_owned()));
+        call.body = Some((format.content_type(), text));
+        let answer = self.client.send_for_problems(call).await?;
+        if self.json {
+            print(&answer.text())?;
+        }
+        let body = answer.json(&label)?;
+        if answer.status.is_success() {
+            if self.json {
+                return Ok(());
+            }
+            return print(&format!(
+                "{}: ok (checked by the node at {})",
+                path.display(),
+                self.client.shown_url()
+            ));
+        }
+        let error = body.get("error");
+        let problems: Vec<String> = error
+            .and_then(|e| e.get("problems"))
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|p| {
+                        let message = p.get("message")?.as_str()?;
+                        Some(match p.get("path").and_then(Value::as_str) {
+                            Some(at) if !at.is_empty() => format!("{at}: {message}"),
+                            _ => message.to_owned(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if problems.is_empty() {
+            let message = error.and_then(|e| e.get("message"));
+            return Err(CliError::Api(format!("{label}: {}", cell(message))));
+        }
+        Err(check::problems_error(path, &problems))
     }
 
     async fn services(&self) -> Result<(), CliError> {
@@ -697,6 +800,41 @@ fn node_lines(body: &Value) -> String {
         out.push_str(&format!("\n  node {}: {shown}", cell(n.get("node"))));
     }
     out
+}
+
+/// The columns of a kind that ships without a fixed list (a plug-in's): `is_active` first
+/// when its objects have it, then the other plain fields of the objects, in their order, up to
+/// five; secrets (shown as ******) and the name left out.
+fn derived_columns(items: &[Value]) -> Vec<(String, String)> {
+    let mut fields: Vec<String> = Vec::new();
+    for item in items {
+        let Some(config) = item.get("config").and_then(Value::as_object) else {
+            continue;
+        };
+        for (field, value) in config {
+            let plain = matches!(value, Value::Bool(_) | Value::Number(_))
+                || matches!(value, Value::String(s) if s != "******");
+            if plain && field != "name" && !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+    }
+    if let Some(at) = fields.iter().position(|f| f == "is_active") {
+        let active = fields.remove(at);
+        fields.insert(0, active);
+    }
+    fields.truncate(5);
+    fields
+        .into_iter()
+        .map(|f| {
+            let header = if f == "is_active" {
+                "ACTIVE".to_owned()
+            } else {
+                f.replace('_', " ").to_uppercase()
+            };
+            (header, f)
+        })
+        .collect()
 }
 
 /// The `items` of a collection.

@@ -28,7 +28,7 @@ fn every_problem_is_printed_on_its_own_line_with_its_path() {
     let file = temp_file("invalid.toml");
     std::fs::write(
         &file,
-        "[[outgoing.ftp]]\nname = \"a\"\n\n[[services]]\nname = \"s\"\nis_active = \"yes\"\n",
+        "[[outgoing.swift]]\nname = \"s\"\nauth_url = \"https://a.example.com/auth/v1.0\"\nuser = \"u\"\nkey = \"k\"\npool_size = 0\n\n[[services]]\nname = \"s\"\nis_active = \"yes\"\n",
     )
     .unwrap();
 
@@ -47,11 +47,72 @@ fn every_problem_is_printed_on_its_own_line_with_its_path() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with(&format!("zato: {shown}: outgoing.ftp: unknown kind `ftp`"))),
+            .any(|l| l.starts_with(&format!("zato: {shown}: outgoing.swift.s.pool_size: "))),
         "{}",
         run.stderr
     );
     assert_eq!(lines[2], format!("zato: {shown}: not valid, 2 problems"));
+}
+
+#[cfg(feature = "offline-check")]
+#[test]
+fn a_kind_this_cli_does_not_know_is_named_as_not_checked_and_the_rest_is_checked() {
+    let file = temp_file("plugin.toml");
+    std::fs::write(
+        &file,
+        "[[outgoing.file_sink]]\nname = \"audit\"\npath = \"/tmp/audit.log\"\n\n[[security]]\ntype = \"hmac\"\nname = \"h\"\n\n[[services]]\nname = \"s\"\nis_active = true\n",
+    )
+    .unwrap();
+    let shown = file.display().to_string();
+
+    let run = zato_env(&NOWHERE, &["config", "check", &shown]).ok();
+
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{shown}: not checked: outgoing.file_sink (a kind this CLI does not know; `zato config check --node {shown}` asks a running node)\n\
+             {shown}: not checked: security.h (of type `hmac`) (a kind this CLI does not know; `zato config check --node {shown}` asks a running node)\n\
+             {shown}: ok, but for what was not checked\n"
+        )
+    );
+
+    // The rest is checked still.
+    std::fs::write(
+        &file,
+        "[[outgoing.file_sink]]\nname = \"audit\"\n\n[[services]]\nname = \"s\"\nis_active = \"yes\"\n",
+    )
+    .unwrap();
+    let run = zato_env(&NOWHERE, &["config", "check", &shown]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout.contains("not checked: outgoing.file_sink"),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.stderr,
+        format!(
+            "zato: {shown}: services.s.is_active: expected a boolean\nzato: {shown}: not valid, 1 problem\n"
+        )
+    );
+}
+
+#[test]
+fn checking_on_the_node_needs_the_node() {
+    let file = temp_file("on-node.toml");
+    std::fs::write(&file, "[[services]]\nname = \"s\"\n").unwrap();
+
+    let run = zato_env(
+        &NOWHERE,
+        &["config", "check", "--node", file.to_str().unwrap()],
+    );
+
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("zato: cannot reach the admin API at http://127.0.0.1:9"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[cfg(feature = "offline-check")]

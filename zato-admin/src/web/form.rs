@@ -227,84 +227,32 @@ pub(crate) fn field_of(key: &ObjectKey, path: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
-/// The shape of a new object of a kind: each field with its default, for the create form. The
-/// schema is asked, not copied: required fields are found from its "required" problems and
-/// filled with placeholders until it accepts the object, so a kind's own defaults show. When it
-/// never does, the fields found so far are the shape.
+/// The shape of a new object of a kind, for the create form, from the kind's description
+/// ([`ObjectSchema::describe`]): a required field empty, a secret without a value, an optional
+/// field with its default (null when it has none); a security definition keeps its `type`.
 pub(crate) fn template(
     schema: &dyn ObjectSchema,
     security_type: Option<&str>,
 ) -> Map<String, Value> {
-    // Stand-ins the schema's checks accept for common kinds of text: a plain word, a path, a URL.
-    const CANDIDATES: [&str; 5] = ["x", "/x", "http://127.0.0.1/", "x@example.com", "1"];
+    let info = schema.describe();
     let mut object = Map::new();
-    object.insert("name".into(), Value::String("x".into()));
+    for field in &info.fields {
+        let value = if let (Some(ty), "type") = (security_type, field.name.as_str()) {
+            Value::String(ty.to_owned())
+        } else if field.secret {
+            Value::Null
+        } else if field.required {
+            Value::String(String::new())
+        } else {
+            field.default.clone().unwrap_or(Value::Null)
+        };
+        object.insert(field.name.clone(), value);
+    }
+    object
+        .entry("name")
+        .or_insert_with(|| Value::String(String::new()));
     if let Some(ty) = security_type {
         object.insert("type".into(), Value::String(ty.to_owned()));
-    }
-    // A missing secret is reported without its name (its error must quote nothing): give each
-    // a stand-in from the start.
-    let secrets = schema.secret_fields();
-    for field in secrets {
-        object.insert((*field).to_owned(), Value::String(CANDIDATES[0].to_owned()));
-    }
-    let mut filled: Vec<String> = Vec::new();
-    let mut tries: Vec<(String, usize)> = Vec::new();
-    // Bounded: each round fills a field or moves one field to its next candidate.
-    for _ in 0..64 {
-        let problems = match schema.normalize(&Value::Object(object.clone())) {
-            Ok(Value::Object(mut normal)) => {
-                for field in &filled {
-                    if normal.get(field).is_some_and(Value::is_string) {
-                        normal.insert(field.clone(), Value::String(String::new()));
-                    }
-                }
-                normal.insert("name".into(), Value::String(String::new()));
-                for field in secrets {
-                    normal.insert((*field).to_owned(), Value::Null);
-                }
-                return normal;
-            }
-            Ok(_) => break,
-            Err(e) => e.into_problems(),
-        };
-        let mut progressed = false;
-        for p in &problems {
-            let field = match p.path.split(['.', '[']).next() {
-                Some(f) if !f.is_empty() => f.trim_matches('"').to_owned(),
-                _ => continue,
-            };
-            if p.message == "required" && !object.contains_key(&field) {
-                object.insert(field.clone(), Value::String(CANDIDATES[0].to_owned()));
-                filled.push(field);
-                progressed = true;
-            } else if filled.contains(&field) {
-                let next = match tries.iter_mut().find(|(f, _)| *f == field) {
-                    Some((_, i)) => {
-                        *i += 1;
-                        *i
-                    }
-                    None => {
-                        tries.push((field.clone(), 1));
-                        1
-                    }
-                };
-                if let Some(candidate) = CANDIDATES.get(next) {
-                    object.insert(field, Value::String((*candidate).to_owned()));
-                    progressed = true;
-                }
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    for field in &filled {
-        object.insert(field.clone(), Value::String(String::new()));
-    }
-    object.insert("name".into(), Value::String(String::new()));
-    for field in secrets {
-        object.insert((*field).to_owned(), Value::Null);
     }
     object
 }
