@@ -139,7 +139,7 @@ pub use self::http::{
     DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT,
     HttpChannelConfig, HttpChannelKind, HttpConfig, HttpServer, SecurityDef, SecurityKind,
-    X_ZATO_CID, config_schemas, openapi_document, type_schema, wsdl_document, xsd_type,
+    X_ZATO_CID, config_schemas, openapi_document, wsdl_document,
 };
 
 #[cfg(feature = "zmq")]

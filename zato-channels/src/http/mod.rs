@@ -23,7 +23,6 @@ mod server;
 mod shared;
 mod strict;
 mod validate;
-mod wsdl;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::{
@@ -32,8 +31,8 @@ pub use config::{
 };
 pub use handle::X_ZATO_CID;
 pub use kinds::{HttpChannelKind, SecurityKind, config_schemas};
-pub use openapi::{openapi_document, type_schema};
+pub use openapi::openapi_document;
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };
-pub use wsdl::{wsdl_document, xsd_type};
+pub use zato_core::describe::wsdl_document;

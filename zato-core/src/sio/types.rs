@@ -43,7 +43,7 @@ fn scalar<T>(
 /// wrong type (`5` is not `"5"`: which spelling the caller meant, `5.0` or `5`, is lost).
 impl SioType for String {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("text")
+        TypeDesc::Text
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         if let Node::Json(raw) = &node
@@ -70,10 +70,10 @@ impl SioType for String {
 }
 
 macro_rules! integers {
-    ($($t:ty => $desc:literal),* $(,)?) => {$(
+    ($variant:ident $desc:literal: $($t:ty),*) => {$(
         impl SioType for $t {
             fn type_desc() -> TypeDesc {
-                TypeDesc::Scalar($desc)
+                TypeDesc::$variant
             }
             fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
                 scalar(&node, path, errors, $desc, |s| s.trim().parse().ok())
@@ -85,17 +85,14 @@ macro_rules! integers {
     )*};
 }
 
-integers! {
-    i8 => "integer", i16 => "integer", i32 => "integer", i64 => "integer", isize => "integer",
-    u8 => "unsigned integer", u16 => "unsigned integer", u32 => "unsigned integer",
-    u64 => "unsigned integer", usize => "unsigned integer",
-}
+integers!(Integer "integer": i8, i16, i32, i64, isize);
+integers!(UnsignedInteger "unsigned integer": u8, u16, u32, u64, usize);
 
 macro_rules! floats {
     ($($t:ty),*) => {$(
         impl SioType for $t {
             fn type_desc() -> TypeDesc {
-                TypeDesc::Scalar("float")
+                TypeDesc::Float
             }
             fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
                 scalar(&node, path, errors, "float", |s| {
@@ -131,7 +128,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 impl SioType for bool {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("boolean")
+        TypeDesc::Boolean
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "boolean", parse_bool)
@@ -143,7 +140,7 @@ impl SioType for bool {
 
 impl SioType for Decimal {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("decimal")
+        TypeDesc::Decimal
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "decimal", |s| {
@@ -161,7 +158,7 @@ impl SioType for Decimal {
 
 impl SioType for NaiveDate {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("date")
+        TypeDesc::Date
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "date", |s| {
@@ -175,7 +172,7 @@ impl SioType for NaiveDate {
 
 impl SioType for DateTime<FixedOffset> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("datetime")
+        TypeDesc::DateTime
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -189,7 +186,7 @@ impl SioType for DateTime<FixedOffset> {
 
 impl SioType for DateTime<Utc> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("datetime")
+        TypeDesc::DateTime
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -205,7 +202,7 @@ impl SioType for DateTime<Utc> {
 
 impl SioType for Uuid {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("uuid")
+        TypeDesc::Uuid
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "uuid", |s| {
@@ -220,7 +217,7 @@ impl SioType for Uuid {
 /// Whether an empty value means "not sent" for `T`: true for every type but text, so `count=`
 /// leaves an optional integer unset, while `note=` sets an optional text to "".
 fn blank_is_none<T: SioType>() -> bool {
-    !matches!(T::type_desc(), TypeDesc::Scalar("text"))
+    !matches!(T::type_desc(), TypeDesc::Text)
 }
 
 impl<T: SioType> SioType for Option<T> {
@@ -365,7 +362,7 @@ impl<T: fmt::Display> fmt::Display for Csv<T> {
 
 impl<T: SioType + fmt::Display> SioType for Csv<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("csv list")
+        TypeDesc::Csv
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         let text = match node.scalar_text() {
@@ -442,7 +439,7 @@ pub struct Raw {
 
 impl SioType for Raw {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("raw")
+        TypeDesc::Raw
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         match node {
@@ -557,7 +554,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
 
 impl<T: SioType> SioType for Secret<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("secret")
+        TypeDesc::Secret
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         // A wrong type would otherwise echo the secret back in the error message.
