@@ -97,7 +97,7 @@ mod tests {
                 Some("xsd:double"),
             ),
             TypeDesc::Boolean => (json!({"type": "boolean"}), Some("xsd:boolean")),
-            TypeDesc::Decimal => (
+            TypeDesc::DecimalNumber => (
                 json!({"type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}),
                 Some("xsd:decimal"),
             ),
@@ -105,23 +105,23 @@ mod tests {
                 json!({"type": "string", "format": "date"}),
                 Some("xsd:date"),
             ),
-            TypeDesc::DateTime => (
+            TypeDesc::Timestamp => (
                 json!({"type": "string", "format": "date-time"}),
                 Some("xsd:dateTime"),
             ),
-            TypeDesc::Uuid => (
+            TypeDesc::UuidText => (
                 json!({"type": "string", "format": "uuid"}),
                 Some("xsd:string"),
             ),
-            TypeDesc::Csv => (
+            TypeDesc::CsvList => (
                 json!({"type": "string", "description": "Comma-separated values"}),
                 Some("xsd:string"),
             ),
-            TypeDesc::Secret => (
+            TypeDesc::SecretText => (
                 json!({"type": "string", "format": "password", "writeOnly": true}),
                 Some("xsd:string"),
             ),
-            TypeDesc::Raw => (json!({}), Some("xsd:anyType")),
+            TypeDesc::AnyValue => (json!({}), Some("xsd:anyType")),
             // Repeated elements and complex types in XML Schema, no one type.
             TypeDesc::List { .. } => (
                 json!({"type": "array", "items": {"type": "boolean"}, "minItems": 2}),
@@ -144,13 +144,13 @@ mod tests {
             TypeDesc::UnsignedInteger,
             TypeDesc::Float,
             TypeDesc::Boolean,
-            TypeDesc::Decimal,
+            TypeDesc::DecimalNumber,
             TypeDesc::Date,
-            TypeDesc::DateTime,
-            TypeDesc::Uuid,
-            TypeDesc::Csv,
-            TypeDesc::Secret,
-            TypeDesc::Raw,
+            TypeDesc::Timestamp,
+            TypeDesc::UuidText,
+            TypeDesc::CsvList,
+            TypeDesc::SecretText,
+            TypeDesc::AnyValue,
             TypeDesc::List {
                 item: Box::new(TypeDesc::Boolean),
                 min_items: 2,

@@ -67,16 +67,16 @@ fn schema_of(ty: &TypeDesc, nullable: bool, bounds: Bounds) -> Value {
         TypeDesc::Float => json!({"type": "number", "format": "double"}),
         TypeDesc::Boolean => json!({"type": "boolean"}),
         // Written as text, to keep every digit.
-        TypeDesc::Decimal => {
+        TypeDesc::DecimalNumber => {
             json!({"type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"})
         }
         TypeDesc::Date => json!({"type": "string", "format": "date"}),
-        TypeDesc::DateTime => json!({"type": "string", "format": "date-time"}),
-        TypeDesc::Uuid => json!({"type": "string", "format": "uuid"}),
-        TypeDesc::Csv => json!({"type": "string", "description": "Comma-separated values"}),
-        TypeDesc::Secret => json!({"type": "string", "format": "password", "writeOnly": true}),
+        TypeDesc::Timestamp => json!({"type": "string", "format": "date-time"}),
+        TypeDesc::UuidText => json!({"type": "string", "format": "uuid"}),
+        TypeDesc::CsvList => json!({"type": "string", "description": "Comma-separated values"}),
+        TypeDesc::SecretText => json!({"type": "string", "format": "password", "writeOnly": true}),
         // Any JSON value, or XML, as received.
-        TypeDesc::Raw => json!({}),
+        TypeDesc::AnyValue => json!({}),
         TypeDesc::List {
             item,
             min_items,
@@ -402,7 +402,7 @@ mod tests {
         let attempts = element("attempts", TypeDesc::UnsignedInteger, false)
             .with_description(Some("How many times"))
             .with_default(Some("5".to_owned()));
-        let when = element("when", TypeDesc::DateTime, true);
+        let when = element("when", TypeDesc::Timestamp, true);
         let tags = element("tags", TypeDesc::list(TypeDesc::Text), true);
         let schema = object_schema(&[attempts, when, tags], true, Bounds::Stated);
         assert_eq!(

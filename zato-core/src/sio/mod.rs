@@ -172,13 +172,18 @@ impl ElementDesc {
 /// [`Text`](TypeDesc::Text), or [`CheckedText`](TypeDesc::CheckedText) with the rule its decoding
 /// checks.
 ///
+/// No variant is named like an element type (`Secret`, `Csv`, `Decimal`, …): rustc writes a
+/// type's name without its path in diagnostics only while no other public item of the
+/// dependencies shares it, so a variant `Secret` would make every error about a
+/// [`Secret`] read `zato_core::sio::Secret`.
+///
 /// # Examples
 ///
 /// ```
 /// use zato_core::sio::{SioType, TypeDesc};
 ///
 /// assert_eq!(<Vec<u32> as SioType>::type_desc(), TypeDesc::list(TypeDesc::UnsignedInteger));
-/// assert_eq!(TypeDesc::list(TypeDesc::Decimal).to_string(), "list of decimal");
+/// assert_eq!(TypeDesc::list(TypeDesc::DecimalNumber).to_string(), "list of decimal");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeDesc {
@@ -195,19 +200,19 @@ pub enum TypeDesc {
     /// `bool`.
     Boolean,
     /// A decimal number, every digit kept: [`rust_decimal::Decimal`], written as text.
-    Decimal,
+    DecimalNumber,
     /// A calendar date, `2026-12-01`: [`chrono::NaiveDate`].
     Date,
     /// A date and time with an offset, RFC 3339: [`chrono::DateTime`].
-    DateTime,
+    Timestamp,
     /// A UUID: [`uuid::Uuid`].
-    Uuid,
+    UuidText,
     /// Values joined by commas in one text: [`Csv`].
-    Csv,
+    CsvList,
     /// A password, key or token, never shown back: [`Secret`].
-    Secret,
+    SecretText,
     /// Any value, kept as received: [`Raw`].
-    Raw,
+    AnyValue,
     /// A list of elements of one type.
     List {
         /// The type of each item.
@@ -275,13 +280,13 @@ impl TypeDesc {
             TypeDesc::UnsignedInteger => scalar("unsigned integer"),
             TypeDesc::Float => scalar("float"),
             TypeDesc::Boolean => scalar("boolean"),
-            TypeDesc::Decimal => scalar("decimal"),
+            TypeDesc::DecimalNumber => scalar("decimal"),
             TypeDesc::Date => scalar("date"),
-            TypeDesc::DateTime => scalar("datetime"),
-            TypeDesc::Uuid => scalar("uuid"),
-            TypeDesc::Csv => scalar("csv list"),
-            TypeDesc::Secret => scalar("secret"),
-            TypeDesc::Raw => scalar("raw"),
+            TypeDesc::Timestamp => scalar("datetime"),
+            TypeDesc::UuidText => scalar("uuid"),
+            TypeDesc::CsvList => scalar("csv list"),
+            TypeDesc::SecretText => scalar("secret"),
+            TypeDesc::AnyValue => scalar("raw"),
             TypeDesc::List {
                 item,
                 min_items,

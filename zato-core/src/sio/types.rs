@@ -140,7 +140,7 @@ impl SioType for bool {
 
 impl SioType for Decimal {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Decimal
+        TypeDesc::DecimalNumber
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "decimal", |s| {
@@ -172,7 +172,7 @@ impl SioType for NaiveDate {
 
 impl SioType for DateTime<FixedOffset> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::DateTime
+        TypeDesc::Timestamp
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -186,7 +186,7 @@ impl SioType for DateTime<FixedOffset> {
 
 impl SioType for DateTime<Utc> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::DateTime
+        TypeDesc::Timestamp
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -202,7 +202,7 @@ impl SioType for DateTime<Utc> {
 
 impl SioType for Uuid {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Uuid
+        TypeDesc::UuidText
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "uuid", |s| {
@@ -362,7 +362,7 @@ impl<T: fmt::Display> fmt::Display for Csv<T> {
 
 impl<T: SioType + fmt::Display> SioType for Csv<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Csv
+        TypeDesc::CsvList
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         let text = match node.scalar_text() {
@@ -439,7 +439,7 @@ pub struct Raw {
 
 impl SioType for Raw {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Raw
+        TypeDesc::AnyValue
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         match node {
@@ -554,7 +554,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
 
 impl<T: SioType> SioType for Secret<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Secret
+        TypeDesc::SecretText
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         // A wrong type would otherwise echo the secret back in the error message.
