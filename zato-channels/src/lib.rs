@@ -138,7 +138,7 @@ pub use self::http::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, HTTP_KIND, HttpChannelConfig, HttpChannelKind,
     HttpConfig, HttpInfo, HttpRequestExt, HttpServer, SecurityDef, X_ZATO_CID, config_schemas,
-    openapi_document, type_schema, wsdl_document, xsd_type,
+    openapi_document, wsdl_document,
 };
 
 #[cfg(feature = "zmq")]

@@ -7,6 +7,9 @@
 //! and invoked by channels through [`Platform::dispatch`] or by other services through
 //! [`Context`].
 //!
+//! The API descriptions, OpenAPI and WSDL, are generated from the services' SimpleIO by
+//! [`describe`].
+//!
 //! This crate knows no transport and no remote system: channel adapters and outgoing connections
 //! live in their own crates and plug in through [`RawRequest`]/[`RawResponse`] and
 //! [`OutgoingConnections`]. What a transport tells of a request (HTTP's method and headers) rides
@@ -41,6 +44,7 @@ mod cid;
 pub mod claims;
 pub mod config;
 mod context;
+pub mod describe;
 mod error;
 pub mod kind;
 mod message;

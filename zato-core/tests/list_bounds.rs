@@ -195,7 +195,7 @@ fn the_bounds_are_in_the_elements_description() {
     let TypeDesc::Object(inner) = item.as_ref() else {
         panic!("{item:?}")
     };
-    assert_eq!(inner[0].ty, TypeDesc::list(TypeDesc::Scalar("text")));
+    assert_eq!(inner[0].ty, TypeDesc::list(TypeDesc::Text));
     let listed = serde_json::to_value(&elements[0]).unwrap();
     assert_eq!(
         listed["type"],

@@ -154,7 +154,7 @@ fn listing_describes_input_and_output() {
     assert_eq!(list[0].name, "math.add");
     let names: Vec<&str> = list[0].input.iter().map(|e| e.name).collect();
     assert_eq!(names, ["a", "b"]);
-    assert_eq!(list[0].input[0].ty, TypeDesc::Scalar("integer"));
+    assert_eq!(list[0].input[0].ty, TypeDesc::Integer);
     assert!(list[0].input[0].required);
     assert_eq!(list[0].output[0].name, "sum");
     let json = serde_json::to_value(&list[0]).unwrap();

@@ -120,7 +120,7 @@ impl PartialEq<&str> for ContainerName {
 
 impl SioType for ContainerName {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Text(RULE)
+        TypeDesc::CheckedText(RULE)
     }
 
     /// Text, then the rule. What was sent is quoted with escapes in the error, so a control

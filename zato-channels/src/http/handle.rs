@@ -321,7 +321,7 @@ fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option
             format!("http://{host}{}", parts.uri.path())
         }
     };
-    let body = super::wsdl::wsdl_document(&route.channel.name, &info, &location);
+    let body = zato_core::describe::wsdl_document(&route.channel.name, &info, &location);
     let resp = into_http(
         RawResponse::new(StatusCode::OK, "text/xml; charset=utf-8", body),
         cid,

@@ -24,7 +24,6 @@ mod server;
 mod shared;
 mod strict;
 mod validate;
-mod wsdl;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::HTTP_KIND;
@@ -35,8 +34,8 @@ pub use config::{
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{ApiKeyKind, BasicAuthKind, HttpChannelKind, config_schemas};
-pub use openapi::{openapi_document, type_schema};
+pub use openapi::openapi_document;
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
 };
-pub use wsdl::{wsdl_document, xsd_type};
+pub use zato_core::describe::wsdl_document;

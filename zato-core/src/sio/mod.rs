@@ -163,34 +163,76 @@ impl ElementDesc {
     }
 }
 
-/// The type of a declared element, for service listings and documentation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The type of a declared element: what service listings show and what the describers
+/// (`zato_core::describe`: OpenAPI, WSDL) state.
+///
+/// One variant per kind of element SimpleIO reads and writes. The enum is deliberately not
+/// `#[non_exhaustive]`: a describer matches it without a catch-all arm, so a new variant does not
+/// compile until every describer says how to state it.
+///
+/// An element type of your own describes itself as one of these: most often
+/// [`Text`](TypeDesc::Text), or [`CheckedText`](TypeDesc::CheckedText) with the rule its decoding
+/// checks.
+///
+/// No variant is named like an element type (`Secret`, `Csv`, `Decimal`, …): rustc writes a
+/// type's name without its path in diagnostics only while no other public item of the
+/// dependencies shares it, so a variant `Secret` would make every error about a
+/// [`Secret`] read `zato_core::sio::Secret`.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::{SioType, TypeDesc};
+///
+/// assert_eq!(<Vec<u32> as SioType>::type_desc(), TypeDesc::list(TypeDesc::UnsignedInteger));
+/// assert_eq!(TypeDesc::list(TypeDesc::DecimalNumber).to_string(), "list of decimal");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeDesc {
-    /// A scalar, by name: "text", "integer", "boolean", "date", …
-    Scalar(&'static str),
+    /// Any text: `String`.
+    Text,
     /// Text its type holds to a rule (a Swift container name, for one).
-    Text(TextRule),
+    CheckedText(TextRule),
+    /// A signed integer: `i8` to `i64`, `isize`.
+    Integer,
+    /// An integer of 0 or more: `u8` to `u64`, `usize`.
+    UnsignedInteger,
+    /// A binary floating-point number: `f32`, `f64`.
+    Float,
+    /// `bool`.
+    Boolean,
+    /// A decimal number, every digit kept: [`rust_decimal::Decimal`], written as text.
+    DecimalNumber,
+    /// A calendar date, `2026-12-01`: [`chrono::NaiveDate`].
+    Date,
+    /// A date and time with an offset, RFC 3339: [`chrono::DateTime`].
+    Timestamp,
+    /// A UUID: [`uuid::Uuid`].
+    UuidText,
+    /// Values joined by commas in one text: [`Csv`].
+    CsvList,
+    /// A password, key or token, never shown back: [`Secret`].
+    SecretText,
+    /// Any value, kept as received: [`Raw`].
+    AnyValue,
     /// A list of elements of one type.
     List {
         /// The type of each item.
         item: Box<TypeDesc>,
         /// The fewest items a caller must send when sending the list (`#[sio(min_items = N)]`);
         /// 0 when the field sets none.
-        #[serde(skip_serializing_if = "is_zero")]
         min_items: usize,
         /// The most items the field itself allows (`#[sio(max_items = N)]`); `None` when the
         /// channel's bound applies.
-        #[serde(skip_serializing_if = "Option::is_none")]
         max_items: Option<usize>,
     },
-    /// A nested object.
+    /// A nested object: a struct deriving `SimpleIo`.
     Object(Vec<ElementDesc>),
 }
 
-/// The rule a text element's type holds its values to, as [`TypeDesc::Text`] describes it: the
-/// type's decoding checks it (a value breaking it is the wrong type), and the API specifications
-/// state it.
+/// The rule a text element's type holds its values to, as [`TypeDesc::CheckedText`] describes
+/// it: the type's decoding checks it (a value breaking it is the wrong type), and the API
+/// specifications state it.
 ///
 /// # Examples
 ///
@@ -203,7 +245,7 @@ pub enum TypeDesc {
 ///     max_length: Some(3),
 ///     pattern: Some("^[A-Z]{3}$"),
 /// };
-/// assert_eq!(TypeDesc::Text(CODE).to_string(), "currency code");
+/// assert_eq!(TypeDesc::CheckedText(CODE).to_string(), "currency code");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct TextRule {
@@ -229,6 +271,36 @@ impl TypeDesc {
             max_items: None,
         }
     }
+
+    /// The type as listings write it (see [`Listed`]).
+    fn listed(&self) -> Listed<'_> {
+        let scalar = Listed::Scalar;
+        match self {
+            TypeDesc::Text => scalar("text"),
+            TypeDesc::CheckedText(rule) => Listed::Text(rule),
+            TypeDesc::Integer => scalar("integer"),
+            TypeDesc::UnsignedInteger => scalar("unsigned integer"),
+            TypeDesc::Float => scalar("float"),
+            TypeDesc::Boolean => scalar("boolean"),
+            TypeDesc::DecimalNumber => scalar("decimal"),
+            TypeDesc::Date => scalar("date"),
+            TypeDesc::Timestamp => scalar("datetime"),
+            TypeDesc::UuidText => scalar("uuid"),
+            TypeDesc::CsvList => scalar("csv list"),
+            TypeDesc::SecretText => scalar("secret"),
+            TypeDesc::AnyValue => scalar("raw"),
+            TypeDesc::List {
+                item,
+                min_items,
+                max_items,
+            } => Listed::List {
+                item,
+                min_items: *min_items,
+                max_items: *max_items,
+            },
+            TypeDesc::Object(elements) => Listed::Object(elements),
+        }
+    }
 }
 
 /// For `skip_serializing_if`, which passes a reference.
@@ -236,13 +308,39 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// How a [`TypeDesc`] is written in service listings (the admin API's): a type of one value by
+/// its name, `{"scalar": "unsigned integer"}`, the others as `{"text": rule}`,
+/// `{"list": {"item": …}}` and `{"object": [elements]}`.
+#[derive(serde::Serialize)]
+#[serde(rename = "TypeDesc", rename_all = "snake_case")]
+enum Listed<'a> {
+    Scalar(&'static str),
+    Text(&'a TextRule),
+    List {
+        item: &'a TypeDesc,
+        #[serde(skip_serializing_if = "is_zero")]
+        min_items: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_items: Option<usize>,
+    },
+    Object(&'a [ElementDesc]),
+}
+
+impl serde::Serialize for TypeDesc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.listed().serialize(serializer)
+    }
+}
+
+/// The name listings and error messages give the type: "unsigned integer", "list of text",
+/// "container name", "object".
 impl fmt::Display for TypeDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TypeDesc::Scalar(s) => f.write_str(s),
-            TypeDesc::Text(rule) => f.write_str(rule.name),
-            TypeDesc::List { item, .. } => write!(f, "list of {item}"),
-            TypeDesc::Object(_) => f.write_str("object"),
+        match self.listed() {
+            Listed::Scalar(name) => f.write_str(name),
+            Listed::Text(rule) => f.write_str(rule.name),
+            Listed::List { item, .. } => write!(f, "list of {item}"),
+            Listed::Object(_) => f.write_str("object"),
         }
     }
 }
@@ -403,7 +501,9 @@ impl Errors {
     note = "element types are String, integers, floats, bool, Decimal, NaiveDate, DateTime, Uuid, Vec<T>, Option<T>, Csv<T>, Raw, Secret<T> and structs deriving SimpleIo"
 )]
 pub trait SioType: Sized {
-    /// The type, for listings and error messages.
+    /// The type, for listings and the API descriptions (OpenAPI, WSDL). A type of your own
+    /// describes itself as the type its values are written as: most often [`TypeDesc::Text`], or
+    /// [`TypeDesc::CheckedText`] with the rule its decoding checks.
     fn type_desc() -> TypeDesc;
 
     /// Decodes one element, recording any problem in `errors` (then returning `None`).

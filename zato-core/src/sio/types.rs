@@ -46,7 +46,7 @@ fn scalar<T>(
 /// wrong type (`5` is not `"5"`: which spelling the caller meant, `5.0` or `5`, is lost).
 impl SioType for String {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("text")
+        TypeDesc::Text
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         if let Node::Json(raw) = &node
@@ -73,10 +73,10 @@ impl SioType for String {
 }
 
 macro_rules! integers {
-    ($($t:ty => $desc:literal),* $(,)?) => {$(
+    ($variant:ident $desc:literal: $($t:ty),*) => {$(
         impl SioType for $t {
             fn type_desc() -> TypeDesc {
-                TypeDesc::Scalar($desc)
+                TypeDesc::$variant
             }
             fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
                 scalar(&node, path, errors, $desc, |s| s.trim().parse().ok())
@@ -88,17 +88,14 @@ macro_rules! integers {
     )*};
 }
 
-integers! {
-    i8 => "integer", i16 => "integer", i32 => "integer", i64 => "integer", isize => "integer",
-    u8 => "unsigned integer", u16 => "unsigned integer", u32 => "unsigned integer",
-    u64 => "unsigned integer", usize => "unsigned integer",
-}
+integers!(Integer "integer": i8, i16, i32, i64, isize);
+integers!(UnsignedInteger "unsigned integer": u8, u16, u32, u64, usize);
 
 macro_rules! floats {
     ($($t:ty),*) => {$(
         impl SioType for $t {
             fn type_desc() -> TypeDesc {
-                TypeDesc::Scalar("float")
+                TypeDesc::Float
             }
             fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
                 scalar(&node, path, errors, "float", |s| {
@@ -134,7 +131,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 impl SioType for bool {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("boolean")
+        TypeDesc::Boolean
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "boolean", parse_bool)
@@ -146,7 +143,7 @@ impl SioType for bool {
 
 impl SioType for Decimal {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("decimal")
+        TypeDesc::DecimalNumber
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "decimal", |s| {
@@ -164,7 +161,7 @@ impl SioType for Decimal {
 
 impl SioType for NaiveDate {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("date")
+        TypeDesc::Date
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "date", |s| {
@@ -178,7 +175,7 @@ impl SioType for NaiveDate {
 
 impl SioType for DateTime<FixedOffset> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("datetime")
+        TypeDesc::Timestamp
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -192,7 +189,7 @@ impl SioType for DateTime<FixedOffset> {
 
 impl SioType for DateTime<Utc> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("datetime")
+        TypeDesc::Timestamp
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "datetime", |s| {
@@ -208,7 +205,7 @@ impl SioType for DateTime<Utc> {
 
 impl SioType for Uuid {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("uuid")
+        TypeDesc::UuidText
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         scalar(&node, path, errors, "uuid", |s| {
@@ -223,7 +220,7 @@ impl SioType for Uuid {
 /// Whether an empty value means "not sent" for `T`: true for every type but text, so `count=`
 /// leaves an optional integer unset, while `note=` sets an optional text to "".
 fn blank_is_none<T: SioType>() -> bool {
-    !matches!(T::type_desc(), TypeDesc::Scalar("text"))
+    !matches!(T::type_desc(), TypeDesc::Text)
 }
 
 impl<T: SioType> SioType for Option<T> {
@@ -368,7 +365,7 @@ impl<T: fmt::Display> fmt::Display for Csv<T> {
 
 impl<T: SioType + fmt::Display> SioType for Csv<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("csv list")
+        TypeDesc::CsvList
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         let text = match node.scalar_text() {
@@ -445,7 +442,7 @@ pub struct Raw {
 
 impl SioType for Raw {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("raw")
+        TypeDesc::AnyValue
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         match node {
@@ -480,7 +477,7 @@ impl SioType for Raw {
 
 impl<T: SioType> SioType for Secret<T> {
     fn type_desc() -> TypeDesc {
-        TypeDesc::Scalar("secret")
+        TypeDesc::SecretText
     }
     fn decode(node: Node<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Self> {
         // A wrong type would otherwise echo the secret back in the error message.

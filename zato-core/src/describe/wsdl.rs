@@ -1,11 +1,11 @@
-//! WSDL 1.1, document/literal, for a SOAP channel: its types as XML Schema from the service's
+//! WSDL 1.1, document/literal, for a SOAP endpoint: its types as XML Schema from the service's
 //! SimpleIO description, one operation with a SOAP 1.1 and a SOAP 1.2 binding, and a fault
 //! message for the SOAP Faults the channel answers with.
 
 use std::fmt::Write as _;
 
-use zato_core::ServiceInfo;
-use zato_core::sio::{ElementDesc, TypeDesc};
+use crate::registry::ServiceInfo;
+use crate::sio::{ElementDesc, TypeDesc};
 
 /// Text escaped for an XML attribute or text node.
 fn esc(text: &str) -> String {
@@ -23,30 +23,64 @@ fn esc(text: &str) -> String {
     out
 }
 
-/// The XML Schema type of a scalar SimpleIO type.
-pub fn xsd_type(name: &str) -> &'static str {
-    match name {
-        "integer" => "xsd:long",
-        "unsigned integer" => "xsd:unsignedLong",
-        "float" => "xsd:double",
-        "boolean" => "xsd:boolean",
-        "decimal" => "xsd:decimal",
-        "date" => "xsd:date",
-        "datetime" => "xsd:dateTime",
-        "raw" => "xsd:anyType",
-        // text, uuid, csv list, secret
-        _ => "xsd:string",
+/// How XML Schema states an element of a SimpleIO type.
+enum Xsd<'a> {
+    /// An element of a built-in simple type.
+    Simple(&'static str),
+    /// The element repeated, once per item.
+    Repeated {
+        item: &'a TypeDesc,
+        min_items: usize,
+        max_items: Option<usize>,
+    },
+    /// An element of a complex type, a sequence of these elements.
+    Sequence(&'a [ElementDesc]),
+}
+
+fn xsd(ty: &TypeDesc) -> Xsd<'_> {
+    match ty {
+        // A text rule's pattern is written for JSON Schema, whose dialect XML Schema's is not:
+        // the type is stated as text, and the rule is checked when the value is decoded.
+        TypeDesc::Text | TypeDesc::CheckedText(_) => Xsd::Simple("xsd:string"),
+        TypeDesc::Integer => Xsd::Simple("xsd:long"),
+        TypeDesc::UnsignedInteger => Xsd::Simple("xsd:unsignedLong"),
+        TypeDesc::Float => Xsd::Simple("xsd:double"),
+        TypeDesc::Boolean => Xsd::Simple("xsd:boolean"),
+        TypeDesc::DecimalNumber => Xsd::Simple("xsd:decimal"),
+        TypeDesc::Date => Xsd::Simple("xsd:date"),
+        TypeDesc::Timestamp => Xsd::Simple("xsd:dateTime"),
+        TypeDesc::UuidText | TypeDesc::CsvList | TypeDesc::SecretText => Xsd::Simple("xsd:string"),
+        TypeDesc::AnyValue => Xsd::Simple("xsd:anyType"),
+        TypeDesc::List {
+            item,
+            min_items,
+            max_items,
+        } => Xsd::Repeated {
+            item,
+            min_items: *min_items,
+            max_items: *max_items,
+        },
+        TypeDesc::Object(elements) => Xsd::Sequence(elements),
+    }
+}
+
+/// The XML Schema type of an element of type `ty`: `xsd:long`, `xsd:dateTime`, … `None` for a
+/// list (its item's element, repeated) and a nested object (a complex type of its own).
+pub fn xsd_type(ty: &TypeDesc) -> Option<&'static str> {
+    match xsd(ty) {
+        Xsd::Simple(name) => Some(name),
+        Xsd::Repeated { .. } | Xsd::Sequence(_) => None,
     }
 }
 
 /// One `<xsd:element>` for `e`, nested objects inline.
 fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     let pad = " ".repeat(indent);
-    let (ty, min, max) = match &e.ty {
+    let (ty, min, max) = match xsd(&e.ty) {
         // A list is its items repeated, and an empty one no element at all. A reply is written
         // as the service made it: any number. A request holds its field's bounds, and a required
         // list at least one item, since none is the same as a missing list.
-        TypeDesc::List {
+        Xsd::Repeated {
             item,
             min_items,
             max_items,
@@ -54,15 +88,15 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             let min = if in_reply || !e.required {
                 0
             } else {
-                (*min_items).max(1)
+                min_items.max(1)
             };
             let max = match max_items {
                 Some(max) if !in_reply => max.to_string(),
                 _ => "unbounded".to_owned(),
             };
-            (item.as_ref(), min, max)
+            (xsd(item), min, max)
         }
-        other => (other, usize::from(e.required), "1".to_owned()),
+        one => (one, usize::from(e.required), "1".to_owned()),
     };
     // Unset optional elements of a reply are written `xsi:nil="true"`.
     let nillable = if in_reply && !e.required {
@@ -71,14 +105,12 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
         ""
     };
     // XML Schema takes a default on a simple type only, as text.
-    let default = match (&e.ty, e.default.as_deref()) {
-        (TypeDesc::Scalar(_) | TypeDesc::Text(_), Some(json)) => {
-            match serde_json::from_str::<serde_json::Value>(json) {
-                Ok(serde_json::Value::String(text)) => format!(" default=\"{}\"", esc(&text)),
-                Ok(serde_json::Value::Null) | Err(_) => String::new(),
-                Ok(other) => format!(" default=\"{}\"", esc(&other.to_string())),
-            }
-        }
+    let default = match (xsd(&e.ty), e.default.as_deref()) {
+        (Xsd::Simple(_), Some(json)) => match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::String(text)) => format!(" default=\"{}\"", esc(&text)),
+            Ok(serde_json::Value::Null) | Err(_) => String::new(),
+            Ok(other) => format!(" default=\"{}\"", esc(&other.to_string())),
+        },
         _ => String::new(),
     };
     let doc = e.description.map(|d| {
@@ -88,7 +120,7 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
         )
     });
     match ty {
-        TypeDesc::Object(children) => {
+        Xsd::Sequence(children) => {
             let _ = writeln!(
                 out,
                 "{pad}<xsd:element name=\"{}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}>",
@@ -104,31 +136,23 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
             let _ = writeln!(out, "{pad}  </xsd:sequence></xsd:complexType>");
             let _ = writeln!(out, "{pad}</xsd:element>");
         }
-        TypeDesc::Scalar(_) | TypeDesc::Text(_) => {
-            // A text rule's pattern is written for JSON Schema, whose dialect XML Schema's is not:
-            // the type is stated as text, and the rule is checked when the value is decoded.
-            let xsd = match ty {
-                TypeDesc::Scalar(name) => xsd_type(name),
-                _ => "xsd:string",
-            };
-            match &doc {
-                Some(d) => {
-                    let _ = writeln!(
-                        out,
-                        "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}>\n{d}{pad}</xsd:element>",
-                        esc(e.name),
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}/>",
-                        esc(e.name),
-                    );
-                }
+        Xsd::Simple(xsd) => match &doc {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}>\n{d}{pad}</xsd:element>",
+                    esc(e.name),
+                );
             }
-        }
-        TypeDesc::List { .. } => {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{pad}<xsd:element name=\"{}\" type=\"{xsd}\" minOccurs=\"{min}\" maxOccurs=\"{max}\"{nillable}{default}/>",
+                    esc(e.name),
+                );
+            }
+        },
+        Xsd::Repeated { .. } => {
             // A list of lists has no XML form in SimpleIO: any content.
             let _ = writeln!(
                 out,
@@ -139,7 +163,8 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     }
 }
 
-/// The WSDL of the SOAP channel `channel` invoking `service`, reached at `location`.
+/// The WSDL of the SOAP endpoint `channel` (a channel's name) invoking `service`, reached at
+/// `location`.
 ///
 /// The request element is `request` and the reply's `response`, as SimpleIO reads and writes
 /// them, in no namespace, their children unqualified; the fault detail is the channel's
@@ -230,7 +255,7 @@ mod tests {
         let mut out = String::new();
         let e = ElementDesc {
             name: "attempts",
-            ty: TypeDesc::Scalar("integer"),
+            ty: TypeDesc::Integer,
             required: false,
             description: Some("How many <times>"),
             default: Some("5".to_owned()),
@@ -246,7 +271,7 @@ mod tests {
         let mut out = String::new();
         let list = ElementDesc {
             name: "target",
-            ty: TypeDesc::list(TypeDesc::Scalar("text")),
+            ty: TypeDesc::list(TypeDesc::Text),
             required: true,
             description: None,
             default: None,
@@ -282,7 +307,7 @@ mod tests {
         let list = |required: bool, min, max| {
             ElementDesc {
                 name: "target",
-                ty: TypeDesc::list(TypeDesc::Scalar("text")),
+                ty: TypeDesc::list(TypeDesc::Text),
                 required,
                 description: None,
                 default: None,
