@@ -1,7 +1,8 @@
 //! Replays the fuzz targets' seed corpus (`fuzz/corpus/<target>/*`) through the functions the
 //! targets run, on the stable toolchain: no input panics, each is decoded or refused with a 4xx.
-#[path = "../../fuzz/src/lib.rs"]
-mod targets;
+mod support;
+
+use support::fuzz_targets as targets;
 
 use std::path::Path;
 

@@ -9,6 +9,8 @@
     reason = "a helper building a test request panics on a mistake in the test itself"
 )]
 
+pub mod fuzz_targets;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
