@@ -30,10 +30,12 @@ impl Kind for SchedulerKind {
     const NAME: &'static str = "scheduler";
 
     fn describe() -> Description<JobConfig> {
-        let mut example = JobConfig::default();
-        example.name = "invoices.hourly".into();
-        example.service = "invoice.dispatcher".into();
-        example.hours = 1;
+        let example = JobConfig {
+            name: "invoices.hourly".into(),
+            service: "invoice.dispatcher".into(),
+            hours: 1,
+            ..JobConfig::default()
+        };
         Description::new(
             "a scheduled job: a service invoked once, on an interval or on a cron expression",
             example,

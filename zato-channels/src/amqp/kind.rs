@@ -44,8 +44,10 @@ impl Kind for AmqpConnectionKind {
     const SECRETS: &'static [&'static str] = CONNECTION_SECRETS;
 
     fn describe() -> Description<AmqpConnectionConfig> {
-        let mut example = AmqpConnectionConfig::default();
-        example.name = "broker".into();
+        let example = AmqpConnectionConfig {
+            name: "broker".into(),
+            ..AmqpConnectionConfig::default()
+        };
         Description::new(
             "an AMQP 0-9-1 broker connection: publishing pool, and the channels' consumers",
             example,
@@ -56,7 +58,7 @@ impl Kind for AmqpConnectionKind {
     /// A `url` stands for host, port, vhost, username, password and tls: it is moved into them,
     /// and refused beside any of them.
     fn prepare(object: &mut Value) -> Result<(), ConfigError> {
-        if !object.get("url").is_some_and(|u| !u.is_null()) {
+        if object.get("url").is_none_or(Value::is_null) {
             if let Some(map) = object.as_object_mut() {
                 map.remove("url");
             }
@@ -156,11 +158,13 @@ impl Kind for AmqpChannelKind {
     const NAME: &'static str = "amqp";
 
     fn describe() -> Description<AmqpChannelConfig> {
-        let mut example = AmqpChannelConfig::default();
-        example.name = "invoices.amqp".into();
-        example.connection = "broker".into();
-        example.queue = "invoices".into();
-        example.service = "invoice.dispatcher".into();
+        let example = AmqpChannelConfig {
+            name: "invoices.amqp".into(),
+            connection: "broker".into(),
+            queue: "invoices".into(),
+            service: "invoice.dispatcher".into(),
+            ..AmqpChannelConfig::default()
+        };
         Description::new(
             "a queue consumed into a service, each message acknowledged once the service succeeded",
             example,

@@ -33,12 +33,14 @@ impl Kind for SwiftInboxKind {
     const NAME: &'static str = "swift_inbox";
 
     fn describe() -> Description<SwiftInboxConfig> {
-        let mut example = SwiftInboxConfig::default();
-        example.name = "invoices.inbox".into();
-        example.connection = "Invoice Dispatcher".into();
-        example.container = "invoices-in".into();
-        example.service = "invoice.dispatcher".into();
-        example.error_container = "invoices-error".into();
+        let example = SwiftInboxConfig {
+            name: "invoices.inbox".into(),
+            connection: "Invoice Dispatcher".into(),
+            container: "invoices-in".into(),
+            service: "invoice.dispatcher".into(),
+            error_container: "invoices-error".into(),
+            ..SwiftInboxConfig::default()
+        };
         Description::new(
             "a Swift container polled for objects, each handed to a service once",
             example,
