@@ -13,7 +13,9 @@
 //!   ([`swift`]: auth v1.0, Keystone v2.0 and v3, a bb8 pool per connection, reconfigured live).
 //!
 //! Everything hangs off a [`Platform`]: its services, its channel adapters and its outgoing
-//! connections.
+//! connections. A [`Node`] assembles a whole one (config document, HTTP channels, admin API,
+//! cluster, and every kind of channel and connection the build has) from the environment; a
+//! kind of your own plugs in through [`kind::Kind`] and [`Node::plugin`].
 //!
 //! # A service, and calling it
 //!
