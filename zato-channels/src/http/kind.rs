@@ -4,6 +4,7 @@
 //! HTTP is the node's own listener rather than a plug-in: a node binds one [`HttpServer`] and
 //! registers [`HttpServer::config_kinds`].
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -73,23 +74,22 @@ impl Kind for HttpChannelKind {
     }
 }
 
-/// The security type `basic_auth`: HTTP Basic Auth, applied to one server's definitions.
-#[derive(Debug, Clone)]
-pub struct BasicAuthKind {
-    server: HttpServer,
+/// A type of security definition (`basic_auth`, `apikey`): its name, its secret field and an
+/// example, for [`SecurityKind`].
+pub trait SecurityType: Send + Sync + std::fmt::Debug + 'static {
+    /// The definition's `type` in the document.
+    const NAME: &'static str;
+    /// Its secret field.
+    const SECRETS: &'static [&'static str];
+    /// Its summary and example.
+    fn describe() -> Description<SecurityDef>;
 }
 
-/// The security type `apikey`: an API key in a request header, applied to one server's
-/// definitions.
-#[derive(Debug, Clone)]
-pub struct ApiKeyKind {
-    server: HttpServer,
-}
+/// HTTP Basic Auth: a user name and a password.
+#[derive(Debug, Clone, Copy)]
+pub struct BasicAuth;
 
-#[async_trait]
-impl Kind for BasicAuthKind {
-    type Config = SecurityDef;
-    const SECTION: Section = Section::Security;
+impl SecurityType for BasicAuth {
     const NAME: &'static str = "basic_auth";
     const SECRETS: &'static [&'static str] = &["password"];
 
@@ -99,24 +99,13 @@ impl Kind for BasicAuthKind {
             SecurityDef::basic_auth("crm", "crm", "secret"),
         )
     }
-
-    fn check(def: &SecurityDef) -> Vec<ConfigProblem> {
-        security_problems(def)
-    }
-
-    async fn apply(&self, def: Arc<SecurityDef>) -> Result<(), ConfigError> {
-        self.server.set_security(SecurityDef::clone(&def))
-    }
-
-    async fn remove(&self, name: &str) -> Result<(), ConfigError> {
-        self.server.remove_security(name)
-    }
 }
 
-#[async_trait]
-impl Kind for ApiKeyKind {
-    type Config = SecurityDef;
-    const SECTION: Section = Section::Security;
+/// An API key in a request header.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKey;
+
+impl SecurityType for ApiKey {
     const NAME: &'static str = "apikey";
     const SECRETS: &'static [&'static str] = &["key"];
 
@@ -125,6 +114,40 @@ impl Kind for ApiKeyKind {
             "an API key in a request header",
             SecurityDef::api_key("partner", "X-API-Key", "secret"),
         )
+    }
+}
+
+/// A security type in the document, applied to one server's definitions.
+#[derive(Debug, Clone)]
+pub struct SecurityKind<T> {
+    server: HttpServer,
+    ty: PhantomData<T>,
+}
+
+/// The security type `basic_auth`.
+pub type BasicAuthKind = SecurityKind<BasicAuth>;
+/// The security type `apikey`.
+pub type ApiKeyKind = SecurityKind<ApiKey>;
+
+impl<T> SecurityKind<T> {
+    /// The kind applying to `server`'s definitions.
+    pub fn new(server: HttpServer) -> Self {
+        SecurityKind {
+            server,
+            ty: PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SecurityType> Kind for SecurityKind<T> {
+    type Config = SecurityDef;
+    const SECTION: Section = Section::Security;
+    const NAME: &'static str = T::NAME;
+    const SECRETS: &'static [&'static str] = T::SECRETS;
+
+    fn describe() -> Description<SecurityDef> {
+        T::describe()
     }
 
     fn check(def: &SecurityDef) -> Vec<ConfigProblem> {
@@ -146,12 +169,8 @@ impl HttpServer {
     pub fn config_kinds(&self) -> Vec<Arc<dyn ObjectKind>> {
         vec![
             kind::live(HttpChannelKind::new(self.clone())),
-            kind::live(BasicAuthKind {
-                server: self.clone(),
-            }),
-            kind::live(ApiKeyKind {
-                server: self.clone(),
-            }),
+            kind::live(BasicAuthKind::new(self.clone())),
+            kind::live(ApiKeyKind::new(self.clone())),
         ]
     }
 }

@@ -33,7 +33,10 @@ pub use config::{
 };
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
-pub use kind::{ApiKeyKind, BasicAuthKind, HttpChannelKind, config_schemas};
+pub use kind::{
+    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, SecurityKind, SecurityType,
+    config_schemas,
+};
 pub use openapi::openapi_document;
 pub use server::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
