@@ -8,7 +8,6 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use zato_core::config::{
@@ -245,23 +244,10 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, Refusal> {
     })
 }
 
-/// Answers one request.
-pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
-    let segments: Vec<String> = req
-        .uri()
-        .path()
-        .trim_matches('/')
-        .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+/// Answers one API request, its path already split into decoded `segs`.
+pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>, segs: &[&str]) -> Reply {
     let method = req.method().clone();
-    // The web admin has its own sessions: its pages are for a browser, which holds no bearer
-    // token.
-    if segs.first() == Some(&"admin") {
-        return crate::web::handle(inner, req, &segs[1..]).await;
-    }
-    match (&method, segs.as_slice()) {
+    match (&method, segs) {
         (&Method::GET, ["health", "live"]) => {
             return json_reply(StatusCode::OK, &json!({"status": "live"}));
         }
@@ -277,7 +263,7 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply 
         );
     }
     let runtime = &inner.runtime;
-    match (&method, segs.as_slice()) {
+    match (&method, segs) {
         (&Method::GET, ["metrics"]) => text_reply(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",

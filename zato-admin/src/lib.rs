@@ -34,9 +34,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use zato_core::config::ConfigRuntime;
@@ -162,6 +165,23 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
+/// Answers one request: the web admin's pages under `/admin/`, the API otherwise. The web admin
+/// has its own sessions: its pages are for a browser, which holds no bearer token.
+async fn respond(inner: &Arc<Inner>, req: Request<Incoming>) -> api::Reply {
+    let segments: Vec<String> = req
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if segs.first() == Some(&"admin") {
+        return web::handle(inner, req, &segs[1..]).await;
+    }
+    api::handle(inner, req, &segs).await
+}
+
 async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -187,7 +207,7 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut stop: watch::
         let conn_inner = Arc::clone(&inner);
         let service = service_fn(move |req| {
             let inner = Arc::clone(&conn_inner);
-            async move { Ok::<_, std::convert::Infallible>(api::handle(&inner, req).await) }
+            async move { Ok::<_, std::convert::Infallible>(respond(&inner, req).await) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder

@@ -1,13 +1,11 @@
-//! Channel and security configuration: serde structs with Zato's field names. Their validation
-//! sits beside them, in `validate.rs`.
+//! Channel and security configuration: serde structs with Zato's field names. Their validation,
+//! [`HttpConfig::validate`] among it, sits beside them, in `validate.rs`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zato_core::sio::{ParamsPri, ParamsPriority, UrlParamsPri};
-use zato_core::{ConfigError, DataFormat, Secret};
-
-use super::validate::check_config;
+use zato_core::{DataFormat, Secret};
 
 /// The key of the HTTP section in a node's configuration document, where validation paths start.
 pub(super) const HTTP_SECTION: &str = "http";
@@ -327,31 +325,6 @@ impl HttpConfig {
     /// A configuration of these channels and security definitions.
     pub fn new(channels: Vec<HttpChannelConfig>, security: Vec<SecurityDef>) -> Self {
         HttpConfig { channels, security }
-    }
-
-    /// Checks the whole configuration: each channel and definition, unique names, security
-    /// names that exist, and no two channels claiming the same path and method.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] listing every problem, each with its path in a node's configuration
-    /// document, where this is the `http` section: `http.channels[2].url_path`,
-    /// `http.security[0].header`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use zato_channels::{HttpChannelConfig, HttpConfig};
-    ///
-    /// let config = HttpConfig::new(vec![HttpChannelConfig::new("", "no-slash", "s")], vec![]);
-    /// let err = config.validate().unwrap_err();
-    /// assert_eq!(err.problems().len(), 2);
-    /// assert_eq!(err.problems()[1].path, "http.channels[0].url_path");
-    /// ```
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_config(&self.channels, &self.security)
-            .map(drop)
-            .map_err(|e| e.within(HTTP_SECTION))
     }
 }
 

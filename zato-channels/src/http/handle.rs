@@ -21,7 +21,7 @@ use zato_core::sio::{ReplyFormat, SoapVersion};
 use zato_core::{Cid, DataFormat, RawRequest, RawResponse, ServiceError, render_error};
 
 use super::body::{BodyError, RETRY_AFTER_SECS, Reservation, read_body};
-use super::connection::Conn;
+use super::conn::Conn;
 use super::info::HttpInfo;
 use super::pattern::param_value;
 use super::router::Lookup;

@@ -12,6 +12,7 @@
 mod adapter;
 mod body;
 mod config;
+mod conn;
 mod connection;
 mod handle;
 mod info;
@@ -38,7 +39,6 @@ pub use kind::{
     config_schemas,
 };
 pub use openapi::openapi_document;
-pub use server::{
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, HttpServer,
-};
+pub use server::HttpServer;
+pub use shared::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use zato_core::describe::wsdl_document;

@@ -17,18 +17,6 @@ use super::config::HttpConfig;
 use super::connection::{Signals, serve_connection};
 use super::shared::{Phase, Shared, to_ms};
 
-/// How long a client may take to send a request's headers unless
-/// [`HttpServer::set_header_read_timeout`] says otherwise.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long [`HttpServer::shutdown`] waits for requests in flight and open connections before it
-/// closes them, unless [`HttpServer::set_drain_timeout`] says otherwise.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How many connections a server keeps open at once unless
-/// [`HttpServer::set_max_connections`] says otherwise.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-
 /// The HTTP channel adapter: a listener serving any number of
 /// [`HttpChannelConfig`](crate::HttpChannelConfig)s.
 ///
@@ -195,7 +183,8 @@ impl HttpServer {
 
     /// Limits how long a client may take to send a request's headers (HTTP/1), closing the
     /// connection of one that dawdles (a slowloris). Applies to connections accepted from then
-    /// on. The default is [`DEFAULT_HEADER_READ_TIMEOUT`] (30 s); `None` sets no limit.
+    /// on. The default is [`DEFAULT_HEADER_READ_TIMEOUT`](crate::DEFAULT_HEADER_READ_TIMEOUT)
+    /// (30 s); `None` sets no limit.
     pub fn set_header_read_timeout(&self, timeout: Option<Duration>) {
         self.shared
             .header_read_timeout_ms
@@ -210,7 +199,8 @@ impl HttpServer {
     /// Limits how long [`shutdown`](Self::shutdown) waits for requests in flight to be answered
     /// and connections to close; when it passes, the connections still open are closed, and
     /// requests still running on them are abandoned. Read when the shutdown begins. The default
-    /// is [`DEFAULT_DRAIN_TIMEOUT`] (30 s); `None` waits as long as it takes.
+    /// is [`DEFAULT_DRAIN_TIMEOUT`](crate::DEFAULT_DRAIN_TIMEOUT) (30 s); `None` waits as long
+    /// as it takes.
     pub fn set_drain_timeout(&self, timeout: Option<Duration>) {
         self.shared
             .drain_timeout_ms
@@ -224,7 +214,8 @@ impl HttpServer {
 
     /// Limits how many connections are open at once (at least 1). At the limit the server
     /// accepts no more until one closes; new clients wait in the operating system's backlog.
-    /// Read when serving starts. The default is [`DEFAULT_MAX_CONNECTIONS`].
+    /// Read when serving starts. The default is
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS).
     pub fn set_max_connections(&self, max: usize) {
         self.shared
             .max_connections

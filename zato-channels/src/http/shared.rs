@@ -1,5 +1,6 @@
 //! What a server, its listener task and every connection share: the route table, the lifecycle
-//! phase, the count of requests in flight and the limits read when connections open.
+//! phase, the count of requests in flight and the limits read when connections open, with
+//! their defaults.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +14,20 @@ use zato_core::{ChannelAdapter, Platform};
 
 use super::body::{BodyBudget, DEFAULT_BODY_MEMORY_BUDGET};
 use super::router::RouteTable;
-use super::server::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+
+/// How long a client may take to send a request's headers unless
+/// [`HttpServer::set_header_read_timeout`](crate::HttpServer::set_header_read_timeout) says
+/// otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`HttpServer::shutdown`](crate::HttpServer::shutdown) waits for requests in flight
+/// and open connections before it closes them, unless
+/// [`HttpServer::set_drain_timeout`](crate::HttpServer::set_drain_timeout) says otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many connections a server keeps open at once unless
+/// [`HttpServer::set_max_connections`](crate::HttpServer::set_max_connections) says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Where a server is in its life.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use http::Method;
 use zato_core::{ConfigError, ConfigProblem};
 
-use super::config::{HTTP_SECTION, HttpChannelConfig, SecurityDef};
+use super::config::{HTTP_SECTION, HttpChannelConfig, HttpConfig, SecurityDef};
 use super::pattern::Pattern;
 use super::security::SecurityCheck;
 
@@ -126,6 +126,33 @@ pub(super) fn check_config(
     }
     ConfigError::check(problems)?;
     Ok(checked)
+}
+
+impl HttpConfig {
+    /// Checks the whole configuration: each channel and definition, unique names, security
+    /// names that exist, and no two channels claiming the same path and method.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] listing every problem, each with its path in a node's configuration
+    /// document, where this is the `http` section: `http.channels[2].url_path`,
+    /// `http.security[0].header`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_channels::{HttpChannelConfig, HttpConfig};
+    ///
+    /// let config = HttpConfig::new(vec![HttpChannelConfig::new("", "no-slash", "s")], vec![]);
+    /// let err = config.validate().unwrap_err();
+    /// assert_eq!(err.problems().len(), 2);
+    /// assert_eq!(err.problems()[1].path, "http.channels[0].url_path");
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_config(&self.channels, &self.security)
+            .map(drop)
+            .map_err(|e| e.within(HTTP_SECTION))
+    }
 }
 
 /// Checks `channel` as it would join `others`: on its own, and against them (name, path and
