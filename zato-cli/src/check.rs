@@ -9,7 +9,7 @@ use crate::error::CliError;
 /// Checks the document at `path`: prints what could not be checked, then `FILE: ok`, or every
 /// problem on its own line of standard error and fails.
 pub(crate) fn run(path: &Path) -> Result<(), CliError> {
-    let bytes = crate::commands::read_file(path)?;
+    let bytes = crate::file::read_file(path)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| CliError::Local(format!("{}: not UTF-8 text", path.display())))?;
     let shown = path.display();

@@ -13,11 +13,9 @@ use crate::cli::{
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
+use crate::file::{json_object_file, read_file};
 use crate::output::{self, cell, names, pretty, print, table};
 use crate::patch;
-
-/// The largest file `zato` reads: a configuration document or an object's JSON.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Runs the command `cli` names.
 pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
@@ -863,35 +861,6 @@ fn written(verb: &str, label: &str, body: &Value) -> String {
         format!("no change to {label}{version}")
     } else {
         format!("{verb} {label}{version}")
-    }
-}
-
-/// A file's bytes, refused when larger than [`MAX_FILE_BYTES`].
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    let fail = |e: std::io::Error| CliError::Local(format!("{}: cannot read: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(fail)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(CliError::Local(format!(
-            "{}: larger than {} MiB",
-            path.display(),
-            MAX_FILE_BYTES / (1024 * 1024)
-        )));
-    }
-    std::fs::read(path).map_err(fail)
-}
-
-fn json_object_file(path: &Path) -> Result<Map<String, Value>, CliError> {
-    let bytes = read_file(path)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(CliError::Local(format!(
-            "{}: must hold a JSON object",
-            path.display()
-        ))),
-        Err(e) => Err(CliError::Local(format!(
-            "{}: not JSON: {e}",
-            path.display()
-        ))),
     }
 }
 

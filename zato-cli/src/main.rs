@@ -19,6 +19,7 @@ mod cli;
 mod client;
 mod commands;
 mod error;
+mod file;
 mod output;
 mod patch;
 

@@ -23,6 +23,7 @@
 mod objects;
 mod server;
 mod store;
+mod wire;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::Full;
 
-use super::server::{Resp, decode, header, http_date, meta_from, now, reply, set, text};
 use super::store::{Store, StoredObject};
+use super::wire::{Resp, decode, header, http_date, meta_from, now, reply, set, text};
 use crate::client::Metadata;
 use crate::object::md5_hex;
 

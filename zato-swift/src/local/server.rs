@@ -3,27 +3,23 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use percent_encoding::percent_decode_str;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::objects::object_op;
 use super::store::{Container, Store};
-use crate::client::{Metadata, read_meta};
+use super::wire::{Resp, decode, header, meta_from, now, reply, set, text};
 use crate::large::{TempUrlDigest, sign};
 use crate::object::md5_hex;
-
-pub(super) type Resp = Response<Full<Bytes>>;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -76,49 +72,6 @@ pub(crate) async fn serve(
             }
         });
     }
-}
-
-pub(super) fn reply(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r
-}
-
-pub(super) fn text(status: StatusCode) -> Resp {
-    if status == StatusCode::NO_CONTENT {
-        return reply(status, "");
-    }
-    reply(status, status.canonical_reason().unwrap_or("").to_string())
-}
-
-pub(super) fn set(r: &mut Resp, name: &str, value: impl AsRef<str>) {
-    if let (Ok(n), Ok(v)) = (
-        http::HeaderName::from_bytes(name.as_bytes()),
-        http::HeaderValue::from_bytes(value.as_ref().as_bytes()),
-    ) {
-        r.headers_mut().insert(n, v);
-    }
-}
-
-pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-pub(super) fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
-pub(super) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-pub(super) fn http_date(t: f64) -> String {
-    chrono::DateTime::from_timestamp(t as i64, 0)
-        .map(|d| d.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-        .unwrap_or_default()
 }
 
 fn listing_date(t: f64) -> String {
@@ -245,11 +198,6 @@ fn temp_url_ok(
             .iter()
             .any(|m| sign(key, &format!("{m}\n{exp}\n{path}"), digest) == *sig)
     })
-}
-
-pub(super) fn meta_from(h: &HeaderMap, kind: &str, into: &mut Metadata) {
-    into.extend(read_meta(h, kind));
-    into.retain(|_, v| !v.is_empty());
 }
 
 fn account(
