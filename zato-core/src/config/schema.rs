@@ -235,8 +235,12 @@ pub fn decode_as<T: DeserializeOwned + Serialize>(
         .map_err(|e| ConfigError::one("", format!("cannot be written back: {e}")))?;
     if let (Some(normal), Some(given)) = (normal.as_object_mut(), object.as_object()) {
         for field in secrets {
-            // Absent and null are the same: no secret.
+            // Absent and null are the same: no secret. A field the type does not write when
+            // unset (a shorthand read once) stays out.
             let v = given.get(*field).cloned().unwrap_or(Value::Null);
+            if v.is_null() && !normal.contains_key(*field) {
+                continue;
+            }
             normal.insert((*field).to_owned(), v);
         }
     }
