@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use zato_channels::{HttpChannelConfig, SecurityDef};
 use zato_core::config::{
     ChangeError, ConfigDocument, Format, ImportOptions, ObjectKey, PutMode, Section, StoreError,
     WriteOutcome,
@@ -407,12 +408,22 @@ fn address<'a>(section: &str, rest: &[&'a str]) -> Option<((Section, String), Op
 async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
     let runtime = &inner.runtime;
     let key = ObjectKey::new(Section::Channels, "http", name);
-    let config = match runtime.get(&key).await {
-        Ok(Some((config, _))) => config,
+    let config: HttpChannelConfig = match runtime.get(&key).await {
+        Ok(Some((config, _))) => match serde_json::from_value(config) {
+            Ok(config) => config,
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    &format!("channels.http.{name} does not read as an HTTP channel: {e}"),
+                    &[],
+                );
+            }
+        },
         Ok(None) => return change_error(&ChangeError::NotFound(key)),
         Err(e) => return store_error(&e),
     };
-    if config["data_format"] != "soap" {
+    if config.data_format != DataFormat::Soap {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -422,7 +433,7 @@ async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
             &[],
         );
     }
-    let service = config["service"].as_str().unwrap_or_default();
+    let service = config.service.as_str();
     let platform = runtime.platform();
     let Some(info) = platform
         .services()
@@ -443,10 +454,7 @@ async fn wsdl(inner: &Inner, name: &str, location: Option<String>) -> Reply {
             .owner(zato_channels::HTTP_KIND, name)
             .map(|a| a.name().trim_start_matches("http@").to_owned())
             .unwrap_or_else(|| "127.0.0.1".to_owned());
-        format!(
-            "http://{listener}{}",
-            config["url_path"].as_str().unwrap_or("/")
-        )
+        format!("http://{listener}{}", config.url_path)
     });
     text_reply(
         StatusCode::OK,
@@ -462,8 +470,16 @@ async fn openapi(inner: &Inner) -> Result<Value, StoreError> {
     let (_, security) = runtime
         .list(Section::Security, Section::Security.sole_kind())
         .await?;
-    let channels: Vec<Value> = channels.into_iter().map(|(_, config, _)| config).collect();
-    let security: Vec<Value> = security.into_iter().map(|(_, config, _)| config).collect();
+    // Stored objects were checked by their kinds: each reads back as its type. A security
+    // definition of a type the HTTP channel does not have is no scheme of its.
+    let channels: Vec<HttpChannelConfig> = channels
+        .into_iter()
+        .filter_map(|(_, config, _)| serde_json::from_value(config).ok())
+        .collect();
+    let security: Vec<SecurityDef> = security
+        .into_iter()
+        .filter_map(|(_, config, _)| serde_json::from_value(config).ok())
+        .collect();
     let services = runtime.platform().services().list();
     Ok(zato_channels::openapi_document(
         "zato-rs node",

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use http::Method;
 use serde_json::Value;
+use zato_core::ServiceInfo;
 use zato_core::describe::{self, Operation, SecurityScheme};
-use zato_core::{DataFormat, ServiceInfo};
 
-use super::config::DEFAULT_API_KEY_HEADER;
+use super::config::{HttpChannelConfig, SecurityDef};
 
 /// The methods a channel with no `methods` takes, as the document lists them.
 const ANY_METHOD: [Method; 5] = [
@@ -20,19 +20,18 @@ const ANY_METHOD: [Method; 5] = [
     Method::DELETE,
 ];
 
-/// The OpenAPI 3.1 document of `channels` (HTTP channel configurations, as the config document
-/// holds them), invoking `services`, under `security` (security definitions, secrets redacted).
-/// SOAP channels are left out: their contract is their WSDL. A channel whose service is not
-/// deployed is left out too.
+/// The OpenAPI 3.1 document of `channels` (HTTP channel configurations), invoking `services`,
+/// under `security` (security definitions, secrets redacted). SOAP channels are left out: their
+/// contract is their WSDL. A channel whose service is not deployed is left out too.
 pub fn openapi_document(
     title: &str,
     version: &str,
-    channels: &[Value],
+    channels: &[HttpChannelConfig],
     services: &[ServiceInfo],
-    security: &[Value],
+    security: &[SecurityDef],
 ) -> Value {
     let by_name: BTreeMap<&str, &ServiceInfo> = services.iter().map(|s| (s.name, s)).collect();
-    let schemes: Vec<SecurityScheme<'_>> = security.iter().filter_map(scheme).collect();
+    let schemes: Vec<SecurityScheme<'_>> = security.iter().map(scheme).collect();
     let operations: Vec<Operation<'_>> = channels
         .iter()
         .filter_map(|channel| operation(channel, &by_name))
@@ -40,45 +39,35 @@ pub fn openapi_document(
     describe::openapi_document(title, version, &operations, &schemes)
 }
 
-/// The scheme of a security definition, unless it is of a type OpenAPI has none for.
-fn scheme(def: &Value) -> Option<SecurityScheme<'_>> {
-    let (name, ty) = (def["name"].as_str()?, def["type"].as_str()?);
-    match ty {
-        "basic_auth" => Some(SecurityScheme::Basic { name }),
-        "apikey" => Some(SecurityScheme::ApiKey {
-            name,
-            header: def["header"].as_str().unwrap_or(DEFAULT_API_KEY_HEADER),
-        }),
-        _ => None,
+/// The scheme of a security definition.
+fn scheme(def: &SecurityDef) -> SecurityScheme<'_> {
+    match def {
+        SecurityDef::BasicAuth { name, .. } => SecurityScheme::Basic { name },
+        SecurityDef::ApiKey { name, header, .. } => SecurityScheme::ApiKey { name, header },
     }
 }
 
 /// The operation of a channel invoking one of `services`.
 fn operation<'a>(
-    channel: &'a Value,
+    channel: &'a HttpChannelConfig,
     services: &BTreeMap<&str, &'a ServiceInfo>,
 ) -> Option<Operation<'a>> {
-    let format = match channel["data_format"].as_str() {
-        Some("xml") => DataFormat::Xml,
-        Some("form") => DataFormat::Form,
-        Some("soap") => DataFormat::Soap,
-        _ => DataFormat::Json,
-    };
-    let methods = match channel["methods"].as_array() {
-        Some(m) if !m.is_empty() => m
+    let methods = if channel.methods.is_empty() {
+        ANY_METHOD.to_vec()
+    } else {
+        channel
+            .methods
             .iter()
-            .filter_map(Value::as_str)
             .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
-            .collect(),
-        _ => ANY_METHOD.to_vec(),
+            .collect()
     };
     Some(Operation {
-        name: channel["name"].as_str()?,
-        path: channel["url_path"].as_str()?,
+        name: &channel.name,
+        path: &channel.url_path,
         methods,
-        service: services.get(channel["service"].as_str()?)?,
-        format,
-        security: channel["security"].as_str(),
+        service: services.get(channel.service.as_str())?,
+        format: channel.data_format,
+        security: channel.security.as_deref(),
     })
 }
 
@@ -88,6 +77,7 @@ mod tests {
     use zato_core::sio::{ElementDesc, TypeDesc};
 
     use super::*;
+    use crate::http::config::DEFAULT_API_KEY_HEADER;
 
     fn service() -> ServiceInfo {
         ServiceInfo {
@@ -109,16 +99,18 @@ mod tests {
     #[test]
     fn channels_become_operations_of_their_methods_format_and_security() {
         let channels = [
-            json!({"name": "any", "url_path": "/any", "service": "s"}),
-            json!({"name": "two", "url_path": "/two/{id}", "service": "s",
-                   "methods": ["POST", "get"], "data_format": "xml", "security": "crm"}),
-            json!({"name": "soap", "url_path": "/soap", "service": "s", "data_format": "soap"}),
-            json!({"name": "gone", "url_path": "/gone", "service": "not.deployed"}),
+            HttpChannelConfig::new("any", "/any", "s"),
+            HttpChannelConfig::new("two", "/two/{id}", "s")
+                .with_methods(["POST", "get"])
+                .with_data_format(zato_core::DataFormat::Xml)
+                .with_security("crm"),
+            HttpChannelConfig::new("soap", "/soap", "s")
+                .with_data_format(zato_core::DataFormat::Soap),
+            HttpChannelConfig::new("gone", "/gone", "not.deployed"),
         ];
         let security = [
-            json!({"name": "crm", "type": "basic_auth", "username": "u"}),
-            json!({"name": "key", "type": "apikey"}),
-            json!({"name": "other", "type": "jwt"}),
+            SecurityDef::basic_auth("crm", "u", "******"),
+            SecurityDef::api_key("key", DEFAULT_API_KEY_HEADER, "******"),
         ];
         let doc = openapi_document("t", "1", &channels, &[service()], &security);
         let paths = doc["paths"].as_object().expect("paths");
