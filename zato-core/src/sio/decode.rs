@@ -3,12 +3,14 @@
 
 use std::borrow::Cow;
 
+use super::desc::ElementDesc;
+use super::element::SioObject;
+use super::error::{DEFAULT_MAX_ITEMS, Errors, Path, SioError, excerpt, line_column};
 use super::format::DataFormat;
 use super::node::{Fields, JsonObject, JsonObjectError, Layer, parse_json_body};
 use super::output::{ReplyFormat, SoapVersion};
 use super::work::tick;
-use super::xml::{self, SOAP11_NS, SOAP12_NS, XmlElement, XmlLimits};
-use super::{DEFAULT_MAX_ITEMS, Errors, Path, SioError, SioInput, SioObject, excerpt};
+use super::xml::{self, SOAP11_NS, SOAP12_NS, XmlElement, XmlLimits, is_utf8_charset};
 
 /// Which wins when an element is both a channel parameter and in the message body
 /// (Zato's `params_pri`).
@@ -227,13 +229,6 @@ fn check_media_type(format: DataFormat, content_type: Option<&str>) -> Result<()
     }
 }
 
-/// Whether a charset name means text we read: UTF-8 or its subset US-ASCII.
-pub(crate) fn is_utf8_charset(name: &str) -> bool {
-    ["utf-8", "utf8", "us-ascii"]
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name.trim()))
-}
-
 /// Checks that a percent-encoded query string or form body decodes to UTF-8: the decoder we
 /// use would otherwise replace what is not with U+FFFD and carry on.
 fn check_urlencoded_utf8(input: &[u8], part: &'static str) -> Result<(), SioError> {
@@ -294,7 +289,7 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
 
 fn utf8(body: &[u8]) -> Result<&str, SioError> {
     std::str::from_utf8(body).map_err(|e| {
-        let (line, column) = super::error::line_column(body, e.valid_up_to());
+        let (line, column) = line_column(body, e.valid_up_to());
         SioError::MalformedXml {
             message: "invalid utf-8".into(),
             line,
@@ -517,6 +512,39 @@ pub fn decode_parts<T: SioObject>(
 ) -> Result<T, SioError> {
     let source = Source::new(format, body).with_query(query);
     decode_parsed(&source, &parse_body(&source)?)
+}
+
+/// A service's input: a [`SioObject`], or `()` for a service that reads nothing.
+pub trait SioInput: Sized + Send + 'static {
+    /// The declared elements.
+    fn elements() -> Vec<ElementDesc>;
+
+    /// Decodes the input from a request, telling the format to answer in; a refusal lists every
+    /// way the request was the caller's fault (see [`SioError`]).
+    fn decode(source: &Source<'_>) -> Decoded<Self>;
+}
+
+impl<T: SioObject + Send + 'static> SioInput for T {
+    fn elements() -> Vec<ElementDesc> {
+        T::elements()
+    }
+
+    fn decode(source: &Source<'_>) -> Decoded<Self> {
+        decode_object(source)
+    }
+}
+
+impl SioInput for () {
+    fn elements() -> Vec<ElementDesc> {
+        Vec::new()
+    }
+
+    fn decode(source: &Source<'_>) -> Decoded<()> {
+        Decoded {
+            result: Ok(()),
+            reply: source.reply_format(),
+        }
+    }
 }
 
 #[cfg(test)]

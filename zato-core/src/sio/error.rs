@@ -1,4 +1,5 @@
-//! Errors of SimpleIO decoding: all of them the caller's fault.
+//! Errors of SimpleIO decoding, all of them the caller's fault, and [`Errors`], which collects
+//! them while decoding one request.
 
 use std::fmt;
 
@@ -278,6 +279,149 @@ impl SioError {
             SioError::InvalidInput(i) => &i.errors,
             _ => &[],
         }
+    }
+}
+
+/// The path of an element inside the request, built on the stack while decoding and rendered only
+/// when an error needs it.
+#[derive(Debug, Clone, Copy)]
+pub enum Path<'p> {
+    /// The request element itself.
+    Root,
+    /// A named child.
+    Field(&'p Path<'p>, &'p str),
+    /// An item of a list.
+    Index(&'p Path<'p>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// The most items a list element takes unless the channel or the field says otherwise
+/// (`#[sio(max_items = N)]`). A list takes no fewest unless its field says so
+/// (`#[sio(min_items = N)]`).
+pub const DEFAULT_MAX_ITEMS: usize = 1_000;
+
+/// The problems found so far while decoding one request, and the bounds on list items that
+/// decoding applies.
+#[derive(Debug)]
+pub struct Errors {
+    errors: Vec<ElementError>,
+    max_items: usize,
+    next_list: Option<usize>,
+    next_min: Option<usize>,
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Errors::with_max_items(DEFAULT_MAX_ITEMS)
+    }
+}
+
+impl Errors {
+    /// No problems yet, with lists bounded to `max_items` items.
+    pub fn with_max_items(max_items: usize) -> Self {
+        Errors {
+            errors: Vec::new(),
+            max_items,
+            next_list: None,
+            next_min: None,
+        }
+    }
+
+    /// Sets the bound of the next list decoded (a field's own `max_items`), or with `None` goes
+    /// back to the request's bound. Lists nested in that list keep the request's bound.
+    pub fn limit_next_list(&mut self, max_items: Option<usize>) {
+        self.next_list = max_items;
+    }
+
+    /// Sets the fewest items the next list decoded takes (a field's own `min_items`), or with
+    /// `None` goes back to none. Lists nested in that list take any number.
+    pub fn require_next_list(&mut self, min_items: Option<usize>) {
+        self.next_min = min_items;
+    }
+
+    /// The bound of the list about to be decoded: the field's own once, then the request's.
+    pub fn list_limit(&mut self) -> usize {
+        self.next_list.take().unwrap_or(self.max_items)
+    }
+
+    /// The fewest items the list about to be decoded takes: the field's own once, then 0.
+    pub fn list_minimum(&mut self) -> usize {
+        self.next_min.take().unwrap_or(0)
+    }
+
+    /// Empty errors under the same bounds, for a wrapper that reports its inner type's problems
+    /// its own way.
+    pub(crate) fn scratch(&mut self) -> Errors {
+        Errors {
+            errors: Vec::new(),
+            max_items: self.max_items,
+            next_list: self.next_list.take(),
+            next_min: self.next_min.take(),
+        }
+    }
+
+    /// Records that a list has more than `limit` items.
+    pub fn too_many_items(&mut self, path: &Path<'_>, limit: usize) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::TooManyItems { limit },
+        });
+    }
+
+    /// Records that a list has `got` items, fewer than the `minimum` it takes.
+    pub fn too_few_items(&mut self, path: &Path<'_>, minimum: usize, got: usize) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::TooFewItems { minimum, got },
+        });
+    }
+
+    /// Records that a JSON object has `key` more than once.
+    pub fn duplicate_key(&mut self, path: &Path<'_>, key: &str) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::DuplicateKey { key: excerpt(key) },
+        });
+    }
+
+    /// Records that a required element is missing.
+    pub fn missing(&mut self, path: &Path<'_>) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::Missing,
+        });
+    }
+
+    /// Records that an element is of the wrong type.
+    pub fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, got: &str) {
+        self.errors.push(ElementError {
+            element: path.to_string(),
+            problem: ElementProblem::WrongType {
+                expected,
+                got: excerpt(got),
+            },
+        });
+    }
+
+    /// Whether nothing went wrong.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub(crate) fn into_error(self) -> SioError {
+        SioError::InvalidInput(InvalidInput {
+            errors: self.errors,
+        })
     }
 }
 

@@ -7,10 +7,9 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::error::{excerpt, line_column};
+use super::error::{Errors, Path, SioError, excerpt, line_column};
 use super::work::tick;
 use super::xml::XmlElement;
-use super::{Errors, Path, SioError};
 
 /// One input element as it came, before it is given a type.
 #[derive(Debug, Clone)]

@@ -10,9 +10,12 @@ use uuid::Uuid;
 
 use crate::secret::Secret;
 
-use super::node::{JsonArrayError, ScalarText, parse_json_array};
+use super::desc::TypeDesc;
+use super::element::SioType;
+use super::error::{Errors, Path};
+use super::node::{JsonArrayError, Node, ScalarText, parse_json_array};
 use super::work::tick;
-use super::{Errors, Node, Path, SioType, TypeDesc, Writer};
+use super::writer::{RawKind, Writer};
 
 /// Decodes a scalar through `parse`, recording a wrong type as `expected`.
 fn scalar<T>(
@@ -414,17 +417,6 @@ impl<T: SioType + fmt::Display> SioType for Csv<T> {
     fn is_empty_value(&self) -> bool {
         self.0.is_empty()
     }
-}
-
-/// Where a [`Raw`] value came from, which decides how it is written back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawKind {
-    /// JSON text: a string, number, object, … exactly as sent.
-    Json,
-    /// The content of an XML element, markup included.
-    Xml,
-    /// A plain value from the query string, a path parameter or a form.
-    Text,
 }
 
 /// An opaque element kept exactly as received, never interpreted.

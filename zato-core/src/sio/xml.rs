@@ -10,9 +10,7 @@ use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
-use super::SioError;
-use super::decode::is_utf8_charset;
-use super::error::{excerpt, line_column};
+use super::error::{SioError, excerpt, line_column};
 use super::work::tick;
 
 /// The namespace of SOAP 1.1 envelopes.
@@ -262,6 +260,13 @@ fn close(elem: XmlElement, stack: &mut [XmlElement], root: &mut Option<XmlElemen
         Some(parent) => parent.children.push(elem),
         None => *root = Some(elem),
     }
+}
+
+/// Whether a charset name means text we read: UTF-8 or its subset US-ASCII.
+pub(crate) fn is_utf8_charset(name: &str) -> bool {
+    ["utf-8", "utf8", "us-ascii"]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name.trim()))
 }
 
 #[cfg(test)]
