@@ -9,6 +9,13 @@ use crate::Cid;
 use crate::error::ServiceError;
 use crate::message::{RawRequest, internal_channel};
 use crate::outgoing::OutgoingConnections;
+// The workspace's one import cycle is tied here, on purpose: `service` uses `context` (a service
+// handles each request with a `&Context`), `registry` uses both (it stores services and calls
+// them with a context), `platform` uses `registry` and `context` (it owns the registry and makes
+// the contexts), and `context` uses `platform`, because a service invokes other services, and
+// reaches the platform, through its context. The four are one concept, the invocation path, in
+// four files to keep each short. Untying it would put `Platform` behind a trait object in
+// `Context`: a virtual call on every nested invocation, and no `Context::platform` to hand out.
 use crate::platform::{Platform, guarded};
 use crate::service::{Request, Response, Service};
 
