@@ -20,7 +20,7 @@ use zato_core::{
 };
 
 use crate::clock::{Clock, SystemClock};
-use crate::job::JobConfig;
+use crate::config::JobConfig;
 
 /// How often a job's timer asks the claim store to forget the claims of old due runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -31,10 +31,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// claim store prunes the row.
 fn run_claim(config: &JobConfig) -> Duration {
     let interval = match config.kind {
-        crate::job::JobKind::Interval => config.interval_secs(),
+        crate::config::JobKind::Interval => config.interval_secs(),
         // A day covers the daily jobs cron mostly names; a week any.
-        crate::job::JobKind::Cron => 86_400,
-        crate::job::JobKind::OneTime => 3600,
+        crate::config::JobKind::Cron => 86_400,
+        crate::config::JobKind::OneTime => 3600,
     };
     Duration::from_secs(interval.saturating_mul(2).clamp(3600, 7 * 86_400))
 }
@@ -154,7 +154,7 @@ impl Scheduler {
                 tasks: ChannelTasks::new("scheduler"),
                 info: Arc::new(ChannelInfo::new(
                     "scheduler",
-                    crate::job::SCHEDULER_KIND,
+                    crate::config::SCHEDULER_KIND,
                     DataFormat::Json,
                 )),
                 holder: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
@@ -355,7 +355,7 @@ async fn run(
     let meter: ChannelMeter = inner
         .platform
         .metrics()
-        .channel(crate::job::SCHEDULER_KIND, &config.name);
+        .channel(crate::config::SCHEDULER_KIND, &config.name);
     let outcome = match &result {
         Ok(()) => {
             meter.record(200, duration);
@@ -416,7 +416,7 @@ impl Scheduler {
 #[async_trait]
 impl ChannelAdapter for Scheduler {
     fn kind(&self) -> ChannelKind {
-        crate::job::SCHEDULER_KIND
+        crate::config::SCHEDULER_KIND
     }
 
     fn name(&self) -> &str {
@@ -426,15 +426,15 @@ impl ChannelAdapter for Scheduler {
     fn channels(&self) -> Vec<ChannelSummary> {
         self.inner.tasks.map(|_, c, _| {
             let when = match c.kind {
-                crate::job::JobKind::OneTime => {
+                crate::config::JobKind::OneTime => {
                     format!("once at {}", c.start_date.as_deref().unwrap_or(""))
                 }
-                crate::job::JobKind::Interval => format!("every {} s", c.interval_secs()),
-                crate::job::JobKind::Cron => {
+                crate::config::JobKind::Interval => format!("every {} s", c.interval_secs()),
+                crate::config::JobKind::Cron => {
                     format!("cron {:?} {}", c.cron.as_deref().unwrap_or(""), c.timezone)
                 }
             };
-            ChannelSummary::new(crate::job::SCHEDULER_KIND, c.name.as_str(), "scheduler")
+            ChannelSummary::new(crate::config::SCHEDULER_KIND, c.name.as_str(), "scheduler")
                 .with_service(c.service.as_str())
                 .with_active(c.is_active)
                 .with_endpoint(when)

@@ -8,7 +8,7 @@ use zato_core::config::{ConfigError, ConfigProblem, ObjectKind, ObjectSchema, Se
 use zato_core::kind::{self, AttachError, Description, Kind, Plugin};
 
 use crate::adapter::Scheduler;
-use crate::job::JobConfig;
+use crate::config::JobConfig;
 
 /// `channels.scheduler`: jobs, applied to one scheduler.
 #[derive(Debug, Clone)]

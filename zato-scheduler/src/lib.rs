@@ -44,11 +44,11 @@
 
 mod adapter;
 mod clock;
-mod job;
+mod config;
 mod kind;
 
 pub use self::adapter::{JobStats, LastRun, Scheduler};
 pub use self::clock::{Clock, ManualClock, SystemClock};
-pub use self::job::SCHEDULER_KIND;
-pub use self::job::{JobConfig, JobKind, Schedule};
+pub use self::config::SCHEDULER_KIND;
+pub use self::config::{JobConfig, JobKind, Schedule};
 pub use self::kind::{SchedulerKind, SchedulerPlugin, plugin};
