@@ -61,12 +61,12 @@
 //!
 //! # Embedding it in your own `main`
 //!
-//! The seed scenario: the service stores each invoice in one Swift container per target, and is
-//! served over HTTP channels read from a file. This is the README's example.
+//! The seed scenario: the service stores each invoice in one Swift container per target, and a
+//! [`Node`] serves it, its channels and connections read from a config document and the
+//! environment. This is the README's example.
 //!
 //! ```no_run
 //! use zato::prelude::*;
-//! use zato::swift::{SwiftConfig, SwiftConnection};
 //!
 //! #[derive(SimpleIo)]
 //! struct Dispatch { target: Vec<String> }
@@ -81,15 +81,9 @@
 //! }
 //!
 //! #[tokio::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//!     let platform = Platform::new();
-//!     platform.services().deploy(invoice_dispatcher)?;
-//!     platform.outgoing().add_swift(SwiftConnection::new(SwiftConfig::v1(
-//!         "Invoice Dispatcher", "https://swift.example.com/auth/v1.0", "account:user", "key"))?);
-//!     let config: HttpConfig = serde_json::from_str(&std::fs::read_to_string("channels.json")?)?;
-//!     HttpServer::serve("127.0.0.1:11223", platform.clone(), config).await?;
-//!     tokio::signal::ctrl_c().await?;
-//!     platform.shutdown().await; // every channel finishes the requests in flight
+//! async fn main() -> Result<(), zato::NodeError> {
+//!     let node = zato::Node::from_env()?.default_config("config.json").deploy(invoice_dispatcher)?;
+//!     node.start().await?.run_until_ctrl_c().await; // Ctrl-C: every channel finishes its requests
 //!     Ok(())
 //! }
 //! ```
