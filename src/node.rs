@@ -124,7 +124,6 @@ impl fmt::Debug for ClusterSettings {
 
 /// A node to start: its platform (deploy services into it), its document, its listeners and
 /// its plug-ins.
-#[derive(Debug)]
 pub struct Node {
     platform: Platform,
     config_path: Option<PathBuf>,
@@ -136,6 +135,20 @@ pub struct Node {
     env: bool,
     /// Whether the plug-ins' environment has been applied to `document`.
     prepared: bool,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The document holds secrets: only where it comes from shows.
+        f.debug_struct("Node")
+            .field("config_path", &self.config_path)
+            .field("has_document", &self.document.is_some())
+            .field("http_addr", &self.http_addr)
+            .field("admin_addr", &self.admin.as_ref().map(|(addr, _)| addr))
+            .field("cluster", &self.cluster)
+            .field("plugins", &self.plugins)
+            .finish_non_exhaustive()
+    }
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -581,5 +594,31 @@ impl RunningNode {
         }
         tracing::info!("shutting down: finishing requests in flight");
         self.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn a_node_s_debug_shows_no_secret_of_its_document_or_its_settings() {
+        let doc = ConfigDocument::from_value(serde_json::json!({
+            "outgoing": {"swift": [{"name": "s", "key": "s3cr3t-swift-key"}]}
+        }))
+        .unwrap();
+        let node = Node::new().document(doc).cluster(ClusterSettings {
+            db: "postgres://u:s3cr3t-db@h/d".to_owned().into(),
+            secret_key: "s3cr3t-passphrase".to_owned().into(),
+            node: "n1".into(),
+            schema: "zato".into(),
+        });
+        #[cfg(feature = "admin")]
+        let node = node.admin("127.0.0.1:0", "s3cr3t-token");
+        let shown = format!("{node:?}");
+        assert!(shown.contains("has_document: true"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 }
