@@ -177,7 +177,7 @@ impl JobConfig {
     }
 
     pub(crate) fn timeout_duration(&self) -> Duration {
-        Duration::try_from_secs_f64(self.timeout).unwrap_or(Duration::from_secs(300))
+        zato_core::config::bounds::duration(self.timeout)
     }
 
     /// Every problem of the job, paths relative to it.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zato_core::config::bounds;
 use zato_core::{ConfigError, ConfigProblem};
 
 /// Keys, passwords and tokens: `***` in Debug, Display and serialized output.
@@ -110,13 +111,14 @@ pub struct SwiftConfig {
     pub tenant_name: Option<String>,
     /// Use the internal (service-net) endpoint of the catalog instead of the public one.
     pub is_snet: bool,
-    /// How many times a failed request is retried.
+    /// How many times a failed request is retried: 0 to 100.
     pub retries: u32,
-    /// The first backoff, in seconds; it doubles with each retry.
+    /// The first backoff, in seconds (0 to 3600); it doubles with each retry.
     pub starting_backoff: f64,
-    /// The longest backoff, in seconds; also caps a server's `Retry-After`.
+    /// The longest backoff, in seconds (`starting_backoff` to 3600); also caps a server's
+    /// `Retry-After`.
     pub max_backoff: f64,
-    /// How many authenticated clients the pool holds.
+    /// How many authenticated clients the pool holds: 1 to 1000.
     pub pool_size: u32,
     /// Zato's free-form options, `key=value` pairs separated by `;`, `&` or new lines, or a map:
     /// python-swiftclient's `os_options`, see above. Options that hold secrets (`auth_token`, …)
@@ -127,9 +129,10 @@ pub struct SwiftConfig {
     pub should_validate_cert: bool,
     /// A PEM file with extra CA certificates to trust.
     pub cacert: Option<PathBuf>,
-    /// The per-request timeout, in seconds, retries not included.
+    /// The per-request timeout, in seconds, retries not included: more than 0, at most 86400.
     pub timeout: f64,
-    /// How long `client()` waits for a free pooled client, in seconds.
+    /// How long `client()` waits for a free pooled client, in seconds: more than 0, at most
+    /// 3600.
     pub pool_wait: f64,
     /// The catalog region to pick the object-store endpoint from; the first one if unset.
     /// Zato has no such field: it takes `region_name` from `custom_options`, as this does.
@@ -161,7 +164,8 @@ pub struct SwiftConfig {
     /// Zato's TLS compression switch. Only `false` is accepted: rustls never compresses, which
     /// is also what keeps the CRIME attack away.
     pub needs_tls_compr: bool,
-    /// Objects larger than this many bytes are uploaded as static large objects.
+    /// Objects larger than this many bytes are uploaded as static large objects: 1 byte to
+    /// 5 GiB, Swift's default largest object.
     pub segment_size: u64,
     /// Zato's database id of the connection, in its exports: read, so that an export reads as
     /// it is, and ignored.
@@ -268,8 +272,17 @@ fn custom_options<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
     Ok(options)
 }
 
+/// The most retries of one request.
+pub(crate) const MAX_RETRIES: u32 = 100;
+/// The longest backoff and the longest `pool_wait`, in seconds: an hour.
+pub(crate) const MAX_WAIT_SECONDS: f64 = 3600.0;
+/// The most clients one pool holds.
+pub(crate) const MAX_POOL_SIZE: u32 = 1000;
+/// The largest `segment_size`: 5 GiB, Swift's default largest object.
+pub(crate) const MAX_SEGMENT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
 fn secs(v: f64) -> Duration {
-    Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO)
+    bounds::duration(v)
 }
 
 impl SwiftConfig {
@@ -443,24 +456,6 @@ impl SwiftConfig {
                 );
             }
         }
-        if !(self.starting_backoff.is_finite() && self.starting_backoff >= 0.0) {
-            bad("starting_backoff", "must be zero or more seconds");
-        }
-        if !(self.max_backoff.is_finite() && self.max_backoff >= self.starting_backoff) {
-            bad("max_backoff", "must be at least starting_backoff");
-        }
-        if self.pool_size == 0 {
-            bad("pool_size", "must be at least 1");
-        }
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            bad("timeout", "must be more than zero seconds");
-        }
-        if !(self.pool_wait.is_finite() && self.pool_wait > 0.0) {
-            bad("pool_wait", "must be more than zero seconds");
-        }
-        if self.segment_size == 0 {
-            bad("segment_size", "must be at least 1 byte");
-        }
         if self.needs_tls_compr {
             bad(
                 "needs_tls_compr",
@@ -468,6 +463,45 @@ impl SwiftConfig {
                  CRIME attack away): set it to false",
             );
         }
+        p.extend(bounds::count("retries", self.retries, 0, MAX_RETRIES.into()));
+        p.extend(bounds::seconds(
+            "starting_backoff",
+            self.starting_backoff,
+            0.0,
+            MAX_WAIT_SECONDS,
+        ));
+        if let Some(problem) =
+            bounds::seconds("max_backoff", self.max_backoff, 0.0, MAX_WAIT_SECONDS)
+        {
+            p.push(problem);
+        } else if self.max_backoff < self.starting_backoff {
+            p.push(ConfigProblem::new(
+                "max_backoff",
+                "must be at least starting_backoff",
+            ));
+        }
+        p.extend(bounds::count(
+            "pool_size",
+            self.pool_size,
+            1,
+            MAX_POOL_SIZE.into(),
+        ));
+        p.extend(bounds::positive_seconds(
+            "timeout",
+            self.timeout,
+            bounds::MAX_SECONDS,
+        ));
+        p.extend(bounds::positive_seconds(
+            "pool_wait",
+            self.pool_wait,
+            MAX_WAIT_SECONDS,
+        ));
+        p.extend(bounds::count(
+            "segment_size",
+            self.segment_size,
+            1,
+            MAX_SEGMENT_SIZE,
+        ));
         p
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     pub(crate) fn from_config(c: &SwiftConfig) -> Self {
-        let d = |v: f64| Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO);
+        let d = zato_core::config::bounds::duration;
         RetryPolicy {
             retries: c.retries,
             starting_backoff: d(c.starting_backoff),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use serde::{Deserialize, Serialize};
+use zato_core::config::bounds;
 use zato_core::{ConfigError, ConfigProblem, DataFormat, Secret};
 
 /// The fields of [`AmqpConnectionConfig`] that hold secrets.
@@ -201,11 +202,11 @@ impl AmqpConnectionConfig {
     }
 
     pub(crate) fn timeout_duration(&self) -> Duration {
-        Duration::try_from_secs_f64(self.timeout).unwrap_or(Duration::from_secs(10))
+        bounds::duration(self.timeout)
     }
 
     pub(crate) fn pool_wait_duration(&self) -> Duration {
-        Duration::try_from_secs_f64(self.pool_wait).unwrap_or(Duration::from_secs(5))
+        bounds::duration(self.pool_wait)
     }
 }
 
@@ -387,7 +388,7 @@ impl AmqpChannelConfig {
     }
 
     pub(crate) fn timeout_duration(&self) -> Duration {
-        Duration::try_from_secs_f64(self.timeout).unwrap_or(Duration::from_secs(60))
+        bounds::duration(self.timeout)
     }
 }
 

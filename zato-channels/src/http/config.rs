@@ -90,18 +90,18 @@ pub struct HttpChannelConfig {
     /// The name of the security definition callers must satisfy; `None` for an open channel.
     #[serde(default)]
     pub security: Option<String>,
-    /// The largest request body accepted, in bytes; larger ones get a 413.
+    /// The largest request body accepted, in bytes (1 to 1 GiB); larger ones get a 413.
     #[serde(default = "default_max_body_size")]
     pub max_body_size: u64,
     /// The most items a list element of the input takes (a longer one is a 400 naming the
     /// element), unless the service's field sets its own `#[sio(max_items = N)]`. Default
-    /// [`DEFAULT_MAX_ITEMS`](zato_core::sio::DEFAULT_MAX_ITEMS), 1,000.
+    /// [`DEFAULT_MAX_ITEMS`](zato_core::sio::DEFAULT_MAX_ITEMS), 1,000; at most 1,000,000.
     #[serde(default = "default_max_items")]
     pub max_items: usize,
     /// How long the channel waits for each of the two halves of a request: first for the
     /// caller to send the whole body (a caller slower than that gets a 408 and the connection
     /// is closed), then for the service to answer (a service slower than that gets the caller a
-    /// 504). [`DEFAULT_TIMEOUT`] (30 s) when left out; `None` (`0` in a document, or `null`
+    /// 504), at most 86400 seconds. [`DEFAULT_TIMEOUT`] (30 s) when left out; `None` (`0` in a document, or `null`
     /// in JSON) sets no limit on either, which leaves a server open to clients that declare a
     /// body and never send it. `None` is written as `0`, which every format can hold.
     #[serde(default = "default_timeout", with = "opt_seconds")]
@@ -345,9 +345,12 @@ mod opt_seconds {
         match Option::<f64>::deserialize(d)? {
             None => Ok(None),
             Some(0.0) => Ok(None),
-            Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
-                serde::de::Error::custom("timeout must be a non-negative number of seconds")
-            }),
+            Some(secs) if (0.0..=zato_core::config::bounds::MAX_SECONDS).contains(&secs) => {
+                Ok(Some(zato_core::config::bounds::duration(secs)))
+            }
+            Some(_) => Err(serde::de::Error::custom(
+                "expected a number of seconds, at most 86400, or 0 for no limit",
+            )),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::Method;
+use zato_core::config::bounds;
 use zato_core::{ConfigError, ConfigProblem};
 
 use super::config::{HTTP_SECTION, HttpChannelConfig, HttpConfig, SecurityDef};
@@ -241,19 +242,23 @@ pub(super) fn channel_problems(ch: &HttpChannelConfig) -> Vec<ConfigProblem> {
     if ch.service.trim().is_empty() {
         problems.push(ConfigProblem::new("service", "must not be empty"));
     }
-    if ch.max_items == 0 {
-        problems.push(ConfigProblem::new("max_items", "must be at least 1"));
-    }
-    if ch.max_body_size == 0 {
-        problems.push(ConfigProblem::new(
-            "max_body_size",
-            "must be at least 1 byte",
-        ));
-    }
-    if ch.timeout.is_some_and(|t| t.is_zero()) {
-        problems.push(ConfigProblem::new(
+    problems.extend(bounds::count(
+        "max_items",
+        ch.max_items as u64,
+        1,
+        bounds::MAX_ITEMS,
+    ));
+    problems.extend(bounds::count(
+        "max_body_size",
+        ch.max_body_size,
+        1,
+        bounds::MAX_BYTES,
+    ));
+    if let Some(timeout) = ch.timeout {
+        problems.extend(bounds::positive_seconds(
             "timeout",
-            "must be above zero; leave it out for no limit",
+            timeout.as_secs_f64(),
+            bounds::MAX_SECONDS,
         ));
     }
     if ch.security.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -455,7 +460,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no problem at {path}: {err}"))
         };
         assert!(at("url_path").contains("invalid type"), "{err}");
-        assert!(at("timeout").contains("non-negative"), "{err}");
+        assert!(at("timeout").contains("at most 86400"), "{err}");
         assert!(
             at("data_format").contains("unknown variant `yaml`"),
             "{err}"

@@ -157,8 +157,8 @@ impl Default for SwiftInboxConfig {
 /// The largest object a channel may be set to read: 1 GiB.
 const MAX_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 
-fn secs(value: f64, default: Duration) -> Duration {
-    Duration::try_from_secs_f64(value).unwrap_or(default)
+fn secs(value: f64) -> Duration {
+    zato_core::config::bounds::duration(value)
 }
 
 impl SwiftInboxConfig {
@@ -256,15 +256,15 @@ impl SwiftInboxConfig {
     }
 
     pub(crate) fn poll_every(&self) -> Duration {
-        secs(self.poll_interval, Duration::from_secs(5))
+        secs(self.poll_interval)
     }
 
     pub(crate) fn lease_duration(&self) -> Duration {
-        secs(self.lease, Duration::from_secs(60))
+        secs(self.lease)
     }
 
     pub(crate) fn timeout_duration(&self) -> Duration {
-        secs(self.timeout, Duration::from_secs(60))
+        secs(self.timeout)
     }
 
     /// Every problem of the channel, paths relative to it.

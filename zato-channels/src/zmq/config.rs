@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use zato_core::config::bounds;
 use zato_core::{ConfigError, ConfigProblem, DataFormat};
 
 /// The default receive and send high-water mark: libzmq's own, 1,000 messages per peer.
@@ -168,17 +169,19 @@ pub struct ZmqChannelConfig {
     #[serde(default)]
     pub data_format: DataFormat,
     /// The receive high-water mark: how many messages ZeroMQ queues per peer before a PUSH peer
-    /// waits (or a PUB peer drops). At least 1: 0 would mean no limit.
+    /// waits (or a PUB peer drops): 1 to 1,000,000.
     #[serde(default = "default_hwm")]
     pub rcv_hwm: u32,
-    /// The largest frame taken, in bytes; a peer sending a larger one is disconnected.
+    /// The largest frame taken, in bytes (1 to 1 GiB); a peer sending a larger one is
+    /// disconnected.
     #[serde(default = "default_max_msg_size")]
     pub max_msg_size: u64,
     /// How many messages are handed to the service at once; the next ones wait in ZeroMQ's
     /// queue, up to `rcv_hwm`.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
-    /// The time the service has for one message; a slower one is abandoned and logged.
+    /// The time the service has for one message (more than 0, at most 86400 seconds); a slower
+    /// one is abandoned and logged.
     #[serde(default = "default_service_timeout", with = "seconds")]
     pub timeout: Duration,
     /// The most items a list element of the input takes, as on HTTP channels.
@@ -279,30 +282,31 @@ impl ZmqChannelConfig {
             problems.push(ConfigProblem::new("service", "must not be empty"));
         }
         address_problems(&self.address, &mut problems);
-        if self.rcv_hwm == 0 {
-            problems.push(ConfigProblem::new(
-                "rcv_hwm",
-                "must be at least 1: 0 would leave the queue unbounded",
-            ));
-        }
-        if self.rcv_hwm > i32::MAX as u32 {
-            problems.push(ConfigProblem::new("rcv_hwm", "too large"));
-        }
-        if self.max_msg_size == 0 || i64::try_from(self.max_msg_size).is_err() {
-            problems.push(ConfigProblem::new(
-                "max_msg_size",
-                "must be between 1 and 2^63-1 bytes",
-            ));
-        }
+        // 0 would leave the queue unbounded.
+        problems.extend(bounds::count("rcv_hwm", self.rcv_hwm, 1, bounds::MAX_QUEUE));
+        problems.extend(bounds::count(
+            "max_msg_size",
+            self.max_msg_size,
+            1,
+            bounds::MAX_BYTES,
+        ));
         if !(1..=MAX_CONCURRENCY_LIMIT).contains(&self.max_concurrency) {
             problems.push(ConfigProblem::new(
                 "max_concurrency",
                 format!("must be between 1 and {MAX_CONCURRENCY_LIMIT}"),
             ));
         }
-        if self.timeout.is_zero() {
-            problems.push(ConfigProblem::new("timeout", "must be more than 0 seconds"));
-        }
+        problems.extend(bounds::positive_seconds(
+            "timeout",
+            self.timeout.as_secs_f64(),
+            bounds::MAX_SECONDS,
+        ));
+        problems.extend(bounds::count(
+            "max_items",
+            self.max_items as u64,
+            1,
+            bounds::MAX_ITEMS,
+        ));
         if self.socket_type == ZmqChannelType::Pull && !self.sub_prefixes.is_empty() {
             problems.push(ConfigProblem::new(
                 "sub_prefixes",
@@ -355,7 +359,7 @@ pub struct ZmqConnectionConfig {
     /// Connect (the default) or bind.
     #[serde(default = "default_connect")]
     pub socket_method: SocketMethod,
-    /// The send high-water mark: how many messages ZeroMQ queues per peer. At least 1.
+    /// The send high-water mark: how many messages ZeroMQ queues per peer, 1 to 1,000,000.
     #[serde(default = "default_hwm")]
     pub snd_hwm: u32,
     /// How long a send waits for room in a queue (PUSH with every peer's queue full, or no peer
@@ -415,12 +419,8 @@ impl ZmqConnectionConfig {
         let mut problems = Vec::new();
         name_problems(&self.name, &mut problems);
         address_problems(&self.address, &mut problems);
-        if self.snd_hwm == 0 || self.snd_hwm > i32::MAX as u32 {
-            problems.push(ConfigProblem::new(
-                "snd_hwm",
-                "must be between 1 and 2^31-1: 0 would leave the queue unbounded",
-            ));
-        }
+        // 0 would leave the queue unbounded.
+        problems.extend(bounds::count("snd_hwm", self.snd_hwm, 1, bounds::MAX_QUEUE));
         if self.send_timeout.is_zero() || self.send_timeout > Duration::from_secs(3600) {
             problems.push(ConfigProblem::new(
                 "send_timeout",
@@ -464,8 +464,12 @@ mod seconds {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs)
-            .map_err(|_| serde::de::Error::custom("expected a non-negative number of seconds"))
+        if !(0.0..=zato_core::config::bounds::MAX_SECONDS).contains(&secs) {
+            return Err(serde::de::Error::custom(
+                "expected a number of seconds, more than 0 and at most 86400",
+            ));
+        }
+        Ok(zato_core::config::bounds::duration(secs))
     }
 }
 

@@ -33,6 +33,7 @@
 //! [`ConfigStore`] ([`MemoryStore`] by default) and applies each change to the running node
 //! through the kinds' [`ObjectKind::apply`], with no restart.
 
+pub mod bounds;
 mod document;
 mod error;
 mod runtime;
