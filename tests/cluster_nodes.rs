@@ -442,6 +442,25 @@ async fn three_nodes_share_one_configuration() {
         drop(n.child.stdin.take());
         let _ = n.child.wait();
     }
+
+    // Every secret the test used, the one n1 seeded from its config file included, is
+    // encrypted in every row of every table: pg_dump's eyes see none of them.
+    let dump = Command::new("pg_dump")
+        .args(["--data-only", &db])
+        .output()
+        .expect("pg_dump (PostgreSQL's client) runs");
+    assert!(dump.status.success(), "{dump:?}");
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.contains("zato:aes256gcm:"),
+        "the dump holds the objects"
+    );
+    for secret in ["\"testing\"", SECRET_KEY, TOKEN] {
+        assert!(
+            !dump.contains(secret),
+            "{secret} is in the database: {dump}"
+        );
+    }
     let _ = pg
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await;

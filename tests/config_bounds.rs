@@ -172,7 +172,11 @@ fn the_reported_swift_values_are_refused_at_their_path() {
             serde_json::json!(2e19),
             "must be more than 0 and at most 86400 seconds",
         ),
-        ("pool_size", serde_json::json!(1_000_000_000), "must be 1 to 1000"),
+        (
+            "pool_size",
+            serde_json::json!(1_000_000_000),
+            "must be 1 to 1000",
+        ),
         ("retries", serde_json::json!(1_000_000), "must be 0 to 100"),
     ] {
         let mut object = base.clone();

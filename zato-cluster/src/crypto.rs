@@ -92,13 +92,20 @@ impl SecretBox {
         serde_json::from_slice(&plain).map_err(|_| Undecryptable)
     }
 
-    /// `object` with the fields named in `secrets` encrypted (those that are not null).
+    /// Whether `value` is one that `seal` made under this key.
+    fn is_sealed(&self, value: &Value) -> bool {
+        value.as_str().is_some_and(|s| s.starts_with(PREFIX)) && self.open(value).is_ok()
+    }
+
+    /// `object` with the fields named in `secrets` encrypted (those that are not null, and not
+    /// encrypted already).
     pub(crate) fn seal_fields(&self, object: &Value, secrets: &[String]) -> Value {
         let mut out = object.clone();
         if let Some(map) = out.as_object_mut() {
             for field in secrets {
                 if let Some(v) = map.get_mut(field)
                     && !v.is_null()
+                    && !self.is_sealed(v)
                 {
                     *v = self.seal(v);
                 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_postgres::AsyncMessage;
-use zato_core::config::{ChangeError, ConfigRuntime};
+use zato_core::config::{ChangeError, ConfigRuntime, ConfigStore};
 
 use crate::claims::PgClaims;
 use crate::store::PgStore;
@@ -87,7 +87,15 @@ impl ClusterNode {
         addresses: impl Into<String>,
     ) -> Result<ClusterNode, ChangeError> {
         let name = name.into();
-        store.protect(runtime.secret_field_names());
+        store.protect(&runtime.secret_field_names());
+        // A database written before every secret field was known holds some in plain text.
+        let rewritten = store.reseal().await?;
+        if rewritten > 0 {
+            tracing::info!(
+                rows = rewritten,
+                "encrypted the secrets that rows of the database held in plain text"
+            );
+        }
         // Before the configuration is applied, so that no channel claims work elsewhere first.
         runtime
             .platform()

@@ -327,16 +327,67 @@ impl PgStore {
         &self.settings
     }
 
-    /// Names the fields to encrypt, whatever the object: the secret fields of every kind the
-    /// node knows ([`ConfigRuntime::secret_field_names`](zato_core::config::ConfigRuntime::secret_field_names)).
-    pub fn protect(&self, fields: impl IntoIterator<Item = String>) {
-        let mut secrets = self
-            .secrets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        secrets.extend(fields);
-        secrets.sort();
-        secrets.dedup();
+    /// Encrypts the secret fields ([`ConfigStore::protect`]) that rows already written hold in
+    /// plain text, in the objects and in the change log: what a database written before every
+    /// secret was known still holds. Returns how many rows it rewrote.
+    ///
+    /// # Errors
+    ///
+    /// The store's, when the rows cannot be read or written; then nothing changed.
+    pub async fn reseal(&self) -> Result<usize, StoreError> {
+        let secrets = self.secret_fields();
+        if secrets.is_empty() {
+            return Ok(0);
+        }
+        with_retry!(self, client => {
+            let tx = client.transaction().await?;
+            let mut rewritten = 0;
+            let objects = tx
+                .query("SELECT section, kind, name, document FROM objects FOR UPDATE", &[])
+                .await?;
+            for r in &objects {
+                let document: Value = r.get(3);
+                let sealed = self.crypto.seal_fields(&document, &secrets);
+                if sealed != document {
+                    let (section, kind, name): (String, String, String) =
+                        (r.get(0), r.get(1), r.get(2));
+                    tx.execute(
+                        "UPDATE objects SET document = $4 \
+                         WHERE section = $1 AND kind = $2 AND name = $3",
+                        &[&section, &kind, &name, &sealed],
+                    )
+                    .await?;
+                    rewritten += 1;
+                }
+            }
+            let changes = tx
+                .query("SELECT version, diff FROM changes FOR UPDATE", &[])
+                .await?;
+            for r in &changes {
+                let version: i64 = r.get(0);
+                let mut diff: Value = r.get(1);
+                let mut changed = false;
+                for item in diff.as_array_mut().into_iter().flatten() {
+                    if let Some(value) = item.get_mut("value") {
+                        let sealed = self.crypto.seal_fields(value, &secrets);
+                        if sealed != *value {
+                            *value = sealed;
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    tx.execute(
+                        "UPDATE changes SET diff = $2 WHERE version = $1",
+                        &[&version, &diff],
+                    )
+                    .await?;
+                    rewritten += 1;
+                }
+            }
+            tx.commit().await?;
+            Ok(rewritten)
+        })
     }
 
     fn secret_fields(&self) -> Vec<String> {
@@ -546,6 +597,16 @@ pub struct NodeStatus {
 
 #[async_trait::async_trait]
 impl ConfigStore for PgStore {
+    fn protect(&self, fields: &[String]) {
+        let mut secrets = self
+            .secrets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        secrets.extend(fields.iter().cloned());
+        secrets.sort();
+        secrets.dedup();
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         let (version, rows) = with_retry!(self, client => {
             let tx = client

@@ -16,8 +16,8 @@ use zato_cluster::testing::TestDb;
 use zato_cluster::{ClusterError, ClusterNode, NodeAck, PgSettings, PgStore};
 use zato_core::Platform;
 use zato_core::config::{
-    ChangeError, Checked, ConfigError, ConfigRuntime, ConfigStore, ObjectKey, ObjectKind,
-    ObjectSchema, PutMode, Section, StoreError, normalize_as,
+    ChangeError, Checked, ConfigError, ConfigRuntime, ConfigStore, ImportOptions, ObjectKey,
+    ObjectKind, ObjectSchema, PutMode, Section, StoreError, normalize_as,
 };
 
 const KEY: &str = "a passphrase of at least thirty-two characters";
@@ -178,6 +178,88 @@ async fn the_store_versions_commits_and_refuses_stale_ones_and_keeps_secrets_enc
         .await
         .unwrap_err();
     assert!(matches!(short, ClusterError::NoKey), "{short}");
+    one.cluster.leave();
+    db.drop().await;
+}
+
+/// Every text of the objects and the change log, as psql reads it.
+async fn stored_text(db: &TestDb) -> String {
+    let mut text = String::new();
+    for sql in [
+        "SELECT document::text FROM zato.objects",
+        "SELECT diff::text FROM zato.changes",
+    ] {
+        for row in db.sql(sql).await {
+            text.push_str(&row.get::<_, String>(0));
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_seeded_first_version_and_rows_written_in_plain_text_hold_their_secrets_encrypted() {
+    let Some(db) = TestDb::new("seed_secrets").await else {
+        return;
+    };
+    // A node seeds the empty database before it joins, as `zato::Node` does from its config
+    // file: the kinds are registered first, and the first version is encrypted too.
+    let store = Arc::new(
+        PgStore::connect(PgSettings::new(db.url.clone(), KEY))
+            .await
+            .unwrap(),
+    );
+    let runtime = ConfigRuntime::new(Platform::new(), store.clone());
+    runtime.register(Arc::new(Ftp::default()));
+    let mut doc = zato_core::config::ConfigDocument::default();
+    doc.push(
+        &key("seeded"),
+        json!({"name": "seeded", "pool_size": 2, "password": "seeded-s3cret"}),
+    );
+    runtime
+        .import(&doc, ImportOptions::default(), "config file")
+        .await
+        .unwrap();
+    let text = stored_text(&db).await;
+    assert!(!text.contains("seeded-s3cret"), "{text}");
+
+    // A row an older node wrote in plain text (a store that was told no secret field).
+    let bare = PgStore::connect(PgSettings::new(db.url.clone(), KEY))
+        .await
+        .unwrap();
+    bare.commit(zato_core::config::Commit {
+        base: 1,
+        author: "an older node".into(),
+        changes: vec![(
+            key("old"),
+            Some(json!({"name": "old", "pool_size": 1, "password": "old-s3cret"})),
+        )],
+    })
+    .await
+    .unwrap();
+    assert!(
+        stored_text(&db).await.contains("old-s3cret"),
+        "the row is plain"
+    );
+
+    // Joining encrypts what is plain, in the objects and in the change log, and reads it back.
+    let one = node(&db, "one").await;
+    let text = stored_text(&db).await;
+    assert!(!text.contains("old-s3cret"), "{text}");
+    assert!(!text.contains("seeded-s3cret"), "{text}");
+    let snapshot = one.cluster.store().load().await.unwrap();
+    assert_eq!(
+        snapshot.objects[&key("old")].value["password"],
+        "old-s3cret"
+    );
+    assert_eq!(
+        snapshot.objects[&key("seeded")].value["password"],
+        "seeded-s3cret"
+    );
+    assert_eq!(
+        one.cluster.store().reseal().await.unwrap(),
+        0,
+        "once is enough"
+    );
     one.cluster.leave();
     db.drop().await;
 }

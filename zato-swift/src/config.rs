@@ -463,7 +463,12 @@ impl SwiftConfig {
                  CRIME attack away): set it to false",
             );
         }
-        p.extend(bounds::count("retries", self.retries, 0, MAX_RETRIES.into()));
+        p.extend(bounds::count(
+            "retries",
+            self.retries,
+            0,
+            MAX_RETRIES.into(),
+        ));
         p.extend(bounds::seconds(
             "starting_backoff",
             self.starting_backoff,

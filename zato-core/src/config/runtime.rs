@@ -224,6 +224,9 @@ impl ConfigRuntime {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         kinds.insert((kind.section(), kind.kind().to_owned()), kind);
+        drop(kinds);
+        // Before anything of this kind can be committed.
+        self.inner.store.protect(&self.secret_field_names());
     }
 
     fn kinds(&self) -> BTreeMap<(Section, String), Arc<dyn ObjectKind>> {

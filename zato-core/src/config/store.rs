@@ -150,6 +150,13 @@ pub trait ConfigStore: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError::Backend`] when it cannot be read.
     async fn history(&self) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Names the fields that hold secrets, whatever the object: the secret fields of every kind
+    /// the node knows. A [`ConfigRuntime`](super::ConfigRuntime) says them as each kind is
+    /// registered, before its first commit, so that a store that keeps its data elsewhere (a
+    /// cluster's database) encrypts them in every row it writes. The memory store keeps nothing
+    /// outside the process and ignores them.
+    fn protect(&self, _fields: &[String]) {}
 }
 
 /// The in-memory store: one node's configuration, for as long as the process lives.
