@@ -351,6 +351,20 @@ async fn a_referenced_object_cannot_be_deleted_until_its_user_is() {
         err.to_string(),
         "outgoing.ftp.base: still referred to by outgoing.ftp.user"
     );
+    // A partial import may refer to an object the node has; a replacing one may not, since it
+    // would delete it.
+    let partial = doc(json!({"outgoing": {"ftp": [{"name": "other", "uses": "base"}]}}));
+    rt.import(&partial, APPLY, "test").await.unwrap();
+    assert_eq!(ftp.live()["other"]["uses"], "base");
+    let replacing = ImportOptions {
+        dry_run: true,
+        replace: true,
+    };
+    let Err(ChangeError::Invalid(err)) = rt.import(&partial, replacing, "test").await else {
+        panic!("a replacing import keeps no object it does not hold");
+    };
+    assert_eq!(err.problems()[0].path, "outgoing.ftp.other.uses");
+    rt.delete(&key("other"), None, "t").await.unwrap();
     rt.delete(&key("user"), None, "t").await.unwrap();
     rt.delete(&key("base"), Some(1), "t").await.unwrap();
     assert!(ftp.live().is_empty());

@@ -239,12 +239,11 @@ impl JobConfig {
                 }
             },
         }
-        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
-            bad(
-                "timeout",
-                "must be more than 0 and at most 86400 seconds".into(),
-            );
-        }
+        problems.extend(zato_core::config::bounds::positive_seconds(
+            "timeout",
+            self.timeout,
+            zato_core::config::bounds::MAX_SECONDS,
+        ));
         problems
     }
 

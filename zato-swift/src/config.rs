@@ -129,10 +129,9 @@ pub struct SwiftConfig {
     pub should_validate_cert: bool,
     /// A PEM file with extra CA certificates to trust.
     pub cacert: Option<PathBuf>,
-    /// The per-request timeout, in seconds, retries not included: more than 0, at most 86400.
+    /// The per-request timeout, in seconds, retries not included: 0.001 to 86400.
     pub timeout: f64,
-    /// How long `client()` waits for a free pooled client, in seconds: more than 0, at most
-    /// 3600.
+    /// How long `client()` waits for a free pooled client, in seconds: 0.001 to 3600.
     pub pool_wait: f64,
     /// The catalog region to pick the object-store endpoint from; the first one if unset.
     /// Zato has no such field: it takes `region_name` from `custom_options`, as this does.

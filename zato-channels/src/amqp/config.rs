@@ -156,8 +156,8 @@ impl AmqpConnectionConfig {
             bad("pool_size", "must be 1 to 1000");
         }
         for (field, value) in [("timeout", self.timeout), ("pool_wait", self.pool_wait)] {
-            if !(value.is_finite() && value > 0.0 && value <= 3600.0) {
-                bad(field, "must be more than 0 and at most 3600 seconds");
+            if let Some(problem) = bounds::positive_seconds(field, value, 3600.0) {
+                bad(field, &problem.message);
             }
         }
         problems
@@ -381,8 +381,10 @@ impl AmqpChannelConfig {
         if self.max_redeliveries > 1000 {
             bad("max_redeliveries", "at most 1000");
         }
-        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
-            bad("timeout", "must be more than 0 and at most 86400 seconds");
+        if let Some(problem) =
+            bounds::positive_seconds("timeout", self.timeout, bounds::MAX_SECONDS)
+        {
+            bad("timeout", &problem.message);
         }
         problems
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use zato_core::config::bounds;
 use zato_core::{ConfigProblem, DataFormat};
 use zato_swift::check_container;
 
@@ -322,11 +323,10 @@ impl SwiftInboxConfig {
         if !seconds(self.lease, 1.0, 3600.0) {
             bad("lease", "must be 1 to 3600 seconds".to_owned());
         }
-        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
-            bad(
-                "timeout",
-                "must be more than 0 and at most 86400 seconds".to_owned(),
-            );
+        if let Some(problem) =
+            bounds::positive_seconds("timeout", self.timeout, bounds::MAX_SECONDS)
+        {
+            bad("timeout", problem.message);
         }
         if !(1..=10_000).contains(&self.batch_size) {
             bad("batch_size", "must be 1 to 10000".to_owned());

@@ -180,7 +180,7 @@ pub struct ZmqChannelConfig {
     /// queue, up to `rcv_hwm`.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
-    /// The time the service has for one message (more than 0, at most 86400 seconds); a slower
+    /// The time the service has for one message (0.001 to 86400 seconds); a slower
     /// one is abandoned and logged.
     #[serde(default = "default_service_timeout", with = "seconds")]
     pub timeout: Duration,
@@ -421,12 +421,11 @@ impl ZmqConnectionConfig {
         address_problems(&self.address, &mut problems);
         // 0 would leave the queue unbounded.
         problems.extend(bounds::count("snd_hwm", self.snd_hwm, 1, bounds::MAX_QUEUE));
-        if self.send_timeout.is_zero() || self.send_timeout > Duration::from_secs(3600) {
-            problems.push(ConfigProblem::new(
-                "send_timeout",
-                "must be more than 0 and at most 3600 seconds",
-            ));
-        }
+        problems.extend(bounds::positive_seconds(
+            "send_timeout",
+            self.send_timeout.as_secs_f64(),
+            3600.0,
+        ));
         ConfigError::check(problems)
     }
 }
@@ -466,7 +465,7 @@ mod seconds {
         let secs = f64::deserialize(d)?;
         if !(0.0..=zato_core::config::bounds::MAX_SECONDS).contains(&secs) {
             return Err(serde::de::Error::custom(
-                "expected a number of seconds, more than 0 and at most 86400",
+                "expected a number of seconds, at most 86400",
             ));
         }
         Ok(zato_core::config::bounds::duration(secs))

@@ -12,7 +12,7 @@
 //!
 //! let problem = bounds::positive_seconds("pool_wait", 1e300, 3600.0).unwrap();
 //! assert_eq!(problem.path, "pool_wait");
-//! assert_eq!(problem.message, "must be more than 0 and at most 3600 seconds");
+//! assert_eq!(problem.message, "must be 0.001 to 3600 seconds");
 //! assert!(bounds::positive_seconds("pool_wait", 5.0, 3600.0).is_none());
 //! assert!(bounds::count("pool_size", 0u32, 1, 1000).is_some());
 //! assert_eq!(bounds::duration(2.5).as_millis(), 2500);
@@ -34,15 +34,14 @@ pub const MAX_ITEMS: u64 = 1_000_000;
 /// The highest queue high-water mark a built-in kind takes, in messages.
 pub const MAX_QUEUE: u64 = 1_000_000;
 
-/// A problem at `field` unless `value` is more than zero and at most `max` seconds (a timeout,
-/// a wait).
+/// The shortest timeout or wait: a millisecond. Shorter ones round to nothing on the way to
+/// the timers, and a pool refuses a zero wait.
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// A problem at `field` unless `value` is from [`MIN_SECONDS`] to `max` seconds (a timeout, a
+/// wait).
 pub fn positive_seconds(field: &str, value: f64, max: f64) -> Option<ConfigProblem> {
-    (!(value.is_finite() && value > 0.0 && value <= max)).then(|| {
-        ConfigProblem::new(
-            field,
-            format!("must be more than 0 and at most {max} seconds"),
-        )
-    })
+    seconds(field, value, MIN_SECONDS, max)
 }
 
 /// A problem at `field` unless `value` is from `min` to `max` seconds, both included (an
@@ -74,7 +73,17 @@ mod tests {
 
     #[test]
     fn extreme_numbers_are_refused_and_never_panic_in_conversion() {
-        for v in [f64::NAN, f64::INFINITY, -1.0, 0.0, 1e300, 2e19, 3600.5] {
+        for v in [
+            f64::NAN,
+            f64::INFINITY,
+            -1.0,
+            0.0,
+            1e-308,
+            0.0009,
+            1e300,
+            2e19,
+            3600.5,
+        ] {
             assert!(positive_seconds("t", v, 3600.0).is_some(), "{v}");
             assert!(duration(v) <= Duration::from_secs(86_400), "{v}");
         }

@@ -293,7 +293,9 @@ impl ConfigDocument {
     /// objects themselves are checked by a [`Checker`](super::Checker).
     pub fn parse(text: &str, format: Format) -> Result<ConfigDocument, ConfigError> {
         let value: Value = match format {
-            Format::Json => serde_json::from_str(text).map_err(|e| syntax(format, e))?,
+            // Strict, as TOML, YAML and SimpleIO are: a second `"channels"` must not silently
+            // replace the first.
+            Format::Json => strict_json(text).map_err(|e| syntax(format, e))?,
             Format::Toml => toml::from_str(text).map_err(|e| syntax(format, e))?,
             Format::Yaml => serde_saphyr::from_str(text).map_err(|e| syntax(format, e))?,
         };
@@ -481,6 +483,93 @@ fn objects(value: Value, path: &str, problems: &mut Vec<ConfigProblem>) -> Optio
             ));
             None
         }
+    }
+}
+
+/// `text` as JSON, refusing an object that holds a key twice.
+fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = StrictValue { path: "" }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A JSON value whose objects hold each key once; `path` names where it is, for the error.
+struct StrictValue<'p> {
+    path: &'p str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            path: &format!("{}[{}]", self.path, items.len()),
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key(&name)
+            } else {
+                format!("{}.{}", self.path, key(&name))
+            };
+            if object.contains_key(&name) {
+                return Err(serde::de::Error::custom(format!(
+                    "`{path}` is given twice; a key may appear once in an object"
+                )));
+            }
+            let value = map.next_value_seed(StrictValue { path: &path })?;
+            object.insert(name, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 

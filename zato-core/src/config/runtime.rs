@@ -442,8 +442,10 @@ impl ConfigRuntime {
         let snapshot = self.snapshot().await?;
         let current = snapshot.values();
         let checker = self.checker();
+        // Without replace, the document may refer to objects the node has and keeps.
+        let kept = (!options.replace).then_some(&current);
         let given = checker
-            .check_typed(doc, Some(&current))
+            .check_objects(doc, Some(&current), kept)
             .map_err(ChangeError::Invalid)?;
         let checked = if options.replace {
             given.clone()

@@ -357,6 +357,17 @@ impl Checker {
         doc: &ConfigDocument,
         current: Option<&Objects>,
     ) -> Result<BTreeMap<ObjectKey, Checked>, ConfigError> {
+        self.check_objects(doc, current, None)
+    }
+
+    /// Like [`check_typed`](Self::check_typed), with references also resolved among `kept`:
+    /// the objects a partial import leaves in place.
+    pub(crate) fn check_objects(
+        &self,
+        doc: &ConfigDocument,
+        current: Option<&Objects>,
+        kept: Option<&Objects>,
+    ) -> Result<BTreeMap<ObjectKey, Checked>, ConfigError> {
         let mut problems = Vec::new();
         let mut objects = BTreeMap::new();
         let mut seen_kinds = BTreeSet::new();
@@ -438,7 +449,7 @@ impl Checker {
                 continue;
             };
             for r in schema.references(&object.normal) {
-                if !objects.contains_key(&r.to) {
+                if !objects.contains_key(&r.to) && !kept.is_some_and(|o| o.contains_key(&r.to)) {
                     let what = match r.to.section {
                         Section::Security => "security definition".to_owned(),
                         Section::Services => "service".to_owned(),

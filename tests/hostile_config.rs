@@ -1,5 +1,10 @@
-//! Extreme numbers in every numeric field of every kind compiled in: the check refuses them with
-//! the field's path, or the object is applied on a running node, and nothing panics.
+//! Config documents a careless operator or a hostile caller writes.
+//!
+//! - The corpus in `tests/bad_input/config/`: each `CASE.json` is refused by the check that
+//!   `zato config check`, the admin API and a node's start run, with the problem its
+//!   `CASE.expect` names (`path:` and a text the message `contains:`).
+//! - Extreme numbers in every numeric field of every kind compiled in: the check refuses them
+//!   with the field's path, or the object is applied on a running node, and nothing panics.
 //!
 //! A Swift `pool_wait` of `1e300` once passed the check and then panicked the node when its pool
 //! was built; a `timeout` of `2e19` became a zero timeout. Every configured number now has a
@@ -39,6 +44,9 @@ fn extreme() -> impl Strategy<Value = Number> {
         Number::from(1_000_000_000u64),
     ];
     prop_oneof![
+        // Ordinary values too, so that objects get past the check and are applied.
+        (0u64..100_000).prop_map(Number::from),
+        (0.0f64..100_000.0).prop_filter_map("finite", Number::from_f64),
         proptest::sample::select(fixed.to_vec()),
         proptest::sample::select(ints.to_vec()),
         any::<u64>().prop_map(Number::from),
@@ -79,6 +87,16 @@ fn object(kind: &KindInfo, field: &str, value: &Number) -> Value {
     object
 }
 
+/// Where `object` of `kind` lives in a document.
+fn key_of(kind: &KindInfo, object: &Value) -> ObjectKey {
+    let name = object["name"].as_str().unwrap_or("bounds");
+    if kind.section == Section::Security {
+        ObjectKey::new(kind.section, kind.section.sole_kind(), name)
+    } else {
+        ObjectKey::new(kind.section, kind.kind.clone(), name)
+    }
+}
+
 #[test]
 fn extreme_numbers_are_refused_with_their_path_or_applied_without_a_panic() {
     let checker = zato::config::checker();
@@ -92,6 +110,22 @@ fn extreme_numbers_are_refused_with_their_path_or_applied_without_a_panic() {
     let node = rt
         .block_on(zato::Node::new().http_addr("127.0.0.1:0").start())
         .expect("node");
+    // Every kind's example first, so that the objects each case refers to exist.
+    let mut base = ConfigDocument::default();
+    for kind in &kinds {
+        // A service's settings are examples of no service deployed here.
+        if kind.section == Section::Services {
+            continue;
+        }
+        let mut object = object(kind, "name", &Number::from(0));
+        object["name"] = kind.example["name"].clone();
+        base.push(&key_of(kind, &object), object);
+    }
+    rt.block_on(
+        node.runtime()
+            .import(&base, ImportOptions::default(), "config_bounds"),
+    )
+    .expect("every kind's example applies");
     let mut runner = TestRunner::new(Config {
         cases: 512,
         failure_persistence: None,
@@ -123,13 +157,7 @@ fn extreme_numbers_are_refused_with_their_path_or_applied_without_a_panic() {
         }
         if checked.is_ok() {
             // Applied on a running node: an error is an answer, a panic fails the test.
-            let name = object["name"].as_str().unwrap_or("bounds").to_owned();
-            let section = kind.section;
-            let key = if section == Section::Security {
-                ObjectKey::new(section, section.sole_kind(), &name)
-            } else {
-                ObjectKey::new(section, kind.kind.clone(), &name)
-            };
+            let key = key_of(kind, &object);
             let mut doc = ConfigDocument::default();
             doc.push(&key, object.clone());
             let outcome = rt.block_on(node.runtime().import(
@@ -165,12 +193,12 @@ fn the_reported_swift_values_are_refused_at_their_path() {
         (
             "pool_wait",
             serde_json::json!(1e300),
-            "must be more than 0 and at most 3600 seconds",
+            "must be 0.001 to 3600 seconds",
         ),
         (
             "timeout",
             serde_json::json!(2e19),
-            "must be more than 0 and at most 86400 seconds",
+            "must be 0.001 to 86400 seconds",
         ),
         (
             "pool_size",
@@ -189,4 +217,39 @@ fn the_reported_swift_values_are_refused_at_their_path() {
             .collect();
         assert_eq!(problems, [(field, message)], "{field}");
     }
+}
+
+#[test]
+fn every_document_of_the_config_corpus_is_refused_with_its_problem() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_input/config");
+    let checker = zato::config::checker();
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&dir).expect("the corpus") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        cases += 1;
+        let expect = std::fs::read_to_string(path.with_extension("expect")).expect("CASE.expect");
+        let field = |name: &str| {
+            expect
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("{}: no `{name}` line", path.display()))
+        };
+        let (at, contains) = (field("path:"), field("contains:"));
+        let text = std::fs::read_to_string(&path).expect("the case");
+        let refused = ConfigDocument::parse(&text, zato::config::Format::Json)
+            .and_then(|doc| checker.check(&doc).map(drop));
+        let err = refused.expect_err(&path.display().to_string());
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.path == at && p.message.contains(contains)),
+            "{}: expected a problem at `{at}` containing {contains:?}, got {err}",
+            path.display()
+        );
+    }
+    assert!(cases >= 5, "{cases} cases in {}", dir.display());
 }
