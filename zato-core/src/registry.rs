@@ -37,7 +37,11 @@ pub(crate) trait ErasedService: Send + Sync + 'static {
     fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation>;
 }
 
-struct Erased<S>(S);
+struct Erased<S> {
+    service: S,
+    /// The namespace of the service's SOAP replies, made once at deployment.
+    soap_namespace: Box<str>,
+}
 
 impl<S: Service> ErasedService for Erased<S> {
     fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation> {
@@ -72,11 +76,20 @@ impl<S: Service> ErasedService for Erased<S> {
                 transport,
                 channel_params,
             };
-            let result = self.0.handle(req, &ctx).await.map(|resp| {
+            let result = self.service.handle(req, &ctx).await.map(|resp| {
                 // Room for a typical reply at once, rather than growing from 8 bytes by
                 // reallocation as the writer appends.
                 let mut body = Vec::with_capacity(REPLY_CAPACITY);
-                resp.output.write_body(reply, &mut body);
+                match reply {
+                    // In the namespace the service's WSDL declares its reply in.
+                    ReplyFormat::Soap(version) => {
+                        resp.output
+                            .write_soap_body(version, &self.soap_namespace, &mut body);
+                    }
+                    ReplyFormat::Json | ReplyFormat::Xml => {
+                        resp.output.write_body(reply, &mut body)
+                    }
+                }
                 // Whole, not `RawResponse::new` and then the headers: that would make and drop
                 // an empty map on every call.
                 RawResponse {
@@ -107,7 +120,7 @@ pub(crate) struct Deployed {
 impl Deployed {
     /// The service as its own type, for typed invocation.
     pub(crate) fn typed<S: Service>(&self) -> Option<&S> {
-        self.typed.downcast_ref::<Erased<S>>().map(|e| &e.0)
+        self.typed.downcast_ref::<Erased<S>>().map(|e| &e.service)
     }
 }
 
@@ -169,7 +182,10 @@ impl fmt::Debug for ServiceRegistry {
 
 impl ServiceRegistry {
     fn make<S: Service>(&self, service: S) -> Arc<Deployed> {
-        let erased = Arc::new(Erased(service));
+        let erased = Arc::new(Erased {
+            service,
+            soap_namespace: crate::describe::soap_namespace(S::NAME).into(),
+        });
         let active = !self.inactive().contains(S::NAME);
         Arc::new(Deployed {
             active: AtomicBool::new(active),

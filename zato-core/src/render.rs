@@ -4,6 +4,7 @@
 use http::{HeaderValue, header};
 
 use crate::Cid;
+use crate::describe::SOAP_ERROR_NAMESPACE;
 use crate::error::ServiceError;
 use crate::message::RawResponse;
 use crate::sio::{
@@ -66,7 +67,7 @@ fn error_fields(err: &ServiceError, cid: Cid, w: &mut Writer<'_>) {
 /// JSON: `{"cid": …, "status": 400, "code": "invalid_input", "message": …, "elements": [{"name":
 /// "target", "problem": "missing"}]}`. XML: the same fields under an `<error>` root. SOAP: a Fault
 /// of the given version (`Client`/`Server` in 1.1, `Sender`/`Receiver` in 1.2) with that `<error>`
-/// as its detail. A 405 carries `Allow`.
+/// as its detail, in [`SOAP_ERROR_NAMESPACE`] as the WSDL declares it. A 405 carries `Allow`.
 ///
 /// # Examples
 ///
@@ -123,7 +124,8 @@ pub fn render_error(err: &ServiceError, format: ReplyFormat, cid: Cid) -> RawRes
             };
             let mut w = Writer::new(&mut buf, true);
             w.begin_object(detail_tag);
-            w.begin_object("error");
+            // In the namespace the WSDL's fault message declares it in, with its children.
+            w.begin_xml_root("error", Some(SOAP_ERROR_NAMESPACE));
             error_fields(err, cid, &mut w);
             w.end_object("error");
             w.end_object(detail_tag);
@@ -197,6 +199,11 @@ mod tests {
             "{t11}"
         );
         assert!(t11.contains("schemas.xmlsoap.org/soap/envelope/"), "{t11}");
+        // The detail in the namespace the WSDL's fault message declares, its children too.
+        assert!(
+            t11.contains(r#"<detail><error xmlns="urn:zato-rs:error"><cid>"#),
+            "{t11}"
+        );
         assert_eq!(r11.content_type, "text/xml; charset=utf-8");
 
         let err = ServiceError::internal("boom");

@@ -59,7 +59,7 @@ mod openapi;
 mod wsdl;
 
 pub use openapi::{Operation, SecurityScheme, openapi_document, type_schema};
-pub use wsdl::{wsdl_document, xsd_type};
+pub use wsdl::{SOAP_ERROR_NAMESPACE, soap_namespace, wsdl_document, xsd_type};
 
 #[cfg(test)]
 mod tests {

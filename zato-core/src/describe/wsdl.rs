@@ -163,16 +163,43 @@ fn element(out: &mut String, e: &ElementDesc, indent: usize, in_reply: bool) {
     }
 }
 
+/// The namespace of the service `service` in SOAP: the target namespace of its WSDL and of the
+/// XML Schema in it, and so the namespace of its `request` and `response` elements and of their
+/// children, as `urn:zato:<service>`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(
+///     zato_core::describe::soap_namespace("invoice.dispatcher"),
+///     "urn:zato:invoice.dispatcher"
+/// );
+/// ```
+pub fn soap_namespace(service: &str) -> String {
+    format!("urn:zato:{service}")
+}
+
+/// The namespace of the `error` element in the detail of every SOAP Fault the platform answers
+/// with, whichever service (or none) the call was for. It is outside `urn:zato:`, where the
+/// services' namespaces are, so no service's name can make its namespace this one.
+pub const SOAP_ERROR_NAMESPACE: &str = "urn:zato-rs:error";
+
 /// The WSDL of the SOAP endpoint `channel` (a channel's name) invoking `service`, reached at
 /// `location`.
 ///
-/// The request element is `request` and the reply's `response`, as SimpleIO reads and writes
-/// them, in no namespace, their children unqualified; the fault detail is the channel's
-/// `error` element.
+/// Every schema in it has a target namespace and every message part names its element by a
+/// qualified name, as WS-I Basic Profile 1.1 asks (R2105, R2204, R2210). The request element is
+/// `request` and the reply's `response`, in the service's [`soap_namespace`], their children
+/// qualified, as the SOAP channel writes its replies (a request is read by local names, so a
+/// caller may qualify its elements or not). The fault detail is the platform's `error` element,
+/// in [`SOAP_ERROR_NAMESPACE`].
 pub fn wsdl_document(channel: &str, service: &ServiceInfo, location: &str) -> String {
-    let tns = format!("urn:zato:{}", service.name);
+    let tns = esc(&soap_namespace(service.name));
     let mut types = String::new();
-    let _ = writeln!(types, "    <xsd:schema elementFormDefault=\"unqualified\">");
+    let _ = writeln!(
+        types,
+        "    <xsd:schema targetNamespace=\"{tns}\" elementFormDefault=\"qualified\">"
+    );
     for (root, elements, in_reply) in [
         ("request", &service.input, false),
         ("response", &service.output, true),
@@ -185,6 +212,11 @@ pub fn wsdl_document(channel: &str, service: &ServiceInfo, location: &str) -> St
         let _ = writeln!(types, "        </xsd:sequence></xsd:complexType>");
         let _ = writeln!(types, "      </xsd:element>");
     }
+    let _ = writeln!(types, "    </xsd:schema>");
+    let _ = writeln!(
+        types,
+        "    <xsd:schema targetNamespace=\"{SOAP_ERROR_NAMESPACE}\" elementFormDefault=\"qualified\">"
+    );
     types.push_str(
         r#"      <xsd:element name="error">
         <xsd:complexType><xsd:sequence>
@@ -222,12 +254,13 @@ pub fn wsdl_document(channel: &str, service: &ServiceInfo, location: &str) -> St
     xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
     xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
     xmlns:xsd="http://www.w3.org/2001/XMLSchema"
-    xmlns:tns="{tns}">
+    xmlns:tns="{tns}"
+    xmlns:err="{SOAP_ERROR_NAMESPACE}">
   <wsdl:types>
 {types}  </wsdl:types>
-  <wsdl:message name="{op}.Request"><wsdl:part name="parameters" element="request"/></wsdl:message>
-  <wsdl:message name="{op}.Response"><wsdl:part name="parameters" element="response"/></wsdl:message>
-  <wsdl:message name="{op}.Fault"><wsdl:part name="error" element="error"/></wsdl:message>
+  <wsdl:message name="{op}.Request"><wsdl:part name="parameters" element="tns:request"/></wsdl:message>
+  <wsdl:message name="{op}.Response"><wsdl:part name="parameters" element="tns:response"/></wsdl:message>
+  <wsdl:message name="{op}.Fault"><wsdl:part name="error" element="err:error"/></wsdl:message>
   <wsdl:portType name="{name}.PortType">
     <wsdl:operation name="{op}">
       <wsdl:input message="tns:{op}.Request"/>

@@ -98,6 +98,17 @@ pub trait SioOutput: Send + 'static {
 
     /// Appends the body in `format` to `buf`.
     fn write_body(&self, format: ReplyFormat, buf: &mut Vec<u8>);
+
+    /// Appends the body of a SOAP reply of `version` to `buf`, its root element and the
+    /// elements in it in `namespace` (the service's, as its WSDL declares them), unless the type
+    /// declares a namespace of its own.
+    ///
+    /// By default, the body [`write_body`](Self::write_body) writes, in whatever namespace it
+    /// chooses.
+    fn write_soap_body(&self, version: SoapVersion, namespace: &str, buf: &mut Vec<u8>) {
+        let _ = namespace;
+        self.write_body(ReplyFormat::Soap(version), buf);
+    }
 }
 
 /// Writes a whole output object in `format` into `buf`.
@@ -106,6 +117,16 @@ pub trait SioOutput: Send + 'static {
 /// document whose root is the response element (`response` by default) in the declared
 /// namespace. SOAP puts that root into an envelope's Body.
 pub fn encode_output<T: SioObject>(value: &T, format: ReplyFormat, buf: &mut Vec<u8>) {
+    encode_in(value, format, None, buf);
+}
+
+/// [`encode_output`], a SOAP reply's root in `soap_namespace` when the type declares none.
+fn encode_in<T: SioObject>(
+    value: &T,
+    format: ReplyFormat,
+    soap_namespace: Option<&str>,
+    buf: &mut Vec<u8>,
+) {
     let root = T::RESPONSE_ELEM.unwrap_or("response");
     match format {
         ReplyFormat::Json => {
@@ -132,7 +153,7 @@ pub fn encode_output<T: SioObject>(value: &T, format: ReplyFormat, buf: &mut Vec
         ReplyFormat::Soap(version) => {
             begin_envelope(buf, version);
             let mut w = Writer::new(buf, true);
-            w.begin_xml_root(root, T::NAMESPACE);
+            w.begin_xml_root(root, T::NAMESPACE.or(soap_namespace));
             value.encode_fields(&mut w);
             w.end_object(root);
             end_envelope(buf);
@@ -147,6 +168,10 @@ impl<T: SioObject + Send + 'static> SioOutput for T {
 
     fn write_body(&self, format: ReplyFormat, buf: &mut Vec<u8>) {
         encode_output(self, format, buf);
+    }
+
+    fn write_soap_body(&self, version: SoapVersion, namespace: &str, buf: &mut Vec<u8>) {
+        encode_in(self, ReplyFormat::Soap(version), Some(namespace), buf);
     }
 }
 
