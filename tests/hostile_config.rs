@@ -10,6 +10,11 @@
 //! was built; a `timeout` of `2e19` became a zero timeout. Every configured number now has a
 //! documented range (`zato_core::config::bounds`).
 
+#![allow(
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on what would fail the test anyway"
+)]
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Number, Value};
@@ -24,7 +29,7 @@ fn extreme() -> impl Strategy<Value = Number> {
         2e19,
         1.8446744073709552e19,
         1e15,
-        86_400.0001,
+        86_400.000_1,
         3600.5,
         1e-300,
         -0.0,
