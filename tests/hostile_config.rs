@@ -258,3 +258,26 @@ fn every_document_of_the_config_corpus_is_refused_with_its_problem() {
     }
     assert!(cases >= 5, "{cases} cases in {}", dir.display());
 }
+
+#[tokio::test]
+async fn a_dry_run_refuses_the_path_clash_that_applying_refuses() {
+    let node = zato::Node::new()
+        .http_addr("127.0.0.1:0")
+        .start()
+        .await
+        .expect("node");
+    let text = include_str!("bad_input/config/http_trailing_slash.json");
+    let doc = ConfigDocument::parse(text, zato::config::Format::Json).expect("a document");
+    for dry_run in [true, false] {
+        let options = ImportOptions {
+            dry_run,
+            replace: false,
+        };
+        let outcome = node.runtime().import(&doc, options, "test").await;
+        let Err(ChangeError::Invalid(err)) = outcome else {
+            panic!("dry run {dry_run}: expected the clash to be refused, got {outcome:?}");
+        };
+        assert_eq!(err.problems()[0].path, "channels.http.b.url_path", "{err}");
+    }
+    node.shutdown().await;
+}

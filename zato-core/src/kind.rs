@@ -81,8 +81,8 @@ use serde_json::Value;
 
 use crate::Platform;
 use crate::config::{
-    Checked, ConfigDocument, ConfigError, ConfigProblem, ObjectKind, ObjectSchema, Reference,
-    Section, decode_as,
+    Checked, ConfigDocument, ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema,
+    Reference, Section, decode_as,
 };
 
 /// A kind of object in the config document: a channel kind, an outgoing connection kind, a
@@ -133,6 +133,13 @@ pub trait Kind: Send + Sync + fmt::Debug + 'static {
 
     /// The objects it refers to, which must exist in the same document.
     fn references(_config: &Self::Config) -> Vec<Reference> {
+        Vec::new()
+    }
+
+    /// The problems among the objects of this kind in one document, each valid on its own: as
+    /// `(index in configs, problem relative to that object)`. Two HTTP channels serving the
+    /// same path are each valid, and clash together.
+    fn check_among(_configs: &[&Self::Config]) -> Vec<(usize, ConfigProblem)> {
         Vec::new()
     }
 
@@ -389,6 +396,29 @@ macro_rules! schema_of_kind {
 
         fn describe(&self) -> KindInfo {
             describe::<K>()
+        }
+
+        fn check_among(
+            &self,
+            objects: &std::collections::BTreeMap<ObjectKey, Checked>,
+        ) -> Vec<ConfigProblem> {
+            let mine: Vec<(&ObjectKey, Arc<K::Config>)> = objects
+                .iter()
+                .filter(|(key, _)| key.section == K::SECTION && key.kind == K::NAME)
+                .filter_map(|(key, object)| Some((key, object.typed::<K::Config>()?)))
+                .collect();
+            if mine.len() < 2 {
+                return Vec::new();
+            }
+            let configs: Vec<&K::Config> = mine.iter().map(|(_, c)| c.as_ref()).collect();
+            K::check_among(&configs)
+                .into_iter()
+                .filter_map(|(i, problem)| {
+                    let (key, _) = mine.get(i)?;
+                    Some(ConfigError::new(vec![problem]).within(&key.to_string()))
+                })
+                .flat_map(ConfigError::into_problems)
+                .collect()
         }
     };
 }

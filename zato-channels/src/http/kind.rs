@@ -16,7 +16,7 @@ use zato_core::kind::{self, Description, Kind};
 use super::adapter::Put;
 use super::config::{HttpChannelConfig, SecurityDef};
 use super::server::HttpServer;
-use super::validate::{channel_problems, security_problems};
+use super::validate::{channel_problems, route_clashes, security_problems};
 
 /// `channels.http`: HTTP channels, applied to one server.
 #[derive(Debug, Clone)]
@@ -62,6 +62,10 @@ impl Kind for HttpChannelKind {
             })
             .into_iter()
             .collect()
+    }
+
+    fn check_among(channels: &[&HttpChannelConfig]) -> Vec<(usize, ConfigProblem)> {
+        route_clashes(channels)
     }
 
     async fn apply(&self, channel: Arc<HttpChannelConfig>) -> Result<(), ConfigError> {

@@ -96,14 +96,10 @@ pub(super) fn check_config(
             continue;
         };
         let methods = parsed_methods(ch);
-        let shape = pattern.shape();
-        let overlapping = |other: &[Method]| {
-            methods.is_empty() || other.is_empty() || methods.iter().any(|m| other.contains(m))
-        };
         let taken_by = checked
             .iter()
             .zip(&checked_names)
-            .find(|(c, _)| c.pattern.shape() == shape && overlapping(&c.methods));
+            .find(|(c, _)| clash(&pattern, &methods, &c.pattern, &c.methods));
         if let Some((_, other)) = taken_by {
             problems.push(ConfigProblem::new(
                 format!("{at}.url_path"),
@@ -127,6 +123,45 @@ pub(super) fn check_config(
     }
     ConfigError::check(problems)?;
     Ok(checked)
+}
+
+/// Whether two channels would serve the same requests: the same path shape, and methods in
+/// common (none listed means every method).
+fn clash(a: &Pattern, a_methods: &[Method], b: &Pattern, b_methods: &[Method]) -> bool {
+    a.shape() == b.shape()
+        && (a_methods.is_empty()
+            || b_methods.is_empty()
+            || a_methods.iter().any(|m| b_methods.contains(m)))
+}
+
+/// The channels among `channels` that serve what an earlier one already serves: as
+/// `(index, problem at its url_path)`. Each channel is assumed valid on its own.
+pub(super) fn route_clashes(channels: &[&HttpChannelConfig]) -> Vec<(usize, ConfigProblem)> {
+    let mut problems = Vec::new();
+    let mut earlier: Vec<(Pattern, Vec<Method>, &str)> = Vec::with_capacity(channels.len());
+    for (i, ch) in channels.iter().enumerate() {
+        let Ok(pattern) = Pattern::parse(&ch.url_path) else {
+            continue;
+        };
+        let methods = parsed_methods(ch);
+        match earlier
+            .iter()
+            .find(|(p, m, _)| clash(&pattern, &methods, p, m))
+        {
+            Some((_, _, other)) => problems.push((
+                i,
+                ConfigProblem::new(
+                    "url_path",
+                    format!(
+                        "`{}` and its methods are already served by channel `{other}`",
+                        ch.url_path
+                    ),
+                ),
+            )),
+            None => earlier.push((pattern, methods, &ch.name)),
+        }
+    }
+    problems
 }
 
 impl HttpConfig {

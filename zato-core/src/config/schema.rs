@@ -118,6 +118,13 @@ pub trait ObjectSchema: Send + Sync + fmt::Debug {
     fn describe(&self) -> KindInfo {
         KindInfo::new(self.section(), self.kind())
     }
+
+    /// The problems among the objects of this kind in one document, each valid on its own (two
+    /// channels serving the same path), with their paths in the document. Run by every check,
+    /// so that a dry run and `zato config check` refuse what applying would.
+    fn check_among(&self, _objects: &BTreeMap<ObjectKey, Checked>) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
 }
 
 /// A kind a node applies: its schema, and how an object of it is built and swapped in.
@@ -461,6 +468,9 @@ impl Checker {
                     ));
                 }
             }
+        }
+        for schema in self.schemas.values() {
+            problems.extend(schema.check_among(&objects));
         }
         ConfigError::check(problems).map(|()| objects)
     }
