@@ -437,6 +437,16 @@ name = "x"
         "nothing applied"
     );
 
+    // An unknown section hides none of the objects' problems.
+    let resp = import("", format!("[unknown]\nx = 1\n{bad}"), "application/toml")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let problems = body["error"]["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["path"], "unknown", "{body}");
+    assert_eq!(problems.len(), 7, "{body}");
+
     // An export, imported back with replace: no change, no new version, the key still works.
     let exported = node.text("/api/config?format=yaml").await;
     assert!(exported.contains(SECRET_PLACEHOLDER), "{exported}");

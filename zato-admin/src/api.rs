@@ -595,8 +595,26 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
             &[],
         );
     };
-    let doc = match ConfigDocument::parse(text, format) {
-        Ok(doc) => doc,
+    let doc = match ConfigDocument::parse_lenient(text, format) {
+        Ok((doc, shape)) if shape.is_empty() => doc,
+        Ok((doc, mut problems)) => {
+            // What the objects would be refused with too, so that one unknown section does
+            // not hide the rest.
+            let check = ImportOptions {
+                dry_run: true,
+                replace,
+            };
+            if let Err(ChangeError::Invalid(e)) = inner.runtime.import(&doc, check, &author).await {
+                problems.extend(e.into_problems());
+            }
+            let e = zato_core::config::ConfigError::new(problems);
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                &e.to_string(),
+                e.problems(),
+            );
+        }
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,

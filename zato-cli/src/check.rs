@@ -103,10 +103,13 @@ fn check_document(path: &Path, text: &str) -> Result<Vec<String>, Failure> {
     };
     // The message names the file already: `node.txt: cannot tell the format; …`.
     let format = Format::from_path(path).map_err(|e| Failure::Usage(lines(&e).join("; ")))?;
-    let mut doc = ConfigDocument::parse(text, format).map_err(|e| Failure::Problems {
-        problems: lines(&e),
-        unchecked: Vec::new(),
-    })?;
+    // An unknown section does not hide the problems of the objects: both are reported.
+    let (mut doc, shape) =
+        ConfigDocument::parse_lenient(text, format).map_err(|e| Failure::Problems {
+            problems: lines(&e),
+            unchecked: Vec::new(),
+        })?;
+    let shape: Vec<String> = shape.iter().map(ToString::to_string).collect();
     let checker = zato::config::checker();
     let mut unchecked = Vec::new();
     // What a reference to an object set aside would be refused with: not this CLI's business.
@@ -146,13 +149,20 @@ fn check_document(path: &Path, text: &str) -> Result<Vec<String>, Failure> {
         false
     });
     match checker.check(&doc) {
-        Ok(_) => Ok(unchecked),
+        Ok(_) if shape.is_empty() => Ok(unchecked),
+        Ok(_) => Err(Failure::Problems {
+            problems: shape,
+            unchecked,
+        }),
         Err(e) => {
-            let problems: Vec<String> = e
-                .problems()
-                .iter()
-                .filter(|p| !set_aside.contains(&p.message))
-                .map(ToString::to_string)
+            let problems: Vec<String> = shape
+                .into_iter()
+                .chain(
+                    e.problems()
+                        .iter()
+                        .filter(|p| !set_aside.contains(&p.message))
+                        .map(ToString::to_string),
+                )
                 .collect();
             if problems.is_empty() {
                 Ok(unchecked)

@@ -54,6 +54,46 @@ fn every_problem_is_printed_on_its_own_line_with_its_path() {
     assert_eq!(lines[2], format!("zato: {shown}: not valid, 2 problems"));
 }
 
+/// One problem hides none of the others: an unknown section, a field of the wrong type and,
+/// in the same object, a value out of range and an unknown field are reported in one run.
+#[cfg(feature = "offline-check")]
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let file = temp_file("many.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "chanels": {},
+  "outgoing": {"swift": [{"name": "s", "auth_url": "https://a.example.com/auth/v1.0",
+    "user": "u", "key": "k", "retries": "five", "pool_size": 0, "pool_sise": 3}]}
+}"#,
+    )
+    .unwrap();
+    let shown = file.display().to_string();
+
+    let run = zato_env(&NOWHERE, &["config", "check", &shown]);
+
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let paths: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("zato: {shown}: ")))
+        .filter_map(|l| l.split_once(": ").map(|(path, _)| path))
+        .collect();
+    for path in [
+        "chanels",
+        "outgoing.swift.s.retries",
+        "outgoing.swift.s.pool_size",
+        "outgoing.swift.s.pool_sise",
+    ] {
+        assert!(
+            paths.contains(&path),
+            "{path} is not reported: {}",
+            run.stderr
+        );
+    }
+}
+
 #[cfg(feature = "offline-check")]
 #[test]
 fn a_kind_this_cli_does_not_know_is_named_as_not_checked_and_the_rest_is_checked() {

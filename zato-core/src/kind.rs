@@ -82,7 +82,7 @@ use serde_json::Value;
 use crate::Platform;
 use crate::config::{
     Checked, ConfigDocument, ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema,
-    Reference, Section, decode_as,
+    Reference, Section, decode_lenient,
 };
 
 /// A kind of object in the config document: a channel kind, an outgoing connection kind, a
@@ -281,8 +281,21 @@ fn json_type(v: &Value) -> &'static str {
 fn check_object<K: Kind>(object: &Value) -> Result<(Value, K::Config), ConfigError> {
     let mut given = object.clone();
     K::prepare(&mut given)?;
-    let (config, normal) = decode_as::<K::Config>(&given, K::SECRETS)?;
-    ConfigError::check(K::check(&config))?;
+    let decoded = decode_lenient::<K::Config>(&given, K::SECRETS);
+    let mut problems = decoded.problems;
+    let Some((config, normal)) = decoded.value else {
+        return Err(ConfigError::new(problems));
+    };
+    // The kind's own checks run on the rest too; what they say of a field set aside for its
+    // type would be about its default, not about what was written.
+    let aside = |path: &str| {
+        decoded.aside.iter().any(|f| {
+            let f = crate::config::key(f);
+            path == f || path.starts_with(&format!("{f}.")) || path.starts_with(&format!("{f}["))
+        })
+    };
+    problems.extend(K::check(&config).into_iter().filter(|p| !aside(&p.path)));
+    ConfigError::check(problems)?;
     Ok((normal, config))
 }
 

@@ -292,6 +292,21 @@ impl ConfigDocument {
     /// its shape is wrong: every unknown key and every misplaced value, each with its path. The
     /// objects themselves are checked by a [`Checker`](super::Checker).
     pub fn parse(text: &str, format: Format) -> Result<ConfigDocument, ConfigError> {
+        let (doc, problems) = ConfigDocument::parse_lenient(text, format)?;
+        ConfigError::check(problems).map(|()| doc)
+    }
+
+    /// Reads a document as far as its shape allows: the sections it knows, and the problems of
+    /// the rest (an unknown section, a misplaced value), so that a check can report those
+    /// beside the problems of the objects rather than stop at the first.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the text is not the format, or not a table of sections at all.
+    pub fn parse_lenient(
+        text: &str,
+        format: Format,
+    ) -> Result<(ConfigDocument, Vec<ConfigProblem>), ConfigError> {
         let value: Value = match format {
             // Strict, as TOML, YAML and SimpleIO are: a second `"channels"` must not silently
             // replace the first.
@@ -299,7 +314,7 @@ impl ConfigDocument {
             Format::Toml => toml::from_str(text).map_err(|e| syntax(format, e))?,
             Format::Yaml => serde_saphyr::from_str(text).map_err(|e| syntax(format, e))?,
         };
-        ConfigDocument::from_value(value)
+        ConfigDocument::from_value_lenient(value)
     }
 
     /// Reads a document already parsed into a JSON value.
@@ -308,12 +323,21 @@ impl ConfigDocument {
     ///
     /// As [`parse`](Self::parse), for the shape.
     pub fn from_value(value: Value) -> Result<ConfigDocument, ConfigError> {
+        let (doc, problems) = ConfigDocument::from_value_lenient(value)?;
+        ConfigError::check(problems).map(|()| doc)
+    }
+
+    /// As [`from_value`](Self::from_value), with the problems of the shape beside the document
+    /// of the sections it could read.
+    fn from_value_lenient(
+        value: Value,
+    ) -> Result<(ConfigDocument, Vec<ConfigProblem>), ConfigError> {
         let mut doc = ConfigDocument::default();
         let mut problems = Vec::new();
         let top = match value {
             Value::Object(top) => top,
             // An empty YAML or TOML file is an empty document.
-            Value::Null => return Ok(doc),
+            Value::Null => return Ok((doc, problems)),
             other => {
                 return Err(ConfigError::one(
                     "",
@@ -367,7 +391,7 @@ impl ConfigDocument {
                 )),
             }
         }
-        ConfigError::check(problems).map(|()| doc)
+        Ok((doc, problems))
     }
 
     /// The document as a JSON value, without the empty sections and without null fields (TOML

@@ -48,6 +48,7 @@ pub use runtime::{
     ChangeError, ConfigRuntime, Diff, ImportOptions, ImportOutcome, PutMode, WriteOutcome,
     merge_patch,
 };
+pub(crate) use schema::decode_lenient;
 pub use schema::{
     Checked, Checker, ObjectKind, ObjectSchema, Objects, Reference, ServiceSchema, ServiceSettings,
     decode_as, normalize_as,

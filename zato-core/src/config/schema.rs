@@ -209,37 +209,88 @@ pub fn decode_as<T: DeserializeOwned + Serialize>(
     object: &Value,
     secrets: &[&str],
 ) -> Result<(T, Value), ConfigError> {
+    let decoded = decode_lenient::<T>(object, secrets);
+    ConfigError::check(decoded.problems)?;
+    decoded
+        .value
+        .ok_or_else(|| ConfigError::one("", "cannot be read"))
+}
+
+/// What [`decode_lenient`] read of an object.
+pub(crate) struct Decoded<T> {
+    /// The value and its normal form, read without the fields set aside, when the rest reads.
+    pub(crate) value: Option<(T, Value)>,
+    /// Every problem serde found.
+    pub(crate) problems: Vec<ConfigProblem>,
+    /// The top-level fields taken out for their problems.
+    pub(crate) aside: Vec<String>,
+}
+
+/// Reads `object` as far as it can. serde stops at the first problem: each unknown field and
+/// each field of the wrong type is taken out and the rest read again, so that every one is
+/// reported, and the kind's own checks can still run on the rest. Bounded by the object's own
+/// fields.
+pub(crate) fn decode_lenient<T: DeserializeOwned + Serialize>(
+    object: &Value,
+    secrets: &[&str],
+) -> Decoded<T> {
     let mut trimmed = object.clone();
     let mut problems = Vec::new();
-    // serde stops at the first unknown field: take each out and read again, so every one is
-    // reported. Bounded by the object's own fields.
+    let mut aside: Vec<String> = Vec::new();
     let parsed = loop {
         match serde_path_to_error::deserialize::<_, T>(trimmed.clone()) {
             Ok(parsed) => break Some(parsed),
             Err(e) => {
                 let at = e.path().to_string();
                 let msg = e.inner().to_string();
-                let unknown = unknown_field(&msg)
-                    .filter(|f| trimmed.get(f.as_str()).is_some())
-                    .and_then(|f| trimmed.as_object_mut().map(|m| (m.remove(&f), f)));
-                match unknown {
-                    Some((_, field)) => {
-                        problems.push(ConfigProblem::new(key(&field), "unknown field"));
+                if let Some(field) =
+                    unknown_field(&msg).filter(|f| trimmed.get(f.as_str()).is_some())
+                {
+                    if let Some(map) = trimmed.as_object_mut() {
+                        map.remove(&field);
                     }
-                    None => {
-                        problems.push(serde_problem(&at, &msg, object));
-                        break None;
+                    problems.push(ConfigProblem::new(key(&field), "unknown field"));
+                    aside.push(field);
+                    continue;
+                }
+                let problem = serde_problem(&at, &msg, object);
+                // A field taken out for its type is required: reported already.
+                if aside.iter().any(|f| problem.path == key(f)) && problem.message == "required" {
+                    break None;
+                }
+                problems.push(problem);
+                let field = top_field(&at).filter(|f| trimmed.get(f.as_str()).is_some());
+                match (field, trimmed.as_object_mut()) {
+                    (Some(field), Some(map)) => {
+                        map.remove(&field);
+                        aside.push(field);
                     }
+                    _ => break None,
                 }
             }
         }
     };
-    ConfigError::check(problems)?;
     let Some(parsed) = parsed else {
-        return Err(ConfigError::one("", "cannot be read"));
+        return Decoded {
+            value: None,
+            problems,
+            aside,
+        };
     };
-    let mut normal = serde_json::to_value(&parsed)
-        .map_err(|e| ConfigError::one("", format!("cannot be written back: {e}")))?;
+    let mut normal = match serde_json::to_value(&parsed) {
+        Ok(normal) => normal,
+        Err(e) => {
+            problems.push(ConfigProblem::new(
+                "",
+                format!("cannot be written back: {e}"),
+            ));
+            return Decoded {
+                value: None,
+                problems,
+                aside,
+            };
+        }
+    };
     if let (Some(normal), Some(given)) = (normal.as_object_mut(), object.as_object()) {
         for field in secrets {
             // Absent and null are the same: no secret. A field the type does not write when
@@ -251,7 +302,19 @@ pub fn decode_as<T: DeserializeOwned + Serialize>(
             normal.insert((*field).to_owned(), v);
         }
     }
-    Ok((parsed, normal))
+    Decoded {
+        value: Some((parsed, normal)),
+        problems,
+        aside,
+    }
+}
+
+/// The top-level field of a path serde_path_to_error wrote: `pool_size` of `pool_size`,
+/// `methods[1]` or `custom_options.x`; `None` for the object itself.
+fn top_field(at: &str) -> Option<String> {
+    let end = at.find(['.', '[']).unwrap_or(at.len());
+    let field = &at[..end];
+    (!field.is_empty()).then(|| field.to_owned())
 }
 
 /// The field of serde's "unknown field `x`, expected …".
