@@ -144,6 +144,25 @@ async fn the_admin_api_never_runs_open() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let resp = node
+            .client
+            .get(format!("{}/api/services", node.admin))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+    let other_scheme = node
+        .client
+        .get(format!("{}/api/services", node.admin))
+        .header("authorization", format!("Basic {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_scheme.status(), 401);
     for health in ["/health/live", "/health/ready"] {
         let resp = node
             .client
@@ -326,7 +345,12 @@ async fn channels_change_live_with_versions() {
         .iter()
         .map(|p| p["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["channels.http.bad.secutiry"], "{refused}");
+    // The unknown field does not hide the channel's own problem.
+    assert_eq!(
+        paths,
+        ["channels.http.bad.secutiry", "channels.http.bad.url_path"],
+        "{refused}"
+    );
     let (status, _, _) = node
         .call(Method::DELETE, "/api/channels/http/dispatch.v2", None)
         .await;

@@ -485,6 +485,14 @@ async fn the_swift_key_changed_through_the_form_breaks_and_heals_dispatch() {
         history.contains("web-admin") && history.contains("outgoing.swift"),
         "{history}"
     );
+    // Newest first, as the page says, and as the CLI and the API list them.
+    let first = admin.text("#history tbody tr:first-child td").await;
+    let last = admin.text("#history tbody tr:last-child td").await;
+    let (first, last): (u64, u64) = (
+        first.trim().parse().expect("a version"),
+        last.trim().parse().expect("a version"),
+    );
+    assert!(first > last, "newest first: {first} then {last}");
 
     // The metrics page counts the channel's requests and the failed one.
     admin.goto("/admin/metrics").await;

@@ -2,9 +2,8 @@
 //! `curl "localhost:11223/invoice.dispatcher?target=CRM&target=Billing" -d '{"id":"123"}'`.
 //! It reads the variables `zato::Node` documents, and those the library beside it lists.
 
-use std::process::ExitCode;
-
 use ::invoice_dispatcher as app;
+use std::process::ExitCode;
 
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut node = zato::Node::from_env()?.default_config(app::CONFIG_FILE);
@@ -25,7 +24,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env();
     let filter = filter.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()); // no colour in a file
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

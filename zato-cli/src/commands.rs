@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::check;
@@ -384,8 +384,21 @@ impl Api {
         let label = "cluster";
         let answer = self
             .client
-            .send(Call::new(Method::GET, "/api/cluster".to_owned(), label))
+            .send_for_problems(Call::new(Method::GET, "/api/cluster".to_owned(), label))
             .await?;
+        // A single node is no failure: it says so, as the web admin does.
+        if answer.status == StatusCode::NOT_FOUND {
+            let body = answer.json(label)?;
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("this node is not in a cluster");
+            return print(message);
+        }
+        if !answer.status.is_success() {
+            let body = answer.json(label)?;
+            let message = body["error"]["message"].as_str().unwrap_or("refused");
+            return Err(CliError::Api(format!("{label}: {message}")));
+        }
         self.show(&answer, label, |body| {
             let rows: Vec<Vec<String>> = body
                 .get("nodes")

@@ -52,7 +52,7 @@ fn start() -> Started {
         .env("ZATO_HTTP_ADDR", "127.0.0.1:0")
         .env("ZATO_ADMIN_ADDR", "127.0.0.1:0")
         .env("ZATO_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
         .expect("the example runs (cargo builds it with this package's tests)");
@@ -60,8 +60,11 @@ fn start() -> Started {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(ready) = line.strip_prefix("READY ") {
-                let _ = tx.send(ready.to_owned());
+            // Its log goes to a pipe, not a terminal: no colour codes.
+            if line.contains('\u{1b}') {
+                let _ = tx.send(Err(line));
+            } else if let Some(ready) = line.strip_prefix("READY ") {
+                let _ = tx.send(Ok(ready.to_owned()));
             }
         }
     });
@@ -73,7 +76,8 @@ fn start() -> Started {
     };
     let ready = rx
         .recv_timeout(Duration::from_secs(60))
-        .expect("the node says READY within a minute");
+        .expect("the node says READY within a minute")
+        .unwrap_or_else(|line| panic!("a log line with colour codes in a pipe: {line:?}"));
     let field = |name: &str| {
         ready
             .split_whitespace()

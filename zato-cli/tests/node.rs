@@ -62,6 +62,13 @@ async fn the_articles_edits_from_the_command_line_with_no_restart() {
     let node = node().await;
     assert_eq!(node.dispatch().await.0, 200);
 
+    // A single node is no cluster, and that is no failure.
+    let single = node.zato(&["cluster", "status"]).await.ok();
+    assert_eq!(
+        single.stdout,
+        "this node is not in a cluster: it keeps its configuration to itself\n"
+    );
+
     // A wrong key is applied, and fails on use with a 5xx naming the connection.
     let edited = node
         .zato(&[

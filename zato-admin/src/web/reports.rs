@@ -156,7 +156,7 @@ pub(crate) fn history(entries: &[HistoryEntry]) -> Markup {
                         th scope="col" { "Author" } th scope="col" { "Changes" }
                     } }
                     tbody {
-                        @for e in entries.iter().rev() {
+                        @for e in entries {
                             tr {
                                 td.num { (e.version) } td { (e.time) } td { (e.author) }
                                 td { @for c in &e.changes { code { (c) } br; } }
