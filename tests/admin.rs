@@ -550,6 +550,19 @@ async fn services_are_listed_invoked_and_deactivated() {
     assert_eq!(invoked["status"], 200, "{invoked}");
     assert_eq!(invoked["response"]["stored"], json!(["CRM"]));
     assert_eq!(invoked["cid"].as_str().unwrap().len(), 26);
+    // The outer status says what happened, as the body does.
+    for (path, body, expected) in [
+        ("/api/services/no.such.service/invoke", json!({}), 404),
+        (
+            "/api/services/invoice.dispatcher/invoke",
+            json!({"target": 5}),
+            400,
+        ),
+    ] {
+        let (status, _, invoked) = node.call(Method::POST, path, Some(body)).await;
+        assert_eq!(status, expected, "{path}: {invoked}");
+        assert_eq!(invoked["status"], expected, "{invoked}");
+    }
 
     node.call(
         Method::PUT,

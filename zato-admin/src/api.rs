@@ -696,8 +696,9 @@ async fn invoke(inner: &Inner, req: Request<Incoming>, name: &str) -> Reply {
         Err(refusal) => return refusal.reply(),
     };
     let (cid, status, response) = invoke_service(inner, name, bytes).await;
+    // The outer status is the service's: a 404 for no such service, a 400 for bad input.
     json_reply(
-        StatusCode::OK,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
         &json!({"cid": cid.to_string(), "status": status, "response": response}),
     )
 }

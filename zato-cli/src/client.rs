@@ -137,16 +137,30 @@ impl AdminClient {
 
     /// Sends `call` and returns a 2xx answer; anything else becomes the error line.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Answer, CliError> {
-        self.exchange(call, false).await
+        self.exchange(call, |status| status.is_success()).await
     }
 
     /// Sends `call` and returns its answer, 2xx or 4xx (a document's problems, to print one per
     /// line); 401, 5xx and the rest become the error line.
     pub(crate) async fn send_for_problems(&self, call: Call<'_>) -> Result<Answer, CliError> {
-        self.exchange(call, true).await
+        self.exchange(call, |status| {
+            status.is_success() || (status.is_client_error() && status != StatusCode::UNAUTHORIZED)
+        })
+        .await
     }
 
-    async fn exchange(&self, call: Call<'_>, client_errors: bool) -> Result<Answer, CliError> {
+    /// Sends `call` and returns its answer whatever its status but 401: a service invoked
+    /// through the admin API answers with the service's own status, and its body says why.
+    pub(crate) async fn send_for_outcome(&self, call: Call<'_>) -> Result<Answer, CliError> {
+        self.exchange(call, |status| status != StatusCode::UNAUTHORIZED)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        call: Call<'_>,
+        accept: fn(StatusCode) -> bool,
+    ) -> Result<Answer, CliError> {
         let url = self.url(&call)?;
         let is_write = call.method != Method::GET;
         let mut request = self.http.request(call.method.clone(), url);
@@ -191,9 +205,7 @@ impl AdminClient {
             }
             body.extend_from_slice(&chunk);
         }
-        if status.is_success()
-            || (client_errors && status.is_client_error() && status != StatusCode::UNAUTHORIZED)
-        {
+        if accept(status) {
             return Ok(Answer { status, body });
         }
         let error = self.api_error(call.label, status, &body, etag.as_deref(), call.if_match);

@@ -690,13 +690,18 @@ impl Api {
         let path = format!("/api/services/{}/invoke", segment(name));
         let answer = self
             .client
-            .send(
+            .send_for_outcome(
                 Call::new(Method::POST, path, &label)
                     .doc_path(format!("services.{}", doc_key(name)))
                     .json(data),
             )
             .await?;
         let body = answer.json(&label)?;
+        // An answer of the admin API's own (a body too large, …) rather than the service's.
+        if body.get("cid").is_none() && !answer.status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("refused");
+            return Err(CliError::Api(format!("{label}: {message}")));
+        }
         self.show(&answer, &label, |body| match body.get("response") {
             None | Some(Value::Null) => String::new(),
             Some(response) => pretty(response),

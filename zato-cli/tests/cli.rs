@@ -389,7 +389,8 @@ async fn service_invoke_prints_the_reply_and_fails_when_the_service_did() {
     Mock::given(method("POST"))
         .and(path("/api/services/invoice.dispatcher/invoke"))
         .and(body_json(json!({"id": "123"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        // The admin API answers with the service's own status.
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
             "cid": "c0ffee", "status": 503,
             "response": {"error": "outgoing swift \"Invoice Dispatcher\": authentication failed"}
         })))
