@@ -1,7 +1,7 @@
 //! ZeroMQ channels and outgoing connections, over real sockets on 127.0.0.1: PULL and SUB
 //! channels fed by our own PUSH and PUB connections, live changes through the config runtime,
 //! bad input, full queues, bounded concurrency, and interoperability with pyzmq (an independent
-//! implementation: libzmq through Python), skipped when `python3 -c 'import zmq'` fails.
+//! implementation: libzmq through Python), ignored unless run with `--include-ignored`.
 
 #![allow(
     clippy::unwrap_used,
@@ -526,18 +526,16 @@ async fn the_kinds_check_documents_offline() {
     assert_eq!(normal["socket_method"], SocketMethod::Bind.to_string());
 }
 
-/// Whether pyzmq can be imported; says the test was skipped when it cannot.
-fn pyzmq(test: &str) -> bool {
+/// pyzmq, which the interoperability tests need: they are ignored by a plain `cargo test`,
+/// and run with `--include-ignored` they fail here, naming what to install, without it.
+fn require_pyzmq() {
     let ok = Command::new("python3")
         .args(["-c", "import zmq"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        println!("{test}: skipped: pyzmq is not installed (python3 -m pip install pyzmq)");
-    }
-    ok
+    assert!(ok, "this test needs pyzmq: python3 -m pip install pyzmq");
 }
 
 const PY_PUSH: &str = r#"
@@ -553,10 +551,9 @@ ctx.term()
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pyzmq (pip install pyzmq)"]
 async fn a_pyzmq_push_reaches_our_pull_and_the_service() {
-    if !pyzmq("a_pyzmq_push_reaches_our_pull_and_the_service") {
-        return;
-    }
+    require_pyzmq();
     let platform = platform();
     let (adapter, endpoint) = pull_channel(&platform, "from.python", "zmq.record").await;
     let status = tokio::task::spawn_blocking(move || {
@@ -590,10 +587,9 @@ ctx.term()
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pyzmq (pip install pyzmq)"]
 async fn our_push_reaches_a_pyzmq_pull() {
-    if !pyzmq("our_push_reaches_a_pyzmq_pull") {
-        return;
-    }
+    require_pyzmq();
     let mut child = Command::new("python3")
         .args(["-c", PY_PULL])
         .stdout(Stdio::piped())

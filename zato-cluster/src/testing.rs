@@ -20,13 +20,15 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Creates a database named after `what`, the process and the time; `None`, saying
-    /// "skipped", when `ZATO_TEST_PG_URL` is not set.
-    pub async fn new(what: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("ZATO_TEST_PG_URL") else {
-            eprintln!("skipped: ZATO_TEST_PG_URL is not set");
-            return None;
-        };
+    /// Creates a database named after `what`, the process and the time. A test that needs one
+    /// is marked `#[ignore = "needs PostgreSQL at ZATO_TEST_PG_URL"]`, so that a plain
+    /// `cargo test` reports it as ignored; run with `--include-ignored`, it fails here, naming
+    /// the variable, when the variable is not set.
+    pub async fn new(what: &str) -> TestDb {
+        let admin_url = std::env::var("ZATO_TEST_PG_URL").expect(
+            "ZATO_TEST_PG_URL names the PostgreSQL this test needs \
+             (postgres://postgres@127.0.0.1:5432/postgres)",
+        );
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -41,11 +43,11 @@ impl TestDb {
         let base = admin_url.split('?').next().unwrap();
         let root = &base[..base.rfind('/').unwrap()];
         let url = format!("{root}/{name}");
-        Some(TestDb {
+        TestDb {
             admin_url,
             name,
             url,
-        })
+        }
     }
 
     /// Runs `sql` in the database.

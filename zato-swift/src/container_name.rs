@@ -174,9 +174,10 @@ mod tests {
     }
 
     /// The pattern the specifications state says what the code checks, read by Python's `re`
-    /// (the engine schemathesis and other tools read JSON Schema patterns with). Skipped without
-    /// python3.
+    /// (the engine schemathesis and other tools read JSON Schema patterns with). Needs
+    /// python3: ignored unless run with `--include-ignored`.
     #[test]
+    #[ignore = "needs python3"]
     fn the_stated_pattern_agrees_with_the_check() {
         let script = "import json, re, sys\n\
                       p = re.compile(sys.argv[1])\n\
@@ -186,10 +187,8 @@ mod tests {
             .args(["-c", script, PATTERN])
             .arg(serde_json::to_string(&samples).unwrap())
             .output();
-        let Some(out) = out.ok().filter(|o| o.status.success()) else {
-            eprintln!("skipped: python3 is not available to read the pattern");
-            return;
-        };
+        let out = out.expect("python3 runs");
+        assert!(out.status.success(), "{out:?}");
         let matched: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
         for (name, matched) in SAMPLES.iter().zip(matched) {
             // The length bound is stated apart (`maxLength`), so none of these is too long.
