@@ -34,6 +34,26 @@ pub(crate) use session::Sessions;
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "zato_admin";
+/// Why a form comes from another site, as the browser says through `Sec-Fetch-Site` and
+/// `Origin`; `None` for the web admin's own pages, and for clients that send neither (the CSRF
+/// token still has to match).
+fn cross_site(req: &Request<Incoming>) -> Option<&'static str> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Some("The form was refused: it was sent from another site.");
+    }
+    let origin = header("origin")?;
+    let host = header("host")?;
+    let own = origin
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host)
+        });
+    (!own).then_some("The form was refused: its Origin is not this admin's.")
+}
+
 /// The cookie the login form's CSRF token is checked against: there is no session yet.
 const LOGIN_COOKIE: &str = "zato_admin_login";
 /// How long a refused login waits before answering; refusals are answered one at a time, so at
@@ -164,6 +184,9 @@ pub(super) async fn handle(inner: &Arc<Inner>, req: Request<Incoming>, segs: &[&
         // body is read.
         if session.is_none() && segs.as_slice() != ["login"] {
             return refused(StatusCode::FORBIDDEN, "Forbidden", "Log in first.");
+        }
+        if let Some(why) = cross_site(&req) {
+            return refused(StatusCode::FORBIDDEN, "Forbidden", why);
         }
         let login_token = cookie(&req, LOGIN_COOKIE);
         let content_type = req
