@@ -992,3 +992,107 @@ async fn listings_continue_from_the_marker_and_a_failed_move_keeps_the_object() 
     platform.shutdown().await;
     server.verify().await;
 }
+
+/// Puts an object whose name the client refuses (`.`, `..`, a CR/LF…) the way another Swift
+/// client could: `encoded` is the name as it goes on the wire, sent on a raw connection so that
+/// no URL parser rewrites it.
+async fn put_raw(local: &LocalSwift, container: &str, encoded: &str, body: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let auth = reqwest::Client::new()
+        .get(local.auth_url())
+        .header("x-auth-user", local.user())
+        .header("x-auth-key", local.key())
+        .send()
+        .await
+        .unwrap();
+    let token = auth.headers()["x-auth-token"].to_str().unwrap().to_owned();
+    let mut stream = tokio::net::TcpStream::connect(local.addr()).await.unwrap();
+    let request = format!(
+        "PUT /v1/AUTH_test/{container}/{encoded} HTTP/1.1\r\nhost: {}\r\nx-auth-token: {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        local.addr(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_with_names_swift_cannot_serve_are_skipped_and_never_stall_the_others() {
+    let local = LocalSwift::start(LocalSwiftConfig::default())
+        .await
+        .unwrap();
+    let swift = swift_config(&local);
+    drop_objects(
+        &swift,
+        "t9-in",
+        &[("t9/first.json".into(), invoice("t9-first"))],
+    )
+    .await;
+    let bad = [
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("a/../b", "a/%2E%2E/b"),
+        ("bad\r\nforged: yes", "bad%0D%0Aforged:%20yes"),
+    ];
+    for (_, encoded) in bad {
+        put_raw(&local, "t9-in", encoded, &invoice("t9-bad")).await;
+    }
+    let names = local.object_names("t9-in");
+    for (name, _) in bad {
+        assert!(names.contains(&name.to_owned()), "{name:?} in {names:?}");
+    }
+    let (platform, adapter) = node(swift.clone()).await;
+    // Swift claims: a claim object is named as the object it claims.
+    put_channel(
+        &adapter,
+        channel("t9", "t9-in", "inbox.record")
+            .with_archive("t9-archive")
+            .with_claims(ClaimsMode::Swift),
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || !seen("t9-first").is_empty()).await,
+        "{:?}",
+        adapter.stats("t9")
+    );
+    // Passes over an inbox still holding the bad objects: none may fail.
+    let polls = adapter.stats("t9").unwrap().polls;
+    let passed = eventually(Duration::from_secs(10), || {
+        adapter.stats("t9").unwrap().polls >= polls + 5
+    })
+    .await;
+    let stats = adapter.stats("t9").unwrap();
+    assert!(passed && stats.poll_errors == 0, "{stats:?}");
+    // A valid object dropped meanwhile is handled by the next pass, as ever.
+    drop_objects(
+        &swift,
+        "t9-in",
+        &[("t9/second.json".into(), invoice("t9-second"))],
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || !seen("t9-second").is_empty()).await,
+        "{:?}",
+        adapter.stats("t9")
+    );
+    let stats = stats_when(&adapter, "t9", |s| s.succeeded == 2).await;
+    assert_eq!((stats.succeeded, stats.poll_errors), (2, 0), "{stats:?}");
+    // Each bad object is counted once, however many passes saw it, and left where it is.
+    assert_eq!(stats.skipped, 4, "{stats:?}");
+    assert!(seen("t9-bad").is_empty());
+    let metrics = platform.metrics().render();
+    assert!(
+        metrics.contains(r#"swift_inbox_objects_total{channel="t9",outcome="skipped"} 4"#),
+        "{metrics}"
+    );
+    let names = local.object_names("t9-in");
+    for (name, _) in bad {
+        assert!(names.contains(&name.to_owned()), "{name:?} in {names:?}");
+    }
+    platform.shutdown().await;
+    local.shutdown().await;
+}

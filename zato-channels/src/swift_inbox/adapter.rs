@@ -70,6 +70,9 @@ pub struct SwiftInboxStats {
     pub malformed: u64,
     /// Objects found gone when read.
     pub gone: u64,
+    /// Objects left in the inbox because no Swift request can name them (`.`, `..`, `a/../b`,
+    /// a control character, over 1024 bytes): each counted once, the first time a pass sees it.
+    pub skipped: u64,
     /// Attempts cut short by Swift (reading or moving), not counted.
     pub storage_errors: u64,
     /// Claims that ran out while their object was handled.
@@ -121,6 +124,7 @@ impl SwiftInboxAdapter {
                 failed: n(&s.failed),
                 malformed: n(&s.malformed),
                 gone: n(&s.gone),
+                skipped: n(&s.skipped),
                 storage_errors: n(&s.storage_errors),
                 leases_lost: n(&s.leases_lost),
                 in_flight: n(&s.in_flight),
@@ -291,6 +295,7 @@ impl Collector for InboxMetrics {
                 ("failed", &s.failed),
                 ("malformed", &s.malformed),
                 ("gone", &s.gone),
+                ("skipped", &s.skipped),
                 ("storage_error", &s.storage_errors),
                 ("lease_lost", &s.leases_lost),
             ] {

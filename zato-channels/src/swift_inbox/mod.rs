@@ -27,6 +27,12 @@
 //! - Malformed input (refused by SimpleIO or the service with 400, 413, 415 or 422, an object
 //!   larger than `max_bytes`, or of a content type no format reads) goes to the error container
 //!   at once.
+//! - An object whose name no Swift request can carry (`.`, `..`, `a/../b`, a control character
+//!   such as CR or LF, over 1024 bytes: put there by another client) can be neither claimed,
+//!   read nor moved. It is skipped: left in the inbox, logged once with its name escaped, and
+//!   counted once (`skipped`). It never fails a pass, so the other objects are not delayed.
+//!   Likewise one object whose claim fails is tried again by the next pass; only a page on
+//!   which no claim got an answer from the claim store fails the pass (and backs off).
 //! - When Swift itself fails while an object is read or moved, the object stays where it is
 //!   and the attempt is not counted. A service that succeeded but whose object could not be
 //!   moved runs again later: services on an inbox should be idempotent.
@@ -46,8 +52,8 @@
 //! - Without one, claims are objects of the claims container ([`SwiftClaims`]), which is the
 //!   best Swift offers; its windows for a duplicate are listed there.
 //!
-//! Claims never write to the inbox. The guarantee is at-least-once: no object is lost or
-//! skipped; one is handled twice only after its node died or lost its lease mid-object, or in
+//! Claims never write to the inbox. The guarantee is at-least-once: no object with a name Swift
+//! can serve is lost or skipped; one is handled twice only after its node died or lost its lease mid-object, or in
 //! the windows of Swift claims.
 //!
 //! # Examples

@@ -14,6 +14,7 @@ use zato_core::metrics::ChannelMeter;
 use zato_core::{ChannelInfo, Cid, DataFormat, Platform, RawRequest, ServiceError};
 use zato_swift::{
     ListOptions, Metadata, ObjectEntry, ObjectSummary, SwiftConnection, SwiftError, SwiftOutgoing,
+    check_object,
 };
 
 use super::claims::SwiftClaims;
@@ -33,6 +34,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 /// How often a channel asks its claim store to forget old records.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// The most skipped names a channel remembers so as to log and count each once; past that it
+/// forgets them all, and logs them again once each.
+const MAX_SKIPPED_REMEMBERED: usize = 10_000;
 
 /// What one channel has done, for metrics.
 #[derive(Debug, Default)]
@@ -46,6 +50,7 @@ pub(crate) struct InboxStats {
     pub(crate) failed: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) gone: AtomicU64,
+    pub(crate) skipped: AtomicU64,
     pub(crate) storage_errors: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
     pub(crate) in_flight: AtomicU64,
@@ -68,6 +73,8 @@ pub(crate) struct Worker {
     infos: Vec<(DataFormat, Arc<ChannelInfo>)>,
     /// The names of the objects being handled here, so one poll does not claim them again.
     in_flight: Mutex<HashSet<String>>,
+    /// The names skipped as no Swift request can name them, each logged and counted once.
+    skipped: Mutex<HashSet<String>>,
     /// Requests (objects handed to the service) by status, and their durations.
     meter: ChannelMeter,
 }
@@ -106,6 +113,7 @@ impl Worker {
             holder,
             infos,
             in_flight: Mutex::new(HashSet::new()),
+            skipped: Mutex::new(HashSet::new()),
             meter,
         }
     }
@@ -121,6 +129,30 @@ impl Worker {
         self.in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `object` can be handled at all: a name Swift's API cannot carry (`.`, `..`,
+    /// `a/../b`, a control character, over 1024 bytes: another client put it there) is refused
+    /// by the client before any request, so it could be neither claimed (a Swift claim is named
+    /// after it), read, nor moved. It is left where it is, logged and counted once, and never
+    /// fails the pass: the other objects go on as ever.
+    fn servable(&self, object: &ObjectSummary) -> bool {
+        let Err(error) = check_object(&object.name) else {
+            return true;
+        };
+        let first = {
+            let mut skipped = self.skipped.lock().unwrap_or_else(PoisonError::into_inner);
+            if skipped.len() >= MAX_SKIPPED_REMEMBERED {
+                skipped.clear();
+            }
+            skipped.insert(object.name.clone())
+        };
+        if first {
+            add(&self.stats.skipped);
+            // `?` escapes the name: a CR or LF in it cannot start a log line of its own.
+            tracing::warn!(channel = %self.config.name, object = ?object.name, error = %error, "object skipped: its name cannot be used in a Swift request; it stays in the inbox until removed by hand");
+        }
+        false
     }
 
     fn connection(&self) -> Result<Arc<SwiftConnection>, String> {
@@ -290,7 +322,11 @@ async fn poll(
         let full = page.len() >= config.batch_size as usize;
         let last = page.last().map(|e| e.name().to_owned());
         let candidates = page.into_iter().filter_map(|entry| match entry {
-            ObjectEntry::Object(o) if !worker.in_flight().contains(&o.name) => Some(o),
+            ObjectEntry::Object(o)
+                if !worker.in_flight().contains(&o.name) && worker.servable(&o) =>
+            {
+                Some(o)
+            }
             _ => None,
         });
         // Up to `concurrency` claims at once, each holding a permit first, so that what is
@@ -319,11 +355,16 @@ async fn poll(
         });
         let mut attempts =
             std::pin::pin!(stream::iter(attempts).buffer_unordered(config.concurrency as usize));
-        let mut failure = None;
+        // One object's claim failing does not fail the pass: the store answered for the
+        // others, so they are handled, and that one is tried again by the next pass. Only a
+        // page on which no claim got an answer (the store is unreachable) fails it.
+        let mut failures = Vec::new();
+        let mut answered = false;
         while let Some(attempt) = attempts.next().await {
             let Some((object, version, permit, won)) = attempt else {
                 continue;
             };
+            answered |= won.is_ok();
             match won {
                 Ok(Some(attempt)) => {
                     add(&worker.stats.claimed);
@@ -341,13 +382,14 @@ async fn poll(
                     while tasks.try_join_next().is_some() {}
                 }
                 Ok(None) => add(&worker.stats.contended),
-                Err(e) => {
-                    failure.get_or_insert_with(|| format!("claims ({}): {e}", claims.kind()));
-                }
+                Err(e) => failures.push((object.name, e)),
             }
         }
-        if let Some(failure) = failure {
-            return Err(failure);
+        if !answered && let Some((_, e)) = failures.first() {
+            return Err(format!("claims ({}): {e}", claims.kind()));
+        }
+        for (name, e) in failures {
+            tracing::warn!(channel = %config.name, object = ?name, error = %e, "object not claimed; the next pass tries again");
         }
         if *stop.borrow() {
             return Ok(claimed);
