@@ -664,3 +664,40 @@ async fn outgoing_errors_name_the_connection() {
     assert_eq!(conn.stats().failed, 2);
     assert_eq!(conn.stats().published, 0);
 }
+
+#[tokio::test]
+async fn a_reply_to_a_missing_queue_is_counted_and_the_request_is_not_handled_again() {
+    let Some(url) = url() else { return };
+    let mut broker = Broker::new(&url).await;
+    let queue = unique("lost-reply");
+    broker.queue(&queue).await;
+    let recorder = Recorder::default();
+    let (platform, adapter, _) = node(&url, &recorder);
+    add_channel(
+        &adapter,
+        AmqpChannelConfig::new("lost-reply", "broker", queue.as_str(), Recorder::NAME),
+    )
+    .await;
+    platform.start().await.unwrap();
+
+    let props = json_props()
+        .with_reply_to(unique("no-such-replies").as_str().into())
+        .with_correlation_id("req-43".into());
+    broker.publish(&queue, br#"{"id":"43"}"#, props).await;
+    recorder.wait_for(1, Duration::from_secs(20)).await;
+    let started = Instant::now();
+    while adapter.stats("lost-reply").unwrap().acked == 0 && started.elapsed().as_secs() < 20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = adapter.stats("lost-reply").unwrap();
+    assert_eq!((stats.acked, stats.replies_lost), (1, 1), "{stats:?}");
+    let metrics = platform.metrics().render();
+    assert!(
+        metrics.contains(r#"amqp_channel_replies_total{channel="lost-reply",outcome="lost"} 1"#),
+        "{metrics}"
+    );
+    platform.shutdown().await;
+    assert_eq!(broker.ready(&queue).await, 0, "acknowledged");
+    assert_eq!(recorder.ids(), vec!["43"], "handled once");
+    broker.cleanup().await;
+}

@@ -73,6 +73,11 @@ pub struct AmqpChannelStats {
     pub dead_lettered: u64,
     /// Messages whose settlement failed: the broker delivers them again.
     pub unsettled: u64,
+    /// Replies the broker took for a queue.
+    pub replies_sent: u64,
+    /// Replies lost: no queue at their `reply_to` (returned by the broker), or not confirmed.
+    /// The request was handled and is not handled again.
+    pub replies_lost: u64,
     /// Times it lost its broker and connected again.
     pub reconnects: u64,
     /// Whether it consumes now.
@@ -142,6 +147,8 @@ impl AmqpAdapter {
                 requeued: n(&e.stats.requeued),
                 dead_lettered: n(&e.stats.dead_lettered),
                 unsettled: n(&e.stats.unsettled),
+                replies_sent: n(&e.stats.replies_sent),
+                replies_lost: n(&e.stats.replies_lost),
                 reconnects: n(&e.stats.reconnects),
                 consuming: e.stats.consuming.load(Ordering::Relaxed),
             }
@@ -353,6 +360,10 @@ impl Collector for AmqpMetrics {
             "amqp_channel_messages",
             "Messages an AMQP channel received, and how each was settled",
         );
+        let replies = scrape.counters(
+            "amqp_channel_replies",
+            "Replies an AMQP channel sent to `reply_to`: taken by a queue, or lost",
+        );
         let reconnects = scrape.counters(
             "amqp_channel_reconnects",
             "Times an AMQP channel lost its broker and connected again",
@@ -375,6 +386,14 @@ impl Collector for AmqpMetrics {
                 ("unsettled", &e.stats.unsettled),
             ] {
                 messages
+                    .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
+                    .inc_by(value.load(Ordering::Relaxed));
+            }
+            for (outcome, value) in [
+                ("sent", &e.stats.replies_sent),
+                ("lost", &e.stats.replies_lost),
+            ] {
+                replies
                     .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])
                     .inc_by(value.load(Ordering::Relaxed));
             }

@@ -48,6 +48,8 @@ pub(crate) struct ChannelStats {
     pub(crate) requeued: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) unsettled: AtomicU64,
+    pub(crate) replies_sent: AtomicU64,
+    pub(crate) replies_lost: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) consuming: AtomicBool,
 }
@@ -472,11 +474,15 @@ enum Settled {
 }
 
 /// Sends `answer` to the message's `reply_to`, if it has one, with its correlation id, the cid
-/// and the status. The request was handled: a reply that cannot be delivered (its queue gone)
-/// is logged, and the request is not handled again.
+/// and the status. The request was handled: a reply that cannot be delivered is logged and
+/// counted (`replies_lost`), and the request is not handled again.
+///
+/// The reply is mandatory: when no queue is bound at `reply_to` (the caller gave up and its
+/// queue is gone) the broker returns it before its confirm, which is how the loss is seen; an
+/// optional one would be confirmed and dropped without a word.
 async fn reply(
     channel: &Channel,
-    config: &AmqpChannelConfig,
+    worker: &Worker,
     props: &BasicProperties,
     cid: Cid,
     answer: &zato_core::RawResponse,
@@ -485,6 +491,7 @@ async fn reply(
     let Some(reply_to) = props.reply_to() else {
         return;
     };
+    let config = &worker.config;
     let mut reply = BasicProperties::default()
         .with_content_type(ShortString::from(answer.content_type.as_ref()))
         .with_headers(reply_headers(cid, answer.status.as_u16()));
@@ -495,13 +502,19 @@ async fn reply(
         channel,
         "",
         reply_to.as_str(),
-        false,
+        true,
         &answer.body,
         reply,
         limit,
     );
-    if let Err((_, why)) = sent.await {
-        tracing::warn!(%cid, channel = %config.name, reply_to = ?reply_to.as_str(), error = ?why, "amqp reply not sent");
+    match sent.await {
+        Ok(()) => {
+            worker.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Err((_, why)) => {
+            worker.stats.replies_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%cid, channel = %config.name, reply_to = ?reply_to.as_str(), error = ?why, "amqp reply lost");
+        }
     }
 }
 
@@ -529,7 +542,7 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
     let props = &delivery.properties;
     let settled = match result {
         Ok(resp) => {
-            reply(channel, config, props, cid, &resp, confirm_limit).await;
+            reply(channel, worker, props, cid, &resp, confirm_limit).await;
             Ok(Settled::Acked)
         }
         Err(err) => {
@@ -573,7 +586,7 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
                 if dead.is_ok() {
                     // The caller of an RPC hears the failure.
                     let rendered = render_error(&err, reply_format, cid);
-                    reply(channel, config, props, cid, &rendered, confirm_limit).await;
+                    reply(channel, worker, props, cid, &rendered, confirm_limit).await;
                 }
                 dead.map(|()| Settled::DeadLettered).map_err(|(_, why)| why)
             }
