@@ -701,3 +701,90 @@ async fn a_reply_to_a_missing_queue_is_counted_and_the_request_is_not_handled_ag
     assert_eq!(recorder.ids(), vec!["43"], "handled once");
     broker.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_message_over_max_bytes_is_dead_lettered_and_never_reaches_the_service() {
+    let Some(url) = url() else { return };
+    let (broker, queue, dead) = with_dead_letters(&url, "big").await;
+    let recorder = Recorder::default();
+    let (platform, adapter, _) = node(&url, &recorder);
+    let mut config = AmqpChannelConfig::new("big", "broker", queue.as_str(), Recorder::NAME);
+    config.max_bytes = 1024;
+    add_channel(&adapter, config).await;
+    platform.start().await.unwrap();
+
+    let big = format!(r#"{{"id":"big","pad":"{}"}}"#, "x".repeat(2000));
+    broker.publish(&queue, big.as_bytes(), json_props()).await;
+    broker
+        .publish(&queue, br#"{"id":"small"}"#, json_props())
+        .await;
+    let letter = broker
+        .get(&dead, Duration::from_secs(20))
+        .await
+        .expect("a dead letter");
+    assert_eq!(letter.data.len(), big.len(), "the message as sent");
+    assert_eq!(
+        header(&letter.properties, STATUS_HEADER).as_deref(),
+        Some("413")
+    );
+    let why = header(&letter.properties, ERROR_HEADER).unwrap();
+    assert!(why.contains("max_bytes"), "{why}");
+    recorder.wait_for(1, Duration::from_secs(20)).await;
+    let started = Instant::now();
+    while adapter.stats("big").unwrap().acked == 0 && started.elapsed().as_secs() < 20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorder.ids(), vec!["small"], "the big one never ran");
+    let stats = adapter.stats("big").unwrap();
+    assert_eq!(
+        (stats.too_large, stats.dead_lettered, stats.acked),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    let metrics = platform.metrics().render();
+    assert!(
+        metrics.contains(r#"amqp_channel_messages_total{channel="big",outcome="too_large"} 1"#),
+        "{metrics}"
+    );
+    platform.shutdown().await;
+    assert_eq!(broker.ready(&queue).await, 0);
+    broker.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_senders_own_redelivery_count_is_not_trusted() {
+    let Some(url) = url() else { return };
+    let (broker, queue, dead) = with_dead_letters(&url, "forged").await;
+    let recorder = Recorder::default();
+    recorder
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (platform, adapter, _) = node(&url, &recorder);
+    add_channel(
+        &adapter,
+        AmqpChannelConfig::new("forged", "broker", queue.as_str(), Recorder::NAME)
+            .with_max_redeliveries(2),
+    )
+    .await;
+    platform.start().await.unwrap();
+
+    // A sender claims the message was put back 999 times already.
+    let mut headers = FieldTable::default();
+    headers.insert(REDELIVERIES_HEADER.into(), AMQPValue::LongUInt(999));
+    broker
+        .publish(&queue, br#"{"id":"9"}"#, json_props().with_headers(headers))
+        .await;
+    let letter = broker
+        .get(&dead, Duration::from_secs(30))
+        .await
+        .expect("a dead letter");
+    // Every retry ran: the first delivery and two redeliveries, counted by the channel.
+    assert_eq!(recorder.ids(), vec!["9", "9", "9"]);
+    assert_eq!(
+        header(&letter.properties, REDELIVERIES_HEADER).as_deref(),
+        Some("2")
+    );
+    platform.shutdown().await;
+    assert_eq!(broker.ready(&queue).await, 0);
+    broker.cleanup().await;
+}

@@ -73,6 +73,9 @@ pub struct AmqpChannelStats {
     pub dead_lettered: u64,
     /// Messages whose settlement failed: the broker delivers them again.
     pub unsettled: u64,
+    /// Messages over `max_bytes`, dead-lettered without invoking the service (also counted in
+    /// `dead_lettered`).
+    pub too_large: u64,
     /// Replies the broker took for a queue.
     pub replies_sent: u64,
     /// Replies lost: no queue at their `reply_to` (returned by the broker), or not confirmed.
@@ -147,6 +150,7 @@ impl AmqpAdapter {
                 requeued: n(&e.stats.requeued),
                 dead_lettered: n(&e.stats.dead_lettered),
                 unsettled: n(&e.stats.unsettled),
+                too_large: n(&e.stats.too_large),
                 replies_sent: n(&e.stats.replies_sent),
                 replies_lost: n(&e.stats.replies_lost),
                 reconnects: n(&e.stats.reconnects),
@@ -384,6 +388,7 @@ impl Collector for AmqpMetrics {
                 ("requeued", &e.stats.requeued),
                 ("dead_lettered", &e.stats.dead_lettered),
                 ("unsettled", &e.stats.unsettled),
+                ("too_large", &e.stats.too_large),
             ] {
                 messages
                     .get_or_create(&vec![channel(), ("outcome", Cow::Borrowed(outcome))])

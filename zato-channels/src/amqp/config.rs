@@ -217,12 +217,18 @@ impl AmqpConnectionConfig {
 #[non_exhaustive]
 pub enum OnError {
     /// Put it back on the queue, counting the times in the header `x-zato-redeliveries`; once
-    /// `max_redeliveries` is reached, dead-letter it.
+    /// `max_redeliveries` is reached, dead-letter it. The count is believed only on the copies
+    /// the channel published itself (their `user_id` is the channel's user, which the broker
+    /// checks): a sender's own header is ignored.
     #[default]
     Requeue,
     /// Dead-letter it at once.
     DeadLetter,
 }
+
+/// The largest message an AMQP channel hands to its service unless told otherwise: 10 MiB, as a
+/// Swift inbox.
+const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
 /// An AMQP channel, `channels.amqp.<name>`: a queue whose messages invoke a service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +264,14 @@ pub struct AmqpChannelConfig {
     pub declare: bool,
     /// Seconds a service may take on one message; past that it counts as failed (504).
     pub timeout: f64,
+    /// The largest message body handed to the service, in bytes: 1 to 1 GiB, 10 MiB by
+    /// default. A larger message is dead-lettered at once (status 413, its error naming
+    /// `max_bytes`), logged and counted (`too_large`), and never reaches the service.
+    ///
+    /// The body has been read by then: what bounds the memory of the messages in flight is
+    /// `prefetch` times the broker's own `max_message_size` (RabbitMQ: 128 MiB up to 3.x,
+    /// 16 MiB from 4.0), which refuses larger messages when they are published.
+    pub max_bytes: u64,
 }
 
 impl Default for AmqpChannelConfig {
@@ -277,6 +291,7 @@ impl Default for AmqpChannelConfig {
             dead_letter_routing_key: None,
             declare: false,
             timeout: 60.0,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -335,6 +350,12 @@ impl AmqpChannelConfig {
         self
     }
 
+    /// The same channel handing its service messages of at most `max_bytes`.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
     /// The same channel with another data format.
     pub fn with_data_format(mut self, format: DataFormat) -> Self {
         self.data_format = format;
@@ -385,6 +406,9 @@ impl AmqpChannelConfig {
             bounds::positive_seconds("timeout", self.timeout, bounds::MAX_SECONDS)
         {
             bad("timeout", &problem.message);
+        }
+        if let Some(problem) = bounds::count("max_bytes", self.max_bytes, 1, bounds::MAX_BYTES) {
+            bad("max_bytes", &problem.message);
         }
         problems
     }
@@ -442,6 +466,25 @@ mod tests {
             "timeout",
         ] {
             assert!(paths.contains(&p.to_owned()), "{p} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn max_bytes_is_10_mib_unless_set_from_1_byte_to_1_gib() {
+        let c = AmqpChannelConfig::new("c", "b", "q", "s");
+        assert_eq!(c.max_bytes, 10 * 1024 * 1024);
+        assert!(c.problems().is_empty());
+        for (max_bytes, ok) in [
+            (0, false),
+            (1, true),
+            (bounds::MAX_BYTES, true),
+            (bounds::MAX_BYTES + 1, false),
+        ] {
+            let problems = c.clone().with_max_bytes(max_bytes).problems();
+            assert_eq!(problems.is_empty(), ok, "{max_bytes}: {problems:?}");
+            if !ok {
+                assert_eq!(problems[0].path, "max_bytes");
+            }
         }
     }
 }

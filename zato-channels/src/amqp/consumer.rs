@@ -16,12 +16,15 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
+use zato_core::sio::SioError;
 use zato_core::{ChannelInfo, Cid, Platform, RawRequest, ServiceError, render_error};
 
 use super::config::{AmqpChannelConfig, OnError};
 use super::connection::{AmqpConnection, open, publish_confirmed};
 
-/// The header counting how many times a failed message was put back on its queue.
+/// The header counting how many times a failed message was put back on its queue. It is read
+/// only on copies the channel published itself (see [`redeliveries`]): a sender's own is
+/// ignored.
 pub const REDELIVERIES_HEADER: &str = "x-zato-redeliveries";
 /// The header of a dead letter saying why it was dead-lettered.
 pub const ERROR_HEADER: &str = "x-zato-error";
@@ -48,6 +51,7 @@ pub(crate) struct ChannelStats {
     pub(crate) requeued: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) unsettled: AtomicU64,
+    pub(crate) too_large: AtomicU64,
     pub(crate) replies_sent: AtomicU64,
     pub(crate) replies_lost: AtomicU64,
     pub(crate) reconnects: AtomicU64,
@@ -159,7 +163,7 @@ async fn session(
             };
         }
     };
-    let ended = consume(worker, &broker, stop, &mut changes, ready).await;
+    let ended = consume(worker, &broker, &config.username, stop, &mut changes, ready).await;
     worker.stats.consuming.store(false, Ordering::Relaxed);
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
@@ -188,9 +192,11 @@ fn consumer_tag(config: &AmqpChannelConfig) -> String {
     )
 }
 
+/// Consumes the channel's queue on `broker`, logged in as `user`.
 async fn consume(
     worker: &Arc<Worker>,
     broker: &Connection,
+    user: &str,
     stop: &mut watch::Receiver<bool>,
     changes: &mut watch::Receiver<u64>,
     ready: &mut Option<oneshot::Sender<Result<(), String>>>,
@@ -242,6 +248,7 @@ async fn consume(
         let _ = r.send(Ok(()));
     }
     let slots = Arc::new(Semaphore::new(usize::from(config.prefetch)));
+    let user: Arc<str> = Arc::from(user);
     let mut running = JoinSet::new();
     let ended = loop {
         while running.try_join_next().is_some() {}
@@ -258,8 +265,9 @@ async fn consume(
                     };
                     let worker = worker.clone();
                     let channel = channel.clone();
+                    let user = user.clone();
                     running.spawn(async move {
-                        handle(&worker, &channel, delivery).await;
+                        handle(&worker, &channel, &user, delivery).await;
                         drop(permit);
                     });
                 }
@@ -416,8 +424,31 @@ pub(crate) fn channel_params(delivery: &Delivery) -> Vec<(String, String)> {
     params
 }
 
-/// How many times the message was put back by us.
-fn redeliveries(props: &BasicProperties) -> u32 {
+/// How many times the message was put back by this channel (by any node of it).
+///
+/// The count travels in [`REDELIVERIES_HEADER`] of the copy the channel publishes back to the
+/// queue, and a sender may set that header too (999 would skip every retry), so it is believed
+/// only on a message whose `user_id` property is the channel's own user: the channel sets it on
+/// every copy it publishes back, and RabbitMQ refuses a message whose `user_id` is not the user
+/// that published it, so another user cannot forge it. On any other message the header is
+/// ignored and the count starts at 0; a forged header costs its sender nothing but the retries
+/// every message gets.
+///
+/// Chosen over the alternatives: RabbitMQ's own `x-delivery-count` exists on quorum queues only
+/// and counts the broker's redeliveries (a nack with requeue), not the copies this channel
+/// publishes to keep a message's place safe; a signature of the header would need a key shared
+/// by every node of the channel, which is what the broker's check of `user_id` gives for free.
+/// What it cannot tell apart is a sender logged in as the channel's own user: give channels a
+/// user of their own. The copy's `user_id` replaces the sender's, whose message the broker
+/// would otherwise refuse when the channel publishes it again under another user.
+fn redeliveries(props: &BasicProperties, own_user: &str) -> u32 {
+    let ours = props
+        .user_id()
+        .as_ref()
+        .is_some_and(|u| u.as_str() == own_user);
+    if !ours {
+        return 0;
+    }
     props
         .headers()
         .as_ref()
@@ -518,8 +549,9 @@ async fn reply(
     }
 }
 
-/// Handles one message: invokes the service, replies when asked, and settles it.
-async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
+/// Handles one message: invokes the service, replies when asked, and settles it. `user` is the
+/// user the channel is logged in as.
+async fn handle(worker: &Worker, channel: &Channel, user: &str, mut delivery: Delivery) {
     let stats = &worker.stats;
     let config = &worker.config;
     stats.received.fetch_add(1, Ordering::Relaxed);
@@ -533,11 +565,24 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
     }
     let reply_format = raw.reply_format();
     let limit = config.timeout_duration();
-    let (reply_format, result) =
+    let size = u64::try_from(body.len()).unwrap_or(u64::MAX);
+    let too_large = size > config.max_bytes;
+    let (reply_format, result) = if too_large {
+        // The sender's mistake, as an HTTP body over its limit: never handed to the service.
+        drop(raw);
+        stats.too_large.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%cid, channel = %config.name, bytes = size, max_bytes = config.max_bytes, "message over max_bytes: dead-lettered without invoking the service");
+        let limit = usize::try_from(config.max_bytes).unwrap_or(usize::MAX);
+        (
+            reply_format,
+            Err(ServiceError::from(SioError::PayloadTooLarge { limit })),
+        )
+    } else {
         match tokio::time::timeout(limit, worker.platform.invoke_raw(&config.service, raw)).await {
             Ok(inv) => (inv.reply, inv.result),
             Err(_) => (reply_format, Err(ServiceError::Timeout(limit))),
-        };
+        }
+    };
     let confirm_limit = Duration::from_secs(30);
     let props = &delivery.properties;
     let settled = match result {
@@ -546,8 +591,15 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
             Ok(Settled::Acked)
         }
         Err(err) => {
-            let line = error_line(&err);
-            let count = redeliveries(props);
+            let line = if too_large {
+                format!(
+                    "the message has {size} bytes, more than max_bytes ({})",
+                    config.max_bytes
+                )
+            } else {
+                error_line(&err)
+            };
+            let count = redeliveries(props, user);
             if !is_malformed(&err)
                 && config.on_error == OnError::Requeue
                 && count < config.max_redeliveries
@@ -556,7 +608,8 @@ async fn handle(worker: &Worker, channel: &Channel, mut delivery: Delivery) {
                 let copy = with_headers(
                     props,
                     &[(REDELIVERIES_HEADER, AMQPValue::LongUInt(count + 1))],
-                );
+                )
+                .with_user_id(ShortString::from(user));
                 publish_confirmed(channel, "", &config.queue, true, &body, copy, confirm_limit)
                     .await
                     .map(|()| Settled::Requeued)
