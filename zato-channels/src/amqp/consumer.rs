@@ -23,8 +23,8 @@ use super::config::{AmqpChannelConfig, OnError};
 use super::connection::{AmqpConnection, open, publish_confirmed};
 
 /// The header counting how many times a failed message was put back on its queue. It is read
-/// only on copies the channel published itself (see [`redeliveries`]): a sender's own is
-/// ignored.
+/// only on the copies the channel published itself, whose `user_id` is the channel's own user
+/// (RabbitMQ lets no other user publish that): a sender's own is ignored.
 pub const REDELIVERIES_HEADER: &str = "x-zato-redeliveries";
 /// The header of a dead letter saying why it was dead-lettered.
 pub const ERROR_HEADER: &str = "x-zato-error";

@@ -71,7 +71,8 @@ pub struct SwiftInboxStats {
     /// Objects found gone when read.
     pub gone: u64,
     /// Objects left in the inbox because no Swift request can name them (`.`, `..`, `a/../b`,
-    /// a control character, over 1024 bytes): each counted once, the first time a pass sees it.
+    /// a control character, over 1024 bytes): each counted once, the first time a pass sees it
+    /// after the channel started polling (an edit that restarts it counts them again).
     pub skipped: u64,
     /// Attempts cut short by Swift (reading or moving), not counted.
     pub storage_errors: u64,

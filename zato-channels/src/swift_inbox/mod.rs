@@ -29,10 +29,11 @@
 //!   at once.
 //! - An object whose name no Swift request can carry (`.`, `..`, `a/../b`, a control character
 //!   such as CR or LF, over 1024 bytes: put there by another client) can be neither claimed,
-//!   read nor moved. It is skipped: left in the inbox, logged once with its name escaped, and
-//!   counted once (`skipped`). It never fails a pass, so the other objects are not delayed.
-//!   Likewise one object whose claim fails is tried again by the next pass; only a page on
-//!   which no claim got an answer from the claim store fails the pass (and backs off).
+//!   read nor moved. It is skipped: left in the inbox, logged with its name escaped and counted
+//!   (`skipped`), once each time the channel starts polling. It never fails a pass, so the
+//!   other objects are not delayed. Likewise one object whose claim fails is tried again by the
+//!   next pass; only a page on which no claim got an answer from the claim store fails the pass
+//!   (and backs off).
 //! - When Swift itself fails while an object is read or moved, the object stays where it is
 //!   and the attempt is not counted. A service that succeeded but whose object could not be
 //!   moved runs again later: services on an inbox should be idempotent.
