@@ -862,9 +862,32 @@ async fn forms_without_the_csrf_token_or_the_session_cookie_are_refused() {
         assert_eq!(resp.status(), 403, "{path}");
     }
 
-    // With both, the same form is taken.
+    // A valid session and token from another site's page: refused by what the browser says
+    // of where the form comes from.
+    let own_origin = admin.trim_end_matches('/').to_owned();
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let resp = http
+            .post(&deactivate)
+            .header("cookie", &session_cookie)
+            .header(header, value)
+            .form(&[("is_active", "false"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(resp.status(), 403, "{header}: {value}");
+        assert_eq!(dispatch().await, 200, "{header}: {value}: still active");
+    }
+
+    // With both, the same form is taken, from the admin's own origin too.
     let resp = http
         .post(&deactivate)
+        .header("origin", &own_origin)
+        .header("sec-fetch-site", "same-origin")
         .header("cookie", &session_cookie)
         .form(&[("is_active", "false"), ("csrf", csrf.as_str())])
         .send()

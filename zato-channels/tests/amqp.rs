@@ -1,6 +1,7 @@
 //! AMQP channels and outgoing connections against a real RabbitMQ, at `ZATO_TEST_AMQP_URL`
-//! (`amqp://guest:guest@127.0.0.1:5672/%2f`). Without it each test says it was skipped. Every
-//! test uses queues of its own and deletes them.
+//! (`amqp://guest:guest@127.0.0.1:5672/%2f`): a plain `cargo test` reports them as ignored, and
+//! `--include-ignored` runs them. Two also drive the broker with `rabbitmqctl`. Every test uses
+//! queues of its own and deletes them.
 #![cfg(feature = "amqp")]
 #![allow(
     clippy::unwrap_used,
@@ -26,14 +27,12 @@ use zato_channels::amqp::{
 use zato_core::{ChannelAdapter, Context, Platform, Request, Response, Service, ServiceError};
 use zato_macros::SimpleIo;
 
-fn url() -> Option<String> {
-    let url = std::env::var("ZATO_TEST_AMQP_URL")
+/// The broker: the tests are ignored unless asked for, and then need it.
+fn url() -> String {
+    std::env::var("ZATO_TEST_AMQP_URL")
         .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("skipped: ZATO_TEST_AMQP_URL is not set");
-    }
-    url
+        .filter(|u| !u.is_empty())
+        .expect("ZATO_TEST_AMQP_URL names the RabbitMQ this test needs")
 }
 
 fn unique(what: &str) -> String {
@@ -264,8 +263,9 @@ fn json_props() -> BasicProperties {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_message_invokes_the_service_with_its_headers_and_is_acked_after() {
-    let Some(url) = url() else { return };
+    let url = url();
     let mut broker = Broker::new(&url).await;
     let queue = unique("ack");
     broker.queue(&queue).await;
@@ -304,8 +304,9 @@ async fn a_message_invokes_the_service_with_its_headers_and_is_acked_after() {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
-    let Some(url) = url() else { return };
+    let url = url();
     let (broker, queue, dead) = with_dead_letters(&url, "fail").await;
     let recorder = Recorder::default();
     recorder
@@ -345,8 +346,9 @@ async fn a_failing_service_requeues_then_dead_letters_at_the_limit() {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn malformed_input_goes_straight_to_the_dead_letters_and_dead_letter_policy_skips_requeue() {
-    let Some(url) = url() else { return };
+    let url = url();
     let (broker, queue, dead) = with_dead_letters(&url, "malformed").await;
     let recorder = Recorder::default();
     let (platform, adapter, _) = node(&url, &recorder);
@@ -402,8 +404,9 @@ async fn malformed_input_goes_straight_to_the_dead_letters_and_dead_letter_polic
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn an_rpc_request_gets_its_reply_at_reply_to() {
-    let Some(url) = url() else { return };
+    let url = url();
     let mut broker = Broker::new(&url).await;
     let queue = unique("rpc");
     let replies = unique("rpc-replies");
@@ -470,12 +473,13 @@ fn rabbitmqctl(args: &[&str]) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn the_broker_closing_our_connection_mid_stream_loses_nothing_of_1000_messages() {
-    let Some(url) = url() else { return };
-    if connections_named("zato").is_none() {
-        eprintln!("skipped: rabbitmqctl is not usable here");
-        return;
-    }
+    let url = url();
+    assert!(
+        connections_named("zato").is_some(),
+        "this test needs rabbitmqctl, on the broker's machine"
+    );
     let mut broker = Broker::new(&url).await;
     let queue = unique("reconnect");
     broker.queue(&queue).await;
@@ -548,13 +552,14 @@ async fn the_broker_closing_our_connection_mid_stream_loses_nothing_of_1000_mess
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_password_edit_under_traffic_loses_no_message() {
-    let Some(url) = url() else { return };
+    let url = url();
     let user = unique("user");
-    if !rabbitmqctl(&["add_user", &user, "first-password"]) {
-        eprintln!("skipped: rabbitmqctl is not usable here");
-        return;
-    }
+    assert!(
+        rabbitmqctl(&["add_user", &user, "first-password"]),
+        "this test needs rabbitmqctl, on the broker's machine"
+    );
     assert!(rabbitmqctl(&[
         "set_permissions",
         "-p",
@@ -631,8 +636,9 @@ async fn a_password_edit_under_traffic_loses_no_message() {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn outgoing_errors_name_the_connection() {
-    let Some(url) = url() else { return };
+    let url = url();
     let platform = Platform::new();
     let mut config = AmqpConnectionConfig::from_url("broker", &url).unwrap();
     config.password = Some("wrong-password".to_owned().into());
@@ -666,8 +672,9 @@ async fn outgoing_errors_name_the_connection() {
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_reply_to_a_missing_queue_is_counted_and_the_request_is_not_handled_again() {
-    let Some(url) = url() else { return };
+    let url = url();
     let mut broker = Broker::new(&url).await;
     let queue = unique("lost-reply");
     broker.queue(&queue).await;
@@ -703,8 +710,9 @@ async fn a_reply_to_a_missing_queue_is_counted_and_the_request_is_not_handled_ag
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_message_over_max_bytes_is_dead_lettered_and_never_reaches_the_service() {
-    let Some(url) = url() else { return };
+    let url = url();
     let (broker, queue, dead) = with_dead_letters(&url, "big").await;
     let recorder = Recorder::default();
     let (platform, adapter, _) = node(&url, &recorder);
@@ -752,8 +760,9 @@ async fn a_message_over_max_bytes_is_dead_lettered_and_never_reaches_the_service
 }
 
 #[tokio::test]
+#[ignore = "needs RabbitMQ at ZATO_TEST_AMQP_URL"]
 async fn a_senders_own_redelivery_count_is_not_trusted() {
-    let Some(url) = url() else { return };
+    let url = url();
     let (broker, queue, dead) = with_dead_letters(&url, "forged").await;
     let recorder = Recorder::default();
     recorder

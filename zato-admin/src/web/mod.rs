@@ -46,11 +46,9 @@ fn cross_site(req: &Request<Incoming>) -> Option<&'static str> {
     }
     let origin = header("origin")?;
     let host = header("host")?;
-    let own = origin
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host)
-        });
+    let own = origin.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host)
+    });
     (!own).then_some("The form was refused: its Origin is not this admin's.")
 }
 
