@@ -212,7 +212,8 @@ pub use zato_core::kind;
 mod node;
 #[cfg(feature = "http")]
 pub use node::{
-    ClusterMembership, ClusterSettings, DEFAULT_HTTP_ADDR, Node, NodeError, RunningNode,
+    ClusterMembership, ClusterSettings, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, Node, NodeError,
+    RunningNode,
 };
 
 #[cfg(feature = "swift")]

@@ -35,6 +35,7 @@
 //! | `ZATO_SECRET_KEY` | with `ZATO_CLUSTER_DB`: the passphrase (32 characters at least) the secrets in the database are encrypted under | none |
 //! | `ZATO_NODE_NAME` | the node's name in the cluster | host name and HTTP port |
 //! | `ZATO_CLUSTER_SCHEMA` | the schema of the cluster's tables | `zato` |
+//! | `ZATO_DATA_DIR` | the directory for what the node keeps on disk ([`Node::data_dir`]) | `zato-data`, in the current directory |
 //!
 //! Each plug-in may read its own before the document seeds the node; the Swift plug-in reads
 //! `ZATO_SWIFT_AUTH_URL`, `ZATO_SWIFT_USER`, `ZATO_SWIFT_KEY`, `ZATO_SWIFT_AUTH_VERSION` and
@@ -64,6 +65,10 @@ use zato_channels::HttpServer;
 
 /// Where the HTTP channels listen unless `ZATO_HTTP_ADDR` says otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:11223";
+
+/// Where the node keeps its data unless `ZATO_DATA_DIR` says otherwise, relative to the
+/// current directory.
+pub const DEFAULT_DATA_DIR: &str = "zato-data";
 
 /// Why a node could not be built or started: what was wrong, and the error beneath it.
 #[derive(Debug)]
@@ -132,6 +137,7 @@ pub struct Node {
     admin: Option<(String, zato_core::Secret<String>)>,
     cluster: Option<ClusterSettings>,
     plugins: Vec<Arc<dyn Plugin>>,
+    data_dir: PathBuf,
     env: bool,
     /// Whether the plug-ins' environment has been applied to `document`.
     prepared: bool,
@@ -173,6 +179,7 @@ impl Node {
             admin: None,
             cluster: None,
             plugins: crate::compiled_in(),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             env: false,
             prepared: false,
         }
@@ -190,6 +197,9 @@ impl Node {
         node.config_path = env_var("ZATO_CONFIG").map(PathBuf::from);
         if let Some(addr) = env_var("ZATO_HTTP_ADDR") {
             node.http_addr = addr;
+        }
+        if let Some(dir) = env_var("ZATO_DATA_DIR") {
+            node.data_dir = PathBuf::from(dir);
         }
         node = node.admin_from_env();
         if let Some(db) = env_var("ZATO_CLUSTER_DB") {
@@ -324,6 +334,20 @@ impl Node {
         &self.platform
     }
 
+    /// The directory for what the node and the host application keep on disk (the example
+    /// keeps its local Swift endpoint's objects in `swift/` there): `ZATO_DATA_DIR`, else
+    /// [`DEFAULT_DATA_DIR`] in the current directory. Never a path fixed when the binary was
+    /// built, so a copied binary writes where it runs.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The same node keeping its data in `dir`.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Node {
+        self.data_dir = dir.into();
+        self
+    }
+
     /// Every environment variable the node and its plug-ins read, with what each does.
     pub fn env_vars(&self) -> Vec<(&'static str, &'static str)> {
         let mut vars = vec![
@@ -335,6 +359,10 @@ impl Node {
             ("ZATO_SECRET_KEY", "the passphrase of the cluster's secrets"),
             ("ZATO_NODE_NAME", "the node's name in the cluster"),
             ("ZATO_CLUSTER_SCHEMA", "the schema of the cluster's tables"),
+            (
+                "ZATO_DATA_DIR",
+                "the directory for what the node keeps on disk",
+            ),
         ];
         for plugin in &self.plugins {
             vars.extend(plugin.env());

@@ -637,3 +637,67 @@ async fn the_inbox_dispatches_dropped_invoices_and_sets_bad_ones_aside() {
     drop(client);
     running.shutdown().await;
 }
+
+/// The example's binary as a user runs it, from another directory: the seed's curl, and the
+/// invoice in `swift/` of the data directory `ZATO_DATA_DIR` names, not in the checkout it was
+/// built from. Its log goes to a pipe: no colour codes.
+#[tokio::test]
+async fn the_example_binary_keeps_its_objects_in_the_data_directory() {
+    let exe = std::env::current_exe().expect("this test's path");
+    let examples = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/debug")
+        .join("examples");
+    let binary = examples.join("invoice_dispatcher");
+    assert!(
+        binary.exists(),
+        "cargo test builds the examples: {}",
+        binary.display()
+    );
+    let stamp = std::process::id();
+    let elsewhere = std::env::temp_dir().join(format!("zato-example-cwd-{stamp}"));
+    let data = std::env::temp_dir().join(format!("zato-example-data-{stamp}"));
+    std::fs::create_dir_all(&elsewhere).expect("a directory to run in");
+    let mut child = tokio::process::Command::new(&binary)
+        .current_dir(&elsewhere)
+        .env("ZATO_DATA_DIR", &data)
+        .env("ZATO_HTTP_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("ZATO_ADMIN_TOKEN")
+        .env_remove("ZATO_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example runs");
+    let stdout = child.stdout.take().expect("its log");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("a log line") {
+            assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.split(';').next().expect("an address").to_owned();
+            }
+        }
+        panic!("the example ended without listening");
+    })
+    .await
+    .expect("the example listens within a minute");
+
+    let resp = seed_curl(&base).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.expect("body"),
+        r#"{"stored":["CRM","Billing"]}"#
+    );
+    let stored = std::fs::read_to_string(data.join("swift/data/CRM/Invoice"))
+        .expect("the invoice is in the data directory");
+    assert_eq!(stored, SEED_BODY);
+    assert!(
+        !elsewhere.join("zato-data").exists(),
+        "nothing kept in the current directory when ZATO_DATA_DIR is set"
+    );
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    let _ = std::fs::remove_dir_all(&data);
+}

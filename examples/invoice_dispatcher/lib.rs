@@ -15,7 +15,8 @@
 //!   ZeroMQ PULL socket there, taking the same messages.
 //!
 //! Without Swift credentials (in the file or in `ZATO_SWIFT_AUTH_URL`…), it starts a local
-//! Swift-compatible endpoint and keeps the objects under `target/invoice_dispatcher_swift/`.
+//! Swift-compatible endpoint and keeps the objects under `swift/` in the node's data directory
+//! (`ZATO_DATA_DIR`, by default `zato-data/` in the current directory).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -33,12 +34,6 @@ use zato::{OutgoingError, OutgoingErrorKind};
 /// The config document the example ships, read unless `ZATO_CONFIG` names another (`config.toml`
 /// beside it is its twin).
 pub const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.json");
-/// Where the local Swift-compatible endpoint keeps its objects when `main` starts it:
-/// `target/invoice_dispatcher_swift/` of the workspace.
-pub const LOCAL_SWIFT_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../target/invoice_dispatcher_swift"
-);
 
 /// The outgoing connection the service stores invoices through.
 pub const CONNECTION: &str = "Invoice Dispatcher";

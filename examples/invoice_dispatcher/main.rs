@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut node = zato::Node::from_env()?.default_config(app::CONFIG_FILE);
-    let dir = Some(app::LOCAL_SWIFT_DIR.into());
+    let dir = Some(node.data_dir().join("swift"));
     let local = app::prepare_from_env(node.document_mut()?, dir).await?;
     let node = node.deploy(app::invoice_dispatcher)?.start().await?;
     let (addr, port) = (node.http().local_addr(), node.http().local_addr().port());
