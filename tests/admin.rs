@@ -822,6 +822,29 @@ async fn an_independent_validator_finds_the_openapi_document_valid() {
     node.running.shutdown().await;
 }
 
+/// Runs the Python SOAP client `script` of `tests/soap/` against `wsdl_url`, and returns what
+/// it printed; it must succeed. The toolkit calls the node that runs in this process, so it
+/// waits on another thread.
+async fn soap_client(script: &str, wsdl_url: String) -> String {
+    let script = format!("{}/tests/soap/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&wsdl_url)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// zeep (PyPI), a SOAP toolkit that has never seen our code, calls the service through the WSDL
 /// the node generates, over SOAP 1.1 and 1.2, and gets a refused target back as a SOAP Fault.
 #[tokio::test]
@@ -844,24 +867,7 @@ async fn a_soap_toolkit_calls_the_service_through_the_generated_wsdl() {
         .expect("the channel answers");
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.expect("body"), wsdl, "the same document");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/soap/zeep_client.py");
-    // The toolkit calls the node that runs in this process: it waits on another thread.
-    let wsdl_url = format!("{url}?wsdl");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(script)
-            .arg(&wsdl_url)
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = soap_client("zeep_client.py", format!("{url}?wsdl")).await;
     assert_eq!(
         stdout.lines().filter(|l| l.contains(" reply ")).count(),
         2,
@@ -893,24 +899,7 @@ async fn a_second_soap_toolkit_calls_the_service_through_the_generated_wsdl() {
     require_python("suds", "pip install suds-community");
     let node = Node::start().await;
     let url = format!("{}/soap/invoice.dispatcher", node.base);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/soap/suds_client.py");
-    // The toolkit calls the node that runs in this process: it waits on another thread.
-    let wsdl_url = format!("{url}?wsdl");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(script)
-            .arg(&wsdl_url)
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = soap_client("suds_client.py", format!("{url}?wsdl")).await;
     assert_eq!(
         stdout.lines().filter(|l| l.contains(" reply ")).count(),
         1,
