@@ -532,6 +532,92 @@ name = "x"
     node.running.shutdown().await;
 }
 
+/// 10,000 channels in one document apply as one change (the route table is built once, not once
+/// per channel), and a write queued behind the import gets its answer within the runtime's
+/// bounded wait: done, or a 503 saying the configuration is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_import_applies_as_one_change_and_a_write_behind_it_waits_a_bounded_time() {
+    let node = Node::start().await;
+    let channels: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"name": format!("bulk.{i:05}"), "url_path": format!("/bulk/{i:05}"),
+                   "service": "invoice.dispatcher", "methods": ["POST"]})
+        })
+        .collect();
+    let doc = json!({"channels": {"http": channels}}).to_string();
+    let started = std::time::Instant::now();
+    let import = tokio::spawn({
+        let request = node
+            .client
+            .post(format!("{}/api/config/import", node.admin))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(doc);
+        async move {
+            let resp = request.send().await.expect("the import answers");
+            (resp.status(), resp.text().await.expect("body"))
+        }
+    });
+    // The import is under way (its body is read and checked in milliseconds) when the write
+    // arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let bound = zato::config::DEFAULT_WRITE_WAIT + std::time::Duration::from_secs(10);
+    let write = node.call(
+        Method::POST,
+        "/api/channels/http",
+        Some(
+            json!({"name": "beside.bulk", "url_path": "/beside", "service": "invoice.dispatcher"}),
+        ),
+    );
+    let (status, _, body) = tokio::time::timeout(bound, write)
+        .await
+        .expect("the write behind the import gets its answer within its bound");
+    let write_answered = (started.elapsed(), status);
+    assert!(
+        status == StatusCode::CREATED
+            || (status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["kind"] == "busy"),
+        "{status} {body}"
+    );
+    let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(90), import)
+        .await
+        .expect("10,000 objects import in well under a minute")
+        .expect("the import task");
+    let imported = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let outcome: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        outcome["diff"]["created"].as_array().map(Vec::len),
+        Some(10_000)
+    );
+    eprintln!(
+        "10,000 channels imported in {imported:?}; the write behind answered {} after {:?}",
+        write_answered.1, write_answered.0
+    );
+    let (status, _) = node.dispatch("/bulk/09999", "target=CRM").await;
+    assert_ne!(status, 404, "the last channel of the import is served");
+
+    // All or nothing still: a clash on the last channel of a batch leaves the others out.
+    let clash = json!({"channels": {"http": [
+        {"name": "zz.a", "url_path": "/zz/a", "service": "invoice.dispatcher"},
+        {"name": "zz.b", "url_path": "/bulk/00007", "service": "invoice.dispatcher", "methods": ["POST"]}
+    ]}});
+    let (status, _, body) = node
+        .call(Method::POST, "/api/config/import", Some(clash))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["problems"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("channels.http.\"zz.b\"")),
+        "{body}"
+    );
+    assert_eq!(node.dispatch("/zz/a", "target=CRM").await.0, 404);
+    let (status, _, _) = node
+        .call(Method::GET, "/api/channels/http/zz.a", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn services_are_listed_invoked_and_deactivated() {
     let node = Node::start().await;

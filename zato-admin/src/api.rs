@@ -90,6 +90,13 @@ fn change_error(e: &ChangeError) -> Reply {
             error(StatusCode::CONFLICT, "conflict", &message, &[])
         }
         ChangeError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store", &message, &[]),
+        ChangeError::Busy { .. } => {
+            let mut reply = error(StatusCode::SERVICE_UNAVAILABLE, "busy", &message, &[]);
+            reply
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            reply
+        }
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &message, &[]),
     }
 }

@@ -81,8 +81,8 @@ use serde_json::Value;
 
 use crate::Platform;
 use crate::config::{
-    Checked, ConfigDocument, ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema,
-    Reference, Section, decode_lenient,
+    BatchError, Checked, ConfigDocument, ConfigError, ConfigProblem, ObjectKey, ObjectKind,
+    ObjectSchema, Reference, Section, Step, decode_lenient,
 };
 
 /// A kind of object in the config document: a channel kind, an outgoing connection kind, a
@@ -156,6 +156,26 @@ pub trait Kind: Send + Sync + fmt::Debug + 'static {
     ///
     /// A [`ConfigError`] when it cannot be removed; nothing changed.
     async fn remove(&self, name: &str) -> Result<(), ConfigError>;
+
+    /// Applies every step one change makes to this kind's objects, in order. Override it when
+    /// the objects share one structure that is costly to build (a route table): build it once
+    /// for the whole batch and swap it in once. By default, one [`apply`](Self::apply) or
+    /// [`remove`](Self::remove) after another.
+    ///
+    /// # Errors
+    ///
+    /// A [`BatchError`] naming the step that failed and how many before it stay applied (none,
+    /// for a kind that swaps the whole batch in at once).
+    async fn apply_all(&self, steps: Vec<Step<Arc<Self::Config>>>) -> Result<(), BatchError> {
+        for (i, step) in steps.into_iter().enumerate() {
+            let done = match step {
+                Step::Put(config) => self.apply(config).await,
+                Step::Remove(name) => self.remove(&name).await,
+            };
+            done.map_err(|error| BatchError::new(i, i, error))?;
+        }
+        Ok(())
+    }
 
     /// Tests the object against its remote system, as Zato's Ping button does: what was done and
     /// how it went. Say [`Description::pings`] when a kind implements it.
@@ -465,6 +485,25 @@ impl<K: Kind> ObjectKind for Live<K> {
 
     async fn remove(&self, name: &str) -> Result<(), ConfigError> {
         self.0.remove(name).await
+    }
+
+    async fn apply_all(&self, steps: &[Step<&Checked>]) -> Result<(), BatchError> {
+        // Every object decoded before any is applied: a failure here leaves nothing applied.
+        let mut typed = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            typed.push(match step {
+                Step::Put(object) => Step::Put(match object.typed::<K::Config>() {
+                    Some(config) => config,
+                    None => Arc::new(
+                        check_object::<K>(object.normal())
+                            .map_err(|e| BatchError::new(0, i, e))?
+                            .1,
+                    ),
+                }),
+                Step::Remove(name) => Step::Remove(name.clone()),
+            });
+        }
+        self.0.apply_all(typed).await
     }
 
     async fn ping(&self, name: &str) -> Result<String, String> {

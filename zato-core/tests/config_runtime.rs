@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use zato_core::Platform;
+use zato_core::config::{BatchError, Step};
 use zato_core::config::{
     ChangeError, Checked, ConfigDocument, ConfigError, ConfigRuntime, Format, ImportOptions,
     MemoryStore, ObjectKey, ObjectKind, ObjectSchema, PutMode, Reference, SECRET_PLACEHOLDER,
@@ -37,6 +38,10 @@ fn five() -> u32 {
 #[derive(Debug, Default)]
 struct Ftp {
     live: Mutex<BTreeMap<String, Value>>,
+    /// The number of objects of each batch it was given, in order.
+    batches: Mutex<Vec<usize>>,
+    /// Held for writing, it keeps every apply waiting: a change that takes long.
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl Ftp {
@@ -91,6 +96,18 @@ impl ObjectKind for Ftp {
     }
     async fn ping(&self, name: &str) -> Result<String, String> {
         Ok(format!("{name} answered"))
+    }
+    async fn apply_all(&self, steps: &[Step<&Checked>]) -> Result<(), BatchError> {
+        self.batches.lock().unwrap().push(steps.len());
+        let _pass = self.gate.read().await;
+        for (i, step) in steps.iter().enumerate() {
+            let done = match step {
+                Step::Put(object) => self.apply(object).await,
+                Step::Remove(name) => self.remove(name).await,
+            };
+            done.map_err(|error| BatchError::new(i, i, error))?;
+        }
+        Ok(())
     }
 }
 
@@ -214,6 +231,57 @@ async fn a_change_that_fails_to_apply_is_put_back_and_not_stored() {
     assert!(!ftp.live().contains_key("b"));
     assert_eq!(rt.snapshot().await.unwrap().version, 1);
     assert_eq!(rt.history().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_change_reaches_each_kind_as_one_batch() {
+    let (rt, ftp) = runtime();
+    let many: Vec<Value> = (0..50)
+        .map(|i| json!({"name": format!("f{i:02}")}))
+        .collect();
+    rt.import(&doc(json!({"outgoing": {"ftp": many}})), APPLY, "test")
+        .await
+        .unwrap();
+    assert_eq!(ftp.live().len(), 50);
+    assert_eq!(*ftp.batches.lock().unwrap(), [50]);
+    // Removals too: an import with replace removing 49 of them is one more batch.
+    let one = doc(json!({"outgoing": {"ftp": [{"name": "f00"}]}}));
+    let replace = ImportOptions {
+        dry_run: false,
+        replace: true,
+    };
+    rt.import(&one, replace, "test").await.unwrap();
+    assert_eq!(ftp.live().len(), 1);
+    assert_eq!(*ftp.batches.lock().unwrap(), [50, 49]);
+}
+
+#[tokio::test]
+async fn a_write_queued_behind_a_long_change_is_refused_as_busy_after_its_wait() {
+    let (rt, ftp) = runtime();
+    rt.set_write_wait(std::time::Duration::from_millis(100));
+    let held = ftp.gate.write().await;
+    let import = tokio::spawn({
+        let rt = rt.clone();
+        async move {
+            let long = doc(json!({"outgoing": {"ftp": [{"name": "slow"}]}}));
+            rt.import(&long, APPLY, "test").await.map(|o| o.version)
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let quick = key("quick");
+    let write = rt.put(&quick, json!({}), PutMode::Create, None, "test");
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(5), write)
+        .await
+        .expect("the write gets its answer within its wait");
+    let err = refused.unwrap_err();
+    assert!(matches!(err, ChangeError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("busy"), "{err}");
+    drop(held);
+    assert_eq!(import.await.unwrap().unwrap(), 1);
+    // Once the change is done, writes go through again.
+    rt.put(&quick, json!({}), PutMode::Create, None, "test")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use zato_core::config::key;
+use std::collections::{HashMap, HashSet};
+
+use zato_core::config::{BatchError, Step, key};
 use zato_core::{
     ChannelAdapter, ChannelError, ChannelKind, ChannelSummary, ConfigError, ConfigProblem,
 };
@@ -227,6 +229,88 @@ impl HttpServer {
         Ok(())
     }
 
+    /// Applies a batch of channel changes as one: each channel put or removed in order on a
+    /// copy, the route table built once and swapped in once. Paths in errors are relative to the
+    /// channel of the failed step; on error nothing changed.
+    pub(super) fn put_channels(
+        &self,
+        steps: Vec<Step<Arc<HttpChannelConfig>>>,
+    ) -> Result<(), BatchError> {
+        let _writer = self.shared.lock_writer();
+        let current = self.shared.routes.load_full();
+        // Names other HTTP adapters on the platform serve, looked up once for the batch.
+        let elsewhere: HashSet<String> = self
+            .shared
+            .platform
+            .channels()
+            .adapters()
+            .into_iter()
+            .filter(|a| a.kind() == super::HTTP_KIND && a.name() != &*self.shared.name)
+            .flat_map(|a| a.channels().into_iter().map(|c| c.name))
+            .collect();
+        let mut channels: Vec<Option<HttpChannelConfig>> =
+            current.channels.iter().cloned().map(Some).collect();
+        let mut slots: HashMap<String, usize> = current
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        // The step that last put each slot's channel, to place the table's problems.
+        let mut put_by: HashMap<usize, usize> = HashMap::new();
+        for (i, step) in steps.into_iter().enumerate() {
+            match step {
+                Step::Put(channel) => {
+                    let channel = HttpChannelConfig::clone(&channel);
+                    let slot = match slots.get(&channel.name).copied() {
+                        Some(slot) => slot,
+                        None => {
+                            if elsewhere.contains(&channel.name) {
+                                let message = self
+                                    .taken_elsewhere(&channel.name)
+                                    .unwrap_or_else(|| "is served by another adapter".to_owned());
+                                return Err(BatchError::new(
+                                    0,
+                                    i,
+                                    ConfigError::one("name", message),
+                                ));
+                            }
+                            channels.push(None);
+                            slots.insert(channel.name.clone(), channels.len() - 1);
+                            channels.len() - 1
+                        }
+                    };
+                    channels[slot] = Some(channel);
+                    put_by.insert(slot, i);
+                }
+                Step::Remove(name) => match slots.remove(&name) {
+                    Some(slot) => {
+                        channels[slot] = None;
+                        put_by.remove(&slot);
+                    }
+                    None => {
+                        return Err(BatchError::new(
+                            0,
+                            i,
+                            ConfigError::one("", "no such channel"),
+                        ));
+                    }
+                },
+            }
+        }
+        // Replaced in place, new ones last: the configuration keeps its order.
+        let mut order: Vec<Option<usize>> = Vec::with_capacity(channels.len());
+        let channels: Vec<HttpChannelConfig> = channels
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, c)| c.inspect(|_| order.push(put_by.get(&slot).copied())))
+            .collect();
+        let table = RouteTable::build(&channels, &current.security)
+            .map_err(|e| batch_problem(e, &order))?;
+        self.install(table, "http channels changed");
+        Ok(())
+    }
+
     /// Removes a channel. Paths in errors are relative to the channel.
     pub(super) fn take_channel(&self, name: &str) -> Result<HttpChannelConfig, ConfigError> {
         let mut removed = None;
@@ -276,6 +360,36 @@ impl HttpServer {
             tracing::warn!(channel = %ch.name, service = %ch.service, "channel names a service not deployed");
         }
     }
+}
+
+/// The route table's problems (`channels[7].url_path`) as the failure of the step that put the
+/// channel (`url_path` of step 3). A problem of a channel no step put (it cannot clash with
+/// one the batch left as it was without the batch's channel clashing too) is placed on the
+/// batch's first step, at its path in the configuration.
+fn batch_problem(e: ConfigError, order: &[Option<usize>]) -> BatchError {
+    let mut failed: Option<usize> = None;
+    let mut problems = Vec::new();
+    for mut p in e.into_problems() {
+        let step = p
+            .path
+            .strip_prefix("channels[")
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(n, rest)| Some((order.get(n.parse::<usize>().ok()?).copied()??, rest)));
+        match step {
+            Some((step, rest)) if failed.is_none_or(|f| f == step) => {
+                failed = Some(step);
+                p.path = rest.strip_prefix('.').unwrap_or(rest).to_owned();
+                problems.push(p);
+            }
+            Some(_) => {}
+            None if failed.is_none() => {
+                p.path = format!("{HTTP_SECTION}.{}", p.path);
+                problems.push(p);
+            }
+            None => {}
+        }
+    }
+    BatchError::new(0, failed.unwrap_or(0), ConfigError::new(problems))
 }
 
 /// One channel as the platform lists it: its endpoint is the URL path, after its methods when

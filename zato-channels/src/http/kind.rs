@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use zato_core::config::{
-    ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema, Reference, Section,
+    BatchError, ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema, Reference,
+    Section, Step,
 };
 use zato_core::kind::{self, Description, Kind};
 
@@ -75,6 +76,12 @@ impl Kind for HttpChannelKind {
 
     async fn remove(&self, name: &str) -> Result<(), ConfigError> {
         self.server.take_channel(name).map(drop)
+    }
+
+    /// The whole change in one route table, built once and swapped in once: nothing of it is
+    /// applied when any of it fails.
+    async fn apply_all(&self, steps: Vec<Step<Arc<HttpChannelConfig>>>) -> Result<(), BatchError> {
+        self.server.put_channels(steps)
     }
 }
 

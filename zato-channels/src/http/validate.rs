@@ -7,7 +7,7 @@
 //! [`ConfigError::within`]: `http.channels[2].url_path`, or `channels.http."orders".url_path`
 //! for a change addressed to one channel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use http::Method;
@@ -62,11 +62,14 @@ pub(super) fn check_config(
     let mut checked: Vec<CheckedChannel> = Vec::with_capacity(channels.len());
     // The names of the channels in `checked`, which holds only the valid ones.
     let mut checked_names: Vec<&str> = Vec::with_capacity(channels.len());
+    // Looked up, not searched: a configuration of thousands of channels is checked in one pass.
+    let mut names: HashSet<&str> = HashSet::with_capacity(channels.len());
+    let mut by_shape: HashMap<Shape, Vec<usize>> = HashMap::new();
     for (i, ch) in channels.iter().enumerate() {
         let at = format!("channels[{i}]");
         let before = problems.len();
         problems.extend(placed(channel_problems(ch), &at));
-        if channels[..i].iter().any(|other| other.name == ch.name) {
+        if !names.insert(&ch.name) {
             problems.push(ConfigProblem::new(
                 format!("{at}.name"),
                 format!("`{}` is used by another channel", ch.name),
@@ -96,11 +99,13 @@ pub(super) fn check_config(
             continue;
         };
         let methods = parsed_methods(ch);
-        let taken_by = checked
-            .iter()
-            .zip(&checked_names)
-            .find(|(c, _)| clash(&pattern, &methods, &c.pattern, &c.methods));
-        if let Some((_, other)) = taken_by {
+        let shape = shape_of(&pattern);
+        let taken_by = by_shape.get(&shape).and_then(|same| {
+            same.iter()
+                .find(|&&j| overlapping(&methods, &checked[j].methods))
+                .map(|&j| checked_names[j])
+        });
+        if let Some(other) = taken_by {
             problems.push(ConfigProblem::new(
                 format!("{at}.url_path"),
                 format!(
@@ -111,6 +116,7 @@ pub(super) fn check_config(
         }
         match security_check {
             Ok(security) if problems.len() == before => {
+                by_shape.entry(shape).or_default().push(checked.len());
                 checked_names.push(&ch.name);
                 checked.push(CheckedChannel {
                     pattern,
@@ -125,30 +131,36 @@ pub(super) fn check_config(
     Ok(checked)
 }
 
-/// Whether two channels would serve the same requests: the same path shape, and methods in
-/// common (none listed means every method).
-fn clash(a: &Pattern, a_methods: &[Method], b: &Pattern, b_methods: &[Method]) -> bool {
-    a.shape() == b.shape()
-        && (a_methods.is_empty()
-            || b_methods.is_empty()
-            || a_methods.iter().any(|m| b_methods.contains(m)))
+/// A path pattern's shape as a map key: two patterns of the same shape match the same paths.
+type Shape = Vec<Option<Vec<u8>>>;
+
+fn shape_of(pattern: &Pattern) -> Shape {
+    pattern
+        .shape()
+        .into_iter()
+        .map(|s| s.map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// Whether two method lists overlap; none listed means every method.
+fn overlapping(a: &[Method], b: &[Method]) -> bool {
+    a.is_empty() || b.is_empty() || a.iter().any(|m| b.contains(m))
 }
 
 /// The channels among `channels` that serve what an earlier one already serves: as
-/// `(index, problem at its url_path)`. Each channel is assumed valid on its own.
+/// `(index, problem at its url_path)`. Each channel is assumed valid on its own. Linear in the
+/// channels: they are grouped by path shape.
 pub(super) fn route_clashes(channels: &[&HttpChannelConfig]) -> Vec<(usize, ConfigProblem)> {
     let mut problems = Vec::new();
-    let mut earlier: Vec<(Pattern, Vec<Method>, &str)> = Vec::with_capacity(channels.len());
+    let mut by_shape: HashMap<Shape, Vec<(Vec<Method>, &str)>> = HashMap::new();
     for (i, ch) in channels.iter().enumerate() {
         let Ok(pattern) = Pattern::parse(&ch.url_path) else {
             continue;
         };
         let methods = parsed_methods(ch);
-        match earlier
-            .iter()
-            .find(|(p, m, _)| clash(&pattern, &methods, p, m))
-        {
-            Some((_, _, other)) => problems.push((
+        let same = by_shape.entry(shape_of(&pattern)).or_default();
+        match same.iter().find(|(m, _)| overlapping(&methods, m)) {
+            Some((_, other)) => problems.push((
                 i,
                 ConfigProblem::new(
                     "url_path",
@@ -158,7 +170,7 @@ pub(super) fn route_clashes(channels: &[&HttpChannelConfig]) -> Vec<(usize, Conf
                     ),
                 ),
             )),
-            None => earlier.push((pattern, methods, &ch.name)),
+            None => same.push((methods, &ch.name)),
         }
     }
     problems

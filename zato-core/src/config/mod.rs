@@ -45,13 +45,13 @@ mod watch;
 pub use document::{ConfigDocument, Format, ObjectKey, SECRET_PLACEHOLDER, Section};
 pub use error::{ConfigError, ConfigProblem, key};
 pub use runtime::{
-    ChangeError, ConfigRuntime, Diff, ImportOptions, ImportOutcome, PutMode, WriteOutcome,
-    merge_patch,
+    ChangeError, ConfigRuntime, DEFAULT_WRITE_WAIT, Diff, ImportOptions, ImportOutcome, PutMode,
+    WriteOutcome, merge_patch,
 };
 pub(crate) use schema::decode_lenient;
 pub use schema::{
-    Checked, Checker, ObjectKind, ObjectSchema, Objects, Reference, ServiceSchema, ServiceSettings,
-    decode_as, normalize_as,
+    BatchError, Checked, Checker, ObjectKind, ObjectSchema, Objects, Reference, ServiceSchema,
+    ServiceSettings, Step, decode_as, normalize_as,
 };
 pub use store::{
     Commit, ConfigStore, DEFAULT_HISTORY, HistoryEntry, MemoryStore, Op, Replication, Snapshot,

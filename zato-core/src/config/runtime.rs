@@ -5,15 +5,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::document::{ConfigDocument, ObjectKey, Section};
 use super::error::{ConfigError, ConfigProblem};
-use super::schema::{Checked, Checker, ObjectKind, ObjectSchema, Objects, redacted};
+use super::schema::{Checked, Checker, ObjectKind, ObjectSchema, Objects, Step, redacted};
 use super::store::{Commit, ConfigStore, HistoryEntry, Op, Snapshot, StoreError};
 use crate::Platform;
 use crate::kind::{self, Description, Kind, KindInfo};
+
+/// How long a write waits for the change before it (an import of thousands of objects, say)
+/// before it is refused with [`ChangeError::Busy`]: five seconds, unless
+/// [`ConfigRuntime::set_write_wait`] says otherwise.
+pub const DEFAULT_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// What an import would change, or changed: object paths, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -115,6 +121,13 @@ pub enum ChangeError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another change was still being applied when the write's wait ran out; nothing changed,
+    /// try again.
+    #[error("the configuration is busy with another change; waited {} ms, try again", waited.as_millis())]
+    Busy {
+        /// How long the write waited.
+        waited: Duration,
+    },
 }
 
 /// A node's configuration, live: reads and writes go through the store and are applied to the
@@ -137,6 +150,8 @@ struct Inner {
     store: Arc<dyn ConfigStore>,
     kinds: RwLock<BTreeMap<(Section, String), Arc<dyn ObjectKind>>>,
     writing: tokio::sync::Mutex<()>,
+    /// How long a write waits for the one before it, in milliseconds.
+    write_wait_ms: AtomicU64,
     applied: AtomicU64,
     /// The objects as this node applied them: what a catch-up diffs the store against.
     applied_objects: std::sync::Mutex<Objects>,
@@ -207,6 +222,7 @@ impl ConfigRuntime {
                 store,
                 kinds: RwLock::new(BTreeMap::new()),
                 writing: tokio::sync::Mutex::new(()),
+                write_wait_ms: AtomicU64::new(millis(DEFAULT_WRITE_WAIT)),
                 applied: AtomicU64::new(0),
                 applied_objects: std::sync::Mutex::new(Objects::new()),
                 replication: RwLock::new(None),
@@ -214,6 +230,24 @@ impl ConfigRuntime {
         };
         runtime.register(kind::live(ServiceKind(platform)));
         runtime
+    }
+
+    /// How long a write ([`put`](Self::put), [`import`](Self::import),
+    /// [`delete`](Self::delete)) waits for the change before it to be done; after that it is
+    /// refused with [`ChangeError::Busy`] (a 503 on the admin API). [`DEFAULT_WRITE_WAIT`]
+    /// unless set.
+    pub fn set_write_wait(&self, wait: Duration) {
+        self.inner
+            .write_wait_ms
+            .store(millis(wait).max(1), Ordering::Relaxed);
+    }
+
+    /// The turn of one write, waited for at most the write wait.
+    async fn write_turn(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ChangeError> {
+        let waited = Duration::from_millis(self.inner.write_wait_ms.load(Ordering::Relaxed));
+        tokio::time::timeout(waited, self.inner.writing.lock())
+            .await
+            .map_err(|_| ChangeError::Busy { waited })
     }
 
     /// Adds a kind, replacing one of the same section and kind.
@@ -229,7 +263,7 @@ impl ConfigRuntime {
         self.inner.store.protect(&self.secret_field_names());
     }
 
-    fn kinds(&self) -> BTreeMap<(Section, String), Arc<dyn ObjectKind>> {
+    fn kinds(&self) -> KindMap {
         self.inner
             .kinds
             .read()
@@ -267,12 +301,7 @@ impl ConfigRuntime {
 
     /// The kind that applies `object`, stored under `key`.
     fn kind_of(&self, key: &ObjectKey, object: &Value) -> Option<Arc<dyn ObjectKind>> {
-        let kinds = self.kinds();
-        let kind = match key.section {
-            Section::Security => object.get("type")?.as_str()?.to_owned(),
-            _ => key.kind.clone(),
-        };
-        kinds.get(&(key.section, kind)).cloned()
+        kind_in(&self.kinds(), key, object)
     }
 
     /// Makes this node one of a cluster: writes then report each node's acknowledgement.
@@ -431,14 +460,15 @@ impl ConfigRuntime {
     ///
     /// [`ChangeError::Invalid`] listing every problem of the document,
     /// [`ChangeError::ApplyFailed`] when this node could not apply it (what it had applied is put
-    /// back), or the store's error. In every case nothing changed.
+    /// back), [`ChangeError::Busy`] when another change held the runtime for longer than the
+    /// write wait, or the store's error. In every case nothing changed.
     pub async fn import(
         &self,
         doc: &ConfigDocument,
         options: ImportOptions,
         author: &str,
     ) -> Result<ImportOutcome, ChangeError> {
-        let _one = self.inner.writing.lock().await;
+        let _one = self.write_turn().await?;
         let snapshot = self.snapshot().await?;
         let current = snapshot.values();
         let checker = self.checker();
@@ -464,8 +494,9 @@ impl ConfigRuntime {
         let next = normals(&checked);
         let mut diff = diff(&current, &next);
         // Without replace, the objects the document left out are not its business.
-        diff.unchanged
-            .retain(|path| given.keys().any(|k| k.to_string() == *path));
+        let given_paths: std::collections::BTreeSet<String> =
+            given.keys().map(ToString::to_string).collect();
+        diff.unchanged.retain(|path| given_paths.contains(path));
         if options.dry_run {
             return Ok(ImportOutcome {
                 dry_run: true,
@@ -490,7 +521,8 @@ impl ConfigRuntime {
     ///
     /// [`ChangeError::Stale`], [`ChangeError::Exists`], [`ChangeError::NotFound`],
     /// [`ChangeError::Invalid`] (every problem of the object, and of objects it refers to),
-    /// [`ChangeError::ApplyFailed`] or the store's. In every case nothing changed.
+    /// [`ChangeError::ApplyFailed`], [`ChangeError::Busy`] or the store's. In every case nothing
+    /// changed.
     pub async fn put(
         &self,
         key: &ObjectKey,
@@ -499,7 +531,7 @@ impl ConfigRuntime {
         if_match: Option<u64>,
         author: &str,
     ) -> Result<WriteOutcome, ChangeError> {
-        let _one = self.inner.writing.lock().await;
+        let _one = self.write_turn().await?;
         let snapshot = self.snapshot().await?;
         let existing = snapshot.objects.get(key);
         check_version(key, existing.map(|s| s.version), if_match)?;
@@ -572,15 +604,15 @@ impl ConfigRuntime {
     /// # Errors
     ///
     /// [`ChangeError::NotFound`], [`ChangeError::Stale`], [`ChangeError::Referenced`] when other
-    /// objects name it, [`ChangeError::ApplyFailed`] or the store's. In every case nothing
-    /// changed.
+    /// objects name it, [`ChangeError::ApplyFailed`], [`ChangeError::Busy`] or the store's. In
+    /// every case nothing changed.
     pub async fn delete(
         &self,
         key: &ObjectKey,
         if_match: Option<u64>,
         author: &str,
     ) -> Result<WriteOutcome, ChangeError> {
-        let _one = self.inner.writing.lock().await;
+        let _one = self.write_turn().await?;
         let snapshot = self.snapshot().await?;
         let Some(existing) = snapshot.objects.get(key) else {
             return Err(ChangeError::NotFound(key.clone()));
@@ -672,47 +704,80 @@ impl ConfigRuntime {
         if changes.is_empty() {
             return Ok(snapshot.version);
         }
-        let mut done: Vec<Applied> = Vec::new();
-        for (key, value) in &changes {
-            let old = current.get(key).cloned();
-            let old_kind = old.as_ref().and_then(|o| self.kind_of(key, o));
-            let result = match value {
-                Some(v) => match self.kind_of(key, v) {
-                    Some(kind) => {
-                        // A security definition changing type leaves its old kind first.
-                        let moved = old_kind.as_ref().filter(|o| o.kind() != kind.kind());
-                        let left = match moved {
-                            Some(o) => o.remove(&key.name).await,
-                            None => Ok(()),
-                        };
-                        let object = match checked.and_then(|c| c.get(key)) {
-                            Some(c) if c.normal() == v => c.clone(),
-                            _ => Checked::untyped(v.clone()),
-                        };
-                        match left {
-                            Ok(()) => kind.apply(&object).await.map(|()| Some(kind)),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    None => Err(ConfigError::one("", "no kind on this node applies it")),
-                },
-                None => match &old_kind {
-                    Some(kind) => kind.remove(&key.name).await.map(|()| None),
-                    None => Ok(None),
-                },
-            };
-            match result {
-                Ok(new_kind) => done.push(Applied {
-                    key: key.clone(),
+        let kinds = self.kinds();
+        // Each change with the kind that takes it in a batch: the kind that applies the new
+        // object, or removes the old one. A security definition changing type has none: it
+        // leaves its old kind and joins the new one on its own.
+        let plan: Vec<Planned<'_>> = changes
+            .iter()
+            .map(|(key, value)| {
+                let old = current.get(key).cloned();
+                let old_kind = old.as_ref().and_then(|o| kind_in(&kinds, key, o));
+                let batch = match value {
+                    Some(v) => kind_in(&kinds, key, v)
+                        .filter(|k| old_kind.as_ref().is_none_or(|o| o.kind() == k.kind())),
+                    None => old_kind.clone(),
+                };
+                Planned {
+                    key,
+                    value: value.as_ref(),
                     old,
                     old_kind,
-                    new_kind,
-                }),
-                Err(e) => {
-                    self.undo(done).await;
-                    return Err(ChangeError::ApplyFailed(e.within(&key.to_string())));
+                    batch,
                 }
+            })
+            .collect();
+        let mut done: Vec<Applied> = Vec::new();
+        let mut at = 0;
+        while at < plan.len() {
+            let Some(kind) = plan[at].batch.clone() else {
+                match self.apply_one(&kinds, &plan[at], checked).await {
+                    Ok(step) => done.push(step),
+                    Err(e) => {
+                        self.undo(done).await;
+                        return Err(ChangeError::ApplyFailed(
+                            e.within(&plan[at].key.to_string()),
+                        ));
+                    }
+                }
+                at += 1;
+                continue;
+            };
+            // The run of changes the same kind takes: one batch, so that a kind sharing one
+            // structure among its objects builds it once per change, not once per object.
+            let end = plan[at..]
+                .iter()
+                .position(|p| !p.batch.as_ref().is_some_and(|k| Arc::ptr_eq(k, &kind)))
+                .map_or(plan.len(), |n| at + n);
+            let batch = &plan[at..end];
+            let objects: Vec<Option<Checked>> = batch
+                .iter()
+                .map(|p| p.value.map(|v| checked_object(checked, p.key, v)))
+                .collect();
+            let steps: Vec<Step<&Checked>> = batch
+                .iter()
+                .zip(&objects)
+                .map(|(p, o)| match o {
+                    Some(o) => Step::Put(o),
+                    None => Step::Remove(p.key.name.clone()),
+                })
+                .collect();
+            let failure = kind.apply_all(&steps).await.err();
+            let applied = failure
+                .as_ref()
+                .map_or(batch.len(), |e| e.applied().min(batch.len()));
+            done.extend(batch[..applied].iter().map(|p| Applied {
+                key: p.key.clone(),
+                old: p.old.clone(),
+                old_kind: p.old_kind.clone(),
+                new_kind: p.value.map(|_| Arc::clone(&kind)),
+            }));
+            if let Some(e) = failure {
+                let key = batch[e.failed().min(batch.len() - 1)].key.to_string();
+                self.undo(done).await;
+                return Err(ChangeError::ApplyFailed(e.into_error().within(&key)));
             }
+            at = end;
         }
         let commit = Commit {
             base: snapshot.version,
@@ -851,30 +916,137 @@ impl ConfigRuntime {
         ConfigError::check(problems).map(|()| changes.len())
     }
 
-    /// Puts back what a failed change applied, newest first.
-    async fn undo(&self, done: Vec<Applied>) {
-        for step in done.into_iter().rev() {
-            let result = match (&step.old, &step.old_kind, &step.new_kind) {
-                (Some(old), Some(old_kind), new_kind) => {
-                    let left = match new_kind {
-                        Some(new) if new.kind() != old_kind.kind() => {
-                            new.remove(&step.key.name).await
-                        }
-                        _ => Ok(()),
-                    };
-                    match left {
-                        Ok(()) => old_kind.apply(&Checked::untyped(old.clone())).await,
-                        Err(e) => Err(e),
+    /// Applies one change on its own: a security definition changing type, or an object no
+    /// kind on this node applies. What to put back on success.
+    async fn apply_one(
+        &self,
+        kinds: &KindMap,
+        p: &Planned<'_>,
+        checked: Option<&BTreeMap<ObjectKey, Checked>>,
+    ) -> Result<Applied, ConfigError> {
+        let new_kind = match p.value {
+            Some(v) => match kind_in(kinds, p.key, v) {
+                Some(kind) => {
+                    // A security definition changing type leaves its old kind first.
+                    if let Some(o) = p.old_kind.as_ref().filter(|o| o.kind() != kind.kind()) {
+                        o.remove(&p.key.name).await?;
                     }
+                    kind.apply(&checked_object(checked, p.key, v)).await?;
+                    Some(kind)
                 }
-                (None, _, Some(new)) => new.remove(&step.key.name).await,
-                _ => Ok(()),
+                None => return Err(ConfigError::one("", "no kind on this node applies it")),
+            },
+            None => {
+                if let Some(kind) = &p.old_kind {
+                    kind.remove(&p.key.name).await?;
+                }
+                None
+            }
+        };
+        Ok(Applied {
+            key: p.key.clone(),
+            old: p.old.clone(),
+            old_kind: p.old_kind.clone(),
+            new_kind,
+        })
+    }
+
+    /// Puts back what a failed change applied, newest first: each kind's run of steps as one
+    /// batch, as it was applied.
+    async fn undo(&self, done: Vec<Applied>) {
+        let mut steps = done.into_iter().rev().peekable();
+        while let Some(step) = steps.next() {
+            let Some(kind) = step.batch_kind() else {
+                self.undo_one(step).await;
+                continue;
             };
-            if let Err(e) = result {
-                tracing::error!(object = %step.key, error = %e, "could not put an object back after a failed change");
+            let mut run = vec![step];
+            while let Some(next) =
+                steps.next_if(|n| n.batch_kind().is_some_and(|k| Arc::ptr_eq(&k, &kind)))
+            {
+                run.push(next);
+            }
+            let objects: Vec<Option<Checked>> = run
+                .iter()
+                .map(|s| s.old.clone().map(Checked::untyped))
+                .collect();
+            let back: Vec<Step<&Checked>> = run
+                .iter()
+                .zip(&objects)
+                .map(|(s, o)| match o {
+                    Some(o) => Step::Put(o),
+                    None => Step::Remove(s.key.name.clone()),
+                })
+                .collect();
+            if let Err(e) = kind.apply_all(&back).await {
+                let object = run
+                    .get(e.failed())
+                    .map(|s| s.key.to_string())
+                    .unwrap_or_default();
+                let error = e.into_error();
+                tracing::error!(%object, error = %error, "could not put objects back after a failed change");
             }
         }
     }
+
+    /// Puts back one step of a failed change.
+    async fn undo_one(&self, step: Applied) {
+        let result = match (&step.old, &step.old_kind, &step.new_kind) {
+            (Some(old), Some(old_kind), new_kind) => {
+                let left = match new_kind {
+                    Some(new) if new.kind() != old_kind.kind() => new.remove(&step.key.name).await,
+                    _ => Ok(()),
+                };
+                match left {
+                    Ok(()) => old_kind.apply(&Checked::untyped(old.clone())).await,
+                    Err(e) => Err(e),
+                }
+            }
+            (None, _, Some(new)) => new.remove(&step.key.name).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::error!(object = %step.key, error = %e, "could not put an object back after a failed change");
+        }
+    }
+}
+
+/// The kinds a runtime knows, by section and kind.
+type KindMap = BTreeMap<(Section, String), Arc<dyn ObjectKind>>;
+
+/// The kind among `kinds` that applies `object`, stored under `key`.
+fn kind_in(kinds: &KindMap, key: &ObjectKey, object: &Value) -> Option<Arc<dyn ObjectKind>> {
+    let kind = match key.section {
+        Section::Security => object.get("type")?.as_str()?.to_owned(),
+        _ => key.kind.clone(),
+    };
+    kinds.get(&(key.section, kind)).cloned()
+}
+
+/// The object to apply for `key`: as the checker decoded it when that is the value applied.
+fn checked_object(
+    checked: Option<&BTreeMap<ObjectKey, Checked>>,
+    key: &ObjectKey,
+    value: &Value,
+) -> Checked {
+    match checked.and_then(|c| c.get(key)) {
+        Some(c) if c.normal() == value => c.clone(),
+        _ => Checked::untyped(value.clone()),
+    }
+}
+
+/// One change of a commit, with what it replaces and the kind that takes it in a batch.
+struct Planned<'a> {
+    key: &'a ObjectKey,
+    value: Option<&'a Value>,
+    old: Option<Value>,
+    old_kind: Option<Arc<dyn ObjectKind>>,
+    batch: Option<Arc<dyn ObjectKind>>,
+}
+
+/// `d` in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The normal forms of checked objects.
@@ -913,6 +1085,20 @@ struct Applied {
     old: Option<Value>,
     old_kind: Option<Arc<dyn ObjectKind>>,
     new_kind: Option<Arc<dyn ObjectKind>>,
+}
+
+impl Applied {
+    /// The kind that puts this step back in a batch: the old object's kind when the step did
+    /// not move it to another, or the new object's kind when it was created. `None` for a step
+    /// put back on its own.
+    fn batch_kind(&self) -> Option<Arc<dyn ObjectKind>> {
+        match (&self.old, &self.old_kind, &self.new_kind) {
+            (Some(_), Some(old), Some(new)) if Arc::ptr_eq(old, new) => Some(Arc::clone(old)),
+            (Some(_), Some(old), None) => Some(Arc::clone(old)),
+            (None, _, Some(new)) => Some(Arc::clone(new)),
+            _ => None,
+        }
+    }
 }
 
 /// `Ok` when `if_match` is absent or names the object's version.

@@ -127,6 +127,53 @@ pub trait ObjectSchema: Send + Sync + fmt::Debug {
     }
 }
 
+/// One step of a change to one kind's objects, as [`ObjectKind::apply_all`] takes them: `T` is
+/// the object as the kind reads it ([`Checked`] for an [`ObjectKind`], the typed configuration
+/// for a [`Kind`](crate::kind::Kind)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step<T> {
+    /// Create or replace the object.
+    Put(T),
+    /// Remove the object of this name.
+    Remove(String),
+}
+
+/// Why a batch of steps failed: the step that failed, and how many steps before it stay
+/// applied (those the config runtime puts back).
+#[derive(Debug)]
+pub struct BatchError {
+    applied: usize,
+    failed: usize,
+    error: ConfigError,
+}
+
+impl BatchError {
+    /// The steps before `applied` stay applied; the step `failed` failed with `error` (paths
+    /// relative to its object). A kind that swaps a whole batch in at once says `applied: 0`.
+    pub fn new(applied: usize, failed: usize, error: ConfigError) -> Self {
+        BatchError {
+            applied,
+            failed,
+            error,
+        }
+    }
+
+    /// How many steps, from the first, stay applied.
+    pub fn applied(&self) -> usize {
+        self.applied
+    }
+
+    /// The step that failed.
+    pub fn failed(&self) -> usize {
+        self.failed
+    }
+
+    /// Why it failed, paths relative to the failed step's object.
+    pub fn into_error(self) -> ConfigError {
+        self.error
+    }
+}
+
 /// A kind a node applies: its schema, and how an object of it is built and swapped in.
 ///
 /// `apply` builds the new object (a pool, a route table) and swaps it in; when building fails
@@ -148,6 +195,25 @@ pub trait ObjectKind: ObjectSchema {
     ///
     /// A [`ConfigError`] when it cannot be removed; nothing changed.
     async fn remove(&self, name: &str) -> Result<(), ConfigError>;
+
+    /// Applies every step one change makes to this kind's objects, in order: what the config
+    /// runtime calls, so that a kind whose objects share one structure (the HTTP channels' route
+    /// table) builds it once per change rather than once per object. By default, one
+    /// [`apply`](Self::apply) or [`remove`](Self::remove) after another.
+    ///
+    /// # Errors
+    ///
+    /// A [`BatchError`] naming the step that failed and how many before it stay applied.
+    async fn apply_all(&self, steps: &[Step<&Checked>]) -> Result<(), BatchError> {
+        for (i, step) in steps.iter().enumerate() {
+            let done = match step {
+                Step::Put(object) => self.apply(object).await,
+                Step::Remove(name) => self.remove(name).await,
+            };
+            done.map_err(|error| BatchError::new(i, i, error))?;
+        }
+        Ok(())
+    }
 
     /// Tests the object against its remote system, as Zato's Ping button does: what was done and
     /// how it went.
