@@ -51,11 +51,8 @@ pub(crate) fn run(path: &Path) -> Result<(), CliError> {
 /// Prints each problem on its own line of standard error; the error sums them up.
 pub(crate) fn problems_error(path: &Path, problems: &[String]) -> CliError {
     for problem in problems {
-        eprintln!(
-            "zato: {}: {}",
-            path.display(),
-            crate::error::one_line(problem)
-        );
+        let line = format!("{}: {}", path.display(), crate::error::one_line(problem));
+        eprintln!("zato: {}", crate::output::shown(&line));
     }
     let n = problems.len();
     CliError::Local(format!(

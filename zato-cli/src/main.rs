@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error::CliError::ClosedOutput) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zato: {e}");
+            eprintln!("zato: {}", output::shown(&e.to_string()));
             e.exit_code()
         }
     }

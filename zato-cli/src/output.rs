@@ -6,8 +6,18 @@ use serde_json::Value;
 
 use crate::error::CliError;
 
-/// Writes `text` and a newline to standard output, unless it already ends with one.
+/// `text` as it may reach a terminal: every control character but line feed and tab, and every
+/// invisible or bidirectional format character, written as `\uXXXX`. A name or value from a
+/// node (`\u{1b}]0;…` sets the window title, `\u{1b}[2J` clears the screen, U+202E reorders
+/// the line) shows as what it is instead of acting on the terminal. Valid inside JSON strings.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    zato_core::text::escape_invisible(text, &['\n', '\t'])
+}
+
+/// Writes `text` and a newline to standard output, unless it already ends with one; anything
+/// that would act on a terminal is escaped ([`shown`]).
 pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    let text = &*shown(text);
     let mut out = io::stdout().lock();
     let result = out
         .write_all(text.as_bytes())
@@ -145,8 +155,30 @@ pub(crate) fn diff(answer: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_and_values_from_a_node_cannot_act_on_the_terminal() {
+        let hostile = "crm\u{1b}]0;owned\u{7}\u{1b}[2J\r\u{202e}\u{200b}\u{9b}31m";
+        let rows = vec![vec![hostile.to_owned(), cell(Some(&json!(hostile)))]];
+        let text = shown(&table(&["NAME", "SERVICE"], &rows)).into_owned();
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|c| *c != '\n' && zato_core::text::is_invisible(*c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in {text:?}");
+        assert!(
+            text.contains("crm\\u001b]0;owned\\u0007\\u001b[2J\\u000d\\u202e\\u200b\\u009b31m"),
+            "{text}"
+        );
+        // JSON stays JSON.
+        let json = shown(&pretty(&json!({"name": hostile}))).into_owned();
+        let back: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["name"], hostile);
+    }
 
     #[test]
     fn tables_align_columns_by_characters() {

@@ -58,6 +58,7 @@ mod secret;
 mod service;
 pub mod sio;
 pub mod tasks;
+pub mod text;
 
 pub use channel::{ChannelAdapter, ChannelChange, ChannelError, ChannelSummary, Channels};
 pub use cid::Cid;

@@ -525,6 +525,10 @@ impl Checker {
                 ));
                 continue;
             }
+            if let Some(problem) = name_problem(name) {
+                problems.push(ConfigProblem::new(format!("{at}.name"), problem));
+                continue;
+            }
             let k = ObjectKey::new(section, kind.clone(), name);
             if !names.insert(k.clone()) {
                 problems.push(ConfigProblem::new(
@@ -617,6 +621,21 @@ impl Checker {
             .map(|(_, k)| k.clone())
             .collect()
     }
+}
+
+/// Why `name` cannot name an object: a character that does not show (a control character, an
+/// invisible or bidirectional format character), which would rewrite the terminal or reorder
+/// what a listing shows. The character is named by code point, never quoted.
+fn name_problem(name: &str) -> Option<String> {
+    let (at, c) = name
+        .chars()
+        .enumerate()
+        .find(|(_, c)| crate::text::is_invisible(*c))?;
+    Some(format!(
+        "must not hold a control or invisible character U+{:04X} (character {})",
+        u32::from(c),
+        at + 1
+    ))
 }
 
 /// `object` with each secret written as the placeholder replaced by the current value.
@@ -814,6 +833,35 @@ mod tests {
         );
         let objects = checker().check_with(&doc, Some(&current)).unwrap();
         assert_eq!(objects.values().next().unwrap()["password"], "old");
+    }
+
+    #[test]
+    fn names_with_characters_that_do_not_show_are_refused_in_every_kind() {
+        for bad in [
+            "\r",
+            "\n",
+            "\0",
+            "\u{1b}[2J",
+            "\u{202e}",
+            "\u{200b}",
+            "\u{9b}",
+        ] {
+            let name = format!("crm{bad}x");
+            let doc = ConfigDocument::from_value(serde_json::json!({
+                "outgoing": {"ftp": [{"name": name}]},
+                "services": [{"name": name}]
+            }))
+            .unwrap();
+            let err = checker().check(&doc).unwrap_err();
+            let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+            assert_eq!(
+                paths,
+                ["outgoing.ftp[0].name", "services[0].name"],
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().contains("(character 4)"), "{err}");
+            assert!(!err.to_string().contains(bad), "{err}");
+        }
     }
 
     #[test]

@@ -18,6 +18,31 @@ use prometheus_client::metrics::histogram::Histogram as PHistogram;
 /// Labels: names are static, values borrowed when they can be.
 pub type Labels = Vec<(&'static str, Cow<'static, str>)>;
 
+/// `labels` with the characters that do not show escaped in their values (`\u000d`), when
+/// any has one; `None` when they are fine as they are. The text encoder escapes only
+/// backslash, double quote and line feed, as the Prometheus text format says: a carriage return
+/// or an escape sequence in a channel's name would otherwise reach the scraper and the terminal
+/// of whoever reads the page raw.
+fn shown_labels(labels: &Labels) -> Option<Labels> {
+    if !labels
+        .iter()
+        .any(|(_, v)| v.chars().any(|c| c != '\n' && crate::text::is_invisible(c)))
+    {
+        return None;
+    }
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| {
+                (
+                    *k,
+                    Cow::Owned(crate::text::escape_invisible(v, &['\n']).into_owned()),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// A count that only goes up, shown as `NAME_total`. Clones count into the same value.
 #[derive(Debug, Clone, Default)]
 pub struct Counter(PCounter);
@@ -126,7 +151,10 @@ macro_rules! family {
         impl $family {
             /// The metric of `labels`, made at its first use.
             pub fn get_or_create(&self, labels: &Labels) -> $metric {
-                $metric(self.0.get_or_create(labels).clone())
+                match shown_labels(labels) {
+                    Some(shown) => $metric(self.0.get_or_create(&shown).clone()),
+                    None => $metric(self.0.get_or_create(labels).clone()),
+                }
             }
         }
 

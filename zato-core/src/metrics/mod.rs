@@ -294,6 +294,32 @@ mod tests {
     }
 
     #[test]
+    fn label_values_are_escaped_and_write_no_raw_control_character() {
+        let m = Metrics::default();
+        let odd = m.counters("odd", "Odd names");
+        let labels: Labels = vec![(
+            "channel",
+            Cow::Borrowed("a\rb\"c\\d\ne\u{1b}]0;x\u{7}\u{202e}"),
+        )];
+        odd.get_or_create(&labels).inc();
+        m.channel(ChannelKind::new("http"), "crm\r\u{1b}[2J")
+            .record(200, std::time::Duration::from_millis(1));
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"zato_odd_total{channel="a\\u000db\"c\\d\ne\\u001b]0;x\\u0007\\u202e"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"channel="crm\\u000d\\u001b[2J""#), "{text}");
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|c| *c != '\n' && crate::text::is_invisible(*c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in:\n{text}");
+    }
+
+    #[test]
     fn collectors_and_registered_families_render_under_the_prefix() {
         let m = Metrics::default();
         m.register_collector("pools", Box::new(Pools));
