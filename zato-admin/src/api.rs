@@ -633,11 +633,28 @@ async fn import(inner: &Inner, req: Request<Incoming>) -> Reply {
             );
         }
     };
-    match inner
-        .runtime
-        .import(&doc, ImportOptions { dry_run, replace }, &author)
-        .await
-    {
+    // Checking and applying thousands of objects is seconds of work: done off the async
+    // workers, so that the node keeps serving its channels meanwhile and the writes queued
+    // behind the import get their answer (a 503 once their wait runs out).
+    let runtime = inner.runtime.clone();
+    let handle = tokio::runtime::Handle::current();
+    let imported = tokio::task::spawn_blocking(move || {
+        handle.block_on(runtime.import(&doc, ImportOptions { dry_run, replace }, &author))
+    })
+    .await;
+    let imported = match imported {
+        Ok(imported) => imported,
+        Err(e) => {
+            tracing::error!(error = %e, "the import did not finish");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the import did not finish",
+                &[],
+            );
+        }
+    };
+    match imported {
         Ok(outcome) => {
             let mut body = json!(outcome);
             if !outcome.dry_run
