@@ -618,6 +618,57 @@ async fn a_bulk_import_applies_as_one_change_and_a_write_behind_it_waits_a_bound
     assert_eq!(status, 404);
 }
 
+/// What the admin plane takes is bounded: a body over the document size is a 413 before it is
+/// read whole; a name or a text field over its bound is refused with its path.
+#[tokio::test]
+async fn documents_names_and_fields_over_their_bounds_are_refused_with_their_path() {
+    use zato::config::bounds;
+    let node = Node::start().await;
+    let big = format!(
+        r#"{{"channels": {{"http": [{{"name": "a", "url_path": "/a", "service": "{}"}}]}}}}"#,
+        "s".repeat(bounds::MAX_DOCUMENT_BYTES)
+    );
+    let resp = node
+        .client
+        .post(format!("{}/api/config/import?dry_run=true", node.admin))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(resp.status(), 413);
+    let (status, _, body) = node
+        .call(
+            Method::POST,
+            "/api/channels/http",
+            Some(
+                json!({"name": "n".repeat(bounds::MAX_NAME_BYTES + 1), "url_path": "/long",
+                        "service": "invoice.dispatcher"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most")),
+        "{body}"
+    );
+    let (status, _, body) = node
+        .call(
+            Method::PATCH,
+            JSON_CHANNEL,
+            Some(json!({"service": "s".repeat(bounds::MAX_TEXT_BYTES + 1)})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["problems"][0]["path"], "channels.http.\"invoice.dispatcher.json\".service",
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn services_are_listed_invoked_and_deactivated() {
     let node = Node::start().await;

@@ -281,3 +281,77 @@ async fn a_dry_run_refuses_the_path_clash_that_applying_refuses() {
     }
     node.shutdown().await;
 }
+
+/// Channels named `c00000`, `c00001`, …, each on its own path.
+fn channels(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({"name": format!("c{i:05}"), "url_path": format!("/c/{i:05}"),
+                               "service": "demo.ping", "methods": ["POST"], "is_active": true})
+        })
+        .collect()
+}
+
+#[test]
+fn documents_object_counts_names_and_text_fields_are_bounded_with_their_path() {
+    use zato::config::bounds;
+    let checker = zato::config::checker();
+    // 7 MB of channels (the report had 60,000 in 7 MB): refused before anything is decoded.
+    let text = serde_json::json!({"channels": {"http": channels(72_000)}}).to_string();
+    assert!(text.len() > 7_000_000, "{}", text.len());
+    let Err(err) = ConfigDocument::parse(&text, zato::config::Format::Json) else {
+        panic!("a document of {} bytes was read", text.len());
+    };
+    assert_eq!(err.problems()[0].path, "", "{err}");
+    assert!(
+        err.problems()[0]
+            .message
+            .contains(&format!("at most {} bytes", bounds::MAX_DOCUMENT_BYTES)),
+        "{err}"
+    );
+    // One kind's objects are counted: one too many is refused at the kind's path.
+    let doc = serde_json::json!({"channels": {"http": channels(bounds::MAX_OBJECTS_PER_KIND + 1)}});
+    let doc = ConfigDocument::from_value(doc).expect("a document");
+    let err = checker.check(&doc).expect_err("too many");
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.problems()[0].path, "channels.http", "{err}");
+    assert!(
+        err.problems()[0].message.contains(&format!(
+            "at most {} per kind",
+            bounds::MAX_OBJECTS_PER_KIND
+        )),
+        "{err}"
+    );
+    let doc = serde_json::json!({"channels": {"http": channels(bounds::MAX_OBJECTS_PER_KIND)}});
+    checker
+        .check(&ConfigDocument::from_value(doc).expect("a document"))
+        .expect("as many as the bound");
+    // A long name, a long text field anywhere in an object.
+    let long_name = "n".repeat(bounds::MAX_NAME_BYTES + 1);
+    let long_text = "s".repeat(bounds::MAX_TEXT_BYTES + 1);
+    let doc = serde_json::json!({"channels": {"http": [
+        {"name": long_name, "url_path": "/a", "service": "demo.ping"},
+        {"name": "b", "url_path": "/b", "service": long_text},
+        {"name": "c", "url_path": "/c", "service": "demo.ping", "methods": ["GET", long_text]}
+    ]}});
+    let err = checker
+        .check(&ConfigDocument::from_value(doc).expect("a document"))
+        .expect_err("too long");
+    let found: Vec<(&str, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.path.as_str(), p.message.as_str()))
+        .collect();
+    let max_name = format!("at most {} bytes", bounds::MAX_NAME_BYTES);
+    let max_text = format!("at most {} bytes", bounds::MAX_TEXT_BYTES);
+    for (path, message) in [
+        ("channels.http[0].name", max_name.as_str()),
+        ("channels.http.b.service", max_text.as_str()),
+        ("channels.http.c.methods[1]", max_text.as_str()),
+    ] {
+        assert!(
+            found.iter().any(|(p, m)| *p == path && m.contains(message)),
+            "{path}: {message} not in {found:?}"
+        );
+    }
+}

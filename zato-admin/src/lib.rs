@@ -54,8 +54,10 @@ pub const ADMIN_TOKEN_ENV: &str = "ZATO_ADMIN_TOKEN";
 /// The environment variable holding the admin API's address.
 pub const ADMIN_ADDR_ENV: &str = "ZATO_ADMIN_ADDR";
 
-/// The largest request body the admin API reads: 16 MiB.
-pub const ADMIN_MAX_BODY: usize = 16 * 1024 * 1024;
+/// The largest request body the admin API reads: the largest config document,
+/// [`MAX_DOCUMENT_BYTES`](zato_core::config::bounds::MAX_DOCUMENT_BYTES) (4 MiB). A larger body
+/// is refused with a 413 before it is read whole.
+pub const ADMIN_MAX_BODY: usize = zato_core::config::bounds::MAX_DOCUMENT_BYTES;
 
 /// How long a client may take to send a request, headers and body.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);

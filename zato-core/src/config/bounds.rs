@@ -1,4 +1,9 @@
-//! The documented ranges of configured numbers.
+//! The documented ranges of configured numbers, and the bounds of what a document may hold.
+//!
+//! A document is at most [`MAX_DOCUMENT_BYTES`] long and holds at most
+//! [`MAX_OBJECTS_PER_KIND`] objects of one kind; a name is at most [`MAX_NAME_BYTES`] long, and
+//! any text of an object at most [`MAX_TEXT_BYTES`]. The checker refuses what is over them with
+//! its path, before anything is applied.
 //!
 //! Every number a kind turns into a [`Duration`], a size or a count is checked against a range
 //! before the object is applied, and refused with its path when outside it: a value in a config
@@ -37,6 +42,22 @@ pub const MAX_QUEUE: u64 = 1_000_000;
 /// The shortest timeout or wait: a millisecond. Shorter ones round to nothing on the way to
 /// the timers, and a pool refuses a zero wait.
 pub const MIN_SECONDS: f64 = 0.001;
+
+/// The largest config document read, in bytes: 4 MiB, some 30,000 channels. A larger one is
+/// refused before it is parsed (a 413 on the admin API, whose bodies are bounded by it).
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most objects of one kind a document holds (`channels.http`, `outgoing.swift`, the
+/// security definitions, the services' settings), and so a node: an import without `replace`
+/// is counted with the objects the node keeps.
+pub const MAX_OBJECTS_PER_KIND: usize = 20_000;
+
+/// The longest object name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The longest text any field of an object holds, in bytes of UTF-8: 64 KiB, room for a
+/// certificate chain.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
 /// A problem at `field` unless `value` is from [`MIN_SECONDS`] to `max` seconds (a timeout, a
 /// wait).

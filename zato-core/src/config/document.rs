@@ -290,7 +290,8 @@ impl ConfigDocument {
     ///
     /// A [`ConfigError`] when the text is not the format (with the parser's position), or when
     /// its shape is wrong: every unknown key and every misplaced value, each with its path. The
-    /// objects themselves are checked by a [`Checker`](super::Checker).
+    /// objects themselves are checked by a [`Checker`](super::Checker). A text over
+    /// [`MAX_DOCUMENT_BYTES`](super::bounds::MAX_DOCUMENT_BYTES) is refused unread.
     pub fn parse(text: &str, format: Format) -> Result<ConfigDocument, ConfigError> {
         let (doc, problems) = ConfigDocument::parse_lenient(text, format)?;
         ConfigError::check(problems).map(|()| doc)
@@ -307,6 +308,16 @@ impl ConfigDocument {
         text: &str,
         format: Format,
     ) -> Result<(ConfigDocument, Vec<ConfigProblem>), ConfigError> {
+        if text.len() > super::bounds::MAX_DOCUMENT_BYTES {
+            return Err(ConfigError::one(
+                "",
+                format!(
+                    "the document is {} bytes; at most {} bytes",
+                    text.len(),
+                    super::bounds::MAX_DOCUMENT_BYTES
+                ),
+            ));
+        }
         let value: Value = match format {
             // Strict, as TOML, YAML and SimpleIO are: a second `"channels"` must not silently
             // replace the first.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::bounds;
 use super::document::{ConfigDocument, ObjectKey, SECRET_PLACEHOLDER, Section, kind_of};
 use super::error::{ConfigError, ConfigProblem, key};
 use crate::kind::KindInfo;
@@ -504,11 +505,31 @@ impl Checker {
         current: Option<&Objects>,
         kept: Option<&Objects>,
     ) -> Result<BTreeMap<ObjectKey, Checked>, ConfigError> {
+        let entries = doc.entries();
+        // Counted before anything is decoded: a document of too many objects costs no more.
+        let mut counts: BTreeMap<(Section, &str), usize> = BTreeMap::new();
+        for (section, kind, _, _) in &entries {
+            *counts.entry((*section, kind.as_str())).or_default() += 1;
+        }
+        let too_many: Vec<ConfigProblem> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > bounds::MAX_OBJECTS_PER_KIND)
+            .map(|((section, kind), n)| {
+                ConfigProblem::new(
+                    ObjectKey::new(section, kind, "").kind_path(),
+                    format!(
+                        "{n} objects; at most {} per kind",
+                        bounds::MAX_OBJECTS_PER_KIND
+                    ),
+                )
+            })
+            .collect();
+        ConfigError::check(too_many)?;
         let mut problems = Vec::new();
         let mut objects = BTreeMap::new();
         let mut seen_kinds = BTreeSet::new();
         let mut names = BTreeSet::new();
-        for (section, kind, at, object) in doc.entries() {
+        for (section, kind, at, object) in entries {
             let Some(name) = object.get("name").and_then(Value::as_str) else {
                 if object.is_object() {
                     problems.push(ConfigProblem::new(
@@ -560,6 +581,12 @@ impl Checker {
                 }
             };
             let path = k.to_string();
+            let mut long = Vec::new();
+            long_texts(object, "", &mut long);
+            if !long.is_empty() {
+                problems.extend(ConfigError::new(long).within(&path).into_problems());
+                continue;
+            }
             // Offline there is no current secret to keep: the placeholder stands as it is.
             let Some(current) = current else {
                 match schema.check(object) {
@@ -627,6 +654,13 @@ impl Checker {
 /// invisible or bidirectional format character), which would rewrite the terminal or reorder
 /// what a listing shows. The character is named by code point, never quoted.
 fn name_problem(name: &str) -> Option<String> {
+    if name.len() > bounds::MAX_NAME_BYTES {
+        return Some(format!(
+            "{} bytes long; at most {} bytes",
+            name.len(),
+            bounds::MAX_NAME_BYTES
+        ));
+    }
     let (at, c) = name
         .chars()
         .enumerate()
@@ -636,6 +670,46 @@ fn name_problem(name: &str) -> Option<String> {
         u32::from(c),
         at + 1
     ))
+}
+
+/// Adds a problem for each text in `value` longer than
+/// [`MAX_TEXT_BYTES`](bounds::MAX_TEXT_BYTES), at its path below `at` (`service`,
+/// `methods[1]`, `headers.accept`). Keys count as text too.
+fn long_texts(value: &Value, at: &str, problems: &mut Vec<ConfigProblem>) {
+    let over = |s: &str| s.len() > bounds::MAX_TEXT_BYTES;
+    let problem = |at: &str, s: &str| {
+        ConfigProblem::new(
+            at,
+            format!(
+                "{} bytes long; at most {} bytes",
+                s.len(),
+                bounds::MAX_TEXT_BYTES
+            ),
+        )
+    };
+    match value {
+        Value::String(s) if over(s) => problems.push(problem(at, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                long_texts(item, &format!("{at}[{i}]"), problems);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                if over(k) {
+                    problems.push(problem(at, k));
+                    continue;
+                }
+                let path = if at.is_empty() {
+                    key(k)
+                } else {
+                    format!("{at}.{}", key(k))
+                };
+                long_texts(v, &path, problems);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `object` with each secret written as the placeholder replaced by the current value.
