@@ -596,7 +596,8 @@ async fn a_bulk_import_applies_as_one_change_and_a_write_behind_it_waits_a_bound
     let (status, _) = node.dispatch("/bulk/09999", "target=CRM").await;
     assert_ne!(status, 404, "the last channel of the import is served");
 
-    // All or nothing still: a clash on the last channel of a batch leaves the others out.
+    // All or nothing still: a clash on the last channel leaves the others out. The check finds
+    // it, as a dry run would, before anything is applied.
     let clash = json!({"channels": {"http": [
         {"name": "zz.a", "url_path": "/zz/a", "service": "invoice.dispatcher"},
         {"name": "zz.b", "url_path": "/bulk/00007", "service": "invoice.dispatcher", "methods": ["POST"]}
@@ -604,7 +605,8 @@ async fn a_bulk_import_applies_as_one_change_and_a_write_behind_it_waits_a_bound
     let (status, _, body) = node
         .call(Method::POST, "/api/config/import", Some(clash))
         .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["kind"], "invalid", "{body}");
     assert!(
         body["error"]["problems"][0]["path"]
             .as_str()
