@@ -112,8 +112,8 @@ pub use zato_core as core;
 pub use zato_core::{
     ChannelAdapter, ChannelChange, ChannelError, ChannelInfo, ChannelKind, ChannelSummary,
     Channels, Cid, ConfigError, ConfigProblem, Context, DataFormat, OutgoingConnections,
-    OutgoingError, OutgoingErrorKind, Platform, RawRequest, RawResponse, Request, Response,
-    Service, ServiceError, ServiceRegistry, Transport, render_error, sio,
+    OutgoingError, OutgoingErrorKind, Payload, Platform, RawRequest, RawResponse, Request,
+    Response, Service, ServiceError, ServiceRegistry, Transport, render_error, sio,
 };
 
 /// The HTTP side of a request, defined by the HTTP channel: also `zato::channels::HttpInfo`.

@@ -65,14 +65,34 @@ async fn seed_request_stores_the_invoice_in_each_target_on_the_local_endpoint() 
     running.shutdown().await;
 }
 
+/// The stored object and its content type, read back through the example's Swift connection.
+async fn stored(running: &Running, container: &str) -> (String, Option<String>) {
+    use zato::swift::SwiftOutgoing;
+    let conn = running
+        .platform
+        .outgoing()
+        .swift("Invoice Dispatcher")
+        .expect("the connection");
+    let client = conn.client().await.expect("a client");
+    let object = client
+        .get_object(container, app::OBJECT)
+        .await
+        .expect("the object");
+    let text = String::from_utf8(object.data.to_vec()).expect("utf-8");
+    (text, object.info.content_type)
+}
+
+/// What is stored is the invoice, not its transport: an XML body as it came, and a SOAP
+/// envelope's request element (with the namespaces it relies on), each with the request's
+/// content type where it fits; the seed's JSON, which `curl -d` labels a form, as JSON.
 #[tokio::test]
-async fn xml_and_soap_channels_store_the_raw_request_too() {
+async fn each_channel_stores_the_invoice_itself_with_its_content_type() {
     let (running, base) = start(config()).await;
     let client = reqwest::Client::new();
     let xml = "<request><target>ERP</target></request>";
     let resp = client
         .post(format!("{base}/xml/invoice.dispatcher"))
-        .header("content-type", "application/xml")
+        .header("content-type", "application/xml; charset=utf-8")
         .body(xml)
         .send()
         .await
@@ -81,7 +101,7 @@ async fn xml_and_soap_channels_store_the_raw_request_too() {
     assert!(resp.text().await.unwrap().contains("<stored>ERP</stored>"));
 
     let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><request><target>CRM</target></request></s:Body></s:Envelope>"#;
-    let soap12 = r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body><request><target>Billing</target></request></Body></Envelope>"#;
+    let soap12 = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:i="urn:invoices"><e:Body><i:request a="1"><target>Billing</target></i:request></e:Body></e:Envelope>"#;
     for (envelope, ct, ns) in [
         (
             soap11,
@@ -105,15 +125,60 @@ async fn xml_and_soap_channels_store_the_raw_request_too() {
         let text = resp.text().await.unwrap();
         assert!(text.contains(ns), "{text}");
     }
-    let local = running.local.as_ref().unwrap();
-    assert_eq!(&local.object("ERP", "Invoice").unwrap()[..], xml.as_bytes());
     assert_eq!(
-        &local.object("CRM", "Invoice").unwrap()[..],
-        soap11.as_bytes()
+        stored(&running, "ERP").await,
+        (
+            xml.to_owned(),
+            Some("application/xml; charset=utf-8".to_owned())
+        )
     );
     assert_eq!(
-        &local.object("Billing", "Invoice").unwrap()[..],
-        soap12.as_bytes()
+        stored(&running, "CRM").await,
+        (
+            "<request><target>CRM</target></request>".to_owned(),
+            Some("text/xml".to_owned())
+        )
+    );
+    assert_eq!(
+        stored(&running, "Billing").await,
+        (
+            r#"<i:request xmlns:i="urn:invoices" a="1"><target>Billing</target></i:request>"#
+                .to_owned(),
+            Some("application/xml".to_owned())
+        )
+    );
+    let resp = seed_curl(&base).await;
+    assert_eq!(resp.status(), 200);
+    for target in ["CRM", "Billing"] {
+        assert_eq!(
+            stored(&running, target).await,
+            (SEED_BODY.to_owned(), Some("application/json".to_owned())),
+            "{target}"
+        );
+    }
+    running.shutdown().await;
+}
+
+/// A SOAP 1.1 invoice is stored as its request element, `text/xml` as it came.
+#[tokio::test]
+async fn a_soap_11_invoice_is_stored_as_its_request_element() {
+    let (running, base) = start(config()).await;
+    let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/><s:Body>
+        <request><target>CRM</target></request></s:Body></s:Envelope>"#;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/soap/invoice.dispatcher"))
+        .header("content-type", "text/xml; charset=utf-8")
+        .body(soap11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        stored(&running, "CRM").await,
+        (
+            "<request><target>CRM</target></request>".to_owned(),
+            Some("text/xml; charset=utf-8".to_owned())
+        )
     );
     running.shutdown().await;
 }

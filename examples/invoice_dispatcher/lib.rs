@@ -21,7 +21,6 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use zato::admin::AdminServer;
 use zato::channels::HttpServer;
@@ -29,7 +28,7 @@ use zato::config::{ConfigDocument, ConfigError, ConfigRuntime, Format};
 use zato::prelude::*;
 use zato::swift::local::{LocalSwift, LocalSwiftConfig};
 use zato::swift::{ContainerName, Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError};
-use zato::{OutgoingError, OutgoingErrorKind};
+use zato::{OutgoingError, OutgoingErrorKind, Payload};
 
 /// The config document the example ships, read unless `ZATO_CONFIG` names another (`config.toml`
 /// beside it is its twin).
@@ -85,12 +84,14 @@ pub async fn invoice_dispatcher(
     ctx: &Context,
 ) -> Result<Dispatched, ServiceError> {
     let targets = check_targets(&req.input.target)?;
+    // The invoice itself: a SOAP envelope's request element, any other body as it came.
+    let invoice = req.payload()?;
     let conn = ctx.outgoing().swift(CONNECTION)?;
     let width = CONCURRENT_WRITES.min(conn.config().pool_size).max(1) as usize;
     // Each write owns what it uses, so the writes can run side by side in this task.
     let writes = targets.into_iter().enumerate().map(|(i, target)| {
         let conn = conn.clone();
-        let invoice = req.raw_request.clone();
+        let invoice = invoice.clone();
         async move {
             let result = match conn.client().await {
                 Ok(client) => store(&client, &target, invoice).await,
@@ -144,16 +145,19 @@ fn check_targets(targets: &[ContainerName]) -> Result<Vec<String>, ServiceError>
 // The field's `max_items` is a literal: it must say what the constant says.
 const _: () = assert!(MAX_TARGETS == 100);
 
-/// Stores the invoice in `container`, creating the container when it is missing.
-async fn store(client: &SwiftClient, container: &str, invoice: Bytes) -> Result<(), SwiftError> {
-    let opts = PutOptions::default();
+/// Stores the invoice in `container` with its media type, creating the container when it is
+/// missing.
+async fn store(client: &SwiftClient, container: &str, invoice: Payload) -> Result<(), SwiftError> {
+    let opts = PutOptions::default().content_type(invoice.content_type);
     match client
-        .put_object(container, OBJECT, invoice.clone(), &opts)
+        .put_object(container, OBJECT, invoice.body.clone(), &opts)
         .await
     {
         Err(e) if e.is_not_found() => {
             client.create_container(container, &Metadata::new()).await?;
-            client.put_object(container, OBJECT, invoice, &opts).await?;
+            client
+                .put_object(container, OBJECT, invoice.body, &opts)
+                .await?;
             Ok(())
         }
         other => other.map(drop),
@@ -386,9 +390,18 @@ impl Running {
     }
 }
 
-fn has_credentials(swift: &SwiftConfig) -> bool {
+/// The auth URL the shipped config names: the local Swift-compatible endpoint, which the
+/// example serves itself on this address (test account `test:tester`, key `testing`, as Swift's
+/// own TempAuth sample). `ZATO_SWIFT_AUTH_URL` and the other `ZATO_SWIFT_*` variables point the
+/// connection at a real Swift instead.
+pub const LOCAL_SWIFT_AUTH_URL: &str = "http://127.0.0.1:11226/auth/v1.0";
+
+/// Whether the Swift connection is meant for the local endpoint: it names
+/// [`LOCAL_SWIFT_AUTH_URL`], or no credentials at all.
+fn wants_local(swift: &SwiftConfig) -> bool {
     let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    set(&swift.auth_url) || set(&swift.preauth_url)
+    swift.auth_url.as_deref().map(str::trim) == Some(LOCAL_SWIFT_AUTH_URL)
+        || !(set(&swift.auth_url) || set(&swift.preauth_url))
 }
 
 /// Where the admin API listens and the token callers must present.
@@ -445,22 +458,35 @@ pub async fn start_with_admin(
     start_node(config, addr, local_dir, admin, None).await
 }
 
-/// When the document's Swift connection has no credentials, starts the local Swift-compatible
-/// endpoint (keeping objects in `local_dir`, or in memory) and points the connection at it.
+/// When the document's Swift connection names the local endpoint ([`LOCAL_SWIFT_AUTH_URL`]) or
+/// has no credentials, starts the local Swift-compatible endpoint (keeping objects in
+/// `local_dir`, or in memory) on a free port, and points the connection at it.
 pub async fn local_swift_if_needed(
     doc: &mut ConfigDocument,
     local_dir: Option<PathBuf>,
 ) -> Result<Option<LocalSwift>, Box<dyn Error + Send + Sync>> {
+    start_local_swift(doc, local_dir, None).await
+}
+
+/// Like [`local_swift_if_needed`], on `addr` when the connection names the local endpoint.
+async fn start_local_swift(
+    doc: &mut ConfigDocument,
+    local_dir: Option<PathBuf>,
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<LocalSwift>, Box<dyn Error + Send + Sync>> {
     let mut config = AppConfig::from_document(std::mem::take(doc))?;
-    if has_credentials(&config.swift) {
+    if !wants_local(&config.swift) {
         *doc = config.into_document();
         return Ok(None);
     }
+    let named = config.swift.auth_url.as_deref().map(str::trim) == Some(LOCAL_SWIFT_AUTH_URL);
     let local = LocalSwift::start(LocalSwiftConfig {
         dir: local_dir.clone(),
+        addr: addr.filter(|_| named),
         ..LocalSwiftConfig::default()
     })
-    .await?;
+    .await
+    .map_err(|e| format!("the local Swift endpoint cannot start: {e}"))?;
     config.swift = SwiftConfig {
         auth_url: Some(local.auth_url()),
         user: Some(local.user().to_owned()),
@@ -472,12 +498,12 @@ pub async fn local_swift_if_needed(
         Some(dir) => tracing::info!(
             auth_url = %local.auth_url(),
             objects = %dir.join("data").display(),
-            "no Swift credentials configured: started the local Swift-compatible endpoint; \
+            "started the local Swift-compatible endpoint for the Swift connection; \
              each invoice is the file <objects>/<target>/{OBJECT}"
         ),
         None => tracing::info!(
             auth_url = %local.auth_url(),
-            "no Swift credentials configured: started the local Swift-compatible endpoint, in memory"
+            "started the local Swift-compatible endpoint for the Swift connection, in memory"
         ),
     }
     *doc = config.into_document();
@@ -485,8 +511,9 @@ pub async fn local_swift_if_needed(
 }
 
 /// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL` and
-/// `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started when there are
-/// no credentials.
+/// `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started on the address of
+/// [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on a free port when it has no
+/// credentials).
 pub async fn prepare_from_env(
     doc: &mut ConfigDocument,
     local_dir: Option<PathBuf>,
@@ -503,7 +530,12 @@ pub async fn prepare_from_env(
         config = config.with_zmq_pull(&address);
     }
     *doc = config.into_document();
-    local_swift_if_needed(doc, local_dir).await
+    let authority = LOCAL_SWIFT_AUTH_URL
+        .trim_start_matches("http://")
+        .split('/')
+        .next();
+    let addr = authority.and_then(|a| a.parse().ok());
+    start_local_swift(doc, local_dir, addr).await
 }
 
 /// Like [`start_with_admin`], joining the cluster `cluster` describes when given. The first node

@@ -198,3 +198,37 @@ fn a_missing_file_names_the_file() {
         run.stderr
     );
 }
+
+/// Every config document the repository ships (examples and their configs) passes the check as
+/// it is: a newcomer's first `zato config check` must not fail on our own files.
+#[cfg(feature = "offline-check")]
+#[test]
+fn every_config_file_shipped_in_the_repository_checks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name != "Cargo.toml"
+                && [".json", ".toml", ".yaml", ".yml"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() >= 3,
+        "the shipped config files were found: {files:?}"
+    );
+    for file in &files {
+        let run = zato_env(&NOWHERE, &["config", "check", file.to_str().unwrap()]);
+        assert_eq!(run.code, Some(0), "{}: {run:?}", file.display());
+    }
+}

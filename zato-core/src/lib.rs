@@ -71,7 +71,7 @@ pub use platform::{DEFAULT_MAX_BACKGROUND, DEFAULT_SHUTDOWN_TIMEOUT, Platform};
 pub use registry::{DeployError, Invocation, ServiceInfo, ServiceRegistry};
 pub use render::render_error;
 pub use secret::Secret;
-pub use service::{Request, Response, Service};
+pub use service::{Payload, Request, Response, Service};
 pub use sio::DataFormat;
 
 #[doc(hidden)]

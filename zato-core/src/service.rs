@@ -77,6 +77,16 @@ pub struct Request<I> {
     pub channel_params: Vec<(String, String)>,
 }
 
+/// A request's message without its transport's envelope, and its media type:
+/// [`Request::payload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The message's bytes.
+    pub body: Bytes,
+    /// Its media type, parameters included (`application/json; charset=utf-8`).
+    pub content_type: String,
+}
+
 impl<I> Request<I> {
     /// A request with `input`, as a test or another service builds it: a new cid, an empty body,
     /// the internal channel.
@@ -95,6 +105,73 @@ impl<I> Request<I> {
     /// for HTTP): `None` when it gave none or another type.
     pub fn transport<T: Transport>(&self) -> Option<&T> {
         downcast(self.transport.as_deref())
+    }
+
+    /// The message itself, without its transport's envelope, with its media type: what a
+    /// service storing or forwarding the caller's message keeps.
+    ///
+    /// - From a SOAP channel, the Body's request element as a standalone XML document
+    ///   ([`soap_payload`](crate::sio::soap_payload)); an empty Body gives an empty payload.
+    /// - From any other channel, the raw body as it came.
+    ///
+    /// The media type is the request's when it fits the channel's data format (`application/json`
+    /// or any `+json` type for JSON, any XML type for XML, `text/xml` for SOAP), else the
+    /// format's own: a JSON body sent by `curl -d` (which says it is a form) is
+    /// `application/json`, and a SOAP 1.2 request element is `application/xml`, since it is no
+    /// longer an envelope.
+    ///
+    /// # Errors
+    ///
+    /// From a SOAP channel, what decoding the envelope gives (a request that reached the service
+    /// through the channel has decoded already).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_core::Request;
+    ///
+    /// let req = Request::new(()).with_raw_request(&br#"{"id":"123"}"#[..]);
+    /// let payload = req.payload().unwrap();
+    /// assert_eq!(&payload.body[..], br#"{"id":"123"}"#);
+    /// assert_eq!(payload.content_type, "application/json");
+    /// ```
+    pub fn payload(&self) -> Result<Payload, crate::sio::SioError> {
+        use crate::sio::DataFormat;
+        let format = self.channel.data_format;
+        let given = self
+            .transport
+            .as_deref()
+            .and_then(|t| t.content_type())
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let essence = given
+            .and_then(|t| t.split(';').next())
+            .map(|e| e.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let fits = match format {
+            DataFormat::Json => essence == "application/json" || essence.ends_with("+json"),
+            DataFormat::Xml => essence.ends_with("/xml") || essence.ends_with("+xml"),
+            DataFormat::Soap => essence == "text/xml",
+            _ => essence == "application/x-www-form-urlencoded",
+        };
+        let content_type = match given {
+            Some(t) if fits => t.to_owned(),
+            _ => match format {
+                DataFormat::Json => "application/json",
+                DataFormat::Xml | DataFormat::Soap => "application/xml",
+                _ => "application/x-www-form-urlencoded",
+            }
+            .to_owned(),
+        };
+        let body = match format {
+            DataFormat::Soap => {
+                crate::sio::soap_payload(&self.raw_request, self.channel.xml_limits)?
+                    .map(Bytes::from)
+                    .unwrap_or_default()
+            }
+            _ => self.raw_request.clone(),
+        };
+        Ok(Payload { body, content_type })
     }
 
     /// The same request with this raw body.

@@ -361,6 +361,97 @@ fn soap_request(envelope: &XmlElement) -> Result<Option<&XmlElement>, SioError> 
     }
 }
 
+/// A SOAP request without its envelope: the one request element of the Body, as a standalone
+/// XML document. The namespace declarations it relies on that were made on the Envelope or the
+/// Body are declared on it, so it reads the same on its own; the envelope's own namespace is
+/// left out unless the element uses its prefix. `None` for an empty Body.
+///
+/// What a service storing or forwarding a SOAP caller's message wants: the message, not the
+/// transport around it.
+///
+/// # Errors
+///
+/// Those of decoding a SOAP request: malformed XML or a document over `limits`, no envelope,
+/// a header block that must be understood, more or fewer than one Body, more than one request
+/// element.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::sio::{XmlLimits, soap_payload};
+///
+/// let envelope = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"
+///     xmlns:inv="urn:invoices"><s:Body><inv:request><inv:target>CRM</inv:target></inv:request>
+///     </s:Body></s:Envelope>"#;
+/// let payload = soap_payload(envelope, XmlLimits::default()).unwrap().unwrap();
+/// assert_eq!(
+///     payload,
+///     r#"<inv:request xmlns:inv="urn:invoices"><inv:target>CRM</inv:target></inv:request>"#
+/// );
+/// ```
+pub fn soap_payload(body: &[u8], limits: XmlLimits) -> Result<Option<String>, SioError> {
+    let src = utf8(body)?;
+    let envelope = xml::parse(src, limits)?;
+    let Some(request) = soap_request(&envelope)? else {
+        return Ok(None);
+    };
+    let start_tag = |e: &XmlElement| &src[e.outer.0..e.inner.0.max(e.outer.0)];
+    let mut scope = xml::declarations(start_tag(&envelope));
+    let body = envelope
+        .children
+        .iter()
+        .find(|c| &*c.name == "Body" && c.namespace == envelope.namespace);
+    if let Some(body) = body {
+        for (key, value) in xml::declarations(start_tag(body)) {
+            match scope.iter_mut().find(|(k, _)| *k == key) {
+                Some(declared) => declared.1 = value,
+                None => scope.push((key, value)),
+            }
+        }
+    }
+    let element = &src[request.outer.0..request.outer.1];
+    let own = xml::declarations(start_tag(request));
+    let mut extra = String::new();
+    for (key, value) in scope {
+        if own.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        let used = match key.strip_prefix("xmlns:") {
+            Some(prefix) => uses_prefix(element, prefix),
+            None => true,
+        };
+        if used {
+            extra.push(' ');
+            extra.push_str(&key);
+            extra.push_str("=\"");
+            extra.push_str(&quick_xml::escape::escape(value.as_str()));
+            extra.push('"');
+        }
+    }
+    let name_end = element
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| c.is_ascii_whitespace() || matches!(c, '>' | '/'))
+        .map_or(element.len(), |(i, _)| i);
+    Ok(Some(format!(
+        "{}{extra}{}",
+        &element[..name_end],
+        &element[name_end..]
+    )))
+}
+
+/// Whether `prefix:` starts a qualified name somewhere in `element`: an element or attribute
+/// name, or a QName in an attribute value (`xsi:type="p:T"`).
+fn uses_prefix(element: &str, prefix: &str) -> bool {
+    let needle = format!("{prefix}:");
+    element.match_indices(&needle).any(|(at, _)| {
+        element[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| matches!(c, '<' | '/' | '"' | '\'' | '=') || c.is_ascii_whitespace())
+    })
+}
+
 /// Checks the media type and parses the body in the channel's format.
 ///
 /// Inlined into each caller's crate, as the generic decoding around it is: compiled on its own
@@ -550,6 +641,60 @@ impl SioInput for () {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn payload(envelope: &str) -> Option<String> {
+        soap_payload(envelope.as_bytes(), XmlLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn a_soap_payload_is_the_request_element_with_the_namespaces_it_relies_on() {
+        // The envelope's own prefix is left out when the element does not use it.
+        assert_eq!(
+            payload(
+                r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body> <r><t>1</t></r> </s:Body></s:Envelope>"#
+            )
+            .as_deref(),
+            Some("<r><t>1</t></r>")
+        );
+        // A default namespace declared on the envelope is the element's namespace too.
+        assert_eq!(
+            payload(
+                r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body><r/></Body></Envelope>"#
+            )
+            .as_deref(),
+            Some(r#"<r xmlns="http://www.w3.org/2003/05/soap-envelope"/>"#)
+        );
+        // Declarations on the Body win over the Envelope's; the element's own win over both;
+        // a prefix used only in an attribute is declared too; values are escaped again.
+        assert_eq!(
+            payload(
+                r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:a="urn:one" xmlns:b="urn:b&amp;c" xmlns:c="urn:unused"><s:Body xmlns:a="urn:two"><a:r b:x="1" xmlns:d="urn:d"><d:t/></a:r></s:Body></s:Envelope>"#
+            )
+            .as_deref(),
+            Some(r#"<a:r xmlns:a="urn:two" xmlns:b="urn:b&amp;c" b:x="1" xmlns:d="urn:d"><d:t/></a:r>"#)
+        );
+        // An empty Body has no payload.
+        assert_eq!(
+            payload(
+                r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_soap_payload_is_refused_as_the_request_would_be() {
+        for bad in [
+            "<r/>",
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a/><b/></s:Body></s:Envelope>"#,
+            "<s:Envelope",
+        ] {
+            assert!(
+                soap_payload(bad.as_bytes(), XmlLimits::default()).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn query_strings_split_as_form_urlencoded_does() {

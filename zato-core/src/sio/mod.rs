@@ -64,6 +64,7 @@ mod xml;
 
 pub use decode::{
     Decoded, ParamsPri, ParamsPriority, SioInput, Source, UrlParamsPri, decode, decode_parts,
+    soap_payload,
 };
 pub use desc::{ElementDesc, TextRule, TypeDesc};
 pub use element::{SioObject, SioType};

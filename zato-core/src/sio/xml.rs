@@ -64,6 +64,8 @@ pub struct XmlElement {
     pub children: Vec<XmlElement>,
     /// Byte range of the element's content (between its tags) in the document.
     pub(crate) inner: (usize, usize),
+    /// Byte range of the whole element, its tags included, in the document.
+    pub(crate) outer: (usize, usize),
     /// Whether the element carries a SOAP `mustUnderstand` of `1` or `true` and is addressed to
     /// us (no `actor`/`role`, or one of ours): what a SOAP header block must be understood by.
     pub(crate) must_understand: bool,
@@ -86,6 +88,28 @@ fn malformed(src: &[u8], offset: usize, message: impl Into<String>) -> SioError 
         line,
         column,
     }
+}
+
+/// The namespace declarations (`xmlns`, `xmlns:p`) of one start tag, as key and unescaped
+/// value; none when the tag does not read.
+pub(crate) fn declarations(start_tag: &str) -> Vec<(String, String)> {
+    let mut reader = quick_xml::Reader::from_str(start_tag);
+    reader.config_mut().check_end_names = false;
+    let Ok(Event::Start(e) | Event::Empty(e)) = reader.read_event() else {
+        return Vec::new();
+    };
+    e.attributes()
+        .flatten()
+        .filter(|a| {
+            let key = a.key.as_ref();
+            key == b"xmlns" || key.starts_with(b"xmlns:")
+        })
+        .filter_map(|a| {
+            let key = std::str::from_utf8(a.key.as_ref()).ok()?.to_owned();
+            let value = a.unescape_value().ok()?.into_owned();
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// Parses a whole document and returns its root element.
@@ -184,6 +208,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     text: String::new(),
                     children: Vec::new(),
                     inner: (after, after),
+                    outer: (before, after),
                     must_understand: must_understand && ours,
                     nil,
                 };
@@ -199,6 +224,7 @@ pub(crate) fn parse(src: &str, limits: XmlLimits) -> Result<XmlElement, SioError
                     return Err(malformed(bytes, before, "unexpected end tag"));
                 };
                 elem.inner.1 = before;
+                elem.outer.1 = after;
                 if !elem.children.is_empty() {
                     elem.text.clear();
                 }
