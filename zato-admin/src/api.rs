@@ -101,6 +101,20 @@ fn change_error(e: &ChangeError) -> Reply {
     }
 }
 
+/// The answer to a request on a connection given up to make room for another: 503, retry.
+pub(super) fn busy_reply() -> Reply {
+    let mut reply = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "every admin connection slot is taken; retry",
+        &[],
+    );
+    let headers = reply.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    reply
+}
+
 fn store_error(e: &StoreError) -> Reply {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -954,6 +968,9 @@ async fn write_reply(
                     "version": outcome.object_version,
                 },
             });
+            if !outcome.warnings.is_empty() {
+                body["warnings"] = json!(outcome.warnings);
+            }
             if let Some(nodes) = nodes_after(inner, outcome.version, wait).await {
                 body["nodes"] = nodes;
             }

@@ -27,7 +27,10 @@
 //! a CSRF token checked before routing.
 
 mod api;
+mod listener;
 mod web;
+
+use listener::{Connections, MAX_CONNECTIONS, READ_TIMEOUT};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -38,10 +41,9 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use zato_core::config::ConfigRuntime;
 use zato_core::{ChannelError, Secret};
 
@@ -59,11 +61,9 @@ pub const ADMIN_ADDR_ENV: &str = "ZATO_ADMIN_ADDR";
 /// is refused with a 413 before it is read whole.
 pub const ADMIN_MAX_BODY: usize = zato_core::config::bounds::MAX_DOCUMENT_BYTES;
 
-/// How long a client may take to send a request, headers and body.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How many connections the admin API keeps open at once.
-const MAX_CONNECTIONS: usize = 256;
+/// How long a connection given up to make room has to finish writing its last response: less
+/// than [`SLOT_WAIT`](listener::SLOT_WAIT), which the newcomer waits.
+const EVICTION_GRACE: Duration = Duration::from_millis(200);
 
 /// How long a shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,6 +167,55 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
+/// Serves one connection until the client closes it, it idles or trickles past the read timeout,
+/// the accept loop gives it up to make room, or the listener stops. Given up, it has
+/// [`EVICTION_GRACE`] to finish the response it is writing; stopping, [`DRAIN_TIMEOUT`] to answer
+/// the request in flight.
+async fn serve_connection(
+    inner: Arc<Inner>,
+    stream: tokio::net::TcpStream,
+    place: listener::Place,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slot = Arc::clone(&place.slot);
+    let service = service_fn(move |req| {
+        let inner = Arc::clone(&inner);
+        let slot = Arc::clone(&slot);
+        async move {
+            if !slot.begin() {
+                return Ok::<_, std::convert::Infallible>(api::busy_reply());
+            }
+            let reply = respond(&inner, req).await;
+            slot.end();
+            Ok(reply)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => Ok(ended),
+        () = place.slot.evicted() => Err(EVICTION_GRACE),
+        () = stopped(&mut stop) => Err(DRAIN_TIMEOUT),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(grace) => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(grace, conn.as_mut())
+                .await
+                .unwrap_or(Ok(()))
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "admin API connection ended with an error");
+    }
+    drop(place);
+}
+
 /// Answers one request: the web admin's pages under `/admin/`, the API otherwise. The web admin
 /// has its own sessions: its pages are for a browser, which holds no bearer token.
 async fn respond(inner: &Arc<Inner>, req: Request<Incoming>) -> api::Reply {
@@ -185,16 +234,8 @@ async fn respond(inner: &Arc<Inner>, req: Request<Incoming>) -> api::Reply {
 }
 
 async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Connections::new(MAX_CONNECTIONS);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = stopped(&mut stop) => break,
-        };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -206,29 +247,19 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut stop: watch::
             },
             () = stopped(&mut stop) => break,
         };
-        let conn_inner = Arc::clone(&inner);
-        let service = service_fn(move |req| {
-            let inner = Arc::clone(&conn_inner);
-            async move { Ok::<_, std::convert::Infallible>(respond(&inner, req).await) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(READ_TIMEOUT);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = watched.await {
-                tracing::debug!(error = %e, "admin API connection ended with an error");
-            }
-        });
+        let Some(place) = connections.admit().await else {
+            tokio::spawn(listener::refuse_busy(stream));
+            continue;
+        };
+        tokio::spawn(serve_connection(
+            Arc::clone(&inner),
+            stream,
+            place,
+            stop.clone(),
+        ));
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if !connections.drained(MAX_CONNECTIONS, DRAIN_TIMEOUT).await {
         tracing::warn!("admin API: requests still running at the drain deadline were abandoned");
     }
     inner.stopped.send_replace(true);

@@ -337,6 +337,7 @@ impl Api {
             let body = answer.json(label)?;
             let mut text = human(&body);
             text.push_str(&node_lines(&body));
+            text.push_str(&warning_lines(&body));
             print(&text)?;
         }
         if self.require_all
@@ -633,9 +634,10 @@ impl Api {
                 return Ok(());
             }
             return print(&format!(
-                "{}: ok (checked by the node at {})",
+                "{}: ok (checked by the node at {}){}",
                 path.display(),
-                self.client.shown_url()
+                self.client.shown_url(),
+                warning_lines(&body)
             ));
         }
         let error = body.get("error");
@@ -795,6 +797,23 @@ impl Api {
         let answer = self.client.send(call).await?;
         self.show(&answer, &label, output::diff)
     }
+}
+
+/// One line per warning of a write or a check: `warning: channels.http."x".service: no service
+/// `x` is deployed on this node; …`. A warning is no failure: the exit status stays 0.
+fn warning_lines(body: &Value) -> String {
+    let Some(warnings) = body.get("warnings").and_then(Value::as_array) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for w in warnings {
+        let message = cell(w.get("message"));
+        match w.get("path").and_then(Value::as_str) {
+            Some(at) if !at.is_empty() => out.push_str(&format!("\nwarning: {at}: {message}")),
+            _ => out.push_str(&format!("\nwarning: {message}")),
+        }
+    }
+    out
 }
 
 /// In a cluster, one line per node after a write: `  node n2: applied`.

@@ -73,6 +73,7 @@ pub(super) async fn review(ctx: &Ctx<'_>, form: &Form) -> Reply {
                 &upload.file_name,
                 replace,
                 &pending.diff,
+                &outcome.warnings,
             );
             ctx.inner.sessions.set_pending(&ctx.session, pending);
             ctx.page("Review the import", Nav::Import, body)
@@ -111,7 +112,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
                 };
                 let body = maud::html! {
                     div.errors role="alert" { p { "The configuration changed since your review: this is what the import would change now." } }
-                    (reports::import_review(&ctx.csrf, &pending.id, "the document", pending.replace, &pending.diff))
+                    (reports::import_review(&ctx.csrf, &pending.id, "the document", pending.replace, &pending.diff, &outcome.warnings))
                 };
                 ctx.inner.sessions.set_pending(&ctx.session, pending);
                 ctx.page_with(StatusCode::CONFLICT, "Review the import", Nav::Import, body)
@@ -143,6 +144,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, form: &Form) -> Reply {
                     message,
                     version: Some(outcome.version),
                     nodes: nodes.and_then(|n| n.as_array().cloned()),
+                    warnings: Vec::new(),
                 },
                 "/admin/import",
             )

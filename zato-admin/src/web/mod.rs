@@ -372,11 +372,13 @@ async fn service_active(ctx: &Ctx<'_>, name: &str, form: &Form) -> Reply {
             nodes: api::nodes_after(ctx.inner, o.version, ACK_WAIT)
                 .await
                 .and_then(|n| n.as_array().cloned()),
+            warnings: o.warnings,
         },
         Err(e) => Flash {
             message: format!("Nothing was changed: {e}"),
             version: None,
             nodes: None,
+            warnings: Vec::new(),
         },
     };
     ctx.done(flash, "/admin/services")

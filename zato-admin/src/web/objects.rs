@@ -341,6 +341,7 @@ pub(super) async fn post(ctx: &Ctx<'_>, segs: &[&str], form: &Form) -> Option<Re
                                 message: format!("Deleted {key}."),
                                 version: Some(o.version),
                                 nodes: nodes.and_then(|n| n.as_array().cloned()),
+                                warnings: Vec::new(),
                             },
                             &format!("/admin/{section}"),
                         )
@@ -362,6 +363,7 @@ pub(super) async fn post(ctx: &Ctx<'_>, segs: &[&str], form: &Form) -> Option<Re
                         message,
                         version: None,
                         nodes: None,
+                        warnings: Vec::new(),
                     };
                     Some(ctx.done(flash, &format!("{}/{}", kind.base(), form::segment(name))))
                 }
@@ -378,6 +380,7 @@ async fn list_with_error(ctx: &Ctx<'_>, section: Section, e: &ChangeError) -> Re
             message: format!("Nothing was changed: {e}"),
             version: None,
             nodes: None,
+            warnings: Vec::new(),
         },
     );
     let mut reply = list(ctx, section).await;
@@ -575,6 +578,7 @@ async fn change_secret(
                     message: format!("Changed the {field} of {key}."),
                     version: Some(o.version),
                     nodes: nodes.and_then(|n| n.as_array().cloned()),
+                    warnings: Vec::new(),
                 },
                 &format!("{}/{}", kind.base(), form::segment(&key.name)),
             )
@@ -643,6 +647,7 @@ async fn done(ctx: &Ctx<'_>, kind: &Kind, key: &ObjectKey, o: WriteOutcome, what
             message,
             version: o.op.is_some().then_some(o.version),
             nodes: nodes.and_then(|n| n.as_array().cloned()),
+            warnings: o.warnings,
         },
         &format!("/admin/{}", kind.section),
     )

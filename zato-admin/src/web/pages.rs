@@ -102,6 +102,7 @@ fn flash_box(flash: &Flash) -> Markup {
                     " " span.new-version { "New version: " strong { (v) } }
                 }
             }
+            (super::reports::warnings_box(&flash.warnings))
             @if let Some(nodes) = &flash.nodes {
                 (nodes_table("Nodes", nodes))
             }

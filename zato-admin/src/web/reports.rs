@@ -3,6 +3,7 @@
 
 use maud::{Markup, html};
 use serde_json::Value;
+use zato_core::ConfigProblem;
 use zato_core::config::{Diff, HistoryEntry};
 
 use super::form::shown;
@@ -42,6 +43,7 @@ pub(crate) fn import_review(
     file: &str,
     replace: bool,
     diff: &Diff,
+    warnings: &[ConfigProblem],
 ) -> Markup {
     let groups: [(&str, &Vec<String>); 4] = [
         ("Created", &diff.created),
@@ -51,6 +53,7 @@ pub(crate) fn import_review(
     ];
     html! {
         p { "What importing " strong { (file) } @if replace { " with replace" } " would change. Nothing is applied until you confirm." }
+        (warnings_box(warnings))
         div.scroll {
             table #diff {
                 thead { tr { th scope="col" { "Change" } th scope="col" { "Object" } } }
@@ -162,6 +165,23 @@ pub(crate) fn history(entries: &[HistoryEntry]) -> Markup {
                                 td { @for c in &e.changes { code { (c) } br; } }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What is valid but will not work yet (a channel naming a service this node has not
+/// deployed): shown, never blocking.
+pub(crate) fn warnings_box(warnings: &[ConfigProblem]) -> Markup {
+    html! {
+        @if !warnings.is_empty() {
+            section.warnings role="status" {
+                p { "Warnings: valid, but not working until this is done." }
+                ul {
+                    @for w in warnings {
+                        li { code { (w.path) } ": " (w.message) }
                     }
                 }
             }

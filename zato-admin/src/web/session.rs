@@ -32,6 +32,8 @@ pub(crate) struct Flash {
     pub(crate) message: String,
     pub(crate) version: Option<u64>,
     pub(crate) nodes: Option<Vec<Value>>,
+    /// What is valid but will not work yet.
+    pub(crate) warnings: Vec<zato_core::ConfigProblem>,
 }
 
 /// An import reviewed as a dry run, applied once confirmed.

@@ -59,6 +59,10 @@ pub struct ImportOutcome {
     pub version: u64,
     /// What changed, or would.
     pub diff: Diff,
+    /// What is valid but will not work yet: a channel naming a service this node has not
+    /// deployed ([`ConfigRuntime::service_warnings`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ConfigProblem>,
 }
 
 /// What a write to one object did.
@@ -72,6 +76,9 @@ pub struct WriteOutcome {
     pub op: Option<Op>,
     /// The object's version after it; `None` once deleted.
     pub object_version: Option<u64>,
+    /// What is valid but will not work yet: the object is a channel naming a service this
+    /// node has not deployed ([`ConfigRuntime::service_warnings`]).
+    pub warnings: Vec<ConfigProblem>,
 }
 
 /// How [`ConfigRuntime::put`] writes an object.
@@ -292,6 +299,33 @@ impl ConfigRuntime {
         &self.inner.platform
     }
 
+    /// The channels among `objects` naming a service this node has not deployed, each a
+    /// problem at its `service` field. Warnings, not errors: the service may be deployed later,
+    /// and until then the channel answers that it has none. Every channel kind names its service
+    /// in a field called `service`.
+    pub fn service_warnings<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Value)>,
+    ) -> Vec<ConfigProblem> {
+        let services = self.inner.platform.services();
+        objects
+            .into_iter()
+            .filter(|(key, _)| key.section == Section::Channels)
+            .filter_map(|(key, object)| {
+                let name = object.get("service")?.as_str()?;
+                (!services.contains(name)).then(|| {
+                    ConfigProblem::new(
+                        format!("{key}.service"),
+                        format!(
+                            "no service `{}` is deployed on this node; the channel fails until one is",
+                            crate::text::escape_invisible(name, &[])
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// A checker knowing every registered kind.
     pub fn checker(&self) -> Checker {
         self.kinds()
@@ -497,11 +531,13 @@ impl ConfigRuntime {
         let given_paths: std::collections::BTreeSet<String> =
             given.keys().map(ToString::to_string).collect();
         diff.unchanged.retain(|path| given_paths.contains(path));
+        let warnings = self.service_warnings(given.iter().map(|(k, c)| (k, c.normal())));
         if options.dry_run {
             return Ok(ImportOutcome {
                 dry_run: true,
                 version: snapshot.version,
                 diff,
+                warnings,
             });
         }
         let version = self
@@ -511,6 +547,7 @@ impl ConfigRuntime {
             dry_run: false,
             version,
             diff,
+            warnings,
         })
     }
 
@@ -590,11 +627,16 @@ impl ConfigRuntime {
             Some(_) => Some(version),
             None => existing.map(|s| s.version),
         };
+        let warnings = match checked.get(key) {
+            Some(c) => self.service_warnings([(key, c.normal())]),
+            None => Vec::new(),
+        };
         Ok(WriteOutcome {
             version,
             key: key.clone(),
             op,
             object_version,
+            warnings,
         })
     }
 
@@ -648,6 +690,7 @@ impl ConfigRuntime {
             key: key.clone(),
             op: Some(Op::Deleted),
             object_version: None,
+            warnings: Vec::new(),
         })
     }
 
