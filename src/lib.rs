@@ -219,6 +219,9 @@ pub use node::{
 #[cfg(feature = "swift")]
 pub use zato_swift as swift;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 #[cfg(feature = "cluster")]
 pub use zato_cluster as cluster;
 

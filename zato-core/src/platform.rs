@@ -182,6 +182,16 @@ impl Platform {
         finished
     }
 
+    /// Waits until no background invocation ([`Context::invoke_async`]) runs, at most `limit`.
+    /// Returns whether none runs: what a test awaits before it checks what they did.
+    pub async fn wait_background(&self, limit: Duration) -> bool {
+        let all = u32::try_from(self.inner.max_background).unwrap_or(u32::MAX);
+        matches!(
+            tokio::time::timeout(limit, self.inner.background.acquire_many(all)).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// A permit to run one background invocation, or `None` when the bound is reached.
     pub(crate) fn background_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         Arc::clone(&self.inner.background).try_acquire_owned().ok()

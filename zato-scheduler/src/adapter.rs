@@ -193,6 +193,26 @@ impl Scheduler {
         })
     }
 
+    /// Waits until every job due by the clock's time has run, and no run goes on, at most
+    /// `limit`. Returns whether they all have. With a [`ManualClock`](crate::ManualClock), a
+    /// test moves the clock, then settles, then checks what the runs did.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let settled = || {
+            let now = self.inner.clock.now();
+            self.inner.tasks.names().iter().all(|name| {
+                self.stats(name)
+                    .is_none_or(|s| s.running == 0 && s.next.is_none_or(|next| next > now))
+            })
+        };
+        tokio::time::timeout(limit, async {
+            while !settled() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     /// Runs the job `name` now, active or not, on this node, and returns the run's cid at once.
     ///
     /// # Errors
@@ -218,7 +238,21 @@ impl Scheduler {
     + Sync
     + use<> {
         let inner = self.inner.clone();
-        move |config, counters, stop| tokio::spawn(timer(inner.clone(), config, counters, stop))
+        move |config, counters, stop| {
+            // The clock is read when the job is launched, not when its task first runs, so a
+            // clock moved right after (a test's) counts from the launch; and the next due time
+            // shows at once.
+            let launched = inner.clock.now();
+            if let Some(schedule) = config.schedule() {
+                let first = if config.catch_up {
+                    schedule.last_at_or_before(launched)
+                } else {
+                    None
+                };
+                counters.set_next(first.or_else(|| schedule.next_after(launched)));
+            }
+            tokio::spawn(timer(inner.clone(), config, counters, stop, launched))
+        }
     }
 }
 
@@ -232,11 +266,12 @@ async fn timer(
     config: Arc<JobConfig>,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
+    launched: DateTime<Utc>,
 ) {
     let Some(schedule) = config.schedule() else {
         return;
     };
-    let mut cursor = inner.clock.now();
+    let mut cursor = launched;
     let mut pruned = Instant::now();
     if config.catch_up
         && let Some(missed) = schedule.last_at_or_before(cursor)

@@ -337,6 +337,59 @@ pub struct AmqpConnection {
     changes: watch::Sender<u64>,
     published: AtomicU64,
     failed: AtomicU64,
+    /// Set on a test double: publications are kept here, and no broker is involved.
+    recording: Option<Arc<Recording>>,
+}
+
+/// The most messages a [`Recording`] keeps; older ones are dropped first.
+pub const MAX_RECORDED: usize = 10_000;
+
+/// What a recording [`AmqpConnection`] was asked to publish, and whether it fails: the AMQP
+/// test double, [`AmqpConnection::recording`].
+#[derive(Debug, Default)]
+pub struct Recording {
+    messages: Mutex<std::collections::VecDeque<AmqpMessage>>,
+    failure: Mutex<Option<(OutgoingErrorKind, String)>>,
+}
+
+impl Recording {
+    /// The messages published so far, oldest first (at most [`MAX_RECORDED`]).
+    pub fn messages(&self) -> Vec<AmqpMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Makes every publication from now on fail with `kind` (502, 503 or 504) and `reason`,
+    /// as a broker that cannot be reached or does not confirm would; none is recorded.
+    pub fn fail(&self, kind: OutgoingErrorKind, reason: impl Into<String>) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some((kind, reason.into()));
+    }
+
+    /// Makes publications succeed again.
+    pub fn succeed(&self) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn publish(&self, connection: &str, message: &AmqpMessage) -> Result<(), OutgoingError> {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((kind, reason)) = failure {
+            return Err(OutgoingError::new(connection, kind, reason));
+        }
+        let mut messages = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
+        if messages.len() == MAX_RECORDED {
+            messages.pop_front();
+        }
+        messages.push_back(message.clone());
+        Ok(())
+    }
 }
 
 impl fmt::Debug for AmqpConnection {
@@ -382,7 +435,46 @@ impl AmqpConnection {
             changes: watch::Sender::new(1),
             published: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            recording: None,
         })
+    }
+
+    /// A test double named `name`: it connects to no broker, and keeps every message a service
+    /// publishes through it in the [`Recording`] returned beside it, which can also make
+    /// publications fail. Register it as any connection ([`AmqpOutgoing::add_amqp`]), under the
+    /// name the service uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_channels::amqp::{AmqpConnection, AmqpMessage};
+    /// use zato_core::OutgoingErrorKind;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (conn, sent) = AmqpConnection::recording("Billing");
+    /// conn.publish(&AmqpMessage::new("", "invoices", "{}")).await.unwrap();
+    /// assert_eq!(sent.messages()[0].routing_key, "invoices");
+    ///
+    /// sent.fail(OutgoingErrorKind::Unavailable, "the broker is down");
+    /// let err = conn.publish(&AmqpMessage::new("", "invoices", "{}")).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "outgoing connection `Billing`: the broker is down");
+    /// # });
+    /// ```
+    pub fn recording(name: &str) -> (AmqpConnection, Arc<Recording>) {
+        let config = AmqpConnectionConfig {
+            name: name.to_owned(),
+            ..AmqpConnectionConfig::default()
+        };
+        let recording = Arc::new(Recording::default());
+        let conn = AmqpConnection {
+            current: ArcSwap::from_pointee(build(config, 1)),
+            reconfiguring: Mutex::new(()),
+            changes: watch::Sender::new(1),
+            published: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            recording: Some(Arc::clone(&recording)),
+        };
+        (conn, recording)
     }
 
     /// The connection's name.
@@ -442,7 +534,10 @@ impl AmqpConnection {
     /// reached, refused the message, or no queue took a mandatory one.
     pub async fn publish(&self, message: &AmqpMessage) -> Result<(), OutgoingError> {
         let g = self.current.load_full();
-        let result = self.publish_on(&g, message).await;
+        let result = match &self.recording {
+            Some(recording) => recording.publish(&g.config.name, message),
+            None => self.publish_on(&g, message).await,
+        };
         match &result {
             Ok(()) => self.published.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),

@@ -68,6 +68,8 @@ mod kind;
 pub use self::adapter::{AmqpAdapter, AmqpChannelStats};
 pub use self::config::AMQP_KIND;
 pub use self::config::{AmqpChannelConfig, AmqpConnectionConfig, OnError};
-pub use self::connection::{AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats};
+pub use self::connection::{
+    AmqpConnection, AmqpMessage, AmqpOutgoing, AmqpStats, MAX_RECORDED, Recording,
+};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, REDELIVERIES_HEADER, STATUS_HEADER};
 pub use self::kind::{AmqpChannelKind, AmqpConnectionKind, AmqpPlugin, config_schemas, plugin};

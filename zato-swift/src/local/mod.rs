@@ -29,6 +29,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -116,6 +117,7 @@ impl LocalSwift {
             base: format!("http://{addr}"),
             tokens: Mutex::new(Vec::new()),
             store: Mutex::new(store),
+            faults: Mutex::new(Vec::new()),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), stopped));
@@ -167,6 +169,69 @@ impl LocalSwift {
         )
     }
 
+    /// The content type an object was stored with, read directly from the store.
+    pub fn content_type(&self, container: &str, object: &str) -> Option<String> {
+        let store = self.state.store.lock().ok()?;
+        Some(
+            store
+                .containers
+                .get(container)?
+                .objects
+                .get(object)?
+                .content_type
+                .clone(),
+        )
+    }
+
+    /// Makes the requests to `container` (to every container and the account with `None`; the
+    /// auth endpoint never) meet `fault` before they are served, the next `times` of them (all
+    /// of them with `None`), so that a test drives its error paths. Faults added first are met
+    /// first; [`clear_faults`](Self::clear_faults) removes them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use zato_swift::local::{Fault, LocalSwift, LocalSwiftConfig};
+    ///
+    /// let local = LocalSwift::start(LocalSwiftConfig::default()).await?;
+    /// local.inject(Some("Billing"), Fault::Status(503), None);
+    /// let auth = reqwest::Client::new()
+    ///     .get(local.auth_url())
+    ///     .header("x-auth-user", local.user())
+    ///     .header("x-auth-key", local.key())
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// let token = auth.headers()["x-auth-token"].clone();
+    /// let put = reqwest::Client::new()
+    ///     .put(format!("{}/Billing", local.storage_url()))
+    ///     .header("x-auth-token", token)
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(put.status(), 503);
+    /// # local.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn inject(&self, container: Option<&str>, fault: Fault, times: Option<u32>) {
+        if let Ok(mut faults) = self.state.faults.lock() {
+            faults.push(FaultRule {
+                container: container.map(str::to_owned),
+                fault,
+                left: times,
+            });
+        }
+    }
+
+    /// Removes every fault [`inject`](Self::inject) added.
+    pub fn clear_faults(&self) {
+        if let Ok(mut faults) = self.state.faults.lock() {
+            faults.clear();
+        }
+    }
+
     /// The names of the objects of a container, sorted, read directly from the store.
     pub fn object_names(&self, container: &str) -> Vec<String> {
         self.state
@@ -195,6 +260,43 @@ impl LocalSwift {
             let _ = task.await;
         }
     }
+}
+
+/// What the local endpoint does to a request instead of, or before, serving it:
+/// [`LocalSwift::inject`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answers with this status (`503`, `500`, `401`, `404`, …) and an empty body.
+    Status(u16),
+    /// Waits this long, then serves the request: longer than the connection's timeout, a
+    /// timeout.
+    Delay(Duration),
+}
+
+/// One injected fault and how many more requests meet it.
+#[derive(Debug)]
+pub(crate) struct FaultRule {
+    container: Option<String>,
+    fault: Fault,
+    left: Option<u32>,
+}
+
+/// The fault the next request to `container` meets, if any, counted.
+pub(crate) fn take_fault(rules: &Mutex<Vec<FaultRule>>, container: &str) -> Option<Fault> {
+    let mut rules = rules.lock().ok()?;
+    let at = rules
+        .iter()
+        .position(|r| r.container.as_deref().is_none_or(|c| c == container))?;
+    let fault = rules[at].fault;
+    match &mut rules[at].left {
+        Some(1) => {
+            rules.remove(at);
+        }
+        Some(n) => *n -= 1,
+        None => {}
+    }
+    Some(fault)
 }
 
 impl Drop for LocalSwift {

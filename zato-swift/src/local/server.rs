@@ -30,6 +30,7 @@ pub(crate) struct State {
     pub(crate) base: String,
     pub(crate) tokens: Mutex<Vec<String>>,
     pub(crate) store: Mutex<Store>,
+    pub(crate) faults: Mutex<Vec<super::FaultRule>>,
 }
 
 impl State {
@@ -110,6 +111,13 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         Some((c, o)) => (decode(c), Some(decode(o)).filter(|o| !o.is_empty())),
         None => (decode(rest), None),
     };
+    match super::take_fault(&state.faults, &container) {
+        Some(super::Fault::Status(code)) => {
+            return text(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
+        }
+        Some(super::Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+        None => {}
+    }
     let authorized = header(h, "x-auth-token").is_some_and(|t| {
         state
             .tokens
