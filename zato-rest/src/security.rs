@@ -18,12 +18,24 @@ use zato_core::security::{Credentials, SecurityDefinition, SecurityDefinitions};
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BearerTokenConfig {
+    /// The definition's `type`: `bearer_token`.
+    #[serde(rename = "type", default = "bearer_type")]
+    pub ty: String,
     /// The definition's unique name.
     pub name: String,
     /// The token.
     pub token: Secret,
 }
 
+fn bearer_type() -> String {
+    "bearer_token".to_owned()
+}
+fn oauth2_type() -> String {
+    "oauth2_client_credentials".to_owned()
+}
+fn tls_type() -> String {
+    "tls_client_cert".to_owned()
+}
 fn token_timeout() -> f64 {
     10.0
 }
@@ -48,6 +60,9 @@ pub enum ClientAuth {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OAuth2Config {
+    /// The definition's `type`: `oauth2_client_credentials`.
+    #[serde(rename = "type", default = "oauth2_type")]
+    pub ty: String,
     /// The definition's unique name.
     pub name: String,
     /// The token endpoint.
@@ -76,6 +91,9 @@ pub struct OAuth2Config {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TlsClientCertConfig {
+    /// The definition's `type`: `tls_client_cert`.
+    #[serde(rename = "type", default = "tls_type")]
+    pub ty: String,
     /// The definition's unique name.
     pub name: String,
     /// The PEM file: certificate(s) and private key.
@@ -246,6 +264,8 @@ pub trait OutboundType: Send + Sync + std::fmt::Debug + 'static {
     fn check(config: &Self::Config) -> Vec<ConfigProblem>;
     /// Its name.
     fn name(config: &Self::Config) -> &str;
+    /// Its `type` as written.
+    fn ty(config: &Self::Config) -> &str;
     /// What it publishes, or why it cannot be built.
     #[doc(hidden)]
     fn build(config: &Self::Config) -> Result<BuiltOutbound, ConfigProblem>;
@@ -281,6 +301,7 @@ impl OutboundType for BearerToken {
         Description::new(
             "a static bearer token, for outgoing connections",
             BearerTokenConfig {
+                ty: bearer_type(),
                 name: "partner-token".into(),
                 token: "secret".into(),
             },
@@ -304,6 +325,10 @@ impl OutboundType for BearerToken {
         &c.name
     }
 
+    fn ty(c: &BearerTokenConfig) -> &str {
+        &c.ty
+    }
+
     fn build(c: &BearerTokenConfig) -> Result<BuiltOutbound, ConfigProblem> {
         Ok(BuiltOutbound(Outbound::Bearer(c.token.clone())))
     }
@@ -318,6 +343,7 @@ impl OutboundType for OAuth2ClientCredentials {
         Description::new(
             "OAuth 2 client credentials, for outgoing connections: a cached token refreshed before it expires",
             OAuth2Config {
+                ty: oauth2_type(),
                 name: "crm-oauth".into(),
                 token_url: "https://auth.example.com/oauth2/token".into(),
                 client_id: "zato".into(),
@@ -361,6 +387,10 @@ impl OutboundType for OAuth2ClientCredentials {
         &c.name
     }
 
+    fn ty(c: &OAuth2Config) -> &str {
+        &c.ty
+    }
+
     fn build(c: &OAuth2Config) -> Result<BuiltOutbound, ConfigProblem> {
         let client = OAuth2Client::new(c.clone()).map_err(|m| ConfigProblem::new("", m))?;
         Ok(BuiltOutbound(Outbound::OAuth2(Arc::new(client))))
@@ -376,6 +406,7 @@ impl OutboundType for TlsClientCert {
         Description::new(
             "a TLS client certificate and key (PEM file), for outgoing connections (mutual TLS)",
             TlsClientCertConfig {
+                ty: tls_type(),
                 name: "partner-mtls".into(),
                 cert_file: "/etc/zato/partner-client.pem".into(),
             },
@@ -390,6 +421,10 @@ impl OutboundType for TlsClientCert {
 
     fn name(c: &TlsClientCertConfig) -> &str {
         &c.name
+    }
+
+    fn ty(c: &TlsClientCertConfig) -> &str {
+        &c.ty
     }
 
     fn build(c: &TlsClientCertConfig) -> Result<BuiltOutbound, ConfigProblem> {
@@ -442,11 +477,15 @@ impl<T: OutboundType> Kind for OutboundKind<T> {
     }
 
     fn check(config: &T::Config) -> Vec<ConfigProblem> {
-        T::check(config)
+        let mut p = T::check(config);
+        if T::ty(config) != T::NAME {
+            p.push(ConfigProblem::new("type", format!("must be `{}`", T::NAME)));
+        }
+        p
     }
 
     async fn apply(&self, config: Arc<T::Config>) -> Result<(), ConfigError> {
-        let BuiltOutbound(built) = T::build(&config).map_err(|p| ConfigError::new(vec![p]))?;
+        let built = T::build(&config).map_err(|p| ConfigError::new(vec![p]))?;
         self.defs.insert(SecurityDefinition::new(
             T::name(&config),
             T::NAME,
