@@ -257,6 +257,7 @@ fn build(config: RestConfig, number: u64) -> Result<Generation, ConfigError> {
 /// ```
 pub struct HttpConnection {
     name: String,
+    shared_name: Arc<str>,
     kind: &'static str,
     current: ArcSwap<Generation>,
     defs: SecurityDefinitions,
@@ -291,6 +292,7 @@ impl HttpConnection {
         let g = build(config, 1)?;
         Ok(HttpConnection {
             meters: Meters::new(metrics, kind, &name),
+            shared_name: name.as_str().into(),
             name,
             kind,
             current: ArcSwap::from_pointee(g),
@@ -625,19 +627,32 @@ impl HttpConnection {
             rb = rb.header(k.clone(), v.clone());
         }
         let result = async {
-            let resp = rb.send().await.map_err(|e| self.transport(g, e))?;
+            let mut resp = rb.send().await.map_err(|e| self.transport(g, e))?;
             let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = self.read(g, resp).await?;
-            Ok(RestResponse::new(self.name.as_str(), status, headers, body))
+            let headers = std::mem::take(resp.headers_mut());
+            let body = self.read(g, resp, &headers).await?;
+            Ok(RestResponse::new(
+                self.shared_name.clone(),
+                status,
+                headers,
+                body,
+            ))
         }
         .await;
         (result, token)
     }
 
-    async fn read(&self, g: &Generation, mut resp: reqwest::Response) -> Result<Bytes, RestError> {
+    async fn read(
+        &self,
+        g: &Generation,
+        mut resp: reqwest::Response,
+        headers: &HeaderMap,
+    ) -> Result<Bytes, RestError> {
         let max = g.config.max_response_size;
-        if resp.content_length().is_some_and(|n| n > max) {
+        let length = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if length.is_some_and(|n| n > max) {
             return Err(self.error(RestErrorKind::TooLarge(max)));
         }
         let mut buf = bytes::BytesMut::new();

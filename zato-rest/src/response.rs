@@ -22,13 +22,13 @@ pub struct RestResponse {
 
 impl RestResponse {
     pub(crate) fn new(
-        connection: &str,
+        connection: Arc<str>,
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
     ) -> Self {
         RestResponse {
-            connection: connection.into(),
+            connection,
             status,
             headers,
             body,
