@@ -492,6 +492,14 @@ impl HttpConnection {
         };
         self.breaker.record(ok, threshold, cooldown);
         self.meters.breaker.set(self.breaker.state().as_gauge());
+        tracing::debug!(
+            connection = %self.name,
+            kind = self.kind,
+            method = %call.method,
+            status = result.as_ref().map_or(0, |r| r.status().as_u16()),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "outgoing call"
+        );
         result
     }
 
