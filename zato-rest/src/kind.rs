@@ -252,3 +252,32 @@ impl Plugin for RestPlugin {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn the_kinds_describe_their_fields_for_the_admin_the_cli_and_the_web_admin() {
+        let info = kind::schema::<HttpKind>().describe();
+        let field = |info: &zato_core::kind::KindInfo, n: &str| {
+            info.fields.iter().find(|f| f.name == n).unwrap().clone()
+        };
+        assert!(info.pings);
+        assert!(field(&info, "address").required);
+        assert!(!field(&info, "security").required);
+        assert_eq!(
+            field(&info, "pool_size").default,
+            Some(serde_json::json!(20))
+        );
+        let oauth = kind::schema::<OAuth2Kind>().describe();
+        assert_eq!(oauth.section, Section::Security);
+        assert!(field(&oauth, "client_secret").secret);
+        assert!(oauth.example.get("client_secret").is_none());
+        let err = kind::schema::<HttpKind>()
+            .check(&serde_json::json!({"name": "x", "address": "http://a", "soap_version": "1.1"}))
+            .unwrap_err();
+        assert_eq!(err.problems()[0].path, "soap_version");
+    }
+}
