@@ -108,6 +108,9 @@ pub(crate) enum Outbound {
     OAuth2(Arc<OAuth2Client>),
     /// The PEM, read when applied; a connection builds its client with it.
     TlsCert(Secret<Vec<u8>>),
+    /// Why the PEM could not be used when applied: each call presenting it fails saying so, as
+    /// a wrong password would (building checks the configuration, not the files it names).
+    TlsCertUnusable(String),
 }
 
 /// A cached token.
@@ -428,8 +431,13 @@ impl OutboundType for TlsClientCert {
     }
 
     fn build(c: &TlsClientCertConfig) -> Result<BuiltOutbound, ConfigProblem> {
-        let pem = read_identity(&c.cert_file).map_err(|m| ConfigProblem::new("cert_file", m))?;
-        Ok(BuiltOutbound(Outbound::TlsCert(Secret::new(pem))))
+        Ok(BuiltOutbound(match read_identity(&c.cert_file) {
+            Ok(pem) => Outbound::TlsCert(Secret::new(pem)),
+            Err(why) => {
+                tracing::warn!(definition = %c.name, problem = %why, "tls_client_cert cannot be used");
+                Outbound::TlsCertUnusable(format!("cert_file: {why}"))
+            }
+        }))
     }
 }
 
@@ -536,6 +544,7 @@ impl Auth {
                 Some(BuiltOutbound(Outbound::Bearer(t))) => Auth::Bearer(t.clone()),
                 Some(BuiltOutbound(Outbound::OAuth2(c))) => Auth::OAuth2(c.clone()),
                 Some(BuiltOutbound(Outbound::TlsCert(pem))) => Auth::Tls(def.clone(), pem.clone()),
+                Some(BuiltOutbound(Outbound::TlsCertUnusable(why))) => return Err(why.clone()),
                 None => {
                     return Err(format!(
                         "its type `{}` cannot be presented by an outgoing HTTP connection",

@@ -187,19 +187,36 @@ async fn the_right_client_certificate_is_let_in_and_a_wrong_one_refused() {
     .unwrap();
     assert!(conn.get("/x").await.is_err());
 
-    // A file that is not a certificate is refused when applied, naming the field.
+    // A file that is not a certificate is applied, as a wrong password is, and each call
+    // presenting it fails saying why: a 502 naming the connection and the field.
     let junk = dir.write("junk.pem", "not a certificate");
-    let err = node
-        .patch(
-            Section::Security,
-            "",
-            "partner-mtls",
-            json!({"cert_file": junk}),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("cert_file"), "{err}");
+    node.patch(
+        Section::Outgoing,
+        "http",
+        "Partner",
+        json!({"security": "partner-mtls"}),
+    )
+    .await
+    .unwrap();
+    node.patch(
+        Section::Security,
+        "",
+        "partner-mtls",
+        json!({"cert_file": junk}),
+    )
+    .await
+    .unwrap();
+    let err = conn.get("/x").await.unwrap_err();
+    assert!(
+        matches!(err.kind(), RestErrorKind::Security { .. }),
+        "{err}"
+    );
+    assert_eq!(err.status(), 502);
+    let text = err.to_string();
+    assert!(
+        text.contains("`Partner`") && text.contains("cert_file"),
+        "{text}"
+    );
     node.shutdown().await;
     task.abort();
 }
