@@ -189,6 +189,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_channels::amqp::plugin()),
         #[cfg(feature = "zmq")]
         std::sync::Arc::new(zato_channels::zmq::plugin()),
+        #[cfg(feature = "rest")]
+        std::sync::Arc::new(zato_rest::plugin()),
     ]
 }
 
@@ -225,6 +227,9 @@ pub mod testing;
 #[cfg(feature = "cluster")]
 pub use zato_cluster as cluster;
 
+#[cfg(feature = "rest")]
+pub use zato_rest as rest;
+
 #[cfg(feature = "scheduler")]
 pub use zato_scheduler as scheduler;
 
@@ -238,6 +243,9 @@ pub mod prelude {
 
     #[cfg(feature = "swift")]
     pub use zato_swift::SwiftOutgoing;
+
+    #[cfg(feature = "rest")]
+    pub use zato_rest::RestOutgoing;
 
     #[cfg(feature = "amqp")]
     pub use zato_channels::amqp::{AmqpMessage, AmqpOutgoing};

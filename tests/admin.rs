@@ -586,7 +586,7 @@ name = "x"
     assert_eq!(resp.status(), 200);
     let outcome: Value = resp.json().await.unwrap();
     assert_eq!(outcome["version"], 1, "{outcome}");
-    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 5);
+    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 6);
     assert_eq!(
         node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
         200

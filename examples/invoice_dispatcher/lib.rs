@@ -36,6 +36,9 @@ pub const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.json"
 
 /// The outgoing connection the service stores invoices through.
 pub const CONNECTION: &str = "Invoice Dispatcher";
+/// The outgoing REST connection told of each invoice stored, when it is active: a POST of
+/// `{"cid": …, "stored": [targets]}` to its address. Inactive in the shipped config.
+pub const WEBHOOK: &str = "Invoice Webhook";
 /// The object each invoice is stored as, in the container named after its target.
 pub const OBJECT: &str = "Invoice";
 
@@ -111,12 +114,39 @@ pub async fn invoice_dispatcher(
         }
     }
     if outcome.failed.is_empty() {
+        notify(ctx, req.cid, &outcome.stored).await?;
         Ok(Dispatched {
             stored: outcome.stored,
         })
     } else {
         Err(outcome.into_error())
     }
+}
+
+/// Tells the webhook [`WEBHOOK`] which targets the invoice was stored for, when it is defined
+/// and active. Its failure is the request's (a 502, 503 or 504 naming it, saying the invoice
+/// was stored), so the caller may send the invoice again: storing it again is harmless.
+async fn notify(ctx: &Context, cid: zato::Cid, stored: &[String]) -> Result<(), ServiceError> {
+    let Ok(hook) = ctx.outgoing().http(WEBHOOK) else {
+        return Ok(());
+    };
+    if !hook.config().is_active {
+        return Ok(());
+    }
+    let body = serde_json::json!({"cid": cid.to_string(), "stored": stored});
+    let sent = hook
+        .post("", &body)
+        .await
+        .and_then(|r| r.error_for_status());
+    sent.map(drop).map_err(|e| {
+        let kind = match e.status().as_u16() {
+            503 => OutgoingErrorKind::Unavailable,
+            504 => OutgoingErrorKind::Timeout,
+            _ => OutgoingErrorKind::BadGateway,
+        };
+        let message = format!("stored for: {}; not notified: {}", quoted(stored), e.kind());
+        OutgoingError::new(WEBHOOK, kind, message).into()
+    })
 }
 
 /// Checks the number of targets and returns them without duplicates, in order, so a bad request

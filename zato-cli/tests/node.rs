@@ -272,3 +272,67 @@ async fn scheduler_jobs_from_the_command_line() {
     assert_ne!(missing.code, Some(0));
     node.running.shutdown().await;
 }
+
+/// The example's outgoing REST connection: inactive as shipped, turned on and pinged from the
+/// command line, then told of each invoice stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoice_webhook_is_turned_on_and_pinged_from_the_command_line() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let hook = MockServer::start().await;
+    Mock::given(path("/stored"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let node = node().await;
+    // Inactive as shipped: the seed's request behaves as before and notifies nobody.
+    assert_eq!(node.dispatch().await.0, 200);
+    assert!(hook.received_requests().await.expect("recorded").is_empty());
+
+    let address = format!("address={}/stored", hook.uri());
+    let on = [
+        "conn",
+        "edit",
+        "http",
+        "Invoice Webhook",
+        "--set",
+        &address,
+        "--set",
+        "is_active=true",
+    ];
+    node.zato(&on).await.ok();
+    node.zato(&["conn", "ping", "http", "Invoice Webhook"])
+        .await
+        .ok();
+    let (status, body) = node.dispatch().await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.received_requests().await.expect("recorded");
+    let posts: Vec<_> = got.iter().filter(|r| r.method.as_str() == "POST").collect();
+    assert_eq!(posts.len(), 1, "{got:?}");
+    let sent: serde_json::Value = serde_json::from_slice(&posts[0].body).expect("JSON");
+    assert_eq!(sent["stored"], serde_json::json!(["CRM", "Billing"]));
+    assert!(
+        sent["cid"].as_str().is_some_and(|c| !c.is_empty()),
+        "{sent}"
+    );
+
+    // An address nothing answers at: the ping fails, and the dispatch is a 502 naming the hook.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let gone = format!("address=http://127.0.0.1:{port}/stored");
+    node.zato(&["conn", "edit", "http", "Invoice Webhook", "--set", &gone])
+        .await
+        .ok();
+    let ping = node
+        .zato(&["conn", "ping", "http", "Invoice Webhook"])
+        .await;
+    assert_ne!(ping.code, Some(0), "{ping:?}");
+    let (status, body) = node.dispatch().await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("Invoice Webhook") && body.contains("stored for"),
+        "{body}"
+    );
+}

@@ -136,6 +136,17 @@ pub trait Kind: Send + Sync + fmt::Debug + 'static {
         Vec::new()
     }
 
+    /// The problems of an object with the objects it refers to, paths relative to it: a
+    /// channel naming a security definition of a type it cannot check. `objects` gives an
+    /// object of the same document, in normal form, by its key; it runs after the references
+    /// were found to exist.
+    fn check_referenced(
+        _config: &Self::Config,
+        _objects: &dyn Fn(&ObjectKey) -> Option<Value>,
+    ) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+
     /// The problems among the objects of this kind in one document, each valid on its own: as
     /// `(index in configs, problem relative to that object)`. Two HTTP channels serving the
     /// same path are each valid, and clash together.
@@ -440,18 +451,30 @@ macro_rules! schema_of_kind {
                 .filter(|(key, _)| key.section == K::SECTION && key.kind == K::NAME)
                 .filter_map(|(key, object)| Some((key, object.typed::<K::Config>()?)))
                 .collect();
+            let lookup = |key: &ObjectKey| objects.get(key).map(|c| c.normal().clone());
+            let mut problems: Vec<ConfigProblem> = mine
+                .iter()
+                .flat_map(|(key, config)| {
+                    let found = K::check_referenced(config, &lookup);
+                    ConfigError::new(found)
+                        .within(&key.to_string())
+                        .into_problems()
+                })
+                .collect();
             if mine.len() < 2 {
-                return Vec::new();
+                return problems;
             }
             let configs: Vec<&K::Config> = mine.iter().map(|(_, c)| c.as_ref()).collect();
-            K::check_among(&configs)
-                .into_iter()
-                .filter_map(|(i, problem)| {
-                    let (key, _) = mine.get(i)?;
-                    Some(ConfigError::new(vec![problem]).within(&key.to_string()))
-                })
-                .flat_map(ConfigError::into_problems)
-                .collect()
+            problems.extend(
+                K::check_among(&configs)
+                    .into_iter()
+                    .filter_map(|(i, problem)| {
+                        let (key, _) = mine.get(i)?;
+                        Some(ConfigError::new(vec![problem]).within(&key.to_string()))
+                    })
+                    .flat_map(ConfigError::into_problems),
+            );
+            problems
         }
     };
 }

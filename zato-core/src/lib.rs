@@ -55,6 +55,7 @@ mod platform;
 mod registry;
 mod render;
 mod secret;
+pub mod security;
 mod service;
 pub mod sio;
 pub mod tasks;

@@ -34,6 +34,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 struct Inner {
     services: ServiceRegistry,
     outgoing: OutgoingConnections,
+    security: crate::security::SecurityDefinitions,
     channels: Channels,
     metrics: Metrics,
     /// One permit per background invocation running; all of them free means none runs.
@@ -56,6 +57,7 @@ impl Inner {
         Inner {
             services: ServiceRegistry::default(),
             outgoing: OutgoingConnections::default(),
+            security: crate::security::SecurityDefinitions::default(),
             channels: Channels::default(),
             metrics: Metrics::default(),
             background: Arc::new(tokio::sync::Semaphore::new(max)),
@@ -105,6 +107,12 @@ impl Platform {
     /// The outgoing connections.
     pub fn outgoing(&self) -> &OutgoingConnections {
         &self.inner.outgoing
+    }
+
+    /// The security definitions applied, as the `security` section's kinds publish them: what
+    /// channels check callers against and outgoing connections present.
+    pub fn security(&self) -> &crate::security::SecurityDefinitions {
+        &self.inner.security
     }
 
     /// Its metrics: requests per channel, invocations per service, and what adapter crates

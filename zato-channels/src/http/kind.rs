@@ -13,6 +13,7 @@ use zato_core::config::{
     Section, Step,
 };
 use zato_core::kind::{self, Description, Kind};
+use zato_core::security::{Credentials, SecurityDefinition};
 
 use super::adapter::Put;
 use super::config::{HttpChannelConfig, SecurityDef};
@@ -65,6 +66,35 @@ impl Kind for HttpChannelKind {
             .collect()
     }
 
+    /// A channel checks callers against `basic_auth` and `apikey` definitions only; a type for
+    /// outgoing connections (a bearer token, OAuth 2 client credentials) is refused here.
+    fn check_referenced(
+        channel: &HttpChannelConfig,
+        objects: &dyn Fn(&ObjectKey) -> Option<serde_json::Value>,
+    ) -> Vec<ConfigProblem> {
+        let Some(name) = channel.security.as_deref() else {
+            return Vec::new();
+        };
+        let key = ObjectKey::new(Section::Security, Section::Security.sole_kind(), name);
+        let Some(def) = objects(&key) else {
+            return Vec::new();
+        };
+        let Some(ty) = def.get("type").and_then(serde_json::Value::as_str) else {
+            return Vec::new();
+        };
+        if INBOUND_TYPES.contains(&ty) {
+            return Vec::new();
+        }
+        vec![ConfigProblem::new(
+            "security",
+            format!(
+                "the security definition `{name}` is of type `{ty}`, which only outgoing \
+                 connections use; a channel takes {}",
+                INBOUND_TYPES.join(" or ")
+            ),
+        )]
+    }
+
     fn check_among(channels: &[&HttpChannelConfig]) -> Vec<(usize, ConfigProblem)> {
         route_clashes(channels)
     }
@@ -84,6 +114,9 @@ impl Kind for HttpChannelKind {
         self.server.put_channels(steps)
     }
 }
+
+/// The security types a channel checks callers against.
+const INBOUND_TYPES: &[&str] = &[BasicAuth::NAME, ApiKey::NAME];
 
 /// A type of security definition (`basic_auth`, `apikey`): its name, its secret field and an
 /// example, for [`SecurityKind`].
@@ -165,13 +198,40 @@ impl<T: SecurityType> Kind for SecurityKind<T> {
         security_problems(def)
     }
 
+    /// Sets the definition on the server, and publishes it on the platform's
+    /// [`security`](zato_core::Platform::security) for outgoing connections naming it.
     async fn apply(&self, def: Arc<SecurityDef>) -> Result<(), ConfigError> {
-        self.server.set_security(SecurityDef::clone(&def))
+        self.server.set_security(SecurityDef::clone(&def))?;
+        self.server.platform().security().insert(published(&def));
+        Ok(())
     }
 
     async fn remove(&self, name: &str) -> Result<(), ConfigError> {
-        self.server.remove_security(name)
+        self.server.remove_security(name)?;
+        self.server.platform().security().remove(name);
+        Ok(())
     }
+}
+
+/// `def` as the platform's security registry holds it.
+fn published(def: &SecurityDef) -> SecurityDefinition {
+    let credentials = match def {
+        SecurityDef::BasicAuth {
+            username, password, ..
+        } => Credentials::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        SecurityDef::ApiKey { header, key, .. } => Credentials::ApiKey {
+            header: header.clone(),
+            key: key.clone(),
+        },
+    };
+    let ty = match def {
+        SecurityDef::BasicAuth { .. } => BasicAuth::NAME,
+        SecurityDef::ApiKey { .. } => ApiKey::NAME,
+    };
+    SecurityDefinition::new(def.name(), ty, credentials)
 }
 
 impl HttpServer {
