@@ -490,6 +490,11 @@ async fn core_session(
         Ok(s) => s,
         Err(e) => return Ended::Failed(format!("cannot subscribe to `{}`: {e}", config.subject)),
     };
+    // Consuming once the server has the subscription: a message to ourselves after it comes
+    // back only once the server handled what came before.
+    if let Err(why) = round_trip(client, worker.connection.config().timeout_duration()).await {
+        return Ended::Failed(why);
+    }
     worker.stats.consuming.store(true, Ordering::Relaxed);
     tracing::info!(channel = %config.name, subject = %config.subject, "nats channel subscribed");
     if let Some(r) = ready.take() {
@@ -524,6 +529,26 @@ async fn core_session(
     worker.stats.consuming.store(false, Ordering::Relaxed);
     finish(worker, &mut tasks).await;
     ended
+}
+
+/// A message to ourselves through the server, within `limit`: the server has handled all this
+/// client sent before.
+async fn round_trip(client: &async_nats::Client, limit: Duration) -> Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut probe = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    let back = tokio::time::timeout(limit, probe.next()).await;
+    let _ = probe.unsubscribe().await;
+    match back {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(format!("no answer from the server within {limit:?}")),
+    }
 }
 
 /// Handles one core message: invokes the service, and answers its reply subject when it has
