@@ -135,7 +135,6 @@ impl NatsAdapter {
             .is_some_and(|e| e.stats.consuming.load(Ordering::Relaxed))
     }
 
-
     /// What the channel `name` has done since it was created.
     pub fn stats(&self, name: &str) -> Option<NatsChannelStats> {
         self.lock().get(name).map(|e| {
@@ -307,7 +306,10 @@ impl ChannelAdapter for NatsAdapter {
                         "stream {:?} subject {:?} via {:?}",
                         e.config.stream, e.config.subject, e.config.connection
                     ),
-                    _ => format!("subject {:?} via {:?}", e.config.subject, e.config.connection),
+                    _ => format!(
+                        "subject {:?} via {:?}",
+                        e.config.subject, e.config.connection
+                    ),
                 })
             })
             .collect()

@@ -438,7 +438,12 @@ impl NatsChannelConfig {
             self.timeout,
             bounds::MAX_SECONDS,
         ));
-        problems.extend(bounds::count("max_bytes", self.max_bytes, 1, bounds::MAX_BYTES));
+        problems.extend(bounds::count(
+            "max_bytes",
+            self.max_bytes,
+            1,
+            bounds::MAX_BYTES,
+        ));
         problems
     }
 }
@@ -458,7 +463,9 @@ fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
     let tokens: Vec<&str> = subject.split('.').collect();
     for (i, token) in tokens.iter().enumerate() {
         if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("not a NATS subject: tokens separated by `.`, none empty, no spaces".into());
+            return Err(
+                "not a NATS subject: tokens separated by `.`, none empty, no spaces".into(),
+            );
         }
         let wild = *token == "*" || *token == ">";
         if !wild && (token.contains('*') || token.contains('>')) {

@@ -107,9 +107,10 @@ pub(crate) async fn client(
     let servers = config
         .servers()
         .map_err(|why| ConfigError::one("url", why))?;
-    options.connect(servers).await.map_err(|e| {
-        ConfigError::one("url", format!("cannot make a NATS client: {}", e.kind()))
-    })
+    options
+        .connect(servers)
+        .await
+        .map_err(|e| ConfigError::one("url", format!("cannot make a NATS client: {}", e.kind())))
 }
 
 async fn build(config: NatsConnectionConfig, number: u64) -> Result<Generation, ConfigError> {
@@ -361,11 +362,7 @@ impl NatsConnection {
                         ),
                         _ => (OutgoingErrorKind::BadGateway, e.to_string()),
                     };
-                    OutgoingError::new(
-                        name,
-                        kind,
-                        format!("request to `{subject}` failed: {what}"),
-                    )
+                    OutgoingError::new(name, kind, format!("request to `{subject}` failed: {what}"))
                 })?;
             Ok(NatsReply {
                 payload: reply.payload,
@@ -387,7 +384,9 @@ impl NatsConnection {
         let name = &g.config.name;
         let started = Instant::now();
         match tokio::time::timeout(g.config.timeout_duration(), g.client.flush()).await {
-            Ok(Ok(())) if g.client.connection_state() == async_nats::connection::State::Connected => {
+            Ok(Ok(()))
+                if g.client.connection_state() == async_nats::connection::State::Connected =>
+            {
                 Ok(started.elapsed())
             }
             Ok(Ok(())) | Err(_) => Err(OutgoingError::new(

@@ -272,9 +272,7 @@ async fn jetstream_session(
     if let Some(r) = ready.take() {
         let _ = r.send(Ok(()));
     }
-    let semaphore = Arc::new(Semaphore::new(
-        usize::try_from(concurrency).unwrap_or(10),
-    ));
+    let semaphore = Arc::new(Semaphore::new(usize::try_from(concurrency).unwrap_or(10)));
     let mut tasks = JoinSet::new();
     let ended = loop {
         let permit = match slot(&semaphore, stop, changes).await {
@@ -350,7 +348,11 @@ async fn invoke(
     cid: Cid,
     raw: RawRequest,
     size: usize,
-) -> (zato_core::sio::ReplyFormat, Result<RawResponse, ServiceError>, bool) {
+) -> (
+    zato_core::sio::ReplyFormat,
+    Result<RawResponse, ServiceError>,
+    bool,
+) {
     let config = &worker.config;
     let format = raw.reply_format();
     if u64::try_from(size).unwrap_or(u64::MAX) > config.max_bytes {

@@ -160,7 +160,9 @@ impl Kind for NatsChannelKind {
     }
 
     async fn apply(&self, channel: Arc<NatsChannelConfig>) -> Result<(), ConfigError> {
-        self.adapter.upsert(NatsChannelConfig::clone(&channel)).await
+        self.adapter
+            .upsert(NatsChannelConfig::clone(&channel))
+            .await
     }
 
     async fn remove(&self, name: &str) -> Result<(), ConfigError> {

@@ -22,10 +22,7 @@ use zato_core::config::{ObjectKey, Section};
 use zato_nats::{ERROR_HEADER, NatsConnection, NatsOutgoing, STATUS_HEADER};
 
 fn header(m: &async_nats::jetstream::Message, name: &str) -> Option<String> {
-    m.headers
-        .as_ref()?
-        .get(name)
-        .map(|v| v.as_str().to_owned())
+    m.headers.as_ref()?.get(name).map(|v| v.as_str().to_owned())
 }
 
 /// A JetStream channel `name` on `stream`/`subject`, with `extra` fields.
@@ -50,19 +47,27 @@ async fn a_message_is_processed_with_its_headers_and_acked_after() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
-    bus.stream(&stream, &[&subject, &format!("{subject}.dead")]).await;
+    bus.stream(&stream, &[&subject, &format!("{subject}.dead")])
+        .await;
     let recorder = Recorder::default();
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({})),
+    )
+    .await;
     node.platform.start().await.unwrap();
     let ping = node
         .runtime
         .ping(&ObjectKey::new(Section::Outgoing, "nats", "bus"))
         .await
         .unwrap();
-    assert!(ping.as_ref().is_ok_and(|m| m.contains("round trip")), "{ping:?}");
+    assert!(
+        ping.as_ref().is_ok_and(|m| m.contains("round trip")),
+        "{ping:?}"
+    );
 
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("source", "CRM");
@@ -107,14 +112,19 @@ async fn a_failure_is_delivered_again_after_the_nak_delay() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
-    bus.stream(&stream, &[&subject, &format!("{subject}.dead")]).await;
+    bus.stream(&stream, &[&subject, &format!("{subject}.dead")])
+        .await;
     let recorder = Recorder::default();
     recorder.fail_first.store(2, Ordering::SeqCst);
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
     let extra = json!({"nak_delay": 0.2, "max_deliver": 5});
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, extra))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, extra),
+    )
+    .await;
     node.platform.start().await.unwrap();
     bus.publish(&subject, json!({"id": "7"})).await;
 
@@ -137,7 +147,14 @@ async fn a_failure_is_delivered_again_after_the_nak_delay() {
         })
         .collect();
     assert_eq!(delivered, ["1", "2", "3"]);
-    let dead = bus.read(&stream, &format!("{subject}.dead"), 1, Duration::from_secs(2)).await;
+    let dead = bus
+        .read(
+            &stream,
+            &format!("{subject}.dead"),
+            1,
+            Duration::from_secs(2),
+        )
+        .await;
     assert!(dead.is_empty(), "nothing dead-lettered");
     node.platform.shutdown().await;
     bus.cleanup().await;
@@ -156,8 +173,12 @@ async fn a_poison_message_is_dead_lettered_with_its_error_after_max_deliver() {
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
     let extra = json!({"nak_delay": 0.1, "max_deliver": 3});
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, extra))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, extra),
+    )
+    .await;
     node.platform.start().await.unwrap();
     bus.publish(&subject, json!({"id": "poison"})).await;
     // Malformed input is the sender's fault: dead-lettered at once, the service never sees it.
@@ -200,7 +221,12 @@ async fn a_node_restarted_loses_nothing_published_while_it_was_down() {
     let (stream, subject) = (unique("S"), unique("invoices"));
     // The channel declares its stream; the test deletes it.
     bus.forget_later(&stream);
-    let object = channel("in", &stream, &subject, json!({"declare": true, "concurrency": 4}));
+    let object = channel(
+        "in",
+        &stream,
+        &subject,
+        json!({"declare": true, "concurrency": 4}),
+    );
 
     let first = Recorder {
         delay: Duration::from_millis(20),
@@ -227,7 +253,11 @@ async fn a_node_restarted_loses_nothing_published_while_it_was_down() {
     node.platform.start().await.unwrap();
     let ids = second.wait_for(30, PATIENCE).await;
     let expected: HashSet<String> = (0..30).map(|i| format!("b{i}")).collect();
-    assert!(expected.is_subset(&ids), "missing {:?}", expected.difference(&ids));
+    assert!(
+        expected.is_subset(&ids),
+        "missing {:?}",
+        expected.difference(&ids)
+    );
     node.platform.shutdown().await;
     bus.cleanup().await;
 }
@@ -238,15 +268,20 @@ async fn live_edits_while_messages_flow_lose_nothing() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
-    bus.stream(&stream, &[&subject, &format!("{subject}.dead")]).await;
+    bus.stream(&stream, &[&subject, &format!("{subject}.dead")])
+        .await;
     let recorder = Recorder {
         delay: Duration::from_millis(5),
         ..Recorder::default()
     };
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({"concurrency": 2})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({"concurrency": 2})),
+    )
+    .await;
     node.platform.start().await.unwrap();
 
     const N: usize = 400;
@@ -264,8 +299,12 @@ async fn live_edits_while_messages_flow_lose_nothing() {
     };
     // The channel edited twice and its connection once, while the publisher goes on.
     assert!(eventually(PATIENCE, || recorder.ids().len() > 20).await);
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({"concurrency": 8})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({"concurrency": 8})),
+    )
+    .await;
     assert!(eventually(PATIENCE, || recorder.ids().len() > 150).await);
     node.put(
         Section::Outgoing,
@@ -273,11 +312,28 @@ async fn live_edits_while_messages_flow_lose_nothing() {
         json!({"name": "bus", "url": url, "timeout": 20.0}),
     )
     .await;
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({"concurrency": 3, "nak_delay": 1.0})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel(
+            "in",
+            &stream,
+            &subject,
+            json!({"concurrency": 3, "nak_delay": 1.0}),
+        ),
+    )
+    .await;
     publisher.await.unwrap();
     let ids = recorder.wait_for(N, PATIENCE).await;
-    assert_eq!(ids.len(), N, "lost {:?}", (0..N).map(|i| i.to_string()).filter(|i| !ids.contains(i)).collect::<Vec<_>>());
+    assert_eq!(
+        ids.len(),
+        N,
+        "lost {:?}",
+        (0..N)
+            .map(|i| i.to_string())
+            .filter(|i| !ids.contains(i))
+            .collect::<Vec<_>>()
+    );
     assert!(node.stats("in").consuming);
     node.platform.shutdown().await;
     bus.cleanup().await;
@@ -289,7 +345,8 @@ async fn a_cut_connection_is_recovered_and_nothing_is_lost() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
-    bus.stream(&stream, &[&subject, &format!("{subject}.dead")]).await;
+    bus.stream(&stream, &[&subject, &format!("{subject}.dead")])
+        .await;
     // The node reaches the server through a proxy that the test cuts, as a server restart
     // would, without touching the server other tests use.
     let proxy = Proxy::start(&url).await;
@@ -299,8 +356,12 @@ async fn a_cut_connection_is_recovered_and_nothing_is_lost() {
     };
     let node = TestNode::new(&recorder).await;
     node.connection(&proxy.url).await;
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({"timeout": 3.0})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({"timeout": 3.0})),
+    )
+    .await;
     node.platform.start().await.unwrap();
 
     const N: usize = 200;
@@ -390,7 +451,10 @@ async fn outgoing_publishes_wait_for_jetstream_and_errors_name_the_connection() 
         .publish_with_headers(&subject, &[("Nats-Msg-Id", "inv-1")], "one")
         .await
         .unwrap();
-    assert_eq!((first.stream.as_str(), first.sequence, first.duplicate), (stream.as_str(), 1, false));
+    assert_eq!(
+        (first.stream.as_str(), first.sequence, first.duplicate),
+        (stream.as_str(), 1, false)
+    );
     let again = conn
         .publish_with_headers(&subject, &[("Nats-Msg-Id", "inv-1")], "one")
         .await
@@ -405,14 +469,20 @@ async fn outgoing_publishes_wait_for_jetstream_and_errors_name_the_connection() 
     assert!(zato_core::ServiceError::from(err).status().as_u16() >= 500);
 
     // Inactive: a 503 without touching the server.
-    node.put(Section::Outgoing, "bus", json!({"name": "bus", "url": url, "is_active": false}))
-        .await;
+    node.put(
+        Section::Outgoing,
+        "bus",
+        json!({"name": "bus", "url": url, "is_active": false}),
+    )
+    .await;
     let err = conn.publish(&subject, "x").await.unwrap_err();
     assert_eq!(zato_core::ServiceError::from(err).status().as_u16(), 503);
     // A server nobody listens at: ping says so, within its timeout.
     let down = NatsConnection::new(
-        serde_json::from_value(json!({"name": "down", "url": "nats://127.0.0.1:1", "timeout": 0.5}))
-            .unwrap(),
+        serde_json::from_value(
+            json!({"name": "down", "url": "nats://127.0.0.1:1", "timeout": 0.5}),
+        )
+        .unwrap(),
     )
     .await
     .unwrap();
@@ -426,23 +496,36 @@ async fn removing_a_channel_stops_it_and_leaves_its_messages_for_later() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
-    bus.stream(&stream, &[&subject, &format!("{subject}.dead")]).await;
+    bus.stream(&stream, &[&subject, &format!("{subject}.dead")])
+        .await;
     let recorder = Recorder::default();
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
-    node.put(Section::Channels, "in", channel("in", &stream, &subject, json!({})))
-        .await;
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({})),
+    )
+    .await;
     node.platform.start().await.unwrap();
     assert_eq!(node.adapter.channels().len(), 1);
     node.runtime
-        .delete(&ObjectKey::new(Section::Channels, "nats", "in"), None, "test")
+        .delete(
+            &ObjectKey::new(Section::Channels, "nats", "in"),
+            None,
+            "test",
+        )
         .await
         .unwrap();
     assert!(node.adapter.channels().is_empty());
     bus.publish(&subject, json!({"id": "later"})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(recorder.ids().is_empty());
-    assert_eq!(bus.backlog(&stream, "zato-in").await.0, 1, "kept for the durable consumer");
+    assert_eq!(
+        bus.backlog(&stream, "zato-in").await.0,
+        1,
+        "kept for the durable consumer"
+    );
     node.platform.shutdown().await;
     bus.cleanup().await;
 }

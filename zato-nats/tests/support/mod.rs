@@ -36,7 +36,11 @@ pub fn unique(what: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    format!("zato_test_{what}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+    format!(
+        "zato_test_{what}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 /// Generous, for a loaded 2-core machine.
@@ -83,7 +87,8 @@ impl Bus {
 
     /// Publishes `body` to `subject`, JetStream acknowledging it.
     pub async fn publish(&self, subject: &str, body: Value) {
-        self.publish_raw(subject, body.to_string().into_bytes()).await;
+        self.publish_raw(subject, body.to_string().into_bytes())
+            .await;
     }
 
     pub async fn publish_raw(&self, subject: &str, body: Vec<u8>) {
@@ -162,11 +167,14 @@ pub struct Receipt {
     pub source: String,
 }
 
+/// One invocation: the invoice's id, its `source` header, and every channel parameter.
+pub type Seen = (String, String, Vec<(String, String)>);
+
 /// Records each invoice's id and its `source` header; fails `fail_first` times, and always
 /// while `failing` is set.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    pub seen: Arc<Mutex<Vec<(String, String, Vec<(String, String)>)>>>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
     pub failing: Arc<AtomicBool>,
     pub fail_first: Arc<AtomicU32>,
     pub delay: Duration,
