@@ -492,7 +492,7 @@ async fn outgoing_publishes_wait_for_jetstream_and_errors_name_the_connection() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a NATS server with JetStream (ZATO_TEST_NATS_URL)"]
-async fn removing_a_channel_stops_it_and_leaves_its_messages_for_later() {
+async fn deactivating_then_removing_a_channel_stops_it_and_leaves_its_messages_for_later() {
     let url = url();
     let bus = Bus::new(&url).await;
     let (stream, subject) = (unique("S"), unique("invoices"));
@@ -508,6 +508,14 @@ async fn removing_a_channel_stops_it_and_leaves_its_messages_for_later() {
     )
     .await;
     node.platform.start().await.unwrap();
+    assert!(node.adapter.is_consuming("in"));
+    node.put(
+        Section::Channels,
+        "in",
+        channel("in", &stream, &subject, json!({"is_active": false})),
+    )
+    .await;
+    assert!(!node.adapter.is_consuming("in"));
     assert_eq!(node.adapter.channels().len(), 1);
     node.runtime
         .delete(
