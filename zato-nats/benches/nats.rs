@@ -217,6 +217,8 @@ fn main() {
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
     let mut group = criterion.benchmark_group("nats_consume");
     group.throughput(criterion::Throughput::Elements(setup.messages));
+    // One round is a whole stream drained: as many as the samples, not a growing number.
+    group.sampling_mode(criterion::SamplingMode::Flat);
     group.bench_function("bare_async_nats", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
