@@ -209,6 +209,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let _inside = rt.enter();
     let client = rt
         .block_on(async_nats::connect(&setup.url))
         .expect("connect to NATS");
