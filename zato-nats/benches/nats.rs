@@ -11,8 +11,9 @@
 //! durable consumer to the last ack. Both fetch `ZATO_BENCH_CONCURRENCY` (50) messages at a
 //! time and acknowledge each on its own; the channel hands up to that many to the service at
 //! once, the bare consumer handles them in turn. Criterion reports each side; then
-//! `ZATO_BENCH_ROUNDS` (5) alternating rounds give per-round ratios, whose median is printed
-//! last (the goal: channel/bare ≥ 0.9). Without a server address the bench says so and exits.
+//! `ZATO_BENCH_ROUNDS` (5) rounds, each filling both streams first and timing the two sides in
+//! alternating order, give per-round ratios, whose median is printed last (the goal:
+//! channel/bare ≥ 0.9). Without a server address the bench says so and exits.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -116,7 +117,7 @@ async fn bare(setup: &Setup, js: &jetstream::Context, stream: &str, subject: &st
             durable_name: Some("bare".into()),
             filter_subject: subject.to_owned(),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            max_ack_pending: i64::try_from(setup.concurrency * 2).unwrap(),
+            max_ack_pending: i64::try_from(setup.concurrency * 4).unwrap(),
             ..Default::default()
         })
         .await
@@ -124,6 +125,8 @@ async fn bare(setup: &Setup, js: &jetstream::Context, stream: &str, subject: &st
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(usize::try_from(setup.concurrency).unwrap())
+        .expires(Duration::from_secs(5))
+        .heartbeat(Duration::from_millis(2500))
         .messages()
         .await
         .unwrap();
@@ -251,13 +254,20 @@ fn main() {
     let rounds = setting("ZATO_BENCH_ROUNDS", 5);
     let mut ratios = Vec::new();
     for round in 0..rounds {
+        // Both streams filled before either is timed, and the side that goes first alternates,
+        // so that neither runs while the server still writes or deletes the other's stream.
         let (b, z) = rt.block_on(async {
-            let (stream, subject) = fill(&js, "bare", setup.messages).await;
-            let b = bare(&setup, &js, &stream, &subject).await;
-            let _ = js.delete_stream(&stream).await;
-            let (stream, subject) = fill(&js, "zato", setup.messages).await;
-            let z = channel(&setup, &stream, &subject).await;
-            let _ = js.delete_stream(&stream).await;
+            let (bare_stream, bare_subject) = fill(&js, "bare", setup.messages).await;
+            let (zato_stream, zato_subject) = fill(&js, "zato", setup.messages).await;
+            let (b, z) = if round % 2 == 0 {
+                let b = bare(&setup, &js, &bare_stream, &bare_subject).await;
+                (b, channel(&setup, &zato_stream, &zato_subject).await)
+            } else {
+                let z = channel(&setup, &zato_stream, &zato_subject).await;
+                (bare(&setup, &js, &bare_stream, &bare_subject).await, z)
+            };
+            let _ = js.delete_stream(&bare_stream).await;
+            let _ = js.delete_stream(&zato_stream).await;
             (b, z)
         });
         let rate = |d: Duration| setup.messages as f64 / d.as_secs_f64();

@@ -33,6 +33,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// drain, beyond the service's own timeout.
 const SETTLE_MARGIN: Duration = Duration::from_secs(30);
 
+/// How long one pull request waits for messages before the client makes another.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
 /// What a channel has done, counted as it goes.
 #[derive(Debug, Default)]
 pub(crate) struct ChannelStats {
@@ -244,7 +247,9 @@ async fn jetstream_session(
             // The channel counts deliveries itself and dead-letters the last failure: a server
             // limit would drop a message whose last delivery was cut short by a crash.
             max_deliver: -1,
-            max_ack_pending: i64::from(concurrency) * 2,
+            // Those handled and those fetched ahead, with room for acks still on their way: at
+            // the limit the server refuses a pull, and the client would wait for it to expire.
+            max_ack_pending: i64::from(concurrency) * 4,
             ..Default::default()
         })
         .await;
@@ -261,6 +266,9 @@ async fn jetstream_session(
     let messages = consumer
         .stream()
         .max_messages_per_batch(usize::try_from(concurrency).unwrap_or(10))
+        // A pull the server dropped is made again within this, rather than 30 s.
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_EXPIRES / 2)
         .messages()
         .await;
     let mut messages = match messages {
