@@ -122,17 +122,27 @@ async fn bare(setup: &Setup, js: &jetstream::Context, stream: &str, subject: &st
         })
         .await
         .unwrap();
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(usize::try_from(setup.concurrency).unwrap())
-        .expires(Duration::from_secs(5))
-        .heartbeat(Duration::from_millis(2500))
-        .messages()
-        .await
-        .unwrap();
+    let pull = || async {
+        consumer
+            .stream()
+            .max_messages_per_batch(usize::try_from(setup.concurrency).unwrap())
+            .expires(Duration::from_secs(5))
+            .heartbeat(Duration::from_secs(1))
+            .messages()
+            .await
+            .unwrap()
+    };
+    let mut messages = pull().await;
     let mut done = 0;
     while done < setup.messages {
-        let m = messages.next().await.unwrap().unwrap();
+        // As the channel does: a pull the server dropped (missed heartbeats) is made anew.
+        let m = match messages.next().await.unwrap() {
+            Ok(m) => m,
+            Err(_) => {
+                messages = pull().await;
+                continue;
+            }
+        };
         let invoice: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         if invoice.get("id").is_some() {
             HANDLED.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +213,10 @@ fn main() {
         eprintln!("skipped: set ZATO_TEST_NATS_URL (nats://127.0.0.1:4222) to run the NATS bench");
         return;
     };
+    // `RUST_LOG=zato_nats=info` shows what the channel does between rounds; quiet otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let setup = Setup {
         url,
         messages: setting("ZATO_BENCH_MESSAGES", 20_000),

@@ -35,6 +35,10 @@ const SETTLE_MARGIN: Duration = Duration::from_secs(30);
 
 /// How long one pull request waits for messages before the client makes another.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// How often the server says a pull request is alive. Two missed, and the channel pulls anew:
+/// with nats-server 2.9 a pull request sometimes ends without the client hearing of it, and the
+/// channel would otherwise wait for messages that never come.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// What a channel has done, counted as it goes.
 #[derive(Debug, Default)]
@@ -116,6 +120,7 @@ pub(crate) async fn run(
         };
         let mut attempt = 0;
         loop {
+            let received = worker.stats.received.load(Ordering::Relaxed);
             let ended = match worker.config.mode {
                 NatsMode::Jetstream => {
                     jetstream_session(&worker, &client, &mut stop, &mut changes, &mut ready).await
@@ -134,6 +139,10 @@ pub(crate) async fn run(
                     continue 'generations;
                 }
                 Ended::Failed(why) => {
+                    // A session that handled messages was working: start the backoff over.
+                    if worker.stats.received.load(Ordering::Relaxed) > received {
+                        attempt = 0;
+                    }
                     let pause = backoff(attempt);
                     attempt = attempt.saturating_add(1);
                     tracing::warn!(channel = %worker.config.name, error = %why, retry_in = ?pause, "nats channel not consuming");
@@ -268,7 +277,7 @@ async fn jetstream_session(
         .max_messages_per_batch(usize::try_from(concurrency).unwrap_or(10))
         // A pull the server dropped is made again within this, rather than 30 s.
         .expires(PULL_EXPIRES)
-        .heartbeat(PULL_EXPIRES / 2)
+        .heartbeat(PULL_HEARTBEAT)
         .messages()
         .await;
     let mut messages = match messages {
