@@ -102,6 +102,12 @@ async fn a_message_is_processed_with_its_headers_and_acked_after() {
     }
     assert!(settled, "backlog {:?}", bus.backlog(&stream, durable).await);
     assert_eq!(recorder.ids().len(), 2, "each handled once");
+    let metrics = node.platform.metrics().render();
+    assert!(
+        metrics.contains(r#"nats_channel_messages_total{channel="in",outcome="acked"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"nats_channel_consuming{channel="in"} 1"#));
     node.platform.shutdown().await;
     bus.cleanup().await;
 }
