@@ -105,6 +105,7 @@
 //! | `swift-inbox` | yes | `channels::swift_inbox`: a Swift container polled for objects, each handed to a service once |
 //! | `amqp` | no | `channels::amqp`: AMQP 0-9-1 channels and outgoing connections, on lapin |
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
+//! | `nats` | no | `nats`: NATS channels (JetStream durable consumers, core subjects with request-reply) and outgoing connections, on async-nats |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 
@@ -191,6 +192,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_channels::zmq::plugin()),
         #[cfg(feature = "rest")]
         std::sync::Arc::new(zato_rest::plugin()),
+        #[cfg(feature = "nats")]
+        std::sync::Arc::new(zato_nats::plugin()),
     ]
 }
 
@@ -233,6 +236,9 @@ pub use zato_rest as rest;
 #[cfg(feature = "scheduler")]
 pub use zato_scheduler as scheduler;
 
+#[cfg(feature = "nats")]
+pub use zato_nats as nats;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -260,6 +266,9 @@ pub mod prelude {
 
     #[cfg(feature = "zmq")]
     pub use zato_channels::ZmqOutgoing;
+
+    #[cfg(feature = "nats")]
+    pub use zato_nats::NatsOutgoing;
 }
 
 /// Compiles the README's examples, so it stays true.

@@ -11,6 +11,9 @@
 //! - `ZATO_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`, built with `--features amqp`):
 //!   also consume the queue `invoices` (declared durable when missing, dead letters in
 //!   `invoices.dead`);
+//! - `ZATO_NATS_URL` (`nats://127.0.0.1:4222`, built with `--features nats`): also take the
+//!   invoices published to the NATS subject `invoices`, through the JetStream stream `INVOICES`
+//!   (created when missing, dead letters in `invoices.dead`);
 //! - `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`, built with `--features zmq`): also bind a
 //!   ZeroMQ PULL socket there, taking the same messages.
 //!
@@ -45,7 +48,7 @@ pub const OBJECT: &str = "Invoice";
 /// The input: the applications to send the invoice to. The invoice itself is the raw body.
 ///
 /// SimpleIO holds `target` to its rules before the service runs, whatever channel the request
-/// came through (HTTP, AMQP, ZeroMQ, the scheduler, the Swift inbox): one target at least and
+/// came through (HTTP, AMQP, NATS, ZeroMQ, the scheduler, the Swift inbox): one target at least and
 /// [`MAX_TARGETS`] at most, each a name Swift takes as a container (`ContainerName`). So the
 /// generated OpenAPI document states them all, and a request it calls valid is accepted.
 #[derive(SimpleIo, Debug)]
@@ -348,6 +351,41 @@ impl AppConfig {
     }
 }
 
+/// The NATS connection the example takes invoices through, given `ZATO_NATS_URL`.
+pub const NATS_CONNECTION: &str = "nats";
+/// The NATS subject the example takes invoices from; dead letters go to `<subject>.dead`.
+pub const NATS_SUBJECT: &str = "invoices";
+/// The JetStream stream that keeps them until they are dispatched.
+pub const NATS_STREAM: &str = "INVOICES";
+
+impl AppConfig {
+    /// The same configuration, taking the invoices published to `subject` at the NATS server
+    /// at `url` into the service, through a durable consumer of the JetStream stream `stream`
+    /// (created when missing, with the dead letters' subject `<subject>.dead`). A message is the
+    /// invoice JSON naming its own targets, `{"id":"300","target":["CRM"]}`, and the stored
+    /// object is the whole message, as over HTTP.
+    pub fn with_nats(mut self, url: &str, subject: &str, stream: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("nats".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": NATS_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("nats".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": format!("{subject}.nats"),
+                "connection": NATS_CONNECTION,
+                "stream": stream,
+                "subject": subject,
+                "service": "invoice.dispatcher",
+                "declare": true,
+            }));
+        self
+    }
+}
+
 /// The Swift inbox channel [`AppConfig::with_swift_inbox`] adds.
 pub const INBOX_CHANNEL: &str = "invoices.inbox";
 /// Where the inbox channel moves the invoices it dispatched.
@@ -540,10 +578,10 @@ async fn start_local_swift(
     Ok(Some(local))
 }
 
-/// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL` and
-/// `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started on the address of
-/// [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on a free port when it has no
-/// credentials).
+/// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL`,
+/// `ZATO_NATS_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started
+/// on the address of [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on a free port
+/// when it has no credentials).
 pub async fn prepare_from_env(
     doc: &mut ConfigDocument,
     local_dir: Option<PathBuf>,
@@ -555,6 +593,9 @@ pub async fn prepare_from_env(
     }
     if let Some(url) = env("ZATO_AMQP_URL") {
         config = config.with_amqp(&url, AMQP_QUEUE);
+    }
+    if let Some(url) = env("ZATO_NATS_URL") {
+        config = config.with_nats(url.trim(), NATS_SUBJECT, NATS_STREAM);
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
         config = config.with_zmq_pull(&address);
