@@ -67,13 +67,15 @@ fn backoff(attempt: u32) -> Duration {
     full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
-/// The name the channel's connection gives itself (`CLIENT SETNAME`): no spaces allowed.
-pub(crate) fn client_name(channel: &str) -> String {
-    let safe: String = channel
-        .chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
-        .collect();
-    format!("zato.redis_stream.{safe}")
+/// The name the channel's connection gives itself (`CLIENT SETNAME`), so an operator can
+/// tell it in `CLIENT LIST`: `zato.redis_stream.<channel>.<consumer>`, no spaces allowed.
+pub(crate) fn client_name(channel: &str, consumer: &str) -> String {
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+            .collect()
+    };
+    format!("zato.redis_stream.{}.{}", safe(channel), safe(consumer))
 }
 
 /// Runs the channel until `stop` says so. `ready` hears whether the first session consumed.
@@ -162,7 +164,7 @@ async fn session(
     };
     if let Err(e) = redis::cmd("CLIENT")
         .arg("SETNAME")
-        .arg(client_name(&config.name))
+        .arg(client_name(&config.name, &config.consumer_name()))
         .query_async::<()>(&mut redis)
         .await
     {
@@ -334,7 +336,7 @@ async fn handle(
     let cid = Cid::new();
     let mut params: Vec<(String, String)> = vec![
         ("stream".to_owned(), config.stream.clone()),
-        ("id".to_owned(), entry.id.clone()),
+        ("entry_id".to_owned(), entry.id.clone()),
     ];
     let mut body = None;
     for (field, value) in &entry.map {

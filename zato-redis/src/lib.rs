@@ -17,7 +17,7 @@
 //! A channel reads `stream` as consumer `consumer` of `group` (both created when missing):
 //!
 //! - each entry's `body` field (`body_field`) is the service's input in the channel's data
-//!   format, its other fields and its `id` are channel parameters;
+//!   format, its other fields, `stream` and `entry_id` are channel parameters;
 //! - an entry is acknowledged (`XACK`) only after its service succeeded;
 //! - a failed entry stays pending; once it has been idle `claim_idle` seconds, a consumer of the
 //!   group claims it (`XAUTOCLAIM`) and it is delivered again, so the entries of a consumer that
@@ -28,7 +28,8 @@
 //!   `zato_deliveries` and `zato_cid`, and acknowledged, both in one transaction;
 //! - on start, and after a lost connection, a consumer reads its own pending entries first: a
 //!   node restarted under the same consumer name loses nothing;
-//! - a lost connection is retried with backoff (200 ms doubling to 30 s, jittered).
+//! - a lost connection is retried with backoff (200 ms doubling to 30 s, jittered); the
+//!   channel's connection is named `zato.redis_stream.<channel>.<consumer>` in `CLIENT LIST`.
 //!
 //! # Examples
 //!
