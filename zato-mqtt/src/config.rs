@@ -95,8 +95,9 @@ pub struct MqttConfig {
     /// The password, with the user of `url`.
     #[serde(default)]
     pub password: Option<Secret<String>>,
-    /// The client id publishing; empty for `zato.<name>.<host>.<pid>`. Unique per broker: a
-    /// second client with the same id takes the session over.
+    /// The client id publishing; empty for `zato.<name>.<host>.<pid>.<n>`, `n` counting the
+    /// clients this process made. Unique per broker: a second client with the same id takes
+    /// the first one's place.
     #[serde(default)]
     pub client_id: String,
     /// Seconds between keep-alive pings.
@@ -216,10 +217,17 @@ impl MqttConfig {
         Ok((host, url.port().unwrap_or(1883), user))
     }
 
-    /// The client id publishing.
+    /// The client id publishing: a new one at each call when `client_id` is empty.
     pub fn client_id(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         if self.client_id.is_empty() {
-            format!("zato.{}.{}.{}", self.name, host_name(), std::process::id())
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "zato.{}.{}.{}.{n}",
+                self.name,
+                host_name(),
+                std::process::id()
+            )
         } else {
             self.client_id.clone()
         }

@@ -3,6 +3,7 @@
 //! 2) only once the outcome is safe: the service succeeded, or the dead letter was taken by the
 //! broker.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -172,9 +173,17 @@ async fn session(
     let mut ended: Option<Ended> = None;
     let mut deadline = None;
     let mut disconnecting = false;
+    // QoS 2 messages acknowledged (PUBREC queued), PUBRECs sent, and exchanges not yet
+    // completed (PUBCOMP): the session is left only once every exchange completed, since the
+    // client of the next session would refuse the broker's PUBREL of an exchange it does not
+    // know.
+    let qos2_acked = Arc::new(AtomicU64::new(0));
+    let mut pubrecs = 0u64;
+    let mut open: HashSet<u16> = HashSet::new();
     loop {
         while running.try_join_next().is_some() {}
-        if ended.is_some() && running.is_empty() && !disconnecting {
+        let exchanges_done = open.is_empty() && pubrecs >= qos2_acked.load(Ordering::SeqCst);
+        if ended.is_some() && running.is_empty() && exchanges_done && !disconnecting {
             // Everything held is settled: say goodbye, so the broker keeps the session as is.
             disconnecting = true;
             let _ = client.try_disconnect();
@@ -255,13 +264,27 @@ async fn session(
                                 }
                                 continue;
                             }
-                            let (worker, link, slots, unsettled, stop) = (worker.clone(), link.clone(), slots.clone(), unsettled_tx.clone(), stop.clone());
+                            let (worker, link, slots, unsettled, stop, qos2_acked) = (worker.clone(), link.clone(), slots.clone(), unsettled_tx.clone(), stop.clone(), qos2_acked.clone());
                             running.spawn(async move {
                                 let Ok(_permit) = slots.acquire_owned().await else { return };
-                                if let Outcome::Unsettled = handle(&worker, &link, publish, stop).await {
-                                    let _ = unsettled.try_send(());
+                                let qos2 = publish.qos == QoS::ExactlyOnce;
+                                match handle(&worker, &link, publish, stop).await {
+                                    Outcome::Unsettled => {
+                                        let _ = unsettled.try_send(());
+                                    }
+                                    Outcome::Settled if qos2 => {
+                                        qos2_acked.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                    _ => {}
                                 }
                             });
+                        }
+                        Event::Outgoing(Outgoing::PubRec(pkid)) => {
+                            pubrecs += 1;
+                            open.insert(pkid);
+                        }
+                        Event::Outgoing(Outgoing::PubComp(pkid)) => {
+                            open.remove(&pkid);
                         }
                         Event::Outgoing(Outgoing::Disconnect) if disconnecting => break,
                         _ => {}
@@ -275,8 +298,8 @@ async fn session(
                     if ended.is_none() {
                         ended = Some(Ended::Failed { error: format!("the connection failed: {e}"), consumed: !first });
                     }
-                    // The handlers finish; their acknowledgements are lost and the broker sends
-                    // those messages again to the next session.
+                    // Their acknowledgements could no longer reach the broker: the handlers are
+                    // stopped, and the broker sends those messages again to the next session.
                     running.abort_all();
                     break;
                 }
