@@ -71,7 +71,9 @@ impl Watcher {
                             let _ = r.send(());
                         }
                     }
-                    Event::Incoming(Incoming::Publish(p)) if tx.send(p).await.is_err() => return,
+                    Event::Incoming(Incoming::Publish(p)) if tx.send(p.clone()).await.is_err() => {
+                        return;
+                    }
                     _ => {}
                 }
             }
