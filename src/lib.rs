@@ -107,6 +107,8 @@
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
+//! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
+//! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -189,6 +191,10 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_channels::amqp::plugin()),
         #[cfg(feature = "zmq")]
         std::sync::Arc::new(zato_channels::zmq::plugin()),
+        #[cfg(feature = "redis")]
+        std::sync::Arc::new(zato_redis::plugin()),
+        #[cfg(feature = "mqtt")]
+        std::sync::Arc::new(zato_mqtt::plugin()),
     ]
 }
 
@@ -225,6 +231,12 @@ pub use zato_cluster as cluster;
 #[cfg(feature = "scheduler")]
 pub use zato_scheduler as scheduler;
 
+#[cfg(feature = "redis")]
+pub use zato_redis as redis;
+
+#[cfg(feature = "mqtt")]
+pub use zato_mqtt as mqtt;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -249,6 +261,12 @@ pub mod prelude {
 
     #[cfg(feature = "zmq")]
     pub use zato_channels::ZmqOutgoing;
+
+    #[cfg(feature = "redis")]
+    pub use zato_redis::RedisOutgoing;
+
+    #[cfg(feature = "mqtt")]
+    pub use zato_mqtt::{MqttMessage, MqttOutgoing};
 }
 
 /// Compiles the README's examples, so it stays true.

@@ -11,6 +11,9 @@
 //! - `ZATO_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`, built with `--features amqp`):
 //!   also consume the queue `invoices` (declared durable when missing, dead letters in
 //!   `invoices.dead`);
+//! - `ZATO_MQTT_URL` (`mqtt://127.0.0.1:1883`, built with `--features mqtt`): also subscribe to
+//!   the MQTT topic `invoices` at QoS 1 in a persistent session (dead letters to
+//!   `invoices/dead`);
 //! - `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`, built with `--features zmq`): also bind a
 //!   ZeroMQ PULL socket there, taking the same messages.
 //!
@@ -314,6 +317,38 @@ impl AppConfig {
     }
 }
 
+/// The broker connection the example subscribes through, given `ZATO_MQTT_URL`.
+pub const MQTT_CONNECTION: &str = "mqtt-broker";
+/// The topic the example subscribes to.
+pub const MQTT_TOPIC: &str = "invoices";
+
+impl AppConfig {
+    /// The same configuration, subscribing to `topic` at QoS 1 at the broker at `url`, in a
+    /// persistent session, into the service; dead letters go to `<topic>/dead`. A message is
+    /// the invoice JSON naming its own targets, `{"id":"300","target":["CRM"]}`, and the stored
+    /// object is the whole message, as over HTTP.
+    pub fn with_mqtt(mut self, url: &str, topic: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("mqtt".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": MQTT_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("mqtt".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": format!("{topic}.mqtt"),
+                "connection": MQTT_CONNECTION,
+                "topics": [topic],
+                "qos": 1,
+                "service": "invoice.dispatcher",
+                "dead_letter_topic": format!("{topic}/dead"),
+            }));
+        self
+    }
+}
+
 /// The Swift inbox channel [`AppConfig::with_swift_inbox`] adds.
 pub const INBOX_CHANNEL: &str = "invoices.inbox";
 /// Where the inbox channel moves the invoices it dispatched.
@@ -484,8 +519,8 @@ pub async fn local_swift_if_needed(
     Ok(Some(local))
 }
 
-/// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL` and
-/// `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started when there are
+/// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL`,
+/// `ZATO_MQTT_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started when there are
 /// no credentials.
 pub async fn prepare_from_env(
     doc: &mut ConfigDocument,
@@ -498,6 +533,9 @@ pub async fn prepare_from_env(
     }
     if let Some(url) = env("ZATO_AMQP_URL") {
         config = config.with_amqp(&url, AMQP_QUEUE);
+    }
+    if let Some(url) = env("ZATO_MQTT_URL") {
+        config = config.with_mqtt(url.trim(), MQTT_TOPIC);
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
         config = config.with_zmq_pull(&address);
