@@ -9,8 +9,9 @@
 //! A broker queues only so many messages for an absent client (Mosquitto: 1000), so the queue
 //! cannot be filled beforehand: each run subscribes its consumer, then a publisher of the
 //! bench's own publishes `ZATO_BENCH_MESSAGES` (20 000) JSON messages at QoS 1 as fast as the
-//! broker acknowledges them, and the run is timed from the first publication to the consumer's
-//! last acknowledgement. Both consumers subscribe at QoS 1, handle up to `ZATO_BENCH_IN_FLIGHT`
+//! broker acknowledges them, never more than 500 ahead of the consumer (so the broker drops
+//! none), and the run is timed from the first publication to the consumer's last
+//! acknowledgement. Both consumers subscribe at QoS 1, handle up to `ZATO_BENCH_IN_FLIGHT`
 //! (10) messages at once and acknowledge each after handling it. `ZATO_BENCH_ROUNDS` (5) rounds;
 //! the median of the per-round ratios is printed last. Without a broker address the bench says
 //! so and exits.
@@ -59,16 +60,32 @@ fn host_port(url: &str) -> (String, u16) {
     }
 }
 
-/// Publishes `messages` at QoS 1 to `topic`, each acknowledged by the broker.
-async fn publish(url: &str, topic: &str, messages: u64) -> Result<(), BoxError> {
+/// How far the publisher may run ahead of the consumer: a broker drops what it cannot queue for
+/// a slow client (Mosquitto: `max_queued_messages`, 1000), which would lose messages of the run.
+const WINDOW: u64 = 500;
+
+/// Counts what the consumer has acknowledged so far.
+type Consumed = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Publishes `messages` at QoS 1 to `topic`, each acknowledged by the broker, at most
+/// [`WINDOW`] ahead of what the consumer acknowledged.
+async fn publish(
+    url: &str,
+    topic: &str,
+    messages: u64,
+    consumed: Consumed,
+) -> Result<(), BoxError> {
     let publisher = MqttConnection::new(MqttConfig::new("bench-publisher", url))?;
     let publisher = Arc::new(publisher);
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..50u64 {
-        let (publisher, topic) = (publisher.clone(), topic.to_owned());
+        let (publisher, topic, consumed) = (publisher.clone(), topic.to_owned(), consumed.clone());
         tasks.spawn(async move {
             let mut i = lane;
             while i < messages {
+                while i > consumed() + WINDOW {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
                 let message =
                     zato::mqtt::MqttMessage::new(topic.as_str(), format!(r#"{{"id":"{i}"}}"#));
                 publisher.publish(&message).await?;
@@ -105,13 +122,24 @@ async fn bare(
         }
     }
     let started = Instant::now();
-    let publisher = tokio::spawn({
-        let (url, topic) = (url.to_owned(), topic.to_owned());
-        async move { publish(&url, &topic, messages).await }
-    });
     let acked = Arc::new(AtomicU64::new(0));
+    let publisher = tokio::spawn({
+        let (url, topic, acked) = (url.to_owned(), topic.to_owned(), acked.clone());
+        async move {
+            publish(
+                &url,
+                &topic,
+                messages,
+                Arc::new(move || acked.load(Ordering::Relaxed)),
+            )
+            .await
+        }
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
     while acked.load(Ordering::Relaxed) < messages {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the bare consumer did not finish in 10 minutes".into());
+        }
         let event = tokio::time::timeout(Duration::from_millis(50), eventloop.poll()).await;
         let Ok(event) = event else { continue };
         if let Event::Incoming(Incoming::Publish(p)) = event? {
@@ -156,8 +184,9 @@ async fn zato(
     platform.start().await?; // subscribed when it returns
     let started = Instant::now();
     let publisher = tokio::spawn({
-        let (url, topic) = (url.to_owned(), topic.to_owned());
-        async move { publish(&url, &topic, messages).await }
+        let (url, topic, adapter) = (url.to_owned(), topic.to_owned(), adapter.clone());
+        let consumed: Consumed = Arc::new(move || adapter.stats("bench").map_or(0, |s| s.acked));
+        async move { publish(&url, &topic, messages, consumed).await }
     });
     loop {
         if adapter.stats("bench").map_or(0, |s| s.acked) >= messages {
