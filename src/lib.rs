@@ -108,6 +108,8 @@
 //! | `nats` | no | `nats`: NATS channels (JetStream durable consumers, core subjects with request-reply) and outgoing connections, on async-nats |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
+//! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
+//! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -194,6 +196,10 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_rest::plugin()),
         #[cfg(feature = "nats")]
         std::sync::Arc::new(zato_nats::plugin()),
+        #[cfg(feature = "redis")]
+        std::sync::Arc::new(zato_redis::plugin()),
+        #[cfg(feature = "mqtt")]
+        std::sync::Arc::new(zato_mqtt::plugin()),
     ]
 }
 
@@ -239,6 +245,12 @@ pub use zato_scheduler as scheduler;
 #[cfg(feature = "nats")]
 pub use zato_nats as nats;
 
+#[cfg(feature = "redis")]
+pub use zato_redis as redis;
+
+#[cfg(feature = "mqtt")]
+pub use zato_mqtt as mqtt;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -269,6 +281,12 @@ pub mod prelude {
 
     #[cfg(feature = "nats")]
     pub use zato_nats::NatsOutgoing;
+
+    #[cfg(feature = "redis")]
+    pub use zato_redis::RedisOutgoing;
+
+    #[cfg(feature = "mqtt")]
+    pub use zato_mqtt::{MqttMessage, MqttOutgoing};
 }
 
 /// Compiles the README's examples, so it stays true.
