@@ -107,6 +107,7 @@
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
+//! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -189,6 +190,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_channels::amqp::plugin()),
         #[cfg(feature = "zmq")]
         std::sync::Arc::new(zato_channels::zmq::plugin()),
+        #[cfg(feature = "sql")]
+        std::sync::Arc::new(zato_sql::plugin()),
     ]
 }
 
@@ -225,6 +228,9 @@ pub use zato_cluster as cluster;
 #[cfg(feature = "scheduler")]
 pub use zato_scheduler as scheduler;
 
+#[cfg(feature = "sql")]
+pub use zato_sql as sql;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -249,6 +255,9 @@ pub mod prelude {
 
     #[cfg(feature = "zmq")]
     pub use zato_channels::ZmqOutgoing;
+
+    #[cfg(feature = "sql")]
+    pub use zato_sql::SqlOutgoing;
 }
 
 /// Compiles the README's examples, so it stays true.
