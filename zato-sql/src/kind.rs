@@ -129,16 +129,24 @@ struct SqlPools {
 
 impl Collector for SqlPools {
     fn collect(&self, scrape: &mut Scrape) {
-        let max_size = scrape.gauges("outgoing_pool_max_size", "The most clients a pool may hold");
-        let size = scrape.gauges("outgoing_pool_size", "Clients a pool holds now");
-        let in_use = scrape.gauges("outgoing_pool_in_use", "Clients checked out of a pool now");
+        // Families of their own: a name is one family in the whole scrape, and Swift's pools
+        // report as `outgoing_pool_*`.
+        let max_size = scrape.gauges(
+            "sql_pool_max_size",
+            "The most connections a SQL pool may hold",
+        );
+        let size = scrape.gauges("sql_pool_size", "Connections a SQL pool holds now");
+        let in_use = scrape.gauges(
+            "sql_pool_in_use",
+            "Connections checked out of a SQL pool now",
+        );
         let waits = scrape.counters(
-            "outgoing_pool_waits",
-            "Checkouts that found no idle client and waited",
+            "sql_pool_waits",
+            "Queries that found no idle connection in the pool and waited",
         );
         let timeouts = scrape.counters(
-            "outgoing_pool_checkout_timeouts",
-            "Checkouts that waited for a client in vain",
+            "sql_pool_timeouts",
+            "Queries that waited for a connection in vain (503)",
         );
         let queries = scrape.counters(
             "sql_queries",
@@ -150,16 +158,12 @@ impl Collector for SqlPools {
                 continue;
             };
             let s = conn.stats();
-            let labels: Labels = vec![
-                ("kind", Cow::Borrowed("sql")),
-                ("connection", Cow::Owned(name.clone())),
-            ];
+            let labels: Labels = vec![("connection", Cow::Owned(name))];
             max_size.get_or_create(&labels).set(i64::from(s.max_size));
             size.get_or_create(&labels).set(i64::from(s.size));
             in_use.get_or_create(&labels).set(i64::from(s.in_use));
             waits.get_or_create(&labels).inc_by(s.waits);
             timeouts.get_or_create(&labels).inc_by(s.timeouts);
-            let labels: Labels = vec![("connection", Cow::Owned(name))];
             queries.get_or_create(&labels).inc_by(s.queries);
             errors.get_or_create(&labels).inc_by(s.errors);
         }
