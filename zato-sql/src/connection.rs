@@ -199,6 +199,14 @@ fn options<DB: sqlx::Database>(config: &SqlConfig) -> PoolOptions<DB> {
 /// Builds the pool of `config`, connecting lazily.
 fn build_pool(config: &SqlConfig) -> Result<SqlPool, SqlError> {
     let fail = |m: String| SqlError::new(&config.name, SqlErrorKind::Unreachable, m);
+    // The pool's reaper is a task of the runtime: without one sqlx would panic.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(SqlError::new(
+            &config.name,
+            SqlErrorKind::Unavailable,
+            "a SQL connection is built within a tokio runtime",
+        ));
+    }
     let password = config.password.as_ref().map(|p| p.expose().as_str());
     let timeout_ms = config.statement_timeout_duration().as_millis().max(1);
     Ok(match config.engine {
@@ -290,8 +298,8 @@ impl SqlConnection {
     ///
     /// # Errors
     ///
-    /// An [`SqlError`] when the configuration has problems or a SQLite file's directory cannot
-    /// be made.
+    /// An [`SqlError`] when the configuration has problems, a SQLite file's directory cannot
+    /// be made, or no tokio runtime is running.
     pub fn new(config: SqlConfig) -> Result<Self, SqlError> {
         Self::with_latency(config, None)
     }
