@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use tokio::sync::{Notify, watch};
 use zato_core::{ChannelInfo, Cid, DataFormat, Platform, RawRequest, ServiceError};
 
@@ -360,9 +359,4 @@ impl Worker<'_> {
             ),
         }
     }
-}
-
-#[allow(dead_code, reason = "keeps Row in scope for the macro's users")]
-fn _row_is_used(r: &sqlx::sqlite::SqliteRow) -> usize {
-    r.len()
 }
