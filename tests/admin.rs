@@ -480,7 +480,8 @@ name = "x"
     assert_eq!(resp.status(), 200);
     let outcome: Value = resp.json().await.unwrap();
     assert_eq!(outcome["version"], 1, "{outcome}");
-    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 5);
+    // Three HTTP channels, the scheduler's job, the Swift connection and the Invoice Log.
+    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 6);
     assert_eq!(
         node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
         200
