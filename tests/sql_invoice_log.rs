@@ -206,3 +206,24 @@ async fn the_log_pointed_at_postgresql_by_url_creates_its_table_and_records() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["targets"], "CRM");
 }
+
+#[tokio::test]
+async fn a_log_out_of_reach_fails_no_dispatch() {
+    let node = Node::start().await;
+    let (status, body) = node
+        .call(
+            Method::PATCH,
+            LOG,
+            Some(json!({"url": "postgres://zato:l0g-pa55@127.0.0.1:1/zato", "pool_wait": 0.5})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, ping) = node.call(Method::POST, &format!("{LOG}/ping"), None).await;
+    assert_eq!(status, 502, "{ping}");
+    assert_eq!(ping["ok"], false, "{ping}");
+    assert!(ping.to_string().contains("Invoice Log"), "{ping}");
+    assert!(!ping.to_string().contains("l0g-pa55"), "{ping}");
+    // The invoice is stored all the same; only its record is missing.
+    node.dispatch("target=CRM").await;
+    node.running.shutdown().await;
+}

@@ -3,7 +3,7 @@
 //! `zato conn edit sql "Invoice Log" --set url=postgres://…` points it elsewhere.
 
 use zato::prelude::*;
-use zato::sql::{Engine, SqlHandle};
+use zato::sql::{Engine, SqlErrorKind, SqlHandle};
 
 /// The outgoing SQL connection each dispatch is recorded through.
 pub const INVOICE_LOG: &str = "Invoice Log";
@@ -49,10 +49,14 @@ async fn insert(
         outcome.into(),
         now.to_string().into(),
     ];
-    if db.execute(sql, &params).await.is_ok() {
-        return Ok(());
+    match db.execute(sql, &params).await {
+        Ok(_) => return Ok(()),
+        // The server refused the statement: the table may be missing on a database the
+        // connection was just pointed at. Any other failure is not tried again, so that a log
+        // out of reach delays a dispatch by one bounded wait at most.
+        Err(e) if !matches!(e.kind(), SqlErrorKind::Database { .. }) => return Err(e),
+        Err(_) => {}
     }
-    // The table may be missing on a database the connection was just pointed at.
     db.execute(CREATE, &[]).await?;
     db.execute(sql, &params).await.map(|_| ())
 }

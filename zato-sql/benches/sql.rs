@@ -1,7 +1,8 @@
 //! The SQL connection against raw sqlx, on PostgreSQL at `ZATO_TEST_PG_URL`, same pool size and
 //! query, side by side: one `SELECT $1::int8 + 1` at a time, through the typed helper
 //! (`fetch_all` into a serde struct), through plain sqlx on the handle's pool, and through raw
-//! sqlx on a pool of its own. Then the outbox channel's rows per second at concurrency 1 and 8:
+//! sqlx on a pool of its own with the same options (and with sqlx's defaults, which ping each
+//! connection at checkout). Then the outbox channel's rows per second at concurrency 1 and 8:
 //! 2,000 rows inserted (not timed), timed from the channel's creation to the last row done.
 //!
 //! `ZATO_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p zato-sql --bench sql`
@@ -56,7 +57,17 @@ fn queries(c: &mut Criterion) {
         .with_pool(POOL, 10.0);
     rt.block_on(SqlKind::new(&platform).apply(Arc::new(config)))
         .unwrap();
+    // The same pool options as the connection's: no ping before each checkout.
     let raw = rt
+        .block_on(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(POOL)
+                .test_before_acquire(false)
+                .connect(&url),
+        )
+        .unwrap();
+    // sqlx's defaults, which ping each connection as it is checked out.
+    let raw_default = rt
         .block_on(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(POOL)
@@ -71,6 +82,16 @@ fn queries(c: &mut Criterion) {
             let (n,): (i64,) = sqlx::query_as("SELECT $1::int8 + 1 AS n")
                 .bind(41i64)
                 .fetch_one(&raw)
+                .await
+                .unwrap();
+            assert_eq!(n, 42);
+        });
+    });
+    group.bench_function("raw sqlx, default pool options", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (n,): (i64,) = sqlx::query_as("SELECT $1::int8 + 1 AS n")
+                .bind(41i64)
+                .fetch_one(&raw_default)
                 .await
                 .unwrap();
             assert_eq!(n, 42);

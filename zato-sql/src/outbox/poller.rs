@@ -184,9 +184,22 @@ macro_rules! one_batch {
         }
         let n = taken.len();
         let outcomes = $self.handle_rows(taken).await;
+        // The rows done are written in one statement; each other outcome in its own.
+        let mut done = Vec::new();
         for (id, outcome) in outcomes {
+            if matches!(outcome, RowOutcome::Done) {
+                done.push(id);
+                continue;
+            }
             let (sql, params) = $self.write(&id, outcome, &ph);
             bind_json!(sqlx::query(&sql), &params)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        if !done.is_empty() {
+            let sql = $self.write_done(done.len(), &ph);
+            bind_json!(sqlx::query(&sql), &done)
                 .execute(&mut *tx)
                 .await
                 .map_err(err)?;
@@ -310,6 +323,19 @@ impl Worker<'_> {
             }
         };
         (id, outcome)
+    }
+
+    /// The statement that marks done (or deletes) `n` rows, their ids its parameters.
+    fn write_done(&self, n: usize, ph: &dyn Fn(usize) -> String) -> String {
+        let t = &self.config.table;
+        let ids: Vec<String> = (1..=n).map(ph).collect();
+        let ids = ids.join(", ");
+        match self.config.on_success {
+            OnSuccess::Mark => {
+                format!("UPDATE {t} SET status = 'done', last_error = NULL WHERE id IN ({ids})")
+            }
+            OnSuccess::Delete => format!("DELETE FROM {t} WHERE id IN ({ids})"),
+        }
     }
 
     /// The statement that writes `outcome` of the row `id`.
