@@ -12,7 +12,8 @@ use zato_core::metrics::{Buckets, Collector, HistogramFamily, Labels, Scrape};
 use zato_core::{OutgoingConnections, Platform};
 
 use crate::config::{self, SqlConfig};
-use crate::connection::{SqlConnection, SqlOutgoing};
+use crate::connection::SqlConnection;
+use crate::handle::SqlOutgoing;
 
 /// `outgoing.sql`: SQL connections (PostgreSQL, MySQL/MariaDB, SQLite), applied to a
 /// platform's outgoing connections.

@@ -44,6 +44,7 @@
 mod config;
 mod connection;
 mod error;
+mod handle;
 mod kind;
 pub mod outbox;
 mod rows;
@@ -56,8 +57,9 @@ use zato_core::config::{ObjectKind, ObjectSchema};
 use zato_core::kind::{self as seam, AttachError, Plugin};
 
 pub use config::{Engine, MAX_POOL_SIZE, MAX_POOL_WAIT, SqlConfig, TlsMode};
-pub use connection::{SqlConnection, SqlHandle, SqlOutgoing, SqlPool, SqlPoolStats};
+pub use connection::{SqlConnection, SqlPool, SqlPoolStats};
 pub use error::{SqlError, SqlErrorKind};
+pub use handle::{SqlHandle, SqlOutgoing};
 pub use kind::SqlKind;
 pub use outbox::{SqlOutboxAdapter, SqlOutboxConfig, SqlOutboxKind, SqlOutboxStats};
 
