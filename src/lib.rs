@@ -110,6 +110,7 @@
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 //! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
 //! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
+//! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -200,6 +201,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_redis::plugin()),
         #[cfg(feature = "mqtt")]
         std::sync::Arc::new(zato_mqtt::plugin()),
+        #[cfg(feature = "sql")]
+        std::sync::Arc::new(zato_sql::plugin()),
     ]
 }
 
@@ -250,6 +253,8 @@ pub use zato_redis as redis;
 
 #[cfg(feature = "mqtt")]
 pub use zato_mqtt as mqtt;
+#[cfg(feature = "sql")]
+pub use zato_sql as sql;
 
 #[doc(hidden)]
 pub use zato_core::__private;
@@ -287,6 +292,8 @@ pub mod prelude {
 
     #[cfg(feature = "mqtt")]
     pub use zato_mqtt::{MqttMessage, MqttOutgoing};
+    #[cfg(feature = "sql")]
+    pub use zato_sql::SqlOutgoing;
 }
 
 /// Compiles the README's examples, so it stays true.

@@ -36,6 +36,9 @@ use zato::swift::local::{LocalSwift, LocalSwiftConfig};
 use zato::swift::{ContainerName, Metadata, PutOptions, SwiftClient, SwiftConfig, SwiftError};
 use zato::{OutgoingError, OutgoingErrorKind, Payload};
 
+mod invoice_log;
+pub use invoice_log::{INVOICE_LOG, INVOICE_LOG_TABLE};
+
 /// The config document the example ships, read unless `ZATO_CONFIG` names another (`config.toml`
 /// beside it is its twin).
 pub const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.json");
@@ -86,7 +89,8 @@ pub const CONCURRENT_WRITES: u32 = 4;
 /// target delays no other, and one request never holds more than that many clients.
 ///
 /// On success the reply lists every target; otherwise the error names the targets stored, those
-/// not stored, and those whose outcome is unknown (no answer came), with the reasons.
+/// not stored, and those whose outcome is unknown (no answer came), with the reasons. Either
+/// way the dispatch is recorded in the [`INVOICE_LOG`] (its cid, targets, outcome and time).
 #[service(name = "invoice.dispatcher")]
 pub async fn invoice_dispatcher(
     req: Request<Dispatch>,
@@ -95,6 +99,7 @@ pub async fn invoice_dispatcher(
     let targets = check_targets(&req.input.target)?;
     // The invoice itself: a SOAP envelope's request element, any other body as it came.
     let invoice = req.payload()?;
+    let logged = targets.clone();
     let conn = ctx.outgoing().swift(CONNECTION)?;
     let width = CONCURRENT_WRITES.min(conn.config().pool_size).max(1) as usize;
     // Each write owns what it uses, so the writes can run side by side in this task.
@@ -119,14 +124,18 @@ pub async fn invoice_dispatcher(
             Err(e) => outcome.failed.push((target, e)),
         }
     }
-    if outcome.failed.is_empty() {
-        notify(ctx, req.cid, &outcome.stored).await?;
-        Ok(Dispatched {
-            stored: outcome.stored,
-        })
+    let result = if outcome.failed.is_empty() {
+        notify(ctx, req.cid, &outcome.stored)
+            .await
+            .map(|()| Dispatched {
+                stored: outcome.stored,
+            })
     } else {
         Err(outcome.into_error())
-    }
+    };
+    let said = result.as_ref().map_or_else(|e| e.code(), |_| "stored");
+    invoice_log::record(ctx, &logged, said).await;
+    result
 }
 
 /// Tells the webhook [`WEBHOOK`] which targets the invoice was stored for, when it is defined
