@@ -181,6 +181,9 @@ use zato_scheduler::{ManualClock, Scheduler, SchedulerKind};
 use zato_swift::SwiftKind;
 use zato_swift::local::{LocalSwift, LocalSwiftConfig};
 
+/// wiremock, which scripts the REST double ([`TestNode::http`]).
+#[cfg(feature = "rest")]
+pub use wiremock;
 #[cfg(feature = "amqp")]
 pub use zato_channels::amqp::Recording;
 pub use zato_swift::local::Fault;
@@ -201,6 +204,10 @@ pub struct TestNode {
     clock: Arc<ManualClock>,
     doubles: Mutex<Vec<Arc<LocalSwift>>>,
     started: AtomicBool,
+    /// The plug-ins attached on first use (they attach asynchronously): REST, SQL.
+    attached: tokio::sync::OnceCell<()>,
+    /// SQLite files of the SQL doubles, removed with the node.
+    files: Mutex<Vec<std::path::PathBuf>>,
 }
 
 impl fmt::Debug for TestNode {
@@ -209,6 +216,19 @@ impl fmt::Debug for TestNode {
             .field("services", &self.platform.services().list().len())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let files = std::mem::take(&mut *self.files.lock().unwrap_or_else(PoisonError::into_inner));
+        for file in files {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = file.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
     }
 }
 
@@ -238,6 +258,8 @@ impl TestNode {
             clock,
             doubles: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
+            attached: tokio::sync::OnceCell::new(),
+            files: Mutex::new(Vec::new()),
         }
     }
 
@@ -274,14 +296,37 @@ impl TestNode {
         &self.clock
     }
 
+    /// Attaches, once, the plug-ins whose kinds attach asynchronously (outgoing REST and SQL,
+    /// as the build has them).
+    async fn attach(&self) {
+        self.attached
+            .get_or_init(|| async {
+                let plugins: Vec<Arc<dyn kind::Plugin>> = vec![
+                    #[cfg(feature = "rest")]
+                    Arc::new(zato_rest::plugin()),
+                    #[cfg(feature = "sql")]
+                    Arc::new(zato_sql::plugin()),
+                ];
+                for plugin in plugins {
+                    match plugin.attach(&self.platform).await {
+                        Ok(kinds) => kinds.into_iter().for_each(|k| self.runtime.register(k)),
+                        Err(e) => panic!("the {} plug-in does not attach: {e}", plugin.name()),
+                    }
+                }
+            })
+            .await;
+    }
+
     /// Applies a config document (JSON, or TOML when it does not start with `{`): scheduled
-    /// jobs, Swift connections (which [`swift`](Self::swift) then points at its double), your
-    /// own config file. Kinds other than Swift and the scheduler are not known to the node.
+    /// jobs, outgoing connections (which [`swift`](Self::swift), [`http`](Self::http) and
+    /// [`sql`](Self::sql) then point at their doubles), your own config file. The node knows
+    /// the Swift, scheduler, REST and SQL kinds.
     ///
     /// # Panics
     ///
     /// When the document does not read or is refused, with every problem.
     pub async fn config(&self, document: &str) {
+        self.attach().await;
         let format = if document.trim_start().starts_with('{') {
             Format::Json
         } else {
@@ -309,6 +354,7 @@ impl TestNode {
     ///
     /// When the endpoint cannot listen on loopback or the connection is refused.
     pub async fn swift(&self, name: &str) -> SwiftDouble {
+        self.attach().await;
         let local = match LocalSwift::start(LocalSwiftConfig::default()).await {
             Ok(local) => Arc::new(local),
             Err(e) => panic!("the local Swift endpoint cannot start: {e}"),
@@ -328,18 +374,134 @@ impl TestNode {
             "timeout": 2.0,
             "pool_wait": 2.0,
         });
-        let mode = match self.runtime.get(&key).await {
-            Ok(Some(_)) => PutMode::Patch,
-            _ => PutMode::Upsert,
-        };
-        if let Err(e) = self.runtime.put(&key, fields, mode, None, "test").await {
-            panic!("the Swift connection {name:?} is refused: {e}");
-        }
+        self.point(&key, fields).await;
         self.doubles
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Arc::clone(&local));
         SwiftDouble { local }
+    }
+
+    /// Creates the object `key` with `fields`, or changes those fields of the one a document
+    /// defined.
+    async fn point(&self, key: &ObjectKey, fields: Value) {
+        let mode = match self.runtime.get(key).await {
+            Ok(Some(_)) => PutMode::Patch,
+            _ => PutMode::Upsert,
+        };
+        if let Err(e) = self.runtime.put(key, fields, mode, None, "test").await {
+            panic!("{key} is refused: {e}");
+        }
+    }
+
+    /// Starts a REST double, a wiremock server on loopback, and points the outgoing REST
+    /// connection `name` at it (creating it, or changing the address of one a document
+    /// defined). Script it as wiremock is: mount mocks on [`HttpDouble::server`], read what it
+    /// received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato::prelude::*;
+    /// use zato::testing::TestNode;
+    /// use zato::testing::wiremock::{Mock, ResponseTemplate, matchers};
+    ///
+    /// #[service(name = "crm.notify")]
+    /// async fn notify(_req: Request<()>, ctx: &Context) -> Result<(), ServiceError> {
+    ///     let crm = ctx.outgoing().http("CRM")?;
+    ///     crm.post("/invoices/{id}", &serde_json::json!({"paid": true}))
+    ///         .param("id", 7)
+    ///         .await?
+    ///         .error_for_status()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = TestNode::new().deploy(notify);
+    /// let crm = node.http("CRM").await;
+    /// Mock::given(matchers::path("/invoices/7"))
+    ///     .respond_with(ResponseTemplate::new(204))
+    ///     .mount(crm.server())
+    ///     .await;
+    /// node.invoke::<notify>(()).await.output();
+    /// assert_eq!(crm.received().await[0].body, br#"{"paid":true}"#);
+    ///
+    /// // Told to fail: the service gets a typed error naming the connection, a bad gateway.
+    /// crm.fail(503).await;
+    /// let err = node.invoke::<notify>(()).await.error();
+    /// assert_eq!(err.status().as_u16(), 502, "{err}");
+    /// assert!(err.to_string().contains("`CRM`"), "{err}");
+    /// # });
+    /// ```
+    #[cfg(feature = "rest")]
+    pub async fn http(&self, name: &str) -> HttpDouble {
+        self.attach().await;
+        let server = wiremock::MockServer::start().await;
+        let key = ObjectKey::new(Section::Outgoing, "http", name);
+        let fields = json!({
+            "name": name,
+            "address": server.uri(),
+            "retries": 0,
+            "timeout": 2.0,
+        });
+        self.point(&key, fields).await;
+        HttpDouble { server }
+    }
+
+    /// Points the outgoing SQL connection `name` at a new SQLite database of its own (a file
+    /// in the system's temporary directory, removed with the node), creating the connection or
+    /// changing one a document defined. The service queries it as it would its real database;
+    /// the test reads it back through [`SqlDouble::handle`], and can make it unreachable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato::prelude::*;
+    /// use zato::testing::TestNode;
+    ///
+    /// #[service(name = "log.write")]
+    /// async fn write(_req: Request<()>, ctx: &Context) -> Result<(), ServiceError> {
+    ///     let db = ctx.outgoing().sql("Log")?;
+    ///     db.execute("CREATE TABLE IF NOT EXISTS log (what TEXT)", &[]).await?;
+    ///     db.execute("INSERT INTO log (what) VALUES ('sent')", &[]).await?;
+    ///     Ok(())
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = TestNode::new().deploy(write);
+    /// let db = node.sql("Log").await;
+    /// node.invoke::<write>(()).await.output();
+    /// let rows = db.handle().fetch_json("SELECT what FROM log", &[]).await.unwrap();
+    /// assert_eq!(rows.len(), 1);
+    /// assert_eq!(rows[0]["what"], "sent");
+    ///
+    /// db.fail().await;
+    /// assert_eq!(node.invoke::<write>(()).await.error().status().as_u16(), 502);
+    /// # });
+    /// ```
+    #[cfg(feature = "sql")]
+    pub async fn sql(&self, name: &str) -> SqlDouble {
+        use std::sync::atomic::AtomicU64;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        self.attach().await;
+        let path = std::env::temp_dir().join(format!(
+            "zato-test-{}-{}.sqlite",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(path.clone());
+        let key = ObjectKey::new(Section::Outgoing, "sql", name);
+        let fields = sqlite_fields(name, &path);
+        self.point(&key, fields).await;
+        SqlDouble {
+            name: name.to_owned(),
+            key,
+            path,
+            runtime: self.runtime.clone(),
+        }
     }
 
     /// Registers an AMQP double as the outgoing AMQP connection `name`: it connects to no
@@ -638,5 +800,118 @@ impl SwiftDouble {
     /// The endpoint itself.
     pub fn local(&self) -> &LocalSwift {
         &self.local
+    }
+}
+
+/// The REST double: a wiremock server the connection points at. [`TestNode::http`].
+#[cfg(feature = "rest")]
+#[derive(Debug)]
+pub struct HttpDouble {
+    server: wiremock::MockServer,
+}
+
+#[cfg(feature = "rest")]
+impl HttpDouble {
+    /// The server, to mount mocks on.
+    pub fn server(&self) -> &wiremock::MockServer {
+        &self.server
+    }
+
+    /// The requests it received, in order.
+    pub async fn received(&self) -> Vec<wiremock::Request> {
+        self.server.received_requests().await.unwrap_or_default()
+    }
+
+    /// Makes every request get `status` from now on, before any mock mounted earlier.
+    pub async fn fail(&self, status: u16) {
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(wiremock::ResponseTemplate::new(status))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Removes every mock, those of [`fail`](Self::fail) and the test's own.
+    pub async fn heal(&self) {
+        self.server.reset().await;
+    }
+}
+
+/// The object of an SQLite connection to `path`.
+#[cfg(feature = "sql")]
+fn sqlite_fields(name: &str, path: &std::path::Path) -> Value {
+    json!({
+        "name": name,
+        "engine": "sqlite",
+        "host": "",
+        "port": 0,
+        "database": path.to_string_lossy(),
+        "user": "",
+        "password": null,
+        "pool_wait": 2.0,
+    })
+}
+
+/// The SQL double: the connection's own SQLite database. [`TestNode::sql`].
+#[cfg(feature = "sql")]
+#[derive(Debug)]
+pub struct SqlDouble {
+    name: String,
+    key: ObjectKey,
+    path: std::path::PathBuf,
+    runtime: ConfigRuntime,
+}
+
+#[cfg(feature = "sql")]
+impl SqlDouble {
+    /// A handle on the connection as it is now, to read what the service wrote or to prepare
+    /// tables.
+    ///
+    /// # Panics
+    ///
+    /// When the connection was deleted.
+    pub fn handle(&self) -> zato_sql::SqlHandle {
+        use zato_sql::SqlOutgoing;
+        match self.runtime.platform().outgoing().sql(&self.name) {
+            Ok(handle) => handle,
+            Err(e) => panic!("no SQL connection {:?}: {e}", self.name),
+        }
+    }
+
+    /// The SQLite file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Makes the database unreachable: the connection is pointed at a PostgreSQL server where
+    /// none listens, so every query is a 502 naming it, as with a server down.
+    pub async fn fail(&self) {
+        let fields = json!({
+            "engine": "postgres",
+            "host": "127.0.0.1",
+            "port": 9,
+            "database": "gone",
+            "user": "zato",
+            "pool_wait": 1.0,
+        });
+        if let Err(e) = self
+            .runtime
+            .put(&self.key, fields, PutMode::Patch, None, "test")
+            .await
+        {
+            panic!("{} is refused: {e}", self.key);
+        }
+    }
+
+    /// Points the connection back at its SQLite file, as it was.
+    pub async fn heal(&self) {
+        let fields = sqlite_fields(&self.name, &self.path);
+        if let Err(e) = self
+            .runtime
+            .put(&self.key, fields, PutMode::Patch, None, "test")
+            .await
+        {
+            panic!("{} is refused: {e}", self.key);
+        }
     }
 }
