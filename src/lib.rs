@@ -108,6 +108,8 @@
 //! | `nats` | no | `nats`: NATS channels (JetStream durable consumers, core subjects with request-reply) and outgoing connections, on async-nats |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
+//! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
+//! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
 //! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
 
 pub use zato_core as core;
@@ -195,6 +197,10 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_rest::plugin()),
         #[cfg(feature = "nats")]
         std::sync::Arc::new(zato_nats::plugin()),
+        #[cfg(feature = "redis")]
+        std::sync::Arc::new(zato_redis::plugin()),
+        #[cfg(feature = "mqtt")]
+        std::sync::Arc::new(zato_mqtt::plugin()),
         #[cfg(feature = "sql")]
         std::sync::Arc::new(zato_sql::plugin()),
     ]
@@ -242,6 +248,11 @@ pub use zato_scheduler as scheduler;
 #[cfg(feature = "nats")]
 pub use zato_nats as nats;
 
+#[cfg(feature = "redis")]
+pub use zato_redis as redis;
+
+#[cfg(feature = "mqtt")]
+pub use zato_mqtt as mqtt;
 #[cfg(feature = "sql")]
 pub use zato_sql as sql;
 
@@ -276,6 +287,11 @@ pub mod prelude {
     #[cfg(feature = "nats")]
     pub use zato_nats::NatsOutgoing;
 
+    #[cfg(feature = "redis")]
+    pub use zato_redis::RedisOutgoing;
+
+    #[cfg(feature = "mqtt")]
+    pub use zato_mqtt::{MqttMessage, MqttOutgoing};
     #[cfg(feature = "sql")]
     pub use zato_sql::SqlOutgoing;
 }

@@ -14,6 +14,9 @@
 //! - `ZATO_NATS_URL` (`nats://127.0.0.1:4222`, built with `--features nats`): also take the
 //!   invoices published to the NATS subject `invoices`, through the JetStream stream `INVOICES`
 //!   (created when missing, dead letters in `invoices.dead`);
+//! - `ZATO_MQTT_URL` (`mqtt://127.0.0.1:1883`, built with `--features mqtt`): also subscribe to
+//!   the MQTT topic `invoices` at QoS 1 in a persistent session (dead letters to
+//!   `invoices/dead`);
 //! - `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`, built with `--features zmq`): also bind a
 //!   ZeroMQ PULL socket there, taking the same messages.
 //!
@@ -395,6 +398,38 @@ impl AppConfig {
     }
 }
 
+/// The broker connection the example subscribes through, given `ZATO_MQTT_URL`.
+pub const MQTT_CONNECTION: &str = "mqtt-broker";
+/// The topic the example subscribes to.
+pub const MQTT_TOPIC: &str = "invoices";
+
+impl AppConfig {
+    /// The same configuration, subscribing to `topic` at QoS 1 at the broker at `url`, in a
+    /// persistent session, into the service; dead letters go to `<topic>/dead`. A message is
+    /// the invoice JSON naming its own targets, `{"id":"300","target":["CRM"]}`, and the stored
+    /// object is the whole message, as over HTTP.
+    pub fn with_mqtt(mut self, url: &str, topic: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("mqtt".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": MQTT_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("mqtt".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": format!("{topic}.mqtt"),
+                "connection": MQTT_CONNECTION,
+                "topics": [topic],
+                "qos": 1,
+                "service": "invoice.dispatcher",
+                "dead_letter_topic": format!("{topic}/dead"),
+            }));
+        self
+    }
+}
+
 /// The Swift inbox channel [`AppConfig::with_swift_inbox`] adds.
 pub const INBOX_CHANNEL: &str = "invoices.inbox";
 /// Where the inbox channel moves the invoices it dispatched.
@@ -588,9 +623,9 @@ async fn start_local_swift(
 }
 
 /// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL`,
-/// `ZATO_NATS_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift endpoint started
-/// on the address of [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on a free port
-/// when it has no credentials).
+/// `ZATO_NATS_URL`, `ZATO_MQTT_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift
+/// endpoint started on the address of [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on
+/// a free port when it has no credentials).
 pub async fn prepare_from_env(
     doc: &mut ConfigDocument,
     local_dir: Option<PathBuf>,
@@ -605,6 +640,9 @@ pub async fn prepare_from_env(
     }
     if let Some(url) = env("ZATO_NATS_URL") {
         config = config.with_nats(url.trim(), NATS_SUBJECT, NATS_STREAM);
+    }
+    if let Some(url) = env("ZATO_MQTT_URL") {
+        config = config.with_mqtt(url.trim(), MQTT_TOPIC);
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
         config = config.with_zmq_pull(&address);
