@@ -2,13 +2,14 @@
 //! loop driven by a task of its own, reconfigured live; and its place in zato-core's
 //! outgoing-connection registry.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS, Request};
 use tokio::sync::{OnceCell, watch};
 use tokio::task::AbortHandle;
 use zato_core::{ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, ServiceError};
@@ -217,18 +218,34 @@ async fn drive(
     counters: Arc<Counters>,
 ) {
     let mut attempt = 0u32;
+    // What the client had not yet seen acknowledged when it lost the broker: rumqttc keeps it
+    // for the next connection, but drops it when the broker starts a new session (always, for a
+    // clean session), and with it every publication still queued in the client. Each of those has
+    // a caller waiting, paired by order (see `Link`): it is sent again on the new connection, in
+    // the same order, so no caller waits in vain and the pairing stays in step.
+    let mut unsent: VecDeque<Request> = VecDeque::new();
     loop {
         match eventloop.poll().await {
             Ok(event) => {
+                if let Event::Incoming(Incoming::ConnAck(_)) = &event {
+                    attempt = 0;
+                    let newer = std::mem::take(&mut eventloop.pending);
+                    eventloop.pending = std::mem::take(&mut unsent);
+                    eventloop.pending.extend(newer);
+                }
                 link.on_event(&event);
-                match event {
-                    Event::Incoming(Incoming::ConnAck(_)) => attempt = 0,
-                    Event::Outgoing(Outgoing::Disconnect) => return,
-                    _ => {}
+                if let Event::Outgoing(Outgoing::Disconnect) = event {
+                    return;
                 }
             }
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(e) => {
+                unsent.extend(
+                    eventloop
+                        .pending
+                        .drain(..)
+                        .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_))),
+                );
                 counters.disconnects.fetch_add(1, Ordering::Relaxed);
                 let delay = crate::consumer::backoff(attempt);
                 attempt = attempt.saturating_add(1);

@@ -344,6 +344,15 @@ async fn the_outgoing_connection_publishes_at_every_qos_retains_and_leaves_a_wil
 
     // Its client id taken over, as when its node dies: the broker publishes its will.
     while watcher.next(Duration::from_millis(200)).await.is_some() {}
+    // Publications in flight while the broker drops the connection: rumqttc discards what it
+    // holds when the new connection starts a new session; each must still reach the broker.
+    let during: Vec<_> = (0..200)
+        .map(|i| {
+            let conn = conn.clone();
+            let topic = format!("{topic}/during/{i}");
+            tokio::spawn(async move { conn.publish(&MqttMessage::new(topic, "kept")).await })
+        })
+        .collect();
     let (host, port) = host_port(&url);
     let (intruder, mut eventloop) =
         AsyncClient::new(MqttOptions::new(client_id.as_str(), host, port), 10);
@@ -355,18 +364,40 @@ async fn the_outgoing_connection_publishes_at_every_qos_retains_and_leaves_a_wil
     })
     .await
     .unwrap();
-    let will = watcher
-        .next(Duration::from_secs(10))
-        .await
-        .expect("the will");
+    let mut seen = HashSet::new();
+    let will = loop {
+        let m = watcher
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the will");
+        if m.topic.contains("/during/") {
+            seen.insert(m.topic.clone());
+        } else {
+            break m;
+        }
+    };
     assert_eq!(will.topic, format!("{topic}/will"));
     assert_eq!(&will.payload[..], b"node gone");
     let _ = intruder.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
-    // And the connection comes back by itself.
+    // And the connection comes back by itself, with what was published meanwhile.
+    for publication in during {
+        publication.await.unwrap().unwrap();
+    }
     conn.publish(&MqttMessage::new(format!("{topic}/after"), "back"))
         .await
         .unwrap();
+    while let Some(m) = watcher.next(Duration::from_secs(5)).await {
+        if m.topic.ends_with("/after") {
+            break;
+        }
+        seen.insert(m.topic.clone());
+    }
+    assert_eq!(
+        seen.len(),
+        200,
+        "every publication made during the takeover arrived"
+    );
 
     // Deactivated live: a 503.
     patch(
