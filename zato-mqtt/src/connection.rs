@@ -29,6 +29,8 @@ pub enum MqttErrorKind {
     Timeout,
     /// The topic is not one to publish to (empty, or with a wildcard).
     Topic,
+    /// The publication is larger than the connection's `max_packet_size`.
+    TooLarge,
 }
 
 /// A failure of an MQTT outgoing connection, naming it. Holds no secret.
@@ -60,7 +62,7 @@ impl From<MqttError> for ServiceError {
         let kind = match e.kind {
             MqttErrorKind::Inactive | MqttErrorKind::Unavailable => OutgoingErrorKind::Unavailable,
             MqttErrorKind::Timeout => OutgoingErrorKind::Timeout,
-            MqttErrorKind::Topic => OutgoingErrorKind::BadGateway,
+            MqttErrorKind::Topic | MqttErrorKind::TooLarge => OutgoingErrorKind::BadGateway,
         };
         let outgoing = OutgoingError::new(e.connection.clone(), kind, e.message.clone());
         ServiceError::Outgoing(outgoing.with_source(e))
@@ -208,6 +210,20 @@ fn build(config: MqttConfig, number: u64) -> Result<Generation, ConfigError> {
         number,
         running: OnceCell::new(),
     })
+}
+
+/// The size of `message` as an MQTT 3.1.1 PUBLISH packet: the fixed header with its remaining
+/// length, the topic, the packet id (QoS 1, 2) and the payload.
+fn packet_size(message: &MqttMessage) -> u64 {
+    let pkid = if message.qos == QoS::AtMostOnce { 0 } else { 2 };
+    let remaining = (2 + message.topic.len() + pkid + message.payload.len()) as u64;
+    let length_bytes = match remaining {
+        0..128 => 1,
+        128..16_384 => 2,
+        16_384..2_097_152 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + remaining
 }
 
 /// Drives a client's event loop until it is told to stop (its task aborted) or it said goodbye.
@@ -359,6 +375,18 @@ impl MqttConnection {
                 format!(
                     "cannot publish to {:?}: a topic has no wildcards and is not empty",
                     message.topic
+                ),
+            ));
+        }
+        // The client would fail the whole connection over a packet above its limit, and the
+        // publications queued behind it with it: refused here instead.
+        let size = packet_size(message);
+        if size > g.config.max_packet_size {
+            return Err((
+                MqttErrorKind::TooLarge,
+                format!(
+                    "cannot publish {size} bytes to {:?}: the connection's max_packet_size is {}",
+                    message.topic, g.config.max_packet_size
                 ),
             ));
         }

@@ -341,6 +341,16 @@ async fn the_outgoing_connection_publishes_at_every_qos_retains_and_leaves_a_wil
         .await
         .unwrap_err();
     assert_eq!(err.kind(), zato_mqtt::MqttErrorKind::Topic);
+    // So is one above max_packet_size (1 MiB by default), and the connection goes on.
+    let err = conn
+        .publish(&MqttMessage::new(
+            format!("{topic}/big"),
+            vec![b'x'; 1024 * 1024],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), zato_mqtt::MqttErrorKind::TooLarge);
+    assert!(err.to_string().contains("max_packet_size"), "{err}");
 
     // Its client id taken over, as when its node dies: the broker publishes its will.
     while watcher.next(Duration::from_millis(200)).await.is_some() {}
