@@ -160,6 +160,100 @@ assert_eq!(node.invoke::<notify>(()).await.error().status().as_u16(), 503);
 ```
 "#
 )]
+#![cfg_attr(
+    feature = "nats",
+    doc = r#"
+# NATS, recorded, with a scripted reply
+
+```
+use zato::prelude::*;
+use zato::testing::TestNode;
+
+#[derive(SimpleIo, Debug)]
+struct Rate { eur: String }
+
+#[service(name = "announce")]
+async fn announce(_req: Request<()>, ctx: &Context) -> Result<Rate, ServiceError> {
+    let bus = ctx.outgoing().nats("Bus")?;
+    bus.publish("invoices.stored", "{}").await?;
+    let reply = bus.request("rates.eur", "").await?;
+    Ok(Rate { eur: String::from_utf8_lossy(&reply.payload).into_owned() })
+}
+
+# tokio::runtime::Runtime::new().unwrap().block_on(async {
+let node = TestNode::new().deploy(announce);
+let sent = node.nats("Bus");
+sent.reply_with("1.08");
+assert_eq!(node.invoke::<announce>(()).await.output().eur, "1.08");
+assert_eq!(sent.messages()[0].subject, "invoices.stored");
+
+sent.fail(zato::OutgoingErrorKind::Timeout, "no acknowledgement");
+assert_eq!(node.invoke::<announce>(()).await.error().status().as_u16(), 504);
+# });
+```
+"#
+)]
+#![cfg_attr(
+    feature = "mqtt",
+    doc = r#"
+# MQTT, recorded
+
+```
+use zato::prelude::*;
+use zato::testing::TestNode;
+
+#[service(name = "telemetry")]
+async fn telemetry(_req: Request<()>, ctx: &Context) -> Result<(), ServiceError> {
+    let broker = ctx.outgoing().mqtt("Plant")?;
+    broker.publish(&MqttMessage::new("plant/line-1/state", "running").retained()).await?;
+    Ok(())
+}
+
+# tokio::runtime::Runtime::new().unwrap().block_on(async {
+let node = TestNode::new().deploy(telemetry);
+let sent = node.mqtt("Plant");
+node.invoke::<telemetry>(()).await.output();
+assert!(sent.messages()[0].retain);
+
+sent.fail(zato::OutgoingErrorKind::Unavailable, "the broker is down");
+assert_eq!(node.invoke::<telemetry>(()).await.error().status().as_u16(), 503);
+# });
+```
+"#
+)]
+#![cfg_attr(
+    feature = "redis",
+    doc = r#"
+# Redis, in memory
+
+```
+use std::time::Duration;
+use zato::prelude::*;
+use zato::testing::TestNode;
+
+#[derive(SimpleIo, Debug)]
+struct Counted { invoices: i64 }
+
+#[service(name = "count")]
+async fn count(_req: Request<()>, ctx: &Context) -> Result<Counted, ServiceError> {
+    let cache = ctx.outgoing().redis("Cache")?;
+    cache.set("last", "now", Some(Duration::from_secs(60))).await?;
+    Ok(Counted { invoices: cache.incr("invoices", 1).await? })
+}
+
+# tokio::runtime::Runtime::new().unwrap().block_on(async {
+let node = TestNode::new().deploy(count);
+let memory = node.redis("Cache");
+assert_eq!(node.invoke::<count>(()).await.output().invoices, 1);
+assert_eq!(node.invoke::<count>(()).await.output().invoices, 2);
+assert_eq!(memory.value("last").as_deref(), Some(&b"now"[..]));
+
+memory.fail(zato::redis::RedisErrorKind::Unreachable, "the server is down");
+assert_eq!(node.invoke::<count>(()).await.error().status().as_u16(), 503);
+# });
+```
+"#
+)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -512,6 +606,38 @@ impl TestNode {
         let (conn, recording) = AmqpConnection::recording(name);
         self.platform.outgoing().add_amqp(conn);
         recording
+    }
+
+    /// Registers a NATS double as the outgoing NATS connection `name`: it connects to no
+    /// server, records what services publish and request, answers requests as told, and can be
+    /// told to fail.
+    #[cfg(feature = "nats")]
+    pub fn nats(&self, name: &str) -> Arc<zato_nats::NatsRecording> {
+        use zato_nats::{NatsConnection, NatsOutgoing};
+        let (conn, recording) = NatsConnection::recording(name);
+        self.platform.outgoing().add_nats(conn);
+        recording
+    }
+
+    /// Registers an MQTT double as the outgoing MQTT connection `name`: it connects to no
+    /// broker, and records what services publish; it can be told to fail.
+    #[cfg(feature = "mqtt")]
+    pub fn mqtt(&self, name: &str) -> Arc<zato_mqtt::MqttRecording> {
+        use zato_mqtt::{MqttConnection, MqttOutgoing};
+        let (conn, recording) = MqttConnection::recording(name);
+        self.platform.outgoing().add_mqtt(conn);
+        recording
+    }
+
+    /// Registers a Redis double as the outgoing Redis connection `name`: a keyspace in memory
+    /// that answers the key-value, counter, expiry and hash commands, which a test can read and
+    /// tell to fail.
+    #[cfg(feature = "redis")]
+    pub fn redis(&self, name: &str) -> Arc<zato_redis::RedisMemory> {
+        use zato_redis::{RedisConnection, RedisOutgoing};
+        let (conn, memory) = RedisConnection::in_memory(name);
+        self.platform.outgoing().add_redis(conn);
+        memory
     }
 
     /// Invokes the service of type `S` with typed input, as another service would, with a new

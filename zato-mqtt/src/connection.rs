@@ -191,7 +191,13 @@ pub struct MqttConnection {
     reconfiguring: Mutex<()>,
     changes: watch::Sender<u64>,
     counters: Arc<Counters>,
+    /// Set on a test double: publications are kept here, and no broker is involved.
+    recording: Option<Arc<MqttRecording>>,
 }
+
+/// What a recording [`MqttConnection`] was asked to publish, and whether it fails: the MQTT
+/// test double, [`MqttConnection::recording`].
+pub type MqttRecording = zato_core::Recording<MqttMessage>;
 
 impl fmt::Debug for MqttConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,7 +290,49 @@ impl MqttConnection {
             reconfiguring: Mutex::new(()),
             changes: watch::channel(1).0,
             counters: Arc::default(),
+            recording: None,
         })
+    }
+
+    /// A test double named `name`: it connects to no broker, and keeps every message a service
+    /// publishes through it in the [`MqttRecording`] returned beside it, which can also make
+    /// publications fail. Register it as any connection ([`MqttOutgoing::add_mqtt`]), under the
+    /// name the service uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_core::OutgoingErrorKind;
+    /// use zato_mqtt::{MqttConnection, MqttMessage};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (broker, sent) = MqttConnection::recording("Plant");
+    /// broker.publish(&MqttMessage::new("invoices/42", "{}").retained()).await.unwrap();
+    /// assert!(sent.messages()[0].retain);
+    ///
+    /// sent.fail(OutgoingErrorKind::Unavailable, "the broker is down");
+    /// let err = broker.publish(&MqttMessage::new("invoices/43", "{}")).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "mqtt connection `Plant`: the broker is down");
+    /// // Checked as by a real connection: no wildcard in a topic to publish to.
+    /// sent.succeed();
+    /// assert!(broker.publish(&MqttMessage::new("invoices/+", "{}")).await.is_err());
+    /// # });
+    /// ```
+    pub fn recording(name: &str) -> (MqttConnection, Arc<MqttRecording>) {
+        let recording = Arc::new(MqttRecording::default());
+        let config = MqttConfig::new(name, "mqtt://127.0.0.1:1883");
+        let conn = MqttConnection {
+            current: ArcSwap::from_pointee(Generation {
+                config: Arc::new(config),
+                number: 1,
+                running: OnceCell::new(),
+            }),
+            reconfiguring: Mutex::new(()),
+            changes: watch::channel(1).0,
+            counters: Arc::default(),
+            recording: Some(recording.clone()),
+        };
+        (conn, recording)
     }
 
     /// The connection's name.
@@ -389,6 +437,17 @@ impl MqttConnection {
                     message.topic, g.config.max_packet_size
                 ),
             ));
+        }
+        if let Some(recording) = &self.recording {
+            return recording
+                .record(&g.config.name, message.clone())
+                .map_err(|e| {
+                    let kind = match e.kind() {
+                        OutgoingErrorKind::Timeout => MqttErrorKind::Timeout,
+                        _ => MqttErrorKind::Unavailable,
+                    };
+                    (kind, e.message().to_owned())
+                });
         }
         let running = g
             .running

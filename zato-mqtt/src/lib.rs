@@ -62,7 +62,7 @@ mod link;
 pub use self::adapter::{MQTT_KIND, MqttAdapter, MqttChannelStats};
 pub use self::config::{DEFAULT_URL, MqttChannelConfig, MqttConfig, WillConfig};
 pub use self::connection::{
-    MqttConnection, MqttError, MqttErrorKind, MqttMessage, MqttOutgoing, MqttStats,
+    MqttConnection, MqttError, MqttErrorKind, MqttMessage, MqttOutgoing, MqttRecording, MqttStats,
 };
 pub use self::kind::{MqttChannelKind, MqttKind, MqttPlugin, plugin};
 /// The QoS of a publication.

@@ -46,11 +46,95 @@ impl NatsReply {
     }
 }
 
-/// One configuration and its client.
-struct Generation {
-    config: Arc<NatsConnectionConfig>,
+/// What a test double sent: the subject, the headers and the body of a publication or a
+/// request ([`NatsConnection::recording`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsSent {
+    /// The subject.
+    pub subject: String,
+    /// The headers, in the order given.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub payload: Bytes,
+    /// How it was sent.
+    pub how: NatsSend,
+}
+
+/// How a [`NatsSent`] was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NatsSend {
+    /// [`NatsConnection::publish`] or [`publish_with_headers`](NatsConnection::publish_with_headers).
+    JetStream,
+    /// [`NatsConnection::publish_core`].
+    Core,
+    /// [`NatsConnection::request`].
+    Request,
+}
+
+/// The NATS test double's record ([`NatsConnection::recording`]): what was sent, a way to make
+/// sends fail, and the reply requests get.
+#[derive(Debug, Default)]
+pub struct NatsRecording {
+    sent: zato_core::Recording<NatsSent>,
+    reply: Mutex<Option<Bytes>>,
+}
+
+impl NatsRecording {
+    /// Everything sent so far, oldest first (at most [`zato_core::MAX_RECORDED`]).
+    pub fn messages(&self) -> Vec<NatsSent> {
+        self.sent.messages()
+    }
+
+    /// Makes every call from now on fail with `kind` (502, 503 or 504) and `reason`; nothing is
+    /// recorded.
+    pub fn fail(&self, kind: OutgoingErrorKind, reason: impl Into<String>) {
+        self.sent.fail(kind, reason);
+    }
+
+    /// Makes calls succeed again.
+    pub fn succeed(&self) {
+        self.sent.succeed();
+    }
+
+    /// Answers every request from now on with `payload`. Until this is called, a request fails
+    /// as it does when nobody listens on its subject (a 503).
+    pub fn reply_with(&self, payload: impl Into<Bytes>) {
+        *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload.into());
+    }
+
+    fn record(
+        &self,
+        connection: &str,
+        how: NatsSend,
+        subject: &str,
+        headers: &[(&str, &str)],
+        payload: Bytes,
+    ) -> Result<(), OutgoingError> {
+        let sent = NatsSent {
+            subject: subject.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            payload,
+            how,
+        };
+        self.sent.record(connection, sent)
+    }
+}
+
+/// A client and its JetStream context.
+struct Wire {
     client: async_nats::Client,
     jetstream: async_nats::jetstream::Context,
+}
+
+/// One configuration and its client (none on a test double).
+struct Generation {
+    config: Arc<NatsConnectionConfig>,
+    wire: Option<Wire>,
     number: u64,
 }
 
@@ -66,6 +150,8 @@ pub struct NatsConnection {
     changes: watch::Sender<u64>,
     published: AtomicU64,
     failed: AtomicU64,
+    /// Set on a test double: what is sent is kept here, and no server is involved.
+    recording: Option<Arc<NatsRecording>>,
 }
 
 impl std::fmt::Debug for NatsConnection {
@@ -120,8 +206,7 @@ async fn build(config: NatsConnectionConfig, number: u64) -> Result<Generation, 
     jetstream.set_timeout(config.timeout_duration());
     Ok(Generation {
         config: Arc::new(config),
-        client,
-        jetstream,
+        wire: Some(Wire { client, jetstream }),
         number,
     })
 }
@@ -140,7 +225,56 @@ impl NatsConnection {
             changes: watch::Sender::new(1),
             published: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            recording: None,
         })
+    }
+
+    /// A test double named `name`: it connects to no server, and keeps what a service sends
+    /// through it in the [`NatsRecording`] returned beside it, which can also make calls fail
+    /// and answer requests. Register it as any connection ([`NatsOutgoing::add_nats`]), under
+    /// the name the service uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_core::OutgoingErrorKind;
+    /// use zato_nats::{NatsConnection, NatsSend};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (bus, sent) = NatsConnection::recording("Bus");
+    /// bus.publish("invoices.stored", "{}").await.unwrap();
+    /// assert_eq!(sent.messages()[0].subject, "invoices.stored");
+    /// assert_eq!(sent.messages()[0].how, NatsSend::JetStream);
+    ///
+    /// let nobody = bus.request("rates", "EUR").await.unwrap_err();
+    /// assert_eq!(nobody.kind(), OutgoingErrorKind::Unavailable);
+    /// sent.reply_with("1.08");
+    /// assert_eq!(&bus.request("rates", "EUR").await.unwrap().payload[..], b"1.08");
+    ///
+    /// sent.fail(OutgoingErrorKind::Timeout, "no acknowledgement");
+    /// let err = bus.publish("invoices.stored", "{}").await.unwrap_err();
+    /// assert_eq!(err.kind(), OutgoingErrorKind::Timeout);
+    /// # });
+    /// ```
+    pub fn recording(name: &str) -> (NatsConnection, Arc<NatsRecording>) {
+        let recording = Arc::new(NatsRecording::default());
+        let config = NatsConnectionConfig {
+            name: name.to_owned(),
+            ..NatsConnectionConfig::default()
+        };
+        let conn = NatsConnection {
+            current: ArcSwap::from_pointee(Generation {
+                config: Arc::new(config),
+                wire: None,
+                number: 1,
+            }),
+            reconfiguring: Mutex::new(()),
+            changes: watch::Sender::new(1),
+            published: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            recording: Some(recording.clone()),
+        };
+        (conn, recording)
     }
 
     /// The connection's name.
@@ -183,7 +317,17 @@ impl NatsConnection {
                 ),
             ));
         }
-        let next = build(config, 0).await?;
+        let next = match &self.recording {
+            Some(_) => {
+                ConfigError::check(config.problems())?;
+                Generation {
+                    config: Arc::new(config),
+                    wire: None,
+                    number: 0,
+                }
+            }
+            None => build(config, 0).await?,
+        };
         let number = {
             let _serial = self
                 .reconfiguring
@@ -195,11 +339,13 @@ impl NatsConnection {
             number
         };
         // Calls under way hold their own clone of the old client; drain what it has queued.
-        let old = current.client.clone();
+        if let Some(wire) = &current.wire {
+            let old = wire.client.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(30), old.drain()).await;
+            });
+        }
         drop(current);
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(30), old.drain()).await;
-        });
         tracing::info!(connection = %self.name(), generation = number, "nats connection reconfigured");
         Ok(())
     }
@@ -255,9 +401,19 @@ impl NatsConnection {
         let result = async {
             let g = self.active()?;
             let name = &g.config.name;
+            let Some(wire) = &g.wire else {
+                let payload = payload.into();
+                let recording = self.recording.as_ref().ok_or_else(|| unwired(name))?;
+                recording.record(name, NatsSend::JetStream, subject, headers, payload)?;
+                return Ok(Published {
+                    stream: "recording".to_owned(),
+                    sequence: u64::try_from(recording.sent.len()).unwrap_or(u64::MAX),
+                    duplicate: false,
+                });
+            };
             let headers = header_map(name, headers)?;
             let failed = |kind, what: String| OutgoingError::new(name, kind, what);
-            let ack = g
+            let ack = wire
                 .jetstream
                 .publish_with_headers(subject.to_owned(), headers, payload.into())
                 .await
@@ -304,7 +460,11 @@ impl NatsConnection {
         let result = async {
             let g = self.active()?;
             let name = &g.config.name;
-            g.client
+            let Some(wire) = &g.wire else {
+                let recording = self.recording.as_ref().ok_or_else(|| unwired(name))?;
+                return recording.record(name, NatsSend::Core, subject, &[], payload.into());
+            };
+            wire.client
                 .publish(subject.to_owned(), payload.into())
                 .await
                 .map_err(|e| {
@@ -314,7 +474,7 @@ impl NatsConnection {
                         format!("could not publish to `{subject}`: {e}"),
                     )
                 })?;
-            match tokio::time::timeout(g.config.timeout_duration(), g.client.flush()).await {
+            match tokio::time::timeout(g.config.timeout_duration(), wire.client.flush()).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(OutgoingError::new(
                     name,
@@ -348,7 +508,27 @@ impl NatsConnection {
         let result = async {
             let g = self.active()?;
             let name = &g.config.name;
-            let reply = g
+            let Some(wire) = &g.wire else {
+                let recording = self.recording.as_ref().ok_or_else(|| unwired(name))?;
+                recording.record(name, NatsSend::Request, subject, &[], payload.into())?;
+                let reply = recording
+                    .reply
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                return match reply {
+                    Some(payload) => Ok(NatsReply {
+                        payload,
+                        headers: Vec::new(),
+                    }),
+                    None => Err(OutgoingError::new(
+                        name,
+                        OutgoingErrorKind::Unavailable,
+                        format!("request to `{subject}` failed: nobody listens on the subject"),
+                    )),
+                };
+            };
+            let reply = wire
                 .client
                 .request(subject.to_owned(), payload.into())
                 .await
@@ -383,9 +563,12 @@ impl NatsConnection {
         let g = self.current.load_full();
         let name = &g.config.name;
         let started = Instant::now();
-        match tokio::time::timeout(g.config.timeout_duration(), g.client.flush()).await {
+        let Some(wire) = &g.wire else {
+            return Ok(started.elapsed());
+        };
+        match tokio::time::timeout(g.config.timeout_duration(), wire.client.flush()).await {
             Ok(Ok(()))
-                if g.client.connection_state() == async_nats::connection::State::Connected =>
+                if wire.client.connection_state() == async_nats::connection::State::Connected =>
             {
                 Ok(started.elapsed())
             }
@@ -405,6 +588,15 @@ impl NatsConnection {
             )),
         }
     }
+}
+
+/// A connection with neither a client nor a recording: not one this crate builds.
+fn unwired(name: &str) -> OutgoingError {
+    OutgoingError::new(
+        name,
+        OutgoingErrorKind::Unavailable,
+        "the connection has no client",
+    )
 }
 
 /// `headers` as NATS carries them.

@@ -68,6 +68,8 @@ mod kind;
 
 pub use self::adapter::{NatsAdapter, NatsChannelStats};
 pub use self::config::{NATS_KIND, NatsChannelConfig, NatsConnectionConfig, NatsMode};
-pub use self::connection::{NatsConnection, NatsOutgoing, NatsReply, Published};
+pub use self::connection::{
+    NatsConnection, NatsOutgoing, NatsRecording, NatsReply, NatsSend, NatsSent, Published,
+};
 pub use self::consumer::{CID_HEADER, ERROR_HEADER, STATUS_HEADER};
 pub use self::kind::{NatsChannelKind, NatsConnectionKind, NatsPlugin, config_schemas, plugin};

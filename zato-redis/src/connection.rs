@@ -13,6 +13,7 @@ use tokio::sync::{OnceCell, watch};
 use zato_core::{ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, ServiceError};
 
 use crate::config::RedisConfig;
+use crate::memory::RedisMemory;
 
 /// How a Redis command failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,8 @@ pub struct RedisConnection {
     changes: watch::Sender<u64>,
     commands: AtomicU64,
     errors: AtomicU64,
+    /// Set on a test double: commands run on this keyspace, and no server is involved.
+    memory: Option<Arc<RedisMemory>>,
 }
 
 impl fmt::Debug for RedisConnection {
@@ -182,7 +185,51 @@ impl RedisConnection {
             changes: watch::channel(1).0,
             commands: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            memory: None,
         })
+    }
+
+    /// A test double named `name`: it connects to no server, and runs the commands a service
+    /// sends through it on the keyspace in memory returned beside it ([`RedisMemory`], which
+    /// can also make commands fail). Register it as any connection
+    /// ([`RedisOutgoing::add_redis`]), under the name the service uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zato_redis::{RedisConnection, RedisErrorKind};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (cache, memory) = RedisConnection::in_memory("Cache");
+    /// cache.set("invoice:1", "sent", Some(Duration::from_secs(60))).await.unwrap();
+    /// assert_eq!(cache.incr("invoices", 2).await.unwrap(), 2);
+    /// assert_eq!(memory.value("invoice:1").as_deref(), Some(&b"sent"[..]));
+    /// assert_eq!(memory.keys(), ["invoice:1", "invoices"]);
+    ///
+    /// memory.fail(RedisErrorKind::Unreachable, "the server is down");
+    /// let err = cache.get("invoice:1").await.unwrap_err();
+    /// assert_eq!(err.to_string(), "redis connection `Cache`: the server is down");
+    /// # });
+    /// ```
+    #[expect(
+        clippy::expect_used,
+        reason = "a fixed address and a name: the configuration cannot be refused"
+    )]
+    pub fn in_memory(name: &str) -> (RedisConnection, Arc<RedisMemory>) {
+        let memory = Arc::new(RedisMemory::default());
+        let config = RedisConfig::new(name, "redis://127.0.0.1:6379/0");
+        let conn = RedisConnection {
+            current: ArcSwap::from_pointee(
+                build(config, 1).expect("the double's configuration is valid"),
+            ),
+            reconfiguring: Mutex::new(()),
+            changes: watch::channel(1).0,
+            commands: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            memory: Some(memory.clone()),
+        };
+        (conn, memory)
     }
 
     /// The connection's name.
@@ -262,6 +309,16 @@ impl RedisConnection {
             ));
         }
         self.commands.fetch_add(1, Ordering::Relaxed);
+        if let Some(memory) = &self.memory {
+            let result = memory.run(name, cmd).and_then(|value| {
+                redis::from_redis_value(value)
+                    .map_err(|e| RedisError::new(name, RedisErrorKind::Type, e.to_string()))
+            });
+            if result.is_err() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return result;
+        }
         let limit = g.config.connect_timeout() + g.config.response_timeout();
         let run = async {
             let mut manager = g

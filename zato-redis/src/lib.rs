@@ -54,6 +54,7 @@ mod config;
 mod connection;
 mod consumer;
 mod kind;
+mod memory;
 
 pub use self::adapter::{REDIS_STREAM_KIND, RedisStreamAdapter, RedisStreamStats};
 pub use self::config::{DEFAULT_URL, RedisConfig, RedisStreamConfig};
@@ -62,5 +63,6 @@ pub use self::connection::{
 };
 pub use self::consumer::{CID_FIELD, DELIVERIES_FIELD, ERROR_FIELD, ID_FIELD, STATUS_FIELD};
 pub use self::kind::{RedisKind, RedisPlugin, RedisStreamKind, plugin};
+pub use self::memory::{MAX_MEMORY_KEYS, RedisMemory};
 /// The `redis` crate, for [`RedisConnection::command`]'s commands and answers.
 pub use redis;

@@ -341,56 +341,11 @@ pub struct AmqpConnection {
     recording: Option<Arc<Recording>>,
 }
 
-/// The most messages a [`Recording`] keeps; older ones are dropped first.
-pub const MAX_RECORDED: usize = 10_000;
+pub use zato_core::MAX_RECORDED;
 
 /// What a recording [`AmqpConnection`] was asked to publish, and whether it fails: the AMQP
 /// test double, [`AmqpConnection::recording`].
-#[derive(Debug, Default)]
-pub struct Recording {
-    messages: Mutex<std::collections::VecDeque<AmqpMessage>>,
-    failure: Mutex<Option<(OutgoingErrorKind, String)>>,
-}
-
-impl Recording {
-    /// The messages published so far, oldest first (at most [`MAX_RECORDED`]).
-    pub fn messages(&self) -> Vec<AmqpMessage> {
-        self.messages
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
-    }
-
-    /// Makes every publication from now on fail with `kind` (502, 503 or 504) and `reason`,
-    /// as a broker that cannot be reached or does not confirm would; none is recorded.
-    pub fn fail(&self, kind: OutgoingErrorKind, reason: impl Into<String>) {
-        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some((kind, reason.into()));
-    }
-
-    /// Makes publications succeed again.
-    pub fn succeed(&self) {
-        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    }
-
-    fn publish(&self, connection: &str, message: &AmqpMessage) -> Result<(), OutgoingError> {
-        let failure = self
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some((kind, reason)) = failure {
-            return Err(OutgoingError::new(connection, kind, reason));
-        }
-        let mut messages = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
-        if messages.len() == MAX_RECORDED {
-            messages.pop_front();
-        }
-        messages.push_back(message.clone());
-        Ok(())
-    }
-}
+pub type Recording = zato_core::Recording<AmqpMessage>;
 
 impl fmt::Debug for AmqpConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -535,7 +490,7 @@ impl AmqpConnection {
     pub async fn publish(&self, message: &AmqpMessage) -> Result<(), OutgoingError> {
         let g = self.current.load_full();
         let result = match &self.recording {
-            Some(recording) => recording.publish(&g.config.name, message),
+            Some(recording) => recording.record(&g.config.name, message.clone()),
             None => self.publish_on(&g, message).await,
         };
         match &result {
