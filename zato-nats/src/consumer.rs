@@ -12,6 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 use zato_core::sio::SioError;
+use zato_core::tasks::run_or_spawn;
 use zato_core::{ChannelInfo, Cid, Platform, RawRequest, RawResponse, ServiceError, render_error};
 
 use crate::config::{NatsChannelConfig, NatsConnectionConfig, NatsMode};
@@ -307,7 +308,7 @@ async fn jetstream_session(
             Some(Ok(message)) => {
                 let worker = worker.clone();
                 let js = js.clone();
-                tasks.spawn(async move {
+                run_or_spawn(&mut tasks, async move {
                     handle_jetstream(&worker, &js, message).await;
                     drop(permit);
                 });
@@ -539,7 +540,7 @@ async fn core_session(
         };
         let worker = worker.clone();
         let client = client.clone();
-        tasks.spawn(async move {
+        run_or_spawn(&mut tasks, async move {
             handle_core(&worker, &client, message).await;
             drop(permit);
         });
