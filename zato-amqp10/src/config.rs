@@ -215,6 +215,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How an AMQP 1.0 channel gives back a message whose service failed, for redelivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailedOutcome {
+    /// `modified` with `delivery-failed`: the broker counts the delivery in the header's
+    /// `delivery-count` (IBM MQ, Artemis, Azure Service Bus, Solace).
+    #[default]
+    Modified,
+    /// `released`: every broker takes it, none counts it (the channel counts by itself);
+    /// RabbitMQ 3's plugin knows no other.
+    Released,
+}
+
 /// The largest message an AMQP 1.0 channel hands to its service unless told otherwise: 10 MiB.
 const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -242,6 +256,8 @@ pub struct Amqp10ChannelConfig {
     /// The delivery after whose failure a message is rejected (so the broker's dead-lettering
     /// takes it) rather than given back for redelivery.
     pub max_deliveries: u32,
+    /// How a failed message is given back for redelivery.
+    pub failed_outcome: FailedOutcome,
     /// Where a message that failed for the last time goes, with the error in its application
     /// properties (`zato_error`, `zato_status`, `zato_cid`), before it is accepted; none
     /// rejects it with the error as its condition, for the broker's dead-lettering.
@@ -264,6 +280,7 @@ impl Default for Amqp10ChannelConfig {
             address: String::new(),
             credit: 10,
             max_deliveries: 5,
+            failed_outcome: FailedOutcome::Modified,
             dead_letter_address: None,
             data_format: DataFormat::Json,
             timeout: 60.0,

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
-use fe2o3_amqp::types::messaging::{Body, Outcome, Source};
+use fe2o3_amqp::types::messaging::{Body, Outcome, Source, Target, TerminusDurability};
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Connection, Receiver, Sendable, Sender, Session};
 use tokio::sync::watch;
@@ -95,6 +95,23 @@ pub(crate) async fn open(
     }
 }
 
+/// A target terminus for `address` that survives the link: RabbitMQ 3 declares the queue behind
+/// `/queue/NAME` durable only when the terminus is, and a durable queue must be asked for as one.
+pub(crate) fn durable_target(address: &str) -> Target {
+    Target::builder()
+        .address(address.to_owned())
+        .durable(TerminusDurability::Configuration)
+        .build()
+}
+
+/// A source terminus for `address`, durable as [`durable_target`] says why.
+pub(crate) fn durable_source(address: &str) -> Source {
+    Source::builder()
+        .address(address.to_owned())
+        .durable(TerminusDurability::Configuration)
+        .build()
+}
+
 /// The open link state of one generation: its connection, and a sender per address.
 struct Link {
     opened: Opened,
@@ -168,12 +185,17 @@ impl Generation {
         let name = format!("zato-{}-{}", self.config.name, Cid::new());
         let attached = tokio::time::timeout(
             limit,
-            Sender::attach(&mut link.opened.session, name, address),
+            Sender::builder()
+                .name(name)
+                .target(durable_target(address))
+                .attach(&mut link.opened.session),
         )
         .await;
         let sender = match attached {
             Ok(Ok(s)) => Arc::new(tokio::sync::Mutex::new(s)),
             Ok(Err(e)) => {
+                // A broker refusing a link may end the session with it: start afresh.
+                *guard = None;
                 return Err(self.error(
                     OutgoingErrorKind::BadGateway,
                     format!("the broker refused a link to `{address}`: {e}"),
@@ -191,6 +213,38 @@ impl Generation {
         link.senders
             .insert(address.to_owned(), (sender.clone(), Instant::now()));
         Ok(sender)
+    }
+
+    /// A receiver from `address` with one message of credit at a time, settled by the caller.
+    async fn receiver(&self, address: &str) -> Result<Receiver, OutgoingError> {
+        let limit = self.config.timeout_duration();
+        let mut guard = self.link.lock().await;
+        let Some(link) = guard.as_mut() else {
+            return Err(self.error(OutgoingErrorKind::BadGateway, "no connection"));
+        };
+        let attached = tokio::time::timeout(
+            limit,
+            Receiver::builder()
+                .name(format!("zato-{}-{}", self.config.name, Cid::new()))
+                .source(durable_source(address))
+                .credit_mode(fe2o3_amqp::link::receiver::CreditMode::Auto(1))
+                .auto_accept(false)
+                .attach(&mut link.opened.session),
+        )
+        .await;
+        match attached {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err({
+                *guard = None;
+                self.error(
+                OutgoingErrorKind::BadGateway,
+                format!("cannot receive from `{address}`: {e}"),
+            )}),
+            Err(_) => Err(self.error(
+                OutgoingErrorKind::Timeout,
+                format!("no link from `{address}` within {limit:?}"),
+            )),
+        }
     }
 
     /// Forgets the link to `address` (it failed); the next call attaches a new one.
@@ -500,39 +554,8 @@ impl Amqp10Connection {
         let gen_ = g.0.clone();
         let limit = gen_.config.timeout_duration();
         // The reply receiver first, so that no reply comes before anyone listens.
-        let mut receiver = {
-            let _ = gen_.sender(address).await?;
-            let mut guard = gen_.link.lock().await;
-            let Some(link) = guard.as_mut() else {
-                return Err(gen_.error(OutgoingErrorKind::BadGateway, "no connection"));
-            };
-            let name = format!("zato-reply-{}", Cid::new());
-            let attached = tokio::time::timeout(
-                limit,
-                Receiver::builder()
-                    .name(name)
-                    .source(Source::builder().address(reply_address.to_owned()).build())
-                    .auto_accept(false)
-                    .attach(&mut link.opened.session),
-            )
-            .await;
-            match attached {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    return Err(gen_.error(
-                        OutgoingErrorKind::BadGateway,
-                        format!("cannot receive from `{reply_address}`: {e}"),
-                    ));
-                }
-                Err(_) => {
-                    return Err(gen_.error(
-                        OutgoingErrorKind::Timeout,
-                        format!("no link from `{reply_address}` within {limit:?}"),
-                    ));
-                }
-            }
-        };
-        drop(g);
+        let _ = gen_.sender(address).await?;
+        let mut receiver = gen_.receiver(reply_address).await?;
         let sent = self.send(address, message).await;
         if let Err(e) = sent {
             let _ = tokio::time::timeout(limit, receiver.close()).await;
@@ -566,7 +589,50 @@ impl Amqp10Connection {
             }
         };
         let _ = tokio::time::timeout(limit, receiver.close()).await;
+        drop(g);
         reply
+    }
+
+    /// Takes one message from `address` (waiting at most `limit`) and accepts it: for a
+    /// service that reads a queue on demand (a dead-letter queue, say) rather than through a
+    /// channel.
+    ///
+    /// # Errors
+    ///
+    /// 504 when no message came in time; 502 when the broker could not be reached or refused
+    /// the link.
+    pub async fn receive(
+        &self,
+        address: &str,
+        limit: Duration,
+    ) -> Result<Amqp10Received, OutgoingError> {
+        let g = self.active()?;
+        let gen_ = g.0.clone();
+        let _ = gen_.sender(address).await?;
+        let mut receiver = gen_.receiver(address).await?;
+        let got = match tokio::time::timeout(limit, receiver.recv::<Body<Value>>()).await {
+            Ok(Ok(delivery)) => {
+                let got = jms::received(delivery.message());
+                match receiver.accept(&delivery).await {
+                    Ok(()) => Ok(got),
+                    Err(e) => Err(gen_.error(
+                        OutgoingErrorKind::BadGateway,
+                        format!("could not accept the message from `{address}`: {e}"),
+                    )),
+                }
+            }
+            Ok(Err(e)) => Err(gen_.error(
+                OutgoingErrorKind::BadGateway,
+                format!("receiving from `{address}` failed: {e}"),
+            )),
+            Err(_) => Err(gen_.error(
+                OutgoingErrorKind::Timeout,
+                format!("no message on `{address}` within {limit:?}"),
+            )),
+        };
+        let _ = tokio::time::timeout(gen_.config.timeout_duration(), receiver.close()).await;
+        drop(g);
+        got
     }
 
     /// Checks that the broker answers: the connection opened (again, if it was lost) within

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::link::receiver::CreditMode;
 use fe2o3_amqp::types::definitions;
-use fe2o3_amqp::types::messaging::{Body, Modified, Source};
+use fe2o3_amqp::types::messaging::{Body, Modified};
 use fe2o3_amqp::types::primitives::{OrderedMap, Symbol, Value};
 use fe2o3_amqp::{Delivery, Receiver};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -19,7 +19,7 @@ use tracing::Instrument;
 use zato_core::sio::SioError;
 use zato_core::{ChannelInfo, Cid, Platform, RawRequest, ServiceError};
 
-use crate::config::{Amqp10ChannelConfig, Amqp10ConnectionConfig};
+use crate::config::{Amqp10ChannelConfig, Amqp10ConnectionConfig, FailedOutcome};
 use crate::connection::{self, Amqp10Connection};
 use crate::jms::{self, Amqp10Message, Amqp10Received};
 
@@ -83,6 +83,8 @@ enum Settle {
     Accept,
     /// Given back for redelivery, as failed.
     Modify,
+    /// Accepted once its copy with the error went to `dead_letter_address`.
+    Forwarded,
     /// Rejected with an error, for the broker's dead-lettering.
     Reject(definitions::Error),
 }
@@ -171,7 +173,7 @@ async fn session(
         limit,
         Receiver::builder()
             .name(format!("zato-{}-{}", config.name, Cid::new()))
-            .source(Source::builder().address(config.address.clone()).build())
+            .source(connection::durable_source(&config.address))
             .credit_mode(CreditMode::Auto(config.credit))
             .auto_accept(false)
             .attach(&mut opened.session),
@@ -258,17 +260,23 @@ async fn dispose(
     let stats = &worker.stats;
     let (result, counter) = match settle {
         Settle::Accept => (receiver.accept(info).await, &stats.acked),
+        Settle::Forwarded => (receiver.accept(info).await, &stats.dead_lettered),
         Settle::Modify => (
-            receiver
-                .modify(
-                    info,
-                    Modified {
-                        delivery_failed: Some(true),
-                        undeliverable_here: None,
-                        message_annotations: None,
-                    },
-                )
-                .await,
+            match worker.config.failed_outcome {
+                FailedOutcome::Released => receiver.release(info).await,
+                _ => {
+                    receiver
+                        .modify(
+                            info,
+                            Modified {
+                                delivery_failed: Some(true),
+                                undeliverable_here: None,
+                                message_annotations: None,
+                            },
+                        )
+                        .await
+                }
+            },
             &stats.redelivered,
         ),
         Settle::Reject(error) => (receiver.reject(info, error).await, &stats.dead_lettered),
@@ -426,7 +434,7 @@ async fn handle(worker: &Worker, delivery: Delivery<Body<Value>>) -> (DeliveryIn
             return match worker.connection.send(dead_letters, copy).await {
                 Ok(()) => {
                     tracing::warn!(dead_letter = %dead_letters, error = %line, "message dead-lettered");
-                    Settle::Accept
+                    Settle::Forwarded
                 }
                 Err(e) => {
                     tracing::error!(dead_letter = %dead_letters, error = %e, "message could not be dead-lettered; it comes again");

@@ -20,7 +20,8 @@
 //!   id) is in the span of its invocation beside the cid.
 //! - A message is settled **accepted** only after its service returned Ok (and its reply, when
 //!   it has a `reply-to`, was accepted by the broker): at least once.
-//! - A failed message is settled **modified** (`delivery-failed`) and comes again; its
+//! - A failed message is settled **modified** (`delivery-failed`), or **released** with
+//!   `failed_outcome: released` (RabbitMQ 3 takes no other), and comes again; its
 //!   `max_deliveries`th failure, or input the service refuses as malformed (400, 413, 415,
 //!   422), is **rejected** with the error condition `zato:service-failed` (its description the
 //!   error, its info the status and the cid), so the broker's dead-lettering takes it; with
@@ -76,7 +77,7 @@ mod jms;
 mod kind;
 
 pub use self::adapter::{Amqp10Adapter, Amqp10ChannelStats};
-pub use self::config::{AMQP10_KIND, Amqp10ChannelConfig, Amqp10ConnectionConfig};
+pub use self::config::{AMQP10_KIND, Amqp10ChannelConfig, Amqp10ConnectionConfig, FailedOutcome};
 pub use self::connection::{Amqp10Connection, Amqp10Outgoing, Amqp10Reply};
 pub use self::consumer::{CID_PROPERTY, ERROR_PROPERTY, REJECT_CONDITION, STATUS_PROPERTY};
 pub use self::jms::{Amqp10Body, Amqp10Message, Amqp10Received};
