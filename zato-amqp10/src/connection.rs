@@ -13,7 +13,7 @@ use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::messaging::{Body, Outcome, Source, Target, TerminusDurability};
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Connection, Receiver, Sendable, Sender, Session};
-use tokio::sync::watch;
+use tokio::sync::{OwnedMutexGuard, watch};
 use zato_core::{
     Cid, ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, Secret, ServiceError,
 };
@@ -115,7 +115,7 @@ pub(crate) fn durable_source(address: &str) -> Source {
 /// The open link state of one generation: its connection, and a sender per address.
 struct Link {
     opened: Opened,
-    senders: HashMap<String, (Arc<tokio::sync::Mutex<Sender>>, Instant)>,
+    senders: HashMap<String, (Vec<Arc<tokio::sync::Mutex<Sender>>>, Instant)>,
 }
 
 /// One configuration and, once used, its connection.
@@ -125,7 +125,12 @@ struct Generation {
     link: tokio::sync::Mutex<Option<Link>>,
     /// Calls under way on this generation: a replaced one is closed once they are done.
     in_flight: AtomicUsize,
+    turns: AtomicUsize,
 }
+
+/// The most sender links a connection keeps to one address: that many sends to it are under
+/// way at once, each waiting for its settlement on its own link.
+const LINKS_PER_ADDRESS: usize = 4;
 
 impl Generation {
     fn new(config: Amqp10ConnectionConfig, number: u64) -> Self {
@@ -134,6 +139,7 @@ impl Generation {
             number,
             link: tokio::sync::Mutex::new(None),
             in_flight: AtomicUsize::new(0),
+            turns: AtomicUsize::new(0),
         }
     }
 
@@ -142,77 +148,117 @@ impl Generation {
     }
 
     /// The sender to `address`, opening the connection and attaching the link if need be.
-    async fn sender(&self, address: &str) -> Result<Arc<tokio::sync::Mutex<Sender>>, OutgoingError> {
+    async fn sender(&self, address: &str) -> Result<OwnedMutexGuard<Sender>, OutgoingError> {
         let limit = self.config.timeout_duration();
-        let mut guard = tokio::time::timeout(limit, self.link.lock())
-            .await
-            .map_err(|_| self.error(OutgoingErrorKind::Timeout, "the connection is busy opening"))?;
-        if guard
-            .as_ref()
-            .is_some_and(|l| l.opened.connection.is_closed() || l.opened.session.is_ended())
-        {
-            *guard = None;
-        }
-        if guard.is_none() {
-            let opened = open(&self.config, &self.config.container())
+        let busy = {
+            let mut guard = tokio::time::timeout(limit, self.link.lock())
                 .await
-                .map_err(|why| self.error(OutgoingErrorKind::BadGateway, why))?;
-            *guard = Some(Link {
-                opened,
-                senders: HashMap::new(),
-            });
-        }
-        let Some(link) = guard.as_mut() else {
-            return Err(self.error(OutgoingErrorKind::BadGateway, "no connection"));
-        };
-        if let Some((sender, used)) = link.senders.get_mut(address) {
-            *used = Instant::now();
-            return Ok(sender.clone());
-        }
-        if link.senders.len() >= self.config.max_links as usize
-            && let Some(oldest) = link
-                .senders
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(a, _)| a.clone())
-            && let Some((sender, _)) = link.senders.remove(&oldest)
-        {
-            tokio::spawn(async move {
-                let sender = sender.lock_owned().await;
-                drop(sender);
-            });
-        }
-        let name = format!("zato-{}-{}", self.config.name, Cid::new());
-        let attached = tokio::time::timeout(
-            limit,
-            Sender::builder()
-                .name(name)
-                .target(durable_target(address))
-                .attach(&mut link.opened.session),
-        )
-        .await;
-        let sender = match attached {
-            Ok(Ok(s)) => Arc::new(tokio::sync::Mutex::new(s)),
-            Ok(Err(e)) => {
-                // A broker refusing a link may end the session with it: start afresh.
+                .map_err(|_| self.error(OutgoingErrorKind::Timeout, "the connection is busy opening"))?;
+            if guard
+                .as_ref()
+                .is_some_and(|l| l.opened.connection.is_closed() || l.opened.session.is_ended())
+            {
                 *guard = None;
-                return Err(self.error(
-                    OutgoingErrorKind::BadGateway,
-                    format!("the broker refused a link to `{address}`: {e}"),
-                ));
             }
-            Err(_) => {
-                // A session that cannot attach in time is not to be trusted again.
-                *guard = None;
-                return Err(self.error(
+            if guard.is_none() {
+                let opened = open(&self.config, &self.config.container())
+                    .await
+                    .map_err(|why| self.error(OutgoingErrorKind::BadGateway, why))?;
+                *guard = Some(Link {
+                    opened,
+                    senders: HashMap::new(),
+                });
+            }
+            let Some(link) = guard.as_mut() else {
+                return Err(self.error(OutgoingErrorKind::BadGateway, "no connection"));
+            };
+            let now = Instant::now();
+            let pool_len = match link.senders.get_mut(address) {
+                Some((pool, used)) => {
+                    *used = now;
+                    for sender in pool.iter() {
+                        if let Ok(free) = sender.clone().try_lock_owned() {
+                            return Ok(free);
+                        }
+                    }
+                    pool.len()
+                }
+                None => 0,
+            };
+            if pool_len >= LINKS_PER_ADDRESS {
+                // Every link busy: wait for one, outside the connection's lock.
+                link.senders
+                    .get(address)
+                    .and_then(|(pool, _)| pool.get(usize::from(self.turn()) % pool.len()).cloned())
+            } else {
+                if pool_len == 0
+                    && link.senders.len() >= self.config.max_links as usize
+                    && let Some(oldest) = link
+                        .senders
+                        .iter()
+                        .min_by_key(|(_, (_, used))| *used)
+                        .map(|(a, _)| a.clone())
+                {
+                    // Dropped once the sends under way on them are done.
+                    link.senders.remove(&oldest);
+                }
+                let name = format!("zato-{}-{}", self.config.name, Cid::new());
+                let attached = tokio::time::timeout(
+                    limit,
+                    Sender::builder()
+                        .name(name)
+                        .target(durable_target(address))
+                        .attach(&mut link.opened.session),
+                )
+                .await;
+                let sender = match attached {
+                    Ok(Ok(s)) => Arc::new(tokio::sync::Mutex::new(s)),
+                    Ok(Err(e)) => {
+                        // A broker refusing a link may end the session with it: start afresh.
+                        *guard = None;
+                        return Err(self.error(
+                            OutgoingErrorKind::BadGateway,
+                            format!("the broker refused a link to `{address}`: {e}"),
+                        ));
+                    }
+                    Err(_) => {
+                        // A session that cannot attach in time is not to be trusted again.
+                        *guard = None;
+                        return Err(self.error(
+                            OutgoingErrorKind::Timeout,
+                            format!("no link to `{address}` within {limit:?}"),
+                        ));
+                    }
+                };
+                let locked = sender.clone().try_lock_owned();
+                link.senders
+                    .entry(address.to_owned())
+                    .or_insert_with(|| (Vec::new(), now))
+                    .0
+                    .push(sender.clone());
+                match locked {
+                    Ok(g) => return Ok(g),
+                    Err(_) => Some(sender),
+                }
+            }
+        };
+        let Some(busy) = busy else {
+            return Err(self.error(OutgoingErrorKind::BadGateway, "no link"));
+        };
+        tokio::time::timeout(limit, busy.lock_owned())
+            .await
+            .map_err(|_| {
+                self.error(
                     OutgoingErrorKind::Timeout,
-                    format!("no link to `{address}` within {limit:?}"),
-                ));
-            }
-        };
-        link.senders
-            .insert(address.to_owned(), (sender.clone(), Instant::now()));
-        Ok(sender)
+                    format!("every link to `{address}` was busy for {limit:?}"),
+                )
+            })
+    }
+
+    /// A number that goes round, to spread waits over the links of an address.
+    fn turn(&self) -> u8 {
+        let n = self.turns.fetch_add(1, Ordering::Relaxed);
+        (n % 251) as u8
     }
 
     /// A receiver from `address` with one message of credit at a time, settled by the caller.
@@ -262,40 +308,12 @@ impl Generation {
     /// Sends `message` to `address` and waits for the broker's settlement.
     async fn send(&self, address: &str, message: &Sendable<Body<Value>>) -> Result<(), Attempt> {
         let limit = self.config.timeout_duration();
-        let sender = self.sender(address).await.map_err(Attempt::Final)?;
-        // The link is held only while the transfer is written; the settlement is awaited
-        // after, so sends to one address overlap and a reconfiguration never waits on them.
-        let settlement = {
-            let mut s = match tokio::time::timeout(limit, sender.lock()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    return Err(Attempt::Final(self.error(
-                        OutgoingErrorKind::Timeout,
-                        format!("the link to `{address}` was busy for {limit:?}"),
-                    )));
-                }
-            };
-            match tokio::time::timeout(limit, s.send_batchable_ref(message)).await {
-                Ok(Ok(fut)) => fut,
-                Ok(Err(e)) => {
-                    drop(s);
-                    self.drop_sender(address, true).await;
-                    return Err(Attempt::Retry(self.error(
-                        OutgoingErrorKind::BadGateway,
-                        format!("could not send to `{address}`: {e}"),
-                    )));
-                }
-                Err(_) => {
-                    drop(s);
-                    self.drop_sender(address, true).await;
-                    return Err(Attempt::Retry(self.error(
-                        OutgoingErrorKind::Timeout,
-                        format!("could not send to `{address}` within {limit:?} (no credit)"),
-                    )));
-                }
-            }
-        };
-        match tokio::time::timeout(limit, settlement).await {
+        // A link of the address's few, held for the send and its settlement: sends to one
+        // address overlap up to LINKS_PER_ADDRESS, and a reconfiguration never waits on them.
+        let mut link = self.sender(address).await.map_err(Attempt::Final)?;
+        let settled = tokio::time::timeout(limit, link.send_ref(message)).await;
+        drop(link);
+        match settled {
             Ok(Ok(Outcome::Accepted(_))) => Ok(()),
             Ok(Ok(Outcome::Rejected(r))) => Err(Attempt::Final(self.error(
                 OutgoingErrorKind::BadGateway,
@@ -316,8 +334,10 @@ impl Generation {
                 )))
             }
             Err(_) => {
+                // A settlement that never comes (seen with RabbitMQ 3 under load) leaves the
+                // link suspect: a fresh connection, and the message once more (at least once).
                 self.drop_sender(address, true).await;
-                Err(Attempt::Final(self.error(
+                Err(Attempt::Retry(self.error(
                     OutgoingErrorKind::Timeout,
                     format!("the broker did not settle the message to `{address}` within {limit:?}"),
                 )))

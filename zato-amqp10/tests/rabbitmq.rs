@@ -258,7 +258,7 @@ async fn a_lost_connection_loses_nothing() {
     for n in 0..total {
         let t = std::time::Instant::now();
         if let Err(e) = conn.send(&address(&queue), invoice(&n.to_string())).await {
-            panic!("DEBUG send {n} after {:?}: {e}", t.elapsed());
+            panic!("send {n} failed after {:?}: {e}", t.elapsed());
         }
     }
     assert!(
@@ -294,16 +294,22 @@ async fn a_live_edit_while_messages_flow_loses_nothing() {
     node.platform.start().await.unwrap();
     let conn = node.platform.outgoing().amqp10("broker").unwrap();
     let total = 150;
-    let target = address(&queue);
-    let sender = tokio::spawn(async move {
-        let mut failed = Vec::new();
-        for n in 0..total {
-            if let Err(e) = conn.send(&target, invoice(&n.to_string())).await {
-                failed.push(e.to_string());
-            }
-        }
-        failed
-    });
+    // Three services sending at once, 50 messages each.
+    let senders: Vec<_> = (0..3)
+        .map(|t| {
+            let conn = conn.clone();
+            let target = address(&queue);
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for n in (t * 50)..(t * 50 + 50) {
+                    if let Err(e) = conn.send(&target, invoice(&n.to_string())).await {
+                        failed.push(e.to_string());
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
     // Two edits of the connection (the channel's too) while messages go out and come in.
     for (i, idle) in [(1, 30.0), (2, 45.0)] {
         assert!(
@@ -315,10 +321,15 @@ async fn a_live_edit_while_messages_flow_loses_nothing() {
         object["idle_timeout"] = json!(idle);
         node.put(Section::Outgoing, "broker", object).await;
     }
-    let failed = tokio::time::timeout(PATIENCE, sender)
-        .await
-        .expect("the sends end")
-        .unwrap();
+    let mut failed = Vec::new();
+    for sender in senders {
+        failed.extend(
+            tokio::time::timeout(PATIENCE, sender)
+                .await
+                .expect("the sends end")
+                .unwrap(),
+        );
+    }
     assert!(failed.is_empty(), "sends failed: {failed:?}");
     let ids = recorder.wait_for(total, PATIENCE).await;
     assert_eq!(ids.len(), total, "every message handled");
@@ -354,7 +365,7 @@ async fn a_request_gets_its_reply() {
     assert_eq!(body["source"], "ERP", "{body}");
     assert_eq!(reply.property("zato_status"), Some("200"));
     assert!(reply.property("zato_cid").is_some());
-    assert_eq!(node.stats("in").replies_sent, 1);
+    assert!(eventually(PATIENCE, || node.stats("in").replies_sent == 1).await);
     node.platform.shutdown().await;
     assert_eq!(broker.ready(&replies).await, 0);
     broker.cleanup().await;

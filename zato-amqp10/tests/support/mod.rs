@@ -47,7 +47,7 @@ pub fn connection_object(name: &str, url: &str) -> Value {
         "url": c.url,
         "username": c.username,
         "password": c.password.as_ref().map(|p| p.expose().clone()),
-        "timeout": 10.0,
+        "timeout": 5.0,
     })
 }
 
