@@ -361,7 +361,12 @@ async fn handle(worker: &Worker, delivery: Delivery<Body<Value>>) -> (DeliveryIn
         } else {
             let mut raw = RawRequest::new(cid, worker.info.clone(), message.body.clone())
                 .with_channel_params(params_of(config, &message, delivery_no));
-            if let Some(ct) = &message.content_type {
+            // A JMS bytes or text message says octet-stream or text/plain whatever it holds: the
+            // channel's data format reads it then; a structured type (JSON, XML, SOAP, a form)
+            // is taken at its word.
+            if let Some(ct) = &message.content_type
+                && !is_opaque(ct)
+            {
                 raw = raw.with_content_type(ct.clone());
             }
             let limit = config.timeout_duration();
@@ -481,6 +486,17 @@ fn error_line(err: &ServiceError) -> String {
         line.push_str("...");
     }
     line
+}
+
+/// Whether a content type says nothing of the body's structure.
+fn is_opaque(content_type: &str) -> bool {
+    let base = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(base.as_str(), "application/octet-stream" | "text/plain" | "")
 }
 
 /// Whether the service refused the message itself: delivering it again cannot help.

@@ -56,6 +56,31 @@ impl Kind for Amqp10ConnectionKind {
         .pings()
     }
 
+    /// Credentials in `url` (`amqp://user:password@host:5672`, as brokers' docs write it) move to
+    /// `username` and `password`, so that the URL kept and shown holds none.
+    fn prepare(object: &mut serde_json::Value) -> Result<(), ConfigError> {
+        let Some(map) = object.as_object_mut() else {
+            return Ok(());
+        };
+        let Some(serde_json::Value::String(url)) = map.get("url") else {
+            return Ok(());
+        };
+        let name = map
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let split = Amqp10ConnectionConfig::from_url(name, url);
+        if let (Some(user), Some(password)) = (split.username, split.password) {
+            map.insert("url".to_owned(), serde_json::Value::String(split.url));
+            map.insert("username".to_owned(), serde_json::Value::String(user));
+            map.insert(
+                "password".to_owned(),
+                serde_json::Value::String(password.expose().clone()),
+            );
+        }
+        Ok(())
+    }
+
     fn check(config: &Amqp10ConnectionConfig) -> Vec<ConfigProblem> {
         config.problems()
     }
@@ -239,8 +264,14 @@ mod tests {
             .normalize(&json!({"name": "b", "url": "amqp://127.0.0.1:5672", "passwd": "x"}))
             .unwrap_err();
         assert!(bad.to_string().contains("passwd"), "{bad}");
-        let bad = schema
+        // Credentials in the URL move out of it, into the secret field.
+        let normal = schema
             .normalize(&json!({"name": "b", "url": "amqp://u:hunter2@127.0.0.1:5672"}))
+            .unwrap();
+        assert_eq!(normal["url"], "amqp://127.0.0.1:5672");
+        assert_eq!(normal["username"], "u");
+        let bad = schema
+            .normalize(&json!({"name": "b", "url": "amqp://u:hunter2@127.0.0.1:5672", "timeout": 0}))
             .unwrap_err();
         assert!(!bad.to_string().contains("hunter2"), "{bad}");
     }
