@@ -72,7 +72,11 @@ async fn an_invoice_sent_to_the_address_is_stored_in_each_of_its_targets() {
     }
     for target in ["CRM", "Billing"] {
         let stored = local.object(target, app::OBJECT).expect("stored");
-        assert_eq!(&stored[..], invoice.as_bytes(), "the whole message in {target}");
+        assert_eq!(
+            &stored[..],
+            invoice.as_bytes(),
+            "the whole message in {target}"
+        );
     }
     running.shutdown().await;
     // The plugin declared the queue: delete it over AMQP 0-9-1, as an operator would.
@@ -83,7 +87,10 @@ async fn an_invoice_sent_to_the_address_is_stored_in_each_of_its_targets() {
         && let Ok(ch) = conn.create_channel().await
     {
         let _ = ch
-            .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+            .queue_delete(
+                queue.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
             .await;
     }
 }

@@ -30,7 +30,7 @@ use zato_amqp10::{
     Amqp10Adapter, Amqp10ChannelConfig, Amqp10Connection, Amqp10ConnectionConfig, Amqp10Message,
     Amqp10Outgoing,
 };
-use zato_core::{ChannelAdapter, Context, Platform, Request, Response, Service, ServiceError};
+use zato_core::{Context, Platform, Request, Response, Service, ServiceError};
 use zato_macros::SimpleIo;
 
 #[derive(SimpleIo, Debug)]
@@ -56,7 +56,11 @@ impl Service for Trivial {
     type Input = Invoice;
     type Output = Seen;
 
-    async fn handle(&self, req: Request<Invoice>, _: &Context) -> Result<Response<Seen>, ServiceError> {
+    async fn handle(
+        &self,
+        req: Request<Invoice>,
+        _: &Context,
+    ) -> Result<Response<Seen>, ServiceError> {
         HANDLED.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(Seen { id: req.input.id }))
     }
@@ -130,7 +134,10 @@ async fn channel(adapter: &Amqp10Adapter, address: &str, n: u64, credit: u32) ->
     HANDLED.store(0, Ordering::SeqCst);
     let started = Instant::now();
     adapter
-        .upsert(Amqp10ChannelConfig::new("bench", "broker", address, "bench.invoice").with_credit(credit))
+        .upsert(
+            Amqp10ChannelConfig::new("bench", "broker", address, "bench.invoice")
+                .with_credit(credit),
+        )
         .await
         .unwrap();
     while HANDLED.load(Ordering::Relaxed) < n || adapter.stats("bench").unwrap().acked < n {
@@ -146,7 +153,9 @@ fn main() {
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        eprintln!("skipped: set ZATO_TEST_AMQP10_URL (amqp://guest:guest@127.0.0.1:5672) to run the AMQP 1.0 bench");
+        eprintln!(
+            "skipped: set ZATO_TEST_AMQP10_URL (amqp://guest:guest@127.0.0.1:5672) to run the AMQP 1.0 bench"
+        );
         return;
     };
     let n = setting("ZATO_BENCH_MESSAGES", 2_000);

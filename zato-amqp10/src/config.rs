@@ -96,7 +96,11 @@ impl Amqp10ConnectionConfig {
     }
 
     /// With SASL PLAIN as `username` and `password`.
-    pub fn with_credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         self.username = Some(username.into());
         self.password = Some(Secret::new(password.into()));
         self
@@ -120,17 +124,18 @@ impl Amqp10ConnectionConfig {
 
     /// The URL's scheme, host and port, checked.
     pub(crate) fn endpoint(&self) -> Result<(bool, String, u16), String> {
-        let (scheme, rest) = self
-            .url
-            .split_once("://")
-            .ok_or_else(|| "not a broker URL: expected amqp://host:port or amqps://host:port".to_owned())?;
+        let (scheme, rest) = self.url.split_once("://").ok_or_else(|| {
+            "not a broker URL: expected amqp://host:port or amqps://host:port".to_owned()
+        })?;
         let tls = match scheme {
             "amqp" => false,
             "amqps" => true,
             _ => return Err("the scheme must be amqp or amqps".to_owned()),
         };
         if rest.contains('@') {
-            return Err("give credentials in `username`/`password`, not in the URL (not shown)".to_owned());
+            return Err(
+                "give credentials in `username`/`password`, not in the URL (not shown)".to_owned(),
+            );
         }
         let hostport = rest.split('/').next().unwrap_or_default();
         let (host, port) = match hostport.rsplit_once(':') {
@@ -169,7 +174,12 @@ impl Amqp10ConnectionConfig {
             problems.extend(bounds::positive_seconds(field, value, 3600.0));
         }
         if self.idle_timeout != 0.0 {
-            problems.extend(bounds::seconds("idle_timeout", self.idle_timeout, 1.0, 3600.0));
+            problems.extend(bounds::seconds(
+                "idle_timeout",
+                self.idle_timeout,
+                1.0,
+                3600.0,
+            ));
         }
         problems.extend(bounds::count("max_links", self.max_links, 1, 10_000));
         problems
@@ -358,9 +368,23 @@ impl Amqp10ChannelConfig {
             ));
         }
         problems.extend(bounds::count("credit", self.credit, 1, 10_000));
-        problems.extend(bounds::count("max_deliveries", self.max_deliveries, 1, 1000));
-        problems.extend(bounds::positive_seconds("timeout", self.timeout, bounds::MAX_SECONDS));
-        problems.extend(bounds::count("max_bytes", self.max_bytes, 1, bounds::MAX_BYTES));
+        problems.extend(bounds::count(
+            "max_deliveries",
+            self.max_deliveries,
+            1,
+            1000,
+        ));
+        problems.extend(bounds::positive_seconds(
+            "timeout",
+            self.timeout,
+            bounds::MAX_SECONDS,
+        ));
+        problems.extend(bounds::count(
+            "max_bytes",
+            self.max_bytes,
+            1,
+            bounds::MAX_BYTES,
+        ));
         problems
     }
 
@@ -377,7 +401,10 @@ mod tests {
     #[test]
     fn urls_are_checked_and_credentials_kept_out_of_them() {
         let c = Amqp10ConnectionConfig::new("b", "amqps://broker.example.com");
-        assert_eq!(c.endpoint().unwrap(), (true, "broker.example.com".to_owned(), 5671));
+        assert_eq!(
+            c.endpoint().unwrap(),
+            (true, "broker.example.com".to_owned(), 5671)
+        );
         let c = Amqp10ConnectionConfig::new("b", "amqp://127.0.0.1:5673");
         assert_eq!(c.endpoint().unwrap(), (false, "127.0.0.1".to_owned(), 5673));
         for bad in ["http://x:1", "amqp://:1", "amqp://h:port", "nope"] {

@@ -112,10 +112,13 @@ pub(crate) fn durable_source(address: &str) -> Source {
         .build()
 }
 
+/// A sender link, held by one send at a time.
+type SharedSender = Arc<tokio::sync::Mutex<Sender>>;
+
 /// The open link state of one generation: its connection, and a sender per address.
 struct Link {
     opened: Opened,
-    senders: HashMap<String, (Vec<Arc<tokio::sync::Mutex<Sender>>>, Instant)>,
+    senders: HashMap<String, (Vec<SharedSender>, Instant)>,
 }
 
 /// One configuration and, once used, its connection.
@@ -153,7 +156,9 @@ impl Generation {
         let busy = {
             let mut guard = tokio::time::timeout(limit, self.link.lock())
                 .await
-                .map_err(|_| self.error(OutgoingErrorKind::Timeout, "the connection is busy opening"))?;
+                .map_err(|_| {
+                    self.error(OutgoingErrorKind::Timeout, "the connection is busy opening")
+                })?;
             if guard
                 .as_ref()
                 .is_some_and(|l| l.opened.connection.is_closed() || l.opened.session.is_ended())
@@ -283,9 +288,10 @@ impl Generation {
             Ok(Err(e)) => Err({
                 *guard = None;
                 self.error(
-                OutgoingErrorKind::BadGateway,
-                format!("cannot receive from `{address}`: {e}"),
-            )}),
+                    OutgoingErrorKind::BadGateway,
+                    format!("cannot receive from `{address}`: {e}"),
+                )
+            }),
             Err(_) => Err(self.error(
                 OutgoingErrorKind::Timeout,
                 format!("no link from `{address}` within {limit:?}"),
@@ -339,7 +345,9 @@ impl Generation {
                 self.drop_sender(address, true).await;
                 Err(Attempt::Retry(self.error(
                     OutgoingErrorKind::Timeout,
-                    format!("the broker did not settle the message to `{address}` within {limit:?}"),
+                    format!(
+                        "the broker did not settle the message to `{address}` within {limit:?}"
+                    ),
                 )))
             }
         }

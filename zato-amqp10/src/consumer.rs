@@ -163,7 +163,12 @@ async fn session(
     ready: &mut Option<oneshot::Sender<Result<(), String>>>,
 ) -> Ended {
     let config = &worker.config;
-    let container = format!("{}-channel-{}-{}", conn.container(), config.name, Cid::new());
+    let container = format!(
+        "{}-channel-{}-{}",
+        conn.container(),
+        config.name,
+        Cid::new()
+    );
     let mut opened = match connection::open(conn, &container).await {
         Ok(o) => o,
         Err(why) => return Ended::Failed(why),
@@ -187,7 +192,10 @@ async fn session(
         }
         Err(_) => {
             opened.close(limit).await;
-            return Ended::Failed(format!("no link from `{}` within {limit:?}", config.address));
+            return Ended::Failed(format!(
+                "no link from `{}` within {limit:?}",
+                config.address
+            ));
         }
     };
     worker.stats.consuming.store(true, Ordering::Relaxed);
@@ -308,7 +316,11 @@ fn identity(message: &Amqp10Received) -> u64 {
 
 /// The parameters a service sees of a message: its properties, then its application
 /// properties.
-fn params_of(config: &Amqp10ChannelConfig, m: &Amqp10Received, delivery: u32) -> Vec<(String, String)> {
+fn params_of(
+    config: &Amqp10ChannelConfig,
+    m: &Amqp10Received,
+    delivery: u32,
+) -> Vec<(String, String)> {
     let mut params = vec![
         ("address".to_owned(), config.address.clone()),
         ("delivery_count".to_owned(), delivery.to_string()),
@@ -496,7 +508,10 @@ fn is_opaque(content_type: &str) -> bool {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    matches!(base.as_str(), "application/octet-stream" | "text/plain" | "")
+    matches!(
+        base.as_str(),
+        "application/octet-stream" | "text/plain" | ""
+    )
 }
 
 /// Whether the service refused the message itself: delivering it again cannot help.

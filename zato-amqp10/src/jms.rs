@@ -12,8 +12,8 @@
 use bytes::Bytes;
 use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::messaging::{
-    AmqpSequence, AmqpValue, ApplicationProperties, Body, Data, Header, Message, MessageAnnotations,
-    MessageId, Properties,
+    AmqpSequence, AmqpValue, ApplicationProperties, Body, Data, Header, Message,
+    MessageAnnotations, MessageId, Properties,
 };
 use fe2o3_amqp::types::primitives::{Binary, OrderedMap, SimpleValue, Symbol, Value};
 
@@ -138,13 +138,18 @@ impl Amqp10Message {
             ),
         };
         let mut annotations = OrderedMap::new();
-        annotations.insert(OwnedKey::Symbol(Symbol::from(JMS_MSG_TYPE)), Value::Byte(kind));
-        let mut properties = Properties::default();
-        properties.message_id = self.message_id.clone().map(MessageId::String);
-        properties.correlation_id = self.correlation_id.clone().map(MessageId::String);
-        properties.reply_to = self.reply_to.clone();
-        properties.subject = self.subject.clone();
-        properties.content_type = self.content_type.as_deref().map(Symbol::from);
+        annotations.insert(
+            OwnedKey::Symbol(Symbol::from(JMS_MSG_TYPE)),
+            Value::Byte(kind),
+        );
+        let properties = Properties {
+            message_id: self.message_id.clone().map(MessageId::String),
+            correlation_id: self.correlation_id.clone().map(MessageId::String),
+            reply_to: self.reply_to.clone(),
+            subject: self.subject.clone(),
+            content_type: self.content_type.as_deref().map(Symbol::from),
+            ..Properties::default()
+        };
         let application = (!self.properties.is_empty()).then(|| {
             let mut map = OrderedMap::new();
             for (k, v) in &self.properties {

@@ -14,7 +14,7 @@ use zato_core::metrics::{Collector, Scrape};
 use zato_core::{OutgoingConnections, Platform};
 
 use crate::adapter::Amqp10Adapter;
-use crate::config::{CONNECTION_SECRETS, Amqp10ChannelConfig, Amqp10ConnectionConfig};
+use crate::config::{Amqp10ChannelConfig, Amqp10ConnectionConfig, CONNECTION_SECRETS};
 use crate::connection::{Amqp10Connection, Amqp10Outgoing};
 
 /// `outgoing.amqp10`: AMQP 1.0 connections, applied to a platform's outgoing connections.
@@ -175,7 +175,12 @@ impl Kind for Amqp10ChannelKind {
     fn describe() -> Description<Amqp10ChannelConfig> {
         Description::new(
             "an AMQP 1.0 address (queue or topic) consumed into a service: accepted once the service succeeded, redelivered on failure, rejected for dead-lettering after max_deliveries",
-            Amqp10ChannelConfig::new("invoices.amqp10", "broker", "invoices", "invoice.dispatcher"),
+            Amqp10ChannelConfig::new(
+                "invoices.amqp10",
+                "broker",
+                "invoices",
+                "invoice.dispatcher",
+            ),
         )
     }
 
@@ -271,7 +276,9 @@ mod tests {
         assert_eq!(normal["url"], "amqp://127.0.0.1:5672");
         assert_eq!(normal["username"], "u");
         let bad = schema
-            .normalize(&json!({"name": "b", "url": "amqp://u:hunter2@127.0.0.1:5672", "timeout": 0}))
+            .normalize(
+                &json!({"name": "b", "url": "amqp://u:hunter2@127.0.0.1:5672", "timeout": 0}),
+            )
             .unwrap_err();
         assert!(!bad.to_string().contains("hunter2"), "{bad}");
     }
@@ -279,7 +286,8 @@ mod tests {
     #[test]
     fn a_channel_names_its_connection_and_has_defaults() {
         let kind = kind::schema::<Amqp10ChannelKind>();
-        let object = json!({"name": "c", "connection": "broker", "address": "/queue/q", "service": "s"});
+        let object =
+            json!({"name": "c", "connection": "broker", "address": "/queue/q", "service": "s"});
         let normal = kind.normalize(&object).unwrap();
         assert_eq!(normal["credit"], 10);
         assert_eq!(normal["max_deliveries"], 5);

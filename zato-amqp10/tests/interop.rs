@@ -115,16 +115,19 @@ async fn protons_text_and_bytes_messages_reach_the_service_intact() {
     let ids = recorder.wait_for(2, PATIENCE).await;
     assert_eq!(ids.len(), 2, "{ids:?}");
     let seen = recorder.seen.lock().unwrap().clone();
-    let text = seen.iter().find(|s| s.0 == "text-1").expect("the text message");
+    let text = seen
+        .iter()
+        .find(|s| s.0 == "text-1")
+        .expect("the text message");
     assert_eq!(text.1, "CRM");
     assert_eq!(param(&text.2, "amount"), Some("12"));
     assert_eq!(param(&text.2, "correlation_id"), Some("corr-text"));
     assert_eq!(param(&text.2, "subject"), Some("Invoice"));
-    assert_eq!(
-        param(&text.2, "reply_to"),
-        Some(address(&replies).as_str())
-    );
-    let bytes = seen.iter().find(|s| s.0 == "bytes-2").expect("the bytes message");
+    assert_eq!(param(&text.2, "reply_to"), Some(address(&replies).as_str()));
+    let bytes = seen
+        .iter()
+        .find(|s| s.0 == "bytes-2")
+        .expect("the bytes message");
     assert_eq!(bytes.1, "Billing");
     assert_eq!(param(&bytes.2, "correlation_id"), Some("corr-bytes"));
     assert!(eventually(PATIENCE, || node.stats("in").acked == 2).await);
@@ -180,7 +183,10 @@ async fn what_the_outgoing_connection_sends_proton_receives_intact() {
     assert_eq!(got[0]["correlation_id"], "corr-out");
     assert_eq!(got[0]["subject"], "Invoice");
     assert_eq!(got[0]["reply_to"], "/queue/answers");
-    assert_eq!(got[0]["properties"], json!({"target": "CRM", "region": "EU"}));
+    assert_eq!(
+        got[0]["properties"],
+        json!({"target": "CRM", "region": "EU"})
+    );
     assert_eq!(got[1]["kind"], "bytes");
     assert_eq!(got[1]["body"], "\u{0}\u{1}binary");
     assert_eq!(got[1]["properties"], json!({"target": "Billing"}));

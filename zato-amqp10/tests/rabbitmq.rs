@@ -135,7 +135,8 @@ async fn a_failure_is_delivered_again() {
     recorder.fail_first.store(2, Ordering::SeqCst);
     let node = TestNode::new(&recorder).await;
     node.connection(&url).await;
-    node.channel("in", &queue, json!({"max_deliveries": 5})).await;
+    node.channel("in", &queue, json!({"max_deliveries": 5}))
+        .await;
     node.platform.start().await.unwrap();
     let conn = node.platform.outgoing().amqp10("broker").unwrap();
     conn.send(&address(&queue), invoice("7")).await.unwrap();
@@ -146,7 +147,10 @@ async fn a_failure_is_delivered_again() {
         node.stats("in")
     );
     let stats = node.stats("in");
-    assert_eq!((stats.failed, stats.redelivered, stats.dead_lettered), (2, 2, 0));
+    assert_eq!(
+        (stats.failed, stats.redelivered, stats.dead_lettered),
+        (2, 2, 0)
+    );
     assert_eq!(recorder.ids(), ["7", "7", "7"]);
     let counts: Vec<String> = (0..3)
         .map(|n| {
@@ -202,7 +206,11 @@ async fn a_poison_message_is_dead_lettered_with_its_error() {
 
     let dl = broker.get(&dead, PATIENCE).await.expect("a dead letter");
     let death = x_death(&dl);
-    assert_eq!(death.get("reason").map(String::as_str), Some("rejected"), "{death:?}");
+    assert_eq!(
+        death.get("reason").map(String::as_str),
+        Some("rejected"),
+        "{death:?}"
+    );
     assert_eq!(death.get("queue"), Some(&queue), "{death:?}");
     let stats = node.stats("rejecting");
     assert_eq!((stats.failed, stats.dead_lettered, stats.acked), (3, 1, 0));
@@ -244,8 +252,10 @@ async fn a_lost_connection_loses_nothing() {
     broker.queue(&queue, None).await;
     let direct = connection_object("direct", &url);
     let proxy = Proxy::start(direct["url"].as_str().unwrap()).await;
-    let mut recorder = Recorder::default();
-    recorder.delay = Duration::from_millis(20);
+    let recorder = Recorder {
+        delay: Duration::from_millis(20),
+        ..Recorder::default()
+    };
     let node = TestNode::new(&recorder).await;
     let mut through_proxy = connection_object("broker", &url);
     through_proxy["url"] = json!(proxy.url);

@@ -103,8 +103,14 @@ impl Broker {
     pub async fn queue(&mut self, name: &str, dead_letters: Option<&str>) {
         let mut args = FieldTable::default();
         if let Some(dl) = dead_letters {
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(dl.into()));
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString("".into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(dl.into()),
+            );
         }
         let options = QueueDeclareOptions {
             durable: true,
@@ -145,7 +151,10 @@ impl Broker {
                 .await
                 .expect("basic.get")
             {
-                m.delivery.ack(BasicAckOptions::default()).await.expect("ack");
+                m.delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .expect("ack");
                 return Some(m.delivery);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -294,8 +303,12 @@ impl TestNode {
 
     /// `outgoing.amqp10.broker` at `url`.
     pub async fn connection(&self, url: &str) {
-        self.put(Section::Outgoing, "broker", connection_object("broker", url))
-            .await;
+        self.put(
+            Section::Outgoing,
+            "broker",
+            connection_object("broker", url),
+        )
+        .await;
     }
 
     /// `channels.amqp10.<name>` consuming `queue`, with `extra` fields.
