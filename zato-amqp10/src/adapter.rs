@@ -209,7 +209,7 @@ impl Amqp10Adapter {
         let running = self.lock().get_mut(name).and_then(|e| e.running.take());
         if let Some((stop, task)) = running {
             let _ = stop.send(true);
-            // The consumer bounds its own drain; this only guards against a stuck server.
+            // The consumer bounds its own drain; this only guards against a stuck broker.
             let limit = Duration::from_secs(120);
             let abort = task.abort_handle();
             if tokio::time::timeout(limit, task).await.is_err() {

@@ -663,31 +663,22 @@ impl Amqp10Connection {
         got
     }
 
-    /// Checks that the broker answers: the connection opened (again, if it was lost) within
-    /// `timeout`.
+    /// Checks that the broker answers and lets us in now: a connection of its own opened (TCP,
+    /// TLS, SASL, open, begin) and closed, within `timeout`; how long opening took.
     ///
     /// # Errors
     ///
-    /// Why the broker could not be reached, naming the connection.
+    /// Why the broker could not be reached or refused us, naming the connection.
     pub async fn ping(&self) -> Result<Duration, OutgoingError> {
         let g = self.current.load_full();
         let started = Instant::now();
-        let mut guard = tokio::time::timeout(g.config.timeout_duration(), g.link.lock())
+        let container = format!("{}-ping-{}", g.config.container(), Cid::new());
+        let opened = open(&g.config, &container)
             .await
-            .map_err(|_| g.error(OutgoingErrorKind::Timeout, "the connection is busy opening"))?;
-        if guard
-            .as_ref()
-            .is_none_or(|l| l.opened.connection.is_closed() || l.opened.session.is_ended())
-        {
-            let opened = open(&g.config, &g.config.container())
-                .await
-                .map_err(|why| g.error(OutgoingErrorKind::BadGateway, why))?;
-            *guard = Some(Link {
-                opened,
-                senders: HashMap::new(),
-            });
-        }
-        Ok(started.elapsed())
+            .map_err(|why| g.error(OutgoingErrorKind::BadGateway, why))?;
+        let took = started.elapsed();
+        opened.close(g.config.timeout_duration()).await;
+        Ok(took)
     }
 }
 

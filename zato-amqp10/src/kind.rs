@@ -106,7 +106,7 @@ impl Kind for Amqp10ConnectionKind {
         }
     }
 
-    /// A round trip to the server.
+    /// A connection of its own opened and closed: the broker answers and lets us in.
     async fn ping(&self, name: &str) -> Result<String, String> {
         let conn = self
             .outgoing
@@ -114,7 +114,7 @@ impl Kind for Amqp10ConnectionKind {
             .ok_or_else(|| format!("no amqp10 connection named `{name}` on this node"))?;
         let took = conn.ping().await.map_err(|e| e.to_string())?;
         Ok(format!(
-            "a round trip to {} in {:.1} ms",
+            "a round trip to {} (connection and session opened) in {:.1} ms",
             conn.config().address(),
             took.as_secs_f64() * 1000.0
         ))
