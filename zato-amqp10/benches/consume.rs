@@ -168,7 +168,7 @@ fn main() {
     rt.block_on(async {
         let platform = Platform::new();
         platform.services().deploy(Trivial).unwrap();
-        let conn = platform.outgoing().add_amqp10(
+        platform.outgoing().add_amqp10(
             Amqp10Connection::new(Amqp10ConnectionConfig::from_url("broker", &url)).unwrap(),
         );
         let adapter = Amqp10Adapter::attach(&platform).unwrap();
@@ -189,8 +189,14 @@ fn main() {
                 format!("/queue/zato_bench_amqp10_bare_{stamp}"),
                 format!("/queue/zato_bench_amqp10_channel_{stamp}"),
             );
-            fill(&conn, &qa, n).await;
-            fill(&conn, &qb, n).await;
+            // A connection of the round's own fills the queues, so that no links to earlier
+            // rounds' deleted queues linger into the timing.
+            let filler = Arc::new(
+                Amqp10Connection::new(Amqp10ConnectionConfig::from_url("filler", &url)).unwrap(),
+            );
+            fill(&filler, &qa, n).await;
+            fill(&filler, &qb, n).await;
+            drop(filler);
             let (b, c) = if round % 2 == 0 {
                 let b = bare(&url, &qa, n, credit).await;
                 (b, channel(&adapter, &qb, n, credit).await)
