@@ -106,6 +106,7 @@
 //! | `amqp` | no | `channels::amqp`: AMQP 0-9-1 channels and outgoing connections, on lapin |
 //! | `zmq` | no | [`channels`]: ZeroMQ channels (PULL, SUB) and outgoing connections (PUSH, PUB), on libzmq |
 //! | `nats` | no | `nats`: NATS channels (JetStream durable consumers, core subjects with request-reply) and outgoing connections, on async-nats |
+//! | `amqp10` | no | `amqp10`: AMQP 1.0 channels and outgoing connections (IBM MQ, Artemis, Azure Service Bus, Solace, RabbitMQ) with the JMS mapping, on fe2o3-amqp |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 //! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
@@ -203,6 +204,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_mqtt::plugin()),
         #[cfg(feature = "sql")]
         std::sync::Arc::new(zato_sql::plugin()),
+        #[cfg(feature = "amqp10")]
+        std::sync::Arc::new(zato_amqp10::plugin()),
     ]
 }
 
@@ -256,6 +259,9 @@ pub use zato_mqtt as mqtt;
 #[cfg(feature = "sql")]
 pub use zato_sql as sql;
 
+#[cfg(feature = "amqp10")]
+pub use zato_amqp10 as amqp10;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -294,6 +300,9 @@ pub mod prelude {
     pub use zato_mqtt::{MqttMessage, MqttOutgoing};
     #[cfg(feature = "sql")]
     pub use zato_sql::SqlOutgoing;
+
+    #[cfg(feature = "amqp10")]
+    pub use zato_amqp10::Amqp10Outgoing;
 }
 
 /// Compiles the README's examples, so it stays true.

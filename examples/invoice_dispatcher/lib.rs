@@ -17,6 +17,9 @@
 //! - `ZATO_MQTT_URL` (`mqtt://127.0.0.1:1883`, built with `--features mqtt`): also subscribe to
 //!   the MQTT topic `invoices` at QoS 1 in a persistent session (dead letters to
 //!   `invoices/dead`);
+//! - `ZATO_AMQP10_URL` (`amqp://guest:guest@127.0.0.1:5672`, built with `--features amqp10`):
+//!   also consume invoices over AMQP 1.0 from the address `ZATO_AMQP10_ADDRESS` (by default
+//!   `invoices`; RabbitMQ 3's plugin wants `/queue/invoices`), each accepted once dispatched;
 //! - `ZATO_ZMQ_PULL_ADDRESS` (`tcp://127.0.0.1:11225`, built with `--features zmq`): also bind a
 //!   ZeroMQ PULL socket there, taking the same messages.
 //!
@@ -430,6 +433,40 @@ impl AppConfig {
     }
 }
 
+/// The AMQP 1.0 connection the example takes invoices through, given `ZATO_AMQP10_URL`.
+pub const AMQP10_CONNECTION: &str = "amqp10";
+/// The AMQP 1.0 address the example consumes unless `ZATO_AMQP10_ADDRESS` names another.
+pub const AMQP10_ADDRESS: &str = "invoices";
+
+impl AppConfig {
+    /// The same configuration, consuming the invoices at the AMQP 1.0 `address` of the broker
+    /// at `url` (credentials may be in it; they move to the connection's secret fields) into
+    /// the service. A message is the invoice JSON naming its own targets,
+    /// `{"id":"300","target":["CRM"]}`, as a JMS text or bytes message, and the stored object is
+    /// the whole message, as over HTTP. It is accepted once dispatched; a failed one is released
+    /// for redelivery (every broker takes that, RabbitMQ 3 nothing else), and rejected after its
+    /// fifth failure for the broker's dead-lettering.
+    pub fn with_amqp10(mut self, url: &str, address: &str) -> AppConfig {
+        self.document
+            .outgoing
+            .entry("amqp10".to_owned())
+            .or_default()
+            .push(serde_json::json!({"name": AMQP10_CONNECTION, "url": url}));
+        self.document
+            .channels
+            .entry("amqp10".to_owned())
+            .or_default()
+            .push(serde_json::json!({
+                "name": "invoices.amqp10",
+                "connection": AMQP10_CONNECTION,
+                "address": address,
+                "service": "invoice.dispatcher",
+                "failed_outcome": "released",
+            }));
+        self
+    }
+}
+
 /// The Swift inbox channel [`AppConfig::with_swift_inbox`] adds.
 pub const INBOX_CHANNEL: &str = "invoices.inbox";
 /// Where the inbox channel moves the invoices it dispatched.
@@ -623,9 +660,9 @@ async fn start_local_swift(
 }
 
 /// The document as `main` runs it: the channels `ZATO_SWIFT_INBOX`, `ZATO_AMQP_URL`,
-/// `ZATO_NATS_URL`, `ZATO_MQTT_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added, and the local Swift
-/// endpoint started on the address of [`LOCAL_SWIFT_AUTH_URL`] when the connection names it (or on
-/// a free port when it has no credentials).
+/// `ZATO_NATS_URL`, `ZATO_MQTT_URL`, `ZATO_AMQP10_URL` and `ZATO_ZMQ_PULL_ADDRESS` ask for added,
+/// and the local Swift endpoint started on the address of [`LOCAL_SWIFT_AUTH_URL`] when the
+/// connection names it (or on a free port when it has no credentials).
 pub async fn prepare_from_env(
     doc: &mut ConfigDocument,
     local_dir: Option<PathBuf>,
@@ -643,6 +680,10 @@ pub async fn prepare_from_env(
     }
     if let Some(url) = env("ZATO_MQTT_URL") {
         config = config.with_mqtt(url.trim(), MQTT_TOPIC);
+    }
+    if let Some(url) = env("ZATO_AMQP10_URL") {
+        let address = env("ZATO_AMQP10_ADDRESS").unwrap_or_else(|| AMQP10_ADDRESS.to_owned());
+        config = config.with_amqp10(url.trim(), address.trim());
     }
     if let Some(address) = env("ZATO_ZMQ_PULL_ADDRESS") {
         config = config.with_zmq_pull(&address);
