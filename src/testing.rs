@@ -194,6 +194,35 @@ assert_eq!(node.invoke::<announce>(()).await.error().status().as_u16(), 504);
 "#
 )]
 #![cfg_attr(
+    feature = "amqp10",
+    doc = r#"
+# AMQP 1.0 (IBM MQ, Artemis, …), recorded
+
+```
+use zato::prelude::*;
+use zato::amqp10::Amqp10Message;
+use zato::testing::TestNode;
+
+#[service(name = "forward")]
+async fn forward(_req: Request<()>, ctx: &Context) -> Result<(), ServiceError> {
+    let mq = ctx.outgoing().amqp10("MQ")?;
+    mq.send("INVOICES", Amqp10Message::text("{}")).await?;
+    Ok(())
+}
+
+# tokio::runtime::Runtime::new().unwrap().block_on(async {
+let node = TestNode::new().deploy(forward);
+let sent = node.amqp10("MQ");
+node.invoke::<forward>(()).await.output();
+assert_eq!(sent.messages()[0].address, "INVOICES");
+
+sent.fail(zato::OutgoingErrorKind::Unavailable, "the queue manager is down");
+assert_eq!(node.invoke::<forward>(()).await.error().status().as_u16(), 503);
+# });
+```
+"#
+)]
+#![cfg_attr(
     feature = "mqtt",
     doc = r#"
 # MQTT, recorded
@@ -616,6 +645,17 @@ impl TestNode {
         use zato_nats::{NatsConnection, NatsOutgoing};
         let (conn, recording) = NatsConnection::recording(name);
         self.platform.outgoing().add_nats(conn);
+        recording
+    }
+
+    /// Registers an AMQP 1.0 double as the outgoing AMQP 1.0 connection `name`: it connects to
+    /// no broker, records what services send and request, answers requests as told, and can be
+    /// told to fail.
+    #[cfg(feature = "amqp10")]
+    pub fn amqp10(&self, name: &str) -> Arc<zato_amqp10::Amqp10Recording> {
+        use zato_amqp10::{Amqp10Connection, Amqp10Outgoing};
+        let (conn, recording) = Amqp10Connection::recording(name);
+        self.platform.outgoing().add_amqp10(conn);
         recording
     }
 

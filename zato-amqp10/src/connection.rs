@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
@@ -19,7 +20,7 @@ use zato_core::{
 };
 
 use crate::config::Amqp10ConnectionConfig;
-use crate::jms::{self, Amqp10Message, Amqp10Received};
+use crate::jms::{self, Amqp10Body, Amqp10Message, Amqp10Received};
 
 /// An open connection and its one session.
 pub(crate) struct Opened {
@@ -399,6 +400,58 @@ pub struct Amqp10Connection {
     pub(crate) sent: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) retried: AtomicU64,
+    /// Set on a test double: what is sent is kept here, and no broker is involved.
+    recording: Option<Arc<Amqp10Recording>>,
+}
+
+/// What a test double was asked to send: the address and the message
+/// ([`Amqp10Connection::recording`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Amqp10Sent {
+    /// The address it was sent to.
+    pub address: String,
+    /// The message, with the `reply-to` and correlation id a request gave it.
+    pub message: Amqp10Message,
+}
+
+/// The AMQP 1.0 test double's record ([`Amqp10Connection::recording`]): what was sent and
+/// requested, a way to make calls fail, and the reply requests get.
+#[derive(Debug, Default)]
+pub struct Amqp10Recording {
+    sent: zato_core::Recording<Amqp10Sent>,
+    reply: Mutex<Option<Amqp10Body>>,
+}
+
+impl Amqp10Recording {
+    /// Everything sent so far, oldest first (at most [`zato_core::MAX_RECORDED`]).
+    pub fn messages(&self) -> Vec<Amqp10Sent> {
+        self.sent.messages()
+    }
+
+    /// Makes every call from now on fail with `kind` (502, 503 or 504) and `reason`; nothing is
+    /// recorded.
+    pub fn fail(&self, kind: OutgoingErrorKind, reason: impl Into<String>) {
+        self.sent.fail(kind, reason);
+    }
+
+    /// Makes calls succeed again.
+    pub fn succeed(&self) {
+        self.sent.succeed();
+    }
+
+    /// Answers every request from now on with `body`, carrying the request's correlation id.
+    /// Until this is called, a request times out as it does when nobody answers (a 504).
+    pub fn reply_with(&self, body: Amqp10Body) {
+        *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(body);
+    }
+
+    fn reply(&self) -> Option<Amqp10Body> {
+        self.reply
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Amqp10Connection {
@@ -431,7 +484,52 @@ impl Amqp10Connection {
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
+            recording: None,
         })
+    }
+
+    /// A test double named `name`: it connects to no broker, and keeps what a service sends
+    /// and requests through it in the [`Amqp10Recording`] returned beside it, which can also
+    /// make calls fail and answer requests. Register it as any connection
+    /// ([`Amqp10Outgoing::add_amqp10`]), under the name the service uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zato_amqp10::{Amqp10Body, Amqp10Connection, Amqp10Message};
+    /// use zato_core::OutgoingErrorKind;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (mq, sent) = Amqp10Connection::recording("MQ");
+    /// mq.send("INVOICES", Amqp10Message::text("{}")).await.unwrap();
+    /// assert_eq!(sent.messages()[0].address, "INVOICES");
+    ///
+    /// sent.reply_with(Amqp10Body::Text("accepted".into()));
+    /// let reply = mq.request("RATES", Amqp10Message::text("EUR"), "REPLIES").await.unwrap();
+    /// assert_eq!(&reply.body[..], b"accepted");
+    /// assert_eq!(reply.correlation_id, sent.messages()[1].message.correlation_id);
+    ///
+    /// sent.fail(OutgoingErrorKind::Unavailable, "the queue manager is down");
+    /// let err = mq.send("INVOICES", Amqp10Message::text("{}")).await.unwrap_err();
+    /// assert_eq!(err.kind(), OutgoingErrorKind::Unavailable);
+    /// # });
+    /// ```
+    pub fn recording(name: &str) -> (Amqp10Connection, Arc<Amqp10Recording>) {
+        let recording = Arc::new(Amqp10Recording::default());
+        let config = Amqp10ConnectionConfig {
+            name: name.to_owned(),
+            ..Amqp10ConnectionConfig::default()
+        };
+        let conn = Amqp10Connection {
+            current: ArcSwap::from_pointee(Generation::new(config, 1)),
+            reconfiguring: Mutex::new(()),
+            changes: watch::Sender::new(1),
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            recording: Some(recording.clone()),
+        };
+        (conn, recording)
     }
 
     /// The connection's name.
@@ -520,6 +618,19 @@ impl Amqp10Connection {
     /// message, 504 when the broker did not settle it in time, 502 when the broker rejected
     /// it or could not be reached.
     pub async fn send(&self, address: &str, message: Amqp10Message) -> Result<(), OutgoingError> {
+        if let Some(recording) = &self.recording {
+            let g = self.active()?;
+            let sent = Amqp10Sent {
+                address: address.to_owned(),
+                message,
+            };
+            let result = recording.sent.record(&g.0.config.name, sent);
+            match &result {
+                Ok(()) => self.sent.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+            };
+            return result;
+        }
         let sendable = Sendable::builder()
             .message(message.to_amqp())
             .settled(false)
@@ -578,6 +689,31 @@ impl Amqp10Connection {
             message.message_id = Some(id.clone());
         }
         message.reply_to = Some(reply_address.to_owned());
+        if let Some(recording) = &self.recording {
+            self.send(address, message).await?;
+            let g = self.active()?;
+            let Some(body) = recording.reply() else {
+                return Err(g.0.error(
+                    OutgoingErrorKind::Timeout,
+                    format!("no reply on `{reply_address}`: the test double was given none"),
+                ));
+            };
+            let (body, is_text) = match body {
+                Amqp10Body::Text(text) => (Bytes::from(text), true),
+                Amqp10Body::Bytes(bytes) => (bytes, false),
+            };
+            return Ok(Amqp10Received {
+                body,
+                is_text,
+                message_id: None,
+                correlation_id: Some(id),
+                reply_to: None,
+                subject: None,
+                content_type: None,
+                properties: Vec::new(),
+                delivery_count: 0,
+            });
+        }
         let g = self.active()?;
         let gen_ = g.0.clone();
         let limit = gen_.config.timeout_duration();

@@ -78,7 +78,9 @@ mod kind;
 
 pub use self::adapter::{Amqp10Adapter, Amqp10ChannelStats};
 pub use self::config::{AMQP10_KIND, Amqp10ChannelConfig, Amqp10ConnectionConfig, FailedOutcome};
-pub use self::connection::{Amqp10Connection, Amqp10Outgoing, Amqp10Reply};
+pub use self::connection::{
+    Amqp10Connection, Amqp10Outgoing, Amqp10Recording, Amqp10Reply, Amqp10Sent,
+};
 pub use self::consumer::{CID_PROPERTY, ERROR_PROPERTY, REJECT_CONDITION, STATUS_PROPERTY};
 pub use self::jms::{Amqp10Body, Amqp10Message, Amqp10Received};
 pub use self::kind::{
