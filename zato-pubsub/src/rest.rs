@@ -1,0 +1,238 @@
+//! The pub/sub REST API as services the plug-in deploys, for HTTP channels to expose under a
+//! security definition:
+//!
+//! | service | input | output |
+//! | --- | --- | --- |
+//! | `zato.pubsub.publish` | `topic`, `data`, optional `priority` (0-9) and `expiration` (ms) | `msg_id` |
+//! | `zato.pubsub.pull` | `subscription`, optional `max` | `messages`: `msg_id`, `topic`, `data`, `publisher`, `published_at`, `delivery_count` |
+//! | `zato.pubsub.ack` | `subscription`, `msg_ids` | `acked` |
+//!
+//! `topic` and `subscription` usually come from the channel's path (`/pubsub/topic/{topic}`).
+//! Over HTTP the channel's security definition must be allowed by a `pubsub.permissions`
+//! object to publish to the topic or pull from the subscription, or the call is refused with a
+//! 403; a channel without a security definition is refused too. Internal callers (services,
+//! the admin API's `zato service invoke`) are trusted.
+
+use zato_core::sio::{Raw, RawKind};
+use zato_core::{ChannelKind, Context, Platform, Request, ServiceError};
+use zato_macros::{SimpleIo, service};
+
+use crate::error::PubSubError;
+use crate::store::{NewMessage, now_ms};
+
+/// A publication over the REST API.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct PublishInput {
+    /// The topic.
+    pub topic: String,
+    /// The message's data: any JSON value.
+    pub data: Raw,
+    /// 0 to 9.
+    pub priority: Option<i64>,
+    /// How long it may wait for delivery, in milliseconds.
+    pub expiration: Option<i64>,
+}
+
+/// The id of what was published.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct Published {
+    /// The message's id; absent when no subscription takes the topic.
+    pub msg_id: Option<i64>,
+}
+
+/// A pull.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct PullInput {
+    /// The pull subscription.
+    pub subscription: String,
+    /// The most messages to take; the subscription's batch size by default.
+    pub max: Option<i64>,
+}
+
+/// One message pulled.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct PulledMessage {
+    /// Its id, to acknowledge it by.
+    pub msg_id: i64,
+    /// The topic it was published to.
+    pub topic: String,
+    /// Its data.
+    pub data: Raw,
+    /// Who published it.
+    pub publisher: String,
+    /// When, in milliseconds since the epoch.
+    pub published_at: i64,
+    /// How many times it was handed out, this time included.
+    pub delivery_count: i64,
+}
+
+/// What a pull took.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct Pulled {
+    /// The messages, in publication order.
+    pub messages: Vec<PulledMessage>,
+}
+
+/// An acknowledgement.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct AckInput {
+    /// The pull subscription.
+    pub subscription: String,
+    /// The ids of the messages taken.
+    pub msg_ids: Vec<i64>,
+}
+
+/// What an acknowledgement removed.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct Acked {
+    /// How many messages were still held and are now gone.
+    pub acked: i64,
+}
+
+const HTTP: ChannelKind = ChannelKind::new("http");
+
+/// The security definition of the HTTP channel a request came through: `Ok(None)` for a
+/// trusted internal caller.
+fn caller<I>(req: &Request<I>, ctx: &Context) -> Result<Option<String>, ServiceError> {
+    if req.channel.kind == ChannelKind::INTERNAL {
+        return Ok(None);
+    }
+    if req.channel.kind != HTTP {
+        return Err(PubSubError::Forbidden(format!(
+            "the pub/sub API is not served over {} channels",
+            req.channel.kind.as_str()
+        ))
+        .into());
+    }
+    let config = ctx.platform().channels().config(HTTP, &req.channel.name);
+    match config
+        .as_ref()
+        .and_then(|c| c.get("security"))
+        .and_then(|s| s.as_str())
+    {
+        Some(security) => Ok(Some(security.to_owned())),
+        None => Err(PubSubError::Forbidden(format!(
+            "channel `{}` has no security definition; the pub/sub API needs one",
+            req.channel.name
+        ))
+        .into()),
+    }
+}
+
+/// Publishes the data to the topic.
+#[service(name = "zato.pubsub.publish", crate = "zato_core")]
+pub async fn publish(req: Request<PublishInput>, ctx: &Context) -> Result<Published, ServiceError> {
+    let pubsub = crate::ext::of(ctx.outgoing())?;
+    let input = &req.input;
+    let publisher = match caller(&req, ctx)? {
+        Some(security) => {
+            if !pubsub.may_publish(&security, &input.topic) {
+                return Err(PubSubError::Forbidden(format!(
+                    "security definition `{security}` may not publish to `{}`",
+                    input.topic
+                ))
+                .into());
+            }
+            security
+        }
+        None => ctx.service().unwrap_or("internal").to_owned(),
+    };
+    let priority = input.priority.unwrap_or(5);
+    if !(0..=9).contains(&priority) {
+        return Err(ServiceError::bad_request("priority must be between 0 and 9"));
+    }
+    if input.expiration.is_some_and(|e| e <= 0) {
+        return Err(ServiceError::bad_request(
+            "expiration must be a positive number of milliseconds",
+        ));
+    }
+    let message = NewMessage {
+        data: input.data.text.clone().into_bytes().into(),
+        publisher,
+        cid: req.cid.to_string(),
+        priority: i32::try_from(priority).unwrap_or(5),
+        expires_at: input.expiration.map(|e| now_ms().saturating_add(e)),
+        ..NewMessage::default()
+    };
+    let ids = pubsub.publish_many(&input.topic, vec![message]).await?;
+    Ok(Published {
+        msg_id: ids.first().copied(),
+    })
+}
+
+fn check_subscriber<I>(
+    req: &Request<I>,
+    ctx: &Context,
+    subscription: &str,
+) -> Result<std::sync::Arc<crate::PubSub>, ServiceError> {
+    let pubsub = crate::ext::of(ctx.outgoing())?;
+    if let Some(security) = caller(req, ctx)?
+        && !pubsub.may_subscribe(&security, subscription)
+    {
+        return Err(PubSubError::Forbidden(format!(
+            "security definition `{security}` may not take from subscription `{subscription}`"
+        ))
+        .into());
+    }
+    Ok(pubsub)
+}
+
+/// Takes a batch from a pull subscription, leased until acknowledged.
+#[service(name = "zato.pubsub.pull", crate = "zato_core")]
+pub async fn pull(req: Request<PullInput>, ctx: &Context) -> Result<Pulled, ServiceError> {
+    let pubsub = check_subscriber(&req, ctx, &req.input.subscription)?;
+    let max = u32::try_from(req.input.max.unwrap_or(i64::from(crate::config::MAX_BATCH_SIZE)))
+        .unwrap_or(1);
+    let messages = pubsub.pull(&req.input.subscription, max).await?;
+    Ok(Pulled {
+        messages: messages
+            .into_iter()
+            .map(|m| {
+                let text = String::from_utf8_lossy(&m.data).into_owned();
+                let kind = if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+                    RawKind::Json
+                } else {
+                    RawKind::Text
+                };
+                PulledMessage {
+                    msg_id: m.id,
+                    topic: m.topic,
+                    data: Raw { text, kind },
+                    publisher: m.publisher,
+                    published_at: m.published_at,
+                    delivery_count: i64::from(m.deliveries),
+                }
+            })
+            .collect(),
+    })
+}
+
+/// Acknowledges pulled messages by id.
+#[service(name = "zato.pubsub.ack", crate = "zato_core")]
+pub async fn ack(req: Request<AckInput>, ctx: &Context) -> Result<Acked, ServiceError> {
+    let pubsub = check_subscriber(&req, ctx, &req.input.subscription)?;
+    let acked = pubsub
+        .ack(&req.input.subscription, &req.input.msg_ids)
+        .await?;
+    Ok(Acked {
+        acked: i64::try_from(acked).unwrap_or(i64::MAX),
+    })
+}
+
+/// Deploys the three services, unless they are already.
+pub(crate) fn deploy(platform: &Platform) -> Result<(), zato_core::kind::AttachError> {
+    let services = platform.services();
+    if !services.contains("zato.pubsub.publish") {
+        services.deploy(publish)?;
+        services.deploy(pull)?;
+        services.deploy(ack)?;
+    }
+    Ok(())
+}
