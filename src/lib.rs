@@ -109,6 +109,7 @@
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 //! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
+//! | `pubsub` | yes | `pubsub`: durable topics and subscriptions (SQLite on one node, the cluster's PostgreSQL), delivered to services, pushed or pulled |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -197,6 +198,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_nats::plugin()),
         #[cfg(feature = "sql")]
         std::sync::Arc::new(zato_sql::plugin()),
+        #[cfg(feature = "pubsub")]
+        std::sync::Arc::new(zato_pubsub::plugin()),
     ]
 }
 
@@ -245,6 +248,9 @@ pub use zato_nats as nats;
 #[cfg(feature = "sql")]
 pub use zato_sql as sql;
 
+#[cfg(feature = "pubsub")]
+pub use zato_pubsub as pubsub;
+
 #[doc(hidden)]
 pub use zato_core::__private;
 
@@ -278,6 +284,9 @@ pub mod prelude {
 
     #[cfg(feature = "sql")]
     pub use zato_sql::SqlOutgoing;
+
+    #[cfg(feature = "pubsub")]
+    pub use zato_pubsub::PubSubExt;
 }
 
 /// Compiles the README's examples, so it stays true.

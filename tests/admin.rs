@@ -586,9 +586,9 @@ name = "x"
     assert_eq!(resp.status(), 200);
     let outcome: Value = resp.json().await.unwrap();
     assert_eq!(outcome["version"], 1, "{outcome}");
-    // Three HTTP channels, the scheduler's job, the Swift connection, the Invoice Webhook and the
-    // Invoice Log.
-    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 7);
+    // Three HTTP channels, the scheduler's job, the Swift connection, the Invoice Webhook, the
+    // Invoice Log, and the pub/sub topic and subscription.
+    assert_eq!(outcome["diff"]["unchanged"].as_array().unwrap().len(), 9);
     assert_eq!(
         node.dispatch("/invoice.dispatcher", "target=CRM").await.0,
         200
