@@ -236,8 +236,7 @@ impl Plugin for PubSubPlugin {
             }
         };
         let pubsub = PubSub::start(platform, store).await?;
-        platform.outgoing().insert(crate::ext::KEY, Arc::new(pubsub.clone()));
-        crate::rest::deploy(platform)?;
+        crate::rest::deploy_into(platform)?;
         crate::metrics::register(platform, &pubsub);
         Ok(vec![
             seam::live(TopicKind(pubsub.clone())),

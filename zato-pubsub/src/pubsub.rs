@@ -94,8 +94,10 @@ pub struct Stats {
 }
 
 impl PubSub {
-    /// Publish/subscribe for `platform` over `store`: listens for other nodes' publications and
-    /// enforces retention in the background until [`shutdown`](Self::shutdown).
+    /// Publish/subscribe for `platform` over `store`, registered in its outgoing connections
+    /// for its services to publish with [`PubSubExt`](crate::PubSubExt): listens for other
+    /// nodes' publications and enforces retention in the background until
+    /// [`shutdown`](Self::shutdown).
     ///
     /// # Errors
     ///
@@ -121,6 +123,10 @@ impl PubSub {
             }),
         };
         pubsub.inner.store.listen(pubsub.inner.wake.clone()).await?;
+        // Where services find it: `ctx.publish(…)`, `ctx.pubsub()`.
+        platform
+            .outgoing()
+            .insert(crate::ext::KEY, Arc::new(pubsub.clone()));
         let me = pubsub.clone();
         let task = tokio::spawn(async move {
             loop {

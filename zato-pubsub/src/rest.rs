@@ -226,8 +226,13 @@ pub async fn ack(req: Request<AckInput>, ctx: &Context) -> Result<Acked, Service
     })
 }
 
-/// Deploys the three services, unless they are already.
-pub(crate) fn deploy(platform: &Platform) -> Result<(), zato_core::kind::AttachError> {
+/// Deploys the three services into `platform`, unless they are already: the plug-in does it
+/// when it attaches; a platform assembled by hand calls it.
+///
+/// # Errors
+///
+/// When another service holds one of their names.
+pub fn deploy_into(platform: &Platform) -> Result<(), zato_core::kind::AttachError> {
     let services = platform.services();
     if !services.contains("zato.pubsub.publish") {
         services.deploy(publish)?;
