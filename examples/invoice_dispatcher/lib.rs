@@ -689,7 +689,13 @@ pub async fn start_node(
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
     let mut doc = config.into_document();
     let local = local_swift_if_needed(&mut doc, local_dir).await?;
-    let mut node = zato::Node::new().http_addr(addr).document(doc);
+    // What the node keeps on disk (its pub/sub store) in a directory of this process's own, so
+    // that nodes started by tests share nothing with other runs.
+    let data = std::env::temp_dir().join(format!("zato-invoice-dispatcher-{}", std::process::id()));
+    let mut node = zato::Node::new()
+        .http_addr(addr)
+        .document(doc)
+        .with_data_dir(data);
     if let Some(admin) = admin {
         node = node.admin(admin.addr, admin.token.expose().clone());
     }
