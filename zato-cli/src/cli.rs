@@ -452,6 +452,19 @@ pub(crate) enum PubSubCommand {
         /// The message's data: JSON when it parses as JSON, else a string
         data: String,
     },
+    /// The topics and subscriptions: depth, age of the oldest message (ms), delivered,
+    /// redelivered, failed and dead counts
+    #[command(after_help = "Examples:\n  zato pubsub stats\n  zato --json pubsub stats")]
+    Stats,
+    /// The messages queued for a subscription, oldest first, without taking them
+    #[command(after_help = "Examples:\n  zato pubsub browse invoice.audit --max 10")]
+    Browse {
+        /// The subscription
+        subscription: String,
+        /// The most messages to show
+        #[arg(long, default_value_t = 100)]
+        max: u32,
+    },
     /// Take messages from a pull subscription, print each one's data as one JSON line, and
     /// acknowledge what was printed
     #[command(after_help = "Examples:\n  zato pubsub pull crm\n  zato pubsub pull crm --max 10")]

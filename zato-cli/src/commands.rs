@@ -347,6 +347,22 @@ impl Api {
             PubSubCommand::Pull { subscription, max } => {
                 return self.pull(&subscription, max).await;
             }
+            PubSubCommand::Stats => return self.pubsub_stats().await,
+            PubSubCommand::Browse { subscription, max } => {
+                let found = self
+                    .call_service(
+                        "zato.pubsub.browse",
+                        &json!({"subscription": subscription, "max": max}),
+                    )
+                    .await?;
+                let messages = found["messages"].as_array().cloned().unwrap_or_default();
+                let lines: Vec<String> = messages.iter().map(Value::to_string).collect();
+                return if lines.is_empty() {
+                    Ok(())
+                } else {
+                    print(&lines.join("\n"))
+                };
+            }
         };
         let family = Family::PubSub(kind);
         match command {
@@ -380,6 +396,55 @@ impl Api {
             return Err(CliError::Api(format!("{label}: {message}")));
         }
         Ok(body.get("response").cloned().unwrap_or(Value::Null))
+    }
+
+    /// `zato pubsub stats`: one table of topics, one of subscriptions.
+    async fn pubsub_stats(&self) -> Result<(), CliError> {
+        let stats = self.call_service("zato.pubsub.stats", &json!({})).await?;
+        if self.json {
+            return print(&stats.to_string());
+        }
+        let rows = |key: &str| -> Vec<Vec<String>> {
+            stats[key]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|r| {
+                            [
+                                "name",
+                                "depth",
+                                "oldest_age_ms",
+                                "delivered",
+                                "redelivered",
+                                "failed",
+                                "dead",
+                            ]
+                            .iter()
+                            .map(|f| cell(r.get(*f)))
+                            .collect()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let header = [
+            "DEPTH",
+            "OLDEST (MS)",
+            "DELIVERED",
+            "REDELIVERED",
+            "FAILED",
+            "DEAD",
+        ];
+        let mut topic_header = vec!["TOPIC"];
+        topic_header.extend(header);
+        let mut sub_header = vec!["SUBSCRIPTION"];
+        sub_header.extend(header);
+        let text = format!(
+            "{}\n{}",
+            table(&topic_header, &rows("topics")),
+            table(&sub_header, &rows("subscriptions"))
+        );
+        print(&text)
     }
 
     /// `zato pubsub pull`: each message's data on a line of its own, then acknowledged.

@@ -364,6 +364,16 @@ async fn pubsub_from_the_command_line() {
     node.zato(&["pubsub", "publish", "invoices.stored", r#"{"id":"9"}"#])
         .await
         .ok();
+    // The operator's view: what is queued, without taking it, and the depths.
+    let browsed = node.zato(&["pubsub", "browse", "crm"]).await.ok();
+    assert_eq!(browsed.stdout.lines().count(), 2, "{}", browsed.stdout);
+    let stats = node.zato(&["pubsub", "stats"]).await.ok();
+    let crm = stats
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("crm "))
+        .unwrap_or_default();
+    assert_eq!(crm.split_whitespace().nth(1), Some("2"), "{}", stats.stdout);
     let pulled = node.zato(&["pubsub", "pull", "crm", "--max", "10"]).await.ok();
     let lines: Vec<&str> = pulled.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", pulled.stdout);

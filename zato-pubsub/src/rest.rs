@@ -6,6 +6,8 @@
 //! | `zato.pubsub.publish` | `topic`, `data`, optional `priority` (0-9) and `expiration` (ms) | `msg_id` |
 //! | `zato.pubsub.pull` | `subscription`, optional `max` | `messages`: `msg_id`, `topic`, `data`, `publisher`, `published_at`, `delivery_count` |
 //! | `zato.pubsub.ack` | `subscription`, `msg_ids` | `acked` |
+//! | `zato.pubsub.stats` | | `topics`, `subscriptions`: depth, oldest age, counters (internal callers only) |
+//! | `zato.pubsub.browse` | `subscription`, optional `max` | `messages`, not taken (internal callers only) |
 //!
 //! `topic` and `subscription` usually come from the channel's path (`/pubsub/topic/{topic}`).
 //! Over HTTP the channel's security definition must be allowed by a `pubsub.permissions`
@@ -96,7 +98,127 @@ pub struct Acked {
     pub acked: i64,
 }
 
+/// One topic or subscription as the operator sees it.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct StatsRow {
+    /// Its name.
+    pub name: String,
+    /// Messages it holds.
+    pub depth: i64,
+    /// The age of the oldest, in milliseconds.
+    pub oldest_age_ms: Option<i64>,
+    /// Of those it holds, how many are dead (attempts ran out, no dead-letter topic).
+    pub dead_held: i64,
+    /// Delivered by this node since it started.
+    pub delivered: i64,
+    /// Of those, delivered again.
+    pub redelivered: i64,
+    /// Failed deliveries on this node.
+    pub failed: i64,
+    /// Messages whose attempts ran out on this node.
+    pub dead: i64,
+}
+
+/// The operator's view.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct PubSubStats {
+    /// The topics.
+    pub topics: Vec<StatsRow>,
+    /// The subscriptions.
+    pub subscriptions: Vec<StatsRow>,
+}
+
+/// A look at a subscription's queue.
+#[derive(SimpleIo, Debug)]
+#[sio(crate = "zato_core")]
+pub struct BrowseInput {
+    /// The subscription.
+    pub subscription: String,
+    /// The most messages to show; 100 by default.
+    pub max: Option<i64>,
+}
+
 const HTTP: ChannelKind = ChannelKind::new("http");
+
+fn internal_only<I>(req: &Request<I>) -> Result<(), ServiceError> {
+    if req.channel.kind == ChannelKind::INTERNAL {
+        Ok(())
+    } else {
+        Err(PubSubError::Forbidden(
+            "the operator's view is for the admin API and the CLI".into(),
+        )
+        .into())
+    }
+}
+
+fn row(s: crate::Stats) -> StatsRow {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    StatsRow {
+        depth: n(s.queue.depth),
+        oldest_age_ms: s.oldest_age_ms,
+        dead_held: n(s.queue.dead),
+        delivered: n(s.delivered),
+        redelivered: n(s.redelivered),
+        failed: n(s.failed),
+        dead: n(s.dead),
+        name: s.name,
+    }
+}
+
+/// The topics and subscriptions with their depths, the age of their oldest messages and this
+/// node's counters: for internal callers only (the admin API, `zato pubsub stats`).
+#[service(name = "zato.pubsub.stats", crate = "zato_core")]
+pub async fn stats(req: Request<()>, ctx: &Context) -> Result<PubSubStats, ServiceError> {
+    internal_only(&req)?;
+    let pubsub = crate::ext::of(ctx.outgoing())?;
+    let failed = |e: crate::StoreError| ServiceError::from(PubSubError::from(e));
+    Ok(PubSubStats {
+        topics: pubsub.topic_stats().await.map_err(failed)?.into_iter().map(row).collect(),
+        subscriptions: pubsub
+            .subscription_stats()
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(row)
+            .collect(),
+    })
+}
+
+/// The messages queued for a subscription, oldest first, without taking them: for internal
+/// callers only (`zato pubsub browse`).
+#[service(name = "zato.pubsub.browse", crate = "zato_core")]
+pub async fn browse(req: Request<BrowseInput>, ctx: &Context) -> Result<Pulled, ServiceError> {
+    internal_only(&req)?;
+    let pubsub = crate::ext::of(ctx.outgoing())?;
+    let max = u32::try_from(req.input.max.unwrap_or(100)).unwrap_or(1).clamp(1, 1000);
+    let messages = pubsub
+        .store()
+        .browse(&req.input.subscription, max)
+        .await
+        .map_err(|e| ServiceError::from(PubSubError::from(e)))?;
+    Ok(Pulled {
+        messages: messages.into_iter().map(pulled).collect(),
+    })
+}
+
+fn pulled(m: crate::Message) -> PulledMessage {
+    let text = String::from_utf8_lossy(&m.data).into_owned();
+    let kind = if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+        RawKind::Json
+    } else {
+        RawKind::Text
+    };
+    PulledMessage {
+        msg_id: m.id,
+        topic: m.topic,
+        data: Raw { text, kind },
+        publisher: m.publisher,
+        published_at: m.published_at,
+        delivery_count: i64::from(m.deliveries),
+    }
+}
 
 /// The security definition of the HTTP channel a request came through: `Ok(None)` for a
 /// trusted internal caller.
@@ -192,25 +314,7 @@ pub async fn pull(req: Request<PullInput>, ctx: &Context) -> Result<Pulled, Serv
         .unwrap_or(1);
     let messages = pubsub.pull(&req.input.subscription, max).await?;
     Ok(Pulled {
-        messages: messages
-            .into_iter()
-            .map(|m| {
-                let text = String::from_utf8_lossy(&m.data).into_owned();
-                let kind = if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
-                    RawKind::Json
-                } else {
-                    RawKind::Text
-                };
-                PulledMessage {
-                    msg_id: m.id,
-                    topic: m.topic,
-                    data: Raw { text, kind },
-                    publisher: m.publisher,
-                    published_at: m.published_at,
-                    delivery_count: i64::from(m.deliveries),
-                }
-            })
-            .collect(),
+        messages: messages.into_iter().map(pulled).collect(),
     })
 }
 
@@ -238,6 +342,8 @@ pub fn deploy_into(platform: &Platform) -> Result<(), zato_core::kind::AttachErr
         services.deploy(publish)?;
         services.deploy(pull)?;
         services.deploy(ack)?;
+        services.deploy(stats)?;
+        services.deploy(browse)?;
     }
     Ok(())
 }

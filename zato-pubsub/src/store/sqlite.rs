@@ -1,6 +1,8 @@
 //! The store of a single node: SQLite in one file under the node's data directory. sqlx builds
 //! it in (no server to run), its write-ahead log survives a crash, and the same SQL as on
 //! PostgreSQL does the work; one connection serializes the writers, as SQLite would anyway.
+//! Transactions that write begin `IMMEDIATE`: several stores on one file (nodes in one process)
+//! then wait their turn rather than fail when another wrote between their read and write.
 
 use std::path::Path;
 use std::time::Duration;
@@ -162,7 +164,7 @@ impl Store for SqliteStore {
         if messages.is_empty() || subscriptions.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let depth: i64 = sqlx::query_scalar("SELECT count(*) FROM pubsub_message WHERE topic = ?")
             .bind(topic)
             .fetch_one(&mut *tx)
@@ -213,7 +215,7 @@ impl Store for SqliteStore {
         lease_ms: u64,
     ) -> Result<Claimed, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let out: Option<i64> = sqlx::query_scalar(
             "SELECT lease_until FROM pubsub_queue WHERE sub = ? AND lease_until > ? AND dead = 0 ORDER BY lease_until LIMIT 1",
         )
@@ -334,7 +336,7 @@ impl Store for SqliteStore {
         retry_at: i64,
         dead_letter: Option<DeadLetter<'_>>,
     ) -> Result<Failed, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let attempts: Option<i32> = sqlx::query_scalar(
             "UPDATE pubsub_queue SET attempts = attempts + 1, last_error = ?, not_before = ?, lease_until = 0, holder = NULL \
              WHERE sub = ? AND holder = ? AND msg_id = ? RETURNING attempts",
