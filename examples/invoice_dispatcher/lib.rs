@@ -123,9 +123,11 @@ pub async fn invoice_dispatcher(
     }
     let result = if outcome.failed.is_empty() {
         match notify(ctx, req.cid, &outcome.stored).await {
-            Ok(()) => publish_stored(ctx, &outcome.stored).await.map(|()| Dispatched {
-                stored: outcome.stored,
-            }),
+            Ok(()) => publish_stored(ctx, &outcome.stored)
+                .await
+                .map(|()| Dispatched {
+                    stored: outcome.stored,
+                }),
             Err(e) => Err(e),
         }
     } else {

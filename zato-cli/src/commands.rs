@@ -9,8 +9,7 @@ use crate::check;
 use crate::cli::{
     BodyArgs, ChangeArgs, ChannelCommand, Cli, ClusterCommand, Command, ConfigCommand, ConnCommand,
     EnmasseCommand, Format, IfMatchArg, PubSubCommand, PubSubObjectCommand, SchedulerCommand,
-    SecurityCommand, ServiceCommand,
-    SpecFormat,
+    SecurityCommand, ServiceCommand, SpecFormat,
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
@@ -341,7 +340,10 @@ impl Api {
             PubSubCommand::Publish { topic, data } => {
                 let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
                 return self
-                    .invoke("zato.pubsub.publish", &json!({"topic": topic, "data": data}))
+                    .invoke(
+                        "zato.pubsub.publish",
+                        &json!({"topic": topic, "data": data}),
+                    )
                     .await;
             }
             PubSubCommand::Pull { subscription, max } => {

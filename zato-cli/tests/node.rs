@@ -341,7 +341,11 @@ async fn the_invoice_webhook_is_turned_on_and_pinged_from_the_command_line() {
 async fn pubsub_from_the_command_line() {
     let node = node().await;
     let topics = node.zato(&["pubsub", "topic", "list"]).await.ok();
-    assert!(topics.stdout.contains("invoices.stored"), "{}", topics.stdout);
+    assert!(
+        topics.stdout.contains("invoices.stored"),
+        "{}",
+        topics.stdout
+    );
     node.zato(&[
         "pubsub",
         "subscription",
@@ -374,10 +378,17 @@ async fn pubsub_from_the_command_line() {
         .find(|l| l.starts_with("crm "))
         .unwrap_or_default();
     assert_eq!(crm.split_whitespace().nth(1), Some("2"), "{}", stats.stdout);
-    let pulled = node.zato(&["pubsub", "pull", "crm", "--max", "10"]).await.ok();
+    let pulled = node
+        .zato(&["pubsub", "pull", "crm", "--max", "10"])
+        .await
+        .ok();
     let lines: Vec<&str> = pulled.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", pulled.stdout);
-    assert!(lines[0].contains(r#""stored":["CRM","Billing"]"#), "{}", lines[0]);
+    assert!(
+        lines[0].contains(r#""stored":["CRM","Billing"]"#),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines[1], r#"{"id":"9"}"#);
     // Acknowledged as printed: nothing comes back.
     let again = node.zato(&["pubsub", "pull", "crm"]).await.ok();
@@ -387,7 +398,10 @@ async fn pubsub_from_the_command_line() {
         .zato(&["pubsub", "publish", "invoices.none", "x"])
         .await;
     assert_ne!(refused.code, Some(0), "{refused:?}");
-    assert!(refused.all().contains("no topic named `invoices.none`"), "{refused:?}");
+    assert!(
+        refused.all().contains("no topic named `invoices.none`"),
+        "{refused:?}"
+    );
 
     node.zato(&["pubsub", "subscription", "delete", "crm"])
         .await

@@ -165,9 +165,12 @@ impl SubscriptionConfig {
                     "service",
                     "required when delivery is `service`",
                 )),
-            Delivery::Push if self.outgoing.as_deref().is_none_or(str::is_empty) => problems.push(
-                ConfigProblem::new("outgoing", "required when delivery is `push`: an outgoing.http connection"),
-            ),
+            Delivery::Push if self.outgoing.as_deref().is_none_or(str::is_empty) => {
+                problems.push(ConfigProblem::new(
+                    "outgoing",
+                    "required when delivery is `push`: an outgoing.http connection",
+                ))
+            }
             _ => {}
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
@@ -208,7 +211,10 @@ impl SubscriptionConfig {
     /// The wait before retrying after the `attempts`-th failure.
     pub(crate) fn backoff_after(&self, attempts: u32) -> std::time::Duration {
         let exp = attempts.saturating_sub(1).min(30);
-        let ms = self.backoff.saturating_mul(1u64 << exp).min(self.max_backoff);
+        let ms = self
+            .backoff
+            .saturating_mul(1u64 << exp)
+            .min(self.max_backoff);
         std::time::Duration::from_millis(ms)
     }
 }

@@ -92,13 +92,14 @@ async fn deliver_batch(
             failure = Some((i, None));
             break;
         }
-        let outcome = match tokio::time::timeout(left, deliver_one(pubsub, config, info, message)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(format!(
-                "not delivered within the lease of {} ms",
-                config.lease
-            )),
-        };
+        let outcome =
+            match tokio::time::timeout(left, deliver_one(pubsub, config, info, message)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!(
+                    "not delivered within the lease of {} ms",
+                    config.lease
+                )),
+            };
         match outcome {
             Ok(()) => {
                 done.push(message.id);
@@ -130,7 +131,9 @@ async fn deliver_batch(
                 tracing::warn!(subscription = %config.name, msg_id = message.id, %error, "pub/sub: attempts ran out; the message is dead");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(subscription = %config.name, error = %e, "pub/sub: cannot record a failed delivery"),
+            Err(e) => {
+                tracing::warn!(subscription = %config.name, error = %e, "pub/sub: cannot record a failed delivery")
+            }
         }
     }
     if let Err(e) = store.release(&config.name, holder, &untried).await {

@@ -55,7 +55,9 @@ impl From<PubSubError> for ServiceError {
                 ServiceError::BadRequest(e.to_string())
             }
             PubSubError::Forbidden(_) => ServiceError::Forbidden(e.to_string()),
-            PubSubError::Store(StoreError::TopicFull { .. }) => ServiceError::Conflict(e.to_string()),
+            PubSubError::Store(StoreError::TopicFull { .. }) => {
+                ServiceError::Conflict(e.to_string())
+            }
             PubSubError::TopicInactive(_) | PubSubError::NotEnabled => {
                 ServiceError::Unavailable(e.to_string())
             }

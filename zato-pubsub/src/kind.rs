@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use zato_core::Platform;
-use zato_core::config::{ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema, Reference, Section};
+use zato_core::config::{
+    ConfigError, ConfigProblem, ObjectKey, ObjectKind, ObjectSchema, Reference, Section,
+};
 use zato_core::kind::{self as seam, AttachError, Description, Kind, Plugin};
 
 use crate::config::{Delivery, PermissionConfig, SubscriptionConfig, TopicConfig};

@@ -50,9 +50,7 @@ pub use config::{
 pub use deliver::CHANNEL_KIND;
 pub use error::PubSubError;
 pub use ext::PubSubExt;
-pub use kind::{
-    PermissionKind, PubSubPlugin, StoreLocation, SubscriptionKind, TopicKind, plugin,
-};
+pub use kind::{PermissionKind, PubSubPlugin, StoreLocation, SubscriptionKind, TopicKind, plugin};
 pub use pattern::matches;
 pub use pubsub::{PubSub, Stats};
 pub use store::{

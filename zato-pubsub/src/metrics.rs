@@ -15,9 +15,18 @@ struct Counts(PubSub);
 impl Collector for Counts {
     fn collect(&self, scrape: &mut Scrape) {
         let families = [
-            ("pubsub_delivered", "Messages a subscription's subscriber took"),
-            ("pubsub_redelivered", "Of those, messages taken again after a failure or a lapsed lease"),
-            ("pubsub_failed", "Deliveries that failed, to be retried or dead-lettered"),
+            (
+                "pubsub_delivered",
+                "Messages a subscription's subscriber took",
+            ),
+            (
+                "pubsub_redelivered",
+                "Of those, messages taken again after a failure or a lapsed lease",
+            ),
+            (
+                "pubsub_failed",
+                "Deliveries that failed, to be retried or dead-lettered",
+            ),
             ("pubsub_dead", "Messages whose attempts ran out"),
         ];
         let all: Vec<(String, [u64; 4])> = match self.0.inner.counters.lock() {

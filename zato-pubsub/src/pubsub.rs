@@ -179,7 +179,11 @@ impl PubSub {
             publisher: publisher.to_owned(),
             ..NewMessage::default()
         };
-        Ok(self.publish_many(topic, vec![message]).await?.first().copied())
+        Ok(self
+            .publish_many(topic, vec![message])
+            .await?
+            .first()
+            .copied())
     }
 
     /// Publishes `messages` to `topic`, all or none. Returns their ids, none when no
@@ -293,21 +297,24 @@ impl PubSub {
 
     /// Whether callers under the security definition `security` may publish to `topic`.
     pub fn may_publish(&self, security: &str, topic: &str) -> bool {
-        self.permitted(security, |p| p.publish.iter().any(|pat| matches(pat, topic)))
+        self.permitted(security, |p| {
+            p.publish.iter().any(|pat| matches(pat, topic))
+        })
     }
 
     /// Whether callers under the security definition `security` may pull from and acknowledge
     /// the subscription `name`.
     pub fn may_subscribe(&self, security: &str, name: &str) -> bool {
-        self.permitted(security, |p| p.subscribe.iter().any(|pat| matches(pat, name)))
+        self.permitted(security, |p| {
+            p.subscribe.iter().any(|pat| matches(pat, name))
+        })
     }
 
     fn permitted(&self, security: &str, allows: impl Fn(&PermissionConfig) -> bool) -> bool {
-        self.inner.permissions.read().is_ok_and(|perms| {
-            perms
-                .values()
-                .any(|p| p.security == security && allows(p))
-        })
+        self.inner
+            .permissions
+            .read()
+            .is_ok_and(|perms| perms.values().any(|p| p.security == security && allows(p)))
     }
 
     pub(crate) fn counters(&self, name: &str) -> Arc<Counters> {
@@ -484,14 +491,19 @@ impl PubSub {
                 .await
             {
                 Ok(n) => removed += n,
-                Err(e) => tracing::warn!(topic = %topic.name, error = %e, "pub/sub: retention failed"),
+                Err(e) => {
+                    tracing::warn!(topic = %topic.name, error = %e, "pub/sub: retention failed")
+                }
             }
         }
         removed
     }
 
     /// Where a message of `config` goes when its attempts run out.
-    pub(crate) fn dead_letter_subscriptions(&self, config: &SubscriptionConfig) -> Option<(String, Vec<String>)> {
+    pub(crate) fn dead_letter_subscriptions(
+        &self,
+        config: &SubscriptionConfig,
+    ) -> Option<(String, Vec<String>)> {
         let topic = config.dead_letter_topic.clone()?;
         let subs = self.subscriptions_of(&topic);
         Some((topic, subs))
@@ -506,8 +518,9 @@ impl PubSub {
         error: &str,
     ) -> Result<crate::store::Failed, StoreError> {
         let attempts = u32::try_from(message.attempts).unwrap_or_default() + 1;
-        let retry_at = now_ms()
-            .saturating_add(i64::try_from(config.backoff_after(attempts).as_millis()).unwrap_or(i64::MAX));
+        let retry_at = now_ms().saturating_add(
+            i64::try_from(config.backoff_after(attempts).as_millis()).unwrap_or(i64::MAX),
+        );
         let dlq = self.dead_letter_subscriptions(config);
         let dead_letter = dlq.as_ref().map(|(topic, subs)| DeadLetter {
             topic,

@@ -146,10 +146,10 @@ fn internal_only<I>(req: &Request<I>) -> Result<(), ServiceError> {
     if req.channel.kind == ChannelKind::INTERNAL {
         Ok(())
     } else {
-        Err(PubSubError::Forbidden(
-            "the operator's view is for the admin API and the CLI".into(),
+        Err(
+            PubSubError::Forbidden("the operator's view is for the admin API and the CLI".into())
+                .into(),
         )
-        .into())
     }
 }
 
@@ -175,7 +175,13 @@ pub async fn stats(req: Request<()>, ctx: &Context) -> Result<PubSubStats, Servi
     let pubsub = crate::ext::of(ctx.outgoing())?;
     let failed = |e: crate::StoreError| ServiceError::from(PubSubError::from(e));
     Ok(PubSubStats {
-        topics: pubsub.topic_stats().await.map_err(failed)?.into_iter().map(row).collect(),
+        topics: pubsub
+            .topic_stats()
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(row)
+            .collect(),
         subscriptions: pubsub
             .subscription_stats()
             .await
@@ -192,7 +198,9 @@ pub async fn stats(req: Request<()>, ctx: &Context) -> Result<PubSubStats, Servi
 pub async fn browse(req: Request<BrowseInput>, ctx: &Context) -> Result<Pulled, ServiceError> {
     internal_only(&req)?;
     let pubsub = crate::ext::of(ctx.outgoing())?;
-    let max = u32::try_from(req.input.max.unwrap_or(100)).unwrap_or(1).clamp(1, 1000);
+    let max = u32::try_from(req.input.max.unwrap_or(100))
+        .unwrap_or(1)
+        .clamp(1, 1000);
     let messages = pubsub
         .store()
         .browse(&req.input.subscription, max)
@@ -268,7 +276,9 @@ pub async fn publish(req: Request<PublishInput>, ctx: &Context) -> Result<Publis
     };
     let priority = input.priority.unwrap_or(5);
     if !(0..=9).contains(&priority) {
-        return Err(ServiceError::bad_request("priority must be between 0 and 9"));
+        return Err(ServiceError::bad_request(
+            "priority must be between 0 and 9",
+        ));
     }
     if input.expiration.is_some_and(|e| e <= 0) {
         return Err(ServiceError::bad_request(
@@ -310,8 +320,12 @@ fn check_subscriber<I>(
 #[service(name = "zato.pubsub.pull", crate = "zato_core")]
 pub async fn pull(req: Request<PullInput>, ctx: &Context) -> Result<Pulled, ServiceError> {
     let pubsub = check_subscriber(&req, ctx, &req.input.subscription)?;
-    let max = u32::try_from(req.input.max.unwrap_or(i64::from(crate::config::MAX_BATCH_SIZE)))
-        .unwrap_or(1);
+    let max = u32::try_from(
+        req.input
+            .max
+            .unwrap_or(i64::from(crate::config::MAX_BATCH_SIZE)),
+    )
+    .unwrap_or(1);
     let messages = pubsub.pull(&req.input.subscription, max).await?;
     Ok(Pulled {
         messages: messages.into_iter().map(pulled).collect(),

@@ -71,7 +71,12 @@ on_both!(order_per_subscription, order_sqlite, order_pg);
 async fn patterns(place: Place) {
     let recorder = Recorder::new(Behaviour::Take);
     let (_platform, pubsub) = node(&place, &recorder).await;
-    for topic in ["invoices", "invoices.stored", "invoices.stored.crm", "orders.stored"] {
+    for topic in [
+        "invoices",
+        "invoices.stored",
+        "invoices.stored.crm",
+        "orders.stored",
+    ] {
         pubsub.put_topic(TopicConfig::new(topic));
     }
     for (name, pattern) in [
@@ -82,15 +87,26 @@ async fn patterns(place: Place) {
     ] {
         pubsub.put_subscription(pull(name, pattern)).await.unwrap();
     }
-    for topic in ["invoices", "invoices.stored", "invoices.stored.crm", "orders.stored"] {
-        pubsub.publish(topic, topic.to_owned(), "test").await.unwrap();
+    for topic in [
+        "invoices",
+        "invoices.stored",
+        "invoices.stored.crm",
+        "orders.stored",
+    ] {
+        pubsub
+            .publish(topic, topic.to_owned(), "test")
+            .await
+            .unwrap();
     }
     let got = |name: &'static str| {
         let pubsub = pubsub.clone();
         async move { text(&pubsub.pull(name, 100).await.unwrap()) }
     };
     assert_eq!(got("one").await, ["invoices.stored"]);
-    assert_eq!(got("many").await, ["invoices.stored", "invoices.stored.crm"]);
+    assert_eq!(
+        got("many").await,
+        ["invoices.stored", "invoices.stored.crm"]
+    );
     assert_eq!(got("exact").await, ["invoices.stored"]);
     assert_eq!(got("stored").await, ["invoices.stored", "orders.stored"]);
     // No subscription takes `invoices`: nothing was kept.
@@ -108,7 +124,10 @@ async fn retries_then_dead_letter(place: Place) {
     sub.max_attempts = 3;
     sub.dead_letter_topic = Some("invoices.dead".into());
     pubsub.put_subscription(sub).await.unwrap();
-    pubsub.put_subscription(pull("dead", "invoices.dead")).await.unwrap();
+    pubsub
+        .put_subscription(pull("dead", "invoices.dead"))
+        .await
+        .unwrap();
     pubsub
         .publish("invoices.stored", "{\"id\":\"1\"}", "test")
         .await
@@ -158,7 +177,10 @@ async fn dead_without_a_topic_stays(place: Place) {
             assert_eq!(stats.depth, 1, "kept, marked dead");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never dead: {stats:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead: {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     pubsub.shutdown();
@@ -225,7 +247,10 @@ async fn full_topic(place: Place) {
         "topic `t` is full: it holds 3 messages, at most 3"
     );
     assert_eq!(zato_core::ServiceError::from(err).status().as_u16(), 409);
-    let big = pubsub.publish("t", "x".repeat(11), "test").await.unwrap_err();
+    let big = pubsub
+        .publish("t", "x".repeat(11), "test")
+        .await
+        .unwrap_err();
     assert_eq!(zato_core::ServiceError::from(big).status().as_u16(), 400);
     let none = pubsub.publish("nope", "x", "test").await.unwrap_err();
     assert_eq!(zato_core::ServiceError::from(none).status().as_u16(), 404);
@@ -330,7 +355,14 @@ async fn push_to_a_partner(place: Place) {
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while pubsub.store().subscription_stats("partner").await.unwrap().depth > 0 {
+    while pubsub
+        .store()
+        .subscription_stats("partner")
+        .await
+        .unwrap()
+        .depth
+        > 0
+    {
         assert!(tokio::time::Instant::now() < deadline, "never delivered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -338,7 +370,10 @@ async fn push_to_a_partner(place: Place) {
     assert_eq!(received.len(), 3, "two failures, then the delivery");
     assert!(received.iter().all(|r| r.body == b"{\"id\":\"123\"}"));
     let stats = pubsub.subscription_stats().await.unwrap();
-    assert_eq!((stats[0].delivered, stats[0].redelivered, stats[0].failed), (1, 1, 2));
+    assert_eq!(
+        (stats[0].delivered, stats[0].redelivered, stats[0].failed),
+        (1, 1, 2)
+    );
     pubsub.shutdown();
 }
 on_both!(push_to_a_partner, push_sqlite, push_pg);

@@ -59,7 +59,10 @@ impl Section {
 
     /// Whether the section holds lists by kind (`channels.http`) rather than one list.
     pub fn has_kinds(self) -> bool {
-        matches!(self, Section::Channels | Section::Outgoing | Section::PubSub)
+        matches!(
+            self,
+            Section::Channels | Section::Outgoing | Section::PubSub
+        )
     }
 
     /// The kind under which an object of a section without kinds is addressed.

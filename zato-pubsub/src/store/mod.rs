@@ -169,11 +169,19 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn ack(&self, subscription: &str, holder: &str, ids: &[i64]) -> Result<u64, StoreError>;
 
     /// Gives back leased messages not tried, as if never handed out.
-    async fn release(&self, subscription: &str, holder: &str, ids: &[i64]) -> Result<(), StoreError>;
+    async fn release(
+        &self,
+        subscription: &str,
+        holder: &str,
+        ids: &[i64],
+    ) -> Result<(), StoreError>;
 
     /// Records a failed delivery of `id` with `error`: retried at `retry_at`, or, when this was
     /// attempt `max_attempts`, moved to `dead_letter` (or marked dead without one).
-    #[allow(clippy::too_many_arguments, reason = "one call records one failure whole")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call records one failure whole"
+    )]
     async fn fail(
         &self,
         subscription: &str,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use tokio::sync::watch;
 
 use super::{
@@ -162,7 +162,10 @@ impl Store for PgStore {
     }
 
     async fn unsubscribe(&self, subscription: &str) -> Result<(), StoreError> {
-        let sql = format!("DELETE FROM {} WHERE sub = $1 RETURNING msg_id", self.t("queue"));
+        let sql = format!(
+            "DELETE FROM {} WHERE sub = $1 RETURNING msg_id",
+            self.t("queue")
+        );
         let ids: Vec<i64> = sqlx::query_scalar(&sql)
             .bind(subscription)
             .fetch_all(&self.pool)
@@ -355,7 +358,12 @@ impl Store for PgStore {
         Ok(gone.len() as u64)
     }
 
-    async fn release(&self, subscription: &str, holder: &str, ids: &[i64]) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        subscription: &str,
+        holder: &str,
+        ids: &[i64],
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -412,8 +420,13 @@ impl Store for PgStore {
                 .fetch_one(&mut *tx)
                 .await?;
                 let original = message(&row)?;
-                let headers =
-                    dead_letter_headers(&original.headers, &original.topic, subscription, id, error);
+                let headers = dead_letter_headers(
+                    &original.headers,
+                    &original.topic,
+                    subscription,
+                    id,
+                    error,
+                );
                 let new_id: i64 = sqlx::query_scalar(&format!(
                     "INSERT INTO {m} (topic, data, publisher, cid, published_at, headers, priority, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) RETURNING id"

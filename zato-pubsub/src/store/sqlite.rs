@@ -310,7 +310,12 @@ impl Store for SqliteStore {
         Ok(gone.len() as u64)
     }
 
-    async fn release(&self, subscription: &str, holder: &str, ids: &[i64]) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        subscription: &str,
+        holder: &str,
+        ids: &[i64],
+    ) -> Result<(), StoreError> {
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "UPDATE pubsub_queue SET lease_until = 0, holder = NULL, deliveries = max(deliveries - 1, 0) \
@@ -357,13 +362,20 @@ impl Store for SqliteStore {
         }
         match dead_letter.filter(|d| !d.subscriptions.is_empty()) {
             Some(dlq) => {
-                let row = sqlx::query(&format!("SELECT {COLUMNS} FROM pubsub_message m WHERE m.id = ?"))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let row = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM pubsub_message m WHERE m.id = ?"
+                ))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
                 let original = message(&row)?;
-                let headers =
-                    dead_letter_headers(&original.headers, &original.topic, subscription, id, error);
+                let headers = dead_letter_headers(
+                    &original.headers,
+                    &original.topic,
+                    subscription,
+                    id,
+                    error,
+                );
                 let new_id: i64 = sqlx::query_scalar(
                     "INSERT INTO pubsub_message (topic, data, publisher, cid, published_at, headers, priority, expires_at) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, NULL) RETURNING id",
@@ -432,11 +444,12 @@ impl Store for SqliteStore {
     }
 
     async fn topic_stats(&self, topic: &str) -> Result<QueueStats, StoreError> {
-        let (depth, oldest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT count(*), min(published_at) FROM pubsub_message WHERE topic = ?")
-                .bind(topic)
-                .fetch_one(&self.pool)
-                .await?;
+        let (depth, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(published_at) FROM pubsub_message WHERE topic = ?",
+        )
+        .bind(topic)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(QueueStats {
             depth: u64::try_from(depth).unwrap_or_default(),
             oldest,
