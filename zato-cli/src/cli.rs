@@ -435,14 +435,23 @@ pub(crate) enum SecurityCommand {
 #[derive(Subcommand)]
 pub(crate) enum PubSubCommand {
     /// Topics (`pubsub.topics`): list, get, create, edit, delete
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub topic list\n  zato pubsub topic create --set name=orders.new --set max_depth=1000"
+    )]
     Topic(PubSubObjectCommand),
     /// Subscriptions (`pubsub.subscriptions`): list, get, create, edit, delete
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub subscription list\n  zato pubsub subscription edit invoice.audit --set is_active=false"
+    )]
     Subscription(PubSubObjectCommand),
     /// Permissions per security definition (`pubsub.permissions`): list, get, create, edit,
     /// delete
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub permission list\n  zato pubsub permission create --set name=crm --set security=crm --set 'publish=[\"invoices.*\"]'"
+    )]
     Permission(PubSubObjectCommand),
     /// Publish DATA (JSON, or else a string) to TOPIC and print the message's id
     #[command(after_help = "Examples:\n  zato pubsub publish invoices.stored '{\"id\": \"123\"}'")]
@@ -480,15 +489,25 @@ pub(crate) enum PubSubCommand {
 #[derive(Subcommand)]
 pub(crate) enum PubSubObjectCommand {
     /// List them
+    #[command(
+        after_help = "Examples:\n  zato pubsub topic list\n  zato --json pubsub subscription list"
+    )]
     List,
     /// Print one's configuration
+    #[command(after_help = "Examples:\n  zato pubsub subscription get invoice.audit")]
     Get {
         /// The name
         name: String,
     },
     /// Create one from a JSON file and/or --set pairs (which must include the name)
+    #[command(
+        after_help = "Examples:\n  zato pubsub subscription create --set name=crm --set 'topic=invoices.*' --set delivery=pull\n  zato pubsub topic create --file topic.json"
+    )]
     Create(BodyArgs),
     /// Change fields of one (a JSON merge patch); --set FIELD=null removes a field
+    #[command(
+        after_help = "Examples:\n  zato pubsub subscription edit invoice.audit --set is_active=false\n  zato pubsub topic edit invoices.stored --set max_depth=50000"
+    )]
     Edit {
         /// The name
         name: String,
@@ -496,6 +515,7 @@ pub(crate) enum PubSubObjectCommand {
         change: ChangeArgs,
     },
     /// Delete one
+    #[command(after_help = "Examples:\n  zato pubsub subscription delete crm")]
     Delete {
         /// The name
         name: String,
