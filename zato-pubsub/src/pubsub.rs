@@ -50,7 +50,8 @@ pub(crate) struct Inner {
     pub(crate) counters: Mutex<HashMap<String, Arc<Counters>>>,
     /// Bumped whenever something was published, here or (through LISTEN) on another node.
     pub(crate) wake: watch::Sender<u64>,
-    retention: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The retention task and the store's listener, stopped by [`PubSub::shutdown`].
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Publish/subscribe on one node: its topics, subscriptions and permissions as configured, over
@@ -119,10 +120,10 @@ impl PubSub {
                 permissions: RwLock::default(),
                 counters: Mutex::default(),
                 wake,
-                retention: Mutex::default(),
+                background: Mutex::default(),
             }),
         };
-        pubsub.inner.store.listen(pubsub.inner.wake.clone()).await?;
+        let listener = pubsub.inner.store.listen(pubsub.inner.wake.clone()).await?;
         // Where services find it: `ctx.publish(…)`, `ctx.pubsub()`.
         platform
             .outgoing()
@@ -134,8 +135,9 @@ impl PubSub {
                 me.enforce_retention().await;
             }
         });
-        if let Ok(mut slot) = pubsub.inner.retention.lock() {
-            *slot = Some(task);
+        if let Ok(mut tasks) = pubsub.inner.background.lock() {
+            tasks.push(task);
+            tasks.extend(listener);
         }
         Ok(pubsub)
     }
@@ -155,10 +157,10 @@ impl PubSub {
                 }
             }
         }
-        if let Ok(mut slot) = self.inner.retention.lock()
-            && let Some(task) = slot.take()
-        {
-            task.abort();
+        if let Ok(mut tasks) = self.inner.background.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
         }
     }
 

@@ -206,10 +206,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Up to `max` messages queued for a subscription, oldest first, without leasing them.
     async fn browse(&self, subscription: &str, max: u32) -> Result<Vec<Message>, StoreError>;
 
-    /// Starts telling `wake` when another node publishes (PostgreSQL's LISTEN); a no-op where
-    /// only this process publishes.
-    async fn listen(&self, _wake: watch::Sender<u64>) -> Result<(), StoreError> {
-        Ok(())
+    /// Starts telling `wake` when another node publishes (PostgreSQL's LISTEN): the task
+    /// doing it, to abort when done; none where only this process publishes.
+    async fn listen(
+        &self,
+        _wake: watch::Sender<u64>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, StoreError> {
+        Ok(None)
     }
 }
 

@@ -544,23 +544,23 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn listen(&self, wake: watch::Sender<u64>) -> Result<(), StoreError> {
+    async fn listen(
+        &self,
+        wake: watch::Sender<u64>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&self.channel).await?;
-        tokio::spawn(async move {
+        Ok(Some(tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    () = wake.closed() => break,
-                    got = listener.recv() => match got {
-                        Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "pub/sub: listening for publications failed; retrying");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    },
+                // recv() connects again by itself after a lost connection.
+                match listener.recv().await {
+                    Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pub/sub: listening for publications failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
-        });
-        Ok(())
+        })))
     }
 }
