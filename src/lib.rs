@@ -112,6 +112,7 @@
 //! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
 //! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
 //! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
+//! | `pubsub` | yes | `pubsub`: durable topics and subscriptions (SQLite on one node, the cluster's PostgreSQL), delivered to services, pushed or pulled |
 
 pub use zato_core as core;
 pub use zato_core::{
@@ -206,6 +207,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_sql::plugin()),
         #[cfg(feature = "amqp10")]
         std::sync::Arc::new(zato_amqp10::plugin()),
+        #[cfg(feature = "pubsub")]
+        std::sync::Arc::new(zato_pubsub::plugin()),
     ]
 }
 
@@ -261,6 +264,8 @@ pub use zato_sql as sql;
 
 #[cfg(feature = "amqp10")]
 pub use zato_amqp10 as amqp10;
+#[cfg(feature = "pubsub")]
+pub use zato_pubsub as pubsub;
 
 #[doc(hidden)]
 pub use zato_core::__private;
@@ -303,6 +308,8 @@ pub mod prelude {
 
     #[cfg(feature = "amqp10")]
     pub use zato_amqp10::Amqp10Outgoing;
+    #[cfg(feature = "pubsub")]
+    pub use zato_pubsub::PubSubExt;
 }
 
 /// Compiles the README's examples, so it stays true.

@@ -404,6 +404,17 @@ impl Node {
         for kind in http.config_kinds() {
             runtime.register(kind);
         }
+        #[cfg(feature = "pubsub")]
+        platform.outgoing().insert(
+            zato_pubsub::StoreLocation::KEY,
+            Arc::new(match &self.cluster {
+                Some(c) => zato_pubsub::StoreLocation::Postgres {
+                    url: c.db.clone(),
+                    schema: c.schema.clone(),
+                },
+                None => zato_pubsub::StoreLocation::in_data_dir(&self.data_dir),
+            }),
+        );
         for plugin in &self.plugins {
             match plugin.attach(&platform).await {
                 Ok(kinds) => kinds.into_iter().for_each(|k| runtime.register(k)),

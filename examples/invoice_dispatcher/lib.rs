@@ -128,11 +128,14 @@ pub async fn invoice_dispatcher(
         }
     }
     let result = if outcome.failed.is_empty() {
-        notify(ctx, req.cid, &outcome.stored)
-            .await
-            .map(|()| Dispatched {
-                stored: outcome.stored,
-            })
+        match notify(ctx, req.cid, &outcome.stored).await {
+            Ok(()) => publish_stored(ctx, &outcome.stored)
+                .await
+                .map(|()| Dispatched {
+                    stored: outcome.stored,
+                }),
+            Err(e) => Err(e),
+        }
     } else {
         Err(outcome.into_error())
     };
@@ -165,6 +168,64 @@ async fn notify(ctx: &Context, cid: zato::Cid, stored: &[String]) -> Result<(), 
         let message = format!("stored for: {}; not notified: {}", quoted(stored), e.kind());
         OutgoingError::new(WEBHOOK, kind, message).into()
     })
+}
+
+/// The topic each successful dispatch is published to: `{"cid": …, "stored": [targets]}`.
+pub const STORED_TOPIC: &str = "invoices.stored";
+
+/// Publishes the dispatch to [`STORED_TOPIC`] for whoever subscribes (the audit trail, a
+/// partner's webhook), when the node has publish/subscribe and the topic. A publication refused
+/// (a full topic) is the request's failure, naming it, so the caller may send the invoice again.
+async fn publish_stored(ctx: &Context, stored: &[String]) -> Result<(), ServiceError> {
+    let Ok(pubsub) = ctx.pubsub() else {
+        return Ok(());
+    };
+    if pubsub.topic(STORED_TOPIC).is_none() {
+        return Ok(());
+    }
+    let event = serde_json::json!({"cid": ctx.cid().to_string(), "stored": stored});
+    match ctx.publish(STORED_TOPIC, &event).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ServiceError::Unavailable(format!(
+            "stored for: {}; not published to {STORED_TOPIC}: {e}",
+            quoted(stored)
+        ))),
+    }
+}
+
+/// The service subscription `invoice.audit` delivers each [`STORED_TOPIC`] message to: it
+/// keeps the audit trail ([`audit_trail`]: the latest [`AUDIT_TRAIL_SIZE`] events) and logs it.
+#[service(name = "invoice.audit")]
+pub async fn invoice_audit(req: Request<()>, _ctx: &Context) -> Result<(), ServiceError> {
+    let event = String::from_utf8_lossy(&req.raw_request).into_owned();
+    let msg_id = req
+        .channel_params
+        .iter()
+        .find(|(k, _)| k == "msg_id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    tracing::info!(%msg_id, event = %event, "invoice audit");
+    if let Ok(mut trail) = AUDIT_TRAIL.lock() {
+        if trail.len() == AUDIT_TRAIL_SIZE {
+            trail.pop_front();
+        }
+        trail.push_back(event);
+    }
+    Ok(())
+}
+
+/// How many events the audit trail keeps.
+pub const AUDIT_TRAIL_SIZE: usize = 1000;
+
+static AUDIT_TRAIL: std::sync::Mutex<std::collections::VecDeque<String>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+/// The events `invoice.audit` recorded in this process, oldest first.
+pub fn audit_trail() -> Vec<String> {
+    AUDIT_TRAIL
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Checks the number of targets and returns them without duplicates, in order, so a bad request
@@ -709,14 +770,23 @@ pub async fn start_node(
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
     let mut doc = config.into_document();
     let local = local_swift_if_needed(&mut doc, local_dir).await?;
-    let mut node = zato::Node::new().http_addr(addr).document(doc);
+    // What the node keeps on disk (its pub/sub store) in a directory of this process's own, so
+    // that nodes started by tests share nothing with other runs.
+    let data = std::env::temp_dir().join(format!("zato-invoice-dispatcher-{}", std::process::id()));
+    let mut node = zato::Node::new()
+        .http_addr(addr)
+        .document(doc)
+        .with_data_dir(data);
     if let Some(admin) = admin {
         node = node.admin(admin.addr, admin.token.expose().clone());
     }
     if let Some(cluster) = cluster {
         node = node.cluster(cluster);
     }
-    let started = match node.deploy(invoice_dispatcher) {
+    let started = match node
+        .deploy(invoice_dispatcher)
+        .and_then(|n| n.deploy(invoice_audit))
+    {
         Ok(node) => node.start().await,
         Err(e) => Err(e),
     };

@@ -9,7 +9,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut node = zato::Node::from_env()?.default_config(app::CONFIG_FILE);
     let dir = Some(node.data_dir().join("swift"));
     let local = app::prepare_from_env(node.document_mut()?, dir).await?;
-    let node = node.deploy(app::invoice_dispatcher)?.start().await?;
+    let node = node
+        .deploy(app::invoice_dispatcher)?
+        .deploy(app::invoice_audit)?
+        .start()
+        .await?;
     let (addr, port) = (node.http().local_addr(), node.http().local_addr().port());
     let try_it = r#"/invoice.dispatcher?target=CRM&target=Billing" -d '{"id":"123"}'"#;
     tracing::info!("listening on http://{addr}; try:\n  curl \"localhost:{port}{try_it}");

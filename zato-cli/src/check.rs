@@ -114,6 +114,7 @@ fn check_document(path: &Path, text: &str) -> Result<Vec<String>, Failure> {
     for (section, kinds) in [
         (Section::Channels, &mut doc.channels),
         (Section::Outgoing, &mut doc.outgoing),
+        (Section::PubSub, &mut doc.pubsub),
     ] {
         kinds.retain(|kind, objects| {
             if checker.schema(section, kind).is_some() {

@@ -171,6 +171,14 @@ pub(crate) enum Command {
     )]
     Scheduler(SchedulerCommand),
 
+    /// Publish/subscribe: topics, subscriptions and permissions (`pubsub.*` in the document),
+    /// publishing to a topic and pulling from a subscription
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub topic list\n  zato pubsub subscription create --set name=crm --set topic='invoices.*' --set delivery=pull\n  zato pubsub subscription edit invoice.audit --set is_active=false\n  zato pubsub publish invoices.stored '{\"id\": \"123\"}'\n  zato pubsub pull crm --max 10"
+    )]
+    Pubsub(PubSubCommand),
+
     /// Services: list them, invoke one
     #[command(
         subcommand,
@@ -418,6 +426,98 @@ pub(crate) enum SecurityCommand {
     #[command(after_help = "Examples:\n  zato security delete crm.basic")]
     Delete {
         /// The definition's name
+        name: String,
+        #[command(flatten)]
+        precondition: IfMatchArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PubSubCommand {
+    /// Topics (`pubsub.topics`): list, get, create, edit, delete
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub topic list\n  zato pubsub topic create --set name=orders.new --set max_depth=1000"
+    )]
+    Topic(PubSubObjectCommand),
+    /// Subscriptions (`pubsub.subscriptions`): list, get, create, edit, delete
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub subscription list\n  zato pubsub subscription edit invoice.audit --set is_active=false"
+    )]
+    Subscription(PubSubObjectCommand),
+    /// Permissions per security definition (`pubsub.permissions`): list, get, create, edit,
+    /// delete
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  zato pubsub permission list\n  zato pubsub permission create --set name=crm --set security=crm --set 'publish=[\"invoices.*\"]'"
+    )]
+    Permission(PubSubObjectCommand),
+    /// Publish DATA (JSON, or else a string) to TOPIC and print the message's id
+    #[command(after_help = "Examples:\n  zato pubsub publish invoices.stored '{\"id\": \"123\"}'")]
+    Publish {
+        /// The topic
+        topic: String,
+        /// The message's data: JSON when it parses as JSON, else a string
+        data: String,
+    },
+    /// The topics and subscriptions: depth, age of the oldest message (ms), delivered,
+    /// redelivered, failed and dead counts
+    #[command(after_help = "Examples:\n  zato pubsub stats\n  zato --json pubsub stats")]
+    Stats,
+    /// The messages queued for a subscription, oldest first, without taking them
+    #[command(after_help = "Examples:\n  zato pubsub browse invoice.audit --max 10")]
+    Browse {
+        /// The subscription
+        subscription: String,
+        /// The most messages to show
+        #[arg(long, default_value_t = 100)]
+        max: u32,
+    },
+    /// Take messages from a pull subscription, print each one's data as one JSON line, and
+    /// acknowledge what was printed
+    #[command(after_help = "Examples:\n  zato pubsub pull crm\n  zato pubsub pull crm --max 10")]
+    Pull {
+        /// The pull subscription
+        subscription: String,
+        /// The most messages to take
+        #[arg(long, default_value_t = 100)]
+        max: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PubSubObjectCommand {
+    /// List them
+    #[command(
+        after_help = "Examples:\n  zato pubsub topic list\n  zato --json pubsub subscription list"
+    )]
+    List,
+    /// Print one's configuration
+    #[command(after_help = "Examples:\n  zato pubsub subscription get invoice.audit")]
+    Get {
+        /// The name
+        name: String,
+    },
+    /// Create one from a JSON file and/or --set pairs (which must include the name)
+    #[command(
+        after_help = "Examples:\n  zato pubsub subscription create --set name=crm --set 'topic=invoices.*' --set delivery=pull\n  zato pubsub topic create --file topic.json"
+    )]
+    Create(BodyArgs),
+    /// Change fields of one (a JSON merge patch); --set FIELD=null removes a field
+    #[command(
+        after_help = "Examples:\n  zato pubsub subscription edit invoice.audit --set is_active=false\n  zato pubsub topic edit invoices.stored --set max_depth=50000"
+    )]
+    Edit {
+        /// The name
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Delete one
+    #[command(after_help = "Examples:\n  zato pubsub subscription delete crm")]
+    Delete {
+        /// The name
         name: String,
         #[command(flatten)]
         precondition: IfMatchArg,

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::check;
 use crate::cli::{
     BodyArgs, ChangeArgs, ChannelCommand, Cli, ClusterCommand, Command, ConfigCommand, ConnCommand,
-    EnmasseCommand, Format, IfMatchArg, SchedulerCommand, SecurityCommand, ServiceCommand,
-    SpecFormat,
+    EnmasseCommand, Format, IfMatchArg, PubSubCommand, PubSubObjectCommand, SchedulerCommand,
+    SecurityCommand, ServiceCommand, SpecFormat,
 };
 use crate::client::{AdminClient, Answer, Call, doc_key, segment};
 use crate::error::CliError;
@@ -48,6 +48,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Apispec { format, channel } => api.apispec(format, channel.as_deref()).await,
         Command::Service(ServiceCommand::List) => api.services().await,
         Command::Service(ServiceCommand::Invoke { name, data }) => api.invoke(&name, &data).await,
+        Command::Pubsub(command) => api.pubsub(command).await,
     }
 }
 
@@ -57,6 +58,8 @@ enum Family<'a> {
     Outgoing(&'a str),
     Channel(&'a str),
     Security,
+    /// `topics`, `subscriptions`, `permissions`.
+    PubSub(&'a str),
 }
 
 impl Family<'_> {
@@ -65,6 +68,7 @@ impl Family<'_> {
             Family::Outgoing(kind) => format!("/api/outgoing/{}", segment(kind)),
             Family::Channel(kind) => format!("/api/channels/{}", segment(kind)),
             Family::Security => "/api/security".to_owned(),
+            Family::PubSub(kind) => format!("/api/pubsub/{}", segment(kind)),
         }
     }
 
@@ -78,6 +82,7 @@ impl Family<'_> {
             Family::Outgoing(kind) => format!("outgoing {kind}"),
             Family::Channel(kind) => format!("channel {kind}"),
             Family::Security => "security".to_owned(),
+            Family::PubSub(kind) => format!("pubsub {kind}"),
         }
     }
 
@@ -87,6 +92,7 @@ impl Family<'_> {
             Family::Outgoing(kind) => format!("outgoing.{kind}.{}", doc_key(name)),
             Family::Channel(kind) => format!("channels.{kind}.{}", doc_key(name)),
             Family::Security => format!("security.{}", doc_key(name)),
+            Family::PubSub(kind) => format!("pubsub.{kind}.{}", doc_key(name)),
         }
     }
 
@@ -144,7 +150,24 @@ impl Family<'_> {
                 ("ADDRESS", "address"),
             ],
             Family::Security => &[("TYPE", "type")],
-            Family::Outgoing(_) | Family::Channel(_) => &[],
+            Family::PubSub("topics") => &[
+                ("ACTIVE", "is_active"),
+                ("MAX AGE", "max_age"),
+                ("MAX DEPTH", "max_depth"),
+            ],
+            Family::PubSub("subscriptions") => &[
+                ("ACTIVE", "is_active"),
+                ("TOPIC", "topic"),
+                ("DELIVERY", "delivery"),
+                ("SERVICE", "service"),
+                ("OUTGOING", "outgoing"),
+            ],
+            Family::PubSub("permissions") => &[
+                ("SECURITY", "security"),
+                ("PUBLISH", "publish"),
+                ("SUBSCRIBE", "subscribe"),
+            ],
+            Family::Outgoing(_) | Family::Channel(_) | Family::PubSub(_) => &[],
         }
     }
 }
@@ -307,6 +330,157 @@ impl Api {
             &["NAME", "VERSION", "ACTIVE", "WHEN", "SERVICE"],
             &rows,
         ))
+    }
+
+    async fn pubsub(&self, command: PubSubCommand) -> Result<(), CliError> {
+        let (kind, command) = match command {
+            PubSubCommand::Topic(c) => ("topics", c),
+            PubSubCommand::Subscription(c) => ("subscriptions", c),
+            PubSubCommand::Permission(c) => ("permissions", c),
+            PubSubCommand::Publish { topic, data } => {
+                let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                return self
+                    .invoke(
+                        "zato.pubsub.publish",
+                        &json!({"topic": topic, "data": data}),
+                    )
+                    .await;
+            }
+            PubSubCommand::Pull { subscription, max } => {
+                return self.pull(&subscription, max).await;
+            }
+            PubSubCommand::Stats => return self.pubsub_stats().await,
+            PubSubCommand::Browse { subscription, max } => {
+                let found = self
+                    .call_service(
+                        "zato.pubsub.browse",
+                        &json!({"subscription": subscription, "max": max}),
+                    )
+                    .await?;
+                let messages = found["messages"].as_array().cloned().unwrap_or_default();
+                let lines: Vec<String> = messages.iter().map(Value::to_string).collect();
+                return if lines.is_empty() {
+                    Ok(())
+                } else {
+                    print(&lines.join("\n"))
+                };
+            }
+        };
+        let family = Family::PubSub(kind);
+        match command {
+            PubSubObjectCommand::List => self.list(family).await,
+            PubSubObjectCommand::Get { name } => self.get(family, &name).await,
+            PubSubObjectCommand::Create(body) => self.create(family, &body).await,
+            PubSubObjectCommand::Edit { name, change } => self.edit(family, &name, &change).await,
+            PubSubObjectCommand::Delete { name, precondition } => {
+                self.delete(family, &name, precondition.if_match.as_deref())
+                    .await
+            }
+        }
+    }
+
+    /// Invokes `name` with `data` through the admin API: the service's response.
+    async fn call_service(&self, name: &str, data: &Value) -> Result<Value, CliError> {
+        let label = format!("service {}", quoted(name));
+        let path = format!("/api/services/{}/invoke", segment(name));
+        let answer = self
+            .client
+            .send_for_outcome(Call::new(Method::POST, path, &label).json(data))
+            .await?;
+        let body = answer.json(&label)?;
+        let status = body.get("status").and_then(Value::as_u64);
+        if !answer.status.is_success() || status.is_some_and(|s| s >= 400) {
+            let response = body.get("response").unwrap_or(&body);
+            let message = response["message"]
+                .as_str()
+                .or_else(|| body["error"]["message"].as_str())
+                .unwrap_or("refused");
+            return Err(CliError::Api(format!("{label}: {message}")));
+        }
+        Ok(body.get("response").cloned().unwrap_or(Value::Null))
+    }
+
+    /// `zato pubsub stats`: one table of topics, one of subscriptions.
+    async fn pubsub_stats(&self) -> Result<(), CliError> {
+        let stats = self.call_service("zato.pubsub.stats", &json!({})).await?;
+        if self.json {
+            return print(&stats.to_string());
+        }
+        let rows = |key: &str| -> Vec<Vec<String>> {
+            stats[key]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|r| {
+                            [
+                                "name",
+                                "depth",
+                                "oldest_age_ms",
+                                "delivered",
+                                "redelivered",
+                                "failed",
+                                "dead",
+                            ]
+                            .iter()
+                            .map(|f| cell(r.get(*f)))
+                            .collect()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let header = [
+            "DEPTH",
+            "OLDEST (MS)",
+            "DELIVERED",
+            "REDELIVERED",
+            "FAILED",
+            "DEAD",
+        ];
+        let mut topic_header = vec!["TOPIC"];
+        topic_header.extend(header);
+        let mut sub_header = vec!["SUBSCRIPTION"];
+        sub_header.extend(header);
+        let text = format!(
+            "{}\n{}",
+            table(&topic_header, &rows("topics")),
+            table(&sub_header, &rows("subscriptions"))
+        );
+        print(&text)
+    }
+
+    /// `zato pubsub pull`: each message's data on a line of its own, then acknowledged.
+    async fn pull(&self, subscription: &str, max: u32) -> Result<(), CliError> {
+        let pulled = self
+            .call_service(
+                "zato.pubsub.pull",
+                &json!({"subscription": subscription, "max": max}),
+            )
+            .await?;
+        let messages = pulled["messages"].as_array().cloned().unwrap_or_default();
+        let mut lines = String::new();
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let line = if self.json {
+                message.to_string()
+            } else {
+                message["data"].to_string()
+            };
+            lines.push_str(&line);
+            lines.push('\n');
+            ids.push(message["msg_id"].clone());
+        }
+        if !lines.is_empty() {
+            print(lines.trim_end())?;
+        }
+        if !ids.is_empty() {
+            self.call_service(
+                "zato.pubsub.ack",
+                &json!({"subscription": subscription, "msg_ids": ids}),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn security(&self, command: SecurityCommand) -> Result<(), CliError> {

@@ -336,3 +336,77 @@ async fn the_invoice_webhook_is_turned_on_and_pinged_from_the_command_line() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_from_the_command_line() {
+    let node = node().await;
+    let topics = node.zato(&["pubsub", "topic", "list"]).await.ok();
+    assert!(
+        topics.stdout.contains("invoices.stored"),
+        "{}",
+        topics.stdout
+    );
+    node.zato(&[
+        "pubsub",
+        "subscription",
+        "create",
+        "--set",
+        "name=crm",
+        "--set",
+        "topic=invoices.*",
+        "--set",
+        "delivery=pull",
+    ])
+    .await
+    .ok();
+    let subs = node.zato(&["pubsub", "subscription", "list"]).await.ok();
+    assert!(subs.stdout.contains("crm"), "{}", subs.stdout);
+    assert!(subs.stdout.contains("invoice.audit"), "{}", subs.stdout);
+
+    // The dispatch publishes invoices.stored; so does the command line.
+    assert_eq!(node.dispatch().await.0, 200);
+    node.zato(&["pubsub", "publish", "invoices.stored", r#"{"id":"9"}"#])
+        .await
+        .ok();
+    // The operator's view: what is queued, without taking it, and the depths.
+    let browsed = node.zato(&["pubsub", "browse", "crm"]).await.ok();
+    assert_eq!(browsed.stdout.lines().count(), 2, "{}", browsed.stdout);
+    let stats = node.zato(&["pubsub", "stats"]).await.ok();
+    let crm = stats
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("crm "))
+        .unwrap_or_default();
+    assert_eq!(crm.split_whitespace().nth(1), Some("2"), "{}", stats.stdout);
+    let pulled = node
+        .zato(&["pubsub", "pull", "crm", "--max", "10"])
+        .await
+        .ok();
+    let lines: Vec<&str> = pulled.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", pulled.stdout);
+    assert!(
+        lines[0].contains(r#""stored":["CRM","Billing"]"#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], r#"{"id":"9"}"#);
+    // Acknowledged as printed: nothing comes back.
+    let again = node.zato(&["pubsub", "pull", "crm"]).await.ok();
+    assert_eq!(again.stdout, "");
+
+    let refused = node
+        .zato(&["pubsub", "publish", "invoices.none", "x"])
+        .await;
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert!(
+        refused.all().contains("no topic named `invoices.none`"),
+        "{refused:?}"
+    );
+
+    node.zato(&["pubsub", "subscription", "delete", "crm"])
+        .await
+        .ok();
+    let subs = node.zato(&["pubsub", "subscription", "list"]).await.ok();
+    assert!(!subs.stdout.contains("crm"), "{}", subs.stdout);
+    node.running.shutdown().await;
+}

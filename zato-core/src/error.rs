@@ -120,6 +120,9 @@ pub enum ServiceError {
     /// The caller did not authenticate: 401.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// The caller authenticated but may not do this: 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Nothing by that name: an unknown path, service or object: 404.
     #[error("not found: {0}")]
     NotFound(String),
@@ -195,6 +198,7 @@ impl ServiceError {
             ServiceError::Input(e) => e.status(),
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
@@ -229,6 +233,7 @@ impl ServiceError {
             ServiceError::Input(e) => e.code(),
             ServiceError::BadRequest(_) => "bad_request",
             ServiceError::Unauthorized(_) => "unauthorized",
+            ServiceError::Forbidden(_) => "forbidden",
             ServiceError::NotFound(_) => "not_found",
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Conflict(_) => "conflict",

@@ -25,16 +25,20 @@ pub enum Section {
     Outgoing,
     /// Channels by kind: `channels.http`.
     Channels,
+    /// Publish/subscribe by kind: `pubsub.topics`, `pubsub.subscriptions`.
+    #[serde(rename = "pubsub")]
+    PubSub,
 }
 
 impl Section {
     /// Every section, in the order a change creates objects: what is referred to comes before
     /// what refers to it.
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Services,
         Section::Security,
         Section::Outgoing,
         Section::Channels,
+        Section::PubSub,
     ];
 
     /// The section's key in the document.
@@ -44,6 +48,7 @@ impl Section {
             Section::Security => "security",
             Section::Outgoing => "outgoing",
             Section::Channels => "channels",
+            Section::PubSub => "pubsub",
         }
     }
 
@@ -54,7 +59,10 @@ impl Section {
 
     /// Whether the section holds lists by kind (`channels.http`) rather than one list.
     pub fn has_kinds(self) -> bool {
-        matches!(self, Section::Channels | Section::Outgoing)
+        matches!(
+            self,
+            Section::Channels | Section::Outgoing | Section::PubSub
+        )
     }
 
     /// The kind under which an object of a section without kinds is addressed.
@@ -62,7 +70,7 @@ impl Section {
         match self {
             Section::Services => "service",
             Section::Security => "security",
-            Section::Outgoing | Section::Channels => "",
+            Section::Outgoing | Section::Channels | Section::PubSub => "",
         }
     }
 }
@@ -281,6 +289,8 @@ pub struct ConfigDocument {
     pub security: Vec<Value>,
     /// Services' settings: `{name, is_active}`.
     pub services: Vec<Value>,
+    /// Publish/subscribe objects by kind: `topics`, `subscriptions`.
+    pub pubsub: BTreeMap<String, Vec<Value>>,
 }
 
 impl ConfigDocument {
@@ -362,10 +372,10 @@ impl ConfigDocument {
         for (name, value) in top {
             match Section::parse(&name) {
                 Some(section) if section.has_kinds() => {
-                    let into = if section == Section::Channels {
-                        &mut doc.channels
-                    } else {
-                        &mut doc.outgoing
+                    let into = match section {
+                        Section::Channels => &mut doc.channels,
+                        Section::PubSub => &mut doc.pubsub,
+                        _ => &mut doc.outgoing,
                     };
                     match value {
                         Value::Object(kinds) => {
@@ -398,7 +408,7 @@ impl ConfigDocument {
                 }
                 None => problems.push(ConfigProblem::new(
                     key(&name),
-                    "unknown section; expected channels, outgoing, security or services",
+                    "unknown section; expected channels, outgoing, pubsub, security or services",
                 )),
             }
         }
@@ -422,6 +432,9 @@ impl ConfigDocument {
         }
         if self.outgoing.values().any(|l| !l.is_empty()) {
             top.insert("outgoing".into(), by_kind(&self.outgoing));
+        }
+        if self.pubsub.values().any(|l| !l.is_empty()) {
+            top.insert("pubsub".into(), by_kind(&self.pubsub));
         }
         if !self.security.is_empty() {
             let list = self.security.iter().map(no_nulls).collect();
@@ -449,6 +462,7 @@ impl ConfigDocument {
         for (section, kinds) in [
             (Section::Channels, &self.channels),
             (Section::Outgoing, &self.outgoing),
+            (Section::PubSub, &self.pubsub),
         ] {
             for (kind, list) in kinds {
                 for (i, v) in list.iter().enumerate() {
@@ -487,6 +501,11 @@ impl ConfigDocument {
                 .push(object),
             Section::Outgoing => self
                 .outgoing
+                .entry(key.kind.clone())
+                .or_default()
+                .push(object),
+            Section::PubSub => self
+                .pubsub
                 .entry(key.kind.clone())
                 .or_default()
                 .push(object),
