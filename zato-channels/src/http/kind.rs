@@ -18,6 +18,7 @@ use zato_core::security::{Credentials, SecurityDefinition};
 use super::adapter::Put;
 use super::config::{HttpChannelConfig, SecurityDef};
 use super::server::HttpServer;
+use super::tls::TlsFiles;
 use super::validate::{channel_problems, route_clashes, security_problems};
 
 /// `channels.http`: HTTP channels, applied to one server.
@@ -242,6 +243,7 @@ impl HttpServer {
             kind::live(HttpChannelKind::new(self.clone())),
             kind::live(BasicAuthKind::new(self.clone())),
             kind::live(ApiKeyKind::new(self.clone())),
+            kind::live(HttpTlsKind::new(self.clone())),
         ]
     }
 }
@@ -252,5 +254,113 @@ pub fn config_schemas() -> Vec<Arc<dyn ObjectSchema>> {
         kind::schema::<HttpChannelKind>(),
         kind::schema::<BasicAuthKind>(),
         kind::schema::<ApiKeyKind>(),
+        kind::schema::<HttpTlsKind>(),
     ]
+}
+
+/// The HTTP listener's TLS, as the config document names it (`channels.http_tls`): at most one
+/// object, whose files the listener serves TLS with from the next connection on. Editing it
+/// rotates the certificate; removing it goes back to what the node set
+/// ([`HttpServer::set_tls`], from `ZATO_HTTP_TLS_CERT` and `ZATO_HTTP_TLS_KEY`), else plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpTlsConfig {
+    /// The object's name.
+    pub name: String,
+    /// The certificate chain, PEM.
+    pub cert_file: String,
+    /// The private key, PEM.
+    pub key_file: String,
+    /// The CAs whose client certificates the listener asks for, PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<String>,
+}
+
+impl HttpTlsConfig {
+    /// The files as the server takes them.
+    pub fn files(&self) -> TlsFiles {
+        let files = TlsFiles::new(&self.cert_file, &self.key_file);
+        match &self.client_ca_file {
+            Some(ca) => files.with_client_ca(ca),
+            None => files,
+        }
+    }
+}
+
+/// `channels.http_tls`: the HTTP listener's certificate and key files.
+#[derive(Debug, Clone)]
+pub struct HttpTlsKind {
+    server: HttpServer,
+}
+
+impl HttpTlsKind {
+    /// The kind applying to `server`'s listener.
+    pub fn new(server: HttpServer) -> Self {
+        HttpTlsKind { server }
+    }
+}
+
+#[async_trait]
+impl Kind for HttpTlsKind {
+    type Config = HttpTlsConfig;
+    const SECTION: Section = Section::Channels;
+    const NAME: &'static str = "http_tls";
+
+    fn describe() -> Description<HttpTlsConfig> {
+        Description::new(
+            "TLS on the HTTP listener: certificate and key files (PEM), reloaded when they change",
+            HttpTlsConfig {
+                name: "listener".to_owned(),
+                cert_file: "/etc/zato/server.crt".to_owned(),
+                key_file: "/etc/zato/server.key".to_owned(),
+                client_ca_file: None,
+            },
+        )
+    }
+
+    fn check(tls: &HttpTlsConfig) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        for (path, value) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            if value.trim().is_empty() {
+                problems.push(ConfigProblem::new(path, "must name a PEM file"));
+            }
+        }
+        if tls
+            .client_ca_file
+            .as_deref()
+            .is_some_and(|f| f.trim().is_empty())
+        {
+            problems.push(ConfigProblem::new("client_ca_file", "must name a PEM file"));
+        }
+        problems
+    }
+
+    fn check_among(objects: &[&HttpTlsConfig]) -> Vec<(usize, ConfigProblem)> {
+        objects
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, _)| {
+                (
+                    i,
+                    ConfigProblem::new("name", "the HTTP listener has one TLS configuration only"),
+                )
+            })
+            .collect()
+    }
+
+    /// Loads the files and puts them in effect; when they cannot be loaded, the change is
+    /// refused and what was in effect stays.
+    async fn apply(&self, tls: Arc<HttpTlsConfig>) -> Result<(), ConfigError> {
+        self.server
+            .set_configured_tls(Some(tls.files()))
+            .map_err(|e| ConfigError::one("cert_file", e.to_string()))
+    }
+
+    async fn remove(&self, _name: &str) -> Result<(), ConfigError> {
+        self.server
+            .set_configured_tls(None)
+            .map_err(|e| ConfigError::one("cert_file", e.to_string()))
+    }
 }

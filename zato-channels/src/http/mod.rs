@@ -24,7 +24,9 @@ mod security;
 mod server;
 mod shared;
 mod strict;
+mod tls;
 mod validate;
+mod x509;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::HTTP_KIND;
@@ -35,10 +37,13 @@ pub use config::{
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{
-    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, SecurityKind, SecurityType,
-    config_schemas,
+    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind,
+    SecurityKind, SecurityType, config_schemas,
 };
 pub use openapi::openapi_document;
 pub use server::HttpServer;
 pub use shared::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub use tls::{
+    DEFAULT_TLS_RELOAD_INTERVAL, HTTP_TLS_CERT_ENV, HTTP_TLS_KEY_ENV, TlsError, TlsFiles,
+};
 pub use zato_core::describe::wsdl_document;
