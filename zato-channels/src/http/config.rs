@@ -40,6 +40,14 @@ fn default_realm() -> String {
     "zato".to_owned()
 }
 
+fn default_jwt_algorithm() -> String {
+    "HS256".to_owned()
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+
 fn default_api_key_header() -> String {
     DEFAULT_API_KEY_HEADER.to_owned()
 }
@@ -247,6 +255,34 @@ pub enum SecurityDef {
         #[serde(default = "default_realm")]
         realm: String,
     },
+    /// A JSON Web Token in `Authorization: Bearer`, checked by a shared secret (HS256, HS384,
+    /// HS512) or by the keys of a JWKS URL (RS256/384/512, PS256/384/512, ES256/384, EdDSA);
+    /// its issuer, audience, expiry and not-before checked with `leeway` seconds of clock skew.
+    /// The claims reach the service as [`Context::caller`](zato_core::Context::caller).
+    #[serde(rename = "jwt")]
+    Jwt {
+        /// The definition's unique name.
+        name: String,
+        /// The one algorithm tokens must be signed with; any other, `none` included, is
+        /// refused.
+        #[serde(default = "default_jwt_algorithm")]
+        algorithm: String,
+        /// The shared secret of an HMAC algorithm.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<Secret>,
+        /// Where the public keys of the other algorithms are published (a JWKS document).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwks_url: Option<String>,
+        /// The `iss` tokens must carry; any when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        /// The `aud` tokens must carry; any when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audience: Option<String>,
+        /// The clock skew allowed on `exp` and `nbf`, in seconds (at most 3600; default 60).
+        #[serde(default = "default_leeway")]
+        leeway: u64,
+    },
     /// An API key in a request header.
     #[serde(rename = "apikey")]
     ApiKey {
@@ -288,10 +324,26 @@ impl SecurityDef {
         }
     }
 
+    /// A `jwt` definition checking HS256 tokens signed with `secret`, of any issuer and
+    /// audience, with the default leeway (60 s).
+    pub fn jwt_hs256(name: impl Into<String>, secret: impl Into<String>) -> Self {
+        SecurityDef::Jwt {
+            name: name.into(),
+            algorithm: default_jwt_algorithm(),
+            secret: Some(Secret::new(secret.into())),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway: default_leeway(),
+        }
+    }
+
     /// The definition's name.
     pub fn name(&self) -> &str {
         match self {
-            SecurityDef::BasicAuth { name, .. } | SecurityDef::ApiKey { name, .. } => name,
+            SecurityDef::BasicAuth { name, .. }
+            | SecurityDef::ApiKey { name, .. }
+            | SecurityDef::Jwt { name, .. } => name,
         }
     }
 }

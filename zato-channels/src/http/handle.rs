@@ -162,7 +162,7 @@ pub(super) async fn handle(
     // `GET <channel>?wsdl` on a SOAP channel: its contract, as SOAP toolkits expect it.
     if parts.method == Method::GET
         && parts.uri.query() == Some("wsdl")
-        && let Some(resp) = wsdl_reply(shared, &parts, cid)
+        && let Some(resp) = wsdl_reply(shared, &parts, cid).await
     {
         return Ok(resp);
     }
@@ -182,16 +182,15 @@ pub(super) async fn handle(
                 ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
             break 'serve error_reply(&err, format, cid);
         }
-        if let Some(security) = &route.security
-            && !security.check(&parts.headers)
-        {
-            tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
-            let err = ServiceError::Unauthorized("authentication required".into());
-            let mut resp = error_reply(&err, format, cid);
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-            break 'serve resp;
-        }
+        let caller = match &route.security {
+            None => None,
+            Some(security) => match security.verify(&parts.headers).await {
+                Ok(caller) => Some(Arc::new(caller)),
+                Err(refusal) => {
+                    break 'serve security.refusal_reply(refusal, &route.channel.name, format, cid);
+                }
+            },
+        };
 
         // The channel's timeout bounds reading the body too: a client that declares a body and
         // stops sending it would otherwise hold the request, its share of the body budget and a
@@ -249,6 +248,7 @@ pub(super) async fn handle(
             path_params,
         };
         let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
+        raw.caller = caller;
         // The one allocation the transport's side of a request costs.
         raw.transport = Some(Arc::new(http));
         // Pinned where it is, so the timeout below moves a reference, not the whole call.
@@ -281,7 +281,11 @@ pub(super) async fn handle(
 /// The WSDL of the SOAP channel at the request's path, or `None` when there is none there. The
 /// channel's security applies; the `soap:address` is the channel's `public_url`, else the URL
 /// the WSDL was fetched from.
-fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option<HttpResponse> {
+async fn wsdl_reply(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    cid: Cid,
+) -> Option<HttpResponse> {
     let route = {
         let table = shared.routes.load();
         match table.lookup(parts.uri.path(), &Method::POST) {
@@ -291,13 +295,9 @@ fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option
     };
     let format = ReplyFormat::Json;
     if let Some(security) = &route.security
-        && !security.check(&parts.headers)
+        && let Err(refusal) = security.verify(&parts.headers).await
     {
-        let err = ServiceError::Unauthorized("authentication required".into());
-        let mut resp = error_reply(&err, format, cid);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-        return Some(resp);
+        return Some(security.refusal_reply(refusal, &route.channel.name, format, cid));
     }
     let Some(info) = shared
         .platform

@@ -117,7 +117,7 @@ impl Kind for HttpChannelKind {
 }
 
 /// The security types a channel checks callers against.
-const INBOUND_TYPES: &[&str] = &[BasicAuth::NAME, ApiKey::NAME];
+const INBOUND_TYPES: &[&str] = &[BasicAuth::NAME, ApiKey::NAME, Jwt::NAME];
 
 /// A type of security definition (`basic_auth`, `apikey`): its name, its secret field and an
 /// example, for [`SecurityKind`].
@@ -162,6 +162,31 @@ impl SecurityType for ApiKey {
     }
 }
 
+/// A JSON Web Token, checked by a shared secret or a JWKS URL's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Jwt;
+
+impl SecurityType for Jwt {
+    const NAME: &'static str = "jwt";
+    const SECRETS: &'static [&'static str] = &["secret"];
+
+    fn describe() -> Description<SecurityDef> {
+        Description::new(
+            "a JSON Web Token in Authorization: Bearer, by a shared secret (HS256/384/512) or a \
+             JWKS URL's keys (RS, PS, ES, EdDSA); issuer, audience, expiry checked",
+            SecurityDef::Jwt {
+                name: "partners.jwt".to_owned(),
+                algorithm: "RS256".to_owned(),
+                secret: None,
+                jwks_url: Some("https://idp.example.com/.well-known/jwks.json".to_owned()),
+                issuer: Some("https://idp.example.com/".to_owned()),
+                audience: Some("invoices".to_owned()),
+                leeway: 60,
+            },
+        )
+    }
+}
+
 /// A security type in the document, applied to one server's definitions.
 #[derive(Debug, Clone)]
 pub struct SecurityKind<T> {
@@ -173,6 +198,8 @@ pub struct SecurityKind<T> {
 pub type BasicAuthKind = SecurityKind<BasicAuth>;
 /// The security type `apikey`.
 pub type ApiKeyKind = SecurityKind<ApiKey>;
+/// The security type `jwt`.
+pub type JwtKind = SecurityKind<Jwt>;
 
 impl<T> SecurityKind<T> {
     /// The kind applying to `server`'s definitions.
@@ -227,10 +254,13 @@ fn published(def: &SecurityDef) -> SecurityDefinition {
             header: header.clone(),
             key: key.clone(),
         },
+        // Only channels check tokens; outgoing connections have bearer types of their own.
+        SecurityDef::Jwt { .. } => Credentials::Custom(Arc::new(())),
     };
     let ty = match def {
         SecurityDef::BasicAuth { .. } => BasicAuth::NAME,
         SecurityDef::ApiKey { .. } => ApiKey::NAME,
+        SecurityDef::Jwt { .. } => Jwt::NAME,
     };
     SecurityDefinition::new(def.name(), ty, credentials)
 }
@@ -243,6 +273,7 @@ impl HttpServer {
             kind::live(HttpChannelKind::new(self.clone())),
             kind::live(BasicAuthKind::new(self.clone())),
             kind::live(ApiKeyKind::new(self.clone())),
+            kind::live(JwtKind::new(self.clone())),
             kind::live(HttpTlsKind::new(self.clone())),
         ]
     }
@@ -254,6 +285,7 @@ pub fn config_schemas() -> Vec<Arc<dyn ObjectSchema>> {
         kind::schema::<HttpChannelKind>(),
         kind::schema::<BasicAuthKind>(),
         kind::schema::<ApiKeyKind>(),
+        kind::schema::<JwtKind>(),
         kind::schema::<HttpTlsKind>(),
     ]
 }

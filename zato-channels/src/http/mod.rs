@@ -16,6 +16,7 @@ mod conn;
 mod connection;
 mod handle;
 mod info;
+mod jwt;
 mod kind;
 mod openapi;
 mod pattern;
@@ -37,8 +38,8 @@ pub use config::{
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{
-    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind,
-    SecurityKind, SecurityType, config_schemas,
+    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind, Jwt,
+    JwtKind, SecurityKind, SecurityType, config_schemas,
 };
 pub use openapi::openapi_document;
 pub use server::HttpServer;

@@ -44,6 +44,7 @@ fn scheme(def: &SecurityDef) -> SecurityScheme<'_> {
     match def {
         SecurityDef::BasicAuth { name, .. } => SecurityScheme::Basic { name },
         SecurityDef::ApiKey { name, header, .. } => SecurityScheme::ApiKey { name, header },
+        SecurityDef::Jwt { name, .. } => SecurityScheme::BearerJwt { name },
     }
 }
 

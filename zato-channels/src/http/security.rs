@@ -1,5 +1,5 @@
 //! Security definitions compiled for checking requests: HTTP Basic Auth and API keys, secrets
-//! compared in constant time.
+//! compared in constant time, and JWTs (`jwt`).
 
 use std::fmt;
 
@@ -9,7 +9,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::config::SecurityDef;
-use zato_core::{ConfigProblem, Secret};
+use super::jwt::{JwtCheck, JwtFields};
+use zato_core::security::Caller;
+use zato_core::{Cid, ConfigProblem, Secret, ServiceError};
 
 /// The longest `Authorization: Basic` credentials decoded, so decoding needs no allocation.
 const MAX_BASIC_CREDENTIALS: usize = 1024;
@@ -31,6 +33,24 @@ enum Kind {
         header: HeaderName,
         key: Secret,
     },
+    Jwt(JwtCheck),
+}
+
+/// Why a request was refused, for the reply's status and the log (never quoting a credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    /// `true` for a 403 (the caller is known and not allowed), `false` for a 401.
+    pub(super) forbidden: bool,
+    pub(super) reason: &'static str,
+}
+
+impl Refusal {
+    const fn unauthorized(reason: &'static str) -> Refusal {
+        Refusal {
+            forbidden: false,
+            reason,
+        }
+    }
 }
 
 impl fmt::Debug for SecurityCheck {
@@ -38,6 +58,7 @@ impl fmt::Debug for SecurityCheck {
         let kind = match self.kind {
             Kind::Basic { .. } => "basic_auth",
             Kind::ApiKey { .. } => "apikey",
+            Kind::Jwt(_) => "jwt",
         };
         f.debug_struct("SecurityCheck")
             .field("name", &self.name)
@@ -123,6 +144,34 @@ impl SecurityCheck {
                     (kind, challenge)
                 })
             }
+            SecurityDef::Jwt {
+                algorithm,
+                secret,
+                jwks_url,
+                issuer,
+                audience,
+                leeway,
+                ..
+            } => {
+                let fields = JwtFields {
+                    algorithm,
+                    secret: secret.as_ref(),
+                    jwks_url: jwks_url.as_deref(),
+                    issuer: issuer.as_deref(),
+                    audience: audience.as_deref(),
+                    leeway: *leeway,
+                };
+                match JwtCheck::new(&fields) {
+                    Ok(check) => Some((
+                        Kind::Jwt(check),
+                        HeaderValue::from_static("Bearer realm=\"zato\", error=\"invalid_token\""),
+                    )),
+                    Err(found) => {
+                        problems.extend(found);
+                        None
+                    }
+                }
+            }
         };
         match compiled {
             Some((kind, challenge)) if problems.is_empty() => Ok(SecurityCheck {
@@ -135,12 +184,14 @@ impl SecurityCheck {
         }
     }
 
-    /// The definition's name, for logs.
+    /// The definition's name.
+    #[cfg(test)]
     pub(super) fn name(&self) -> &str {
         &self.name
     }
 
     /// The `WWW-Authenticate` header of a 401.
+    #[cfg(test)]
     pub(super) fn challenge(&self) -> &HeaderValue {
         &self.challenge
     }
@@ -148,9 +199,59 @@ impl SecurityCheck {
     /// The header carrying an API key, which a service's `Debug` output must not show.
     pub(super) fn secret_header(&self) -> Option<&HeaderName> {
         match &self.kind {
-            Kind::Basic { .. } => None,
+            Kind::Basic { .. } | Kind::Jwt(_) => None,
             Kind::ApiKey { header, .. } => Some(header),
         }
+    }
+
+    /// Checks a request against the definition, and says who the caller is.
+    ///
+    /// # Errors
+    ///
+    /// Why the request is refused.
+    pub(super) async fn verify(&self, headers: &HeaderMap) -> Result<Caller, Refusal> {
+        let caller = |ty: &str, subject| Caller::new(&*self.name, ty, subject);
+        match &self.kind {
+            Kind::Basic { username, .. } => {
+                if self.check(headers) {
+                    Ok(caller("basic_auth", Some(username.to_string())))
+                } else {
+                    Err(Refusal::unauthorized("wrong or missing credentials"))
+                }
+            }
+            Kind::ApiKey { .. } => {
+                if self.check(headers) {
+                    Ok(caller("apikey", None))
+                } else {
+                    Err(Refusal::unauthorized("wrong or missing key"))
+                }
+            }
+            Kind::Jwt(jwt) => match jwt.verify(headers).await {
+                Ok(verified) => Ok(caller("jwt", verified.subject).with_claims(verified.claims)),
+                Err(reason) => Err(Refusal::unauthorized(reason)),
+            },
+        }
+    }
+
+    /// The reply to a refused request: a 401 with the challenge, or a 403, carrying the cid;
+    /// logged with the reason, the channel and the definition, and no credential.
+    pub(super) fn refusal_reply(
+        &self,
+        refusal: Refusal,
+        channel: &str,
+        format: zato_core::sio::ReplyFormat,
+        cid: Cid,
+    ) -> super::handle::HttpResponse {
+        tracing::info!(%cid, channel, security = %self.name, reason = refusal.reason, "request refused by its security definition");
+        if refusal.forbidden {
+            let err = ServiceError::Forbidden("access denied".into());
+            return super::handle::error_reply(&err, format, cid);
+        }
+        let err = ServiceError::Unauthorized("authentication required".into());
+        let mut resp = super::handle::error_reply(&err, format, cid);
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
+        resp
     }
 
     /// Whether the request's headers satisfy the definition.
@@ -162,6 +263,8 @@ impl SecurityCheck {
             Kind::ApiKey { header, key } => headers
                 .get(header)
                 .is_some_and(|v| ct_eq(v.as_bytes(), key.expose().as_bytes())),
+            // A token is checked asynchronously, by `verify`.
+            Kind::Jwt(_) => false,
         }
     }
 }

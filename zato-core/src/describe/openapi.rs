@@ -238,6 +238,11 @@ pub enum SecurityScheme<'a> {
         /// The header carrying the key.
         header: &'a str,
     },
+    /// A JSON Web Token in `Authorization: Bearer`.
+    BearerJwt {
+        /// The name operations give it.
+        name: &'a str,
+    },
 }
 
 /// The OpenAPI 3.1 document `title`, at `version`, of `operations`, whose callers authenticate
@@ -264,6 +269,10 @@ pub fn openapi_document(
             SecurityScheme::ApiKey { name, header } => (
                 name,
                 json!({"type": "apiKey", "in": "header", "name": header}),
+            ),
+            SecurityScheme::BearerJwt { name } => (
+                name,
+                json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}),
             ),
         };
         security_schemes.insert(component_name(name), scheme);
