@@ -254,6 +254,13 @@ pub enum SecurityDef {
         /// The realm named in `WWW-Authenticate` (default `zato`).
         #[serde(default = "default_realm")]
         realm: String,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
     },
     /// A JSON Web Token in `Authorization: Bearer`, checked by a shared secret (HS256, HS384,
     /// HS512) or by the keys of a JWKS URL (RS256/384/512, PS256/384/512, ES256/384, EdDSA);
@@ -282,6 +289,13 @@ pub enum SecurityDef {
         /// The clock skew allowed on `exp` and `nbf`, in seconds (at most 3600; default 60).
         #[serde(default = "default_leeway")]
         leeway: u64,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
     },
     /// An API key in a request header.
     #[serde(rename = "apikey")]
@@ -293,6 +307,48 @@ pub enum SecurityDef {
         header: String,
         /// The expected key.
         key: Secret,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
+    },
+    /// Callers let in by their address alone: CIDR ranges allowed and denied.
+    #[serde(rename = "ip_list")]
+    IpList {
+        /// The definition's unique name.
+        name: String,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
+    },
+    /// Callers identified by the client certificate they presented over TLS, on a listener
+    /// whose TLS asks for one (`client_ca_file`): its subject or its SHA-256 fingerprint must
+    /// be among those listed. A caller presenting none gets a 401, one presenting another a
+    /// 403.
+    #[serde(rename = "tls_client_cert")]
+    TlsClientCert {
+        /// The definition's unique name.
+        name: String,
+        /// Subjects let in, as `CN=crm,O=Example` (the attributes in the certificate's order).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subjects: Vec<String>,
+        /// SHA-256 fingerprints let in, hex, with or without colons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fingerprints: Vec<String>,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
     },
 }
 
@@ -308,6 +364,8 @@ impl SecurityDef {
             username: username.into(),
             password: Secret::new(password.into()),
             realm: default_realm(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
         }
     }
 
@@ -321,6 +379,8 @@ impl SecurityDef {
             name: name.into(),
             header: header.into(),
             key: Secret::new(key.into()),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
         }
     }
 
@@ -335,6 +395,29 @@ impl SecurityDef {
             issuer: None,
             audience: None,
             leeway: default_leeway(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
+        }
+    }
+
+    /// The addresses the definition allows and denies.
+    pub fn ip_ranges(&self) -> (&[String], &[String]) {
+        match self {
+            SecurityDef::BasicAuth {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::ApiKey {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::Jwt {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::IpList {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::TlsClientCert {
+                ip_allow, ip_deny, ..
+            } => (ip_allow, ip_deny),
         }
     }
 
@@ -343,7 +426,9 @@ impl SecurityDef {
         match self {
             SecurityDef::BasicAuth { name, .. }
             | SecurityDef::ApiKey { name, .. }
-            | SecurityDef::Jwt { name, .. } => name,
+            | SecurityDef::Jwt { name, .. }
+            | SecurityDef::IpList { name, .. }
+            | SecurityDef::TlsClientCert { name, .. } => name,
         }
     }
 }

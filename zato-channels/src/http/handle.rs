@@ -26,7 +26,6 @@ use super::info::HttpInfo;
 use super::pattern::param_value;
 use super::router::Lookup;
 use super::security::mark_sensitive;
-use super::shared::Shared;
 use super::strict::check_request;
 
 /// The response header naming the request's correlation id.
@@ -162,7 +161,7 @@ pub(super) async fn handle(
     // `GET <channel>?wsdl` on a SOAP channel: its contract, as SOAP toolkits expect it.
     if parts.method == Method::GET
         && parts.uri.query() == Some("wsdl")
-        && let Some(resp) = wsdl_reply(shared, &parts, cid).await
+        && let Some(resp) = wsdl_reply(&conn, &parts, cid).await
     {
         return Ok(resp);
     }
@@ -184,7 +183,7 @@ pub(super) async fn handle(
         }
         let caller = match &route.security {
             None => None,
-            Some(security) => match security.verify(&parts.headers).await {
+            Some(security) => match security.verify(&parts.headers, conn.peer()).await {
                 Ok(caller) => Some(Arc::new(caller)),
                 Err(refusal) => {
                     break 'serve security.refusal_reply(refusal, &route.channel.name, format, cid);
@@ -281,11 +280,8 @@ pub(super) async fn handle(
 /// The WSDL of the SOAP channel at the request's path, or `None` when there is none there. The
 /// channel's security applies; the `soap:address` is the channel's `public_url`, else the URL
 /// the WSDL was fetched from.
-async fn wsdl_reply(
-    shared: &Shared,
-    parts: &http::request::Parts,
-    cid: Cid,
-) -> Option<HttpResponse> {
+async fn wsdl_reply(conn: &Conn, parts: &http::request::Parts, cid: Cid) -> Option<HttpResponse> {
+    let shared = &conn.shared;
     let route = {
         let table = shared.routes.load();
         match table.lookup(parts.uri.path(), &Method::POST) {
@@ -295,7 +291,7 @@ async fn wsdl_reply(
     };
     let format = ReplyFormat::Json;
     if let Some(security) = &route.security
-        && let Err(refusal) = security.verify(&parts.headers).await
+        && let Err(refusal) = security.verify(&parts.headers, conn.peer()).await
     {
         return Some(security.refusal_reply(refusal, &route.channel.name, format, cid));
     }

@@ -117,7 +117,13 @@ impl Kind for HttpChannelKind {
 }
 
 /// The security types a channel checks callers against.
-const INBOUND_TYPES: &[&str] = &[BasicAuth::NAME, ApiKey::NAME, Jwt::NAME];
+const INBOUND_TYPES: &[&str] = &[
+    BasicAuth::NAME,
+    ApiKey::NAME,
+    Jwt::NAME,
+    IpList::NAME,
+    TlsClientCert::NAME,
+];
 
 /// A type of security definition (`basic_auth`, `apikey`): its name, its secret field and an
 /// example, for [`SecurityKind`].
@@ -182,6 +188,51 @@ impl SecurityType for Jwt {
                 issuer: Some("https://idp.example.com/".to_owned()),
                 audience: Some("invoices".to_owned()),
                 leeway: 60,
+                ip_allow: Vec::new(),
+                ip_deny: Vec::new(),
+            },
+        )
+    }
+}
+
+/// Callers let in by their address: CIDR ranges allowed and denied.
+#[derive(Debug, Clone, Copy)]
+pub struct IpList;
+
+impl SecurityType for IpList {
+    const NAME: &'static str = "ip_list";
+    const SECRETS: &'static [&'static str] = &[];
+
+    fn describe() -> Description<SecurityDef> {
+        Description::new(
+            "callers let in by their address: CIDR ranges allowed (ip_allow) and denied (ip_deny)",
+            SecurityDef::IpList {
+                name: "office".to_owned(),
+                ip_allow: vec!["10.0.0.0/8".to_owned()],
+                ip_deny: vec!["10.66.0.0/16".to_owned()],
+            },
+        )
+    }
+}
+
+/// Callers identified by their TLS client certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsClientCert;
+
+impl SecurityType for TlsClientCert {
+    const NAME: &'static str = "tls_client_cert";
+    const SECRETS: &'static [&'static str] = &[];
+
+    fn describe() -> Description<SecurityDef> {
+        Description::new(
+            "callers identified by their TLS client certificate: allowed subjects or SHA-256 \
+             fingerprints (the listener's TLS names a client_ca_file)",
+            SecurityDef::TlsClientCert {
+                name: "partners.mtls".to_owned(),
+                subjects: vec!["CN=crm,O=Example".to_owned()],
+                fingerprints: Vec::new(),
+                ip_allow: Vec::new(),
+                ip_deny: Vec::new(),
             },
         )
     }
@@ -200,6 +251,10 @@ pub type BasicAuthKind = SecurityKind<BasicAuth>;
 pub type ApiKeyKind = SecurityKind<ApiKey>;
 /// The security type `jwt`.
 pub type JwtKind = SecurityKind<Jwt>;
+/// The security type `ip_list`.
+pub type IpListKind = SecurityKind<IpList>;
+/// The security type `tls_client_cert`.
+pub type TlsClientCertKind = SecurityKind<TlsClientCert>;
 
 impl<T> SecurityKind<T> {
     /// The kind applying to `server`'s definitions.
@@ -255,12 +310,16 @@ fn published(def: &SecurityDef) -> SecurityDefinition {
             key: key.clone(),
         },
         // Only channels check tokens; outgoing connections have bearer types of their own.
-        SecurityDef::Jwt { .. } => Credentials::Custom(Arc::new(())),
+        SecurityDef::Jwt { .. }
+        | SecurityDef::IpList { .. }
+        | SecurityDef::TlsClientCert { .. } => Credentials::Custom(Arc::new(())),
     };
     let ty = match def {
         SecurityDef::BasicAuth { .. } => BasicAuth::NAME,
         SecurityDef::ApiKey { .. } => ApiKey::NAME,
         SecurityDef::Jwt { .. } => Jwt::NAME,
+        SecurityDef::IpList { .. } => IpList::NAME,
+        SecurityDef::TlsClientCert { .. } => TlsClientCert::NAME,
     };
     SecurityDefinition::new(def.name(), ty, credentials)
 }
@@ -274,6 +333,8 @@ impl HttpServer {
             kind::live(BasicAuthKind::new(self.clone())),
             kind::live(ApiKeyKind::new(self.clone())),
             kind::live(JwtKind::new(self.clone())),
+            kind::live(IpListKind::new(self.clone())),
+            kind::live(TlsClientCertKind::new(self.clone())),
             kind::live(HttpTlsKind::new(self.clone())),
         ]
     }
@@ -286,6 +347,8 @@ pub fn config_schemas() -> Vec<Arc<dyn ObjectSchema>> {
         kind::schema::<BasicAuthKind>(),
         kind::schema::<ApiKeyKind>(),
         kind::schema::<JwtKind>(),
+        kind::schema::<IpListKind>(),
+        kind::schema::<TlsClientCertKind>(),
         kind::schema::<HttpTlsKind>(),
     ]
 }

@@ -20,6 +20,7 @@ mod jwt;
 mod kind;
 mod openapi;
 mod pattern;
+mod peer;
 mod router;
 mod security;
 mod server;
@@ -38,8 +39,9 @@ pub use config::{
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{
-    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind, Jwt,
-    JwtKind, SecurityKind, SecurityType, config_schemas,
+    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind,
+    IpList, IpListKind, Jwt, JwtKind, SecurityKind, SecurityType, TlsClientCert, TlsClientCertKind,
+    config_schemas,
 };
 pub use openapi::openapi_document;
 pub use server::HttpServer;

@@ -10,6 +10,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::config::SecurityDef;
 use super::jwt::{JwtCheck, JwtFields};
+use super::peer::{CertMatch, IpFilter, Peer};
 use zato_core::security::Caller;
 use zato_core::{Cid, ConfigProblem, Secret, ServiceError};
 
@@ -20,6 +21,8 @@ const MAX_BASIC_CREDENTIALS: usize = 1024;
 pub(super) struct SecurityCheck {
     name: Box<str>,
     kind: Kind,
+    /// The caller addresses let in, checked before anything else.
+    ip: Option<IpFilter>,
     /// The `WWW-Authenticate` of a 401, computed once.
     challenge: HeaderValue,
 }
@@ -34,6 +37,8 @@ enum Kind {
         key: Secret,
     },
     Jwt(JwtCheck),
+    IpList,
+    ClientCert(CertMatch),
 }
 
 /// Why a request was refused, for the reply's status and the log (never quoting a credential).
@@ -51,6 +56,13 @@ impl Refusal {
             reason,
         }
     }
+
+    const fn forbidden(reason: &'static str) -> Refusal {
+        Refusal {
+            forbidden: true,
+            reason,
+        }
+    }
 }
 
 impl fmt::Debug for SecurityCheck {
@@ -59,6 +71,8 @@ impl fmt::Debug for SecurityCheck {
             Kind::Basic { .. } => "basic_auth",
             Kind::ApiKey { .. } => "apikey",
             Kind::Jwt(_) => "jwt",
+            Kind::IpList => "ip_list",
+            Kind::ClientCert(_) => "tls_client_cert",
         };
         f.debug_struct("SecurityCheck")
             .field("name", &self.name)
@@ -83,7 +97,26 @@ impl SecurityCheck {
         if def.name().trim().is_empty() {
             problems.push(ConfigProblem::new("name", "must not be empty"));
         }
+        let (ip_allow, ip_deny) = def.ip_ranges();
+        let ip = IpFilter::new(ip_allow, ip_deny, &mut problems);
         let compiled = match def {
+            SecurityDef::IpList { .. } => {
+                if ip.is_none() {
+                    problems.push(ConfigProblem::new(
+                        "ip_allow",
+                        "an ip_list names at least one range to allow or deny",
+                    ));
+                }
+                Some((Kind::IpList, HeaderValue::from_static("IP")))
+            }
+            SecurityDef::TlsClientCert {
+                subjects,
+                fingerprints,
+                ..
+            } => Some((
+                Kind::ClientCert(CertMatch::new(subjects, fingerprints, &mut problems)),
+                HeaderValue::from_static("ClientCertificate"),
+            )),
             SecurityDef::BasicAuth {
                 username,
                 password,
@@ -177,6 +210,7 @@ impl SecurityCheck {
             Some((kind, challenge)) if problems.is_empty() => Ok(SecurityCheck {
                 name: def.name().into(),
                 kind,
+                ip,
                 challenge,
             }),
             // `required` reported why `compiled` is missing.
@@ -199,7 +233,7 @@ impl SecurityCheck {
     /// The header carrying an API key, which a service's `Debug` output must not show.
     pub(super) fn secret_header(&self) -> Option<&HeaderName> {
         match &self.kind {
-            Kind::Basic { .. } | Kind::Jwt(_) => None,
+            Kind::Basic { .. } | Kind::Jwt(_) | Kind::IpList | Kind::ClientCert(_) => None,
             Kind::ApiKey { header, .. } => Some(header),
         }
     }
@@ -209,9 +243,27 @@ impl SecurityCheck {
     /// # Errors
     ///
     /// Why the request is refused.
-    pub(super) async fn verify(&self, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    pub(super) async fn verify(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer<'_>,
+    ) -> Result<Caller, Refusal> {
         let caller = |ty: &str, subject| Caller::new(&*self.name, ty, subject);
+        if let Some(ip) = &self.ip
+            && !ip.admits(peer.ip)
+        {
+            return Err(Refusal::forbidden("address not allowed"));
+        }
         match &self.kind {
+            Kind::IpList => Ok(caller("ip_list", Some(peer.ip.to_string()))),
+            Kind::ClientCert(allowed) => match peer.cert {
+                None => Err(Refusal::unauthorized("no client certificate")),
+                Some(cert) if allowed.admits(cert) => Ok(caller(
+                    "tls_client_cert",
+                    Some(cert.subject.clone().unwrap_or_else(|| cert.sha256.clone())),
+                )),
+                Some(_) => Err(Refusal::forbidden("client certificate not allowed")),
+            },
             Kind::Basic { username, .. } => {
                 if self.check(headers) {
                     Ok(caller("basic_auth", Some(username.to_string())))
@@ -263,8 +315,8 @@ impl SecurityCheck {
             Kind::ApiKey { header, key } => headers
                 .get(header)
                 .is_some_and(|v| ct_eq(v.as_bytes(), key.expose().as_bytes())),
-            // A token is checked asynchronously, by `verify`.
-            Kind::Jwt(_) => false,
+            // Checked by `verify`, which has the token's keys and the connection.
+            Kind::Jwt(_) | Kind::IpList | Kind::ClientCert(_) => false,
         }
     }
 }
@@ -423,6 +475,8 @@ mod tests {
             username: "a:b".into(),
             password: Secret::new(String::new()),
             realm: "a\"b".into(),
+            ip_allow: vec![],
+            ip_deny: vec![],
         };
         assert_eq!(paths(&basic), ["name", "username", "password", "realm"]);
         let key = SecurityDef::api_key("k", "X Key", "");

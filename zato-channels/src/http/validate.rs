@@ -450,6 +450,8 @@ mod tests {
                 username: "u".into(),
                 password: zato_core::Secret::new("p".into()),
                 realm: "line\nbreak".into(),
+                ip_allow: vec![],
+                ip_deny: vec![],
             },
             SecurityDef::api_key("key", "X Key", "k"),
             SecurityDef::api_key("empty", "X-Key", ""),

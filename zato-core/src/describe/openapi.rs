@@ -243,6 +243,11 @@ pub enum SecurityScheme<'a> {
         /// The name operations give it.
         name: &'a str,
     },
+    /// A TLS client certificate.
+    MutualTls {
+        /// The name operations give it.
+        name: &'a str,
+    },
 }
 
 /// The OpenAPI 3.1 document `title`, at `version`, of `operations`, whose callers authenticate
@@ -274,6 +279,7 @@ pub fn openapi_document(
                 name,
                 json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}),
             ),
+            SecurityScheme::MutualTls { name } => (name, json!({"type": "mutualTLS"})),
         };
         security_schemes.insert(component_name(name), scheme);
     }
