@@ -141,7 +141,9 @@ pub use self::http::{
     SecurityDef, TlsError, TlsFiles, X_ZATO_CID, config_schemas, openapi_document, wsdl_document,
 };
 #[cfg(feature = "http")]
-pub use self::http::{DEFAULT_TLS_RELOAD_INTERVAL, HTTP_TLS_CERT_ENV, HTTP_TLS_KEY_ENV};
+pub use self::http::{
+    DEFAULT_TLS_RELOAD_INTERVAL, HTTP_TLS_CERT_ENV, HTTP_TLS_KEY_ENV, MAX_CALLERS, RateLimit,
+};
 
 #[cfg(feature = "zmq")]
 pub use self::zmq::{

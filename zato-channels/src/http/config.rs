@@ -119,6 +119,15 @@ pub struct HttpChannelConfig {
     /// fetched from, by its `Host` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// At most this many requests on the channel, from all callers together; a request past
+    /// it gets a 429 with `Retry-After`. None when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::ratelimit::RateLimit>,
+    /// At most this many requests from each caller: the identity its security definition found
+    /// (the user, a JWT's `sub`, a client certificate's subject), else its address. None when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_rate_limit: Option<super::ratelimit::RateLimit>,
     /// Whether the query string and path parameters are input (Zato's default: true).
     #[serde(default = "yes")]
     pub merge_url_params_req: bool,
@@ -150,6 +159,8 @@ impl HttpChannelConfig {
             max_items: default_max_items(),
             timeout: Some(DEFAULT_TIMEOUT),
             public_url: None,
+            rate_limit: None,
+            caller_rate_limit: None,
             merge_url_params_req: true,
             params_pri: ParamsPri::default(),
             url_params_pri: UrlParamsPri::default(),
@@ -195,6 +206,17 @@ impl HttpChannelConfig {
     /// The same channel with a body size limit.
     pub fn with_max_body_size(mut self, max_body_size: u64) -> Self {
         self.max_body_size = max_body_size;
+        self
+    }
+
+    /// The same channel with a limit on all its requests together, and one per caller.
+    pub fn with_rate_limits(
+        mut self,
+        channel: Option<super::ratelimit::RateLimit>,
+        per_caller: Option<super::ratelimit::RateLimit>,
+    ) -> Self {
+        self.rate_limit = channel;
+        self.caller_rate_limit = per_caller;
         self
     }
 

@@ -191,6 +191,14 @@ pub(super) async fn handle(
             },
         };
 
+        if let Err(wait) =
+            shared
+                .limits
+                .take(&route.channel.name, caller.as_deref(), conn.peer().ip)
+        {
+            break 'serve super::ratelimit::too_many(wait, &route.channel.name, format, cid);
+        }
+
         // The channel's timeout bounds reading the body too: a client that declares a body and
         // stops sending it would otherwise hold the request, its share of the body budget and a
         // graceful shutdown forever. The budget is held until the request has been answered.

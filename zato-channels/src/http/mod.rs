@@ -21,6 +21,7 @@ mod kind;
 mod openapi;
 mod pattern;
 mod peer;
+mod ratelimit;
 mod router;
 mod security;
 mod server;
@@ -44,6 +45,7 @@ pub use kind::{
     config_schemas,
 };
 pub use openapi::openapi_document;
+pub use ratelimit::{MAX_CALLERS, RateLimit};
 pub use server::HttpServer;
 pub use shared::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use tls::{

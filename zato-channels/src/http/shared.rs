@@ -74,6 +74,8 @@ pub(super) struct Shared {
     pub(super) tls: TlsSlot,
     /// Set once the task polling the certificate files runs.
     pub(super) tls_watched: std::sync::Once,
+    /// The channels' rate limits.
+    pub(super) limits: super::ratelimit::RateLimits,
 }
 
 /// A duration as stored in an atomic: milliseconds, 0 for none, at least 1 for some.
@@ -127,6 +129,7 @@ impl Shared {
             body_budget: BodyBudget::new(DEFAULT_BODY_MEMORY_BUDGET),
             tls: TlsSlot::new(),
             tls_watched: std::sync::Once::new(),
+            limits: super::ratelimit::RateLimits::new(),
         }
     }
 

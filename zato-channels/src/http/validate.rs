@@ -264,6 +264,12 @@ pub(super) fn channel_problems(ch: &HttpChannelConfig) -> Vec<ConfigProblem> {
     if let Err(msg) = Pattern::parse(&ch.url_path) {
         problems.push(ConfigProblem::new("url_path", msg));
     }
+    if let Some(limit) = &ch.rate_limit {
+        problems.extend(limit.problems("rate_limit"));
+    }
+    if let Some(limit) = &ch.caller_rate_limit {
+        problems.extend(limit.problems("caller_rate_limit"));
+    }
     if let Some(url) = &ch.public_url {
         let scheme = url.starts_with("http://") || url.starts_with("https://");
         if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
