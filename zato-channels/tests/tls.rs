@@ -294,3 +294,67 @@ async fn a_half_written_certificate_leaves_the_old_one_in_use() {
     assert_eq!(presented(&server).await, der_of(&new_cert));
     server.platform().clone().shutdown().await;
 }
+
+#[tokio::test]
+async fn a_config_edit_rotates_the_certificate_and_removing_it_goes_back() {
+    use zato_channels::{HttpTlsConfig, HttpTlsKind};
+    use zato_core::kind::Kind as _;
+
+    let dir = TempDir::new("config");
+    let (base_cert, base_key) = self_signed("zato base");
+    let (edit_cert, edit_key) = self_signed("zato edited");
+    dir.replace("cert.pem", &base_cert);
+    dir.replace("key.pem", &base_key);
+    dir.replace("edit.pem", &edit_cert);
+    dir.replace("edit.key", &edit_key);
+    let server = tls_server(&dir).await;
+    let kind = HttpTlsKind::new(server.clone());
+    let config = |cert: &str| -> Arc<HttpTlsConfig> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "name": "listener",
+                "cert_file": dir.path(cert),
+                "key_file": dir.path("edit.key"),
+            }))
+            .unwrap(),
+        )
+    };
+    kind.apply(config("edit.pem")).await.unwrap();
+    assert_eq!(presented(&server).await, der_of(&edit_cert));
+    // An edit naming a file that is not there is refused, and changes nothing.
+    let err = kind.apply(config("nowhere.pem")).await.unwrap_err();
+    assert!(err.to_string().contains("nowhere.pem"), "{err}");
+    assert_eq!(presented(&server).await, der_of(&edit_cert));
+    // Removed from the document: back to the node's own.
+    kind.remove("listener").await.unwrap();
+    assert_eq!(presented(&server).await, der_of(&base_cert));
+    server.platform().clone().shutdown().await;
+}
+
+/// With the `http2` feature, ALPN offers HTTP/2, and a client that speaks it gets it.
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn alpn_offers_http2() {
+    let dir = TempDir::new("alpn");
+    let (cert, key) = self_signed("zato h2");
+    dir.replace("cert.pem", &cert);
+    dir.replace("key.pem", &key);
+    let server = tls_server(&dir).await;
+    let url = format!(
+        "https://localhost:{}/invoice.dispatcher?target=CRM",
+        server.local_addr().port()
+    );
+    let resp = client(&[&cert], true).get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    let h1 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
+        .http1_only()
+        .build()
+        .unwrap();
+    let resp = h1.get(&url).send().await.unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    server.platform().clone().shutdown().await;
+}
