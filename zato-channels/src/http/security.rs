@@ -36,7 +36,7 @@ enum Kind {
         header: HeaderName,
         key: Secret,
     },
-    Jwt(JwtCheck),
+    Jwt(Box<JwtCheck>),
     IpList,
     ClientCert(CertMatch),
 }
@@ -196,7 +196,7 @@ impl SecurityCheck {
                 };
                 match JwtCheck::new(&fields) {
                     Ok(check) => Some((
-                        Kind::Jwt(check),
+                        Kind::Jwt(Box::new(check)),
                         HeaderValue::from_static("Bearer realm=\"zato\", error=\"invalid_token\""),
                     )),
                     Err(found) => {
