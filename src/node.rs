@@ -383,7 +383,10 @@ impl Node {
                 "ZATO_HTTP_TLS_CERT",
                 "the HTTP listener's certificate chain (PEM file)",
             ),
-            ("ZATO_HTTP_TLS_KEY", "the HTTP listener's private key (PEM file)"),
+            (
+                "ZATO_HTTP_TLS_KEY",
+                "the HTTP listener's private key (PEM file)",
+            ),
             ("ZATO_ADMIN_TOKEN", "the admin API's bearer token"),
             ("ZATO_ADMIN_ADDR", "the admin API's listening address"),
             ("ZATO_CLUSTER_DB", "the cluster's PostgreSQL URL"),
@@ -431,7 +434,10 @@ impl Node {
             && let Err(e) = http.set_tls(Some(files))
         {
             platform.shutdown().await;
-            return Err(NodeError::with("the HTTP listener's TLS cannot be loaded", e));
+            return Err(NodeError::with(
+                "the HTTP listener's TLS cannot be loaded",
+                e,
+            ));
         }
         let store: Arc<dyn ConfigStore> = match &joined {
             Some((store, _)) => store.clone(),
