@@ -171,7 +171,7 @@ async fn a_client_certificate_is_let_in_by_subject_or_fingerprint_and_others_are
     let security = vec![def(json!({
         "type": "tls_client_cert",
         "name": "partners",
-        "subjects": ["O=Example,CN=crm"],
+        "subjects": ["CN=crm,O=Example"],
         "fingerprints": [sha256_hex(&billing_der)],
     }))];
     let channels = vec![
