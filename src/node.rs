@@ -29,6 +29,7 @@
 //! | --- | --- | --- |
 //! | `ZATO_CONFIG` | the config document (JSON, TOML or YAML by its extension) | the file given to [`Node::default_config`], else none |
 //! | `ZATO_HTTP_ADDR` | the HTTP channels' listening address | `127.0.0.1:11223` |
+//! | `ZATO_HTTP_TLS_CERT`, `ZATO_HTTP_TLS_KEY` | PEM files: the HTTP listener serves TLS with them, reloaded when they change | plain HTTP |
 //! | `ZATO_ADMIN_TOKEN` | the admin API's bearer token (8 characters at least); without it the admin API does not start | none |
 //! | `ZATO_ADMIN_ADDR` | the admin API's listening address | `127.0.0.1:11224` |
 //! | `ZATO_CLUSTER_DB` | a PostgreSQL URL: the node joins the cluster whose configuration it holds (feature `cluster`) | none |
@@ -134,6 +135,7 @@ pub struct Node {
     config_path: Option<PathBuf>,
     document: Option<ConfigDocument>,
     http_addr: String,
+    http_tls: Option<zato_channels::TlsFiles>,
     admin: Option<(String, zato_core::Secret<String>)>,
     cluster: Option<ClusterSettings>,
     plugins: Vec<Arc<dyn Plugin>>,
@@ -176,6 +178,7 @@ impl Node {
             config_path: None,
             document: None,
             http_addr: DEFAULT_HTTP_ADDR.to_owned(),
+            http_tls: None,
             admin: None,
             cluster: None,
             plugins: crate::compiled_in(),
@@ -197,6 +200,21 @@ impl Node {
         node.config_path = env_var("ZATO_CONFIG").map(PathBuf::from);
         if let Some(addr) = env_var("ZATO_HTTP_ADDR") {
             node.http_addr = addr;
+        }
+        let (cert_env, key_env) = (
+            zato_channels::HTTP_TLS_CERT_ENV,
+            zato_channels::HTTP_TLS_KEY_ENV,
+        );
+        match (env_var(cert_env), env_var(key_env)) {
+            (Some(cert), Some(key)) => {
+                node.http_tls = Some(zato_channels::TlsFiles::new(cert, key));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(NodeError::new(format!(
+                    "{cert_env} and {key_env} go together: set both for TLS, or neither"
+                )));
+            }
         }
         if let Some(dir) = env_var("ZATO_DATA_DIR") {
             node.data_dir = PathBuf::from(dir);
@@ -297,6 +315,14 @@ impl Node {
         self
     }
 
+    /// The HTTP channels are served TLS with the certificate and key in `files`, reloaded when
+    /// the files change (what `ZATO_HTTP_TLS_CERT` and `ZATO_HTTP_TLS_KEY` set). A
+    /// `channels.http_tls` object of the document takes precedence while it exists.
+    pub fn http_tls(mut self, files: zato_channels::TlsFiles) -> Node {
+        self.http_tls = Some(files);
+        self
+    }
+
     /// The admin API and web admin listen on `addr`, for callers presenting `token`.
     #[cfg(feature = "admin")]
     pub fn admin(mut self, addr: impl Into<String>, token: impl Into<String>) -> Node {
@@ -353,6 +379,14 @@ impl Node {
         let mut vars = vec![
             ("ZATO_CONFIG", "the config document"),
             ("ZATO_HTTP_ADDR", "the HTTP channels' listening address"),
+            (
+                "ZATO_HTTP_TLS_CERT",
+                "the HTTP listener's certificate chain (PEM file)",
+            ),
+            (
+                "ZATO_HTTP_TLS_KEY",
+                "the HTTP listener's private key (PEM file)",
+            ),
             ("ZATO_ADMIN_TOKEN", "the admin API's bearer token"),
             ("ZATO_ADMIN_ADDR", "the admin API's listening address"),
             ("ZATO_CLUSTER_DB", "the cluster's PostgreSQL URL"),
@@ -396,6 +430,15 @@ impl Node {
         let http = HttpServer::bind(self.http_addr.as_str(), platform.clone())
             .await
             .map_err(|e| NodeError::with("the HTTP channels cannot listen", e))?;
+        if let Some(files) = self.http_tls.take()
+            && let Err(e) = http.set_tls(Some(files))
+        {
+            platform.shutdown().await;
+            return Err(NodeError::with(
+                "the HTTP listener's TLS cannot be loaded",
+                e,
+            ));
+        }
         let store: Arc<dyn ConfigStore> = match &joined {
             Some((store, _)) => store.clone(),
             None => Arc::new(MemoryStore::new()),

@@ -137,8 +137,12 @@ pub use self::http::{
     ApiKeyKind, BasicAuthKind, DEFAULT_API_KEY_HEADER, DEFAULT_BODY_MEMORY_BUDGET,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, HTTP_KIND, HttpChannelConfig, HttpChannelKind,
-    HttpConfig, HttpInfo, HttpRequestExt, HttpServer, SecurityDef, X_ZATO_CID, config_schemas,
-    openapi_document, wsdl_document,
+    HttpConfig, HttpInfo, HttpRequestExt, HttpServer, HttpTlsConfig, HttpTlsKind, JwtKind,
+    SecurityDef, TlsError, TlsFiles, X_ZATO_CID, config_schemas, openapi_document, wsdl_document,
+};
+#[cfg(feature = "http")]
+pub use self::http::{
+    DEFAULT_TLS_RELOAD_INTERVAL, HTTP_TLS_CERT_ENV, HTTP_TLS_KEY_ENV, MAX_CALLERS, RateLimit,
 };
 
 #[cfg(feature = "zmq")]

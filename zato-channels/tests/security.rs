@@ -28,6 +28,8 @@ async fn server(counter: &Counter) -> TestServer {
             username: "crm".into(),
             password: zato_core::Secret::from(PASSWORD),
             realm: "Invoices".into(),
+            ip_allow: vec![],
+            ip_deny: vec![],
         },
         SecurityDef::api_key("billing.key", "X-Billing-Key", KEY),
     ];

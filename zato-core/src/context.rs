@@ -17,6 +17,7 @@ use crate::outgoing::OutgoingConnections;
 // four files to keep each short. Untying it would put `Platform` behind a trait object in
 // `Context`: a virtual call on every nested invocation, and no `Context::platform` to hand out.
 use crate::platform::{Platform, guarded};
+use crate::security::Caller;
 use crate::service::{Request, Response, Service};
 
 /// A service's view of the platform during one call.
@@ -50,6 +51,7 @@ pub struct Context {
     cid: Cid,
     service: Option<&'static str>,
     parent: Option<Cid>,
+    caller: Option<Arc<Caller>>,
 }
 
 impl Context {
@@ -59,7 +61,21 @@ impl Context {
             cid,
             service,
             parent: None,
+            caller: None,
         }
+    }
+
+    /// The same context, for a request from `caller`.
+    pub(crate) fn with_caller(mut self, caller: Option<Arc<Caller>>) -> Self {
+        self.caller = caller;
+        self
+    }
+
+    /// Who the channel's security definition found the caller to be (the user, a JWT's
+    /// subject and claims), when the request came through a channel with one. A service
+    /// invoked by another sees the caller of the first.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_deref()
     }
 
     /// A context for work this call starts in the background, under `cid`.
@@ -69,6 +85,7 @@ impl Context {
             cid,
             service: self.service,
             parent: Some(self.cid),
+            caller: self.caller.clone(),
         }
     }
 
@@ -102,7 +119,9 @@ impl Context {
 
     fn internal_request(&self, cid: Cid, payload: &serde_json::Value) -> RawRequest {
         let body = serde_json::to_vec(payload).unwrap_or_default();
-        RawRequest::new(cid, internal_channel(), Bytes::from(body))
+        let mut raw = RawRequest::new(cid, internal_channel(), Bytes::from(body));
+        raw.caller = self.caller.clone();
+        raw
     }
 
     /// Invokes the service named `name` with a JSON payload and returns its JSON output
@@ -161,7 +180,8 @@ impl Context {
         }
         let mut req = Request::new(input);
         req.cid = self.cid;
-        let ctx = Context::new(self.platform.clone(), self.cid, Some(S::NAME));
+        let ctx = Context::new(self.platform.clone(), self.cid, Some(S::NAME))
+            .with_caller(self.caller.clone());
         guarded(
             self.cid,
             S::NAME,

@@ -120,9 +120,16 @@ pub enum ServiceError {
     /// The caller did not authenticate: 401.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
-    /// The caller authenticated but may not do this: 403.
+    /// The caller is known, or its address is, and is not allowed in: 403.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The caller sent more requests than its rate limit allows: 429, with a `Retry-After`
+    /// of the time until its next request would be let in.
+    #[error("too many requests: retry after {}s", .retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// How long until the next request would be let in.
+        retry_after: Duration,
+    },
     /// Nothing by that name: an unknown path, service or object: 404.
     #[error("not found: {0}")]
     NotFound(String),
@@ -199,6 +206,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
@@ -234,6 +242,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => "bad_request",
             ServiceError::Unauthorized(_) => "unauthorized",
             ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::TooManyRequests { .. } => "too_many_requests",
             ServiceError::NotFound(_) => "not_found",
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Conflict(_) => "conflict",

@@ -32,6 +32,9 @@ pub struct RawRequest {
     /// an AMQP message's headers and properties, a ZeroMQ message's leading frames. SimpleIO
     /// reads them as it reads HTTP's path parameters.
     pub channel_params: Vec<(String, String)>,
+    /// Who the channel's security definition found the caller to be; the service reads it
+    /// with [`Context::caller`](crate::Context::caller).
+    pub caller: Option<Arc<crate::security::Caller>>,
 }
 
 impl RawRequest {
@@ -44,6 +47,7 @@ impl RawRequest {
             content_type: None,
             transport: None,
             channel_params: Vec::new(),
+            caller: None,
         }
     }
 

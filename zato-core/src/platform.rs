@@ -260,7 +260,7 @@ impl Platform {
         deployed
             .meter
             .get_or_init(|| self.inner.metrics.service(name));
-        let ctx = Context::new(self.clone(), cid, Some(name));
+        let ctx = Context::new(self.clone(), cid, Some(name)).with_caller(raw.caller.clone());
         let call = deployed.erased.clone().call(raw, ctx);
         let span = tracing::debug_span!("invoke", %cid, service = name, caller);
         Invoking {

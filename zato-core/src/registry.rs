@@ -67,6 +67,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 content_type: _,
                 transport,
                 channel_params,
+                caller: _,
             } = raw;
             let req = Request {
                 cid,

@@ -145,3 +145,53 @@ impl SecurityDefinitions {
         names
     }
 }
+
+/// Who a channel's security definition found the caller to be, handed to the service through
+/// its [`Context::caller`](crate::Context::caller): the definition that let the request in, the
+/// caller's identity in it (the Basic Auth user name, a JWT's `sub`, a client certificate's
+/// subject) and, for a JWT, its claims. Holds no credential.
+///
+/// # Examples
+///
+/// ```
+/// use zato_core::security::Caller;
+///
+/// let caller = Caller::new("partners.jwt", "jwt", Some("crm".into()))
+///     .with_claims(serde_json::json!({"sub": "crm", "scope": "invoices"}));
+/// assert_eq!(caller.subject.as_deref(), Some("crm"));
+/// assert_eq!(caller.claims["scope"], "invoices");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Caller {
+    /// The name of the security definition the caller satisfied.
+    pub security: String,
+    /// Its type: `basic_auth`, `apikey`, `jwt`, `tls_client_cert`.
+    pub ty: String,
+    /// The caller's identity in it, when the type has one.
+    pub subject: Option<String>,
+    /// A JWT's claims, as the token holds them; `null` for the other types.
+    pub claims: serde_json::Value,
+}
+
+impl Caller {
+    /// A caller let in by the definition `security` of type `ty`, known as `subject`.
+    pub fn new(
+        security: impl Into<String>,
+        ty: impl Into<String>,
+        subject: Option<String>,
+    ) -> Self {
+        Caller {
+            security: security.into(),
+            ty: ty.into(),
+            subject,
+            claims: serde_json::Value::Null,
+        }
+    }
+
+    /// The same caller, with a token's claims.
+    pub fn with_claims(mut self, claims: serde_json::Value) -> Self {
+        self.claims = claims;
+        self
+    }
+}

@@ -344,6 +344,7 @@ impl HttpServer {
     fn install(&self, table: RouteTable, what: &'static str) {
         self.warn_undeployed(&table);
         let count = table.channels.len();
+        self.shared.limits.sync(&table.channels);
         self.shared.routes.store(Arc::new(table));
         tracing::info!(adapter = %self.shared.name, channels = count, "{what}");
     }

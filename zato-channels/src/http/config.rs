@@ -40,6 +40,14 @@ fn default_realm() -> String {
     "zato".to_owned()
 }
 
+fn default_jwt_algorithm() -> String {
+    "HS256".to_owned()
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+
 fn default_api_key_header() -> String {
     DEFAULT_API_KEY_HEADER.to_owned()
 }
@@ -111,6 +119,15 @@ pub struct HttpChannelConfig {
     /// fetched from, by its `Host` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// At most this many requests on the channel, from all callers together; a request past
+    /// it gets a 429 with `Retry-After`. None when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::ratelimit::RateLimit>,
+    /// At most this many requests from each caller: the identity its security definition found
+    /// (the user, a JWT's `sub`, a client certificate's subject), else its address. None when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_rate_limit: Option<super::ratelimit::RateLimit>,
     /// Whether the query string and path parameters are input (Zato's default: true).
     #[serde(default = "yes")]
     pub merge_url_params_req: bool,
@@ -142,6 +159,8 @@ impl HttpChannelConfig {
             max_items: default_max_items(),
             timeout: Some(DEFAULT_TIMEOUT),
             public_url: None,
+            rate_limit: None,
+            caller_rate_limit: None,
             merge_url_params_req: true,
             params_pri: ParamsPri::default(),
             url_params_pri: UrlParamsPri::default(),
@@ -187,6 +206,17 @@ impl HttpChannelConfig {
     /// The same channel with a body size limit.
     pub fn with_max_body_size(mut self, max_body_size: u64) -> Self {
         self.max_body_size = max_body_size;
+        self
+    }
+
+    /// The same channel with a limit on all its requests together, and one per caller.
+    pub fn with_rate_limits(
+        mut self,
+        channel: Option<super::ratelimit::RateLimit>,
+        per_caller: Option<super::ratelimit::RateLimit>,
+    ) -> Self {
+        self.rate_limit = channel;
+        self.caller_rate_limit = per_caller;
         self
     }
 
@@ -246,6 +276,48 @@ pub enum SecurityDef {
         /// The realm named in `WWW-Authenticate` (default `zato`).
         #[serde(default = "default_realm")]
         realm: String,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
+    },
+    /// A JSON Web Token in `Authorization: Bearer`, checked by a shared secret (HS256, HS384,
+    /// HS512) or by the keys of a JWKS URL (RS256/384/512, PS256/384/512, ES256/384, EdDSA);
+    /// its issuer, audience, expiry and not-before checked with `leeway` seconds of clock skew.
+    /// The claims reach the service as [`Context::caller`](zato_core::Context::caller).
+    #[serde(rename = "jwt")]
+    Jwt {
+        /// The definition's unique name.
+        name: String,
+        /// The one algorithm tokens must be signed with; any other, `none` included, is
+        /// refused.
+        #[serde(default = "default_jwt_algorithm")]
+        algorithm: String,
+        /// The shared secret of an HMAC algorithm.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<Secret>,
+        /// Where the public keys of the other algorithms are published (a JWKS document).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwks_url: Option<String>,
+        /// The `iss` tokens must carry; any when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        /// The `aud` tokens must carry; any when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audience: Option<String>,
+        /// The clock skew allowed on `exp` and `nbf`, in seconds (at most 3600; default 60).
+        #[serde(default = "default_leeway")]
+        leeway: u64,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
     },
     /// An API key in a request header.
     #[serde(rename = "apikey")]
@@ -257,6 +329,48 @@ pub enum SecurityDef {
         header: String,
         /// The expected key.
         key: Secret,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
+    },
+    /// Callers let in by their address alone: CIDR ranges allowed and denied.
+    #[serde(rename = "ip_list")]
+    IpList {
+        /// The definition's unique name.
+        name: String,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
+    },
+    /// Callers identified by the client certificate they presented over TLS, on a listener
+    /// whose TLS asks for one (`client_ca_file`): its subject or its SHA-256 fingerprint must
+    /// be among those listed. A caller presenting none gets a 401, one presenting another a
+    /// 403.
+    #[serde(rename = "tls_client_cert")]
+    TlsClientCert {
+        /// The definition's unique name.
+        name: String,
+        /// Subjects let in, as `CN=crm,O=Example` (the attributes in the certificate's order).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subjects: Vec<String>,
+        /// SHA-256 fingerprints let in, hex, with or without colons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fingerprints: Vec<String>,
+        /// Caller addresses let in (CIDR ranges or addresses); any when empty. A caller
+        /// outside them gets a 403 before its credentials are looked at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_allow: Vec<String>,
+        /// Caller addresses refused with a 403 (CIDR ranges or addresses), even when allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ip_deny: Vec<String>,
     },
 }
 
@@ -272,6 +386,8 @@ impl SecurityDef {
             username: username.into(),
             password: Secret::new(password.into()),
             realm: default_realm(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
         }
     }
 
@@ -285,13 +401,56 @@ impl SecurityDef {
             name: name.into(),
             header: header.into(),
             key: Secret::new(key.into()),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
+        }
+    }
+
+    /// A `jwt` definition checking HS256 tokens signed with `secret`, of any issuer and
+    /// audience, with the default leeway (60 s).
+    pub fn jwt_hs256(name: impl Into<String>, secret: impl Into<String>) -> Self {
+        SecurityDef::Jwt {
+            name: name.into(),
+            algorithm: default_jwt_algorithm(),
+            secret: Some(Secret::new(secret.into())),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway: default_leeway(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
+        }
+    }
+
+    /// The addresses the definition allows and denies.
+    pub fn ip_ranges(&self) -> (&[String], &[String]) {
+        match self {
+            SecurityDef::BasicAuth {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::ApiKey {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::Jwt {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::IpList {
+                ip_allow, ip_deny, ..
+            }
+            | SecurityDef::TlsClientCert {
+                ip_allow, ip_deny, ..
+            } => (ip_allow, ip_deny),
         }
     }
 
     /// The definition's name.
     pub fn name(&self) -> &str {
         match self {
-            SecurityDef::BasicAuth { name, .. } | SecurityDef::ApiKey { name, .. } => name,
+            SecurityDef::BasicAuth { name, .. }
+            | SecurityDef::ApiKey { name, .. }
+            | SecurityDef::Jwt { name, .. }
+            | SecurityDef::IpList { name, .. }
+            | SecurityDef::TlsClientCert { name, .. } => name,
         }
     }
 }

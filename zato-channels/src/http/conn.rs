@@ -4,6 +4,7 @@
 //! `connection` serves the connection and runs the watcher; `handle` answers each request and
 //! marks it started here. Both depend on this module, never the reverse.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Waker;
@@ -22,6 +23,33 @@ pub(super) struct Conn {
     /// The serving task's waker, so that the watcher can wake it to start the graceful close.
     /// A spawned future stays in its task, so its waker is taken once.
     pub(super) waker: OnceLock<Waker>,
+    /// The caller's address.
+    pub(super) peer: SocketAddr,
+    /// The client certificate the caller presented over TLS; set after the handshake, `None`
+    /// inside when it presented none.
+    pub(super) client_cert: OnceLock<Option<ClientCert>>,
+}
+
+/// What a security definition looks at in a client certificate: its SHA-256 fingerprint and
+/// its subject.
+#[derive(Debug, Clone)]
+pub(super) struct ClientCert {
+    /// The SHA-256 of the certificate's DER, lowercase hex without separators.
+    pub(super) sha256: String,
+    /// The subject's distinguished name as text (`CN=crm,O=Example`), when it parses.
+    pub(super) subject: Option<String>,
+}
+
+impl ClientCert {
+    pub(super) fn of(der: &[u8]) -> ClientCert {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(der);
+        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        ClientCert {
+            sha256,
+            subject: super::x509::subject(der),
+        }
+    }
 }
 
 impl Conn {

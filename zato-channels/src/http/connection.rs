@@ -10,6 +10,7 @@
 //! one atomic (the head clock, in `conn`), and the watcher reads it when it wakes.
 
 use std::future::poll_fn;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
 
-use super::conn::{Conn, HeadCheck, HeadClock};
+use super::conn::{ClientCert, Conn, HeadCheck, HeadClock};
 use super::handle::handle;
 use super::shared::Shared;
 
@@ -98,6 +99,7 @@ pub(super) fn serve_connection(
     shared: &Arc<Shared>,
     signals: Signals,
     stream: TcpStream,
+    peer: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
     // Replies are written whole; Nagle would only delay them. Failing to set it costs only
@@ -111,18 +113,54 @@ pub(super) fn serve_connection(
         head: HeadClock::new(),
         graceful: AtomicBool::new(false),
         waker: OnceLock::new(),
+        peer,
+        client_cert: OnceLock::new(),
     });
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         stream,
         conn: Arc::clone(&conn),
-    });
+    };
+    // Loaded once: the connection keeps the certificate it was accepted with.
+    let tls = shared.tls.current.load_full();
     let for_requests = Arc::clone(&conn);
     let service = service_fn(move |req| handle(Arc::clone(&for_requests), req));
     let builder = builder();
     let for_task = Arc::clone(&conn);
     let conn_task = tokio::spawn(async move {
         let _permit = permit;
-        if let Err(e) = serve(&for_task, builder.serve_connection(io, service)).await {
+        let served = match tls {
+            None => serve(
+                &for_task,
+                builder.serve_connection(TokioIo::new(watched), service),
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            Some(tls) => {
+                // The handshake reads through `Watched`: one that dawdles is closed by the
+                // header read timeout, as a slow request head is.
+                let stream = match tls.acceptor.accept(watched).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tls handshake failed");
+                        return;
+                    }
+                };
+                let cert = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|der| ClientCert::of(der.as_ref()));
+                let _ = for_task.client_cert.set(cert);
+                serve(
+                    &for_task,
+                    builder.serve_connection(TokioIo::new(stream), service),
+                )
+                .await
+                .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = served {
             tracing::debug!(error = %e, "http connection ended with an error");
         }
     });

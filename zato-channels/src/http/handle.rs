@@ -26,7 +26,6 @@ use super::info::HttpInfo;
 use super::pattern::param_value;
 use super::router::Lookup;
 use super::security::mark_sensitive;
-use super::shared::Shared;
 use super::strict::check_request;
 
 /// The response header naming the request's correlation id.
@@ -162,7 +161,7 @@ pub(super) async fn handle(
     // `GET <channel>?wsdl` on a SOAP channel: its contract, as SOAP toolkits expect it.
     if parts.method == Method::GET
         && parts.uri.query() == Some("wsdl")
-        && let Some(resp) = wsdl_reply(shared, &parts, cid)
+        && let Some(resp) = wsdl_reply(&conn, &parts, cid).await
     {
         return Ok(resp);
     }
@@ -182,15 +181,22 @@ pub(super) async fn handle(
                 ServiceError::Unavailable(format!("channel `{}` is inactive", route.channel.name));
             break 'serve error_reply(&err, format, cid);
         }
-        if let Some(security) = &route.security
-            && !security.check(&parts.headers)
+        let caller = match &route.security {
+            None => None,
+            Some(security) => match security.verify(&parts.headers, conn.peer()).await {
+                Ok(caller) => Some(Arc::new(caller)),
+                Err(refusal) => {
+                    break 'serve security.refusal_reply(refusal, &route.channel.name, format, cid);
+                }
+            },
+        };
+
+        if let Err(wait) =
+            shared
+                .limits
+                .take(&route.channel.name, caller.as_deref(), conn.peer().ip)
         {
-            tracing::debug!(%cid, channel = %route.channel.name, security = security.name(), "authentication failed");
-            let err = ServiceError::Unauthorized("authentication required".into());
-            let mut resp = error_reply(&err, format, cid);
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-            break 'serve resp;
+            break 'serve super::ratelimit::too_many(wait, &route.channel.name, format, cid);
         }
 
         // The channel's timeout bounds reading the body too: a client that declares a body and
@@ -249,6 +255,7 @@ pub(super) async fn handle(
             path_params,
         };
         let mut raw = RawRequest::new(cid, Arc::clone(&route.channel), body);
+        raw.caller = caller;
         // The one allocation the transport's side of a request costs.
         raw.transport = Some(Arc::new(http));
         // Pinned where it is, so the timeout below moves a reference, not the whole call.
@@ -281,7 +288,8 @@ pub(super) async fn handle(
 /// The WSDL of the SOAP channel at the request's path, or `None` when there is none there. The
 /// channel's security applies; the `soap:address` is the channel's `public_url`, else the URL
 /// the WSDL was fetched from.
-fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option<HttpResponse> {
+async fn wsdl_reply(conn: &Conn, parts: &http::request::Parts, cid: Cid) -> Option<HttpResponse> {
+    let shared = &conn.shared;
     let route = {
         let table = shared.routes.load();
         match table.lookup(parts.uri.path(), &Method::POST) {
@@ -291,13 +299,9 @@ fn wsdl_reply(shared: &Shared, parts: &http::request::Parts, cid: Cid) -> Option
     };
     let format = ReplyFormat::Json;
     if let Some(security) = &route.security
-        && !security.check(&parts.headers)
+        && let Err(refusal) = security.verify(&parts.headers, conn.peer()).await
     {
-        let err = ServiceError::Unauthorized("authentication required".into());
-        let mut resp = error_reply(&err, format, cid);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, security.challenge().clone());
-        return Some(resp);
+        return Some(security.refusal_reply(refusal, &route.channel.name, format, cid));
     }
     let Some(info) = shared
         .platform

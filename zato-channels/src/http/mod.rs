@@ -16,15 +16,20 @@ mod conn;
 mod connection;
 mod handle;
 mod info;
+mod jwt;
 mod kind;
 mod openapi;
 mod pattern;
+mod peer;
+mod ratelimit;
 mod router;
 mod security;
 mod server;
 mod shared;
 mod strict;
+mod tls;
 mod validate;
+mod x509;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
 pub use config::HTTP_KIND;
@@ -35,10 +40,15 @@ pub use config::{
 pub use handle::X_ZATO_CID;
 pub use info::{HttpInfo, HttpRequestExt};
 pub use kind::{
-    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, SecurityKind, SecurityType,
+    ApiKey, ApiKeyKind, BasicAuth, BasicAuthKind, HttpChannelKind, HttpTlsConfig, HttpTlsKind,
+    IpList, IpListKind, Jwt, JwtKind, SecurityKind, SecurityType, TlsClientCert, TlsClientCertKind,
     config_schemas,
 };
 pub use openapi::openapi_document;
+pub use ratelimit::{MAX_CALLERS, RateLimit};
 pub use server::HttpServer;
 pub use shared::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub use tls::{
+    DEFAULT_TLS_RELOAD_INTERVAL, HTTP_TLS_CERT_ENV, HTTP_TLS_KEY_ENV, TlsError, TlsFiles,
+};
 pub use zato_core::describe::wsdl_document;

@@ -31,20 +31,36 @@ pub fn openapi_document(
     security: &[SecurityDef],
 ) -> Value {
     let by_name: BTreeMap<&str, &ServiceInfo> = services.iter().map(|s| (s.name, s)).collect();
-    let schemes: Vec<SecurityScheme<'_>> = security.iter().map(scheme).collect();
+    let schemes: Vec<SecurityScheme<'_>> = security.iter().filter_map(scheme).collect();
+    // A channel guarded only by its callers' addresses asks them for no credentials.
+    let by_address: Vec<&str> = security
+        .iter()
+        .filter(|def| scheme(def).is_none())
+        .map(SecurityDef::name)
+        .collect();
     let operations: Vec<Operation<'_>> = channels
         .iter()
         .filter_map(|channel| operation(channel, &by_name))
+        .map(|mut op| {
+            if op.security.is_some_and(|name| by_address.contains(&name)) {
+                op.security = None;
+            }
+            op
+        })
         .collect();
     describe::openapi_document(title, version, &operations, &schemes)
 }
 
-/// The scheme of a security definition.
-fn scheme(def: &SecurityDef) -> SecurityScheme<'_> {
-    match def {
+/// The scheme of a security definition; `None` for one that asks the caller for nothing
+/// (an address list), which OpenAPI has no scheme for.
+fn scheme(def: &SecurityDef) -> Option<SecurityScheme<'_>> {
+    Some(match def {
         SecurityDef::BasicAuth { name, .. } => SecurityScheme::Basic { name },
         SecurityDef::ApiKey { name, header, .. } => SecurityScheme::ApiKey { name, header },
-    }
+        SecurityDef::Jwt { name, .. } => SecurityScheme::BearerJwt { name },
+        SecurityDef::TlsClientCert { name, .. } => SecurityScheme::MutualTls { name },
+        SecurityDef::IpList { .. } => return None,
+    })
 }
 
 /// The operation of a channel invoking one of `services`.

@@ -1,5 +1,5 @@
 //! Security definitions compiled for checking requests: HTTP Basic Auth and API keys, secrets
-//! compared in constant time.
+//! compared in constant time, and JWTs (`jwt`).
 
 use std::fmt;
 
@@ -9,7 +9,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::config::SecurityDef;
-use zato_core::{ConfigProblem, Secret};
+use super::jwt::{JwtCheck, JwtFields};
+use super::peer::{CertMatch, IpFilter, Peer};
+use zato_core::security::Caller;
+use zato_core::{Cid, ConfigProblem, Secret, ServiceError};
 
 /// The longest `Authorization: Basic` credentials decoded, so decoding needs no allocation.
 const MAX_BASIC_CREDENTIALS: usize = 1024;
@@ -18,6 +21,8 @@ const MAX_BASIC_CREDENTIALS: usize = 1024;
 pub(super) struct SecurityCheck {
     name: Box<str>,
     kind: Kind,
+    /// The caller addresses let in, checked before anything else.
+    ip: Option<IpFilter>,
     /// The `WWW-Authenticate` of a 401, computed once.
     challenge: HeaderValue,
 }
@@ -31,6 +36,33 @@ enum Kind {
         header: HeaderName,
         key: Secret,
     },
+    Jwt(Box<JwtCheck>),
+    IpList,
+    ClientCert(CertMatch),
+}
+
+/// Why a request was refused, for the reply's status and the log (never quoting a credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    /// `true` for a 403 (the caller is known and not allowed), `false` for a 401.
+    pub(super) forbidden: bool,
+    pub(super) reason: &'static str,
+}
+
+impl Refusal {
+    const fn unauthorized(reason: &'static str) -> Refusal {
+        Refusal {
+            forbidden: false,
+            reason,
+        }
+    }
+
+    const fn forbidden(reason: &'static str) -> Refusal {
+        Refusal {
+            forbidden: true,
+            reason,
+        }
+    }
 }
 
 impl fmt::Debug for SecurityCheck {
@@ -38,6 +70,9 @@ impl fmt::Debug for SecurityCheck {
         let kind = match self.kind {
             Kind::Basic { .. } => "basic_auth",
             Kind::ApiKey { .. } => "apikey",
+            Kind::Jwt(_) => "jwt",
+            Kind::IpList => "ip_list",
+            Kind::ClientCert(_) => "tls_client_cert",
         };
         f.debug_struct("SecurityCheck")
             .field("name", &self.name)
@@ -62,7 +97,26 @@ impl SecurityCheck {
         if def.name().trim().is_empty() {
             problems.push(ConfigProblem::new("name", "must not be empty"));
         }
+        let (ip_allow, ip_deny) = def.ip_ranges();
+        let ip = IpFilter::new(ip_allow, ip_deny, &mut problems);
         let compiled = match def {
+            SecurityDef::IpList { .. } => {
+                if ip.is_none() {
+                    problems.push(ConfigProblem::new(
+                        "ip_allow",
+                        "an ip_list names at least one range to allow or deny",
+                    ));
+                }
+                Some((Kind::IpList, HeaderValue::from_static("IP")))
+            }
+            SecurityDef::TlsClientCert {
+                subjects,
+                fingerprints,
+                ..
+            } => Some((
+                Kind::ClientCert(CertMatch::new(subjects, fingerprints, &mut problems)),
+                HeaderValue::from_static("ClientCertificate"),
+            )),
             SecurityDef::BasicAuth {
                 username,
                 password,
@@ -123,11 +177,40 @@ impl SecurityCheck {
                     (kind, challenge)
                 })
             }
+            SecurityDef::Jwt {
+                algorithm,
+                secret,
+                jwks_url,
+                issuer,
+                audience,
+                leeway,
+                ..
+            } => {
+                let fields = JwtFields {
+                    algorithm,
+                    secret: secret.as_ref(),
+                    jwks_url: jwks_url.as_deref(),
+                    issuer: issuer.as_deref(),
+                    audience: audience.as_deref(),
+                    leeway: *leeway,
+                };
+                match JwtCheck::new(&fields) {
+                    Ok(check) => Some((
+                        Kind::Jwt(Box::new(check)),
+                        HeaderValue::from_static("Bearer realm=\"zato\", error=\"invalid_token\""),
+                    )),
+                    Err(found) => {
+                        problems.extend(found);
+                        None
+                    }
+                }
+            }
         };
         match compiled {
             Some((kind, challenge)) if problems.is_empty() => Ok(SecurityCheck {
                 name: def.name().into(),
                 kind,
+                ip,
                 challenge,
             }),
             // `required` reported why `compiled` is missing.
@@ -135,12 +218,14 @@ impl SecurityCheck {
         }
     }
 
-    /// The definition's name, for logs.
+    /// The definition's name.
+    #[cfg(test)]
     pub(super) fn name(&self) -> &str {
         &self.name
     }
 
     /// The `WWW-Authenticate` header of a 401.
+    #[cfg(test)]
     pub(super) fn challenge(&self) -> &HeaderValue {
         &self.challenge
     }
@@ -148,9 +233,77 @@ impl SecurityCheck {
     /// The header carrying an API key, which a service's `Debug` output must not show.
     pub(super) fn secret_header(&self) -> Option<&HeaderName> {
         match &self.kind {
-            Kind::Basic { .. } => None,
+            Kind::Basic { .. } | Kind::Jwt(_) | Kind::IpList | Kind::ClientCert(_) => None,
             Kind::ApiKey { header, .. } => Some(header),
         }
+    }
+
+    /// Checks a request against the definition, and says who the caller is.
+    ///
+    /// # Errors
+    ///
+    /// Why the request is refused.
+    pub(super) async fn verify(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer<'_>,
+    ) -> Result<Caller, Refusal> {
+        let caller = |ty: &str, subject| Caller::new(&*self.name, ty, subject);
+        if let Some(ip) = &self.ip
+            && !ip.admits(peer.ip)
+        {
+            return Err(Refusal::forbidden("address not allowed"));
+        }
+        match &self.kind {
+            Kind::IpList => Ok(caller("ip_list", Some(peer.ip.to_string()))),
+            Kind::ClientCert(allowed) => match peer.cert {
+                None => Err(Refusal::unauthorized("no client certificate")),
+                Some(cert) if allowed.admits(cert) => Ok(caller(
+                    "tls_client_cert",
+                    Some(cert.subject.clone().unwrap_or_else(|| cert.sha256.clone())),
+                )),
+                Some(_) => Err(Refusal::forbidden("client certificate not allowed")),
+            },
+            Kind::Basic { username, .. } => {
+                if self.check(headers) {
+                    Ok(caller("basic_auth", Some(username.to_string())))
+                } else {
+                    Err(Refusal::unauthorized("wrong or missing credentials"))
+                }
+            }
+            Kind::ApiKey { .. } => {
+                if self.check(headers) {
+                    Ok(caller("apikey", None))
+                } else {
+                    Err(Refusal::unauthorized("wrong or missing key"))
+                }
+            }
+            Kind::Jwt(jwt) => match jwt.verify(headers).await {
+                Ok(verified) => Ok(caller("jwt", verified.subject).with_claims(verified.claims)),
+                Err(reason) => Err(Refusal::unauthorized(reason)),
+            },
+        }
+    }
+
+    /// The reply to a refused request: a 401 with the challenge, or a 403, carrying the cid;
+    /// logged with the reason, the channel and the definition, and no credential.
+    pub(super) fn refusal_reply(
+        &self,
+        refusal: Refusal,
+        channel: &str,
+        format: zato_core::sio::ReplyFormat,
+        cid: Cid,
+    ) -> super::handle::HttpResponse {
+        tracing::info!(%cid, channel, security = %self.name, reason = refusal.reason, "request refused by its security definition");
+        if refusal.forbidden {
+            let err = ServiceError::Forbidden("access denied".into());
+            return super::handle::error_reply(&err, format, cid);
+        }
+        let err = ServiceError::Unauthorized("authentication required".into());
+        let mut resp = super::handle::error_reply(&err, format, cid);
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
+        resp
     }
 
     /// Whether the request's headers satisfy the definition.
@@ -162,6 +315,8 @@ impl SecurityCheck {
             Kind::ApiKey { header, key } => headers
                 .get(header)
                 .is_some_and(|v| ct_eq(v.as_bytes(), key.expose().as_bytes())),
+            // Checked by `verify`, which has the token's keys and the connection.
+            Kind::Jwt(_) | Kind::IpList | Kind::ClientCert(_) => false,
         }
     }
 }
@@ -320,6 +475,8 @@ mod tests {
             username: "a:b".into(),
             password: Secret::new(String::new()),
             realm: "a\"b".into(),
+            ip_allow: vec![],
+            ip_deny: vec![],
         };
         assert_eq!(paths(&basic), ["name", "username", "password", "realm"]);
         let key = SecurityDef::api_key("k", "X Key", "");

@@ -408,12 +408,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
         let Ok(permit) = permit else { break };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let signals = Signals {
                         graceful: graceful.subscribe(),
                         force_close: force_close.subscribe(),
                     };
-                    serve_connection(&shared, signals, stream, permit);
+                    serve_connection(&shared, signals, stream, peer, permit);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.

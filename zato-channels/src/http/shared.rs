@@ -14,6 +14,7 @@ use zato_core::{ChannelAdapter, Platform};
 
 use super::body::{BodyBudget, DEFAULT_BODY_MEMORY_BUDGET};
 use super::router::RouteTable;
+use super::tls::TlsSlot;
 
 /// How long a client may take to send a request's headers unless
 /// [`HttpServer::set_header_read_timeout`](crate::HttpServer::set_header_read_timeout) says
@@ -69,6 +70,12 @@ pub(super) struct Shared {
     pub(super) max_connections: AtomicUsize,
     /// The request body bytes that requests in flight may hold together.
     pub(super) body_budget: BodyBudget,
+    /// TLS, when the listener has it: each connection loads it as it is accepted.
+    pub(super) tls: TlsSlot,
+    /// Set once the task polling the certificate files runs.
+    pub(super) tls_watched: std::sync::Once,
+    /// The channels' rate limits.
+    pub(super) limits: super::ratelimit::RateLimits,
 }
 
 /// A duration as stored in an atomic: milliseconds, 0 for none, at least 1 for some.
@@ -120,6 +127,9 @@ impl Shared {
             drain_timeout_ms: AtomicU64::new(to_ms(Some(DEFAULT_DRAIN_TIMEOUT))),
             max_connections: AtomicUsize::new(DEFAULT_MAX_CONNECTIONS),
             body_budget: BodyBudget::new(DEFAULT_BODY_MEMORY_BUDGET),
+            tls: TlsSlot::new(),
+            tls_watched: std::sync::Once::new(),
+            limits: super::ratelimit::RateLimits::new(),
         }
     }
 

@@ -264,6 +264,12 @@ pub(super) fn channel_problems(ch: &HttpChannelConfig) -> Vec<ConfigProblem> {
     if let Err(msg) = Pattern::parse(&ch.url_path) {
         problems.push(ConfigProblem::new("url_path", msg));
     }
+    if let Some(limit) = &ch.rate_limit {
+        problems.extend(limit.problems("rate_limit"));
+    }
+    if let Some(limit) = &ch.caller_rate_limit {
+        problems.extend(limit.problems("caller_rate_limit"));
+    }
     if let Some(url) = &ch.public_url {
         let scheme = url.starts_with("http://") || url.starts_with("https://");
         if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -450,6 +456,8 @@ mod tests {
                 username: "u".into(),
                 password: zato_core::Secret::new("p".into()),
                 realm: "line\nbreak".into(),
+                ip_allow: vec![],
+                ip_deny: vec![],
             },
             SecurityDef::api_key("key", "X Key", "k"),
             SecurityDef::api_key("empty", "X-Key", ""),

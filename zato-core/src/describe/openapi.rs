@@ -238,6 +238,16 @@ pub enum SecurityScheme<'a> {
         /// The header carrying the key.
         header: &'a str,
     },
+    /// A JSON Web Token in `Authorization: Bearer`.
+    BearerJwt {
+        /// The name operations give it.
+        name: &'a str,
+    },
+    /// A TLS client certificate.
+    MutualTls {
+        /// The name operations give it.
+        name: &'a str,
+    },
 }
 
 /// The OpenAPI 3.1 document `title`, at `version`, of `operations`, whose callers authenticate
@@ -265,6 +275,11 @@ pub fn openapi_document(
                 name,
                 json!({"type": "apiKey", "in": "header", "name": header}),
             ),
+            SecurityScheme::BearerJwt { name } => (
+                name,
+                json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}),
+            ),
+            SecurityScheme::MutualTls { name } => (name, json!({"type": "mutualTLS"})),
         };
         security_schemes.insert(component_name(name), scheme);
     }
