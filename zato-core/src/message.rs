@@ -32,6 +32,9 @@ pub struct RawRequest {
     /// an AMQP message's headers and properties, a ZeroMQ message's leading frames. SimpleIO
     /// reads them as it reads HTTP's path parameters.
     pub channel_params: Vec<(String, String)>,
+    /// The trace this request continues: the channel's own span (an HTTP channel's server
+    /// span), or the context the transport carried; `None` when tracing is off or there is none.
+    pub trace: Option<crate::telemetry::TraceContext>,
 }
 
 impl RawRequest {
@@ -44,6 +47,7 @@ impl RawRequest {
             content_type: None,
             transport: None,
             channel_params: Vec::new(),
+            trace: None,
         }
     }
 

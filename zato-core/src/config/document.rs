@@ -25,16 +25,19 @@ pub enum Section {
     Outgoing,
     /// Channels by kind: `channels.http`.
     Channels,
+    /// Where traces go, by kind: `telemetry.otlp`.
+    Telemetry,
 }
 
 impl Section {
     /// Every section, in the order a change creates objects: what is referred to comes before
     /// what refers to it.
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Services,
         Section::Security,
         Section::Outgoing,
         Section::Channels,
+        Section::Telemetry,
     ];
 
     /// The section's key in the document.
@@ -44,6 +47,7 @@ impl Section {
             Section::Security => "security",
             Section::Outgoing => "outgoing",
             Section::Channels => "channels",
+            Section::Telemetry => "telemetry",
         }
     }
 
@@ -54,7 +58,10 @@ impl Section {
 
     /// Whether the section holds lists by kind (`channels.http`) rather than one list.
     pub fn has_kinds(self) -> bool {
-        matches!(self, Section::Channels | Section::Outgoing)
+        matches!(
+            self,
+            Section::Channels | Section::Outgoing | Section::Telemetry
+        )
     }
 
     /// The kind under which an object of a section without kinds is addressed.
@@ -62,7 +69,7 @@ impl Section {
         match self {
             Section::Services => "service",
             Section::Security => "security",
-            Section::Outgoing | Section::Channels => "",
+            Section::Outgoing | Section::Channels | Section::Telemetry => "",
         }
     }
 }
@@ -281,6 +288,8 @@ pub struct ConfigDocument {
     pub security: Vec<Value>,
     /// Services' settings: `{name, is_active}`.
     pub services: Vec<Value>,
+    /// Where traces go, by kind: `otlp`.
+    pub telemetry: BTreeMap<String, Vec<Value>>,
 }
 
 impl ConfigDocument {
@@ -362,10 +371,10 @@ impl ConfigDocument {
         for (name, value) in top {
             match Section::parse(&name) {
                 Some(section) if section.has_kinds() => {
-                    let into = if section == Section::Channels {
-                        &mut doc.channels
-                    } else {
-                        &mut doc.outgoing
+                    let into = match section {
+                        Section::Channels => &mut doc.channels,
+                        Section::Telemetry => &mut doc.telemetry,
+                        _ => &mut doc.outgoing,
                     };
                     match value {
                         Value::Object(kinds) => {
@@ -398,7 +407,7 @@ impl ConfigDocument {
                 }
                 None => problems.push(ConfigProblem::new(
                     key(&name),
-                    "unknown section; expected channels, outgoing, security or services",
+                    "unknown section; expected channels, outgoing, security, services or telemetry",
                 )),
             }
         }
@@ -431,6 +440,9 @@ impl ConfigDocument {
             let list = self.services.iter().map(no_nulls).collect();
             top.insert("services".into(), Value::Array(list));
         }
+        if self.telemetry.values().any(|l| !l.is_empty()) {
+            top.insert("telemetry".into(), by_kind(&self.telemetry));
+        }
         Value::Object(top)
     }
 
@@ -449,6 +461,7 @@ impl ConfigDocument {
         for (section, kinds) in [
             (Section::Channels, &self.channels),
             (Section::Outgoing, &self.outgoing),
+            (Section::Telemetry, &self.telemetry),
         ] {
             for (kind, list) in kinds {
                 for (i, v) in list.iter().enumerate() {
@@ -487,6 +500,11 @@ impl ConfigDocument {
                 .push(object),
             Section::Outgoing => self
                 .outgoing
+                .entry(key.kind.clone())
+                .or_default()
+                .push(object),
+            Section::Telemetry => self
+                .telemetry
                 .entry(key.kind.clone())
                 .or_default()
                 .push(object),
