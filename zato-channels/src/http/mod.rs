@@ -24,6 +24,7 @@ mod security;
 mod server;
 mod shared;
 mod strict;
+mod trace;
 mod validate;
 
 pub use body::DEFAULT_BODY_MEMORY_BUDGET;
