@@ -108,6 +108,7 @@
 //! | `nats` | no | `nats`: NATS channels (JetStream durable consumers, core subjects with request-reply) and outgoing connections, on async-nats |
 //! | `scheduler` | yes | `scheduler`: jobs invoking services once, on an interval or on a cron expression |
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
+//! | `otel` | no | `otel`: OpenTelemetry tracing (W3C trace context on every hop, spans exported over OTLP gRPC or HTTP/protobuf), configured as `telemetry.otlp` |
 //! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
 
 pub use zato_core as core;
@@ -197,6 +198,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_nats::plugin()),
         #[cfg(feature = "sql")]
         std::sync::Arc::new(zato_sql::plugin()),
+        #[cfg(feature = "otel")]
+        std::sync::Arc::new(zato_otel::plugin()),
     ]
 }
 
@@ -241,6 +244,9 @@ pub use zato_scheduler as scheduler;
 
 #[cfg(feature = "nats")]
 pub use zato_nats as nats;
+/// OpenTelemetry tracing: `telemetry.otlp` (feature `otel`).
+#[cfg(feature = "otel")]
+pub use zato_otel as otel;
 
 #[cfg(feature = "sql")]
 pub use zato_sql as sql;

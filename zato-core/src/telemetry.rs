@@ -159,6 +159,13 @@ impl TraceContext {
     }
 }
 
+/// Whether `name` is one of the trace context's headers (any case): what a writer replaces.
+pub fn is_trace_header(name: &str) -> bool {
+    [TRACEPARENT, TRACESTATE, BAGGAGE]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
 fn carried(v: &str) -> Option<Arc<str>> {
     let v = v.trim();
     (!v.is_empty() && v.len() <= MAX_CARRIED && v.is_ascii()).then(|| Arc::from(v))
