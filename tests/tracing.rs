@@ -312,3 +312,64 @@ async fn the_sampler_ratio_is_honoured_and_tracing_is_turned_off_live() {
     assert_eq!(receiver.spans().len(), before);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_outgoing_rest_call_carries_traceparent_to_its_server() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/invoices/stored"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let receiver = Receiver::start().await;
+    let mut config = app::AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .unwrap();
+    for c in config.document.outgoing.get_mut("http").unwrap() {
+        if c["name"] == app::WEBHOOK {
+            c["is_active"] = json!(true);
+            c["address"] = json!(format!("{}/invoices/stored", hook.uri()));
+        }
+    }
+    config
+        .document
+        .telemetry
+        .entry("otlp".to_owned())
+        .or_default()
+        .push(exporting_to(&receiver));
+    let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
+    let base = format!("http://{}", running.http.local_addr());
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let resp = seed(
+        &base,
+        &[
+            ("traceparent", &format!("00-{trace}-b7ad6b7169203331-01")),
+            ("baggage", "tenant=acme"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let cid = resp.headers()["x-zato-cid"].to_str().unwrap().to_owned();
+
+    let got = hook.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    let tp = got[0].headers["traceparent"].to_str().unwrap().to_owned();
+    assert_eq!(got[0].headers["baggage"].to_str().unwrap(), "tenant=acme");
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!(parts.len(), 4, "{tp}");
+    assert_eq!(parts[1], trace, "the caller's trace, carried on");
+
+    let spans = spans_of(&receiver, &cid).await;
+    let post = one(&spans, "webhook", |s| s.kind == CLIENT && s.name == "POST");
+    assert_eq!(post.span_id, parts[2], "the webhook's parent is the client span");
+    assert_eq!(post.attr("http.response.status_code"), Some("204"));
+    assert_eq!(post.attr("zato.connection"), Some(app::WEBHOOK));
+    let service = one(&spans, "service", |s| s.name == "invoice.dispatcher");
+    assert_eq!(post.parent_span_id, service.span_id);
+    running.shutdown().await;
+}
