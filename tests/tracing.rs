@@ -373,3 +373,55 @@ async fn the_outgoing_rest_call_carries_traceparent_to_its_server() {
     assert_eq!(post.parent_span_id, service.span_id);
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_dropped_in_the_swift_inbox_continues_the_trace_of_its_metadata() {
+    use zato::swift::{PutOptions, SwiftOutgoing};
+
+    let receiver = Receiver::start().await;
+    let mut config = app::AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .unwrap()
+    .with_swift_inbox("invoices-in");
+    config
+        .document
+        .telemetry
+        .entry("otlp".to_owned())
+        .or_default()
+        .push(exporting_to(&receiver));
+    let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
+    let conn = running.platform.outgoing().swift(app::CONNECTION).unwrap();
+    let client = conn.client().await.unwrap();
+    client
+        .create_container("invoices-in", &zato::swift::Metadata::new())
+        .await
+        .unwrap();
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let writer = "10f067aa0ba902b7";
+    let opts = PutOptions::default()
+        .content_type("application/json")
+        .meta("traceparent", format!("00-{trace}-{writer}-01"));
+    client
+        .put_object("invoices-in", "900.json", r#"{"id":"900","target":["CRM"]}"#, &opts)
+        .await
+        .unwrap();
+    drop(client);
+
+    // Polled every 5 s at most.
+    let spans = receiver
+        .wait_for(Duration::from_secs(30), |s| {
+            s.iter()
+                .any(|s| s.trace_id == trace && s.name == "invoice.dispatcher")
+        })
+        .await;
+    let ours: Vec<GotSpan> = spans.into_iter().filter(|s| s.trace_id == trace).collect();
+    let process = one(&ours, "process", |s| s.kind == 5);
+    assert_eq!(process.name, "process invoices-in");
+    assert_eq!(process.parent_span_id, writer, "the writer's span is the parent");
+    assert_eq!(process.attr("messaging.message.id"), Some("900.json"));
+    let service = one(&ours, "service", |s| s.name == "invoice.dispatcher");
+    assert_eq!(service.parent_span_id, process.span_id);
+    running.shutdown().await;
+}
