@@ -425,3 +425,84 @@ async fn an_object_dropped_in_the_swift_inbox_continues_the_trace_of_its_metadat
     assert_eq!(service.parent_span_id, process.span_id);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_swift_attempt_is_a_span_and_carries_its_own_traceparent() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let swift = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth/v1.0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-Storage-Url", format!("{}/v1/AUTH_test", swift.uri()))
+                .insert_header("X-Auth-Token", "tk-1"),
+        )
+        .mount(&swift)
+        .await;
+    // The first PUT fails with a 503 and is retried.
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&swift)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&swift)
+        .await;
+    let receiver = Receiver::start().await;
+    let mut config = app::AppConfig::parse(
+        include_str!("../examples/invoice_dispatcher/config.json"),
+        zato::config::Format::Json,
+    )
+    .unwrap();
+    config.swift.auth_url = Some(format!("{}/auth/v1.0", swift.uri()));
+    config.swift.user = Some("test:tester".into());
+    config.swift.key = Some("testing".into());
+    config.swift.retries = 1;
+    config.swift.starting_backoff = 0.01;
+    config
+        .document
+        .telemetry
+        .entry("otlp".to_owned())
+        .or_default()
+        .push(exporting_to(&receiver));
+    let running = app::start(config, "127.0.0.1:0", None).await.unwrap();
+    let base = format!("http://{}", running.http.local_addr());
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/invoice.dispatcher?target=CRM"))
+        .json(&json!({"id": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cid = resp.headers()["x-zato-cid"].to_str().unwrap().to_owned();
+    let spans = spans_of(&receiver, &cid).await;
+
+    let sent: Vec<String> = swift
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| r.headers["traceparent"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 2, "the first attempt and its retry");
+    let attempts: Vec<&GotSpan> = spans.iter().filter(|s| s.kind == CLIENT).collect();
+    assert_eq!(attempts.len(), 2, "{spans:#?}");
+    let first = one(&spans, "first attempt", |s| {
+        s.kind == CLIENT && s.attr("http.request.resend_count").is_none()
+    });
+    let retry = one(&spans, "retry", |s| {
+        s.attr("http.request.resend_count") == Some("1")
+    });
+    assert_eq!(first.attr("http.response.status_code"), Some("503"));
+    assert_eq!(first.status_code, 2, "the refused attempt failed");
+    assert_eq!(retry.attr("http.response.status_code"), Some("201"));
+    assert_eq!(retry.status_code, 0);
+    assert_eq!(sent[0], format!("00-{}-{}-01", first.trace_id, first.span_id));
+    assert_eq!(sent[1], format!("00-{}-{}-01", retry.trace_id, retry.span_id));
+    running.shutdown().await;
+}
