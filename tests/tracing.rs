@@ -115,7 +115,11 @@ async fn the_seed_request_is_one_trace_from_the_http_channel_to_both_swift_puts(
     assert_eq!(resp.status(), 200);
     let cid = resp.headers()["x-zato-cid"].to_str().unwrap().to_owned();
     let spans = spans_of(&receiver, &cid).await;
-    assert_eq!(spans.len(), 5, "server, service, decode, two PUTs: {spans:#?}");
+    assert_eq!(
+        spans.len(),
+        5,
+        "server, service, decode, two PUTs: {spans:#?}"
+    );
 
     let server = one(&spans, "server", |s| s.kind == SERVER);
     assert_eq!(server.name, "POST");
@@ -366,7 +370,10 @@ async fn the_outgoing_rest_call_carries_traceparent_to_its_server() {
 
     let spans = spans_of(&receiver, &cid).await;
     let post = one(&spans, "webhook", |s| s.kind == CLIENT && s.name == "POST");
-    assert_eq!(post.span_id, parts[2], "the webhook's parent is the client span");
+    assert_eq!(
+        post.span_id, parts[2],
+        "the webhook's parent is the client span"
+    );
     assert_eq!(post.attr("http.response.status_code"), Some("204"));
     assert_eq!(post.attr("zato.connection"), Some(app::WEBHOOK));
     let service = one(&spans, "service", |s| s.name == "invoice.dispatcher");
@@ -404,7 +411,12 @@ async fn an_object_dropped_in_the_swift_inbox_continues_the_trace_of_its_metadat
         .content_type("application/json")
         .meta("traceparent", format!("00-{trace}-{writer}-01"));
     client
-        .put_object("invoices-in", "900.json", r#"{"id":"900","target":["CRM"]}"#, &opts)
+        .put_object(
+            "invoices-in",
+            "900.json",
+            r#"{"id":"900","target":["CRM"]}"#,
+            &opts,
+        )
         .await
         .unwrap();
     drop(client);
@@ -419,7 +431,10 @@ async fn an_object_dropped_in_the_swift_inbox_continues_the_trace_of_its_metadat
     let ours: Vec<GotSpan> = spans.into_iter().filter(|s| s.trace_id == trace).collect();
     let process = one(&ours, "process", |s| s.kind == 5);
     assert_eq!(process.name, "process invoices-in");
-    assert_eq!(process.parent_span_id, writer, "the writer's span is the parent");
+    assert_eq!(
+        process.parent_span_id, writer,
+        "the writer's span is the parent"
+    );
     assert_eq!(process.attr("messaging.message.id"), Some("900.json"));
     let service = one(&ours, "service", |s| s.name == "invoice.dispatcher");
     assert_eq!(service.parent_span_id, process.span_id);
@@ -502,7 +517,13 @@ async fn each_swift_attempt_is_a_span_and_carries_its_own_traceparent() {
     assert_eq!(first.status_code, 2, "the refused attempt failed");
     assert_eq!(retry.attr("http.response.status_code"), Some("201"));
     assert_eq!(retry.status_code, 0);
-    assert_eq!(sent[0], format!("00-{}-{}-01", first.trace_id, first.span_id));
-    assert_eq!(sent[1], format!("00-{}-{}-01", retry.trace_id, retry.span_id));
+    assert_eq!(
+        sent[0],
+        format!("00-{}-{}-01", first.trace_id, first.span_id)
+    );
+    assert_eq!(
+        sent[1],
+        format!("00-{}-{}-01", retry.trace_id, retry.span_id)
+    );
     running.shutdown().await;
 }

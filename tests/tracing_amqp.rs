@@ -103,10 +103,16 @@ async fn a_trace_crosses_amqp_from_the_publishing_service_to_the_consuming_one()
     assert_eq!(publish.name, format!("publish {queue}"));
     assert_eq!(publish.parent_span_id, forward.span_id);
     assert_eq!(publish.attr("messaging.system"), Some("rabbitmq"));
-    assert_eq!(publish.attr("messaging.destination.name"), Some(queue.as_str()));
+    assert_eq!(
+        publish.attr("messaging.destination.name"),
+        Some(queue.as_str())
+    );
     let process = one(&trace, "process", |s| s.kind == 5);
     assert_eq!(process.name, format!("process {queue}"));
-    assert_eq!(process.parent_span_id, publish.span_id, "continued from the headers");
+    assert_eq!(
+        process.parent_span_id, publish.span_id,
+        "continued from the headers"
+    );
     let dispatcher = one(&trace, "dispatcher", |s| s.name == "invoice.dispatcher");
     assert_eq!(dispatcher.parent_span_id, process.span_id);
     assert!(

@@ -435,11 +435,7 @@ pub fn current() -> Option<Current> {
 
 /// A child of the current span: `None` (and nothing built) when there is none.
 pub fn child(name: &'static str, kind: SpanKind) -> Option<Span> {
-    CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .map(|cur| cur.child(name, kind).start())
-    })
+    CURRENT.with(|c| c.borrow().as_ref().map(|cur| cur.child(name, kind).start()))
 }
 
 /// A future with a current span: while it is polled, [`current`] answers that span.

@@ -143,7 +143,11 @@ pub struct OtlpConfig {
 
 impl OtlpConfig {
     /// A configuration named `name` exporting to `endpoint` over `protocol`, every trace kept.
-    pub fn new(name: impl Into<String>, endpoint: impl Into<String>, protocol: OtlpProtocol) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        endpoint: impl Into<String>,
+        protocol: OtlpProtocol,
+    ) -> Self {
         OtlpConfig {
             name: name.into(),
             is_active: true,
@@ -233,7 +237,13 @@ mod tests {
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["endpoint", "ratio", "headers", "max_queue_size", "max_export_batch_size"]
+            [
+                "endpoint",
+                "ratio",
+                "headers",
+                "max_queue_size",
+                "max_export_batch_size"
+            ]
         );
         assert!(!format!("{problems:?}").contains("hunter2"));
     }

@@ -45,7 +45,13 @@ impl BoundedExport {
     ) -> Self {
         let (tx, rx) = mpsc::channel(limits.queue.max(1));
         let stop = Arc::new(Notify::new());
-        tokio::spawn(drain(exporter, rx, limits, meters.clone(), Arc::clone(&stop)));
+        tokio::spawn(drain(
+            exporter,
+            rx,
+            limits,
+            meters.clone(),
+            Arc::clone(&stop),
+        ));
         BoundedExport { tx, meters, stop }
     }
 }

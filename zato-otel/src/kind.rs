@@ -30,7 +30,10 @@ pub const ENV: &[(&str, &str)] = &[
         "OTEL_EXPORTER_OTLP_HEADERS",
         "headers of every export (read by the exporter)",
     ),
-    ("OTEL_TRACES_SAMPLER", "the sampler, e.g. parentbased_traceidratio"),
+    (
+        "OTEL_TRACES_SAMPLER",
+        "the sampler, e.g. parentbased_traceidratio",
+    ),
     ("OTEL_TRACES_SAMPLER_ARG", "the sampler's ratio, 0 to 1"),
     ("OTEL_SERVICE_NAME", "service.name of the spans"),
     (

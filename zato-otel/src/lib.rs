@@ -42,6 +42,7 @@
 mod config;
 mod export;
 mod kind;
+pub mod logging;
 mod tracer;
 
 pub use config::{OtlpConfig, OtlpProtocol, SamplerKind};

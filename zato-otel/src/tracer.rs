@@ -64,7 +64,10 @@ impl Settings {
             Some(s) => s,
             None => match var("OTEL_TRACES_SAMPLER") {
                 Some(s) => SamplerKind::parse(&s).ok_or_else(|| {
-                    ConfigError::one("sampler", "OTEL_TRACES_SAMPLER: not a sampler this node has")
+                    ConfigError::one(
+                        "sampler",
+                        "OTEL_TRACES_SAMPLER: not a sampler this node has",
+                    )
                 })?,
                 None => SamplerKind::default(),
             },
@@ -99,9 +102,7 @@ impl Settings {
             SamplerKind::AlwaysOff => Sampler::AlwaysOff,
             SamplerKind::Traceidratio => ratio,
             SamplerKind::ParentbasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-            SamplerKind::ParentbasedAlwaysOff => {
-                Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
-            }
+            SamplerKind::ParentbasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
             SamplerKind::ParentbasedTraceidratio => Sampler::ParentBased(Box::new(ratio)),
         }
     }
@@ -173,7 +174,8 @@ impl OtelTracer {
                         .map_err(|_| ConfigError::one("headers", "not a valid header value"))?;
                     map.insert(key, value);
                 }
-                let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
+                let metadata =
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
                 let mut exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(settings.endpoint.clone())
@@ -185,8 +187,10 @@ impl OtelTracer {
                 BoundedExport::start(exporter, limits, meters)
             }
             OtlpProtocol::HttpProtobuf => {
-                let headers: HashMap<String, String> =
-                    headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let headers: HashMap<String, String> = headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 let mut exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -285,7 +289,8 @@ struct Record {
 
 impl SpanRecord for Record {
     fn set(&mut self, key: &'static str, value: Value) {
-        self.span.set_attribute(KeyValue::new(key, otel_value(value)));
+        self.span
+            .set_attribute(KeyValue::new(key, otel_value(value)));
     }
 
     fn error(&mut self, description: &str) {
@@ -325,9 +330,12 @@ mod tests {
     #[test]
     fn the_object_wins_over_the_environment() {
         let c = OtlpConfig::new("t", "http://a:4318", OtlpProtocol::HttpProtobuf);
-        let s = Settings::resolve(&c, &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://b:4317")]))
-            .unwrap()
-            .unwrap();
+        let s = Settings::resolve(
+            &c,
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://b:4317")]),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(s.endpoint, "http://a:4318/v1/traces");
         assert_eq!(s.sampler, SamplerKind::ParentbasedTraceidratio);
         assert!((s.ratio - 1.0).abs() < f64::EPSILON);

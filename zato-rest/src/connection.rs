@@ -1,11 +1,11 @@
 //! [`HttpConnection`]: one outgoing REST connection, its client behind an `ArcSwap`, a bounded
 //! pool of call slots, retries, a circuit breaker, an optional rate limit and its metrics.
 
-use zato_core::telemetry::{Current, Span, SpanKind, TraceContext, attr};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use zato_core::telemetry::{Current, Span, SpanKind, TraceContext, attr};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;

@@ -289,7 +289,14 @@ impl SwiftClient {
                 }
                 Err(e) => {
                     if otel.is_some() {
-                        otel.set(attr::ERROR_TYPE, if e.is_timeout() { "timeout" } else { "transport" });
+                        otel.set(
+                            attr::ERROR_TYPE,
+                            if e.is_timeout() {
+                                "timeout"
+                            } else {
+                                "transport"
+                            },
+                        );
                         otel.error(&Escaped(&e).to_string());
                     }
                     drop(otel);

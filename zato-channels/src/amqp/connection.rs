@@ -552,7 +552,10 @@ impl AmqpConnection {
                     .attr(attr::MESSAGING_SYSTEM, "rabbitmq")
                     .attr(attr::MESSAGING_OPERATION_TYPE, "publish")
                     .attr(attr::MESSAGING_DESTINATION_NAME, destination)
-                    .attr("messaging.rabbitmq.destination.routing_key", message.routing_key.clone())
+                    .attr(
+                        "messaging.rabbitmq.destination.routing_key",
+                        message.routing_key.clone(),
+                    )
                     .attr(attr::ZATO_CONNECTION, g.config.name.clone())
                     .start();
                 let mut copy = message.clone();
