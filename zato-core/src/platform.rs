@@ -298,13 +298,11 @@ impl Platform {
             caller,
             trace_id = tracing::field::Empty
         );
-        let trace_id = otel.context().map(|c| c.trace_id_hex());
-        if let Some(id) = &trace_id {
-            span.record("trace_id", id.as_str());
+        if let Some(ctx) = otel.context() {
+            span.record("trace_id", ctx.trace_id_hex().as_str());
         }
         Invoking {
             service: name,
-            trace_id,
             state: InvokingState::Running {
                 call: AssertUnwindSafe(call).catch_unwind().instrument(span),
                 deployed,
@@ -325,9 +323,9 @@ impl Platform {
         raw: RawRequest,
     ) -> impl Future<Output = RawResponse> + Send + use<> {
         let cid = raw.cid;
-        let mut invoking = self.invoke_from(service, raw, None);
+        let invoking = self.invoke_from(service, raw, None);
         let service = invoking.service;
-        let trace_id = invoking.trace_id.take();
+        let trace_id = invoking.trace_id();
         invoking.map(move |inv| match inv.result {
             Ok(reply) => reply,
             Err(err) => {
@@ -347,8 +345,6 @@ impl Platform {
 pub(crate) struct Invoking {
     /// The service's name; empty when no such service is deployed.
     service: &'static str,
-    /// The trace's id in hex, when the call is traced: logged with the cid.
-    trace_id: Option<String>,
     state: InvokingState,
 }
 
@@ -412,8 +408,15 @@ impl Invoking {
     fn done(service: &'static str, inv: Invocation) -> Self {
         Invoking {
             service,
-            trace_id: None,
             state: InvokingState::Done(Some(Box::new(inv))),
+        }
+    }
+
+    /// The trace's id in hex, when the call is traced: logged with the cid.
+    fn trace_id(&self) -> Option<String> {
+        match &self.state {
+            InvokingState::Running { span, .. } => span.context().map(|c| c.trace_id_hex()),
+            _ => None,
         }
     }
 }

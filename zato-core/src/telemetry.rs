@@ -313,15 +313,21 @@ pub trait SpanRecord: Send + Sync {
 }
 
 /// A span, or nothing when tracing is off: every method of a `Span::none()` does nothing. Ends
-/// when dropped.
+/// when dropped. One pointer wide, so that a call's future grows by one word when tracing is off.
 pub struct Span {
-    inner: Option<(Box<dyn SpanRecord>, Arc<dyn Tracer>, Cid)>,
+    inner: Option<Box<SpanInner>>,
+}
+
+struct SpanInner {
+    record: Box<dyn SpanRecord>,
+    tracer: Arc<dyn Tracer>,
+    cid: Cid,
 }
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Some((rec, _, _)) => f.debug_tuple("Span").field(&rec.context()).finish(),
+            Some(inner) => f.debug_tuple("Span").field(&inner.record.context()).finish(),
             None => f.write_str("Span(none)"),
         }
     }
@@ -336,7 +342,11 @@ impl Span {
     /// Starts a span with `tracer`; `cid` is the request's, handed on to the span's children.
     pub fn start(tracer: &Arc<dyn Tracer>, start: SpanStart<'_>, cid: Cid) -> Self {
         Span {
-            inner: Some((tracer.start(start), Arc::clone(tracer), cid)),
+            inner: Some(Box::new(SpanInner {
+                record: tracer.start(start),
+                tracer: Arc::clone(tracer),
+                cid,
+            })),
         }
     }
 
@@ -347,37 +357,37 @@ impl Span {
 
     /// Sets an attribute.
     pub fn set(&mut self, key: &'static str, value: impl Into<Value>) {
-        if let Some((rec, _, _)) = &mut self.inner {
-            rec.set(key, value.into());
+        if let Some(inner) = &mut self.inner {
+            inner.record.set(key, value.into());
         }
     }
 
     /// Marks the span as failed.
     pub fn error(&mut self, description: &str) {
-        if let Some((rec, _, _)) = &mut self.inner {
-            rec.error(description);
+        if let Some(inner) = &mut self.inner {
+            inner.record.error(description);
         }
     }
 
     /// Its place in the trace: what to write on an outgoing request.
     pub fn context(&self) -> Option<TraceContext> {
-        self.inner.as_ref().map(|(rec, _, _)| rec.context())
+        self.inner.as_ref().map(|inner| inner.record.context())
     }
 
     /// The span as the current one of the code it runs, for [`Traced`].
     pub fn current(&self) -> Option<Current> {
-        self.inner.as_ref().map(|(rec, tracer, cid)| Current {
-            tracer: Arc::clone(tracer),
-            context: rec.context(),
-            cid: *cid,
+        self.inner.as_ref().map(|inner| Current {
+            tracer: Arc::clone(&inner.tracer),
+            context: inner.record.context(),
+            cid: inner.cid,
         })
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some((rec, _, _)) = &mut self.inner {
-            rec.end();
+        if let Some(inner) = &mut self.inner {
+            inner.record.end();
         }
     }
 }
@@ -424,13 +434,13 @@ impl SpanStarter<'_> {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<Current>>> = const { RefCell::new(None) };
 }
 
 /// The current span, if tracing is on and code runs inside a traced call: one thread-local
 /// read otherwise.
 pub fn current() -> Option<Current> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT.with(|c| c.borrow().as_deref().cloned())
 }
 
 /// A child of the current span: `None` (and nothing built) when there is none.
@@ -442,13 +452,17 @@ pub fn child(name: &'static str, kind: SpanKind) -> Option<Span> {
 #[derive(Debug)]
 pub struct Traced<F> {
     inner: F,
-    current: Option<Current>,
+    // One word: a call's future grows by no more when tracing is off.
+    current: Option<Arc<Current>>,
 }
 
 impl<F> Traced<F> {
     /// `inner`, polled with `current` as the current span (with `None`, as it is).
     pub fn new(inner: F, current: Option<Current>) -> Self {
-        Traced { inner, current }
+        Traced {
+            inner,
+            current: current.map(Arc::new),
+        }
     }
 }
 
@@ -460,10 +474,10 @@ impl<F: Future + Unpin> Future for Traced<F> {
         match &this.current {
             None => Pin::new(&mut this.inner).poll(cx),
             Some(cur) => {
-                let prev = CURRENT.with(|c| c.replace(Some(cur.clone())));
+                let prev = CURRENT.with(|c| c.replace(Some(Arc::clone(cur))));
                 // Put back even if the poll panics, so another task polled next on this thread
                 // never sees this one's span.
-                struct Restore(Option<Current>);
+                struct Restore(Option<Arc<Current>>);
                 impl Drop for Restore {
                     fn drop(&mut self) {
                         let prev = self.0.take();
