@@ -1,9 +1,14 @@
 //! An OTLP/HTTP receiver for tests and benches: a hyper server on 127.0.0.1 taking
 //! `POST /v1/traces` with protobuf bodies, decoding each `ExportTraceServiceRequest` with
 //! opentelemetry-proto, and keeping the spans.
+#![allow(
+    clippy::expect_used,
+    reason = "a helper of tests and benches: its failure fails the run"
+)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +52,11 @@ pub(crate) struct Receiver {
     pub url: String,
     spans: Arc<Mutex<Vec<GotSpan>>>,
     requests: Arc<Mutex<usize>>,
+    received: Arc<AtomicUsize>,
 }
+
+/// Spans kept for reading back; more are counted only (a load bench sends millions).
+const MAX_KEPT: usize = 100_000;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -105,13 +114,14 @@ impl Receiver {
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let spans = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
-        let (s, r) = (Arc::clone(&spans), Arc::clone(&requests));
+        let received = Arc::new(AtomicUsize::new(0));
+        let (s, r, n) = (Arc::clone(&spans), Arc::clone(&requests), Arc::clone(&received));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (s, r) = (Arc::clone(&s), Arc::clone(&r));
+                let (s, r, n) = (Arc::clone(&s), Arc::clone(&r), Arc::clone(&n));
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<Incoming>| {
-                        let (s, r) = (Arc::clone(&s), Arc::clone(&r));
+                        let (s, r, n) = (Arc::clone(&s), Arc::clone(&r), Arc::clone(&n));
                         async move {
                             let ok = req.uri().path() == "/v1/traces";
                             let body = req.into_body().collect().await.map(|b| b.to_bytes());
@@ -122,7 +132,11 @@ impl Receiver {
                             let status = match decoded {
                                 Some(req) => {
                                     *r.lock().expect("lock") += 1;
-                                    s.lock().expect("lock").extend(unpack(req));
+                                    let got = unpack(req);
+                                    n.fetch_add(got.len(), Ordering::Relaxed);
+                                    let mut kept = s.lock().expect("lock");
+                                    let room = MAX_KEPT.saturating_sub(kept.len());
+                                    kept.extend(got.into_iter().take(room));
                                     200
                                 }
                                 None => 400,
@@ -146,7 +160,14 @@ impl Receiver {
             url,
             spans,
             requests,
+            received,
         }
+    }
+
+    /// How many spans arrived, those not kept included.
+    #[allow(dead_code, reason = "used by the load bench")]
+    pub(crate) fn received(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Every span received so far.
