@@ -748,7 +748,10 @@ fn orchestrate() -> Result<(), BoxError> {
         );
     }
     #[cfg(feature = "otel")]
-    println!("spans received by the OTLP receiver: {}", receiver.received());
+    println!(
+        "spans received by the OTLP receiver: {}",
+        receiver.received()
+    );
     if summaries.iter().any(|s| s.errors > 0) {
         return Err("some requests were answered wrongly or failed".into());
     }

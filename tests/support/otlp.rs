@@ -115,7 +115,11 @@ impl Receiver {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
         let received = Arc::new(AtomicUsize::new(0));
-        let (s, r, n) = (Arc::clone(&spans), Arc::clone(&requests), Arc::clone(&received));
+        let (s, r, n) = (
+            Arc::clone(&spans),
+            Arc::clone(&requests),
+            Arc::clone(&received),
+        );
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (s, r, n) = (Arc::clone(&s), Arc::clone(&r), Arc::clone(&n));

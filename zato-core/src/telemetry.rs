@@ -327,7 +327,10 @@ struct SpanInner {
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Some(inner) => f.debug_tuple("Span").field(&inner.record.context()).finish(),
+            Some(inner) => f
+                .debug_tuple("Span")
+                .field(&inner.record.context())
+                .finish(),
             None => f.write_str("Span(none)"),
         }
     }

@@ -219,3 +219,61 @@ impl Plugin for OtelPlugin {
         Ok(vec![kind::live(OtlpKind::new(platform))])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn vars(
+        v: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> + Send + Sync {
+        move |k| {
+            v.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_environment_alone_turns_tracing_on_unless_disabled() {
+        let mut doc = ConfigDocument::default();
+        let env = vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")]);
+        OtelPlugin.prepare(&mut doc, &env).unwrap();
+        assert_eq!(doc.telemetry["otlp"], vec![json!({"name": "env"})]);
+
+        let mut doc = ConfigDocument::default();
+        let env = vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ]);
+        OtelPlugin.prepare(&mut doc, &env).unwrap();
+        assert!(doc.telemetry.is_empty());
+
+        let mut doc = ConfigDocument::default();
+        OtelPlugin.prepare(&mut doc, &vars(&[])).unwrap();
+        assert!(doc.telemetry.is_empty());
+    }
+
+    #[test]
+    fn one_active_object_at_most_and_headers_are_secret() {
+        let a = OtlpConfig::new("a", "http://x:4317", OtlpProtocol::Grpc);
+        let mut b = OtlpConfig::new("b", "http://y:4317", OtlpProtocol::Grpc);
+        assert_eq!(OtlpKind::check_among(&[&a, &b]).len(), 1);
+        b.is_active = false;
+        assert!(OtlpKind::check_among(&[&a, &b]).is_empty());
+        let schema = kind::schema::<OtlpKind>();
+        let info = schema.describe();
+        assert!(info.fields.iter().any(|f| f.name == "headers" && f.secret));
+    }
+
+    #[tokio::test]
+    async fn without_an_endpoint_tracing_stays_off() {
+        let platform = Platform::new();
+        let kind = OtlpKind::with_env(&platform, Arc::new(|_| None));
+        let mut c = OtlpConfig::new("c", "http://x:4318", OtlpProtocol::HttpProtobuf);
+        c.endpoint = None;
+        kind.apply(Arc::new(c)).await.unwrap();
+        assert!(platform.tracer().is_none());
+    }
+}
