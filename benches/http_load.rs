@@ -15,6 +15,12 @@
 //! CPU time (user + system, from `/proc/PID/stat`) per request; the last line is the ratio of
 //! the two throughputs.
 //!
+//! With the `otel` feature (`cargo bench --bench http_load --features otel`) the zato server
+//! also runs twice more with tracing on: `zato-otel-0` at sampler ratio 0 (every span started,
+//! none recorded) and `zato-otel-1` at ratio 1, exporting every span over OTLP/HTTP to a
+//! receiver in the bench's process (on the client's CPU); their lines end with the median of the
+//! per-round req/s ratios against `zato` (tracing off).
+//!
 //! Settings, from the environment: `ZATO_BENCH_ROUNDS` (3), `ZATO_BENCH_SECS` per server and
 //! round (8), `ZATO_BENCH_CONNECTIONS` (50), `ZATO_BENCH_CLIENT=rust` to use the Rust client
 //! even where wrk is installed.
@@ -41,6 +47,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
+#[cfg(feature = "otel")]
+#[path = "../tests/support/otlp.rs"]
+#[allow(dead_code, reason = "the bench uses the receiver's count only")]
+mod otlp;
+
 const QUERY: &str = "/echo?target=CRM&target=Billing";
 const BODY: &str = r#"{"id":"123"}"#;
 const ANSWER: &str = r#"{"id":"123","targets":2}"#;
@@ -50,10 +61,13 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 fn main() -> ExitCode {
     let role = std::env::var("ZATO_BENCH_ROLE").unwrap_or_default();
     let result = match role.as_str() {
-        "bare" | "zato" => serve(&role),
+        "bare" | "zato" | "zato-otel-0" | "zato-otel-1" => serve(&role),
         "count" => count_client(),
         "" => orchestrate(),
-        other => Err(format!("unknown ZATO_BENCH_ROLE `{other}`: bare, zato or count").into()),
+        other => Err(format!(
+            "unknown ZATO_BENCH_ROLE `{other}`: bare, zato, zato-otel-0, zato-otel-1 or count"
+        )
+        .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,9 +99,12 @@ fn serve(role: &str) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let addr = rt.block_on(async {
-        if role == "zato" {
+        if role.starts_with("zato") {
             // Held in the runtime by the platform until the process ends.
             let server = echo::start("127.0.0.1:0").await?;
+            if role != "zato" {
+                tracing_on(&server, role).await?;
+            }
             Ok::<_, BoxError>(server.local_addr())
         } else {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -102,6 +119,27 @@ fn serve(role: &str) -> Result<(), BoxError> {
     while std::io::stdin().read(&mut sink)? > 0 {}
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// Turns tracing on in a `zato-otel-*` server: ratio 0 (spans made, none kept), or ratio 1
+/// exporting every span over OTLP/HTTP to the bench's receiver (`ZATO_BENCH_OTLP`).
+#[cfg(feature = "otel")]
+async fn tracing_on(server: &zato::channels::HttpServer, role: &str) -> Result<(), BoxError> {
+    use zato::core::kind::Kind;
+    use zato::otel::{OtlpConfig, OtlpKind, OtlpProtocol, SamplerKind};
+    let endpoint = std::env::var("ZATO_BENCH_OTLP").map_err(|_| "ZATO_BENCH_OTLP is not set")?;
+    let mut config = OtlpConfig::new("bench", endpoint, OtlpProtocol::HttpProtobuf);
+    config.sampler = Some(SamplerKind::Traceidratio);
+    config.ratio = Some(if role == "zato-otel-1" { 1.0 } else { 0.0 });
+    OtlpKind::new(server.platform())
+        .apply(std::sync::Arc::new(config))
+        .await?;
+    Ok(())
+}
+
+#[cfg(not(feature = "otel"))]
+async fn tracing_on(_: &zato::channels::HttpServer, role: &str) -> Result<(), BoxError> {
+    Err(format!("the {role} server needs the `otel` feature").into())
 }
 
 async fn bare_accept(listener: TcpListener) {
@@ -185,6 +223,9 @@ async fn bare_handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, In
 }
 
 /// A server child: its process, and the pipe whose closing stops it.
+/// The OTLP receiver's URL, for the `zato-otel-1` server.
+static OTLP_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 struct ServerChild {
     name: &'static str,
     child: Child,
@@ -203,6 +244,9 @@ impl ServerChild {
         };
         if pinned {
             cmd.env("TOKIO_WORKER_THREADS", "1");
+        }
+        if let Some(url) = OTLP_URL.get() {
+            cmd.env("ZATO_BENCH_OTLP", url);
         }
         let mut child = cmd
             .env("ZATO_BENCH_ROLE", role)
@@ -595,9 +639,27 @@ fn orchestrate() -> Result<(), BoxError> {
 
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let pinned = cpus >= 2 && pin_self();
-    let bare = ServerChild::start(&exe, "bare", pinned)?;
-    let zato = ServerChild::start(&exe, "zato", pinned)?;
-    check_answers(&[&bare, &zato])?;
+    // With the `otel` feature, the zato server also runs with tracing on at ratio 0 and at
+    // ratio 1, exporting to a receiver in this process (on the client's CPU).
+    #[cfg(feature = "otel")]
+    let (_receiver_rt, receiver) = {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let receiver = rt.block_on(otlp::Receiver::start());
+        let _ = OTLP_URL.set(receiver.url.clone());
+        (rt, receiver)
+    };
+    let mut servers = vec![
+        ServerChild::start(&exe, "bare", pinned)?,
+        ServerChild::start(&exe, "zato", pinned)?,
+    ];
+    if cfg!(feature = "otel") {
+        servers.push(ServerChild::start(&exe, "zato-otel-0", pinned)?);
+        servers.push(ServerChild::start(&exe, "zato-otel-1", pinned)?);
+    }
+    check_answers(&servers.iter().collect::<Vec<_>>())?;
     let load = Load::new()?;
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -618,22 +680,23 @@ fn orchestrate() -> Result<(), BoxError> {
         },
         load.name(),
     );
-    let idle = [bare.memory_kib().0, zato.memory_kib().0];
+    let idle: Vec<u64> = servers.iter().map(|s| s.memory_kib().0).collect();
 
-    // Warm both up: connections, allocator, page cache.
-    for server in [&bare, &zato] {
+    // Warm them up: connections, allocator, page cache.
+    for server in &servers {
         load.run(server, connections, 1)?;
     }
 
-    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    let mut runs: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        // Alternate which goes first, so a drift in the machine's load hits both alike.
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        // Rotate which goes first, so a drift in the machine's load hits all alike.
+        let n = servers.len();
+        let order: Vec<usize> = (0..n).map(|i| (i + round as usize) % n).collect();
         for i in order {
-            let server = [&bare, &zato][i];
+            let server = &servers[i];
             let run = load.run(server, connections, secs)?;
             println!(
-                "round {}  {:<4}  {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:>6.2} us/req{}",
+                "round {}  {:<11}  {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:>6.2} us/req{}",
                 round + 1,
                 server.name,
                 run.rps(),
@@ -650,16 +713,16 @@ fn orchestrate() -> Result<(), BoxError> {
         }
     }
 
-    let summaries = [summarise(&runs[0]), summarise(&runs[1])];
-    for (i, server) in [&bare, &zato].into_iter().enumerate() {
+    let summaries: Vec<Summary> = runs.iter().map(|r| summarise(r)).collect();
+    for (i, server) in servers.iter().enumerate() {
         let s = &summaries[i];
         let (rss, hwm) = server.memory_kib();
         println!(
-            "{:<4}  {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:>6.2} us/req  errors {}  rss idle {} KiB, now {} KiB, peak {} KiB",
+            "{:<11}  {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:>6.2} us/req  errors {}  rss idle {} KiB, now {} KiB, peak {} KiB",
             server.name, s.rps, s.p50, s.p99, s.cpu_per_request, s.errors, idle[i], rss, hwm
         );
     }
-    let [b, z] = &summaries;
+    let (b, z) = (&summaries[0], &summaries[1]);
     println!(
         "zato/bare cpu per request ratio: {:.2}",
         z.cpu_per_request / b.cpu_per_request.max(f64::MIN_POSITIVE)
@@ -668,7 +731,28 @@ fn orchestrate() -> Result<(), BoxError> {
         "zato/bare req/s ratio: {:.2}",
         z.rps / b.rps.max(f64::MIN_POSITIVE)
     );
-    if b.errors + z.errors > 0 {
+    // Tracing against tracing off, as the median of the per-round ratios (each round's runs
+    // are seconds apart, so a drift in the machine's load cancels out within a round).
+    for (i, server) in servers.iter().enumerate().skip(2) {
+        let per_round: Vec<f64> = runs[i]
+            .iter()
+            .zip(&runs[1])
+            .map(|(t, off)| t.rps() / off.rps().max(f64::MIN_POSITIVE))
+            .collect();
+        let shown: Vec<String> = per_round.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "{}/zato req/s ratio: median {:.3} of rounds [{}]",
+            server.name,
+            median(per_round.clone()),
+            shown.join(", ")
+        );
+    }
+    #[cfg(feature = "otel")]
+    println!(
+        "spans received by the OTLP receiver: {}",
+        receiver.received()
+    );
+    if summaries.iter().any(|s| s.errors > 0) {
         return Err("some requests were answered wrongly or failed".into());
     }
     Ok(())

@@ -111,6 +111,7 @@
 //! | `cluster` | no | `cluster`: nodes sharing one configuration, and claims, through PostgreSQL |
 //! | `redis` | no | `redis`: Redis outgoing connections (store, cache, commands) and Redis Streams channels |
 //! | `mqtt` | no | `mqtt`: MQTT channels (QoS 0, 1, 2, persistent sessions) and outgoing connections, on rumqttc |
+//! | `otel` | no | `otel`: OpenTelemetry tracing (W3C trace context on every hop, spans exported over OTLP gRPC or HTTP/protobuf), configured as `telemetry.otlp` |
 //! | `sql` | yes | `sql`: SQL outgoing connections (PostgreSQL, MySQL/MariaDB, SQLite) and outbox channels, on sqlx |
 //! | `pubsub` | yes | `pubsub`: durable topics and subscriptions (SQLite on one node, the cluster's PostgreSQL), delivered to services, pushed or pulled |
 
@@ -209,6 +210,8 @@ pub fn compiled_in() -> Vec<std::sync::Arc<dyn kind::Plugin>> {
         std::sync::Arc::new(zato_amqp10::plugin()),
         #[cfg(feature = "pubsub")]
         std::sync::Arc::new(zato_pubsub::plugin()),
+        #[cfg(feature = "otel")]
+        std::sync::Arc::new(zato_otel::plugin()),
     ]
 }
 
@@ -253,6 +256,9 @@ pub use zato_scheduler as scheduler;
 
 #[cfg(feature = "nats")]
 pub use zato_nats as nats;
+/// OpenTelemetry tracing: `telemetry.otlp` (feature `otel`).
+#[cfg(feature = "otel")]
+pub use zato_otel as otel;
 
 #[cfg(feature = "redis")]
 pub use zato_redis as redis;

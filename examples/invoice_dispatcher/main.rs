@@ -26,13 +26,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env();
-    let filter = filter.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()); // no colour in a file
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .init();
+    // With the `otel` feature: `ZATO_LOG_FORMAT=json` writes JSON lines with trace ids.
+    #[cfg(feature = "otel")]
+    zato::otel::logging::init(zato::otel::logging::LogFormat::from_env());
+    #[cfg(not(feature = "otel"))]
+    init_logging();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -41,4 +39,15 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(not(feature = "otel"))]
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env();
+    let filter = filter.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()); // no colour in a file
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
 }

@@ -195,7 +195,9 @@ impl Context {
     /// Invokes the service named `name` in the background and returns at once with the new
     /// call's cid: a detached call outlives this one, so it gets a cid of its own, and its span
     /// and its errors name this call's as `parent_cid`. Otherwise it takes the one invocation
-    /// path (the `invoke` span, a panic caught). At most
+    /// path (the `invoke` span, a panic caught). When tracing is on, its span is a child of
+    /// this call's, in the same trace (a child rather than a link, so that the trace shows
+    /// all a request started; it may end after its parent). At most
     /// [`DEFAULT_MAX_BACKGROUND`](crate::DEFAULT_MAX_BACKGROUND) (or the platform's
     /// own bound) run at once, and [`Platform::shutdown`] waits for them.
     ///
@@ -221,7 +223,10 @@ impl Context {
             ))
         })?;
         let cid = Cid::new();
-        let raw = self.internal_request(cid, &payload);
+        let mut raw = self.internal_request(cid, &payload);
+        // The background call continues this call's trace as a child of its span: one trace
+        // shows what a request started, even what outlived it.
+        raw.trace = crate::telemetry::current().map(|c| c.context);
         let platform = self.platform.clone();
         let name: Arc<str> = Arc::from(name);
         let parent = self.cid;

@@ -60,6 +60,7 @@ pub mod security;
 mod service;
 pub mod sio;
 pub mod tasks;
+pub mod telemetry;
 pub mod text;
 
 pub use channel::{ChannelAdapter, ChannelChange, ChannelError, ChannelSummary, Channels};

@@ -35,6 +35,9 @@ pub struct RawRequest {
     /// Who the channel's security definition found the caller to be; the service reads it
     /// with [`Context::caller`](crate::Context::caller).
     pub caller: Option<Arc<crate::security::Caller>>,
+    /// The trace this request continues: the channel's own span (an HTTP channel's server
+    /// span), or the context the transport carried; `None` when tracing is off or there is none.
+    pub trace: Option<crate::telemetry::TraceContext>,
 }
 
 impl RawRequest {
@@ -48,6 +51,7 @@ impl RawRequest {
             transport: None,
             channel_params: Vec::new(),
             caller: None,
+            trace: None,
         }
     }
 

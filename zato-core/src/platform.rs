@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::outgoing::OutgoingConnections;
 use crate::registry::{Invocation, ServiceRegistry};
 use crate::render::render_error;
+use crate::telemetry::{self, Parent, Span, SpanKind, SpanStart, Traced, Tracer};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How many [`invoke_async`](crate::Context::invoke_async) calls may run at once by default.
 pub const DEFAULT_MAX_BACKGROUND: usize = 10_000;
@@ -42,6 +44,10 @@ struct Inner {
     max_background: usize,
     /// Where channels claim shared work, when the node has such a store (a cluster's).
     claims: arc_swap::ArcSwapOption<Arc<dyn ClaimStore>>,
+    /// The tracer spans are started with, when tracing is on.
+    tracer: arc_swap::ArcSwapOption<Arc<dyn Tracer>>,
+    /// Whether `tracer` is set: the one read a request makes when tracing is off.
+    tracing_on: AtomicBool,
 }
 
 impl Default for Inner {
@@ -63,6 +69,8 @@ impl Inner {
             background: Arc::new(tokio::sync::Semaphore::new(max)),
             max_background: max,
             claims: arc_swap::ArcSwapOption::empty(),
+            tracer: arc_swap::ArcSwapOption::empty(),
+            tracing_on: AtomicBool::new(false),
         }
     }
 }
@@ -130,6 +138,23 @@ impl Platform {
     /// Where channels claim shared work, when [`set_claims`](Self::set_claims) said.
     pub fn claims(&self) -> Option<Arc<dyn ClaimStore>> {
         self.inner.claims.load().as_deref().cloned()
+    }
+
+    /// Turns tracing on with `tracer`, or off with `None`, at once for the requests that start
+    /// from now on (those under way finish with the tracer they started with).
+    pub fn set_tracer(&self, tracer: Option<Arc<dyn Tracer>>) {
+        let on = tracer.is_some();
+        self.inner.tracer.store(tracer.map(Arc::new));
+        self.inner.tracing_on.store(on, Ordering::Release);
+    }
+
+    /// The tracer, when tracing is on: what a channel starts its request's span with. With
+    /// tracing off, one atomic read.
+    pub fn tracer(&self) -> Option<Arc<dyn Tracer>> {
+        if !self.inner.tracing_on.load(Ordering::Acquire) {
+            return None;
+        }
+        self.inner.tracer.load().as_deref().cloned()
     }
 
     /// The channel adapters, and through them every channel of every kind.
@@ -230,7 +255,7 @@ impl Platform {
     pub(crate) fn invoke_from(
         &self,
         service: &str,
-        raw: RawRequest,
+        mut raw: RawRequest,
         caller: Option<&'static str>,
     ) -> Invoking {
         let Some(deployed) = self.inner.services.get(service) else {
@@ -261,8 +286,21 @@ impl Platform {
             .meter
             .get_or_init(|| self.inner.metrics.service(name));
         let ctx = Context::new(self.clone(), cid, Some(name)).with_caller(raw.caller.clone());
-        let call = deployed.erased.clone().call(raw, ctx);
-        let span = tracing::debug_span!("invoke", %cid, service = name, caller);
+        let otel = match self.tracer() {
+            None => Span::none(),
+            Some(tracer) => service_span(&tracer, raw.trace.take(), cid, name, caller),
+        };
+        let call = Traced::new(deployed.erased.clone().call(raw, ctx), otel.current());
+        let span = tracing::debug_span!(
+            "invoke",
+            %cid,
+            service = name,
+            caller,
+            trace_id = tracing::field::Empty
+        );
+        if let Some(ctx) = otel.context() {
+            span.record("trace_id", ctx.trace_id_hex().as_str());
+        }
         Invoking {
             service: name,
             state: InvokingState::Running {
@@ -270,6 +308,7 @@ impl Platform {
                 deployed,
                 cid,
                 reply,
+                span: otel,
             },
         }
     }
@@ -286,12 +325,13 @@ impl Platform {
         let cid = raw.cid;
         let invoking = self.invoke_from(service, raw, None);
         let service = invoking.service;
+        let trace_id = invoking.trace_id();
         invoking.map(move |inv| match inv.result {
             Ok(reply) => reply,
             Err(err) => {
                 if err.status().is_server_error() {
                     // `?`: the message may quote the caller's input, CR and LF included.
-                    tracing::error!(%cid, service, error = ?err.to_string(), "service failed");
+                    tracing::error!(%cid, service, trace_id, error = ?err.to_string(), "service failed");
                 }
                 render_error(&err, inv.reply, cid)
             }
@@ -309,8 +349,31 @@ pub(crate) struct Invoking {
 }
 
 type GuardedCall = tracing::instrument::Instrumented<
-    futures_util::future::CatchUnwind<AssertUnwindSafe<crate::registry::BoxFuture<Invocation>>>,
+    futures_util::future::CatchUnwind<
+        AssertUnwindSafe<Traced<crate::registry::BoxFuture<Invocation>>>,
+    >,
 >;
+
+/// The span of one service call: a child of the channel's span or of the calling service's,
+/// or a new trace.
+fn service_span(
+    tracer: &Arc<dyn Tracer>,
+    trace: Option<telemetry::TraceContext>,
+    cid: Cid,
+    name: &'static str,
+    caller: Option<&'static str>,
+) -> Span {
+    let current = telemetry::current();
+    let parent_ctx = trace.or_else(|| current.map(|c| c.context));
+    let parent = parent_ctx.as_ref().map_or(Parent::Root, Parent::Of);
+    let mut start = SpanStart::new(name, SpanKind::Internal, parent, cid)
+        .attr(telemetry::attr::ZATO_SERVICE, name)
+        .attr(telemetry::attr::CODE_FUNCTION_NAME, name);
+    if let Some(caller) = caller {
+        start = start.attr("zato.caller", caller);
+    }
+    Span::start(tracer, start, cid)
+}
 
 enum InvokingState {
     /// Answered without calling the service (not deployed, inactive); taken when polled.
@@ -321,6 +384,8 @@ enum InvokingState {
         deployed: Arc<crate::registry::Deployed>,
         cid: Cid,
         reply: crate::sio::ReplyFormat,
+        /// The call's span (none when tracing is off), ended with the call.
+        span: Span,
     },
     /// Polled to its end.
     Finished,
@@ -346,6 +411,14 @@ impl Invoking {
             state: InvokingState::Done(Some(Box::new(inv))),
         }
     }
+
+    /// The trace's id in hex, when the call is traced: logged with the cid.
+    fn trace_id(&self) -> Option<String> {
+        match &self.state {
+            InvokingState::Running { span, .. } => span.context().map(|c| c.trace_id_hex()),
+            _ => None,
+        }
+    }
 }
 
 impl Future for Invoking {
@@ -361,6 +434,7 @@ impl Future for Invoking {
                 deployed,
                 cid,
                 reply,
+                span,
             } => {
                 let Poll::Ready(result) = Pin::new(call).poll(cx) else {
                     return Poll::Pending;
@@ -376,6 +450,10 @@ impl Future for Invoking {
                 if let Some(meter) = deployed.meter.get() {
                     meter.record(inv.result.is_err());
                 }
+                if let Err(e) = &inv.result {
+                    span.set(telemetry::attr::ERROR_TYPE, error_type(e));
+                    span.error(&e.to_string());
+                }
                 inv
             }
             InvokingState::Done(inv) => match inv.take() {
@@ -388,6 +466,11 @@ impl Future for Invoking {
         this.state = InvokingState::Finished;
         Poll::Ready(inv)
     }
+}
+
+/// The `error.type` of a failed call: what kind of error, in a few words.
+fn error_type(e: &ServiceError) -> String {
+    e.status().as_u16().to_string()
 }
 
 /// What a panic said, when it said it as text.
@@ -411,6 +494,14 @@ pub(crate) async fn guarded<T>(
     on_panic: impl FnOnce(ServiceError) -> T,
 ) -> T {
     let span = tracing::debug_span!("invoke", %cid, service, caller);
+    let otel = match telemetry::current() {
+        Some(cur) => service_span(&cur.tracer, None, cid, service, caller),
+        None => Span::none(),
+    };
+    let call = match otel.current() {
+        Some(cur) => futures_util::future::Either::Left(Traced::new(Box::pin(call), Some(cur))),
+        None => futures_util::future::Either::Right(call),
+    };
     match AssertUnwindSafe(call).catch_unwind().instrument(span).await {
         Ok(out) => out,
         Err(panic) => {

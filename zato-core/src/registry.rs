@@ -17,6 +17,7 @@ use crate::error::ServiceError;
 use crate::message::{RawRequest, RawResponse};
 use crate::service::{Request, Service};
 use crate::sio::{ElementDesc, ReplyFormat, SioInput, SioOutput};
+use crate::telemetry::SpanKind;
 
 /// The initial capacity of a reply body: most replies fit, and a larger one grows as before.
 const REPLY_CAPACITY: usize = 256;
@@ -46,11 +47,18 @@ struct Erased<S> {
 impl<S: Service> ErasedService for Erased<S> {
     fn call(self: Arc<Self>, raw: RawRequest, ctx: Context) -> BoxFuture<Invocation> {
         Box::pin(async move {
+            let mut decode_span = crate::telemetry::child("sio.decode", SpanKind::Internal);
             let decoded = S::Input::decode(&raw.sio_source());
             let reply = decoded.reply;
             let input = match decoded.result {
-                Ok(input) => input,
+                Ok(input) => {
+                    drop(decode_span);
+                    input
+                }
                 Err(e) => {
+                    if let Some(span) = &mut decode_span {
+                        span.error(&e.to_string());
+                    }
                     return Invocation {
                         reply,
                         result: Err(e.into()),
@@ -68,6 +76,7 @@ impl<S: Service> ErasedService for Erased<S> {
                 transport,
                 channel_params,
                 caller: _,
+                trace: _,
             } = raw;
             let req = Request {
                 cid,

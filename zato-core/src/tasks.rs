@@ -212,6 +212,42 @@ where
     }
 }
 
+/// Runs `handling` (a consumer's work on one message) on the caller's task as far as it goes
+/// without waiting, and spawns the rest on `tasks` only when it must wait.
+///
+/// A trivial service answers and its message is settled within that first step: no task is
+/// spawned and no other thread woken, which at tens of thousands of messages a second is most
+/// of a consumer's cost. A service that waits (on I/O, a timer, a lock) goes on in a task of
+/// its own, as if spawned at once; it is polled again there, so nothing it waits for is missed.
+///
+/// # Examples
+///
+/// ```
+/// use tokio::task::JoinSet;
+/// use zato_core::tasks::run_or_spawn;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut tasks = JoinSet::new();
+/// run_or_spawn(&mut tasks, async {});
+/// assert!(tasks.is_empty(), "done at once: nothing spawned");
+/// run_or_spawn(&mut tasks, async {
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+/// });
+/// assert_eq!(tasks.len(), 1);
+/// tasks.join_next().await.unwrap().unwrap();
+/// # });
+/// ```
+pub fn run_or_spawn<F>(tasks: &mut tokio::task::JoinSet<()>, handling: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures_util::FutureExt;
+    let mut handling = Box::pin(handling);
+    if (&mut handling).now_or_never().is_none() {
+        tasks.spawn(handling);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -251,41 +287,5 @@ mod tests {
             tasks.start(|c| *c, launch).await,
             Err(ChannelError::Stopped(_))
         ));
-    }
-}
-
-/// Runs `handling` (a consumer's work on one message) on the caller's task as far as it goes
-/// without waiting, and spawns the rest on `tasks` only when it must wait.
-///
-/// A trivial service answers and its message is settled within that first step: no task is
-/// spawned and no other thread woken, which at tens of thousands of messages a second is most
-/// of a consumer's cost. A service that waits (on I/O, a timer, a lock) goes on in a task of
-/// its own, as if spawned at once; it is polled again there, so nothing it waits for is missed.
-///
-/// # Examples
-///
-/// ```
-/// use tokio::task::JoinSet;
-/// use zato_core::tasks::run_or_spawn;
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let mut tasks = JoinSet::new();
-/// run_or_spawn(&mut tasks, async {});
-/// assert!(tasks.is_empty(), "done at once: nothing spawned");
-/// run_or_spawn(&mut tasks, async {
-///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-/// });
-/// assert_eq!(tasks.len(), 1);
-/// tasks.join_next().await.unwrap().unwrap();
-/// # });
-/// ```
-pub fn run_or_spawn<F>(tasks: &mut tokio::task::JoinSet<()>, handling: F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    use futures_util::FutureExt;
-    let mut handling = Box::pin(handling);
-    if (&mut handling).now_or_never().is_none() {
-        tasks.spawn(handling);
     }
 }

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use zato_core::telemetry::{Current, Span, SpanKind, TraceContext, attr};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
@@ -509,9 +510,31 @@ impl HttpConnection {
         let mut retry = 0u32;
         let mut waited = Duration::ZERO;
         let mut refreshed = false;
+        // The caller's span, when tracing is on: each attempt is a client span under it.
+        let traced = zato_core::telemetry::current();
+        let mut tries = 0i64;
         loop {
             let auth = self.resolve(g)?;
-            let (result, token) = self.attempt(g, call, &auth).await;
+            let mut otel = match &traced {
+                Some(cur) => attempt_span(cur, g, call, tries),
+                None => Span::none(),
+            };
+            tries += 1;
+            let (result, token) = self.attempt(g, call, &auth, otel.context()).await;
+            if otel.is_some() {
+                match &result {
+                    Ok(r) => {
+                        let status = r.status();
+                        otel.set(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+                        if status.is_client_error() || status.is_server_error() {
+                            otel.set(attr::ERROR_TYPE, status.as_u16().to_string());
+                            otel.error(status.canonical_reason().unwrap_or("error"));
+                        }
+                    }
+                    Err(e) => otel.error(&e.to_string()),
+                }
+            }
+            drop(otel);
             // One refresh and one retry on a 401 with an OAuth 2 token: the API was not
             // reached with a valid token, so even a POST is safe to send again.
             if let (Ok(r), Auth::OAuth2(client), Some(token)) = (&result, &auth, &token)
@@ -547,12 +570,14 @@ impl HttpConnection {
         }
     }
 
-    /// One attempt; with the OAuth 2 token it presented, if any.
+    /// One attempt; with the OAuth 2 token it presented, if any. `trace` is written on the
+    /// request as W3C trace context.
     async fn attempt(
         &self,
         g: &Generation,
         call: &Prepared,
         auth: &Auth,
+        trace: Option<TraceContext>,
     ) -> (Result<RestResponse, RestError>, Option<Secret>) {
         let client = match self.client(g, auth) {
             Ok(c) => c,
@@ -634,6 +659,11 @@ impl HttpConnection {
         for (k, v) in &call.headers {
             rb = rb.header(k.clone(), v.clone());
         }
+        if let Some(trace) = trace {
+            for (name, value) in trace.headers() {
+                rb = rb.header(name, value);
+            }
+        }
         let result = async {
             let mut resp = rb.send().await.map_err(|e| self.transport(g, e))?;
             let status = resp.status();
@@ -699,7 +729,7 @@ impl HttpConnection {
         };
         let started = Instant::now();
         let auth = self.resolve(&g).map_err(|e| e.to_string())?;
-        let (result, _) = self.attempt(&g, &call, &auth).await;
+        let (result, _) = self.attempt(&g, &call, &auth, None).await;
         let r = result.map_err(|e| e.to_string())?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if r.status().is_server_error() {
@@ -744,4 +774,29 @@ pub(crate) struct Prepared {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) body: Option<(Bytes, HeaderValue)>,
+}
+
+/// The client span of one attempt, as OpenTelemetry's HTTP client conventions say: named by the
+/// method, a retry numbered by `http.request.resend_count`. The URL is shown without its query.
+fn attempt_span(cur: &Current, g: &Generation, call: &Prepared, tries: i64) -> Span {
+    let mut url = String::with_capacity(g.base.len() + call.path.len());
+    url.push_str(&g.base);
+    url.push_str(&call.path);
+    let mut start = cur
+        .child(call.method.as_str().to_owned(), SpanKind::Client)
+        .attr(attr::HTTP_REQUEST_METHOD, call.method.as_str().to_owned())
+        .attr(attr::ZATO_CONNECTION, g.config.name.clone());
+    if let Ok(parsed) = reqwest::Url::parse(&url) {
+        if let Some(host) = parsed.host_str() {
+            start = start.attr(attr::SERVER_ADDRESS, host.to_owned());
+        }
+        if let Some(port) = parsed.port_or_known_default() {
+            start = start.attr(attr::SERVER_PORT, i64::from(port));
+        }
+    }
+    start = start.attr(attr::URL_FULL, url);
+    if tries > 0 {
+        start = start.attr(attr::HTTP_REQUEST_RESEND_COUNT, tries);
+    }
+    start.start()
 }

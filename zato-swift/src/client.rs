@@ -14,6 +14,7 @@ use crate::config::SwiftConfig;
 use crate::error::{Escaped, SwiftError, SwiftErrorKind, excerpt, from_reqwest};
 use crate::names::SwiftPath;
 use crate::retry::RetryPolicy;
+use zato_core::telemetry::{Span, SpanKind, attr};
 
 /// User metadata of an account, container or object, without the `X-*-Meta-` prefix.
 /// Keys are lowercase as Swift returns them.
@@ -216,6 +217,9 @@ impl SwiftClient {
         let mut attempt = 0u32;
         // Whether an attempt went out and got no answer, so the request may have been done.
         let mut unanswered = false;
+        // The caller's span, when tracing is on: each attempt is a client span under it.
+        let traced = zato_core::telemetry::current();
+        let mut tries = 0i64;
         loop {
             let (body, replayable) = match &mut call.body {
                 Body::Empty => (None, true),
@@ -224,12 +228,22 @@ impl SwiftClient {
                 Body::Stream(b) => (b.take(), false),
             };
             let url = call.path.url(&session.base_url, &call.query)?;
+            let mut otel = match &traced {
+                Some(cur) => attempt_span(cur, &call.method, &url, &s.config.name, tries),
+                None => Span::none(),
+            };
+            tries += 1;
             let mut req = s
                 .http
                 .request(call.method.clone(), url)
                 .headers(call.headers.clone())
                 .header("x-auth-token", session.header.clone())
                 .timeout(s.timeout);
+            if let Some(ctx) = otel.context() {
+                for (name, value) in ctx.headers() {
+                    req = req.header(name, value);
+                }
+            }
             if let Some(body) = body {
                 req = req.body(body);
             } else if matches!(call.method, Method::PUT | Method::POST) {
@@ -240,6 +254,14 @@ impl SwiftClient {
             match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    if otel.is_some() {
+                        otel.set(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+                        if status.is_client_error() || status.is_server_error() {
+                            otel.set(attr::ERROR_TYPE, status.as_u16().to_string());
+                            otel.error(status.canonical_reason().unwrap_or("error"));
+                        }
+                    }
+                    drop(otel);
                     if status == StatusCode::UNAUTHORIZED && !reauthenticated {
                         reauthenticated = true;
                         tracing::debug!(connection = ?s.config.name, "token refused, authenticating again");
@@ -266,6 +288,18 @@ impl SwiftClient {
                         .after_unanswered_attempt(unanswered));
                 }
                 Err(e) => {
+                    if otel.is_some() {
+                        otel.set(
+                            attr::ERROR_TYPE,
+                            if e.is_timeout() {
+                                "timeout"
+                            } else {
+                                "transport"
+                            },
+                        );
+                        otel.error(&Escaped(&e).to_string());
+                    }
+                    drop(otel);
                     let transient = e.is_timeout() || e.is_connect() || e.is_request();
                     unanswered |= !e.is_connect();
                     if transient && attempt < s.retry.retries && replayable {
@@ -280,6 +314,32 @@ impl SwiftClient {
             }
         }
     }
+}
+
+/// The client span of one attempt of a request, as OpenTelemetry's HTTP client conventions
+/// say: named by the method, a retry numbered by `http.request.resend_count`.
+fn attempt_span(
+    cur: &zato_core::telemetry::Current,
+    method: &Method,
+    url: &reqwest::Url,
+    connection: &str,
+    tries: i64,
+) -> Span {
+    let mut start = cur
+        .child(method.as_str().to_owned(), SpanKind::Client)
+        .attr(attr::HTTP_REQUEST_METHOD, method.as_str().to_owned())
+        .attr(attr::URL_FULL, url.as_str().to_owned())
+        .attr(attr::ZATO_CONNECTION, connection.to_owned());
+    if let Some(host) = url.host_str() {
+        start = start.attr(attr::SERVER_ADDRESS, host.to_owned());
+    }
+    if let Some(port) = url.port_or_known_default() {
+        start = start.attr(attr::SERVER_PORT, i64::from(port));
+    }
+    if tries > 0 {
+        start = start.attr(attr::HTTP_REQUEST_RESEND_COUNT, tries);
+    }
+    start.start()
 }
 
 /// Names the connection of a client in the error of a result, as it leaves a public method.

@@ -13,6 +13,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::watch;
+use zato_core::telemetry::{self, Span, SpanKind, attr};
 use zato_core::{ConfigError, OutgoingConnections, OutgoingError, OutgoingErrorKind, ServiceError};
 
 use super::config::AmqpConnectionConfig;
@@ -489,10 +490,47 @@ impl AmqpConnection {
     /// reached, refused the message, or no queue took a mandatory one.
     pub async fn publish(&self, message: &AmqpMessage) -> Result<(), OutgoingError> {
         let g = self.current.load_full();
+        // When tracing is on: a producer span under the caller's, and the trace context in the
+        // message's headers, so that the consumer continues the trace.
+        let mut otel = Span::none();
+        let traced;
+        let message = match telemetry::current() {
+            None => message,
+            Some(cur) => {
+                let destination = if message.exchange.is_empty() {
+                    message.routing_key.clone()
+                } else {
+                    message.exchange.clone()
+                };
+                otel = cur
+                    .child(format!("publish {destination}"), SpanKind::Producer)
+                    .attr(attr::MESSAGING_SYSTEM, "rabbitmq")
+                    .attr(attr::MESSAGING_OPERATION_TYPE, "publish")
+                    .attr(attr::MESSAGING_DESTINATION_NAME, destination)
+                    .attr(
+                        "messaging.rabbitmq.destination.routing_key",
+                        message.routing_key.clone(),
+                    )
+                    .attr(attr::ZATO_CONNECTION, g.config.name.clone())
+                    .start();
+                let mut copy = message.clone();
+                if let Some(ctx) = otel.context() {
+                    copy.headers.retain(|(k, _)| !telemetry::is_trace_header(k));
+                    for (k, v) in ctx.headers() {
+                        copy.headers.push((k.to_owned(), v));
+                    }
+                }
+                traced = copy;
+                &traced
+            }
+        };
         let result = match &self.recording {
             Some(recording) => recording.record(&g.config.name, message.clone()),
             None => self.publish_on(&g, message).await,
         };
+        if let Err(e) = &result {
+            otel.error(&e.to_string());
+        }
         match &result {
             Ok(()) => self.published.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),

@@ -17,6 +17,7 @@ use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 use zato_core::sio::SioError;
+use zato_core::telemetry::{Parent, Span, SpanKind, SpanStart, TraceContext, attr};
 use zato_core::{ChannelInfo, Cid, Platform, RawRequest, ServiceError, render_error};
 
 use super::config::{AmqpChannelConfig, OnError};
@@ -557,9 +558,34 @@ async fn handle(worker: &Worker, channel: &Channel, user: &str, mut delivery: De
     stats.received.fetch_add(1, Ordering::Relaxed);
     let cid = Cid::new();
     let params = channel_params(&delivery);
+    // When tracing is on: a consumer span continuing the publisher's trace from the headers.
+    let mut otel = match worker.platform.tracer() {
+        None => Span::none(),
+        Some(tracer) => {
+            let remote = TraceContext::from_headers(|name| {
+                params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            });
+            let parent = remote.as_ref().map_or(Parent::Root, Parent::Of);
+            let start = SpanStart::new(
+                format!("process {}", config.queue),
+                SpanKind::Consumer,
+                parent,
+                cid,
+            )
+            .attr(attr::MESSAGING_SYSTEM, "rabbitmq")
+            .attr(attr::MESSAGING_OPERATION_TYPE, "process")
+            .attr(attr::MESSAGING_DESTINATION_NAME, config.queue.clone())
+            .attr(attr::ZATO_CHANNEL, config.name.clone());
+            Span::start(&tracer, start, cid)
+        }
+    };
     let body = Bytes::from(std::mem::take(&mut delivery.data));
     let mut raw =
         RawRequest::new(cid, worker.info.clone(), body.clone()).with_channel_params(params);
+    raw.trace = otel.context();
     if let Some(ct) = delivery.properties.content_type() {
         raw = raw.with_content_type(ct.as_str());
     }
@@ -583,6 +609,10 @@ async fn handle(worker: &Worker, channel: &Channel, user: &str, mut delivery: De
             Err(_) => (reply_format, Err(ServiceError::Timeout(limit))),
         }
     };
+    if let Err(e) = &result {
+        otel.error(&e.to_string());
+    }
+    drop(otel);
     let confirm_limit = Duration::from_secs(30);
     let props = &delivery.properties;
     let settled = match result {

@@ -173,6 +173,7 @@ pub(super) async fn handle(
         }
     };
 
+    let mut otel = super::trace::server_span(&shared.platform, &parts, &route.channel.name, cid);
     // The routed request is served in this block rather than by a function of its own: that
     // function's future, holding the service call's, was moved twice more per request.
     let resp = 'serve: {
@@ -258,6 +259,7 @@ pub(super) async fn handle(
         raw.caller = caller;
         // The one allocation the transport's side of a request costs.
         raw.transport = Some(Arc::new(http));
+        raw.trace = otel.context();
         // Pinned where it is, so the timeout below moves a reference, not the whole call.
         let dispatch = pin!(shared.platform.dispatch(&route.service, raw));
         let reply = match route.timeout {
@@ -273,6 +275,7 @@ pub(super) async fn handle(
         drop(reservation);
         into_http(reply, cid)
     };
+    super::trace::finish(&mut otel, resp.status());
     route
         .meter
         .get_or_init(|| {

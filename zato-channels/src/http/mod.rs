@@ -28,6 +28,7 @@ mod server;
 mod shared;
 mod strict;
 mod tls;
+mod trace;
 mod validate;
 mod x509;
 

@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use zato_core::claims::{ClaimItem, ClaimStore};
 use zato_core::metrics::ChannelMeter;
+use zato_core::telemetry::{Parent, Span, SpanKind, SpanStart, TraceContext, attr};
 use zato_core::{ChannelInfo, Cid, DataFormat, Platform, RawRequest, ServiceError};
 use zato_swift::{
     ListOptions, Metadata, ObjectEntry, ObjectSummary, SwiftConnection, SwiftError, SwiftOutgoing,
@@ -566,6 +567,34 @@ impl Job {
             ("swift_bytes".to_owned(), object.data.len().to_string()),
             ("swift_attempt".to_owned(), self.attempt.to_string()),
         ];
+        // When tracing is on: a consumer span continuing the trace the object's writer put in
+        // its metadata (`X-Object-Meta-Traceparent`, ...).
+        let mut otel = match self.worker.platform.tracer() {
+            None => Span::none(),
+            Some(tracer) => {
+                let remote = TraceContext::from_headers(|n| {
+                    object
+                        .info
+                        .metadata
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                        .map(|(_, v)| v.as_str())
+                });
+                let parent = remote.as_ref().map_or(Parent::Root, Parent::Of);
+                let start = SpanStart::new(
+                    format!("process {}", config.container),
+                    SpanKind::Consumer,
+                    parent,
+                    cid,
+                )
+                .attr(attr::MESSAGING_SYSTEM, "openstack_swift")
+                .attr(attr::MESSAGING_OPERATION_TYPE, "process")
+                .attr(attr::MESSAGING_DESTINATION_NAME, config.container.clone())
+                .attr("messaging.message.id", name.clone())
+                .attr(attr::ZATO_CHANNEL, config.name.clone());
+                Span::start(&tracer, start, cid)
+            }
+        };
         for (key, value) in &object.info.metadata {
             params.push((
                 format!("swift_meta_{}", key.replace('-', "_")),
@@ -574,6 +603,7 @@ impl Job {
         }
         let mut raw =
             RawRequest::new(cid, self.worker.info(format), object.data).with_channel_params(params);
+        raw.trace = otel.context();
         // A fixed format reads any content type; only SOAP needs it, for its version.
         if let Some(ct) = content_type.filter(|_| {
             format == DataFormat::Soap
@@ -592,6 +622,10 @@ impl Job {
             .as_ref()
             .map_or_else(|e| e.status().as_u16(), |_| 200);
         self.worker.meter.record(status, started.elapsed());
+        if let Err(e) = &result {
+            otel.error(&e.to_string());
+        }
+        drop(otel);
         match result {
             Ok(_) => self.succeed(cid).await,
             Err(err) => {

@@ -28,17 +28,20 @@ pub enum Section {
     /// Publish/subscribe by kind: `pubsub.topics`, `pubsub.subscriptions`.
     #[serde(rename = "pubsub")]
     PubSub,
+    /// Where traces go, by kind: `telemetry.otlp`.
+    Telemetry,
 }
 
 impl Section {
     /// Every section, in the order a change creates objects: what is referred to comes before
     /// what refers to it.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Services,
         Section::Security,
         Section::Outgoing,
         Section::Channels,
         Section::PubSub,
+        Section::Telemetry,
     ];
 
     /// The section's key in the document.
@@ -49,6 +52,7 @@ impl Section {
             Section::Outgoing => "outgoing",
             Section::Channels => "channels",
             Section::PubSub => "pubsub",
+            Section::Telemetry => "telemetry",
         }
     }
 
@@ -61,7 +65,7 @@ impl Section {
     pub fn has_kinds(self) -> bool {
         matches!(
             self,
-            Section::Channels | Section::Outgoing | Section::PubSub
+            Section::Channels | Section::Outgoing | Section::PubSub | Section::Telemetry
         )
     }
 
@@ -70,7 +74,7 @@ impl Section {
         match self {
             Section::Services => "service",
             Section::Security => "security",
-            Section::Outgoing | Section::Channels | Section::PubSub => "",
+            Section::Outgoing | Section::Channels | Section::PubSub | Section::Telemetry => "",
         }
     }
 }
@@ -291,6 +295,8 @@ pub struct ConfigDocument {
     pub services: Vec<Value>,
     /// Publish/subscribe objects by kind: `topics`, `subscriptions`.
     pub pubsub: BTreeMap<String, Vec<Value>>,
+    /// Where traces go, by kind: `otlp`.
+    pub telemetry: BTreeMap<String, Vec<Value>>,
 }
 
 impl ConfigDocument {
@@ -375,6 +381,7 @@ impl ConfigDocument {
                     let into = match section {
                         Section::Channels => &mut doc.channels,
                         Section::PubSub => &mut doc.pubsub,
+                        Section::Telemetry => &mut doc.telemetry,
                         _ => &mut doc.outgoing,
                     };
                     match value {
@@ -408,7 +415,7 @@ impl ConfigDocument {
                 }
                 None => problems.push(ConfigProblem::new(
                     key(&name),
-                    "unknown section; expected channels, outgoing, pubsub, security or services",
+                    "unknown section; expected channels, outgoing, pubsub, security, services or telemetry",
                 )),
             }
         }
@@ -444,6 +451,9 @@ impl ConfigDocument {
             let list = self.services.iter().map(no_nulls).collect();
             top.insert("services".into(), Value::Array(list));
         }
+        if self.telemetry.values().any(|l| !l.is_empty()) {
+            top.insert("telemetry".into(), by_kind(&self.telemetry));
+        }
         Value::Object(top)
     }
 
@@ -463,6 +473,7 @@ impl ConfigDocument {
             (Section::Channels, &self.channels),
             (Section::Outgoing, &self.outgoing),
             (Section::PubSub, &self.pubsub),
+            (Section::Telemetry, &self.telemetry),
         ] {
             for (kind, list) in kinds {
                 for (i, v) in list.iter().enumerate() {
@@ -506,6 +517,11 @@ impl ConfigDocument {
                 .push(object),
             Section::PubSub => self
                 .pubsub
+                .entry(key.kind.clone())
+                .or_default()
+                .push(object),
+            Section::Telemetry => self
+                .telemetry
                 .entry(key.kind.clone())
                 .or_default()
                 .push(object),
