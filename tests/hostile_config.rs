@@ -79,7 +79,10 @@ fn object(kind: &KindInfo, field: &str, value: &Number) -> Value {
     let mut object = kind.example.clone();
     let map = object.as_object_mut().expect("an example is an object");
     for f in &kind.fields {
-        if f.secret && f.json_type == "string" {
+        // A secret map (an OTLP exporter's headers) is a map of names to secret values.
+        if f.secret && f.name == "headers" {
+            map.insert(f.name.clone(), serde_json::json!({"x-api-key": "s3cret"}));
+        } else if f.secret && f.json_type == "string" {
             map.insert(f.name.clone(), Value::String("s3cret".into()));
         }
     }
@@ -120,6 +123,11 @@ fn extreme_numbers_are_refused_with_their_path_or_applied_without_a_panic() {
     for kind in &kinds {
         // A service's settings are examples of no service deployed here.
         if kind.section == Section::Services {
+            continue;
+        }
+        // The TLS listener's example names certificate files this machine does not have; its
+        // numbers are none (its fields are file names).
+        if kind.section == Section::Channels && kind.kind == "http_tls" {
             continue;
         }
         let mut object = object(kind, "name", &Number::from(0));
