@@ -667,6 +667,12 @@ impl RunningNode {
             admin.shutdown().await;
         }
         self.platform.shutdown().await;
+        // Pub/sub's deliverers and retention stop with the node; a batch in hand goes to
+        // another node (or this one, started again) after its lease.
+        #[cfg(feature = "pubsub")]
+        if let Ok(pubsub) = zato_pubsub::PubSub::of(&self.platform) {
+            pubsub.shutdown();
+        }
     }
 
     /// Serves until Ctrl-C (SIGINT), then shuts down.

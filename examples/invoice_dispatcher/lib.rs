@@ -577,6 +577,7 @@ pub struct Running {
     /// This node's membership of a cluster, when it joined one.
     pub cluster: Option<zato::ClusterMembership>,
     node: zato::RunningNode,
+    data: PathBuf,
 }
 
 /// How a node joins a cluster.
@@ -590,6 +591,7 @@ impl Running {
         if let Some(local) = self.local {
             local.shutdown().await;
         }
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 
     /// Serves until Ctrl-C, then shuts down.
@@ -770,13 +772,18 @@ pub async fn start_node(
 ) -> Result<Running, Box<dyn Error + Send + Sync>> {
     let mut doc = config.into_document();
     let local = local_swift_if_needed(&mut doc, local_dir).await?;
-    // What the node keeps on disk (its pub/sub store) in a directory of this process's own, so
-    // that nodes started by tests share nothing with other runs.
-    let data = std::env::temp_dir().join(format!("zato-invoice-dispatcher-{}", std::process::id()));
+    // What the node keeps on disk (its pub/sub store) in a directory of this node's own, so that
+    // nodes started side by side (as tests do) share nothing; removed when the node stops.
+    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let data = std::env::temp_dir().join(format!(
+        "zato-invoice-dispatcher-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let mut node = zato::Node::new()
         .http_addr(addr)
         .document(doc)
-        .with_data_dir(data);
+        .with_data_dir(data.clone());
     if let Some(admin) = admin {
         node = node.admin(admin.addr, admin.token.expose().clone());
     }
@@ -807,6 +814,7 @@ pub async fn start_node(
         local,
         cluster: node.cluster().cloned(),
         node,
+        data,
     })
 }
 

@@ -142,6 +142,15 @@ impl PubSub {
         Ok(pubsub)
     }
 
+    /// The pub/sub the plug-in started on `platform`.
+    ///
+    /// # Errors
+    ///
+    /// [`PubSubError::NotEnabled`] when the platform has none.
+    pub fn of(platform: &Platform) -> Result<Arc<PubSub>, PubSubError> {
+        crate::ext::of(platform.outgoing())
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
