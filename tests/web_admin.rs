@@ -316,7 +316,9 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
     admin
         .fill("#payload-invoice-dispatcher", r#"{"target": ["Billing"]}"#)
         .await;
-    admin.click("form.invoke button").await;
+    admin
+        .click("form.invoke:has(#payload-invoice-dispatcher) button")
+        .await;
     assert_eq!(admin.text("#status").await, "200");
     assert!(admin.text("#response").await.contains("Billing"));
     let cid = admin.text("#cid").await;
@@ -324,11 +326,15 @@ async fn an_operator_logs_in_creates_an_http_channel_calls_it_and_logs_out() {
     admin.screenshot("services").await;
 
     // A service deactivated from its row refuses invocations until activated again.
-    admin.click("form[action$='/active'] button").await;
+    admin
+        .click("form[action$='/invoice.dispatcher/active'] button")
+        .await;
     assert!(admin.text(".flash").await.contains("Deactivated services"));
     let (status, _) = admin.dispatch(JSON_CHANNEL).await;
     assert_ne!(status, 200, "an inactive service is not invoked");
-    admin.click("form[action$='/active'] button").await;
+    admin
+        .click("form[action$='/invoice.dispatcher/active'] button")
+        .await;
     assert!(admin.text(".flash").await.contains("Activated services"));
     let (status, body) = admin.dispatch(JSON_CHANNEL).await;
     assert_eq!(status, 200, "{body}");

@@ -176,6 +176,8 @@ pub const STORED_TOPIC: &str = "invoices.stored";
 /// Publishes the dispatch to [`STORED_TOPIC`] for whoever subscribes (the audit trail, a
 /// partner's webhook), when the node has publish/subscribe and the topic. A publication refused
 /// (a full topic) is the request's failure, naming it, so the caller may send the invoice again.
+/// A store that cannot be reached (the cluster's database away) does not stop dispatching: the
+/// invoices are stored, and the event's loss is logged as an error with the cid.
 async fn publish_stored(ctx: &Context, stored: &[String]) -> Result<(), ServiceError> {
     let Ok(pubsub) = ctx.pubsub() else {
         return Ok(());
@@ -186,6 +188,10 @@ async fn publish_stored(ctx: &Context, stored: &[String]) -> Result<(), ServiceE
     let event = serde_json::json!({"cid": ctx.cid().to_string(), "stored": stored});
     match ctx.publish(STORED_TOPIC, &event).await {
         Ok(_) => Ok(()),
+        Err(e) if e.status().as_u16() == 503 => {
+            tracing::error!(cid = %ctx.cid(), error = %e, topic = STORED_TOPIC, "dispatched, but the event was not published");
+            Ok(())
+        }
         Err(e) => Err(ServiceError::Unavailable(format!(
             "stored for: {}; not published to {STORED_TOPIC}: {e}",
             quoted(stored)

@@ -61,10 +61,23 @@ impl From<PubSubError> for ServiceError {
             PubSubError::TopicInactive(_) | PubSubError::NotEnabled => {
                 ServiceError::Unavailable(e.to_string())
             }
-            PubSubError::Store(inner) => ServiceError::Internal {
-                message: inner.to_string(),
-                source: Some(Box::new(inner)),
-            },
+            // A statement the database refused as wrong is ours to fix; anything else (the
+            // database away, a pool with no connection free in time) passes.
+            PubSubError::Store(StoreError::Database(sqlx::Error::Database(db)))
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("23") || c.starts_with("42")) =>
+            {
+                let inner = StoreError::Database(sqlx::Error::Database(db));
+                ServiceError::Internal {
+                    message: inner.to_string(),
+                    source: Some(Box::new(inner)),
+                }
+            }
+            PubSubError::Store(inner) => ServiceError::Unavailable(format!(
+                "{inner}: {}",
+                std::error::Error::source(&inner).map_or_else(String::new, ToString::to_string)
+            )),
         }
     }
 }

@@ -42,7 +42,7 @@ pub struct AmqpConnectionConfig {
     pub password: Option<Secret>,
     /// Seconds between heartbeats; 0 turns them off.
     pub heartbeat: u16,
-    /// The largest frame, in bytes, at least 4096.
+    /// The largest frame, in bytes: 4096 to 1048576.
     pub frame_max: u32,
     /// Whether to connect over TLS (`amqps`), checking the broker's certificate.
     pub tls: bool,
@@ -146,10 +146,12 @@ impl AmqpConnectionConfig {
         if self.username.is_empty() {
             bad("username", "required");
         }
-        if self.frame_max < 4096 {
+        // The client keeps buffers of 64 frames a connection: a frame of 1 MiB costs 64 MiB
+        // of memory already, and a frame of gigabytes would take the process down.
+        if !(4096..=1_048_576).contains(&self.frame_max) {
             bad(
                 "frame_max",
-                "must be at least 4096, the smallest frame AMQP allows",
+                "must be 4096 (the smallest frame AMQP allows) to 1048576",
             );
         }
         if !(1..=1000).contains(&self.pool_size) {
